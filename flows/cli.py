@@ -1,0 +1,228 @@
+"""The ``mlops`` command line: runs the flows and shows the state of a model.
+
+Heavy imports (Prefect, MLflow, scikit-learn) happen inside the commands, so
+``mlops --help`` is instant and environment defaults are set before them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="mlops",
+    help="Continuous ML for tabular models: validate, monitor, retrain, promote, guard, explain.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+UsecaseArg = Annotated[Path, typer.Argument(help="Use-case YAML file.")]
+HomeOpt = Annotated[
+    str | None,
+    typer.Option("--home", help="Data root (default: $MLOPS_HOME or ./.mlops)."),
+]
+
+
+def _environment(verbose: bool = False) -> None:
+    # Histogram models oversubscribe the 2 cores badly when runs share them.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # MLflow refuses pickle when asked; the product only ever loads skops models.
+    os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+
+
+def _check_usecase(path: Path) -> None:
+    """Exit 2 with one line naming the file, key and problem when the use case is invalid."""
+    from mlops_core.config import UseCaseError
+    from tasks.storage import load_usecase_file
+
+    try:
+        load_usecase_file(path)
+    except UseCaseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _print(result: Any) -> None:
+    import json
+
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+@app.command()
+def demo(
+    home: Annotated[Path, typer.Option("--home", help="Demo data root (emptied first).")] = Path(
+        ".mlops-demo"
+    ),
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    periods: Annotated[int, typer.Option(min=4, max=200, help="Live weeks to simulate.")] = 26,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect logs.")] = False,
+) -> None:
+    """Simulate a retail business for PERIODS weeks through the real flows."""
+    _environment(verbose)
+    from rich.console import Console
+
+    from flows.demo import demo as demo_flow
+    from flows.demo import results_table
+
+    started = dt.datetime.now()
+    rows = demo_flow(data_root=str(home), seed=seed, live_periods=periods, show_progress=True)
+    console = Console()
+    console.print(results_table(rows))
+    root = home.resolve()
+    console.print(
+        f"\nDone in {(dt.datetime.now() - started).total_seconds():.0f} s. Data: {root}\n"
+        f"MLflow UI:  uv run mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db\n"
+        f"Status:     uv run mlops status usecases/retail_demand.yaml --home {home}"
+    )
+
+
+@app.command()
+def bootstrap(usecase: UsecaseArg, home: HomeOpt = None, verbose: bool = False) -> None:
+    """Train the first champion on the labeled batches in landing."""
+    _environment(verbose)
+    _check_usecase(usecase)
+    from flows.cycle import bootstrap as flow
+
+    _print(flow(str(usecase), data_root=home))
+
+
+@app.command()
+def score(
+    usecase: UsecaseArg,
+    batch: Annotated[str, typer.Argument(help="Batch file name in landing.")],
+    home: HomeOpt = None,
+    verbose: bool = False,
+) -> None:
+    """Validate a batch, predict with the champion, apply guardrails."""
+    _environment(verbose)
+    _check_usecase(usecase)
+    from flows.cycle import score_batch
+
+    _print(score_batch(str(usecase), batch, data_root=home))
+
+
+@app.command()
+def monitor(
+    usecase: UsecaseArg,
+    batch: Annotated[
+        str | None, typer.Argument(help="Batch file name; all landed when omitted.")
+    ] = None,
+    home: HomeOpt = None,
+    verbose: bool = False,
+) -> None:
+    """Run the monitoring cycle for one landed batch, or for every landed batch in order."""
+    _environment(verbose)
+    _check_usecase(usecase)
+    from flows.cycle import monitor as flow
+    from tasks import storage
+
+    if batch is not None:
+        _print(flow(str(usecase), batch, data_root=home))
+        return
+    uc = storage.load_usecase_file(usecase)
+    root = Path(home).resolve() if home else storage.resolve_data_root()
+    paths = storage.UseCasePaths.for_usecase(uc, root)
+    landed = storage.list_files(paths.landing, uc.data.format)
+    if not landed:
+        typer.echo(f"no batch in {paths.landing}")
+    for path in landed:
+        _print(flow(str(usecase), path.name, data_root=home))
+
+
+@app.command()
+def rollback(
+    usecase: UsecaseArg,
+    reason: Annotated[
+        str, typer.Option(help="Why; kept in the decision record.")
+    ] = "manual rollback",
+    home: HomeOpt = None,
+    verbose: bool = False,
+) -> None:
+    """Move alias champion back to the previous version."""
+    _environment(verbose)
+    _check_usecase(usecase)
+    from flows.cycle import rollback as flow
+
+    _print(flow(str(usecase), reason=reason, data_root=home))
+
+
+@app.command()
+def status(
+    usecase: UsecaseArg,
+    home: HomeOpt = None,
+    decisions: Annotated[int, typer.Option(help="How many recent decisions to show.")] = 10,
+) -> None:
+    """Champion, version history (who and why) and the latest decisions."""
+    _environment()
+    _check_usecase(usecase)
+    from rich.console import Console
+    from rich.table import Table
+
+    from tasks import tracking
+    from tasks.runtime import open_runtime
+
+    rt = open_runtime(usecase, home)
+    console = Console()
+    champ = tracking.get_model_version_info(
+        rt.client, rt.usecase.registered_model_name, alias="champion"
+    )
+    if champ is None:
+        console.print(f"[bold]{rt.name}[/]: no champion yet (run bootstrap)")
+    else:
+        p = champ.profile
+        console.print(
+            f"[bold]{rt.name}[/]: champion is version {champ.version} "
+            f"(trained on periods {p.trained_first_period}..{p.trained_last_period}, "
+            f"{p.metric} {p.reference_metric:.3f} on its holdout)"
+        )
+    versions = Table(title="versions")
+    for col in ("version", "status", "aliases", "created", "why"):
+        versions.add_column(col)
+    for v in tracking.version_history(rt.client, rt.usecase.registered_model_name):
+        versions.add_row(
+            v.version,
+            v.status or "-",
+            ",".join(v.aliases) or "-",
+            _ms(v.creation_time),
+            (v.promotion_reason or v.description or "")[:100],
+        )
+    console.print(versions)
+    recent = Table(title="latest decisions")
+    for col in ("when", "kind", "action", "period", "reasons"):
+        recent.add_column(col)
+    for run in tracking.find_decision_runs(
+        rt.client, rt.decisions_experiment_id, max_results=decisions
+    ):
+        recent.add_row(
+            _ms(run.start_time),
+            run.kind,
+            run.action,
+            run.tags.get("mlops.period", "-"),
+            ", ".join(run.reasons),
+        )
+    console.print(recent)
+
+
+def _ms(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def main() -> None:
+    """Entry point for ``python -m flows.cli``."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

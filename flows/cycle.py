@@ -1,0 +1,672 @@
+"""The flows of one model in production: bootstrap, score_batch, monitor, rollback.
+
+Flows compose tasks and branch only on decision values from mlops_core. The
+ledger entry written at the end of a batch's handling is its commit marker:
+a batch whose content hash is in the ledger is never handled again, and a crash
+before that point leaves the champion as it was and lets a rerun finish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, pause_flow_run
+from prefect.exceptions import FlowPauseTimeout
+from prefect.input import RunInput
+
+from mlops_core.decisions import (
+    GateDecision,
+    PromotionDecision,
+    RetrainDecision,
+    RetrainInputs,
+)
+from mlops_core.guardrails import GuardrailResult
+from mlops_core.promotion import decide_promotion
+from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary
+from mlops_core.retrain import decide_retrain
+from mlops_core.stats import attribute_decay
+from tasks import steps, storage, tracking
+from tasks.notify import emit, publish_markdown
+from tasks.runtime import Runtime, open_runtime
+
+
+# ---------------------------------------------------------------- results
+@dataclass
+class CycleResult:
+    """What a cycle did, as plain values for the CLI, the demo table and tests."""
+
+    batch: str
+    period: int | None
+    status: str  # "done" | "duplicate"
+    validation: str = "-"
+    drift_share: float | None = None
+    importance_drift: float | None = None
+    realized: float | None = None
+    reference: float | None = None
+    decision: str = "-"
+    reason: str = "-"
+    promotion: str | None = None
+    champion_version: str | None = None
+    guardrail_actions: dict[str, int] = field(default_factory=dict)
+    held_rows: int = 0
+    summary: str = ""
+    decision_run_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly view."""
+        return dict(self.__dict__)
+
+
+class ApprovalInput(RunInput):
+    """The form a reviewer fills in the Prefect UI to approve a promotion."""
+
+    approve: bool
+    reviewer: str
+    comment: str = ""
+
+
+# ---------------------------------------------------------------- helpers
+@dataclass(frozen=True)
+class DecisionHistory:
+    """What earlier decisions say about budget, cooldown and label progress."""
+
+    labels_through: int | None
+    last_retrain_period: int | None
+    retrain_periods: tuple[int, ...]
+
+
+def _decision_history(rt: Runtime) -> DecisionHistory:
+    runs = tracking.find_decision_runs(
+        rt.client,
+        rt.decisions_experiment_id,
+        filter_tags={"mlops.kind": "retrain"},
+        max_results=500,
+    )
+    labels_through = None
+    retrains: list[int] = []
+    for run in runs:  # newest first
+        through = run.tags.get("mlops.labels_through")
+        if labels_through is None and through not in (None, "", "None"):
+            labels_through = int(through)
+        if run.action in ("train", "retrain") and run.tags.get("mlops.period") not in (
+            None,
+            "None",
+        ):
+            retrains.append(int(run.tags["mlops.period"]))
+    return DecisionHistory(
+        labels_through=labels_through,
+        last_retrain_period=max(retrains) if retrains else None,
+        retrain_periods=tuple(retrains),
+    )
+
+
+def _locate(rt: Runtime, batch: str) -> Path:
+    """A batch by name: in landing, or already in quarantine after an interrupted run."""
+    path = storage.landed_batch(rt.paths.landing, batch)
+    if path.exists():
+        return path
+    quarantined = storage.landed_batch(rt.paths.quarantine, batch)
+    if quarantined.exists():
+        return quarantined
+    raise FileNotFoundError(f"batch {batch!r} is not in {rt.paths.landing}")
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Outcome of validating and scoring one batch."""
+
+    path: Path
+    frame: pd.DataFrame | None
+    gate: GateDecision
+    period: int | None
+    champion: steps.Champion | None
+    guarded: GuardrailResult | None
+
+
+def _validate_and_score(rt: Runtime, path: Path) -> Scored:
+    """Validate; quarantine a failure; score and guard a pass (shared by two flows)."""
+    frame, gate = steps.validate_batch(rt, path)
+    period = steps.batch_period(frame, path, rt.usecase.data.time_column)
+    champion = steps.load_champion(rt)
+    if gate.action == "fail":
+        if path.parent.resolve() != rt.paths.quarantine.resolve():
+            steps.quarantine(rt, path, gate)
+        emit(
+            "mlops.batch.quarantined",
+            rt.name,
+            {
+                "batch": gate.batch,
+                "sha256": gate.batch_sha256,
+                "period": period,
+                "failed_rules": [f"{r.column or '-'}:{r.rule}" for r in gate.failed_rules],
+                "reason": gate.reasons[0].message if gate.reasons else "",
+            },
+        )
+        return Scored(path, frame, gate, period, champion, None)
+    assert frame is not None
+    guarded = None
+    if champion is not None:
+        guarded = steps.score(rt, frame, champion)
+        steps.write_scored(rt, frame, gate, guarded, champion.version)
+        g = guarded.summary
+        if g.violating_rows:
+            emit(
+                "mlops.guardrail.breach",
+                rt.name,
+                {
+                    "batch": gate.batch,
+                    "period": period,
+                    "rows": g.rows,
+                    "violating_rows": g.violating_rows,
+                    "held_rows": g.held_rows,
+                    "breaker_tripped": g.breaker_tripped,
+                    "actions": g.actions,
+                },
+                related_version=champion.version,
+            )
+    return Scored(path, frame, gate, period, champion, guarded)
+
+
+def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> dict[str, Any]:
+    """Pause the flow for a human answer in the Prefect UI; no answer means reject."""
+    timeout = rt.usecase.promotion.approval_timeout_seconds
+    try:
+        answer = pause_flow_run(
+            wait_for_input=ApprovalInput.with_initial_data(
+                description=markdown, approve=False, reviewer="", comment=""
+            ),
+            timeout=timeout,
+        )
+    except FlowPauseTimeout:
+        return {"approval": "timeout", "approver": None, "approval_comment": None}
+    return {
+        "approval": "approved" if answer.approve else "rejected",
+        "approver": answer.reviewer or None,
+        "approval_comment": answer.comment or None,
+    }
+
+
+def _challenge(
+    rt: Runtime,
+    pool: pd.DataFrame,
+    retrain: RetrainDecision,
+    champion: steps.Champion | None,
+    period: int,
+) -> tuple[PromotionDecision, str, str | None]:
+    """Train a challenger on the decided window and take it through the promotion gate.
+
+    Returns:
+        The promotion decision, the challenger's version and the champion version after.
+    """
+    assert retrain.window is not None
+    logger = get_run_logger()
+    result = steps.train_challenger(rt, pool, retrain.window)
+    trained = steps.log_challenger(rt, result, period, retrain.reasons[0].code)
+    emit(
+        "mlops.model.retrained",
+        rt.name,
+        {
+            "period": period,
+            "version": trained.version,
+            "trigger": retrain.reasons[0].code,
+            "window": retrain.window.model_dump(),
+            "holdout_metrics": result.holdout_metrics,
+        },
+        related_version=trained.version,
+    )
+    inputs = steps.evaluate(rt, result, champion, seed=period)
+    decision = decide_promotion(inputs, rt.usecase.promotion)
+    if decision.action == "await_approval":
+        md = "\n".join(f"- {r.message}" for r in decision.reasons)
+        answer = _ask_approval(rt, decision, f"Promote version {trained.version}?\n\n{md}")
+        decision = decide_promotion(inputs.model_copy(update=answer), rt.usecase.promotion)
+    current = champion.version if champion else None
+    if decision.action == "promote":
+        reason = "; ".join(r.message for r in decision.reasons if r.passed)
+        steps.promote(rt, trained.version, current, reason[:4000])
+        emit(
+            "mlops.model.promoted",
+            rt.name,
+            {
+                "period": period,
+                "version": trained.version,
+                "previous": current,
+                "metric": inputs.metric,
+                "challenger": inputs.challenger_metric,
+                "champion": inputs.champion_metric,
+            },
+            related_version=trained.version,
+        )
+        logger.info("promoted version %s (was %s)", trained.version, current)
+        current = trained.version
+    else:
+        tracking.tag_version(
+            rt.client,
+            rt.usecase.registered_model_name,
+            trained.version,
+            {"mlops.status": "rejected"},
+        )
+        emit(
+            "mlops.model.rejected",
+            rt.name,
+            {
+                "period": period,
+                "version": trained.version,
+                "reasons": [r.code for r in decision.reasons if r.passed is False],
+            },
+            related_version=trained.version,
+        )
+    return decision, trained.version, current
+
+
+def _finish(
+    rt: Runtime,
+    outcome: CycleOutcome,
+    *,
+    labels_through: int | None,
+    decay_cause: str,
+    trigger: str,
+    landed: Path | None,
+) -> CycleResult:
+    """Record the decisions (MLflow, Prefect artifact) and commit the batch to the ledger.
+
+    ``landed`` is an accepted batch file still in landing; it moves to the
+    archive just before the ledger entry, the last step.
+    """
+    uc = rt.usecase
+    markdown = cycle_markdown(outcome, uc.name)
+    summary = cycle_summary(outcome)
+    base_tags = {
+        "mlops.batch": outcome.batch,
+        "mlops.batch_sha256": outcome.gate.batch_sha256,
+        "mlops.period": str(outcome.period),
+        "mlops.labels_through": str(labels_through),
+        "mlops.champion_version": str(outcome.champion_version),
+        "mlops.trigger": trigger,
+    }
+    perf, drift, g = outcome.performance, outcome.drift, outcome.guardrails
+    metrics: dict[str, float] = {"period": float(outcome.period), "rows": float(outcome.gate.rows)}
+    if perf is not None and perf.realized is not None:
+        metrics.update(
+            {
+                "realized": perf.realized.value,
+                "reference": perf.reference,
+                "realized_low": perf.realized.low,
+                "realized_high": perf.realized.high,
+                "decay": perf.decay or 0.0,
+                "new_labeled_rows": perf.new_labeled_rows,
+            }
+        )
+    if drift is not None:
+        metrics.update(
+            {
+                "drift_share": drift.drift_share,
+                "importance_weighted_drift": drift.importance_weighted_share,
+            }
+        )
+        if drift.prediction_drift is not None:
+            metrics["prediction_drift"] = drift.prediction_drift
+    if g is not None:
+        metrics.update(
+            {
+                "guardrail_violation_rate": g.violation_rate,
+                "guardrail_held_rows": float(g.held_rows),
+            }
+        )
+    record: dict[str, Any] = {
+        "usecase": uc.name,
+        "period": outcome.period,
+        "batch": outcome.batch,
+        "summary": summary,
+        "decay_cause": decay_cause,
+        "champion_version": outcome.champion_version,
+        "challenger_version": outcome.challenger_version,
+        "gate": outcome.gate.model_dump(mode="json"),
+        "performance": perf.model_dump(mode="json") if perf else None,
+        "drift": drift.model_dump(mode="json") if drift else None,
+        "guardrails": g.model_dump(mode="json") if g else None,
+        "retrain": outcome.retrain.model_dump(mode="json") if outcome.retrain else None,
+        "promotion": outcome.promotion.model_dump(mode="json") if outcome.promotion else None,
+    }
+    if outcome.promotion is not None:
+        p = outcome.promotion
+        steps.record_decision(
+            rt,
+            run_name=f"p{outcome.period}-{p.action}",
+            kind="promotion",
+            action=p.action,
+            reason_codes=[r.code for r in p.reasons if r.passed is False]
+            or [r.code for r in p.reasons],
+            record=record,
+            markdown=markdown,
+            metrics={
+                "challenger_metric": p.inputs.challenger_metric,
+                "champion_metric": p.inputs.champion_metric or float("nan"),
+                "p_value": p.inputs.p_value if p.inputs.p_value is not None else float("nan"),
+            },
+            tags={**base_tags, "mlops.challenger_version": str(outcome.challenger_version)},
+        )
+    assert outcome.retrain is not None
+    r = outcome.retrain
+    run_id = steps.record_decision(
+        rt,
+        run_name=f"p{outcome.period}-{r.action}",
+        kind="retrain",
+        action=r.action,
+        reason_codes=[x.code for x in r.reasons],
+        record=record,
+        markdown=markdown,
+        metrics=metrics,
+        tags={**base_tags, "mlops.decay_cause": decay_cause},
+    )
+    publish_markdown(uc.name, "cycle", markdown, f"Cycle of period {outcome.period}: {r.action}")
+    if landed is not None:
+        storage.move_verified(landed, rt.paths.archive, outcome.gate.batch_sha256)
+    storage.ledger_append(
+        rt.paths.ledger,
+        {
+            "sha256": outcome.gate.batch_sha256,
+            "batch": outcome.batch,
+            "period": outcome.period,
+            "gate": outcome.gate.action,
+            "decision": r.action,
+            "decision_run_id": run_id,
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+        },
+    )
+    return CycleResult(
+        batch=outcome.batch,
+        period=outcome.period,
+        status="done",
+        validation=outcome.gate.action,
+        drift_share=drift.drift_share if drift else None,
+        importance_drift=drift.importance_weighted_share if drift else None,
+        realized=perf.realized.value if perf and perf.realized else None,
+        reference=perf.reference if perf else None,
+        decision=r.action,
+        reason=r.reasons[0].code if r.reasons else "-",
+        promotion=outcome.promotion.action if outcome.promotion else None,
+        champion_version=outcome.champion_version,
+        guardrail_actions=dict(g.actions) if g else {},
+        held_rows=g.held_rows if g else 0,
+        summary=summary,
+        decision_run_id=run_id,
+    )
+
+
+# ------------------------------------------------------------------ flows
+@flow(name="score_batch", flow_run_name="score {batch}")
+def score_batch(usecase_path: str, batch: str, data_root: str | None = None) -> dict[str, Any]:
+    """Validate a landed batch, predict with the champion, apply guardrails, write results.
+
+    Accepted predictions go to the predictions folder, held rows (with their
+    reasons) to the review queue; a failed batch is quarantined.
+    """
+    rt = open_runtime(usecase_path, data_root)
+    scored = _validate_and_score(rt, _locate(rt, batch))
+    if scored.gate.action == "pass" and scored.champion is None:
+        raise RuntimeError(f"{rt.name} has no champion yet: run the bootstrap flow first")
+    g = scored.guarded.summary if scored.guarded else None
+    return {
+        "batch": batch,
+        "period": scored.period,
+        "validation": scored.gate.action,
+        "rows": scored.gate.rows,
+        "guardrails": g.model_dump(mode="json") if g else None,
+    }
+
+
+@flow(name="monitor", flow_run_name="monitor {batch}")
+def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict[str, Any]:
+    """One cycle for one landed batch (DESIGN.md section 3).
+
+    Validate, score and guard; join newly arrived labels; measure realized
+    performance and drift; decide whether to retrain; if so train a challenger
+    and take it through the promotion gate; record every decision.
+    """
+    rt = open_runtime(usecase_path, data_root)
+    uc = rt.usecase
+    path = _locate(rt, batch)
+    sha = storage.file_sha256(path)
+    done = storage.ledger_entry(rt.paths.ledger, sha)
+    if done is not None:
+        # Same content already handled (any name): idempotent, nothing is redone.
+        if path.parent.resolve() == rt.paths.landing.resolve():
+            storage.move_verified(path, rt.paths.archive, sha)
+        return CycleResult(
+            batch=batch,
+            period=done.get("period"),
+            status="duplicate",
+            decision=str(done.get("decision")),
+            reason="already_processed",
+            decision_run_id=done.get("decision_run_id"),
+        ).as_dict()
+
+    scored = _validate_and_score(rt, path)
+    gate, champion, period = scored.gate, scored.champion, scored.period
+    history = _decision_history(rt)
+    if period is None:
+        period = (history.labels_through or 0) + uc.data.label_delay
+    champion_version = champion.version if champion else None
+
+    if gate.action == "fail":
+        retrain = decide_retrain(
+            RetrainInputs(period=period, gate_passed=False, has_champion=champion is not None),
+            uc.retrain,
+            uc.drift,
+            uc.metric.primary,
+        )
+        outcome = CycleOutcome(
+            period=period,
+            batch=batch,
+            gate=gate,
+            retrain=retrain,
+            champion_version=champion_version,
+        )
+        return _finish(
+            rt,
+            outcome,
+            labels_through=history.labels_through,
+            decay_cause="unknown",
+            trigger="batch",
+            landed=None,
+        ).as_dict()
+
+    assert scored.frame is not None
+    steps.store_accepted(rt, scored.frame, gate)
+    pool = steps.labeled_pool(rt)
+    time_col = uc.data.time_column
+    labels_through = int(pool[time_col].max()) if not pool.empty else history.labels_through
+    seen_through = max(
+        [
+            p
+            for p in (
+                history.labels_through,
+                champion.info.profile.trained_last_period if champion else None,
+            )
+            if p is not None
+        ],
+        default=None,
+    )
+    new_rows = pool if seen_through is None else pool[pool[time_col] > seen_through]
+
+    perf = drift = None
+    if champion is not None and scored.guarded is not None:
+        perf = steps.measure_performance(rt, champion, new_rows, seed=period)
+        drift = steps.measure_drift(rt, champion, scored.frame, scored.guarded.raw, seed=period)
+        if drift.drifted_features:
+            emit(
+                "mlops.drift.detected",
+                uc.name,
+                {
+                    "period": period,
+                    "drift_share": drift.drift_share,
+                    "importance_weighted_share": drift.importance_weighted_share,
+                    "features": list(drift.drifted_features),
+                },
+                related_version=champion.version,
+            )
+    cause = attribute_decay(perf, uc.metric.primary) if perf is not None else "unknown"
+    budget_start = period - uc.retrain.budget_window_periods
+    inputs = RetrainInputs(
+        period=period,
+        gate_passed=True,
+        has_champion=champion is not None,
+        champion_trained_period=champion.info.profile.trained_last_period if champion else None,
+        last_retrain_period=history.last_retrain_period,
+        retrain_periods_in_budget_window=sum(p > budget_start for p in history.retrain_periods),
+        new_labeled_rows=len(new_rows),
+        last_labeled_period=labels_through,
+        rows_per_period=float(gate.rows),
+        performance=perf,
+        drift=drift,
+        decay_cause=cause,
+    )
+    retrain = decide_retrain(inputs, uc.retrain, uc.drift, uc.metric.primary)
+    promotion = challenger = None
+    if retrain.action in ("train", "retrain"):
+        promotion, challenger, champion_version = _challenge(rt, pool, retrain, champion, period)
+    outcome = CycleOutcome(
+        period=period,
+        batch=batch,
+        gate=gate,
+        retrain=retrain,
+        performance=perf,
+        drift=drift,
+        guardrails=scored.guarded.summary if scored.guarded else None,
+        promotion=promotion,
+        champion_version=champion_version,
+        challenger_version=challenger,
+    )
+    return _finish(
+        rt,
+        outcome,
+        labels_through=labels_through,
+        decay_cause=cause,
+        trigger=retrain.reasons[0].code,
+        landed=path,
+    ).as_dict()
+
+
+@flow(name="bootstrap")
+def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]:
+    """Train the first champion on the labeled batches already landed.
+
+    Every landed batch is validated (failures are quarantined); accepted ones are
+    joined with their labels; the first model still has to pass the promotion
+    floor before it becomes champion.
+    """
+    rt = open_runtime(usecase_path, data_root)
+    uc = rt.usecase
+    existing = steps.load_champion(rt)
+    if existing is not None:
+        return {"status": "exists", "champion_version": existing.version}
+    accepted = quarantined = 0
+    shas = []
+    for path in storage.list_files(rt.paths.landing, uc.data.format):
+        frame, gate = steps.validate_batch(rt, path)
+        if gate.action == "fail":
+            steps.quarantine(rt, path, gate)
+            emit(
+                "mlops.batch.quarantined",
+                uc.name,
+                {"batch": gate.batch, "sha256": gate.batch_sha256},
+            )
+            quarantined += 1
+            continue
+        assert frame is not None
+        steps.store_accepted(rt, frame, gate)
+        storage.move_verified(path, rt.paths.archive, gate.batch_sha256)
+        shas.append((gate, steps.batch_period(frame, path, uc.data.time_column)))
+        accepted += 1
+    pool = steps.labeled_pool(rt)
+    last = int(pool[uc.data.time_column].max()) if not pool.empty else None
+    period = last if last is not None else 0
+    inputs = RetrainInputs(
+        period=period,
+        gate_passed=True,
+        has_champion=False,
+        new_labeled_rows=len(pool),
+        last_labeled_period=last,
+    )
+    retrain = decide_retrain(inputs, uc.retrain, uc.drift, uc.metric.primary)
+    promotion = challenger = version = None
+    if retrain.action == "train":
+        promotion, challenger, version = _challenge(rt, pool, retrain, None, period)
+    gate = GateDecision(
+        action="pass",
+        batch="bootstrap",
+        batch_sha256="-" * 64,
+        rows=len(pool),
+        reasons=(),
+        results=(),
+    )
+    outcome = CycleOutcome(
+        period=period,
+        batch="bootstrap",
+        gate=gate,
+        retrain=retrain,
+        promotion=promotion,
+        champion_version=version,
+        challenger_version=challenger,
+    )
+    result = _finish(
+        rt, outcome, labels_through=last, decay_cause="unknown", trigger="bootstrap", landed=None
+    )
+    for g, p in shas:
+        storage.ledger_append(
+            rt.paths.ledger,
+            {
+                "sha256": g.batch_sha256,
+                "batch": g.batch,
+                "period": p,
+                "gate": "pass",
+                "decision": "bootstrap",
+            },
+        )
+    out = result.as_dict()
+    out.update({"accepted_batches": accepted, "quarantined_batches": quarantined})
+    return out
+
+
+@flow(name="rollback")
+def rollback(
+    usecase_path: str, reason: str = "manual rollback", data_root: str | None = None
+) -> dict[str, Any]:
+    """Move alias ``champion`` back to ``previous`` and record why."""
+    rt = open_runtime(usecase_path, data_root)
+    uc = rt.usecase
+    from_v, to_v = tracking.rollback_champion(rt.client, uc.registered_model_name, reason=reason)
+    md = (
+        f"# {uc.name}: rollback\n\nChampion moved back from version {from_v} to version "
+        f"{to_v}. Reason given: {reason}\n"
+    )
+    run_id = steps.record_decision(
+        rt,
+        run_name=f"rollback-v{from_v}-to-v{to_v}",
+        kind="rollback",
+        action="rollback",
+        reason_codes=["manual_rollback"],
+        record={
+            "from_version": from_v,
+            "to_version": to_v,
+            "reason": reason,
+            "requested_by": os.environ.get("USER", "unknown"),
+        },
+        markdown=md,
+        metrics={},
+        tags={"mlops.champion_version": to_v, "mlops.previous_version": from_v},
+    )
+    emit(
+        "mlops.model.rolled_back",
+        uc.name,
+        {"from": from_v, "to": to_v, "reason": reason},
+        related_version=to_v,
+    )
+    publish_markdown(uc.name, "rollback", md, f"Rollback to version {to_v}")
+    return {"from_version": from_v, "to_version": to_v, "decision_run_id": run_id}

@@ -1,0 +1,492 @@
+"""The use-case file: one YAML file describes one model in production.
+
+Every model here is strict (unknown keys are errors) and frozen. Parsing takes
+an already-loaded mapping plus the name of its source, so this module never
+touches the file system; ``UseCaseError`` carries the file, the key path and a
+one-line explanation that the CLI prints as is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlops_core.metrics import METRICS, MetricName, TaskType
+
+
+class Strict(BaseModel):
+    """Base for every config model: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_NAME_PATTERN = r"^[a-z][a-z0-9_\-]{1,62}$"
+
+
+# --------------------------------------------------------------------------- data
+class DataConfig(Strict):
+    """Where batches and labels land and which columns play which role."""
+
+    landing: str = Field(
+        description="Folder or fsspec URL where feature batches land; relative paths are "
+        "resolved against the data root."
+    )
+    labels: str = Field(
+        description="Folder or fsspec URL where label files (id + target) land, "
+        "label_delay periods after their batch; relative to the data root."
+    )
+    format: Literal["csv", "parquet"] = Field("csv", description="File format of batches.")
+    id_column: str = Field(description="Unique row id; labels are joined on it.")
+    time_column: str = Field(description="Period of the row (an integer period index or date).")
+    target_column: str = Field(description="The label the model predicts.")
+    segment_column: str | None = Field(
+        None, description="Optional segment (e.g. store) for per-segment checks."
+    )
+    label_delay: int = Field(
+        1, ge=0, le=104, description="Periods after a batch before its labels arrive."
+    )
+
+
+# ----------------------------------------------------------------------- contract
+class ColumnContract(Strict):
+    """One input column: its type and the rules a batch must satisfy."""
+
+    name: str = Field(min_length=1, description="Column name in the batch file.")
+    type: Literal["numeric", "integer", "categorical", "boolean"] = Field(
+        description="Logical type; decides the validation rules and the preprocessing."
+    )
+    min: float | None = Field(None, description="Smallest allowed value (numeric types).")
+    max: float | None = Field(None, description="Largest allowed value (numeric types).")
+    categories: tuple[str, ...] | None = Field(
+        None, description="Allowed categories (categorical type); None allows any."
+    )
+    max_null_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="Largest share of missing values allowed."
+    )
+    severity: Literal["error", "warn"] = Field(
+        "error", description="error blocks the batch; warn is reported only."
+    )
+    feature: bool = Field(
+        True, description="Used as a model input; false keeps it for guardrails and reports."
+    )
+
+    @model_validator(mode="after")
+    def _rules_fit_type(self) -> ColumnContract:
+        if self.type in ("categorical", "boolean") and (self.min is not None or self.max is not None):
+            raise ValueError(f"column {self.name!r}: min/max apply to numeric types only")
+        if self.categories is not None and self.type != "categorical":
+            raise ValueError(f"column {self.name!r}: categories apply to categorical type only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"column {self.name!r}: min {self.min} is above max {self.max}")
+        return self
+
+
+class ContractConfig(Strict):
+    """The data contract; the Great Expectations suite is generated from it."""
+
+    columns: tuple[ColumnContract, ...] = Field(min_length=1, description="Input columns.")
+    unique_id: bool = Field(True, description="Ids must be unique within a batch.")
+    allow_extra_columns: bool = Field(
+        False, description="Columns not in the contract are an error when false."
+    )
+    min_rows: int = Field(1, ge=1, description="A batch with fewer rows fails the gate.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ContractConfig:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"columns defined twice: {', '.join(dupes)}")
+        return self
+
+    def column(self, name: str) -> ColumnContract | None:
+        """Return the contract of ``name`` or None."""
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the columns the model consumes, in contract order."""
+        return tuple(c.name for c in self.columns if c.feature)
+
+
+# -------------------------------------------------------------------------- model
+class ModelConfig(Strict):
+    """The scikit-learn estimator; preprocessing comes from the contract's types."""
+
+    task: TaskType = Field(description="regression or classification.")
+    estimator: str = Field(
+        pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$",
+        description="Import path of a scikit-learn compatible estimator class.",
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters.")
+    random_state: int = Field(0, ge=0, description="Seed for training and importance.")
+
+
+class MetricConfig(Strict):
+    """The primary metric decides; secondary metrics are logged."""
+
+    primary: MetricName = Field(description="Metric that drives decisions.")
+    secondary: tuple[MetricName, ...] = Field((), description="Metrics logged alongside.")
+
+    @property
+    def greater_is_better(self) -> bool:
+        """Direction of the primary metric."""
+        return METRICS[self.primary].greater_is_better
+
+
+# ------------------------------------------------------------------------ drift
+class DriftPolicy(Strict):
+    """How per-feature drift is measured and when it matters."""
+
+    numeric_method: Literal["wasserstein", "ks", "psi", "jensenshannon"] = Field(
+        "wasserstein", description="Evidently stattest for numeric features."
+    )
+    numeric_threshold: float = Field(
+        0.1, gt=0.0, le=1.0, description="Effect-size threshold (or p-value for ks)."
+    )
+    categorical_method: Literal["jensenshannon", "chisquare", "psi"] = Field(
+        "jensenshannon", description="Evidently stattest for categorical features."
+    )
+    categorical_threshold: float = Field(
+        0.1, gt=0.0, le=1.0, description="Effect-size threshold (or p-value for chisquare)."
+    )
+    fdr_alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="Benjamini-Hochberg level when methods give p-values."
+    )
+    importance_drift_limit: float = Field(
+        0.3, gt=0.0, le=1.0, description="Share of feature importance in drifted features "
+        "above which drift alone can trigger a retrain."
+    )
+    report_sample_rows: int = Field(
+        5000, ge=100, le=1_000_000, description="Rows sampled for the HTML drift report."
+    )
+
+
+# ----------------------------------------------------------------------- retrain
+class RetrainPolicy(Strict):
+    """When a retrain pays off (DESIGN.md 4.3)."""
+
+    min_new_labels: int = Field(
+        100, ge=1, description="Fewer newly labeled rows than this: skip (no evidence)."
+    )
+    min_periods_between: int = Field(
+        2, ge=0, description="Cooldown in periods after a retrain."
+    )
+    max_decay: float = Field(
+        0.10, gt=0.0, le=10.0, description="Relative worsening of the primary metric vs the "
+        "champion's reference that triggers a retrain when significant."
+    )
+    critical_decay: float = Field(
+        0.30, gt=0.0, le=10.0, description="Relative worsening that overrides the cooldown."
+    )
+    max_age_periods: int = Field(
+        52, ge=1, description="A champion trained longer ago than this is refreshed."
+    )
+    retrain_cost: float = Field(0.0, ge=0.0, description="Cost of one retrain (any currency).")
+    error_cost_per_unit: float = Field(
+        0.0, ge=0.0, description="Cost of one unit of excess error per row (same currency)."
+    )
+    horizon_periods: int = Field(
+        4, ge=1, description="Periods over which a retrain's saving is counted."
+    )
+    max_retrains: int = Field(4, ge=1, description="Most retrains within the budget window.")
+    budget_window_periods: int = Field(13, ge=1, description="Budget window in periods.")
+    window: Literal["expanding", "sliding"] = Field(
+        "expanding", description="Training window of a retrain."
+    )
+    sliding_periods: int = Field(
+        6, ge=1, description="Periods in the sliding window (also used after concept drift)."
+    )
+    sliding_after_concept_drift: bool = Field(
+        True, description="Switch to the sliding window when the decay is concept drift."
+    )
+    holdout_periods: int = Field(
+        1, ge=1, description="Most recent labeled periods kept out of training for the gate."
+    )
+    holdout_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="Share of the holdout periods' rows kept out (picked "
+        "by a hash of the id); the rest trains, so a challenger sees the newest data."
+    )
+    bootstrap_samples: int = Field(
+        400, ge=50, le=20_000, description="Bootstrap resamples for metric intervals."
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Interval confidence level.")
+
+
+# --------------------------------------------------------------------- promotion
+class PromotionPolicy(Strict):
+    """The gate a challenger passes before it becomes champion (DESIGN.md 4.4)."""
+
+    floor: float | None = Field(
+        None, description="Absolute floor on the primary metric; None promotes nothing."
+    )
+    min_improvement: float = Field(
+        0.0, ge=0.0, description="Required gain over the champion (see improvement_mode)."
+    )
+    improvement_mode: Literal["absolute", "relative"] = Field(
+        "relative", description="min_improvement as metric units or as a share."
+    )
+    significance: float = Field(
+        0.05, gt=0.0, lt=0.5, description="Paired-bootstrap level for the gain being real."
+    )
+    bootstrap_samples: int = Field(1000, ge=100, le=50_000, description="Paired resamples.")
+    max_segment_regression: float = Field(
+        0.10, ge=0.0, description="Largest relative worsening allowed in any segment."
+    )
+    min_segment_rows: int = Field(
+        20, ge=1, description="Segments with fewer holdout rows are not judged."
+    )
+    max_guardrail_rate: float = Field(
+        0.05, ge=0.0, le=1.0, description="Largest share of holdout predictions violating "
+        "guardrails."
+    )
+    max_plausible_gain: float = Field(
+        0.60, gt=0.0, le=1.0, description="A relative loss reduction above this is "
+        "too good to be true (label leakage) and is rejected."
+    )
+    require_approval: bool = Field(False, description="A human approves in the Prefect UI.")
+    approval_timeout_seconds: int = Field(
+        3600, ge=1, description="No answer by then means reject."
+    )
+
+
+# -------------------------------------------------------------------- guardrails
+GuardrailAction = Literal["clip", "flag", "quarantine", "fallback"]
+
+
+class _RuleBase(Strict):
+    name: str | None = Field(None, description="Label used in reports; defaults to the kind.")
+    action: GuardrailAction = Field(description="What happens to a violating prediction.")
+
+    @property
+    def label(self) -> str:
+        """Human-readable rule name."""
+        return self.name or self.kind  # type: ignore[attr-defined]
+
+
+class FiniteRule(_RuleBase):
+    """Prediction must be a finite number."""
+
+    kind: Literal["finite"] = "finite"
+    action: GuardrailAction = "fallback"
+
+
+class RangeRule(_RuleBase):
+    """Prediction must lie within fixed bounds."""
+
+    kind: Literal["range"] = "range"
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RangeRule:
+        if self.min is None and self.max is None:
+            raise ValueError("range rule needs min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("range rule: min is above max")
+        return self
+
+
+class CapColumnRule(_RuleBase):
+    """Prediction must not exceed the value of a column (e.g. store capacity)."""
+
+    kind: Literal["cap_column"] = "cap_column"
+    column: str
+
+
+class RatioColumnRule(_RuleBase):
+    """Prediction must not exceed ``ratio`` times a column (e.g. last week's sales)."""
+
+    kind: Literal["max_ratio_to_column"] = "max_ratio_to_column"
+    column: str
+    ratio: float = Field(gt=0.0)
+    floor: float = Field(
+        0.0, ge=0.0, description="Limit never below this, so a zero column does not block all."
+    )
+
+
+class InputRangeRule(_RuleBase):
+    """Inputs outside the champion's training range make a prediction suspect."""
+
+    kind: Literal["input_out_of_range"] = "input_out_of_range"
+    action: GuardrailAction = "flag"
+    tolerance: float = Field(
+        0.0, ge=0.0, description="Allowed excess as a share of the training range."
+    )
+
+
+GuardrailRule = Annotated[
+    FiniteRule | RangeRule | CapColumnRule | RatioColumnRule | InputRangeRule,
+    Field(discriminator="kind"),
+]
+
+
+class FallbackConfig(Strict):
+    """Value used by the fallback action: a column or a constant."""
+
+    column: str | None = None
+    value: float | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FallbackConfig:
+        if (self.column is None) == (self.value is None):
+            raise ValueError("fallback needs exactly one of column or value")
+        return self
+
+
+class GuardrailPolicy(Strict):
+    """Business limits on every prediction (DESIGN.md 4.5)."""
+
+    rules: tuple[GuardrailRule, ...] = Field((), description="Checked in order.")
+    fallback: FallbackConfig | None = Field(None, description="Source of fallback values.")
+    max_violation_rate: float = Field(
+        0.25, ge=0.0, le=1.0, description="Circuit breaker: above this share of violating "
+        "rows the whole batch is held for review."
+    )
+
+    @model_validator(mode="after")
+    def _fallback_present(self) -> GuardrailPolicy:
+        if any(r.action == "fallback" for r in self.rules) and self.fallback is None:
+            raise ValueError("a rule uses action 'fallback' but no fallback is configured")
+        return self
+
+
+# ----------------------------------------------------------------------- use case
+class UseCase(Strict):
+    """One model in production, as described by its use-case file."""
+
+    name: str = Field(pattern=_NAME_PATTERN, description="Use-case id; names MLflow objects.")
+    description: str = Field("", description="What the model is for, in plain language.")
+    data: DataConfig
+    contract: ContractConfig
+    model: ModelConfig
+    metric: MetricConfig
+    drift: DriftPolicy = Field(default_factory=DriftPolicy)
+    retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    guardrails: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
+
+    @model_validator(mode="after")
+    def _columns_defined(self) -> UseCase:
+        known = {c.name for c in self.contract.columns}
+        roles = {
+            "data.id_column": self.data.id_column,
+            "data.time_column": self.data.time_column,
+            "data.segment_column": self.data.segment_column,
+        }
+        for key, col in roles.items():
+            if col is not None and col not in known:
+                raise _KeyedValueError(key, f"column {col!r} is not defined in the contract")
+        if self.data.target_column in known:
+            raise _KeyedValueError(
+                "data.target_column",
+                f"target {self.data.target_column!r} must not be a contract column "
+                "(batches arrive without it)",
+            )
+        for i, rule in enumerate(self.guardrails.rules):
+            col = getattr(rule, "column", None)
+            if col is not None and col not in known:
+                raise _KeyedValueError(
+                    f"guardrails.rules.{i}.column", f"column {col!r} is not defined in the contract"
+                )
+        fb = self.guardrails.fallback
+        if fb is not None and fb.column is not None and fb.column not in known:
+            raise _KeyedValueError(
+                "guardrails.fallback.column", f"column {fb.column!r} is not defined in the contract"
+            )
+        if not self.contract.feature_names:
+            raise _KeyedValueError("contract.columns", "no column is marked as a feature")
+        task = self.model.task
+        for key, name in [("metric.primary", self.metric.primary)] + [
+            (f"metric.secondary.{i}", m) for i, m in enumerate(self.metric.secondary)
+        ]:
+            if METRICS[name].task != task:
+                raise _KeyedValueError(key, f"metric {name!r} does not apply to a {task} model")
+        return self
+
+    @property
+    def registered_model_name(self) -> str:
+        """Name of the MLflow registered model."""
+        return self.name
+
+    @property
+    def experiment_name(self) -> str:
+        """MLflow experiment holding training runs."""
+        return self.name
+
+    @property
+    def decisions_experiment_name(self) -> str:
+        """MLflow experiment holding one run per decision."""
+        return f"{self.name}-decisions"
+
+
+# ----------------------------------------------------------------------- parsing
+class _KeyedValueError(ValueError):
+    """A cross-field error that knows which key it belongs to."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+class UseCaseError(ValueError):
+    """A use-case file is invalid; ``str()`` is the one line to show the user."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source = source
+        self.key = key
+        self.message = message
+        super().__init__(f"{source}: {key}: {message}")
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    # Pydantic puts the discriminator tag into the location of union members
+    # ("guardrails.rules.0.cap_column.column"); drop it so the key is the one the user wrote.
+    parts = [str(p) for p in loc]
+    tags = {"finite", "range", "cap_column", "max_ratio_to_column", "input_out_of_range"}
+    return ".".join(p for p in parts if p not in tags) or "(root)"
+
+
+def _explain(err: dict[str, Any]) -> tuple[str, str]:
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type", "")
+    ctx_error = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _KeyedValueError):
+        return ctx_error.key, ctx_error.message
+    key = _format_loc(loc)
+    if kind == "extra_forbidden":
+        return key, "unknown key"
+    if kind == "missing":
+        return key, "required key is missing"
+    msg = str(err.get("msg", "invalid value"))
+    msg = re.sub(r"^Value error, ", "", msg)
+    inp = err.get("input")
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "literal_error":
+        return key, f"{msg} (got {inp!r})"
+    return key, msg
+
+
+def parse_usecase(raw: Mapping[str, Any] | Any, source: str) -> UseCase:
+    """Validate a loaded use-case mapping.
+
+    Args:
+        raw: The mapping loaded from YAML.
+        source: Name of the file it came from; used in error messages.
+
+    Returns:
+        The frozen, validated use case.
+
+    Raises:
+        UseCaseError: With the file, the first offending key and what is wrong.
+    """
+    if not isinstance(raw, Mapping):
+        raise UseCaseError(source, "(root)", "the file must hold a mapping of keys")
+    try:
+        return UseCase.model_validate(dict(raw))
+    except ValidationError as exc:
+        key, message = _explain(exc.errors()[0])
+        raise UseCaseError(source, key, message) from None

@@ -1,0 +1,125 @@
+"""Model construction from the use case: preprocessing from the contract's types.
+
+Pure scikit-learn: the estimator is imported by its dotted path, and the
+ColumnTransformer is derived from the contract so that a model never sees a
+column the contract does not describe.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from mlops_core.config import UseCase
+
+_ESTIMATOR_PREFIXES = ("sklearn.", "lightgbm.", "xgboost.")
+
+
+def load_estimator_class(path: str) -> type[BaseEstimator]:
+    """Import an estimator class by its dotted path.
+
+    Only scikit-learn (and the scikit-learn APIs of LightGBM/XGBoost) are allowed,
+    so a use-case file cannot import arbitrary code.
+
+    Raises:
+        ValueError: When the path is outside the allowed packages or not a class.
+    """
+    if not path.startswith(_ESTIMATOR_PREFIXES):
+        raise ValueError(f"estimator {path!r} must come from {', '.join(_ESTIMATOR_PREFIXES)}")
+    module_name, _, cls_name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"estimator {path!r} cannot be imported: {exc}") from None
+    if not isinstance(cls, type) or not hasattr(cls, "fit"):
+        raise ValueError(f"estimator {path!r} is not an estimator class")
+    return cls
+
+
+def numeric_features(usecase: UseCase) -> tuple[str, ...]:
+    """Feature columns treated as numbers (numeric, integer, boolean)."""
+    return tuple(
+        c.name
+        for c in usecase.contract.columns
+        if c.feature and c.type in ("numeric", "integer", "boolean")
+    )
+
+
+def categorical_features(usecase: UseCase) -> tuple[str, ...]:
+    """Feature columns treated as categories."""
+    return tuple(c.name for c in usecase.contract.columns if c.feature and c.type == "categorical")
+
+
+def build_pipeline(usecase: UseCase, params: dict[str, Any] | None = None) -> Pipeline:
+    """Build the unfitted model pipeline for a use case.
+
+    Args:
+        usecase: The use case; its contract decides the preprocessing.
+        params: Estimator parameters overriding ``usecase.model.params``.
+
+    Returns:
+        ``Pipeline([("prep", ColumnTransformer), ("model", estimator)])``.
+    """
+    cls = load_estimator_class(usecase.model.estimator)
+    est_params = dict(usecase.model.params if params is None else params)
+    if "random_state" in cls().get_params() and "random_state" not in est_params:
+        est_params["random_state"] = usecase.model.random_state
+    numeric = list(numeric_features(usecase))
+    categorical = list(categorical_features(usecase))
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        # Median imputation keeps rows whose nullable features are missing.
+        transformers.append(("num", SimpleImputer(strategy="median"), numeric))
+    if categorical:
+        transformers.append(
+            (
+                "cat",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                        (
+                            "onehot",
+                            OneHotEncoder(
+                                handle_unknown="ignore", sparse_output=False, min_frequency=5
+                            ),
+                        ),
+                    ]
+                ),
+                categorical,
+            )
+        )
+    prep = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    return Pipeline([("prep", prep), ("model", cls(**est_params))])
+
+
+def model_input(frame: pd.DataFrame, usecase: UseCase) -> pd.DataFrame:
+    """Select and type the model's feature columns from a batch.
+
+    Categoricals become strings (so one-hot encoding and MLflow signatures agree),
+    numeric features become float64.
+    """
+    out = pd.DataFrame(index=frame.index)
+    for name in numeric_features(usecase):
+        out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    for name in categorical_features(usecase):
+        col = frame[name]
+        out[name] = col.astype("string").astype(object).where(col.notna(), np.nan)
+    return out[[c for c in usecase.contract.feature_names]]
+
+
+def training_ranges(frame: pd.DataFrame, usecase: UseCase) -> dict[str, tuple[float, float]]:
+    """Observed min/max of numeric features in the training data (for guardrails)."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for name in numeric_features(usecase):
+        col = pd.to_numeric(frame[name], errors="coerce")
+        if col.notna().any():
+            ranges[name] = (float(col.min()), float(col.max()))
+    return ranges

@@ -1,0 +1,288 @@
+"""Guardrails on predictions (DESIGN.md 4.5): business limits before anything leaves.
+
+Rules run in the configured order on the current values, so a clip changes
+what later rules see. Actions: ``clip`` moves the value to the violated limit,
+``fallback`` replaces it with the fallback column or constant, ``flag`` lets
+it pass with a flag, ``quarantine`` holds it for review. Two fail-safes hold
+regardless of the configuration: a prediction that is not finite after all
+rules is held, and a batch whose violation rate exceeds the limit is held as a
+whole (circuit breaker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlops_core.config import (
+    CapColumnRule,
+    FiniteRule,
+    GuardrailPolicy,
+    InputRangeRule,
+    RangeRule,
+    RatioColumnRule,
+)
+from mlops_core.decisions import GuardrailSummary, Reason
+
+_ACTION_WORD = {
+    "clip": "clipped to the limit",
+    "fallback": "replaced by the fallback value",
+    "flag": "passed on with a flag",
+    "quarantine": "held for review",
+}
+
+
+@dataclass(frozen=True)
+class GuardrailResult:
+    """Predictions after guardrails, row by row, and what happened to the batch.
+
+    Attributes:
+        values: Final predictions after clip and fallback.
+        raw: Predictions as the model made them.
+        held: Rows that go to the review queue instead of downstream.
+        flagged: Rows passed on with a flag.
+        violations: Per row, the ``'rule:action'`` pairs that applied, joined by
+            ``'; '``; empty when the row broke no rule.
+        summary: Counts and reasons for the decision record.
+    """
+
+    values: np.ndarray
+    raw: np.ndarray
+    held: np.ndarray
+    flagged: np.ndarray
+    violations: tuple[str, ...]
+    summary: GuardrailSummary
+
+
+@dataclass
+class _Outcome:
+    """A rule's verdict: the rows it caught and, for clip, the limit per row."""
+
+    mask: np.ndarray
+    limit: np.ndarray | None = None
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        raise ValueError(f"guardrail column {name!r} is not in the batch")
+    return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+
+
+def _range(rule: RangeRule, values: np.ndarray, judged: np.ndarray) -> _Outcome:
+    low = -np.inf if rule.min is None else rule.min
+    high = np.inf if rule.max is None else rule.max
+    mask = judged & ((values < low) | (values > high))
+    return _Outcome(mask, np.clip(values, low, high))
+
+
+def _upper_limit(limit: np.ndarray, values: np.ndarray, judged: np.ndarray) -> _Outcome:
+    # A missing column value means the rule cannot judge that row; the gate's
+    # null-share rule is where missing inputs are caught.
+    usable = judged & np.isfinite(limit)
+    mask = np.zeros_like(judged)
+    mask[usable] = values[usable] > limit[usable]
+    return _Outcome(mask, np.where(mask, limit, values))
+
+
+def _input_range(
+    rule: InputRangeRule,
+    frame: pd.DataFrame,
+    judged: np.ndarray,
+    training_ranges: Mapping[str, tuple[float, float]],
+) -> tuple[_Outcome, list[str]]:
+    mask = np.zeros(len(frame), dtype=bool)
+    missing: list[str] = []
+    for feature, (lo, hi) in training_ranges.items():
+        if feature not in frame.columns:
+            missing.append(feature)
+            continue
+        x = _column(frame, feature)
+        slack = rule.tolerance * (hi - lo)
+        with np.errstate(invalid="ignore"):
+            mask |= (x < lo - slack) | (x > hi + slack)
+    return _Outcome(mask & judged), missing
+
+
+def apply_guardrails(
+    predictions: object,
+    frame: pd.DataFrame,
+    policy: GuardrailPolicy,
+    training_ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> GuardrailResult:
+    """Apply the use case's guardrails to one batch of predictions.
+
+    Args:
+        predictions: One numeric prediction per row of ``frame``.
+        frame: The batch the predictions were made for (columns used by
+            cap/ratio/fallback rules and the inputs checked against training ranges).
+        policy: Guardrail policy of the use case.
+        training_ranges: ``{feature: (min, max)}`` of numeric features seen in
+            the champion's training data; without it the input-range rule is
+            not applied, and the summary says so.
+
+    Returns:
+        Final values, per-row hold/flag masks and violation labels, and a summary.
+
+    Raises:
+        ValueError: When predictions and frame differ in length or a rule names
+            a column the batch lacks.
+
+    Notes:
+        ``clip`` has no limit to clip to for ``finite`` and ``input_out_of_range``
+        rules: there it acts as ``quarantine`` and ``flag`` respectively, and the
+        violation label names the action actually taken. Rules other than
+        ``finite`` only judge rows whose current value is finite, so a non-finite
+        value reaches the ``finite`` rule wherever it sits in the order.
+    """
+    raw = np.asarray(predictions, dtype=float).ravel()
+    rows = raw.size
+    if len(frame) != rows:
+        raise ValueError(f"{rows} predictions for a batch of {len(frame)} rows")
+    values = raw.copy()
+    held = np.zeros(rows, dtype=bool)
+    flagged = np.zeros(rows, dtype=bool)
+    violating = np.zeros(rows, dtype=bool)
+    labels: list[tuple[str, np.ndarray]] = []
+    reasons: list[Reason] = []
+    fallback_values: np.ndarray | None = None
+    if policy.fallback is not None:
+        fallback_values = (
+            _column(frame, policy.fallback.column)
+            if policy.fallback.column is not None
+            else np.full(rows, float(policy.fallback.value))
+        )
+
+    for rule in policy.rules:
+        judged = np.isfinite(values)
+        action = rule.action
+        missing: list[str] = []
+        if isinstance(rule, FiniteRule):
+            outcome = _Outcome(~judged)
+            if action == "clip":
+                action = "quarantine"
+        elif isinstance(rule, RangeRule):
+            outcome = _range(rule, values, judged)
+        elif isinstance(rule, CapColumnRule):
+            outcome = _upper_limit(_column(frame, rule.column), values, judged)
+        elif isinstance(rule, RatioColumnRule):
+            limit = np.fmax(rule.ratio * _column(frame, rule.column), rule.floor)
+            outcome = _upper_limit(limit, values, judged)
+        elif isinstance(rule, InputRangeRule):
+            if not training_ranges:
+                reasons.append(
+                    Reason(
+                        code="input_range_unavailable",
+                        message=f"Rule {rule.label!r} was not applied: no training ranges "
+                        "are known for the champion.",
+                        passed=None,
+                    )
+                )
+                continue
+            outcome, missing = _input_range(rule, frame, judged, training_ranges)
+            if action == "clip":
+                action = "flag"
+        else:  # pragma: no cover - the config union is closed
+            raise TypeError(f"unknown guardrail rule {rule!r}")
+
+        mask = outcome.mask
+        if action == "clip" and outcome.limit is not None:
+            values = np.where(mask, outcome.limit, values)
+        elif action == "fallback":
+            assert fallback_values is not None  # the config guarantees a fallback
+            values = np.where(mask, fallback_values, values)
+        elif action == "flag":
+            flagged |= mask
+        elif action == "quarantine":
+            held |= mask
+        violating |= mask
+        tag = f"{rule.label}:{action}"
+        labels.append((tag, mask))
+        count = int(mask.sum())
+        extra = (
+            f" Training ranges of {', '.join(missing)} could not be checked: not in the batch."
+            if missing
+            else ""
+        )
+        reasons.append(
+            Reason(
+                code="guardrail_rule",
+                message=f"Rule {rule.label!r}: {count} of {rows} predictions "
+                f"({count / max(rows, 1):.1%}) violated it and were {_ACTION_WORD[action]}."
+                + extra,
+                numbers={"rule": rule.label, "action": action, "rows": count},
+                passed=count == 0,
+            )
+        )
+
+    # Fail-safe: whatever the rules did, a non-finite value never leaves.
+    bad = ~np.isfinite(values)
+    if bad.any():
+        newly = bad & ~held
+        held |= bad
+        violating |= bad
+        if newly.any():
+            labels.append(("finite:quarantine", newly))
+            count = int(newly.sum())
+            reasons.append(
+                Reason(
+                    code="non_finite_held",
+                    message=f"{count} predictions were not finite after the guardrails and "
+                    "were held for review (always, whatever the rules say).",
+                    numbers={"rule": "finite", "action": "quarantine", "rows": count},
+                    passed=False,
+                )
+            )
+
+    violating_rows = int(violating.sum())
+    rate = violating_rows / rows if rows else 0.0
+    tripped = rate > policy.max_violation_rate
+    if tripped:
+        held[:] = True
+        reasons.insert(
+            0,
+            Reason(
+                code="circuit_breaker",
+                message=f"{violating_rows} of {rows} predictions ({rate:.1%}) broke a "
+                f"guardrail, over the {policy.max_violation_rate:.1%} limit: the whole batch "
+                "is held for review.",
+                numbers={
+                    "violating_rows": violating_rows,
+                    "rows": rows,
+                    "violation_rate": rate,
+                    "max_violation_rate": policy.max_violation_rate,
+                },
+                passed=False,
+            ),
+        )
+
+    # Only the strings need a Python loop, and only over violating rows.
+    per_row: dict[int, list[str]] = {}
+    actions: dict[str, int] = {}
+    for tag, mask in labels:
+        idx = np.flatnonzero(mask)
+        if idx.size:
+            actions[tag] = actions.get(tag, 0) + int(idx.size)
+        for i in idx.tolist():
+            per_row.setdefault(i, []).append(tag)
+    violations = tuple("; ".join(per_row[i]) if i in per_row else "" for i in range(rows))
+
+    summary = GuardrailSummary(
+        rows=rows,
+        violating_rows=violating_rows,
+        violation_rate=rate,
+        actions=actions,
+        held_rows=int(held.sum()),
+        breaker_tripped=tripped,
+        reasons=tuple(reasons),
+    )
+    return GuardrailResult(
+        values=values,
+        raw=raw,
+        held=held,
+        flagged=flagged,
+        violations=violations,
+        summary=summary,
+    )

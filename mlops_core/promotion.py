@@ -1,0 +1,392 @@
+"""The promotion gate (DESIGN.md 4.4): evidence on a shared holdout, then a decision.
+
+``compare_on_holdout`` measures champion and challenger on the same labeled
+rows; ``decide_promotion`` turns that evidence into promote / reject /
+await_approval. Missing evidence never promotes: no floor configured, an
+undefined metric or an untested gain all reject.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mlops_core.config import PromotionPolicy
+from mlops_core.decisions import (
+    PromotionAction,
+    PromotionDecision,
+    PromotionInputs,
+    Reason,
+    SegmentComparison,
+)
+from mlops_core.metrics import METRICS, compute_metric, per_row_loss, worsening
+from mlops_core.stats import paired_bootstrap_gain
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def _finite(*values: float | None) -> bool:
+    return all(v is not None and math.isfinite(v) for v in values)
+
+
+def _take(values: object | None, mask: np.ndarray) -> np.ndarray | None:
+    return None if values is None else np.asarray(values)[mask]
+
+
+def compare_on_holdout(
+    metric: str,
+    y_true: object,
+    champion_pred: object | None,
+    challenger_pred: object,
+    *,
+    policy: PromotionPolicy,
+    seed: int,
+    champion_proba: object | None = None,
+    challenger_proba: object | None = None,
+    segments: object | None = None,
+    challenger_guardrail_rate: float = 0.0,
+) -> PromotionInputs:
+    """Measure champion and challenger on the same labeled holdout.
+
+    The gain is a paired bootstrap of per-row losses (champion minus
+    challenger) with ``policy.bootstrap_samples`` resamples. The interval is
+    two-sided at ``1 - 2 * policy.significance`` so that its lower end being
+    above zero matches the one-sided test at ``policy.significance``. Segments
+    with at least ``policy.min_segment_rows`` rows are compared with the exact
+    metric; a segment where the metric is undefined is left out.
+
+    Args:
+        metric: Primary metric name.
+        y_true: True values of the holdout rows.
+        champion_pred: Champion predictions, or None when there is no champion.
+        challenger_pred: Challenger predictions on the same rows.
+        policy: Promotion policy (resamples, significance, segment size).
+        seed: Bootstrap seed.
+        champion_proba: Champion positive-class probabilities, if the metric needs them.
+        challenger_proba: Challenger positive-class probabilities.
+        segments: Segment label of each row (e.g. store), or None.
+        challenger_guardrail_rate: Share of the challenger's holdout predictions
+            violating guardrails.
+
+    Returns:
+        The evidence for :func:`decide_promotion`, with approval ``pending``.
+
+    Raises:
+        ValueError: On misaligned inputs or an empty holdout.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}")
+    yt = np.asarray(y_true)
+    rows = int(yt.shape[0]) if yt.ndim else 0
+    if rows == 0:
+        raise ValueError("the holdout has no rows")
+    for name, arr in (
+        ("challenger_pred", challenger_pred),
+        ("champion_pred", champion_pred),
+        ("champion_proba", champion_proba),
+        ("challenger_proba", challenger_proba),
+        ("segments", segments),
+    ):
+        if arr is not None and np.asarray(arr).shape[0] != rows:
+            raise ValueError(f"{name} has {np.asarray(arr).shape[0]} rows, the holdout {rows}")
+
+    challenger_metric = compute_metric(metric, yt, challenger_pred, challenger_proba)
+    if champion_pred is None:
+        return PromotionInputs(
+            metric=metric,
+            holdout_rows=rows,
+            challenger_metric=challenger_metric,
+            challenger_guardrail_rate=challenger_guardrail_rate,
+        )
+
+    champion_metric = compute_metric(metric, yt, champion_pred, champion_proba)
+    gain, low, high, p_value = paired_bootstrap_gain(
+        per_row_loss(metric, yt, champion_pred, champion_proba),
+        per_row_loss(metric, yt, challenger_pred, challenger_proba),
+        n_resamples=policy.bootstrap_samples,
+        confidence=1.0 - 2.0 * policy.significance,
+        seed=seed,
+    )
+
+    compared: list[SegmentComparison] = []
+    if segments is not None:
+        seg = np.asarray(segments)
+        labels, counts = np.unique(seg.astype(str), return_counts=True)
+        seg_str = seg.astype(str)
+        for label, count in zip(labels, counts, strict=True):
+            if count < policy.min_segment_rows:
+                continue
+            mask = seg_str == label
+            champ_seg = compute_metric(
+                metric, yt[mask], _take(champion_pred, mask), _take(champion_proba, mask)
+            )
+            chall_seg = compute_metric(
+                metric, yt[mask], _take(challenger_pred, mask), _take(challenger_proba, mask)
+            )
+            if not _finite(champ_seg, chall_seg):
+                continue
+            compared.append(
+                SegmentComparison(
+                    segment=str(label),
+                    rows=int(count),
+                    champion=champ_seg,
+                    challenger=chall_seg,
+                    worsening=worsening(metric, champ_seg, chall_seg),
+                )
+            )
+
+    return PromotionInputs(
+        metric=metric,
+        holdout_rows=rows,
+        challenger_metric=challenger_metric,
+        champion_metric=champion_metric,
+        loss_difference_mean=gain,
+        loss_difference_low=low,
+        loss_difference_high=high,
+        p_value=p_value,
+        segments=tuple(compared),
+        challenger_guardrail_rate=challenger_guardrail_rate,
+    )
+
+
+def _floor_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason:
+    metric = inputs.metric
+    value = inputs.challenger_metric
+    if policy.floor is None:
+        return Reason(
+            code="no_floor_configured",
+            message=f"No floor is configured for {metric}: nothing is promoted until the use "
+            "case sets promotion.floor (fail-safe).",
+            numbers={"challenger": value},
+            passed=False,
+        )
+    gib = METRICS[metric].greater_is_better
+    ok = _finite(value) and (value >= policy.floor if gib else value <= policy.floor)
+    side = "at least" if gib else "at most"
+    return Reason(
+        code="floor_met" if ok else "floor_not_met",
+        message=f"Challenger {metric} {_num(value)} {'meets' if ok else 'misses'} the floor "
+        f"({side} {_num(policy.floor)}).",
+        numbers={"challenger": value, "floor": policy.floor},
+        passed=ok,
+    )
+
+
+def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list[Reason]:
+    """Checks against the champion; only called when there is one."""
+    metric = inputs.metric
+    gib = METRICS[metric].greater_is_better
+    champ, chall = inputs.champion_metric, inputs.challenger_metric
+    assert champ is not None
+    defined = _finite(champ, chall)
+    checks: list[Reason] = []
+
+    # Improvement: in metric units (absolute) or as the relative reduction of
+    # the error (relative), the same scale as decay and plausibility.
+    abs_gain = (chall - champ) if gib else (champ - chall)
+    rel_gain = -worsening(metric, champ, chall) if defined else float("nan")
+    if policy.improvement_mode == "absolute":
+        gain, shown = abs_gain, f"{_num(abs_gain)} {metric}"
+        need = f"{_num(policy.min_improvement)} {metric}"
+    else:
+        gain, shown = rel_gain, f"{rel_gain:.1%} of the error"
+        need = f"{policy.min_improvement:.1%}"
+    ok = defined and gain >= policy.min_improvement
+    checks.append(
+        Reason(
+            code="improvement_met" if ok else "improvement_too_small",
+            message=f"Challenger {metric} {_num(chall)} vs champion {_num(champ)}: gain {shown}, "
+            f"{'meets' if ok else 'below'} the required {need} ({policy.improvement_mode}).",
+            numbers={
+                "champion": champ,
+                "challenger": chall,
+                "gain": gain,
+                "min_improvement": policy.min_improvement,
+                "mode": policy.improvement_mode,
+            },
+            passed=ok,
+        )
+    )
+
+    p = inputs.p_value
+    ok = p is not None and math.isfinite(p) and p <= policy.significance
+    if p is None:
+        sig_msg = "The gain was not tested with a paired bootstrap: it cannot be trusted."
+    else:
+        sig_msg = (
+            f"Paired bootstrap on {inputs.holdout_rows} holdout rows: mean loss reduction "
+            f"{_num(inputs.loss_difference_mean)} per row (interval "
+            f"{_num(inputs.loss_difference_low)} to {_num(inputs.loss_difference_high)}), "
+            f"p = {p:.3g} {'<=' if ok else '>'} {policy.significance:g}: the gain is "
+            f"{'significant' if ok else 'possibly noise'}."
+        )
+    checks.append(
+        Reason(
+            code="gain_significant" if ok else "gain_not_significant",
+            message=sig_msg,
+            numbers={
+                "p_value": p,
+                "significance": policy.significance,
+                "loss_difference_mean": inputs.loss_difference_mean,
+                "loss_difference_low": inputs.loss_difference_low,
+                "loss_difference_high": inputs.loss_difference_high,
+            },
+            passed=ok,
+        )
+    )
+
+    if inputs.segments:
+        worst = max(inputs.segments, key=lambda s: s.worsening)
+        bad = [s for s in inputs.segments if s.worsening > policy.max_segment_regression]
+        seg_nums = {
+            "segments": len(inputs.segments),
+            "worst_segment": worst.segment,
+            "worst_worsening": worst.worsening,
+            "max_segment_regression": policy.max_segment_regression,
+        }
+        if bad:
+            listed = ", ".join(
+                f"{s.segment} ({_num(s.champion)} -> {_num(s.challenger)}, {s.worsening:+.1%})"
+                for s in sorted(bad, key=lambda s: -s.worsening)[:5]
+            )
+            checks.append(
+                Reason(
+                    code="segment_regression",
+                    message=f"{len(bad)} of {len(inputs.segments)} segments get worse than the "
+                    f"allowed {policy.max_segment_regression:.0%}: {listed}.",
+                    numbers={**seg_nums, "regressed_segments": len(bad)},
+                    passed=False,
+                )
+            )
+        else:
+            checks.append(
+                Reason(
+                    code="segments_ok",
+                    message=f"No segment of {len(inputs.segments)} gets worse than the allowed "
+                    f"{policy.max_segment_regression:.0%} (worst: {worst.segment}, "
+                    f"{worst.worsening:+.1%}).",
+                    numbers=seg_nums,
+                    passed=True,
+                )
+            )
+    else:
+        checks.append(
+            Reason(
+                code="segments_not_judged",
+                message="No segment had enough holdout rows to be compared.",
+                numbers={"min_segment_rows": policy.min_segment_rows},
+                passed=None,
+            )
+        )
+
+    ok = defined and rel_gain <= policy.max_plausible_gain
+    checks.append(
+        Reason(
+            code="gain_plausible" if ok else "too_good_to_be_true",
+            message=(
+                f"The challenger removes {rel_gain:.1%} of the champion's error (plausible up "
+                f"to {policy.max_plausible_gain:.0%})."
+                if ok
+                else f"The challenger removes {rel_gain:.1%} of the champion's error, over the "
+                f"plausible {policy.max_plausible_gain:.0%}: too good to be true, check for "
+                "label leakage (a feature computed from the target) before promoting."
+            ),
+            numbers={"relative_gain": rel_gain, "max_plausible_gain": policy.max_plausible_gain},
+            passed=ok,
+        )
+    )
+    return checks
+
+
+def _guardrail_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason:
+    rate = inputs.challenger_guardrail_rate
+    ok = math.isfinite(rate) and rate <= policy.max_guardrail_rate
+    return Reason(
+        code="guardrail_rate_ok" if ok else "guardrail_rate_too_high",
+        message=f"{rate:.1%} of the challenger's holdout predictions break a guardrail "
+        f"(allowed {policy.max_guardrail_rate:.1%}).",
+        numbers={"guardrail_rate": rate, "max_guardrail_rate": policy.max_guardrail_rate},
+        passed=ok,
+    )
+
+
+def _approval_check(inputs: PromotionInputs) -> Reason:
+    who = inputs.approver or "an unnamed approver"
+    comment = f' ("{inputs.approval_comment}")' if inputs.approval_comment else ""
+    if inputs.approval == "approved":
+        return Reason(
+            code="approved",
+            message=f"Approved by {who}{comment}.",
+            numbers={"approver": inputs.approver},
+            passed=True,
+        )
+    if inputs.approval == "rejected":
+        return Reason(
+            code="approval_rejected",
+            message=f"Rejected by {who}{comment}.",
+            numbers={"approver": inputs.approver},
+            passed=False,
+        )
+    if inputs.approval == "timeout":
+        return Reason(
+            code="approval_timeout",
+            message="No one answered the approval request "
+            "in time: a missing answer is a rejection.",
+            passed=False,
+        )
+    return Reason(
+        code="approval_pending",
+        message="Every automatic check passed; the use case "
+        "requires a human approval, which is pending.",
+        passed=None,
+    )
+
+
+def decide_promotion(inputs: PromotionInputs, policy: PromotionPolicy) -> PromotionDecision:
+    """Decide whether the challenger replaces the champion.
+
+    Checks: the floor (none configured rejects, fail-safe); with a champion,
+    also the minimum improvement, the significance of the paired gain, the
+    per-segment regression, the guardrail rate and plausibility (a relative
+    loss reduction over ``max_plausible_gain`` suggests label leakage). With no
+    champion the floor alone decides. When every automatic check passes and the
+    policy requires approval, the human answer decides: pending waits,
+    approved promotes, rejected or timeout reject.
+
+    Args:
+        inputs: Evidence from :func:`compare_on_holdout` plus the approval answer.
+        policy: Promotion policy of the use case.
+
+    Returns:
+        The decision; reasons list failed checks first, then pending ones and
+        facts, then passed checks.
+    """
+    checks = [_floor_check(inputs, policy)]
+    if inputs.champion_metric is None:
+        checks.append(
+            Reason(
+                code="no_champion",
+                message="There is no champion yet: the floor alone decides.",
+                passed=None,
+            )
+        )
+    else:
+        checks.extend(_comparison_checks(inputs, policy))
+        checks.append(_guardrail_check(inputs, policy))
+
+    action: PromotionAction
+    if any(c.passed is False for c in checks):
+        action = "reject"
+    elif policy.require_approval:
+        approval = _approval_check(inputs)
+        checks.insert(0, approval)
+        action = {True: "promote", False: "reject", None: "await_approval"}[approval.passed]
+    else:
+        action = "promote"
+
+    order = {False: 0, None: 1, True: 2}
+    reasons = sorted(checks, key=lambda c: order[c.passed])  # stable: keeps check order
+    return PromotionDecision(action=action, reasons=tuple(reasons), inputs=inputs)

@@ -1,0 +1,170 @@
+"""Training a model on a window of labeled data, and what is kept with it.
+
+Pure computation: a labeled frame goes in; a fitted pipeline, its holdout
+metrics, permutation importance, training ranges and a reference sample come
+out. The caller logs them (MLflow) and decides what to do with them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+
+from mlops_core.config import UseCase
+from mlops_core.decisions import TrainingWindow
+from mlops_core.features import build_pipeline, model_input, training_ranges
+from mlops_core.metrics import compute_metric
+
+REFERENCE_ROWS = 5000
+
+
+def stable_fraction(ids: pd.Series) -> np.ndarray:
+    """A number in [0, 1) per id, stable across runs and machines (not Python's hash)."""
+
+    def one(value: object) -> float:
+        digest = hashlib.blake2b(str(value).encode("utf-8"), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64
+
+    return np.fromiter((one(v) for v in ids), dtype=float, count=len(ids))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Rows to train on and the holdout the gate compares models on."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    window: TrainingWindow
+
+
+def split_window(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow) -> Split:
+    """Cut the labeled pool into the training window and the recent holdout.
+
+    The holdout is a stable, id-hashed share of the most recent
+    ``holdout_periods`` labeled periods; the other rows of those periods train,
+    so a challenger learns from the newest data it is not judged on.
+
+    Raises:
+        ValueError: When the window holds no rows or leaves no training rows.
+    """
+    time_col = usecase.data.time_column
+    periods = labeled[time_col]
+    in_window = periods <= window.last_period
+    if window.first_period is not None:
+        in_window &= periods >= window.first_period
+    frame = labeled.loc[in_window]
+    if frame.empty:
+        raise ValueError(f"no labeled rows in periods {window.first_period}..{window.last_period}")
+    recent = sorted(frame[time_col].unique())[-usecase.retrain.holdout_periods :]
+    in_recent = frame[time_col].isin(recent).to_numpy()
+    in_holdout = in_recent & (
+        stable_fraction(frame[usecase.data.id_column]) < usecase.retrain.holdout_share
+    )
+    train, holdout = frame.loc[~in_holdout], frame.loc[in_holdout]
+    if train.empty or holdout.empty:
+        raise ValueError("the window is too small to leave both training and holdout rows")
+    return Split(train=train, holdout=holdout, window=window)
+
+
+def predict(
+    model: Pipeline, frame: pd.DataFrame, usecase: UseCase
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions (and positive-class probabilities for classifiers) for a frame."""
+    x = model_input(frame, usecase)
+    pred = np.asarray(model.predict(x))
+    proba = None
+    if usecase.model.task == "classification" and hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(x))[:, -1]
+    return pred, proba
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """A fitted model with the evidence that travels with it."""
+
+    model: Pipeline
+    split: Split
+    holdout_metrics: dict[str, float]
+    importance: dict[str, float]
+    training_ranges: dict[str, tuple[float, float]]
+    reference: pd.DataFrame
+
+
+def train_model(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow) -> TrainingResult:
+    """Fit the use case's pipeline on a window and profile it.
+
+    Args:
+        labeled: Labeled rows (features, time column, id, target).
+        usecase: The use case.
+        window: Periods to train on.
+
+    Returns:
+        The fitted model, its holdout metrics, normalised permutation importance
+        (measured on the holdout, so it reflects what the model relies on for
+        unseen rows), numeric training ranges and a reference sample for drift.
+    """
+    split = split_window(labeled, usecase, window)
+    target = usecase.data.target_column
+    model = build_pipeline(usecase)
+    model.fit(model_input(split.train, usecase), split.train[target].to_numpy())
+
+    y_hold = split.holdout[target].to_numpy()
+    pred, proba = predict(model, split.holdout, usecase)
+    metric_names = (usecase.metric.primary, *usecase.metric.secondary)
+    metrics = {name: compute_metric(name, y_hold, pred, proba) for name in metric_names}
+
+    importance = _permutation_importance(model, split.holdout, usecase)
+
+    ref = split.train
+    if len(ref) > REFERENCE_ROWS:
+        ref = ref.sample(REFERENCE_ROWS, random_state=usecase.model.random_state)
+    ref_pred, _ = predict(model, ref, usecase)
+    reference = model_input(ref, usecase).assign(prediction=ref_pred)
+    return TrainingResult(
+        model=model,
+        split=split,
+        holdout_metrics=metrics,
+        importance=importance,
+        training_ranges=training_ranges(split.train, usecase),
+        reference=reference.reset_index(drop=True),
+    )
+
+
+_SCORERS = {
+    "mae": "neg_mean_absolute_error",
+    "rmse": "neg_root_mean_squared_error",
+    "mape": "neg_mean_absolute_percentage_error",
+    "accuracy": "accuracy",
+    "f1": "f1",
+    "roc_auc": "roc_auc",
+    "log_loss": "neg_log_loss",
+}
+
+
+def _permutation_importance(
+    model: Pipeline, holdout: pd.DataFrame, usecase: UseCase
+) -> dict[str, float]:
+    x = model_input(holdout, usecase)
+    y = holdout[usecase.data.target_column].to_numpy()
+    result = permutation_importance(
+        model,
+        x,
+        y,
+        scoring=_SCORERS[usecase.metric.primary],
+        n_repeats=5,
+        random_state=usecase.model.random_state,
+        n_jobs=1,
+    )
+    raw = np.clip(result.importances_mean, 0.0, None)
+    total = raw.sum()
+    names = list(x.columns)
+    if total <= 0:
+        # A model whose holdout score no shuffle can hurt relies on nothing measurable:
+        # spread the weight evenly rather than claim any feature is irrelevant.
+        return {n: 1.0 / len(names) for n in names}
+    return {n: float(v / total) for n, v in zip(names, raw, strict=True)}

@@ -1,0 +1,354 @@
+"""The Prefect tasks of a cycle: read, call mlops_core, write.
+
+Tasks are small and typed. DataFrames are passed between tasks in memory, so
+every task uses ``NO_CACHE`` (Prefect would otherwise hash each frame on every
+call). Retries are set only on tasks whose work is idempotent I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
+from sklearn.pipeline import Pipeline
+
+from mlops_core.decisions import (
+    DriftSummary,
+    GateDecision,
+    PerformanceSummary,
+    PromotionInputs,
+    TrainingWindow,
+)
+from mlops_core.gate import decide_gate
+from mlops_core.guardrails import GuardrailResult, apply_guardrails
+from mlops_core.promotion import compare_on_holdout
+from mlops_core.stats import performance_summary
+from mlops_core.training import TrainingResult, predict, train_model
+from tasks import storage, tracking
+from tasks.drift import compute_drift
+from tasks.runtime import Runtime
+from tasks.validation import read_batch_file, validate_frame
+
+step = partial(task, cache_policy=NO_CACHE)
+io_step = partial(task, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The model in production, loaded and verified."""
+
+    info: tracking.ChampionInfo
+    model: Pipeline
+    reference: pd.DataFrame
+
+    @property
+    def version(self) -> str:
+        """Registry version."""
+        return self.info.version
+
+
+def batch_period(frame: pd.DataFrame | None, path: Path, time_column: str) -> int | None:
+    """The period a batch belongs to: its time column, else a number in its file name."""
+    if frame is not None and time_column in frame.columns:
+        values = pd.to_numeric(frame[time_column], errors="coerce").dropna()
+        if not values.empty:
+            return int(values.max())
+    found = re.findall(r"\d+", path.stem)
+    return int(found[-1]) if found else None
+
+
+@step(name="validate batch")
+def validate_batch(rt: Runtime, path: Path) -> tuple[pd.DataFrame | None, GateDecision]:
+    """Read a landed batch and run the contract's checks; decide the gate."""
+    sha = storage.file_sha256(path)
+    frame, read_results = read_batch_file(path, rt.usecase.data.format)
+    results = tuple(read_results)
+    if frame is not None:
+        results += tuple(validate_frame(frame, rt.usecase))
+    rows = 0 if frame is None else len(frame)
+    return frame, decide_gate(path.name, sha, rows, results)
+
+
+@io_step(name="quarantine batch")
+def quarantine(rt: Runtime, path: Path, gate: GateDecision) -> Path:
+    """Move a failed batch to quarantine with its reasons."""
+    return storage.quarantine_batch(
+        path, rt.paths.quarantine, gate.batch_sha256, gate.model_dump(mode="json")
+    )
+
+
+@io_step(name="load champion")
+def load_champion(rt: Runtime) -> Champion | None:
+    """The current champion with its reference sample, or None before the first one."""
+    info = tracking.get_model_version_info(
+        rt.client, rt.usecase.registered_model_name, alias=CHAMPION
+    )
+    if info is None:
+        return None
+    model = tracking.load_model(rt.client, info)
+    return Champion(
+        info=info, model=model, reference=tracking.load_reference(rt.client, info.run_id)
+    )
+
+
+@step(name="score and guard")
+def score(rt: Runtime, frame: pd.DataFrame, champion: Champion) -> GuardrailResult:
+    """Predict with the champion and pass every prediction through the guardrails."""
+    pred, _ = predict(champion.model, frame, rt.usecase)
+    return apply_guardrails(
+        pred, frame, rt.usecase.guardrails, champion.info.profile.training_ranges
+    )
+
+
+@io_step(name="write predictions")
+def write_scored(
+    rt: Runtime,
+    frame: pd.DataFrame,
+    gate: GateDecision,
+    guarded: GuardrailResult,
+    champion_version: str,
+) -> tuple[Path, Path | None]:
+    """Accepted predictions go downstream; held rows go to the review queue."""
+    d = rt.usecase.data
+    keep = [c for c in (d.id_column, d.time_column, d.segment_column) if c]
+    out = frame[keep].copy()
+    out["prediction"] = guarded.values
+    out["raw_prediction"] = guarded.raw
+    out["flagged"] = guarded.flagged
+    out["violations"] = list(guarded.violations)
+    out["model_version"] = champion_version
+    out["batch_sha256"] = gate.batch_sha256
+    stem = Path(gate.batch).stem
+    held = np.asarray(guarded.held, dtype=bool)
+    pred_path = storage.write_parquet(out.loc[~held], rt.paths.predictions / f"{stem}.parquet")
+    review_path = None
+    if held.any():
+        review = frame.loc[held].copy()
+        review["raw_prediction"] = guarded.raw[held]
+        review["proposed_prediction"] = guarded.values[held]
+        review["violations"] = [v for v, h in zip(guarded.violations, held, strict=True) if h]
+        review["review_status"] = "pending"
+        review["model_version"] = champion_version
+        review_path = storage.write_parquet(review, rt.paths.review / f"{stem}.parquet")
+    return pred_path, review_path
+
+
+@io_step(name="store accepted batch")
+def store_accepted(rt: Runtime, frame: pd.DataFrame, gate: GateDecision) -> Path:
+    """Keep the accepted batch's contract columns so labels can be joined to it later."""
+    cols = [c.name for c in rt.usecase.contract.columns if c.name in frame.columns]
+    stem = Path(gate.batch).stem
+    return storage.write_parquet(
+        frame[cols], rt.paths.processed / f"{stem}.{gate.batch_sha256[:12]}.parquet"
+    )
+
+
+@step(name="join labels")
+def labeled_pool(rt: Runtime) -> pd.DataFrame:
+    """Accepted batches joined with every label that has arrived so far."""
+    d = rt.usecase.data
+    features = storage.read_frames(rt.paths.processed)
+    labels = storage.read_label_files(rt.paths.labels, d.format, d.id_column, d.target_column)
+    if features.empty or labels.empty:
+        return pd.DataFrame(
+            columns=[*(c.name for c in rt.usecase.contract.columns), d.target_column]
+        )
+    features = features.drop_duplicates(subset=d.id_column, keep="last")
+    features[d.id_column] = features[d.id_column].astype(str)
+    pool = features.merge(labels, on=d.id_column, how="inner")
+    pool[d.time_column] = pd.to_numeric(pool[d.time_column]).astype(int)
+    return pool.sort_values([d.time_column, d.id_column], kind="stable").reset_index(drop=True)
+
+
+@step(name="realized performance")
+def measure_performance(
+    rt: Runtime, champion: Champion, new_rows: pd.DataFrame, seed: int
+) -> PerformanceSummary:
+    """The champion's metric on newly labeled rows against its reference, with an interval."""
+    r = rt.usecase.retrain
+    metric = rt.usecase.metric.primary
+    reference = champion.info.profile.reference_metric
+    if new_rows.empty:
+        return PerformanceSummary(metric=metric, reference=reference)
+    pred, proba = predict(champion.model, new_rows, rt.usecase)
+    return performance_summary(
+        metric,
+        reference,
+        new_rows[rt.usecase.data.target_column].to_numpy(),
+        pred,
+        proba,
+        n_resamples=r.bootstrap_samples,
+        confidence=r.confidence,
+        seed=seed,
+    )
+
+
+@step(name="data drift")
+def measure_drift(
+    rt: Runtime, champion: Champion, frame: pd.DataFrame, predictions: np.ndarray, seed: int
+) -> DriftSummary:
+    """Evidently drift of the batch against the champion's reference, importance-weighted."""
+    reference = champion.reference
+    ref_pred = reference["prediction"].to_numpy() if "prediction" in reference else None
+    from mlops_core.features import model_input
+
+    return compute_drift(
+        reference.drop(columns=["prediction"], errors="ignore"),
+        model_input(frame, rt.usecase),
+        rt.usecase,
+        champion.info.profile.importance,
+        reference_predictions=ref_pred,
+        current_predictions=predictions,
+        sample_rows=None,
+        seed=seed,
+    )
+
+
+@step(name="train challenger")
+def train_challenger(rt: Runtime, labeled: pd.DataFrame, window: TrainingWindow) -> TrainingResult:
+    """Fit the use case's model on the decided window."""
+    return train_model(labeled, rt.usecase, window)
+
+
+@task(name="log challenger", cache_policy=NO_CACHE)
+def log_challenger(
+    rt: Runtime, result: TrainingResult, period: int, trigger: str
+) -> tracking.TrainedModel:
+    """Log the challenger's run and register it as a candidate version."""
+    uc = rt.usecase
+    window = result.split.window
+    profile = tracking.ModelProfile(
+        metric=uc.metric.primary,
+        reference_metric=result.holdout_metrics[uc.metric.primary],
+        trained_first_period=window.first_period,
+        trained_last_period=window.last_period,
+        train_rows=len(result.split.train),
+        importance=result.importance,
+        training_ranges=result.training_ranges,
+        feature_names=uc.contract.feature_names,
+        estimator=uc.model.estimator,
+    )
+    from mlops_core.features import model_input
+
+    params: dict[str, Any] = {f"model.{k}": v for k, v in uc.model.params.items()}
+    params.update(
+        {
+            "estimator": uc.model.estimator,
+            "window.kind": window.kind,
+            "window.first_period": window.first_period,
+            "window.last_period": window.last_period,
+            "train_rows": len(result.split.train),
+            "holdout_rows": len(result.split.holdout),
+        }
+    )
+    metrics = {f"holdout_{k}": v for k, v in result.holdout_metrics.items()}
+    metrics.update({f"importance.{k}": v for k, v in result.importance.items()})
+    return tracking.log_training_run(
+        rt.client,
+        experiment_id=rt.experiment_id,
+        run_name=f"train-p{period}",
+        pipeline=result.model,
+        params=params,
+        metrics=metrics,
+        profile=profile,
+        train_frame=result.split.train,
+        reference_frame=result.reference,
+        input_example=model_input(result.split.holdout.head(5), uc),
+        registered_model_name=uc.registered_model_name,
+        tags={"mlops.period": str(period), "mlops.trigger": trigger},
+    )
+
+
+@step(name="evaluate challenger vs champion")
+def evaluate(
+    rt: Runtime, result: TrainingResult, champion: Champion | None, seed: int
+) -> PromotionInputs:
+    """Score both models on the same recent holdout the challenger did not train on."""
+    uc = rt.usecase
+    holdout = result.split.holdout
+    y = holdout[uc.data.target_column].to_numpy()
+    ch_pred, ch_proba = predict(result.model, holdout, uc)
+    champ_pred = champ_proba = None
+    if champion is not None:
+        champ_pred, champ_proba = predict(champion.model, holdout, uc)
+    guarded = apply_guardrails(ch_pred, holdout, uc.guardrails, result.training_ranges)
+    segments = (
+        holdout[uc.data.segment_column].astype(str).to_numpy() if uc.data.segment_column else None
+    )
+    return compare_on_holdout(
+        uc.metric.primary,
+        y,
+        champ_pred,
+        ch_pred,
+        policy=uc.promotion,
+        seed=seed,
+        champion_proba=champ_proba,
+        challenger_proba=ch_proba,
+        segments=segments,
+        challenger_guardrail_rate=guarded.summary.violation_rate,
+    )
+
+
+def promotion_slot(usecase: str) -> str:
+    """Name of the global concurrency limit that serialises promotions of a model."""
+    return f"mlops-promote-{usecase}"
+
+
+@task(name="promote", cache_policy=NO_CACHE)
+def promote(rt: Runtime, version: str, expected_current: str | None, reason: str) -> str | None:
+    """Move ``champion`` to ``version`` inside the model's single promotion slot.
+
+    The slot keeps two runs from promoting at once; the compare-and-set inside
+    ``set_champion`` refuses the move if the champion changed since evaluation.
+    """
+    name = promotion_slot(rt.name)
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, limit=1)
+    with concurrency(name, occupy=1, timeout_seconds=600, strict=True):
+        return tracking.set_champion(
+            rt.client,
+            rt.usecase.registered_model_name,
+            version,
+            expected_current=expected_current,
+            reason=reason,
+        )
+
+
+@io_step(name="record decision")
+def record_decision(
+    rt: Runtime,
+    *,
+    run_name: str,
+    kind: str,
+    action: str,
+    reason_codes: list[str],
+    record: dict[str, Any],
+    markdown: str,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> str:
+    """One MLflow run per decision in the decisions experiment."""
+    clean = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    return tracking.log_decision_run(
+        rt.client,
+        experiment_id=rt.decisions_experiment_id,
+        run_name=run_name,
+        kind=kind,
+        action=action,
+        reason_codes=reason_codes,
+        record=record,
+        markdown=markdown,
+        metrics=clean,
+        tags=tags,
+    )

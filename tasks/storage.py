@@ -1,0 +1,261 @@
+"""Files under the data root: landing, labels, quarantine, processed, predictions, review.
+
+Everything a cycle reads or writes on disk goes through here, so paths are
+resolved (and confined to the data root) in one place. Writes are atomic
+(temporary file + rename) so a crash never leaves half a file that a rerun
+would trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mlops_core.config import UseCase, UseCaseError, parse_usecase
+
+DATA_ROOT_ENV = "MLOPS_HOME"
+DEFAULT_DATA_ROOT = ".mlops"
+
+
+def resolve_data_root(env: Mapping[str, str] | None = None) -> Path:
+    """The data root: ``$MLOPS_HOME`` or ``./.mlops``, made absolute."""
+    env = os.environ if env is None else env
+    return Path(env.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT).expanduser().resolve()
+
+
+def load_usecase_file(path: str | os.PathLike[str]) -> UseCase:
+    """Read and validate a use-case YAML file.
+
+    Raises:
+        UseCaseError: The file is missing, is not YAML, or fails validation;
+            the message names the file and key.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UseCaseError(str(p), "(file)", f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        raise UseCaseError(
+            str(p), where, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
+    return parse_usecase(raw, str(p))
+
+
+@dataclass(frozen=True)
+class UseCasePaths:
+    """Folders of one use case under the data root."""
+
+    root: Path
+    landing: Path
+    labels: Path
+    quarantine: Path
+    processed: Path
+    predictions: Path
+    review: Path
+    reports: Path
+    archive: Path
+
+    @property
+    def ledger(self) -> Path:
+        """Append-only record of every batch handled, keyed by content hash."""
+        return self.quarantine.parent / "ledger.jsonl"
+
+    @classmethod
+    def for_usecase(cls, usecase: UseCase, data_root: Path) -> UseCasePaths:
+        """Resolve (and create) the folders of ``usecase`` under ``data_root``."""
+        base = data_root / usecase.name
+
+        def resolve(p: str) -> Path:
+            q = Path(p).expanduser()
+            return q if q.is_absolute() else (data_root / q)
+
+        paths = cls(
+            root=data_root,
+            landing=resolve(usecase.data.landing),
+            labels=resolve(usecase.data.labels),
+            quarantine=base / "quarantine",
+            processed=base / "processed",
+            predictions=base / "predictions",
+            review=base / "review",
+            reports=base / "reports",
+            archive=base / "archive",
+        )
+        for folder in (
+            paths.landing,
+            paths.labels,
+            paths.quarantine,
+            paths.processed,
+            paths.predictions,
+            paths.review,
+            paths.reports,
+            paths.archive,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+        return paths
+
+
+def landed_batch(landing: Path, name: str) -> Path:
+    """Path of a batch file in the landing folder, refusing names that escape it.
+
+    Raises:
+        ValueError: The name is absolute, contains ``..`` or a separator escape.
+    """
+    candidate = (landing / name).resolve()
+    if candidate.parent != landing.resolve() or name in ("", ".", ".."):
+        raise ValueError(f"batch name {name!r} is outside the landing folder")
+    return candidate
+
+
+def list_files(folder: Path, fmt: str) -> list[Path]:
+    """Data files of a format in a folder, sorted by name (batches are named by period)."""
+    suffix = ".csv" if fmt == "csv" else ".parquet"
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == suffix)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes: the identity of a batch, whatever its name."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, payload: Any) -> Path:
+    """Write JSON atomically."""
+    _atomic_write_bytes(path, json.dumps(payload, indent=2, default=str).encode("utf-8"))
+    return path
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a frame as Parquet atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def move_verified(source: Path, folder: Path, sha256: str) -> Path:
+    """Move a file into ``folder`` byte for byte, verified by hash before the source goes.
+
+    A crash leaves the file in its old place or its new one, never nowhere. A
+    different file already holding the name is kept; the new one gets the hash
+    in its name.
+
+    Returns:
+        Path of the moved file.
+    """
+    if source.parent.resolve() == folder.resolve():
+        return source
+    target = folder / source.name
+    if target.exists() and file_sha256(target) != sha256:
+        target = folder / f"{source.stem}.{sha256[:12]}{source.suffix}"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
+    os.close(fd)
+    shutil.copyfile(source, tmp)
+    if file_sha256(Path(tmp)) != sha256:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(f"copy of {source.name} into {folder.name} does not match its hash")
+    os.replace(tmp, target)
+    source.unlink(missing_ok=True)
+    return target
+
+
+def quarantine_batch(
+    source: Path, quarantine: Path, sha256: str, reason: Mapping[str, Any]
+) -> Path:
+    """Move a failed batch to quarantine byte for byte, with a reason file beside it.
+
+    Returns:
+        Path of the quarantined copy.
+    """
+    target = move_verified(source, quarantine, sha256)
+    write_json(target.with_name(target.name + ".reason.json"), reason)
+    return target
+
+
+def ledger_entry(ledger: Path, sha256: str) -> dict[str, Any] | None:
+    """The ledger entry of a batch (by content hash), or None if never handled."""
+    if not ledger.exists():
+        return None
+    found = None
+    with ledger.open(encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            entry = json.loads(line)
+            if entry.get("sha256") == sha256:
+                found = entry
+    return found
+
+
+def ledger_append(ledger: Path, entry: Mapping[str, Any]) -> None:
+    """Append one entry and fsync: the commit marker of a handled batch."""
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(dict(entry), default=str, sort_keys=True) + "\n"
+    fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_frames(folder: Path, pattern: str = "*.parquet") -> pd.DataFrame:
+    """Concatenate Parquet files of a folder (empty frame when there are none)."""
+    files = sorted(folder.glob(pattern))
+    if not files:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def read_label_files(folder: Path, fmt: str, id_column: str, target_column: str) -> pd.DataFrame:
+    """All labels that have arrived, one row per id (the latest file wins on conflicts)."""
+    frames = []
+    for path in list_files(folder, fmt):
+        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+        missing = {id_column, target_column} - set(frame.columns)
+        if missing:
+            raise ValueError(f"label file {path.name}: missing column(s) {sorted(missing)}")
+        frames.append(frame[[id_column, target_column]])
+    if not frames:
+        return pd.DataFrame(columns=[id_column, target_column])
+    labels = pd.concat(frames, ignore_index=True)
+    labels[id_column] = labels[id_column].astype(str)
+    return labels.drop_duplicates(subset=id_column, keep="last")

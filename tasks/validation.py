@@ -1,0 +1,592 @@
+"""Batch validation: the data contract as a Great Expectations suite, mapped to RuleResults.
+
+This is the only module that talks to Great Expectations. It turns the use case's
+contract into one expectation suite, runs it once per batch on a whole-dataframe
+batch in an ephemeral context, and maps every ``ExpectationValidationResult`` into
+a :class:`~mlops_core.decisions.RuleResult`. The gate decision itself is made in
+``mlops_core`` from those results.
+
+Rules and their severities:
+
+==================  ===============================================  =================
+rule                checks                                           severity
+==================  ===============================================  =================
+readable            the file could be read                           error
+duplicate_columns   no column name appears twice                     error
+column_present      every contract column is there                   error
+extra_columns       no column outside the contract                   error (pass when
+                                                                     allowed)
+target_leak         the target column is not in the batch            error
+empty_batch         the batch has at least one row                   error
+min_rows            the batch has at least ``contract.min_rows``     error
+dtype               numeric/integer values parse as (whole) numbers  error
+boolean             boolean values are in {0, 1, True, False}        error
+unique_id           ids are unique (when ``contract.unique_id``)     error
+range               values within [min, max]                         column severity
+categories          values in the allowed categories                 column severity
+null_share          missing share <= ``max_null_share``              column severity
+==================  ===============================================  =================
+
+Type rules are errors because a model cannot consume a text value in a numeric
+feature; value rules take the column's severity so a contract can merely warn.
+
+Structural rules (missing/extra/target columns, empty batch, parse-as-number) are
+checked in pandas before GX: GX only sees a narrow frame with the contract columns
+that exist, because GX 1.x copies the whole frame many times per run and raises on
+missing columns. Value rules of a missing column (or the range rule of a column
+whose values are not numbers) are reported as failed because they could not be
+checked, never raised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from mlops_core.config import ColumnContract, ContractConfig, UseCase
+from mlops_core.decisions import RuleResult
+
+Severity = Literal["error", "warn"]
+
+MAX_EXAMPLES = 5
+# GX collects this many unexpected values; duplicates (e.g. repeated ids) are
+# removed before keeping MAX_EXAMPLES, so ask for more than we keep.
+_PARTIAL_UNEXPECTED = 20
+_NUMERIC_TYPES = ("numeric", "integer")
+_BOOLEAN_VALUES = [0, 1, True, False]
+# Bytes read from the end of a CSV to check that its last row is complete.
+_TAIL_BYTES = 64 * 1024
+
+
+# ------------------------------------------------------------------------ reading
+def read_batch_file(
+    path: str | os.PathLike[str], fmt: Literal["csv", "parquet"]
+) -> tuple[pd.DataFrame | None, tuple[RuleResult, ...]]:
+    """Read a batch file without coercing its types.
+
+    CSV is read as UTF-8 with an optional byte-order mark; dtypes are the ones
+    pandas infers, so a text value in a numeric column stays visible to
+    :func:`validate_frame`. A header-only file gives an empty frame (the
+    ``empty_batch`` rule then fails it).
+
+    Args:
+        path: Local path of the batch file.
+        fmt: ``"csv"`` or ``"parquet"``.
+
+    Returns:
+        ``(frame, ())`` when the file was read, or ``(None, (failed 'readable'
+        rule,))`` when it is empty, truncated, not UTF-8 or not valid Parquet.
+
+    Raises:
+        FileNotFoundError: The file does not exist (an I/O problem the caller may
+            retry, not a bad batch).
+        ValueError: ``fmt`` is not a supported format.
+    """
+    file = Path(path)
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"unsupported batch format {fmt!r}; expected 'csv' or 'parquet'")
+    if not file.is_file():
+        raise FileNotFoundError(f"batch file {file} does not exist")
+    if file.stat().st_size == 0:
+        return None, (_unreadable(file, fmt, "the file is empty (0 bytes)"),)
+    try:
+        if fmt == "csv":
+            frame = pd.read_csv(file, encoding="utf-8-sig")
+            problem = _truncated_csv_problem(file, len(frame.columns))
+            if not isinstance(frame.index, pd.RangeIndex):
+                # pandas turns a first column without a header into the index when
+                # every row has one field more than the header: a malformed file.
+                problem = "its rows have more fields than the header"
+            if problem is not None:
+                return None, (_unreadable(file, fmt, problem),)
+        else:
+            frame = pd.read_parquet(file)
+    except UnicodeDecodeError as exc:
+        return None, (_unreadable(file, fmt, f"the file is not UTF-8 text ({exc.reason} at "
+                                              f"byte {exc.start})"),)
+    except pd.errors.EmptyDataError:
+        return None, (_unreadable(file, fmt, "the file has no header and no rows"),)
+    except (ValueError, OSError) as exc:
+        # pandas ParserError and pyarrow's ArrowInvalid subclass ValueError; a
+        # broken Parquet footer can also surface as OSError from pyarrow.
+        return None, (_unreadable(file, fmt, _first_line(exc)),)
+    return frame, ()
+
+
+def _truncated_csv_problem(file: Path, header_fields: int) -> str | None:
+    """Say why the file looks truncated, or None.
+
+    pandas pads a short last row with missing values silently, so a file cut
+    off mid-row would pass as a row with nulls. A complete CSV ends with a
+    newline or has a full last row; check the last line's field count.
+    """
+    size = file.stat().st_size
+    with file.open("rb") as handle:
+        handle.seek(max(0, size - _TAIL_BYTES))
+        tail = handle.read()
+    if tail.endswith((b"\n", b"\r")):
+        return None
+    last_line = tail.splitlines()[-1].decode("utf-8", errors="replace")
+    fields = next(csv.reader(io.StringIO(last_line)), [])
+    if len(fields) < header_fields:
+        return (
+            f"the file looks truncated: its last row has {len(fields)} of {header_fields} "
+            "fields and no line end"
+        )
+    return None
+
+
+def _unreadable(file: Path, fmt: str, why: str) -> RuleResult:
+    return RuleResult(
+        rule="readable",
+        severity="error",
+        success=False,
+        message=f"{file.name}: cannot read the {fmt.upper()} file: {why}",
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+# --------------------------------------------------------------------- validation
+def validate_frame(frame: pd.DataFrame, usecase: UseCase) -> tuple[RuleResult, ...]:
+    """Check a batch against the use case's data contract.
+
+    Structural rules run in pandas; value rules run as one Great Expectations
+    validation over the contract columns present in the batch. Every rule
+    yields a result, passed or failed, so the record shows what was checked.
+
+    Args:
+        frame: The batch as read (not modified, not copied whole).
+        usecase: The use case whose ``contract`` and ``data`` roles apply.
+
+    Returns:
+        One RuleResult per rule and column, structural rules first.
+    """
+    contract = usecase.contract
+    rows = len(frame)
+    results: list[RuleResult] = []
+
+    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    results.append(_duplicate_columns_result(duplicated))
+    if duplicated:
+        # Keep the first occurrence so frame[col] is a Series below.
+        frame = frame.loc[:, ~frame.columns.duplicated()]
+
+    present = {str(c) for c in frame.columns}
+    results.extend(_column_presence(contract, present))
+    results.extend(_extra_columns(usecase, present))
+    results.append(_target_leak(usecase, present))
+
+    if rows == 0:
+        # Nothing to check values on; missing columns are still named.
+        results.append(_rule("empty_batch", None, "error", False,
+                             "the batch has no rows (empty or header-only file)"))
+        results.extend(_missing_column_rules(usecase, present))
+        return tuple(results)
+    results.append(_rule("empty_batch", None, "error", True, f"the batch has {rows} rows"))
+
+    narrow: dict[str, pd.Series] = {}
+    unparsable: list[ColumnContract] = []
+    for column in contract.columns:
+        if column.name not in present:
+            continue
+        series = frame[column.name]
+        if column.type in _NUMERIC_TYPES:
+            numbers, dtype_result = _numeric_values(series, column, rows)
+            results.append(dtype_result)
+            if numbers is None:
+                unparsable.append(column)
+                narrow[column.name] = series  # nulls are still checked on the raw values
+            else:
+                narrow[column.name] = numbers
+        elif column.type == "categorical" and column.categories is not None:
+            narrow[column.name] = _as_text(series)
+        else:
+            narrow[column.name] = series
+
+    results.extend(_missing_column_rules(usecase, present))
+    results.extend(
+        _rule("range", c.name, c.severity, False,
+              f"column '{c.name}': range not checked because its values are not all numbers")
+        for c in unparsable
+        if _has_range(c)
+    )
+    narrow_frame = pd.DataFrame(narrow, index=frame.index)
+    skip_range = frozenset(c.name for c in unparsable)
+    results.extend(_run_suite(narrow_frame, usecase, skip_range=skip_range))
+    return tuple(results)
+
+
+# ------------------------------------------------------------- structural rules
+def _rule(
+    rule: str,
+    column: str | None,
+    severity: Severity,
+    success: bool,
+    message: str,
+    *,
+    unexpected_count: int = 0,
+    rows: int = 0,
+    examples: Iterable[Any] = (),
+) -> RuleResult:
+    return RuleResult(
+        rule=rule,
+        column=column,
+        severity=severity,
+        success=success,
+        message=message,
+        unexpected_count=int(unexpected_count),
+        unexpected_share=float(unexpected_count / rows) if rows else 0.0,
+        examples=_examples(examples),
+    )
+
+
+def _examples(values: Iterable[Any]) -> tuple[str, ...]:
+    seen: list[str] = []
+    for value in values:
+        text = str(value)
+        if text not in seen:
+            seen.append(text)
+        if len(seen) == MAX_EXAMPLES:
+            break
+    return tuple(seen)
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def _duplicate_columns_result(duplicated: list[str]) -> RuleResult:
+    if duplicated:
+        return _rule("duplicate_columns", None, "error", False,
+                     f"column names appear more than once: {_quoted(duplicated)}",
+                     unexpected_count=len(duplicated), examples=duplicated)
+    return _rule("duplicate_columns", None, "error", True, "every column name is unique")
+
+
+def _column_presence(contract: ContractConfig, present: set[str]) -> list[RuleResult]:
+    return [
+        _rule("column_present", c.name, "error", c.name in present,
+              f"column '{c.name}' is present" if c.name in present
+              else f"column '{c.name}' is missing from the batch")
+        for c in contract.columns
+    ]
+
+
+def _extra_columns(usecase: UseCase, present: set[str]) -> list[RuleResult]:
+    data = usecase.data
+    known = {c.name for c in usecase.contract.columns}
+    known |= {data.id_column, data.time_column}
+    if data.segment_column is not None:
+        known.add(data.segment_column)
+    extra = sorted(present - known)
+    if not extra:
+        return [_rule("extra_columns", None, "error", True, "no column outside the contract")]
+    if usecase.contract.allow_extra_columns:
+        return [_rule("extra_columns", None, "error", True,
+                      f"columns outside the contract are allowed and ignored: {_quoted(extra)}",
+                      examples=extra)]
+    return [_rule("extra_columns", None, "error", False,
+                  f"columns not in the contract: {_quoted(extra)} (a renamed column shows up "
+                  "as one missing and one extra column)",
+                  unexpected_count=len(extra), examples=extra)]
+
+
+def _target_leak(usecase: UseCase, present: set[str]) -> RuleResult:
+    target = usecase.data.target_column
+    if target in present:
+        return _rule("target_leak", target, "error", False,
+                     f"the batch carries the target column '{target}': batches must arrive "
+                     "without labels (labels come in label files)")
+    return _rule("target_leak", target, "error", True, f"target column '{target}' is absent")
+
+
+def _value_rules(column: ColumnContract, usecase: UseCase) -> list[tuple[str, Severity]]:
+    """Rules (name, severity) that check the values of ``column``."""
+    rules: list[tuple[str, Severity]] = []
+    if column.type in _NUMERIC_TYPES:
+        rules.append(("dtype", "error"))
+        if _has_range(column):
+            rules.append(("range", column.severity))
+    elif column.type == "boolean":
+        rules.append(("boolean", "error"))
+    elif column.categories is not None:
+        rules.append(("categories", column.severity))
+    rules.append(("null_share", column.severity))
+    if usecase.contract.unique_id and column.name == usecase.data.id_column:
+        rules.append(("unique_id", "error"))
+    return rules
+
+
+def _missing_column_rules(usecase: UseCase, present: set[str]) -> list[RuleResult]:
+    return [
+        _rule(rule, c.name, severity, False,
+              f"column '{c.name}': rule '{rule}' not checked because the column is missing")
+        for c in usecase.contract.columns
+        if c.name not in present
+        for rule, severity in _value_rules(c, usecase)
+    ]
+
+
+def _has_range(column: ColumnContract | None) -> bool:
+    return column is not None and (column.min is not None or column.max is not None)
+
+
+def _numeric_values(
+    series: pd.Series, column: ColumnContract, rows: int
+) -> tuple[pd.Series | None, RuleResult]:
+    """Check that a numeric column holds numbers (whole numbers for integers).
+
+    Returns the values to give GX (the series itself when its dtype is numeric,
+    the parsed numbers when text parses cleanly, None when some values are not
+    numbers, so no range can be checked) and the dtype rule's result.
+    """
+    name = column.name
+    numbers = series
+    if not pd.api.types.is_numeric_dtype(series):
+        numbers = pd.to_numeric(series, errors="coerce")
+        bad = numbers.isna() & series.notna()
+        bad_count = int(bad.sum())
+        if bad_count:
+            found = series[bad].head(50)
+            return None, _rule(
+                "dtype", name, "error", False,
+                f"column '{name}' must hold numbers but {bad_count} of {rows} values "
+                f"({bad_count / rows:.2%}) do not parse as numbers (a decimal comma or "
+                f"text?), e.g. {_quoted(_examples(found))}",
+                unexpected_count=bad_count, rows=rows, examples=found,
+            )
+    if column.type == "integer":
+        values = numbers.to_numpy(dtype=float, na_value=np.nan)
+        fractional = np.isfinite(values) & (values != np.floor(values))
+        frac_count = int(fractional.sum())
+        if frac_count:
+            found = numbers[fractional].head(50)
+            return numbers, _rule(
+                "dtype", name, "error", False,
+                f"column '{name}' must hold whole numbers but {frac_count} of {rows} values "
+                f"({frac_count / rows:.2%}) have a fraction, e.g. {_quoted(_examples(found))}",
+                unexpected_count=frac_count, rows=rows, examples=found,
+            )
+    kind = "whole numbers" if column.type == "integer" else "numbers"
+    return numbers, _rule("dtype", name, "error", True, f"column '{name}' holds {kind}")
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    """Categories are text in the contract; compare numeric codes as text too."""
+    if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+        return series
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.astype(object)
+    values = series
+    if pd.api.types.is_float_dtype(series):
+        finite = series.dropna()
+        if (finite == np.floor(finite)).all():
+            values = series.astype("Int64")  # 3.0 -> "3", the way it was written
+    return values.astype(str).where(series.notna(), None)
+
+
+# -------------------------------------------------------------------------- GX run
+@dataclass
+class _GxRunner:
+    """An ephemeral GX context with a whole-dataframe batch definition, per contract."""
+
+    batch_definition: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    suites: dict[frozenset[tuple[str, str]], Any] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=16)
+def _runner(contract_key: str) -> _GxRunner:
+    """One GX context per contract: creating a context per batch is expensive."""
+    # Imported here: GX takes seconds to import and only validation needs it.
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+        ),
+    )
+    asset = context.data_sources.add_pandas("batches").add_dataframe_asset("batch")
+    return _GxRunner(batch_definition=asset.add_batch_definition_whole_dataframe("whole"))
+
+
+def _suite_for(
+    runner: _GxRunner, usecase: UseCase, columns: frozenset[str], skip_range: frozenset[str]
+) -> Any:
+    key = frozenset({("col", c) for c in columns} | {("skip", c) for c in skip_range})
+    suite = runner.suites.get(key)
+    if suite is None:
+        suite = _build_suite(usecase, columns, skip_range)
+        runner.suites[key] = suite
+    return suite
+
+
+def _build_suite(usecase: UseCase, columns: frozenset[str], skip_range: frozenset[str]) -> Any:
+    """Generate the expectation suite for the contract columns present in a batch."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    contract = usecase.contract
+
+    def meta(rule: str, column: str | None, severity: Severity, expected: str) -> dict[str, Any]:
+        return {"rule": rule, "column": column, "severity": severity, "expected": expected}
+
+    expectations: list[Any] = [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=contract.min_rows,
+            meta=meta("min_rows", None, "error",
+                      f"at least {contract.min_rows} row{'s' if contract.min_rows != 1 else ''}"),
+        )
+    ]
+    for column in contract.columns:
+        name = column.name
+        if name not in columns:
+            continue
+        if column.type in _NUMERIC_TYPES and _has_range(column) and name not in skip_range:
+            expectations.append(gxe.ExpectColumnValuesToBeBetween(
+                column=name, min_value=column.min, max_value=column.max,
+                meta=meta("range", name, column.severity, _range_text(column)),
+            ))
+        if column.type == "categorical" and column.categories is not None:
+            expectations.append(gxe.ExpectColumnValuesToBeInSet(
+                column=name, value_set=list(column.categories),
+                meta=meta("categories", name, column.severity,
+                          f"values in {{{', '.join(column.categories)}}}"),
+            ))
+        if column.type == "boolean":
+            expectations.append(gxe.ExpectColumnValuesToBeInSet(
+                column=name, value_set=_BOOLEAN_VALUES,
+                meta=meta("boolean", name, "error", "values in {0, 1, True, False}"),
+            ))
+        expectations.append(gxe.ExpectColumnValuesToNotBeNull(
+            column=name, mostly=1.0 - column.max_null_share,
+            meta=meta("null_share", name, column.severity,
+                      f"at most {column.max_null_share:.2%} missing values"),
+        ))
+        if contract.unique_id and name == usecase.data.id_column:
+            expectations.append(gxe.ExpectColumnValuesToBeUnique(
+                column=name, meta=meta("unique_id", name, "error", "unique ids"),
+            ))
+    return gx.ExpectationSuite(name=f"{usecase.name}-contract", expectations=expectations)
+
+
+def _range_text(column: ColumnContract) -> str:
+    if column.min is not None and column.max is not None:
+        return f"values between {column.min:g} and {column.max:g}"
+    if column.min is not None:
+        return f"values at least {column.min:g}"
+    return f"values at most {column.max:g}"
+
+
+def _run_suite(
+    narrow: pd.DataFrame, usecase: UseCase, *, skip_range: frozenset[str]
+) -> list[RuleResult]:
+    # The suite depends on the contract and on which column holds the ids.
+    runner = _runner(f"{usecase.contract.model_dump_json()}|{usecase.data.id_column}")
+    with runner.lock:
+        suite = _suite_for(runner, usecase, frozenset(narrow.columns), skip_range)
+        try:
+            batch = runner.batch_definition.get_batch(batch_parameters={"dataframe": narrow})
+            outcome = batch.validate(
+                suite,
+                result_format={
+                    "result_format": "BASIC",
+                    "partial_unexpected_count": _PARTIAL_UNEXPECTED,
+                },
+            )
+        except Exception as exc:  # noqa: BLE001 - a GX failure fails the batch, never the flow
+            return [_gx_crash(expectation.meta, exc) for expectation in suite.expectations]
+        finally:
+            _release_batch_data(runner)
+    rows = len(narrow)
+    return [_from_gx(result, rows) for result in outcome.results]
+
+
+def _release_batch_data(runner: _GxRunner) -> None:
+    """Drop GX's cached copy of the last batch.
+
+    The cached context's execution engine keeps the last batch's frame until the
+    next batch arrives; at a million rows that is hundreds of MB held for nothing.
+    Best effort: the cache is GX-internal, so a GX upgrade that moves it only
+    costs memory, never correctness.
+    """
+    try:
+        engine = runner.batch_definition.data_asset.datasource.get_execution_engine()
+        engine.batch_manager.batch_data_cache.clear()
+        engine.batch_manager.reset_batch_cache()
+    except AttributeError:
+        pass
+
+
+def _gx_crash(meta: dict[str, Any], exc: Exception) -> RuleResult:
+    column = meta.get("column")
+    where = f"column '{column}': " if column else ""
+    return _rule(meta["rule"], column, meta["severity"], False,
+                 f"{where}rule '{meta['rule']}' could not be evaluated: {_first_line(exc)}")
+
+
+def _from_gx(result: Any, rows: int) -> RuleResult:
+    """Map one GX ExpectationValidationResult into a RuleResult (the only GX reader)."""
+    meta = result.expectation_config.meta
+    rule, column, severity, expected = (
+        meta["rule"], meta.get("column"), meta["severity"], meta["expected"]
+    )
+    where = f"column '{column}': " if column else ""
+    info = result.exception_info or {}
+    if info.get("raised_exception") is None and info:
+        # Per-metric form: {metric id: {"raised_exception": ..., "exception_message": ...}}.
+        info = next((v for v in info.values() if v.get("raised_exception")), {})
+    if info.get("raised_exception"):
+        message = str(info.get("exception_message") or "unknown error").splitlines()[0]
+        return _rule(rule, column, severity, False,
+                     f"{where}rule '{rule}' could not be evaluated: {message}")
+
+    detail = result.result or {}
+    if rule == "min_rows":
+        observed = detail.get("observed_value", rows)
+        text = f"the batch has {observed} rows; the contract requires {expected}"
+        return _rule(rule, None, severity, bool(result.success), text)
+
+    count = int(detail.get("unexpected_count") or 0)
+    examples = detail.get("partial_unexpected_list") or []
+    share = count / rows if rows else 0.0
+    if result.success:
+        text = f"{where}{expected}: passed"
+        if count:
+            text += f" ({count} of {rows} rows, {share:.2%}, within the allowed share)"
+    else:
+        found = {
+            "range": "outside the range",
+            "categories": "not an allowed category",
+            "boolean": "not a boolean",
+            "null_share": "missing",
+            "unique_id": "with a duplicated id",
+        }.get(rule, "unexpected")
+        text = f"{where}expected {expected}; found {count} of {rows} rows ({share:.2%}) {found}"
+        if rule != "null_share" and examples:
+            text += f", e.g. {_quoted(_examples(examples))}"
+    return _rule(rule, column, severity, bool(result.success), text,
+                 unexpected_count=count, rows=rows,
+                 examples=() if rule == "null_share" else examples)

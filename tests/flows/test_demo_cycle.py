@@ -1,0 +1,169 @@
+"""The demo, run through the real flows, produces the outcomes the product promises.
+
+One demo run (session fixture) on the shipped simulator and use case; each test
+checks one outcome against the simulator's exported ground truth and against
+what MLflow and the data root actually hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pandas as pd
+import pytest
+
+from flows.cycle import monitor, rollback
+from flows.demo import SHIPPED_USECASE, demo
+from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
+from tasks import storage, tracking
+from tasks.runtime import open_runtime
+
+pytestmark = pytest.mark.flows
+
+SEED = 7
+LIVE_PERIODS = 26
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module):
+    root = tmp_path_factory.mktemp("demo") / "home"
+    monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
+    rows = demo(data_root=str(root), seed=SEED, live_periods=LIVE_PERIODS)
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    sim = RetailDemandSimulator(SimulatorConfig(seed=SEED, live_periods=LIVE_PERIODS))
+    return root, rows, rt, sim
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def _event_period(sim: RetailDemandSimulator, kind: str) -> int:
+    return min(e.period for e in sim.events() if e.kind == kind)
+
+
+def _decisions(rt, **tags):
+    return tracking.find_decision_runs(
+        rt.client, rt.decisions_experiment_id, filter_tags=tags or None, max_results=500
+    )
+
+
+def test_every_period_has_a_row(demo_run):
+    _, rows, _, sim = demo_run
+    assert rows[0]["decision"] == "train"
+    assert [r["period"] for r in rows[1:]] == list(
+        range(sim.config.initial_periods, sim.total_periods)
+    )
+
+
+def test_champion_is_a_later_version_promoted_through_the_gate(demo_run):
+    _, _, rt, _ = demo_run
+    champ = tracking.get_model_version_info(
+        rt.client, rt.usecase.registered_model_name, alias="champion"
+    )
+    assert champ is not None and int(champ.version) > 1
+    promoted = [r for r in _decisions(rt, **{"mlops.kind": "promotion"}) if r.action == "promote"]
+    versions = {r.tags.get("mlops.challenger_version") for r in promoted}
+    assert champ.version in versions
+
+
+def test_skip_with_no_decay_reason(demo_run):
+    _, _, rt, _ = demo_run
+    skips = [r for r in _decisions(rt, **{"mlops.kind": "retrain"}) if r.action == "skip"]
+    assert any("no_decay" in r.reasons for r in skips)
+
+
+def test_concept_drift_causes_a_retrain(demo_run):
+    _, _, rt, sim = demo_run
+    drift_at = _event_period(sim, "concept_drift")
+    labels_seen = drift_at + sim.config.label_delay
+    retrains = [r for r in _decisions(rt, **{"mlops.kind": "retrain"}) if r.action == "retrain"]
+    caused = [
+        r
+        for r in retrains
+        if labels_seen <= int(r.tags["mlops.period"]) <= labels_seen + 2
+        and r.reasons[0] in ("realized_decay", "important_feature_drift")
+    ]
+    assert caused, [(r.tags["mlops.period"], r.reasons) for r in retrains]
+
+
+def test_corrupt_batch_blocked_and_quarantined_byte_for_byte(demo_run):
+    root, rows, rt, sim = demo_run
+    corrupt_at = _event_period(sim, "corrupt_batch")
+    row = next(r for r in rows if r["period"] == corrupt_at)
+    assert row["validation"] == "fail" and row["decision"] == "block"
+    quarantined = rt.paths.quarantine / f"period_{corrupt_at:03d}.csv"
+    expected = sim.batch(corrupt_at).to_csv(index=False).encode("utf-8")
+    assert hashlib.sha256(quarantined.read_bytes()).digest() == hashlib.sha256(expected).digest()
+    assert (rt.paths.quarantine / f"{quarantined.name}.reason.json").exists()
+    blocks = [r for r in _decisions(rt, **{"mlops.kind": "retrain"}) if r.action == "block"]
+    assert any(r.tags["mlops.period"] == str(corrupt_at) for r in blocks)
+
+
+def test_capacity_guardrail_acted(demo_run):
+    _, rows, rt, _ = demo_run
+    acted = {
+        k: v
+        for r in rows
+        for k, v in (r.get("guardrail_actions") or {}).items()
+        if k.startswith("store_capacity")
+    }
+    assert sum(acted.values()) > 0
+    preds = storage.read_frames(rt.paths.predictions)
+    over = preds["raw_prediction"] > preds["prediction"] + 1e-9
+    assert over.any(), "some raw forecast above capacity was clipped"
+
+
+def test_landed_equals_accepted_plus_quarantined(demo_run):
+    _, _, rt, sim = demo_run
+    archived = storage.list_files(rt.paths.archive, "csv")
+    quarantined = storage.list_files(rt.paths.quarantine, "csv")
+    assert len(archived) + len(quarantined) == sim.total_periods
+    assert not storage.list_files(rt.paths.landing, "csv")
+
+
+def test_same_batch_under_a_new_name_is_processed_once(demo_run):
+    root, _, rt, _ = demo_run
+    before = len(_decisions(rt))
+    source = sorted(storage.list_files(rt.paths.archive, "csv"))[-1]
+    shutil.copyfile(source, rt.paths.landing / "redelivered.csv")
+    result = monitor(str(SHIPPED_USECASE), "redelivered.csv", data_root=str(root))
+    assert result["status"] == "duplicate"
+    assert len(_decisions(rt)) == before
+
+
+def test_rollback_moves_champion_back_and_is_recorded(demo_run):
+    root, _, rt, _ = demo_run
+    name = rt.usecase.registered_model_name
+    champ = tracking.get_model_version_info(rt.client, name, alias="champion")
+    prev = tracking.get_model_version_info(rt.client, name, alias="previous")
+    assert champ is not None and prev is not None
+    out = rollback(str(SHIPPED_USECASE), reason="test rollback", data_root=str(root))
+    assert (out["from_version"], out["to_version"]) == (champ.version, prev.version)
+    now = tracking.get_model_version_info(rt.client, name, alias="champion")
+    assert now is not None and now.version == prev.version
+    recorded = [r for r in _decisions(rt, **{"mlops.kind": "rollback"}) if r.action == "rollback"]
+    assert recorded
+
+
+def test_decision_records_are_json_and_markdown(demo_run):
+    _, _, rt, _ = demo_run
+    run = _decisions(rt, **{"mlops.kind": "retrain"})[0]
+    files = {a.path for a in rt.client.list_artifacts(run.run_id)}
+    assert {"decision.json", "decision.md"} <= files
+
+
+def test_predictions_and_review_queue_are_consistent(demo_run):
+    _, _, rt, _ = demo_run
+    preds = storage.read_frames(rt.paths.predictions)
+    review = storage.read_frames(rt.paths.review)
+    assert not preds.empty
+    if not review.empty:
+        assert set(review["review_status"]) == {"pending"}
+        assert (review["violations"].str.len() > 0).all()
+        assert not set(review["row_id"]) & set(preds["row_id"])
+    assert pd.api.types.is_float_dtype(preds["prediction"])

@@ -1,0 +1,276 @@
+"""Data drift through real Evidently: verdicts, importance weighting, FDR control, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import wasserstein_distance
+
+from mlops_core.config import UseCase, parse_usecase
+from tasks.drift import (
+    benjamini_hochberg,
+    compute_drift,
+    normalised_importance,
+    render_drift_report,
+)
+
+pytestmark = pytest.mark.integration
+
+ROWS = 2000
+NUMERIC = ("x1", "x2", "x3", "units")
+
+
+def _usecase(columns: list[dict[str, Any]], drift: dict[str, Any] | None = None) -> UseCase:
+    raw: dict[str, Any] = {
+        "name": "drift-demo",
+        "data": {"landing": "landing", "labels": "labels", "id_column": "id",
+                 "time_column": "week", "target_column": "y"},
+        "contract": {"columns": [
+            {"name": "id", "type": "integer", "feature": False},
+            {"name": "week", "type": "integer", "feature": False},
+            *columns,
+        ]},
+        "model": {"task": "regression", "estimator": "sklearn.linear_model.Ridge"},
+        "metric": {"primary": "mae"},
+    }
+    if drift is not None:
+        raw["drift"] = drift
+    return parse_usecase(raw, "drift-demo.yaml")
+
+
+@pytest.fixture(scope="module")
+def usecase() -> UseCase:
+    return _usecase([
+        {"name": "x1", "type": "numeric"},
+        {"name": "x2", "type": "numeric"},
+        {"name": "x3", "type": "numeric"},
+        {"name": "units", "type": "integer"},
+        {"name": "colour", "type": "categorical"},
+        {"name": "promo", "type": "boolean"},
+        {"name": "note", "type": "numeric", "feature": False},
+    ])
+
+
+def batch(seed: int, rows: int = ROWS, *, shift: dict[str, float] | None = None,
+          colour_p: tuple[float, ...] = (0.5, 0.3, 0.2), promo_p: float = 0.3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    shift = shift or {}
+    return pd.DataFrame({
+        "id": np.arange(rows),
+        "week": 1,
+        "x1": rng.normal(10.0, 2.0, rows) + shift.get("x1", 0.0),
+        "x2": rng.normal(0.0, 1.0, rows) + shift.get("x2", 0.0),
+        "x3": rng.exponential(3.0, rows) + shift.get("x3", 0.0),
+        "units": rng.poisson(20, rows) + int(shift.get("units", 0)),
+        "colour": rng.choice(["red", "green", "blue"], rows, p=list(colour_p)),
+        "promo": rng.random(rows) < promo_p,
+        "note": rng.normal(0.0, 1.0, rows) + shift.get("note", 0.0),
+    })
+
+
+IMPORTANCE = {"x1": 4.0, "x2": 2.0, "units": 1.0, "colour": 1.0, "promo": 0.0, "x3": 0.0}
+
+
+def test_identical_distributions_show_no_drift(usecase: UseCase) -> None:
+    summary = compute_drift(batch(1), batch(2), usecase, IMPORTANCE)
+
+    assert [f.feature for f in summary.features] == list(usecase.contract.feature_names)
+    assert {f.feature: f.kind for f in summary.features} == {
+        "x1": "numeric", "x2": "numeric", "x3": "numeric", "units": "numeric",
+        "colour": "categorical", "promo": "categorical"}
+    assert {f.method for f in summary.features} == {"wasserstein", "jensenshannon"}
+    assert summary.drifted_features == ()
+    assert summary.drift_share == 0.0 and summary.importance_weighted_share == 0.0
+    assert all(0.0 <= f.score < f.threshold for f in summary.features)
+    assert summary.reference_rows == ROWS and summary.current_rows == ROWS
+    assert summary.prediction_drift is None
+
+
+def test_strong_shift_in_an_important_feature_counts_its_importance(usecase: UseCase) -> None:
+    summary = compute_drift(batch(1), batch(2, shift={"x1": 2.0}), usecase, IMPORTANCE)
+
+    assert summary.drifted_features == ("x1",)
+    x1 = next(f for f in summary.features if f.feature == "x1")
+    assert x1.score > 0.5 and x1.p_value is None
+    expected = IMPORTANCE["x1"] / sum(IMPORTANCE.values())
+    assert x1.importance == pytest.approx(expected)
+    assert summary.importance_weighted_share == pytest.approx(expected)
+    assert summary.drift_share == pytest.approx(1 / 6)
+    assert sum(f.importance for f in summary.features) == pytest.approx(1.0)
+
+
+def test_shift_in_a_zero_importance_feature_is_reported_but_weighs_nothing(
+    usecase: UseCase,
+) -> None:
+    summary = compute_drift(batch(1), batch(2, shift={"x3": 5.0, "note": 5.0}), usecase,
+                            IMPORTANCE)
+
+    assert summary.drifted_features == ("x3",)  # 'note' is not a model feature
+    assert summary.drift_share > 0.0
+    assert summary.importance_weighted_share == 0.0
+
+
+def test_categorical_and_boolean_shifts_are_detected(usecase: UseCase) -> None:
+    current = batch(2, colour_p=(0.1, 0.2, 0.7), promo_p=0.8)
+
+    summary = compute_drift(batch(1), current, usecase, IMPORTANCE)
+    assert set(summary.drifted_features) == {"colour", "promo"}
+    assert summary.importance_weighted_share == pytest.approx(1 / 8)
+
+
+@pytest.mark.parametrize(
+    ("numeric_method", "categorical_method"),
+    [("wasserstein", "jensenshannon"), ("ks", "chisquare"), ("psi", "psi"),
+     ("jensenshannon", "jensenshannon")],
+)
+def test_every_configurable_method_runs_and_detects_a_clear_shift(
+    numeric_method: str, categorical_method: str
+) -> None:
+    columns = [{"name": "x1", "type": "numeric"}, {"name": "x2", "type": "numeric"},
+               {"name": "colour", "type": "categorical"}, {"name": "promo", "type": "boolean"}]
+    tests = numeric_method == "ks"
+    usecase = _usecase(columns, drift={
+        "numeric_method": numeric_method, "categorical_method": categorical_method,
+        "numeric_threshold": 0.05 if tests else 0.1,
+        "categorical_threshold": 0.05 if tests else 0.1})
+    current = batch(2, shift={"x1": 2.0}, colour_p=(0.1, 0.2, 0.7))
+
+    summary = compute_drift(batch(1), current, usecase, {})
+    assert set(summary.drifted_features) == {"x1", "colour"}
+    methods = {f.feature: f.method for f in summary.features}
+    assert methods == {"x1": numeric_method, "x2": numeric_method,
+                       "colour": categorical_method, "promo": categorical_method}
+    assert all((f.p_value is not None) == tests for f in summary.features)
+
+
+def test_wasserstein_verdicts_match_a_direct_scipy_computation() -> None:
+    usecase = _usecase([{"name": f"w{i}", "type": "numeric"} for i in range(6)])
+    rng = np.random.default_rng(7)
+    shifts = [0.0, 0.05, 0.09, 0.12, 0.2, 0.5]  # in reference std units; threshold 0.1
+    reference = pd.DataFrame({f"w{i}": rng.normal(0, 3, ROWS) for i in range(6)})
+    current = pd.DataFrame({f"w{i}": rng.normal(3 * s, 3, ROWS) for i, s in enumerate(shifts)})
+
+    summary = compute_drift(reference, current, usecase, {})
+    verdicts = []
+    for feature in summary.features:
+        ref, cur = reference[feature.feature], current[feature.feature]
+        direct = wasserstein_distance(ref, cur) / np.std(ref)
+        assert feature.method == "wasserstein" and feature.threshold == 0.1
+        assert feature.score == pytest.approx(direct, rel=1e-9)
+        assert feature.drifted == (direct >= 0.1)
+        verdicts.append(feature.drifted)
+    assert any(verdicts) and not all(verdicts)  # both sides of the threshold are exercised
+    # no importance measured: equal weights, so the share equals the drift share
+    assert summary.importance_weighted_share == pytest.approx(summary.drift_share)
+
+
+def test_benjamini_hochberg_flags_fewer_features_than_raw_p_values() -> None:
+    features = 20
+    usecase = _usecase(
+        [{"name": f"f{i:02d}", "type": "numeric"} for i in range(features)],
+        drift={"numeric_method": "ks", "numeric_threshold": 0.05, "fdr_alpha": 0.05},
+    )
+    rows = 5000
+    rng = np.random.default_rng(11)
+    reference = rng.normal(size=(rows, features))
+    current = rng.normal(size=(rows, features)) + 0.01  # a negligible shift everywhere
+    current[:, 0] += 0.3  # one real shift
+    names = [f"f{i:02d}" for i in range(features)]
+
+    summary = compute_drift(pd.DataFrame(reference, columns=names),
+                            pd.DataFrame(current, columns=names), usecase, {})
+
+    p_values = np.array([f.p_value for f in summary.features])
+    raw = p_values <= 0.05
+    assert raw.sum() >= 3, "the sample must hold chance findings for the test to mean anything"
+    assert summary.drifted_features == ("f00",)
+    assert sum(f.drifted for f in summary.features) < raw.sum()
+    assert [f.drifted for f in summary.features] == list(benjamini_hochberg(p_values, 0.05))
+    for feature in summary.features:
+        assert feature.method == "ks" and feature.score == feature.p_value
+        assert feature.drifted == (feature.p_value <= feature.threshold)
+
+
+@pytest.mark.parametrize(
+    ("p_values", "alpha", "expected"),
+    [
+        # sorted 0.005 0.01 0.03 | 0.045 0.2 vs 0.01 0.02 0.03 0.04 0.05: k = 3
+        ([0.01, 0.045, 0.03, 0.005, 0.2], 0.05, [True, False, True, True, False]),
+        # step-up: 0.03 misses its own bound 0.025, but rank 3 (0.032 <= 0.0375) passes
+        ([0.001, 0.03, 0.032, 0.2], 0.05, [True, True, True, False]),
+        ([0.02, 0.03, 0.04], 0.01, [False, False, False]),
+        ([0.04, 0.04, 0.04], 0.05, [True, True, True]),  # ties share the verdict
+        ([0.001, float("nan"), 0.04], 0.05, [True, False, True]),  # NaN never rejected, m = 2
+        ([], 0.05, []),
+    ],
+)
+def test_benjamini_hochberg_hand_computed(
+    p_values: list[float], alpha: float, expected: list[bool]
+) -> None:
+    assert benjamini_hochberg(p_values, alpha).tolist() == expected
+
+
+def test_prediction_drift_is_wasserstein_normed_by_reference_std(usecase: UseCase) -> None:
+    rng = np.random.default_rng(3)
+    ref_pred, cur_pred = rng.gamma(2.0, 5.0, ROWS), rng.gamma(2.0, 6.0, ROWS)
+
+    summary = compute_drift(batch(1), batch(2), usecase, IMPORTANCE,
+                            reference_predictions=ref_pred, current_predictions=cur_pred)
+    direct = wasserstein_distance(ref_pred, cur_pred) / np.std(ref_pred)
+    assert summary.prediction_drift == pytest.approx(direct, rel=1e-12)
+    assert summary.prediction_drift > 0.1
+
+
+def test_sampling_bounds_the_rows_compared_and_is_seeded(usecase: UseCase) -> None:
+    reference, current = batch(1, rows=3000), batch(2, rows=2500, shift={"x1": 2.0})
+
+    first = compute_drift(reference, current, usecase, IMPORTANCE, sample_rows=800, seed=5)
+    again = compute_drift(reference, current, usecase, IMPORTANCE, sample_rows=800, seed=5)
+    assert (first.reference_rows, first.current_rows) == (800, 800)
+    assert first == again
+    assert first.drifted_features == ("x1",)
+
+
+def test_feature_without_any_value_is_drifted_without_crashing(usecase: UseCase) -> None:
+    current = batch(2)
+    current["x2"] = np.nan
+
+    summary = compute_drift(batch(1), current, usecase, IMPORTANCE)
+    x2 = next(f for f in summary.features if f.feature == "x2")
+    assert x2.drifted and x2.method == "all_missing"
+    assert summary.drifted_features == ("x2",)
+
+
+def test_missing_feature_column_is_an_error(usecase: UseCase) -> None:
+    with pytest.raises(ValueError, match="x2"):
+        compute_drift(batch(1), batch(2).drop(columns=["x2"]), usecase, IMPORTANCE)
+
+
+@pytest.mark.parametrize(
+    ("importance", "expected"),
+    [
+        ({"a": 3.0, "b": 1.0}, {"a": 0.75, "b": 0.25, "c": 0.0}),
+        ({"a": 2.0, "b": -1.0, "c": float("nan")}, {"a": 1.0, "b": 0.0, "c": 0.0}),
+        ({}, {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}),
+        ({"a": 0.0, "zzz": 5.0}, {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}),
+    ],
+    ids=["proportional", "negative-and-nan-are-zero", "none-measured", "only-unknown"],
+)
+def test_importance_is_normalised_over_the_features(
+    importance: dict[str, float], expected: dict[str, float]
+) -> None:
+    assert normalised_importance(importance, ["a", "b", "c"]) == pytest.approx(expected)
+
+
+def test_html_report_is_written(tmp_path: Path, usecase: UseCase) -> None:
+    target = tmp_path / "reports" / "drift.html"
+
+    written = render_drift_report(batch(1), batch(2, shift={"x1": 2.0}), usecase, target,
+                                  sample_rows=500)
+    assert written == target
+    assert target.stat().st_size > 10_000
+    assert "<html" in target.read_text(encoding="utf-8")[:2000].lower()
