@@ -38,6 +38,8 @@ def _environment(verbose: bool = False) -> None:
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    # The ephemeral server's first start migrates a fresh database: slow on a busy machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _check_usecase(path: Path) -> None:
@@ -76,7 +78,8 @@ def demo(
 
     started = dt.datetime.now()
     rows = demo_flow(data_root=str(home), seed=seed, live_periods=periods, show_progress=True)
-    console = Console()
+    # Wide enough for the table even when the output is a log file, not a terminal.
+    console = Console(width=max(Console().width, 150))
     console.print(results_table(rows))
     root = home.resolve()
     console.print(

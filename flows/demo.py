@@ -87,7 +87,7 @@ def demo(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=Console(stderr=True, width=max(Console(stderr=True).width, 150)),
     )
     rows: list[dict[str, Any]] = []
     with progress if show_progress else nullcontext():
@@ -100,7 +100,6 @@ def demo(
             for q in sim.labels_arriving_at(p):
                 if q >= first_live:
                     _write(sim.labels(q), paths.labels / f"labels_{q:03d}.csv")
-            progress.update(bar, description=f"week {p}")
             rows.append(monitor(usecase_path, name, data_root=str(root)))
             _report(progress, bar, rows[-1], show_progress)
 
@@ -116,11 +115,11 @@ def demo(
 def _report(progress: Progress, bar: Any, row: dict[str, Any], show: bool) -> None:
     progress.advance(bar)
     if show:
-        t = _table_row(row)
-        progress.console.print(
-            f"period {t['period']!s:>3}  {t['validation']!s:<4}  drift {_fmt(t['drift_share'])}  "
-            f"mae {_fmt(t['realized'])}  {t['decision']!s:<7} {t['reason']!s:<28} "
-            f"{(t['promotion'] or ''):<8} champion v{t['champion']}  {t['guardrails']}"
+        promo = f", {row['promotion']}" if row.get("promotion") else ""
+        progress.update(
+            bar,
+            description=f"week {row.get('period')}: {row.get('decision')} "
+            f"({row.get('reason')}{promo})".ljust(48),
         )
 
 
@@ -128,14 +127,14 @@ def _fmt(x: Any) -> str:
     return "  -  " if x is None else f"{x:5.2f}"
 
 
-def results_table(rows: list[dict[str, Any]]) -> Table:
+def results_table(rows: list[dict[str, Any]], metric: str = "mae") -> Table:
     """The per-period table printed at the end of the demo."""
     table = Table(title="mlops demo: one row per period", show_lines=False)
     for col in (
         "period",
         "validation",
         "drift share",
-        "realized MAE",
+        f"realized {metric.upper()}",
         "decision",
         "reason",
         "promotion",
