@@ -38,6 +38,9 @@ def _environment(verbose: bool = False) -> None:
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    # No analytics from a closed network; its first write also races the ephemeral
+    # server's migrations on SQLite ("database is locked" in the demo's output).
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral server's first start migrates a fresh database: slow on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
@@ -149,6 +152,10 @@ def rollback(
         str, typer.Option(help="Why; kept in the decision record.")
     ] = "manual rollback",
     home: HomeOpt = None,
+    from_version: Annotated[
+        str | None,
+        typer.Option(help="Champion version to roll back from (makes a rerun safe)."),
+    ] = None,
     verbose: bool = False,
 ) -> None:
     """Move alias champion back to the previous version."""
@@ -156,7 +163,7 @@ def rollback(
     _check_usecase(usecase)
     from flows.cycle import rollback as flow
 
-    _print(flow(str(usecase), reason=reason, data_root=home))
+    _print(flow(str(usecase), reason=reason, data_root=home, from_version=from_version))
 
 
 @app.command()

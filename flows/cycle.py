@@ -227,8 +227,11 @@ def _challenge(
         decision = decide_promotion(inputs.model_copy(update=answer), rt.usecase.promotion)
     current = champion.version if champion else None
     if decision.action == "promote":
-        reason = "; ".join(r.message for r in decision.reasons if r.passed)
-        steps.promote(rt, trained.version, current, reason[:4000])
+        who = (
+            f"approved by {inputs_who}" if (inputs_who := decision.inputs.approver) else "the gate"
+        )
+        evidence = "; ".join(r.message for r in decision.reasons if r.passed)
+        steps.promote(rt, trained.version, current, f"promoted by {who}: {evidence}"[:4000])
         emit(
             "mlops.model.promoted",
             rt.name,
@@ -636,15 +639,34 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
 
 @flow(name="rollback")
 def rollback(
-    usecase_path: str, reason: str = "manual rollback", data_root: str | None = None
+    usecase_path: str,
+    reason: str = "manual rollback",
+    data_root: str | None = None,
+    from_version: str | None = None,
+    requested_by: str | None = None,
 ) -> dict[str, Any]:
-    """Move alias ``champion`` back to ``previous`` and record why."""
+    """Move alias ``champion`` back to ``previous`` and record why and who asked.
+
+    Args:
+        usecase_path: The use-case file.
+        reason: Why; kept in the decision record and the version history.
+        data_root: Data root (default ``$MLOPS_HOME``).
+        from_version: The champion to roll back from. Given, a rerun of an
+            interrupted rollback finishes it instead of rolling back twice.
+        requested_by: Who asked (default: the OS user running the flow).
+    """
     rt = open_runtime(usecase_path, data_root)
     uc = rt.usecase
-    from_v, to_v = tracking.rollback_champion(rt.client, uc.registered_model_name, reason=reason)
+    who = requested_by or os.environ.get("USER") or "unknown"
+    from_v, to_v = tracking.rollback_champion(
+        rt.client,
+        uc.registered_model_name,
+        reason=f"rollback by {who}: {reason}",
+        expected_current=from_version,
+    )
     md = (
         f"# {uc.name}: rollback\n\nChampion moved back from version {from_v} to version "
-        f"{to_v}. Reason given: {reason}\n"
+        f"{to_v} at the request of {who}. Reason given: {reason}\n"
     )
     run_id = steps.record_decision(
         rt,
@@ -656,7 +678,7 @@ def rollback(
             "from_version": from_v,
             "to_version": to_v,
             "reason": reason,
-            "requested_by": os.environ.get("USER", "unknown"),
+            "requested_by": who,
         },
         markdown=md,
         metrics={},

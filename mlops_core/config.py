@@ -75,7 +75,9 @@ class ColumnContract(Strict):
 
     @model_validator(mode="after")
     def _rules_fit_type(self) -> ColumnContract:
-        if self.type in ("categorical", "boolean") and (self.min is not None or self.max is not None):
+        if self.type in ("categorical", "boolean") and (
+            self.min is not None or self.max is not None
+        ):
             raise ValueError(f"column {self.name!r}: min/max apply to numeric types only")
         if self.categories is not None and self.type != "categorical":
             raise ValueError(f"column {self.name!r}: categories apply to categorical type only")
@@ -157,8 +159,11 @@ class DriftPolicy(Strict):
         0.05, gt=0.0, lt=1.0, description="Benjamini-Hochberg level when methods give p-values."
     )
     importance_drift_limit: float = Field(
-        0.3, gt=0.0, le=1.0, description="Share of feature importance in drifted features "
-        "above which drift alone can trigger a retrain."
+        0.3,
+        gt=0.0,
+        le=1.0,
+        description="Share of feature importance in drifted features "
+        "above which drift alone can trigger a retrain.",
     )
     report_sample_rows: int = Field(
         5000, ge=100, le=1_000_000, description="Rows sampled for the HTML drift report."
@@ -172,12 +177,13 @@ class RetrainPolicy(Strict):
     min_new_labels: int = Field(
         100, ge=1, description="Fewer newly labeled rows than this: skip (no evidence)."
     )
-    min_periods_between: int = Field(
-        2, ge=0, description="Cooldown in periods after a retrain."
-    )
+    min_periods_between: int = Field(2, ge=0, description="Cooldown in periods after a retrain.")
     max_decay: float = Field(
-        0.10, gt=0.0, le=10.0, description="Relative worsening of the primary metric vs the "
-        "champion's reference that triggers a retrain when significant."
+        0.10,
+        gt=0.0,
+        le=10.0,
+        description="Relative worsening of the primary metric vs the "
+        "champion's reference that triggers a retrain when significant.",
     )
     critical_decay: float = Field(
         0.30, gt=0.0, le=10.0, description="Relative worsening that overrides the cooldown."
@@ -207,8 +213,11 @@ class RetrainPolicy(Strict):
         1, ge=1, description="Most recent labeled periods kept out of training for the gate."
     )
     holdout_share: float = Field(
-        0.5, gt=0.0, le=1.0, description="Share of the holdout periods' rows kept out (picked "
-        "by a hash of the id); the rest trains, so a challenger sees the newest data."
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Share of the holdout periods' rows kept out (picked "
+        "by a hash of the id); the rest trains, so a challenger sees the newest data.",
     )
     bootstrap_samples: int = Field(
         400, ge=50, le=20_000, description="Bootstrap resamples for metric intervals."
@@ -240,17 +249,20 @@ class PromotionPolicy(Strict):
         20, ge=1, description="Segments with fewer holdout rows are not judged."
     )
     max_guardrail_rate: float = Field(
-        0.05, ge=0.0, le=1.0, description="Largest share of holdout predictions violating "
-        "guardrails."
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of holdout predictions violating guardrails.",
     )
     max_plausible_gain: float = Field(
-        0.60, gt=0.0, le=1.0, description="A relative loss reduction above this is "
-        "too good to be true (label leakage) and is rejected."
+        0.60,
+        gt=0.0,
+        le=1.0,
+        description="A relative loss reduction above this is "
+        "too good to be true (label leakage) and is rejected.",
     )
     require_approval: bool = Field(False, description="A human approves in the Prefect UI.")
-    approval_timeout_seconds: int = Field(
-        3600, ge=1, description="No answer by then means reject."
-    )
+    approval_timeout_seconds: int = Field(3600, ge=1, description="No answer by then means reject.")
 
 
 # -------------------------------------------------------------------- guardrails
@@ -343,8 +355,11 @@ class GuardrailPolicy(Strict):
     rules: tuple[GuardrailRule, ...] = Field((), description="Checked in order.")
     fallback: FallbackConfig | None = Field(None, description="Source of fallback values.")
     max_violation_rate: float = Field(
-        0.25, ge=0.0, le=1.0, description="Circuit breaker: above this share of violating "
-        "rows the whole batch is held for review."
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Circuit breaker: above this share of violating "
+        "rows the whole batch is held for review.",
     )
 
     @model_validator(mode="after")

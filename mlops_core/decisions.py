@@ -193,8 +193,9 @@ class PromotionInputs(Value):
     challenger_metric: float
     champion_metric: float | None = Field(None, description="None when there is no champion.")
     loss_difference_mean: float | None = Field(
-        None, description="Mean of champion loss minus challenger loss per row (positive: "
-        "challenger better)."
+        None,
+        description="Mean of champion loss minus challenger loss per row (positive: "
+        "challenger better).",
     )
     loss_difference_low: float | None = Field(None, description="Bootstrap lower bound.")
     loss_difference_high: float | None = Field(None, description="Bootstrap upper bound.")

@@ -42,7 +42,9 @@ def _arr(x: object) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
-def per_row_loss(name: str, y_true: object, y_pred: object, proba: object | None = None) -> np.ndarray:
+def per_row_loss(
+    name: str, y_true: object, y_pred: object, proba: object | None = None
+) -> np.ndarray:
     """Per-row loss whose mean (or its square root, for RMSE) is the metric's loss.
 
     Lower is always better for the returned values, whatever the metric's

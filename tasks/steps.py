@@ -28,6 +28,7 @@ from mlops_core.decisions import (
     PromotionInputs,
     TrainingWindow,
 )
+from mlops_core.features import model_input
 from mlops_core.gate import decide_gate
 from mlops_core.guardrails import GuardrailResult, apply_guardrails
 from mlops_core.promotion import compare_on_holdout
@@ -201,8 +202,6 @@ def measure_drift(
     """Evidently drift of the batch against the champion's reference, importance-weighted."""
     reference = champion.reference
     ref_pred = reference["prediction"].to_numpy() if "prediction" in reference else None
-    from mlops_core.features import model_input
-
     return compute_drift(
         reference.drop(columns=["prediction"], errors="ignore"),
         model_input(frame, rt.usecase),
@@ -239,8 +238,6 @@ def log_challenger(
         feature_names=uc.contract.feature_names,
         estimator=uc.model.estimator,
     )
-    from mlops_core.features import model_input
-
     params: dict[str, Any] = {f"model.{k}": v for k, v in uc.model.params.items()}
     params.update(
         {

@@ -36,6 +36,7 @@ import logging
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -452,9 +453,10 @@ def log_training_run(
         client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)])
         _log_batch(client, run_id, params=params, metrics=metrics, model_id=model_id)
 
-        dataset = mlflow.data.from_pandas(
-            train_frame, source=_dataset_source(run_id), name=_window_name(profile)
-        )
+        with _quiet_mlflow():
+            dataset = mlflow.data.from_pandas(
+                train_frame, source=_dataset_source(run_id), name=_window_name(profile)
+            )
         client.log_inputs(
             run_id,
             datasets=[
@@ -483,21 +485,22 @@ def log_training_run(
             example = _example_for_signature(input_example)
             signature = infer_signature(example, pipeline.predict(input_example))
             model_dir = Path(tmp) / MODEL_NAME
-            mlflow.sklearn.save_model(
-                pipeline,
-                str(model_dir),
-                mlflow_model=Model(
-                    artifact_path=logged.artifact_location,
-                    run_id=run_id,
-                    model_uuid=model_id,
-                    model_id=model_id,
-                ),
-                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-                skops_trusted_types=trusted,
-                signature=signature,
-                input_example=example,
-                pip_requirements=list(_pinned_requirements()),
-            )
+            with _quiet_mlflow():
+                mlflow.sklearn.save_model(
+                    pipeline,
+                    str(model_dir),
+                    mlflow_model=Model(
+                        artifact_path=logged.artifact_location,
+                        run_id=run_id,
+                        model_uuid=model_id,
+                        model_id=model_id,
+                    ),
+                    serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+                    skops_trusted_types=trusted,
+                    signature=signature,
+                    input_example=example,
+                    pip_requirements=list(_pinned_requirements()),
+                )
             sha256 = _sha256_file(model_dir / SKOPS_FILE)
             client.log_model_artifacts(model_id, str(model_dir))
         client.finalize_logged_model(model_id, "READY")
@@ -544,6 +547,25 @@ def log_training_run(
         model_sha256=sha256,
         profile=profile,
     )
+
+
+@contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """Silence two MLflow messages that say nothing to a user of this product.
+
+    The training window's schema hint about integer columns (the dataset is
+    logged for lineage, never enforced), and "Failed to resolve installed pip
+    version" (uv environments have no pip; requirements are pinned explicitly).
+    """
+    env_logger = logging.getLogger("mlflow.utils.environment")
+    level = env_logger.level
+    env_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"(?s).*Inferred schema contains integer")
+            yield
+    finally:
+        env_logger.setLevel(level)
 
 
 def _fail_quietly(

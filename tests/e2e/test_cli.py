@@ -17,8 +17,7 @@ MLOPS = Path(sys.executable).parent / "mlops"
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(MLOPS), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([str(MLOPS), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def _write_variant(tmp_path: Path, edit) -> Path:

@@ -8,8 +8,8 @@ what MLflow and the data root actually hold.
 from __future__ import annotations
 
 import hashlib
-import time
 import shutil
+import time
 
 import pandas as pd
 import pytest
@@ -174,8 +174,13 @@ def test_events_reach_prefect(demo_run):
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter
 
-    wanted = {"mlops.batch.quarantined", "mlops.model.retrained", "mlops.model.promoted",
-              "mlops.guardrail.breach", "mlops.drift.detected"}
+    wanted = {
+        "mlops.batch.quarantined",
+        "mlops.model.retrained",
+        "mlops.model.promoted",
+        "mlops.guardrail.breach",
+        "mlops.drift.detected",
+    }
     seen: set[str] = set()
     deadline = time.monotonic() + 30
     with get_client(sync_client=True) as client:
@@ -183,7 +188,8 @@ def test_events_reach_prefect(demo_run):
         while time.monotonic() < deadline and not wanted <= seen:
             for name in wanted - seen:
                 page = client.read_events(
-                    filter=EventFilter(event=EventNameFilter(name=[name])), limit=1)
+                    filter=EventFilter(event=EventNameFilter(name=[name])), limit=1
+                )
                 if page.events:
                     assert page.events[0].resource.id == "mlops.usecase.retail_demand"
                     seen.add(name)
@@ -197,10 +203,12 @@ def test_cycle_markdown_artifact_holds_the_summary(demo_run):
 
     with get_client(sync_client=True) as client:
         arts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["retail-demand-cycle"])))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["retail-demand-cycle"]))
+        )
     assert len(arts) >= 20
-    assert any("**Summary.**" in str(a.data) and "We kept the current model" in str(a.data)
-               for a in arts)
+    assert any(
+        "**Summary.**" in str(a.data) and "We kept the current model" in str(a.data) for a in arts
+    )
 
 
 def test_status_command_shows_champion_history_and_decisions(demo_run):
@@ -209,10 +217,12 @@ def test_status_command_shows_champion_history_and_decisions(demo_run):
     from flows.cli import app
 
     root, _, rt, _ = demo_run
-    result = CliRunner().invoke(app, ["status", str(SHIPPED_USECASE), "--home", str(root)],
-                                terminal_width=200)
+    result = CliRunner().invoke(
+        app, ["status", str(SHIPPED_USECASE), "--home", str(root)], terminal_width=200
+    )
     assert result.exit_code == 0, result.output
-    champ = tracking.get_model_version_info(rt.client, rt.usecase.registered_model_name,
-                                            alias="champion")
+    champ = tracking.get_model_version_info(
+        rt.client, rt.usecase.registered_model_name, alias="champion"
+    )
     assert f"champion is version {champ.version}" in result.output
     assert "latest decisions" in result.output and "versions" in result.output

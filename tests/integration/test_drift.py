@@ -27,13 +27,20 @@ NUMERIC = ("x1", "x2", "x3", "units")
 def _usecase(columns: list[dict[str, Any]], drift: dict[str, Any] | None = None) -> UseCase:
     raw: dict[str, Any] = {
         "name": "drift-demo",
-        "data": {"landing": "landing", "labels": "labels", "id_column": "id",
-                 "time_column": "week", "target_column": "y"},
-        "contract": {"columns": [
-            {"name": "id", "type": "integer", "feature": False},
-            {"name": "week", "type": "integer", "feature": False},
-            *columns,
-        ]},
+        "data": {
+            "landing": "landing",
+            "labels": "labels",
+            "id_column": "id",
+            "time_column": "week",
+            "target_column": "y",
+        },
+        "contract": {
+            "columns": [
+                {"name": "id", "type": "integer", "feature": False},
+                {"name": "week", "type": "integer", "feature": False},
+                *columns,
+            ]
+        },
         "model": {"task": "regression", "estimator": "sklearn.linear_model.Ridge"},
         "metric": {"primary": "mae"},
     }
@@ -44,32 +51,42 @@ def _usecase(columns: list[dict[str, Any]], drift: dict[str, Any] | None = None)
 
 @pytest.fixture(scope="module")
 def usecase() -> UseCase:
-    return _usecase([
-        {"name": "x1", "type": "numeric"},
-        {"name": "x2", "type": "numeric"},
-        {"name": "x3", "type": "numeric"},
-        {"name": "units", "type": "integer"},
-        {"name": "colour", "type": "categorical"},
-        {"name": "promo", "type": "boolean"},
-        {"name": "note", "type": "numeric", "feature": False},
-    ])
+    return _usecase(
+        [
+            {"name": "x1", "type": "numeric"},
+            {"name": "x2", "type": "numeric"},
+            {"name": "x3", "type": "numeric"},
+            {"name": "units", "type": "integer"},
+            {"name": "colour", "type": "categorical"},
+            {"name": "promo", "type": "boolean"},
+            {"name": "note", "type": "numeric", "feature": False},
+        ]
+    )
 
 
-def batch(seed: int, rows: int = ROWS, *, shift: dict[str, float] | None = None,
-          colour_p: tuple[float, ...] = (0.5, 0.3, 0.2), promo_p: float = 0.3) -> pd.DataFrame:
+def batch(
+    seed: int,
+    rows: int = ROWS,
+    *,
+    shift: dict[str, float] | None = None,
+    colour_p: tuple[float, ...] = (0.5, 0.3, 0.2),
+    promo_p: float = 0.3,
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     shift = shift or {}
-    return pd.DataFrame({
-        "id": np.arange(rows),
-        "week": 1,
-        "x1": rng.normal(10.0, 2.0, rows) + shift.get("x1", 0.0),
-        "x2": rng.normal(0.0, 1.0, rows) + shift.get("x2", 0.0),
-        "x3": rng.exponential(3.0, rows) + shift.get("x3", 0.0),
-        "units": rng.poisson(20, rows) + int(shift.get("units", 0)),
-        "colour": rng.choice(["red", "green", "blue"], rows, p=list(colour_p)),
-        "promo": rng.random(rows) < promo_p,
-        "note": rng.normal(0.0, 1.0, rows) + shift.get("note", 0.0),
-    })
+    return pd.DataFrame(
+        {
+            "id": np.arange(rows),
+            "week": 1,
+            "x1": rng.normal(10.0, 2.0, rows) + shift.get("x1", 0.0),
+            "x2": rng.normal(0.0, 1.0, rows) + shift.get("x2", 0.0),
+            "x3": rng.exponential(3.0, rows) + shift.get("x3", 0.0),
+            "units": rng.poisson(20, rows) + int(shift.get("units", 0)),
+            "colour": rng.choice(["red", "green", "blue"], rows, p=list(colour_p)),
+            "promo": rng.random(rows) < promo_p,
+            "note": rng.normal(0.0, 1.0, rows) + shift.get("note", 0.0),
+        }
+    )
 
 
 IMPORTANCE = {"x1": 4.0, "x2": 2.0, "units": 1.0, "colour": 1.0, "promo": 0.0, "x3": 0.0}
@@ -80,8 +97,13 @@ def test_identical_distributions_show_no_drift(usecase: UseCase) -> None:
 
     assert [f.feature for f in summary.features] == list(usecase.contract.feature_names)
     assert {f.feature: f.kind for f in summary.features} == {
-        "x1": "numeric", "x2": "numeric", "x3": "numeric", "units": "numeric",
-        "colour": "categorical", "promo": "categorical"}
+        "x1": "numeric",
+        "x2": "numeric",
+        "x3": "numeric",
+        "units": "numeric",
+        "colour": "categorical",
+        "promo": "categorical",
+    }
     assert {f.method for f in summary.features} == {"wasserstein", "jensenshannon"}
     assert summary.drifted_features == ()
     assert summary.drift_share == 0.0 and summary.importance_weighted_share == 0.0
@@ -106,8 +128,7 @@ def test_strong_shift_in_an_important_feature_counts_its_importance(usecase: Use
 def test_shift_in_a_zero_importance_feature_is_reported_but_weighs_nothing(
     usecase: UseCase,
 ) -> None:
-    summary = compute_drift(batch(1), batch(2, shift={"x3": 5.0, "note": 5.0}), usecase,
-                            IMPORTANCE)
+    summary = compute_drift(batch(1), batch(2, shift={"x3": 5.0, "note": 5.0}), usecase, IMPORTANCE)
 
     assert summary.drifted_features == ("x3",)  # 'note' is not a model feature
     assert summary.drift_share > 0.0
@@ -124,26 +145,43 @@ def test_categorical_and_boolean_shifts_are_detected(usecase: UseCase) -> None:
 
 @pytest.mark.parametrize(
     ("numeric_method", "categorical_method"),
-    [("wasserstein", "jensenshannon"), ("ks", "chisquare"), ("psi", "psi"),
-     ("jensenshannon", "jensenshannon")],
+    [
+        ("wasserstein", "jensenshannon"),
+        ("ks", "chisquare"),
+        ("psi", "psi"),
+        ("jensenshannon", "jensenshannon"),
+    ],
 )
 def test_every_configurable_method_runs_and_detects_a_clear_shift(
     numeric_method: str, categorical_method: str
 ) -> None:
-    columns = [{"name": "x1", "type": "numeric"}, {"name": "x2", "type": "numeric"},
-               {"name": "colour", "type": "categorical"}, {"name": "promo", "type": "boolean"}]
+    columns = [
+        {"name": "x1", "type": "numeric"},
+        {"name": "x2", "type": "numeric"},
+        {"name": "colour", "type": "categorical"},
+        {"name": "promo", "type": "boolean"},
+    ]
     tests = numeric_method == "ks"
-    usecase = _usecase(columns, drift={
-        "numeric_method": numeric_method, "categorical_method": categorical_method,
-        "numeric_threshold": 0.05 if tests else 0.1,
-        "categorical_threshold": 0.05 if tests else 0.1})
+    usecase = _usecase(
+        columns,
+        drift={
+            "numeric_method": numeric_method,
+            "categorical_method": categorical_method,
+            "numeric_threshold": 0.05 if tests else 0.1,
+            "categorical_threshold": 0.05 if tests else 0.1,
+        },
+    )
     current = batch(2, shift={"x1": 2.0}, colour_p=(0.1, 0.2, 0.7))
 
     summary = compute_drift(batch(1), current, usecase, {})
     assert set(summary.drifted_features) == {"x1", "colour"}
     methods = {f.feature: f.method for f in summary.features}
-    assert methods == {"x1": numeric_method, "x2": numeric_method,
-                       "colour": categorical_method, "promo": categorical_method}
+    assert methods == {
+        "x1": numeric_method,
+        "x2": numeric_method,
+        "colour": categorical_method,
+        "promo": categorical_method,
+    }
     assert all((f.p_value is not None) == tests for f in summary.features)
 
 
@@ -181,8 +219,9 @@ def test_benjamini_hochberg_flags_fewer_features_than_raw_p_values() -> None:
     current[:, 0] += 0.3  # one real shift
     names = [f"f{i:02d}" for i in range(features)]
 
-    summary = compute_drift(pd.DataFrame(reference, columns=names),
-                            pd.DataFrame(current, columns=names), usecase, {})
+    summary = compute_drift(
+        pd.DataFrame(reference, columns=names), pd.DataFrame(current, columns=names), usecase, {}
+    )
 
     p_values = np.array([f.p_value for f in summary.features])
     raw = p_values <= 0.05
@@ -218,8 +257,14 @@ def test_prediction_drift_is_wasserstein_normed_by_reference_std(usecase: UseCas
     rng = np.random.default_rng(3)
     ref_pred, cur_pred = rng.gamma(2.0, 5.0, ROWS), rng.gamma(2.0, 6.0, ROWS)
 
-    summary = compute_drift(batch(1), batch(2), usecase, IMPORTANCE,
-                            reference_predictions=ref_pred, current_predictions=cur_pred)
+    summary = compute_drift(
+        batch(1),
+        batch(2),
+        usecase,
+        IMPORTANCE,
+        reference_predictions=ref_pred,
+        current_predictions=cur_pred,
+    )
     direct = wasserstein_distance(ref_pred, cur_pred) / np.std(ref_pred)
     assert summary.prediction_drift == pytest.approx(direct, rel=1e-12)
     assert summary.prediction_drift > 0.1
@@ -269,8 +314,9 @@ def test_importance_is_normalised_over_the_features(
 def test_html_report_is_written(tmp_path: Path, usecase: UseCase) -> None:
     target = tmp_path / "reports" / "drift.html"
 
-    written = render_drift_report(batch(1), batch(2, shift={"x1": 2.0}), usecase, target,
-                                  sample_rows=500)
+    written = render_drift_report(
+        batch(1), batch(2, shift={"x1": 2.0}), usecase, target, sample_rows=500
+    )
     assert written == target
     assert target.stat().st_size > 10_000
     assert "<html" in target.read_text(encoding="utf-8")[:2000].lower()

@@ -55,19 +55,24 @@ def usecase() -> UseCase:
 
 def clean_batch(rows: int = ROWS, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "id": np.arange(rows),
-        "week": np.full(rows, 7),
-        "store": rng.choice(["s1", "s2", "s3"], rows),
-        "price": rng.uniform(1.0, 99.0, rows).round(2),
-        "promo": rng.choice([True, False], rows),
-        "temp": rng.normal(15.0, 5.0, rows).clip(-20, 40).round(1),
-    })
+    return pd.DataFrame(
+        {
+            "id": np.arange(rows),
+            "week": np.full(rows, 7),
+            "store": rng.choice(["s1", "s2", "s3"], rows),
+            "price": rng.uniform(1.0, 99.0, rows).round(2),
+            "promo": rng.choice([True, False], rows),
+            "temp": rng.normal(15.0, 5.0, rows).clip(-20, 40).round(1),
+        }
+    )
 
 
 def failures(results: tuple[RuleResult, ...], rule: str, column: str | None = None) -> list:
-    return [r for r in results if r.rule == rule and not r.success
-            and (column is None or r.column == column)]
+    return [
+        r
+        for r in results
+        if r.rule == rule and not r.success and (column is None or r.column == column)
+    ]
 
 
 def only_failure(results: tuple[RuleResult, ...], rule: str, column: str | None) -> RuleResult:
@@ -84,10 +89,27 @@ def test_clean_batch_passes_every_rule(usecase: UseCase) -> None:
 
     assert [r for r in results if not r.success] == []
     kinds = {r.rule for r in results}
-    assert kinds >= {"column_present", "extra_columns", "target_leak", "empty_batch", "min_rows",
-                     "dtype", "range", "categories", "boolean", "null_share", "unique_id"}
+    assert kinds >= {
+        "column_present",
+        "extra_columns",
+        "target_leak",
+        "empty_batch",
+        "min_rows",
+        "dtype",
+        "range",
+        "categories",
+        "boolean",
+        "null_share",
+        "unique_id",
+    }
     assert {r.column for r in results if r.rule == "null_share"} == {
-        "id", "week", "store", "price", "promo", "temp"}
+        "id",
+        "week",
+        "store",
+        "price",
+        "promo",
+        "temp",
+    }
     pd.testing.assert_frame_equal(frame, before)  # the batch is not modified
 
 
@@ -99,7 +121,8 @@ def test_missing_column_fails_presence_and_reports_its_rules_as_unchecked(
     missing = only_failure(results, "column_present", "price")
     assert missing.severity == "error" and "price" in missing.message
     unchecked = {r.rule for r in results if r.column == "price" and not r.success} - {
-        "column_present"}
+        "column_present"
+    }
     assert unchecked == {"dtype", "range", "null_share"}
     assert all("missing" in r.message for r in results if r.column == "price")
     assert failures(results, "extra_columns") == []
@@ -184,11 +207,18 @@ def test_unknown_category_fails(usecase: UseCase) -> None:
 
 
 def test_numeric_codes_are_compared_with_text_categories() -> None:
-    usecase = _usecase(columns=[
-        {"name": "id", "type": "integer"},
-        {"name": "week", "type": "integer"},
-        {"name": "store", "type": "categorical", "categories": ["1", "2"], "max_null_share": 0.5},
-    ])
+    usecase = _usecase(
+        columns=[
+            {"name": "id", "type": "integer"},
+            {"name": "week", "type": "integer"},
+            {
+                "name": "store",
+                "type": "categorical",
+                "categories": ["1", "2"],
+                "max_null_share": 0.5,
+            },
+        ]
+    )
     batch = pd.DataFrame({"id": [1, 2, 3, 4], "week": 1, "store": [1.0, 2.0, np.nan, 3.0]})
     store = [r for r in validate_frame(batch, usecase) if r.column == "store" and not r.success]
     assert [(r.rule, r.examples) for r in store] == [("categories", ("3",))]
@@ -247,8 +277,10 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
 def test_csv_and_parquet_round_trip_pass(tmp_path: Path, usecase: UseCase) -> None:
     batch = clean_batch()
     batch.to_parquet(tmp_path / "b.parquet", index=False)
-    for path, fmt in [(_write_csv(tmp_path / "b.csv", batch), "csv"),
-                      (tmp_path / "b.parquet", "parquet")]:
+    for path, fmt in [
+        (_write_csv(tmp_path / "b.csv", batch), "csv"),
+        (tmp_path / "b.parquet", "parquet"),
+    ]:
         frame, problems = read_batch_file(path, fmt)
         assert problems == () and frame is not None and len(frame) == ROWS
         assert [r for r in validate_frame(frame, usecase) if not r.success] == []

@@ -340,7 +340,8 @@ def test_ground_truth_is_json_and_tells_what_happened() -> None:
     drift = _event(sim, "concept_drift")
     for fact in periods:
         expected = (
-            drift.details["promotion_uplift"] if fact["period"] >= drift.period
+            drift.details["promotion_uplift"]
+            if fact["period"] >= drift.period
             else BASE_PROMOTION_UPLIFT
         )
         assert fact["promotion_uplift"] == pytest.approx(expected)
@@ -478,7 +479,10 @@ def test_the_promotion_floor_lets_the_bootstrap_champion_through() -> None:
     sim, usecase = _simulator(), _usecase()
     floor = usecase.promotion.floor
     assert floor is not None
-    calm = [p for p in range(8, sim.total_periods) if p not in _event_periods(
-        sim, "corrupt_batch", "demand_spike")]
+    calm = [
+        p
+        for p in range(8, sim.total_periods)
+        if p not in _event_periods(sim, "corrupt_batch", "demand_spike")
+    ]
     worst = max(_mae(sim, _champion(), [p]) for p in calm)
     assert worst < floor < 4 * _mae(sim, _champion(), calm[:3])
