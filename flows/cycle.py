@@ -19,6 +19,7 @@ from prefect import flow, get_run_logger, pause_flow_run
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 
+from mlops_core.cycle import DecisionHistory, PastDecision, build_retrain_inputs
 from mlops_core.decisions import (
     GateDecision,
     PromotionDecision,
@@ -71,37 +72,25 @@ class ApprovalInput(RunInput):
 
 
 # ---------------------------------------------------------------- helpers
-@dataclass(frozen=True)
-class DecisionHistory:
-    """What earlier decisions say about budget, cooldown and label progress."""
-
-    labels_through: int | None
-    last_retrain_period: int | None
-    retrain_periods: tuple[int, ...]
+def _tag_int(value: str | None) -> int | None:
+    return int(value) if value not in (None, "", "None") else None
 
 
 def _decision_history(rt: Runtime) -> DecisionHistory:
+    """Earlier retrain-kind decisions of this use case, from the decisions experiment."""
     runs = tracking.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
         filter_tags={"mlops.kind": "retrain"},
         max_results=500,
     )
-    labels_through = None
-    retrains: list[int] = []
-    for run in runs:  # newest first
-        through = run.tags.get("mlops.labels_through")
-        if labels_through is None and through not in (None, "", "None"):
-            labels_through = int(through)
-        if run.action in ("train", "retrain") and run.tags.get("mlops.period") not in (
-            None,
-            "None",
-        ):
-            retrains.append(int(run.tags["mlops.period"]))
-    return DecisionHistory(
-        labels_through=labels_through,
-        last_retrain_period=max(retrains) if retrains else None,
-        retrain_periods=tuple(retrains),
+    return DecisionHistory.from_decisions(
+        PastDecision(
+            period=_tag_int(run.tags.get("mlops.period")),
+            action=run.action,
+            labels_through=_tag_int(run.tags.get("mlops.labels_through")),
+        )
+        for run in runs  # newest first
     )
 
 
@@ -485,17 +474,8 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
     pool = steps.labeled_pool(rt)
     time_col = uc.data.time_column
     labels_through = int(pool[time_col].max()) if not pool.empty else history.labels_through
-    seen_through = max(
-        [
-            p
-            for p in (
-                history.labels_through,
-                champion.info.profile.trained_last_period if champion else None,
-            )
-            if p is not None
-        ],
-        default=None,
-    )
+    trained_through = champion.info.profile.trained_last_period if champion else None
+    seen_through = history.seen_through(trained_through)
     new_rows = pool if seen_through is None else pool[pool[time_col] > seen_through]
 
     perf = drift = None
@@ -515,14 +495,13 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
                 related_version=champion.version,
             )
     cause = attribute_decay(perf, uc.metric.primary) if perf is not None else "unknown"
-    budget_start = period - uc.retrain.budget_window_periods
-    inputs = RetrainInputs(
+    inputs = build_retrain_inputs(
         period=period,
         gate_passed=True,
+        champion_trained_period=trained_through,
         has_champion=champion is not None,
-        champion_trained_period=champion.info.profile.trained_last_period if champion else None,
-        last_retrain_period=history.last_retrain_period,
-        retrain_periods_in_budget_window=sum(p > budget_start for p in history.retrain_periods),
+        history=history,
+        budget_window_periods=uc.retrain.budget_window_periods,
         new_labeled_rows=len(new_rows),
         last_labeled_period=labels_through,
         rows_per_period=float(gate.rows),
