@@ -8,7 +8,7 @@ depend on the batch size alone:
   shift is "significant". A feature tested with a p-value method (``ks``,
   ``chisquare``) is therefore drifted only when Benjamini-Hochberg rejects it
   across the features AND its effect size reaches a minimum
-  (:func:`test_verdicts`): the Kolmogorov-Smirnov D statistic for numbers
+  (:func:`combined_verdicts`): the Kolmogorov-Smirnov D statistic for numbers
   (:func:`ks_effect`), the total variation distance for categories
   (:func:`category_effect`);
 - effect-size methods (normed Wasserstein, Jensen-Shannon, PSI) are judged by
@@ -67,7 +67,7 @@ def benjamini_hochberg(p_values: ArrayLike, alpha: float) -> np.ndarray:
     return reject
 
 
-def test_verdicts(
+def combined_verdicts(
     p_values: ArrayLike, effect_sizes: ArrayLike, *, alpha: float, min_effect: ArrayLike
 ) -> np.ndarray:
     """Drift verdicts for features judged by a test: significant AND large enough.
@@ -266,7 +266,7 @@ def domain_classifier_auc(
             max_iter=50,
             learning_rate=0.1,
             max_leaf_nodes=15,
-            categorical_features=np.asarray(categorical, dtype=bool),
+            categorical_features=np.asarray(categorical) if any(categorical) else None,
             early_stopping=False,
             random_state=seed,
         )

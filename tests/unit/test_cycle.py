@@ -41,9 +41,10 @@ def test_seen_through_is_the_later_of_judged_and_trained(labels_through, trained
 
 @pytest.mark.parametrize(
     ("period", "window", "expected"),
-    [(20, 13, 2), (20, 5, 1), (30, 13, 0), (16, 1, 1)],
+    [(20, 13, 2), (20, 5, 0), (20, 6, 1), (30, 13, 0), (16, 1, 0), (16, 2, 1)],
 )
 def test_retrains_since_counts_only_the_window(period, window, expected):
+    # A window of w periods at period t covers t-w+1 .. t.
     h = DecisionHistory(labels_through=None, last_retrain_period=15, retrain_periods=(15, 9))
     assert h.retrains_since(period, window) == expected
 
