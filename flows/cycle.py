@@ -303,6 +303,8 @@ def _finish(
         )
         if drift.prediction_drift is not None:
             metrics["prediction_drift"] = drift.prediction_drift
+        if drift.domain_auc is not None:
+            metrics["domain_auc"] = drift.domain_auc
     if g is not None:
         metrics.update(
             {

@@ -147,16 +147,47 @@ class DriftPolicy(Strict):
         "wasserstein", description="Evidently stattest for numeric features."
     )
     numeric_threshold: float = Field(
-        0.1, gt=0.0, le=1.0, description="Effect-size threshold (or p-value for ks)."
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="Effect-size methods: drifted when the score reaches it. ks: the smallest "
+        "Kolmogorov-Smirnov D that counts as drift, on top of the FDR-corrected p-value.",
     )
     categorical_method: Literal["jensenshannon", "chisquare", "psi"] = Field(
         "jensenshannon", description="Evidently stattest for categorical features."
     )
     categorical_threshold: float = Field(
-        0.1, gt=0.0, le=1.0, description="Effect-size threshold (or p-value for chisquare)."
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="Effect-size methods: drifted when the score reaches it. chisquare: the "
+        "smallest total variation distance between the category shares that counts as "
+        "drift, on top of the FDR-corrected p-value.",
     )
     fdr_alpha: float = Field(
-        0.05, gt=0.0, lt=1.0, description="Benjamini-Hochberg level when methods give p-values."
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description="Benjamini-Hochberg false discovery rate across the features tested "
+        "with p-values (ks, chisquare).",
+    )
+    domain_classifier: bool = Field(
+        True,
+        description="Also measure multivariate drift: the cross-validated AUC of a classifier "
+        "telling reference rows from batch rows (sees joint shifts per-feature checks miss).",
+    )
+    domain_auc_limit: float = Field(
+        0.65,
+        gt=0.5,
+        le=1.0,
+        description="Domain classifier AUC above which multivariate drift is flagged "
+        "(0.5: indistinguishable, 1: fully separable).",
+    )
+    domain_max_rows: int = Field(
+        5000,
+        ge=100,
+        le=200_000,
+        description="Rows sampled from each side for the domain classifier.",
     )
     importance_drift_limit: float = Field(
         0.3,
@@ -402,6 +433,15 @@ class UseCase(Strict):
                 "(batches arrive without it)",
             )
         for i, rule in enumerate(self.guardrails.rules):
+            if self.model.task == "classification" and rule.kind in (
+                "range",
+                "cap_column",
+                "max_ratio_to_column",
+            ):
+                raise _KeyedValueError(
+                    f"guardrails.rules.{i}.kind",
+                    f"{rule.kind!r} limits a predicted value; a classifier predicts a class",
+                )
             col = getattr(rule, "column", None)
             if col is not None and col not in known:
                 raise _KeyedValueError(

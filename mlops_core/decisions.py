@@ -72,10 +72,21 @@ class FeatureDrift(Value):
     feature: str
     kind: Literal["numeric", "categorical"]
     method: str
-    score: float = Field(description="Statistic (effect size, or p-value for tests).")
-    threshold: float
+    score: float = Field(
+        description="Effect size: the method's distance, or for tests (ks, chisquare) the "
+        "Kolmogorov-Smirnov D or the total variation distance of the category shares."
+    )
+    threshold: float = Field(
+        description="Score at or above which the feature counts as drifted (for tests: the "
+        "minimum effect size, required on top of significance)."
+    )
     p_value: float | None = Field(None, description="Raw p-value for tests, else None.")
-    drifted: bool
+    significant: bool | None = Field(
+        None,
+        description="For tests: Benjamini-Hochberg rejected the p-value at the FDR level "
+        "across the tested features; None for effect-size methods.",
+    )
+    drifted: bool = Field(description="score >= threshold, and for tests also significant.")
     importance: float = Field(0.0, description="Champion's normalised permutation importance.")
 
 
@@ -89,6 +100,15 @@ class DriftSummary(Value):
     )
     prediction_drift: float | None = Field(
         None, description="Wasserstein distance (normed) of predictions vs reference."
+    )
+    domain_auc: float | None = Field(
+        None,
+        description="Cross-validated ROC AUC of a classifier telling batch rows from "
+        "reference rows (0.5: indistinguishable); None when not measured.",
+    )
+    multivariate_drift: bool | None = Field(
+        None,
+        description="domain_auc is above the policy's domain_auc_limit; None when not measured.",
     )
     reference_rows: int = 0
     current_rows: int = 0
@@ -125,6 +145,13 @@ class PerformanceSummary(Value):
     )
     estimated_low: float | None = None
     estimated_high: float | None = None
+    estimate_method: str | None = Field(
+        None, description="'cbpe' (classifiers) or 'dle' (regressors); None when no estimator."
+    )
+    current_estimate: MetricInterval | None = Field(
+        None,
+        description="Label-free estimate on the batch just scored, before its labels arrive.",
+    )
     new_labeled_rows: int = 0
 
 

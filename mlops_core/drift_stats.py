@@ -190,10 +190,16 @@ def _encode(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[np.ndarray,
             categorical.append(False)
         else:
             # Codes ordered by frequency, so the ordinal fallback for very many
-            # categories still groups the common ones; missing stays missing.
+            # categories still groups the common ones; ties are broken by the
+            # value, never by where it first appears (that would tell the sides
+            # apart); missing stays missing.
             codes, uniques = pd.factorize(both.astype(object), sort=False)
-            order = np.argsort(-np.bincount(codes[codes >= 0], minlength=len(uniques)),
-                               kind="stable")
+            if len(uniques) == 0:  # no value on either side
+                columns.append(np.full(len(both), np.nan))
+                categorical.append(False)
+                continue
+            counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+            order = np.lexsort((np.asarray(uniques, dtype=str), -counts))
             rank = np.empty(len(uniques), dtype=float)
             rank[order] = np.arange(len(uniques))
             columns.append(np.where(codes >= 0, rank[np.maximum(codes, 0)], np.nan))
@@ -262,14 +268,22 @@ def domain_classifier_auc(
     aucs = []
     splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splits.split(features, labels):
+        # A column without any value in the training rows carries nothing to
+        # learn, and the histogram binning fails on it: leave it out.
+        usable = ~np.isnan(features[train]).all(axis=0)
+        if not usable.any():
+            aucs.append(0.5)  # nothing to tell the samples apart by
+            continue
+        is_category = np.asarray(categorical, dtype=bool)[usable]
         model = HistGradientBoostingClassifier(
             max_iter=50,
             learning_rate=0.1,
             max_leaf_nodes=15,
-            categorical_features=np.asarray(categorical) if any(categorical) else None,
+            categorical_features=is_category if is_category.any() else None,
             early_stopping=False,
             random_state=seed,
         )
-        model.fit(features[train], labels[train])
-        aucs.append(roc_auc_score(labels[test], model.predict_proba(features[test])[:, 1]))
+        model.fit(features[train][:, usable], labels[train])
+        held_out = model.predict_proba(features[test][:, usable])[:, 1]
+        aucs.append(roc_auc_score(labels[test], held_out))
     return float(np.mean(aucs))

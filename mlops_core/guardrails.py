@@ -106,6 +106,38 @@ def _input_range(
     return _Outcome(mask & judged), missing
 
 
+def _guard_class_labels(
+    labels: np.ndarray,
+    frame: pd.DataFrame,
+    policy: GuardrailPolicy,
+    training_ranges: Mapping[str, tuple[float, float]] | None,
+) -> GuardrailResult:
+    """Guard predicted class labels: only a missing label and inputs outside the
+    training range can be judged; limits on values do not apply to a class.
+
+    A missing label is held (there is no class to fall back to or clip to); the
+    other rules run on a numeric stand-in whose only content is "present or not".
+    """
+    present = ~pd.isna(pd.Series(labels, dtype=object)).to_numpy()
+    stand_in = np.where(present, 0.0, np.nan)
+    rules = []
+    for rule in policy.rules:
+        if isinstance(rule, FiniteRule):
+            rules.append(rule.model_copy(update={"action": "quarantine"}))
+        elif isinstance(rule, InputRangeRule):
+            rules.append(rule)
+    label_policy = policy.model_copy(update={"rules": tuple(rules), "fallback": None})
+    judged = apply_guardrails(stand_in, frame, label_policy, training_ranges)
+    return GuardrailResult(
+        values=labels.copy(),
+        raw=labels.copy(),
+        held=judged.held,
+        flagged=judged.flagged,
+        violations=judged.violations,
+        summary=judged.summary,
+    )
+
+
 def apply_guardrails(
     predictions: object,
     frame: pd.DataFrame,
@@ -115,7 +147,8 @@ def apply_guardrails(
     """Apply the use case's guardrails to one batch of predictions.
 
     Args:
-        predictions: One numeric prediction per row of ``frame``.
+        predictions: One prediction per row of ``frame``: numbers (regression), or
+            class labels, for which only missing labels and input ranges are judged.
         frame: The batch the predictions were made for (columns used by
             cap/ratio/fallback rules and the inputs checked against training ranges).
         policy: Guardrail policy of the use case.
@@ -137,7 +170,10 @@ def apply_guardrails(
         ``finite`` only judge rows whose current value is finite, so a non-finite
         value reaches the ``finite`` rule wherever it sits in the order.
     """
-    raw = np.asarray(predictions, dtype=float).ravel()
+    given = np.asarray(predictions).ravel()
+    if given.dtype.kind not in "biuf":
+        return _guard_class_labels(given, frame, policy, training_ranges)
+    raw = given.astype(float)
     rows = raw.size
     if len(frame) != rows:
         raise ValueError(f"{rows} predictions for a batch of {len(frame)} rows")

@@ -78,18 +78,68 @@ def performance_sentence(perf: PerformanceSummary | None) -> str | None:
     )
 
 
+def attribution_sentence(perf: PerformanceSummary | None, cause: str) -> str | None:
+    """Why the model got worse: the inputs moved (covariate shift) or the relationship
+    changed (concept drift), judged against the label-free estimate."""
+    if perf is None or perf.realized is None or perf.decay_low is None or perf.decay_low <= 0:
+        return None
+    spec = METRICS[perf.metric]
+    if perf.estimated is None:
+        return (
+            "No label-free estimate was available, so it is not known whether the inputs "
+            "moved or the relationship changed."
+        )
+    expected = (
+        f"{_num(perf.estimated)} (between {_num(perf.estimated_low)} and "
+        f"{_num(perf.estimated_high)})"
+    )
+    if cause == "concept_drift":
+        return (
+            f"Had the relationship between inputs and outcome stayed the same, the "
+            f"{spec.description} would have been about {expected}; it was "
+            f"{_num(perf.realized.value)}, so the relationship itself changed "
+            f"(concept drift)."
+        )
+    if cause == "covariate_shift":
+        return (
+            f"The inputs moved into harder cases: with the relationship unchanged we "
+            f"expected a {spec.description} of {expected}, which explains the "
+            f"{_num(perf.realized.value)} seen (covariate shift)."
+        )
+    return None
+
+
+def estimate_sentence(perf: PerformanceSummary | None) -> str | None:
+    """The early, label-free estimate for the batch just scored."""
+    if perf is None or perf.current_estimate is None:
+        return None
+    e = perf.current_estimate
+    spec = METRICS[perf.metric]
+    return (
+        f"For the {e.rows:,} rows just scored, before their labels arrive, the expected "
+        f"{spec.description} is {_num(e.value)} (between {_num(e.low)} and {_num(e.high)}; "
+        f"{_num(perf.reference)} at training)."
+    )
+
+
 def drift_sentence(drift: DriftSummary | None) -> str | None:
     """Which inputs moved and whether they matter to the model."""
     if drift is None:
         return None
     n = len(drift.features)
     names = drift.drifted_features
+    joint = ""
+    if drift.multivariate_drift and drift.domain_auc is not None:
+        joint = (
+            f" Taken together, the new rows can be told apart from the training data "
+            f"(classifier AUC {drift.domain_auc:.2f})."
+        )
     if not names:
-        return f"None of the {n} inputs changed noticeably."
+        return f"None of the {n} inputs changed noticeably on its own.{joint}"
     shown = ", ".join(names[:3]) + (" and others" if len(names) > 3 else "")
     return (
         f"{len(names)} of {n} inputs changed ({shown}); they carry "
-        f"{_pct(drift.importance_weighted_share)} of what the model relies on."
+        f"{_pct(drift.importance_weighted_share)} of what the model relies on.{joint}"
     )
 
 
@@ -139,8 +189,11 @@ def cycle_summary(o: CycleOutcome) -> str:
     """The plain-language summary of one cycle, built only from its decisions."""
     parts = [gate_sentence(o.gate)]
     if o.gate.action == "pass":
+        cause = o.retrain.inputs.decay_cause if o.retrain is not None else "unknown"
         for s in (
             performance_sentence(o.performance),
+            attribution_sentence(o.performance, cause),
+            estimate_sentence(o.performance),
             drift_sentence(o.drift),
             guardrail_sentence(o.guardrails),
         ):
@@ -162,6 +215,39 @@ def reasons_table(reasons: Sequence[Reason]) -> str:
     return "\n".join(rows)
 
 
+def _performance_table(o: CycleOutcome) -> list[str]:
+    p = o.performance
+    assert p is not None
+    rows = [
+        "| what | rows | value | interval |",
+        "|---|---|---|---|",
+        f"| reference ({p.metric} on the champion's holdout) | - | {_num(p.reference)} | - |",
+    ]
+    if p.realized is not None:
+        r = p.realized
+        rows.append(
+            f"| realized on newly labeled rows (decay {_pct(p.decay or 0)}) | {r.rows} | "
+            f"{_num(r.value)} | [{_num(r.low)}, {_num(r.high)}] |"
+        )
+    if p.estimated is not None:
+        rows.append(
+            f"| estimated on the same rows, relationship unchanged ({p.estimate_method}) "
+            f"| {p.new_labeled_rows} | {_num(p.estimated)} | "
+            f"[{_num(p.estimated_low)}, {_num(p.estimated_high)}] |"
+        )
+    if p.current_estimate is not None:
+        e = p.current_estimate
+        rows.append(
+            f"| estimated on the batch just scored (no labels yet) | {e.rows} | "
+            f"{_num(e.value)} | [{_num(e.low)}, {_num(e.high)}] |"
+        )
+    cause = o.retrain.inputs.decay_cause if o.retrain is not None else "unknown"
+    attribution = attribution_sentence(p, cause)
+    if attribution:
+        rows += ["", f"**Attribution.** {attribution}"]
+    return rows
+
+
 def cycle_markdown(o: CycleOutcome, usecase_name: str) -> str:
     """The decision record of a cycle as markdown (MLflow artifact, Prefect artifact)."""
     lines = [f"# {usecase_name}: period {o.period}", "", f"**Summary.** {cycle_summary(o)}", ""]
@@ -172,24 +258,26 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str) -> str:
     if o.challenger_version:
         lines.append(f"- challenger version: {o.challenger_version}")
     lines += ["", "## Validation", "", reasons_table(o.gate.reasons)]
-    if o.performance is not None and o.performance.realized is not None:
-        p, r = o.performance, o.performance.realized
-        lines += [
-            "",
-            "## Performance",
-            "",
-            "| metric | reference | realized | interval | decay | rows |",
-            "|---|---|---|---|---|---|",
-            f"| {p.metric} | {_num(p.reference)} | {_num(r.value)} | "
-            f"[{_num(r.low)}, {_num(r.high)}] | {_pct(p.decay or 0)} | {r.rows} |",
-        ]
+    if o.performance is not None:
+        lines += ["", "## Performance", "", *_performance_table(o)]
     if o.drift is not None:
         lines += [
             "",
             "## Drift",
             "",
             f"Drift share {_pct(o.drift.drift_share)}, "
-            f"importance-weighted {_pct(o.drift.importance_weighted_share)}.",
+            f"importance-weighted {_pct(o.drift.importance_weighted_share)}"
+            + (
+                f", prediction drift {_num(o.drift.prediction_drift)}"
+                if o.drift.prediction_drift is not None
+                else ""
+            )
+            + (
+                f", domain classifier AUC {_num(o.drift.domain_auc)}"
+                if o.drift.domain_auc is not None
+                else ""
+            )
+            + ".",
             "",
             "| feature | method | score | threshold | drifted | importance |",
             "|---|---|---|---|---|---|",

@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from mlops_core.config import UseCase
 from mlops_core.decisions import TrainingWindow
+from mlops_core.estimation import PerformanceEstimator, fit_estimator
 from mlops_core.features import build_pipeline, model_input, training_ranges
 from mlops_core.metrics import compute_metric
 
@@ -93,6 +94,8 @@ class TrainingResult:
     importance: dict[str, float]
     training_ranges: dict[str, tuple[float, float]]
     reference: pd.DataFrame
+    estimator: PerformanceEstimator | None
+    estimator_error: str | None
 
 
 def train_model(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow) -> TrainingResult:
@@ -106,7 +109,9 @@ def train_model(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow)
     Returns:
         The fitted model, its holdout metrics, normalised permutation importance
         (measured on the holdout, so it reflects what the model relies on for
-        unseen rows), numeric training ranges and a reference sample for drift.
+        unseen rows), numeric training ranges, a reference sample for drift and
+        the label-free performance estimator (None, with the reason, when the
+        holdout cannot support one).
     """
     split = split_window(labeled, usecase, window)
     target = usecase.data.target_column
@@ -120,6 +125,22 @@ def train_model(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow)
 
     importance = _permutation_importance(model, split.holdout, usecase)
 
+    # The label-free estimator learns, on the same holdout, how right the model
+    # is where: it later estimates performance before labels arrive.
+    estimator, estimator_error = None, None
+    try:
+        estimator = fit_estimator(
+            usecase.model.task,
+            usecase.metric.primary,
+            model_input(split.holdout, usecase),
+            y_hold,
+            pred,
+            proba,
+            seed=usecase.model.random_state,
+        )
+    except ValueError as exc:
+        estimator_error = str(exc)
+
     ref = split.train
     if len(ref) > REFERENCE_ROWS:
         ref = ref.sample(REFERENCE_ROWS, random_state=usecase.model.random_state)
@@ -132,6 +153,8 @@ def train_model(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow)
         importance=importance,
         training_ranges=training_ranges(split.train, usecase),
         reference=reference.reset_index(drop=True),
+        estimator=estimator,
+        estimator_error=estimator_error,
     )
 
 

@@ -7,12 +7,19 @@ place that reads Evidently's snapshot. Verdicts follow Evidently's conventions
 (checked in ``evidently.legacy.calculations.stattests``):
 
 - effect sizes (``wasserstein`` normed by the reference std, ``jensenshannon``,
-  ``psi``): drifted when ``score >= threshold``;
-- tests (``ks``, ``chisquare``): the score is a p-value. Evidently flags each
-  feature on its own (``p <= threshold``); here the family of p-values is instead
-  corrected with Benjamini-Hochberg at ``drift.fdr_alpha`` so a batch with many
-  features does not flag some by chance. ``threshold`` then records the BH
-  cutoff, so ``drifted == (p_value <= threshold)`` still holds.
+  ``psi``): drifted when ``score >= threshold``, as Evidently does;
+- tests (``ks``, ``chisquare``): Evidently gives a p-value, which shrinks with the
+  rows compared, so on a large batch every tiny shift is significant. A tested
+  feature is drifted only when Benjamini-Hochberg across the tested features
+  rejects it at ``drift.fdr_alpha`` AND its effect size reaches the configured
+  threshold (see ``mlops_core.drift_stats``). The FeatureDrift then holds
+  ``score`` = the effect size (Kolmogorov-Smirnov D; total variation distance of
+  the category shares), ``threshold`` = the minimum effect size, ``p_value`` = the
+  raw p-value and ``significant`` = the BH verdict, so
+  ``drifted == (significant and score >= threshold)``.
+
+With ``drift.domain_classifier`` on, the summary also carries multivariate drift:
+the cross-validated AUC of a classifier telling batch rows from reference rows.
 
 Numeric and integer contract columns are numerical for Evidently; categorical and
 boolean columns are categorical (booleans compared as ``"true"``/``"false"``,
@@ -30,17 +37,23 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
-from scipy.stats import wasserstein_distance
 
 from mlops_core.config import ColumnContract, DriftPolicy, UseCase
 from mlops_core.decisions import DriftSummary, FeatureDrift
+from mlops_core.drift_stats import (
+    MIN_DOMAIN_ROWS,
+    benjamini_hochberg,
+    category_effect,
+    combined_verdicts,
+    domain_classifier_auc,
+    ks_effect,
+    normalised_importance,
+    normed_wasserstein,
+)
 
 FeatureKind = Literal["numeric", "categorical"]
 
 P_VALUE_METHODS = frozenset({"ks", "chisquare"})
-# Evidently norms the Wasserstein distance by the reference std, floored here.
-_MIN_STD = 0.001
 _ALL_MISSING = "all_missing"
 
 
@@ -50,69 +63,12 @@ class _FeatureSpec:
     kind: FeatureKind
     boolean: bool
     method: str
-    threshold: float
+    threshold: float  # effect-size threshold; for tests the minimum effect size
+    vendor_threshold: float  # what Evidently gets; for tests the uncorrected p-value level
 
-
-# ------------------------------------------------------------------ statistics
-def benjamini_hochberg(p_values: ArrayLike, alpha: float) -> np.ndarray:
-    """Benjamini-Hochberg step-up procedure controlling the false discovery rate.
-
-    With the m finite p-values sorted ascending, find the largest rank k with
-    ``p_(k) <= k * alpha / m`` and reject every hypothesis with ``p <= p_(k)``.
-    NaN p-values are never rejected and do not count towards m.
-
-    Args:
-        p_values: One p-value per hypothesis.
-        alpha: The false discovery rate to control, in (0, 1).
-
-    Returns:
-        Boolean array, True where the hypothesis is rejected (drift detected),
-        in the order of ``p_values``.
-    """
-    p = np.asarray(p_values, dtype=float)
-    reject = np.zeros(p.shape, dtype=bool)
-    finite = np.isfinite(p)
-    m = int(finite.sum())
-    if m == 0:
-        return reject
-    ranked = np.sort(p[finite])
-    below = ranked <= alpha * np.arange(1, m + 1) / m
-    if not below.any():
-        return reject
-    cutoff = ranked[int(np.flatnonzero(below)[-1])]
-    reject[finite] = p[finite] <= cutoff
-    return reject
-
-
-def normed_wasserstein(reference: ArrayLike, current: ArrayLike) -> float | None:
-    """Wasserstein distance divided by the reference std, as Evidently's 'wasserstein'.
-
-    Non-finite values are dropped; returns None when either side is empty.
-    """
-    ref = np.asarray(reference, dtype=float).ravel()
-    cur = np.asarray(current, dtype=float).ravel()
-    ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
-    if ref.size == 0 or cur.size == 0:
-        return None
-    return float(wasserstein_distance(ref, cur) / max(float(np.std(ref)), _MIN_STD))
-
-
-def normalised_importance(
-    importance: Mapping[str, float], features: Sequence[str]
-) -> dict[str, float]:
-    """Importance per feature, summing to 1 over ``features``.
-
-    Missing, NaN and negative importances count as 0 (a negative permutation
-    importance means the feature does not help). When every feature has zero
-    importance (e.g. none was measured) the features get equal weights, so
-    drift is still weighed rather than silently ignored.
-    """
-    raw = np.array([float(importance.get(f, 0.0)) for f in features], dtype=float)
-    raw = np.where(np.isfinite(raw) & (raw > 0), raw, 0.0)
-    total = raw.sum()
-    if total <= 0:
-        return {f: 1.0 / len(features) for f in features} if features else {}
-    return {f: float(v / total) for f, v in zip(features, raw, strict=True)}
+    @property
+    def is_test(self) -> bool:
+        return self.method in P_VALUE_METHODS
 
 
 # ---------------------------------------------------------------------- drift
@@ -144,7 +100,10 @@ def compute_drift(
 
     Returns:
         The drift summary; ``prediction_drift`` is the normed Wasserstein distance
-        of the predictions when both arrays are given, else None.
+        of the predictions when both arrays are given, else None. ``domain_auc``
+        and ``multivariate_drift`` are set when ``drift.domain_classifier`` is on
+        and each side has at least ``MIN_DOMAIN_ROWS`` rows (the classifier
+        samples at most ``drift.domain_max_rows`` per side, seeded by ``seed``).
 
     Raises:
         ValueError: A feature is missing from ``reference`` or ``current``.
@@ -160,11 +119,16 @@ def compute_drift(
         snapshot = _value_drift_report(evaluated).run(
             current_data=_dataset(cur, evaluated), reference_data=_dataset(ref, evaluated)
         )
-        features.update((f.feature, f) for f in _features_from_snapshot(snapshot.dict(), evaluated))
+        effects = {s.name: _effect_size(s, ref[s.name], cur[s.name])
+                   for s in evaluated if s.is_test}
+        features.update(
+            (f.feature, f) for f in _features_from_snapshot(snapshot.dict(), evaluated, effects)
+        )
     for spec in missing_side:
         features[spec.name] = _all_missing_drift(spec, ref[spec.name], cur[spec.name])
 
-    ordered = _apply_fdr([features[s.name] for s in specs], usecase.drift.fdr_alpha)
+    policy = usecase.drift
+    ordered = _apply_test_verdicts([features[s.name] for s in specs], policy.fdr_alpha)
     weights = normalised_importance(importance, [s.name for s in specs])
     ordered = [f.model_copy(update={"importance": weights[f.feature]}) for f in ordered]
 
@@ -172,12 +136,18 @@ def compute_drift(
     if reference_predictions is not None and current_predictions is not None:
         prediction_drift = normed_wasserstein(reference_predictions, current_predictions)
 
+    domain_auc = None
+    if policy.domain_classifier and min(len(ref), len(cur)) >= MIN_DOMAIN_ROWS:
+        domain_auc = domain_classifier_auc(ref, cur, seed=seed, max_rows=policy.domain_max_rows)
+
     drifted = [f for f in ordered if f.drifted]
     return DriftSummary(
         features=tuple(ordered),
         drift_share=len(drifted) / len(ordered),
         importance_weighted_share=float(min(1.0, sum(f.importance for f in drifted))),
         prediction_drift=prediction_drift,
+        domain_auc=domain_auc,
+        multivariate_drift=None if domain_auc is None else domain_auc > policy.domain_auc_limit,
         reference_rows=len(ref),
         current_rows=len(cur),
     )
@@ -194,9 +164,11 @@ def render_drift_report(
 ) -> Path:
     """Save Evidently's HTML data drift report, computed on a bounded sample.
 
-    The report uses the same methods and thresholds per feature type as
-    :func:`compute_drift`, but shows Evidently's own per-feature verdicts (no
-    false-discovery-rate correction); the DriftSummary is the decision record.
+    The report uses the same methods per feature type as :func:`compute_drift`,
+    but shows Evidently's own per-feature verdicts: for effect-size methods the
+    same ``score >= threshold``; for tests ``p <= drift.fdr_alpha`` per feature,
+    without the false-discovery-rate correction or the minimum effect size. The
+    DriftSummary is the decision record.
 
     Args:
         reference: The champion's reference data.
@@ -222,9 +194,11 @@ def render_drift_report(
     preset = DataDriftPreset(
         columns=[s.name for s in shown],
         num_method=policy.numeric_method,
-        num_threshold=policy.numeric_threshold,
+        num_threshold=_vendor_threshold(policy.numeric_method, policy.numeric_threshold, policy),
         cat_method=policy.categorical_method,
-        cat_threshold=policy.categorical_threshold,
+        cat_threshold=_vendor_threshold(
+            policy.categorical_method, policy.categorical_threshold, policy
+        ),
     )
     snapshot = Report([preset]).run(
         current_data=_dataset(cur, shown), reference_data=_dataset(ref, shown)
@@ -236,21 +210,36 @@ def render_drift_report(
 
 
 # -------------------------------------------------------------------- helpers
+def _vendor_threshold(method: str, threshold: float, policy: DriftPolicy) -> float:
+    # For tests the policy threshold is a minimum effect size; Evidently wants a
+    # p-value level, and its per-feature verdict is only shown, never used.
+    return policy.fdr_alpha if method in P_VALUE_METHODS else threshold
+
+
 def _feature_specs(usecase: UseCase) -> list[_FeatureSpec]:
     policy: DriftPolicy = usecase.drift
     specs = []
     for name in usecase.contract.feature_names:
         column: ColumnContract = usecase.contract.column(name)  # type: ignore[assignment]
         if column.type in ("numeric", "integer"):
-            specs.append(_FeatureSpec(
-                name, "numeric", False, policy.numeric_method, policy.numeric_threshold
-            ))
+            kind: FeatureKind = "numeric"
+            method, threshold = policy.numeric_method, policy.numeric_threshold
         else:
-            specs.append(_FeatureSpec(
-                name, "categorical", column.type == "boolean",
-                policy.categorical_method, policy.categorical_threshold,
-            ))
+            kind = "categorical"
+            method, threshold = policy.categorical_method, policy.categorical_threshold
+        specs.append(_FeatureSpec(
+            name, kind, column.type == "boolean", method, threshold,
+            _vendor_threshold(method, threshold, policy),
+        ))
     return specs
+
+
+def _effect_size(spec: _FeatureSpec, ref: pd.Series, cur: pd.Series) -> float:
+    """Effect size behind a test's p-value, on the columns Evidently compared."""
+    if spec.method == "ks":
+        return ks_effect(ref.to_numpy(dtype=float, na_value=np.nan),
+                         cur.to_numpy(dtype=float, na_value=np.nan))
+    return category_effect(ref, cur)
 
 
 def _prepare(
@@ -321,7 +310,7 @@ def _value_drift_report(specs: Sequence[_FeatureSpec]) -> Any:
     # One ValueDrift per feature: its method and threshold are explicit, and it
     # is cheaper than DataDriftPreset, which computes every column's drift again
     # for its summary widgets.
-    return Report([ValueDrift(column=s.name, method=s.method, threshold=s.threshold)
+    return Report([ValueDrift(column=s.name, method=s.method, threshold=s.vendor_threshold)
                    for s in specs])
 
 
@@ -336,14 +325,17 @@ def _dataset(frame: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> Any:
 
 
 def _features_from_snapshot(
-    snapshot: Mapping[str, Any], specs: Sequence[_FeatureSpec]
+    snapshot: Mapping[str, Any],
+    specs: Sequence[_FeatureSpec],
+    effects: Mapping[str, float],
 ) -> list[FeatureDrift]:
     """Map an Evidently snapshot dict into FeatureDrift values (the only Evidently reader).
 
     Each ``ValueDrift`` metric holds ``config.column``, ``config.method``,
     ``config.threshold`` and ``value`` (the drift score: a p-value for tests,
-    a distance otherwise). Verdicts here are Evidently's per-feature ones;
-    ``_apply_fdr`` replaces them for p-value methods.
+    a distance otherwise). Effect-size methods get their verdict here; tests
+    get their p-value, the effect size from ``effects`` and the minimum effect
+    size, and their verdict from ``_apply_test_verdicts``.
     """
     by_column: dict[str, Mapping[str, Any]] = {}
     for metric in snapshot.get("metrics", []):
@@ -357,34 +349,45 @@ def _features_from_snapshot(
             raise ValueError(f"Evidently returned no drift score for feature {spec.name!r}")
         config = metric["config"]
         method = str(config.get("method") or spec.method)
+        value = float(metric["value"])
+        if method in P_VALUE_METHODS:
+            features.append(FeatureDrift(
+                feature=spec.name,
+                kind=spec.kind,
+                method=method,
+                score=effects[spec.name],
+                threshold=spec.threshold,
+                p_value=value,
+                drifted=False,  # decided across the tested features
+            ))
+            continue
         threshold = float(config.get("threshold") if config.get("threshold") is not None
                           else spec.threshold)
-        score = float(metric["value"])
-        is_test = method in P_VALUE_METHODS
-        drifted = score <= threshold if is_test else score >= threshold
         features.append(FeatureDrift(
             feature=spec.name,
             kind=spec.kind,
             method=method,
-            score=score,
+            score=value,
             threshold=threshold,
-            p_value=score if is_test else None,
-            drifted=bool(drifted),
+            drifted=bool(value >= threshold),
         ))
     return features
 
 
-def _apply_fdr(features: Sequence[FeatureDrift], alpha: float) -> list[FeatureDrift]:
-    """Replace per-feature test verdicts with a Benjamini-Hochberg verdict across features."""
+def _apply_test_verdicts(features: Sequence[FeatureDrift], alpha: float) -> list[FeatureDrift]:
+    """Verdicts of tested features: BH-significant across them AND effect size >= threshold."""
     tested = [i for i, f in enumerate(features) if f.p_value is not None]
     out = list(features)
     if not tested:
         return out
-    p_values = np.array([features[i].p_value for i in tested], dtype=float)
-    reject = benjamini_hochberg(p_values, alpha)
-    # The BH cutoff alpha*k/m (k rejections of m; k=1 when none) makes
-    # drifted == (p_value <= threshold) hold for every tested feature.
-    cutoff = alpha * max(int(reject.sum()), 1) / int(np.isfinite(p_values).sum() or 1)
-    for i, rejected in zip(tested, reject, strict=True):
-        out[i] = out[i].model_copy(update={"drifted": bool(rejected), "threshold": cutoff})
+    p_values = [features[i].p_value for i in tested]
+    significant = benjamini_hochberg(p_values, alpha)
+    drifted = combined_verdicts(
+        p_values,
+        [features[i].score for i in tested],
+        alpha=alpha,
+        min_effect=[features[i].threshold for i in tested],
+    )
+    for i, sig, drift in zip(tested, significant, drifted, strict=True):
+        out[i] = out[i].model_copy(update={"significant": bool(sig), "drifted": bool(drift)})
     return out

@@ -1,4 +1,5 @@
-"""Data drift through real Evidently: verdicts, importance weighting, FDR control, report."""
+"""Data drift through real Evidently: verdicts, importance weighting, FDR control,
+minimum effect sizes for tests, multivariate drift, report."""
 
 from __future__ import annotations
 
@@ -8,15 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import wasserstein_distance
+from scipy.stats import ks_2samp, wasserstein_distance
 
 from mlops_core.config import UseCase, parse_usecase
-from tasks.drift import (
-    benjamini_hochberg,
-    compute_drift,
-    normalised_importance,
-    render_drift_report,
-)
+from mlops_core.drift_stats import benjamini_hochberg, category_effect, ks_effect
+from tasks.drift import compute_drift, render_drift_report
 
 pytestmark = pytest.mark.integration
 
@@ -164,12 +161,7 @@ def test_every_configurable_method_runs_and_detects_a_clear_shift(
     tests = numeric_method == "ks"
     usecase = _usecase(
         columns,
-        drift={
-            "numeric_method": numeric_method,
-            "categorical_method": categorical_method,
-            "numeric_threshold": 0.05 if tests else 0.1,
-            "categorical_threshold": 0.05 if tests else 0.1,
-        },
+        drift={"numeric_method": numeric_method, "categorical_method": categorical_method},
     )
     current = batch(2, shift={"x1": 2.0}, colour_p=(0.1, 0.2, 0.7))
 
@@ -183,6 +175,10 @@ def test_every_configurable_method_runs_and_detects_a_clear_shift(
         "promo": categorical_method,
     }
     assert all((f.p_value is not None) == tests for f in summary.features)
+    assert all((f.significant is not None) == tests for f in summary.features)
+    for feature in summary.features:  # one reading of score/threshold for every method
+        assert feature.drifted == (feature.score >= feature.threshold
+                                   and feature.significant is not False)
 
 
 def test_wasserstein_verdicts_match_a_direct_scipy_computation() -> None:
@@ -210,7 +206,8 @@ def test_benjamini_hochberg_flags_fewer_features_than_raw_p_values() -> None:
     features = 20
     usecase = _usecase(
         [{"name": f"f{i:02d}", "type": "numeric"} for i in range(features)],
-        drift={"numeric_method": "ks", "numeric_threshold": 0.05, "fdr_alpha": 0.05},
+        # a minimum effect size this small leaves the verdict to the FDR control
+        drift={"numeric_method": "ks", "numeric_threshold": 0.001, "fdr_alpha": 0.05},
     )
     rows = 5000
     rng = np.random.default_rng(11)
@@ -228,29 +225,80 @@ def test_benjamini_hochberg_flags_fewer_features_than_raw_p_values() -> None:
     assert raw.sum() >= 3, "the sample must hold chance findings for the test to mean anything"
     assert summary.drifted_features == ("f00",)
     assert sum(f.drifted for f in summary.features) < raw.sum()
-    assert [f.drifted for f in summary.features] == list(benjamini_hochberg(p_values, 0.05))
-    for feature in summary.features:
-        assert feature.method == "ks" and feature.score == feature.p_value
-        assert feature.drifted == (feature.p_value <= feature.threshold)
+    assert [f.significant for f in summary.features] == list(benjamini_hochberg(p_values, 0.05))
+    assert [f.drifted for f in summary.features] == [f.significant for f in summary.features]
+    for feature, name in zip(summary.features, names, strict=True):
+        direct = ks_2samp(reference[:, int(name[1:])], current[:, int(name[1:])])
+        assert feature.method == "ks" and feature.threshold == 0.001
+        assert feature.p_value == pytest.approx(direct.pvalue, rel=1e-6, abs=1e-300)
+        assert feature.score == pytest.approx(direct.statistic, abs=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("p_values", "alpha", "expected"),
-    [
-        # sorted 0.005 0.01 0.03 | 0.045 0.2 vs 0.01 0.02 0.03 0.04 0.05: k = 3
-        ([0.01, 0.045, 0.03, 0.005, 0.2], 0.05, [True, False, True, True, False]),
-        # step-up: 0.03 misses its own bound 0.025, but rank 3 (0.032 <= 0.0375) passes
-        ([0.001, 0.03, 0.032, 0.2], 0.05, [True, True, True, False]),
-        ([0.02, 0.03, 0.04], 0.01, [False, False, False]),
-        ([0.04, 0.04, 0.04], 0.05, [True, True, True]),  # ties share the verdict
-        ([0.001, float("nan"), 0.04], 0.05, [True, False, True]),  # NaN never rejected, m = 2
-        ([], 0.05, []),
-    ],
-)
-def test_benjamini_hochberg_hand_computed(
-    p_values: list[float], alpha: float, expected: list[bool]
-) -> None:
-    assert benjamini_hochberg(p_values, alpha).tolist() == expected
+def test_large_batch_flags_real_shifts_but_not_significant_tiny_ones() -> None:
+    """200k rows make a 0.03-std shift 'certain'; only the minimum effect size stops it."""
+    rows = 200_000
+    usecase = _usecase(
+        [
+            {"name": "x1", "type": "numeric"},
+            {"name": "x2", "type": "numeric"},
+            {"name": "colour", "type": "categorical"},
+            {"name": "promo", "type": "boolean"},
+        ],
+        drift={"numeric_method": "ks", "categorical_method": "chisquare"},
+    )
+    reference = batch(1, rows)
+    current = batch(2, rows, shift={"x1": 1.0, "x2": 0.03}, colour_p=(0.49, 0.31, 0.2),
+                    promo_p=0.45)
+
+    summary = compute_drift(reference, current, usecase, {})
+    by_name = {f.feature: f for f in summary.features}
+
+    # tiny shifts: significant beyond doubt, effect far below the minimum
+    for name in ("x2", "colour"):
+        tiny = by_name[name]
+        assert tiny.p_value is not None and tiny.p_value < 1e-10
+        assert tiny.significant and not tiny.drifted
+        assert tiny.score < 0.05 and tiny.threshold == 0.1
+    # real shifts: half a std in x1, 15 points more promotions
+    assert set(summary.drifted_features) == {"x1", "promo"}
+    assert by_name["x1"].score == pytest.approx(
+        ks_effect(reference["x1"], current["x1"]), abs=1e-12
+    )
+    assert by_name["promo"].score == pytest.approx(
+        category_effect(reference["promo"], current["promo"]), abs=1e-12
+    )
+    assert by_name["promo"].score == pytest.approx(0.15, abs=0.01)
+    # p-values alone (even FDR-corrected) would have flagged every shifted feature
+    assert all(f.significant for f in summary.features)
+
+
+def test_summary_carries_multivariate_drift(usecase: UseCase) -> None:
+    calm = compute_drift(batch(1), batch(2), usecase, IMPORTANCE, seed=3)
+    shifted = compute_drift(batch(1), batch(2, shift={"x1": 2.0}), usecase, IMPORTANCE, seed=3)
+    limit = usecase.drift.domain_auc_limit
+
+    assert calm.domain_auc is not None and abs(calm.domain_auc - 0.5) < 0.05
+    assert calm.multivariate_drift is False
+    assert shifted.domain_auc is not None and shifted.domain_auc > limit
+    assert shifted.multivariate_drift is True
+
+
+def test_multivariate_drift_can_be_switched_off() -> None:
+    usecase = _usecase([{"name": "x1", "type": "numeric"}], drift={"domain_classifier": False})
+    summary = compute_drift(batch(1), batch(2, shift={"x1": 2.0}), usecase, {})
+    assert summary.drifted_features == ("x1",)
+    assert summary.domain_auc is None and summary.multivariate_drift is None
+
+
+def test_multivariate_drift_sees_features_moving_together() -> None:
+    usecase = _usecase([{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}])
+    rng = np.random.default_rng(12)
+    reference = pd.DataFrame(rng.normal(size=(ROWS, 2)), columns=["a", "b"])
+    together = rng.multivariate_normal([0, 0], [[1.0, 0.9], [0.9, 1.0]], size=ROWS)
+
+    summary = compute_drift(reference, pd.DataFrame(together, columns=["a", "b"]), usecase, {})
+    assert summary.drifted_features == ()  # every marginal is unchanged
+    assert summary.multivariate_drift is True
 
 
 def test_prediction_drift_is_wasserstein_normed_by_reference_std(usecase: UseCase) -> None:
@@ -293,22 +341,6 @@ def test_feature_without_any_value_is_drifted_without_crashing(usecase: UseCase)
 def test_missing_feature_column_is_an_error(usecase: UseCase) -> None:
     with pytest.raises(ValueError, match="x2"):
         compute_drift(batch(1), batch(2).drop(columns=["x2"]), usecase, IMPORTANCE)
-
-
-@pytest.mark.parametrize(
-    ("importance", "expected"),
-    [
-        ({"a": 3.0, "b": 1.0}, {"a": 0.75, "b": 0.25, "c": 0.0}),
-        ({"a": 2.0, "b": -1.0, "c": float("nan")}, {"a": 1.0, "b": 0.0, "c": 0.0}),
-        ({}, {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}),
-        ({"a": 0.0, "zzz": 5.0}, {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}),
-    ],
-    ids=["proportional", "negative-and-nan-are-zero", "none-measured", "only-unknown"],
-)
-def test_importance_is_normalised_over_the_features(
-    importance: dict[str, float], expected: dict[str, float]
-) -> None:
-    assert normalised_importance(importance, ["a", "b", "c"]) == pytest.approx(expected)
 
 
 def test_html_report_is_written(tmp_path: Path, usecase: UseCase) -> None:

@@ -440,3 +440,35 @@ def test_inputs_are_not_modified() -> None:
     apply_guardrails(preds, frame, policy({"kind": "range", "max": 10, "action": "clip"}))
     np.testing.assert_array_equal(preds, [5.0, 15.0, -1.0, 3.0, 4.0])
     pd.testing.assert_frame_equal(frame, FRAME)
+
+
+# ------------------------------------------------------------------ class labels
+def test_class_labels_pass_through_and_only_inputs_and_missing_are_judged():
+    frame = pd.DataFrame({"x": [0.5, 5.0, 0.2, 0.4]})
+    labels = np.array(["UP", "DOWN", None, "UP"], dtype=object)
+    p = policy(
+        {"kind": "finite", "action": "fallback"},
+        {"kind": "input_out_of_range", "action": "flag"},
+        fallback={"value": 0.0},
+    )
+    out = apply_guardrails(labels, frame, p, training_ranges={"x": (0.0, 1.0)})
+    assert list(out.values) == ["UP", "DOWN", None, "UP"]
+    assert list(out.held) == [False, False, True, False]  # no class to fall back to
+    assert list(out.flagged) == [False, True, False, False]
+    assert out.summary.violating_rows == 2
+
+
+def test_a_classifier_use_case_refuses_value_limits():
+    import yaml
+
+    from mlops_core.config import UseCaseError, parse_usecase
+
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[2] / "usecases" / "retail_demand_up.yaml"
+    raw = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    raw["guardrails"]["rules"].append(
+        {"kind": "cap_column", "column": "store_capacity", "action": "clip"}
+    )
+    with pytest.raises(UseCaseError, match=r"guardrails\.rules\.\d+\.kind: 'cap_column' limits"):
+        parse_usecase(raw, "up.yaml")

@@ -1,4 +1,4 @@
-"""The retail demand simulator and its shipped use-case file."""
+"""The retail demand simulator and the shipped use-case files built around it."""
 
 from __future__ import annotations
 
@@ -20,19 +20,30 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from mlops_core.config import UseCase, parse_usecase
+from mlops_core.features import build_pipeline, model_input
+from mlops_core.metrics import compute_metric
 from mlops_core.simulator import (
     BASE_PROMOTION_UPLIFT,
     BATCH_COLUMNS,
     CATEGORIES,
+    CLASSIFICATION_TARGET,
+    DEMAND_DOWN,
+    DEMAND_UP,
+    EVALUATION_SCENARIOS,
+    REORDER_POINT_SHARE,
     TARGET_COLUMN,
     RetailDemandSimulator,
     ScenarioEvent,
     SimulatorConfig,
+    demand_up,
+    evaluation_event,
+    evaluation_scenarios,
 )
 
 pytestmark = pytest.mark.unit
 
-USECASE_FILE = Path(__file__).resolve().parents[2] / "usecases" / "retail_demand.yaml"
+USECASES = Path(__file__).resolve().parents[2] / "usecases"
+USECASE_FILE = USECASES / "retail_demand.yaml"
 USECASE_SOURCE = "usecases/retail_demand.yaml"
 
 
@@ -310,6 +321,38 @@ def _event_dict(kind: str, period: int, **details: Any) -> dict[str, Any]:
         ({"events": [_event_dict("corrupt_batch", 12, variant="shuffle")]}, "variant"),
         ({"events": [_event_dict("corrupt_batch", 12, column="units_sold")]}, "column"),
         ({"events": [_event_dict("corrupt_batch", 12, renamed_to="store")]}, "renamed_to"),
+        (
+            {"events": [_event_dict("covariate_shift", 12, variant="shrink")]},
+            "variant must be 'inflation' or 'mix'",
+        ),
+        (
+            {"events": [_event_dict("covariate_shift", 12, variant="mix", inflation=0.2)]},
+            "inflation do not apply to the mix variant",
+        ),
+        (
+            {"events": [_event_dict("covariate_shift", 12, keep_outside=0.2)]},
+            "keep_outside do not apply to the inflation variant",
+        ),
+        (
+            {
+                "events": [
+                    _event_dict(
+                        "covariate_shift",
+                        12,
+                        variant="mix",
+                        last_week_share_min=0.5,
+                        last_week_share_max=0.2,
+                    )
+                ]
+            },
+            "last_week_share_min must be below",
+        ),
+        (
+            {"events": [_event_dict("covariate_shift", 12, variant="mix", keep_outside=1.5)]},
+            "keep_outside",
+        ),
+        ({"task": "ranking"}, "task"),
+        ({"name": "no spaces please"}, "name"),
         ({"live_periods": 10}, "live_periods >= 18"),
         ({"n_stores": 0}, "n_stores"),
         ({"label_dealy": 2}, "label_dealy"),
@@ -486,3 +529,335 @@ def test_the_promotion_floor_lets_the_bootstrap_champion_through() -> None:
     ]
     worst = max(_mae(sim, _champion(), [p]) for p in calm)
     assert worst < floor < 4 * _mae(sim, _champion(), calm[:3])
+
+
+# ------------------------------------------------------- classification task
+@cache
+def _shipped_usecase(file_name: str) -> UseCase:
+    raw = yaml.safe_load((USECASES / file_name).read_text(encoding="utf-8"))
+    return parse_usecase(raw, f"usecases/{file_name}")
+
+
+_USECASE_OF_TASK = {"regression": "retail_demand.yaml", "classification": "retail_demand_up.yaml"}
+
+
+@cache
+def _task_simulator(seed: int, task: str) -> RetailDemandSimulator:
+    return RetailDemandSimulator(SimulatorConfig(seed=seed, task=task))
+
+
+def _fit(usecase: UseCase, frame: pd.DataFrame) -> Pipeline:
+    """The use case's own pipeline (as the product builds it), fitted on ``frame``."""
+    target = usecase.data.target_column
+    return build_pipeline(usecase).fit(model_input(frame, usecase), frame[target].to_numpy())
+
+
+def _score(
+    sim: RetailDemandSimulator, model: Pipeline, usecase: UseCase, periods: list[int]
+) -> float:
+    """The use case's primary metric of ``model`` on the labeled rows of ``periods``."""
+    frame = _labeled(sim, periods)
+    predictions = model.predict(model_input(frame, usecase))
+    truth = frame[usecase.data.target_column].to_numpy()
+    return compute_metric(usecase.metric.primary, truth, predictions)
+
+
+def _stable_live_periods(sim: RetailDemandSimulator) -> list[int]:
+    periods = sim.ground_truth()["periods"]
+    return [p["period"] for p in periods if p["phase"] == "live" and p["stable"]]
+
+
+def test_the_classification_variant_has_the_same_batches_and_string_labels() -> None:
+    regression = _task_simulator(11, "regression")
+    classification = _task_simulator(11, "classification")
+    again = RetailDemandSimulator(SimulatorConfig(seed=11, task="classification"))
+    assert classification.target_column == CLASSIFICATION_TARGET
+    assert regression.target_column == TARGET_COLUMN
+    for period in range(classification.total_periods):
+        batch = classification.batch(period)
+        pd.testing.assert_frame_equal(batch, regression.batch(period))
+        labels = classification.labels(period)
+        pd.testing.assert_frame_equal(labels, again.labels(period))
+        assert list(labels.columns) == ["row_id", CLASSIFICATION_TARGET]
+        assert pd.api.types.is_object_dtype(labels[CLASSIFICATION_TARGET])
+        assert set(labels[CLASSIFICATION_TARGET]) <= {DEMAND_UP, DEMAND_DOWN}
+        # "up" means the item sold more than a quarter of the store's capacity.
+        units = regression.labels(period).merge(batch, on="row_id")
+        sold_a_lot = units[TARGET_COLUMN] > REORDER_POINT_SHARE * units["store_capacity"]
+        assert np.array_equal(labels[CLASSIFICATION_TARGET] == DEMAND_UP, sold_a_lot)
+    history = classification.labeled_history()
+    assert list(history.columns) == [*BATCH_COLUMNS, CLASSIFICATION_TARGET]
+    assert classification.ground_truth() == again.ground_truth()
+    assert classification.ground_truth()["constants"]["target_column"] == CLASSIFICATION_TARGET
+
+
+@pytest.mark.parametrize(
+    ("units", "capacity", "expected"),
+    [
+        ([10.0, 11.0, 0.0], [40.0, 40.0, 40.0], [DEMAND_DOWN, DEMAND_UP, DEMAND_DOWN]),
+        ([25.0, 26.0], [100.0, 100.0], [DEMAND_DOWN, DEMAND_UP]),  # the point itself is "down"
+    ],
+)
+def test_demand_up_is_above_the_reorder_point(
+    units: list[float], capacity: list[float], expected: list[str]
+) -> None:
+    assert list(demand_up(units, capacity)) == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_classification_labels_are_balanced_on_stable_weeks(seed: int) -> None:
+    sim = RetailDemandSimulator(SimulatorConfig(seed=seed, task="classification", events=()))
+    history = sim.labeled_history()[CLASSIFICATION_TARGET]
+    # Measured over seeds 0-19: 0.44-0.62 "up" in the history; single weeks
+    # (holiday weeks sell more) 0.37-0.73.
+    assert 0.35 < (history == DEMAND_UP).mean() < 0.65
+    shares = [p["share_demand_up"] for p in sim.ground_truth()["periods"]]
+    assert 0.25 < min(shares) and max(shares) < 0.8
+
+
+def test_the_classifier_is_right_on_about_four_in_five_calls_on_stable_weeks() -> None:
+    sim, usecase = _task_simulator(7, "classification"), _shipped_usecase("retail_demand_up.yaml")
+    champion = _fit(usecase, sim.labeled_history())
+    stable = _stable_live_periods(sim)
+    assert len(stable) >= 4
+    accuracy = _score(sim, champion, usecase, stable)
+    assert 0.75 <= accuracy <= 0.90
+    weekly = [_score(sim, champion, usecase, [p]) for p in stable]
+    # The promotion floor lets a sound champion through in every calm week.
+    floor = usecase.promotion.floor
+    assert floor is not None
+    assert floor < min(weekly) - 0.05 and max(weekly) < 0.95
+
+
+# ---------------------------------------------------------------- stability
+@pytest.mark.parametrize(
+    ("period", "in_effect"),
+    [
+        (0, []),  # history
+        (10, []),
+        (11, ["demand_spike"]),
+        (12, ["demand_spike"]),  # last week's units still carry the spike
+        (13, []),
+        (14, ["covariate_shift"]),  # inflation from 14 on, for good
+        (17, ["covariate_shift", "corrupt_batch"]),
+        (18, ["covariate_shift"]),
+        (21, ["covariate_shift", "concept_drift"]),
+        (26, ["covariate_shift", "concept_drift", "demand_spike"]),
+        (33, ["covariate_shift", "concept_drift"]),
+    ],
+)
+def test_ground_truth_marks_the_periods_without_any_event_as_stable(
+    period: int, in_effect: list[str]
+) -> None:
+    facts = _simulator().ground_truth()["periods"][period]
+    assert facts["period"] == period
+    assert sorted(facts["events_in_effect"]) == sorted(in_effect)
+    assert facts["stable"] is (not in_effect)
+
+
+def test_only_the_weeks_before_the_first_lasting_event_and_between_spikes_are_stable() -> None:
+    truth = _simulator().ground_truth()
+    stable = [p["period"] for p in truth["periods"] if p["stable"]]
+    assert stable == [*range(0, 11), 13]
+    assert [(e["kind"], e["period"]) for e in truth["decay_events"]] == [
+        ("covariate_shift", 14),
+        ("concept_drift", 21),
+    ]
+
+
+# ----------------------------------------------------- evaluation scenarios
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_evaluation_scenarios_have_one_drift_event_after_a_long_stable_stretch(task: str) -> None:
+    configs = evaluation_scenarios(3, task)
+    assert [c.name for c in configs] == list(EVALUATION_SCENARIOS)
+    expected_kinds = {"control": [], "covariate_mix": ["covariate_shift"]}
+    for config in configs:
+        assert config.seed == 3 and config.task == task
+        truth = RetailDemandSimulator(config).ground_truth()
+        assert truth["scenario"] == config.name and truth["task"] == task
+        # No spike, no corrupt batch: every alarm is about drift.
+        kinds = [e["kind"] for e in truth["events"]]
+        assert kinds == expected_kinds.get(config.name, ["concept_drift"])
+        assert [e["kind"] for e in truth["decay_events"]] == kinds
+        stable = [p["period"] for p in truth["periods"] if p["stable"]]
+        live_stable = [p for p in stable if p >= config.initial_periods]
+        if config.name == "control":
+            assert stable == list(range(config.total_periods))
+            continue
+        (event,) = truth["decay_events"]
+        assert stable == list(range(event["period"]))
+        assert len(live_stable) >= 10
+        assert config.total_periods - event["period"] >= 5
+        assert event["labels_arrive_at"] == event["period"] + config.label_delay
+        assert event["variant"] == ("mix" if event["kind"] == "covariate_shift" else None)
+
+
+def test_evaluation_helpers_reject_unknown_names() -> None:
+    with pytest.raises(ValueError, match="unknown evaluation scenario"):
+        evaluation_event("price_war", 20)
+    with pytest.raises(ValueError, match="task"):
+        evaluation_scenarios(0, "ranking")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least 1"):
+        evaluation_scenarios(0, "regression", stable_periods=0)
+
+
+@cache
+def _evaluation(seed: int, task: str) -> tuple[dict[str, RetailDemandSimulator], Pipeline]:
+    """The evaluation scenarios of a seed and the bootstrap champion they share."""
+    sims = {c.name: RetailDemandSimulator(c) for c in evaluation_scenarios(seed, task)}
+    champion = _fit(_shipped_usecase(_USECASE_OF_TASK[task]), sims["control"].labeled_history())
+    return sims, champion
+
+
+def _event_period(sim: RetailDemandSimulator) -> int:
+    return next(e.period for e in sim.events())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("task", ["regression", "classification"])
+@pytest.mark.parametrize("scenario", ["covariate_mix", "concept_drift"])
+def test_each_evaluation_event_hurts_the_bootstrap_champion(
+    scenario: str, task: str, seed: int
+) -> None:
+    sims, champion = _evaluation(seed, task)
+    usecase = _shipped_usecase(_USECASE_OF_TASK[task])
+    sim, control = sims[scenario], sims["control"]
+    start = _event_period(sim)
+    before = list(range(sim.config.initial_periods, start))
+    after = list(range(start, sim.total_periods))
+    score_before = _score(sim, champion, usecase, before)
+    assert score_before == pytest.approx(_score(control, champion, usecase, before))
+    score_after = _score(sim, champion, usecase, after)
+    control_after = _score(control, champion, usecase, after)
+    if task == "regression":
+        # Measured (seeds 0-4): the MAE rises 26-35% (mix) and 53-62% (concept).
+        assert score_after > 1.18 * score_before
+        # The same weeks without the event show no such decay.
+        assert control_after < 1.06 * score_before
+    else:
+        # Measured (seeds 0-4): accuracy falls by 0.09-0.12 (mix) and 0.08-0.11 (concept).
+        assert score_after < score_before - 0.06
+        assert control_after > score_before - 0.03
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_retraining_on_the_new_weeks_repairs_concept_drift_but_not_a_mix_shift(task: str) -> None:
+    # Same P(y|x) (mix shift): a model trained on the shifted weeks predicts
+    # them no better than one trained on the same weeks without the shift.
+    # Changed P(y|x) (concept drift): training on the new weeks repairs it.
+    sims, _ = _evaluation(0, task)
+    usecase = _shipped_usecase(_USECASE_OF_TASK[task])
+    start = _event_period(sims["concept_drift"])
+    train_weeks = list(range(start, start + 5))
+    test_weeks = list(range(start + 5, sims["control"].total_periods))
+    history = sims["control"].labeled_history()
+
+    def trained_on(name: str) -> Pipeline:
+        return _fit(usecase, pd.concat([history, _labeled(sims[name], train_weeks)]))
+
+    old_mix = trained_on("control")
+    mix_old = _score(sims["covariate_mix"], old_mix, usecase, test_weeks)
+    mix_new = _score(sims["covariate_mix"], trained_on("covariate_mix"), usecase, test_weeks)
+    concept_old = _score(sims["concept_drift"], old_mix, usecase, test_weeks)
+    concept_new = _score(sims["concept_drift"], trained_on("concept_drift"), usecase, test_weeks)
+    if task == "regression":
+        assert abs(mix_new - mix_old) < 0.04 * mix_old
+        assert concept_new < 0.8 * concept_old
+    else:
+        assert abs(mix_new - mix_old) < 0.025
+        assert concept_new > concept_old + 0.05
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_a_mix_shift_only_changes_which_rows_arrive(task: str) -> None:
+    # The rows of the shifted batches are the rows the same world produces
+    # without the shift, kept on their features (last week's units over
+    # capacity) plus an independent draw: P(y|x) is unchanged by construction.
+    sims, _ = _evaluation(0, task)
+    mixed, control = sims["covariate_mix"], sims["control"]
+    event = next(iter(mixed.events()))
+    params = event.params()
+    low, high = float(params["last_week_share_min"]), float(params["last_week_share_max"])
+    kept_outside, outside = 0, 0
+    for period in range(mixed.total_periods):
+        batch, full = mixed.batch(period), control.batch(period)
+        labels = mixed.labels(period)
+        if period < event.period:
+            pd.testing.assert_frame_equal(batch, full)
+            continue
+        assert len(batch) < 0.6 * len(full)
+        expected = full[full["row_id"].isin(batch["row_id"])].reset_index(drop=True)
+        pd.testing.assert_frame_equal(batch, expected)
+        pd.testing.assert_frame_equal(
+            labels,
+            control.labels(period).merge(batch[["row_id"]], on="row_id"),
+        )
+        share = full["units_last_week"] / full["store_capacity"]
+        in_band = share.between(low, high)
+        kept = full["row_id"].isin(batch["row_id"])
+        assert kept[in_band].all()
+        kept_outside += int(kept[~in_band].sum())
+        outside += int((~in_band).sum())
+    assert kept_outside / outside == pytest.approx(float(params["keep_outside"]), abs=0.02)
+
+
+def test_the_inflation_shift_stays_the_default_covariate_shift() -> None:
+    event = ScenarioEvent(kind="covariate_shift", period=10, description="prices rise")
+    assert event.variant == "inflation"
+    assert _event(_simulator(), "covariate_shift").variant == "inflation"
+    mix = ScenarioEvent(
+        kind="covariate_shift", period=10, description="mix", details={"variant": "mix"}
+    )
+    sim = RetailDemandSimulator(SimulatorConfig(events=(mix,), live_periods=4))
+    # A mix shift leaves prices alone.
+    assert all(p["price_multiplier"] == 1.0 for p in sim.ground_truth()["periods"])
+
+
+# ---------------------------------------------------------- use-case files
+def test_the_classification_use_case_matches_the_classification_variant() -> None:
+    up, regression = _shipped_usecase("retail_demand_up.yaml"), _usecase()
+    assert up.model.task == "classification"
+    assert up.model.estimator.endswith("HistGradientBoostingClassifier")
+    assert up.data.target_column == CLASSIFICATION_TARGET
+    assert up.metric.primary == "accuracy"
+    assert set(up.metric.secondary) == {"f1", "roc_auc"}
+    assert up.contract == regression.contract
+    assert up.data.label_delay == _task_simulator(7, "classification").config.label_delay
+    assert up.data.landing != regression.data.landing
+
+
+ELEC2_RAW_COLUMNS = (
+    "timestamp",
+    "date",
+    "day",
+    "period",
+    "nswprice",
+    "nswdemand",
+    "vicprice",
+    "vicdemand",
+    "transfer",
+    "class",
+)
+
+
+def test_the_elec2_use_case_describes_the_replayed_file() -> None:
+    elec2 = _shipped_usecase("elec2.yaml")
+    assert elec2.model.task == "classification"
+    assert elec2.metric.primary == "accuracy"
+    assert elec2.data.target_column == "class"
+    assert (elec2.data.id_column, elec2.data.time_column) == ("row_id", "week")
+    assert elec2.data.label_delay == 1
+    # The raw columns plus the two the replay adds; nothing else is allowed.
+    names = {c.name for c in elec2.contract.columns}
+    assert names == (set(ELEC2_RAW_COLUMNS) - {"class"}) | {"row_id", "week"}
+    assert not elec2.contract.allow_extra_columns
+    assert elec2.contract.feature_names == (
+        "day",
+        "period",
+        "nswprice",
+        "nswdemand",
+        "vicprice",
+        "vicdemand",
+        "transfer",
+    )
+    assert elec2.promotion.floor is not None and 0.5 < elec2.promotion.floor < 0.8
