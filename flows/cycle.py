@@ -294,6 +294,16 @@ def _finish(
                 "new_labeled_rows": perf.new_labeled_rows,
             }
         )
+    if perf is not None and perf.estimated is not None:
+        metrics.update(
+            {
+                "estimated": perf.estimated,
+                "estimated_low": perf.estimated_low,
+                "estimated_high": perf.estimated_high,
+            }
+        )
+    if perf is not None and perf.current_estimate is not None:
+        metrics.update({"estimated_current": perf.current_estimate.value})
     if drift is not None:
         metrics.update(
             {
@@ -482,7 +492,7 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
 
     perf = drift = None
     if champion is not None and scored.guarded is not None:
-        perf = steps.measure_performance(rt, champion, new_rows, seed=period)
+        perf = steps.measure_performance(rt, champion, new_rows, scored.frame, seed=period)
         drift = steps.measure_drift(rt, champion, scored.frame, scored.guarded.raw, seed=period)
         if drift.drifted_features:
             emit(

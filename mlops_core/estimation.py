@@ -15,10 +15,10 @@ Two methods, as NannyML describes them:
 Both estimates come with the interval the *realized* metric would fall in if
 P(y|x) had not changed: labels (or losses) are simulated from the same model
 many times, allowing for what a finite reference leaves uncertain, and the
-metric is computed on each simulation. A realized metric
-outside that interval, on the bad side, says the relationship between inputs and
-target changed (concept drift); an estimate that explains the loss says the
-inputs moved into regions where the model was always weaker (covariate shift).
+metric is computed on each simulation. A realized metric outside that interval,
+on the bad side, says the relationship between inputs and target changed
+(concept drift); an estimate that explains the loss says the inputs moved into
+regions where the model was always weaker (covariate shift).
 
 The reference must be rows the champion was not trained on (its holdout): on
 training rows, probabilities look over-confident and errors look too small.
@@ -39,14 +39,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import OrdinalEncoder
 
-from mlops_core.metrics import METRICS, TaskType, compute_metric, loss_to_metric, per_row_loss
+from mlops_core.metrics import TaskType, compute_metric, loss_to_metric, per_row_loss
 
 EstimationMethod = Literal["cbpe", "dle"]
 Calibration = Literal["isotonic", "sigmoid"]
 
 STATE_VERSION = 1
 MIN_REFERENCE_ROWS = 30
-# Fewer rows than this in either class and no calibration can be checked out of fold.
+# A class seen fewer times than this on the reference says nothing about calibration.
 MIN_CLASS_ROWS = 5
 # Isotonic regression is a step function learned from the data: with fewer rows (or
 # fewer rows of the rarer class) its steps are noise, and only the sigmoid is tried.
@@ -724,7 +724,6 @@ def _method_for(metric: str) -> tuple[TaskType, EstimationMethod]:
     if metric not in ESTIMABLE_METRICS:
         known = ", ".join(sorted(ESTIMABLE_METRICS))
         raise ValueError(f"metric {metric!r} cannot be estimated without labels (known: {known})")
-    assert metric in METRICS
     return ESTIMABLE_METRICS[metric]
 
 

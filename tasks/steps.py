@@ -28,14 +28,16 @@ from mlops_core.decisions import (
     PromotionInputs,
     TrainingWindow,
 )
+from mlops_core.estimation import PerformanceEstimator
 from mlops_core.features import model_input
 from mlops_core.gate import decide_gate
 from mlops_core.guardrails import GuardrailResult, apply_guardrails
+from mlops_core.monitoring import assess_performance
 from mlops_core.promotion import compare_on_holdout
-from mlops_core.stats import performance_summary
 from mlops_core.training import TrainingResult, predict, train_model
 from tasks import storage, tracking
 from tasks.drift import compute_drift
+from tasks.estimator_store import load_estimator, log_estimator
 from tasks.runtime import Runtime
 from tasks.validation import read_batch_file, validate_frame
 
@@ -52,6 +54,7 @@ class Champion:
     info: tracking.ChampionInfo
     model: Pipeline
     reference: pd.DataFrame
+    estimator: PerformanceEstimator | None
 
     @property
     def version(self) -> str:
@@ -99,7 +102,10 @@ def load_champion(rt: Runtime) -> Champion | None:
         return None
     model = tracking.load_model(rt.client, info)
     return Champion(
-        info=info, model=model, reference=tracking.load_reference(rt.client, info.run_id)
+        info=info,
+        model=model,
+        reference=tracking.load_reference(rt.client, info.run_id),
+        estimator=load_estimator(rt.client, info.run_id),
     )
 
 
@@ -172,25 +178,18 @@ def labeled_pool(rt: Runtime) -> pd.DataFrame:
     return pool.sort_values([d.time_column, d.id_column], kind="stable").reset_index(drop=True)
 
 
-@step(name="realized performance")
+@step(name="performance")
 def measure_performance(
-    rt: Runtime, champion: Champion, new_rows: pd.DataFrame, seed: int
+    rt: Runtime, champion: Champion, new_rows: pd.DataFrame, current: pd.DataFrame, seed: int
 ) -> PerformanceSummary:
-    """The champion's metric on newly labeled rows against its reference, with an interval."""
-    r = rt.usecase.retrain
-    metric = rt.usecase.metric.primary
-    reference = champion.info.profile.reference_metric
-    if new_rows.empty:
-        return PerformanceSummary(metric=metric, reference=reference)
-    pred, proba = predict(champion.model, new_rows, rt.usecase)
-    return performance_summary(
-        metric,
-        reference,
-        new_rows[rt.usecase.data.target_column].to_numpy(),
-        pred,
-        proba,
-        n_resamples=r.bootstrap_samples,
-        confidence=r.confidence,
+    """Realized metric on newly labeled rows, with the label-free estimates beside it."""
+    return assess_performance(
+        rt.usecase,
+        champion.model,
+        champion.info.profile.reference_metric,
+        champion.estimator,
+        new_rows,
+        current,
         seed=seed,
     )
 
@@ -251,7 +250,10 @@ def log_challenger(
     )
     metrics = {f"holdout_{k}": v for k, v in result.holdout_metrics.items()}
     metrics.update({f"importance.{k}": v for k, v in result.importance.items()})
-    return tracking.log_training_run(
+    estimator_tag = (
+        result.estimator.method if result.estimator else f"none: {result.estimator_error}"[:250]
+    )
+    trained = tracking.log_training_run(
         rt.client,
         experiment_id=rt.experiment_id,
         run_name=f"train-p{period}",
@@ -263,8 +265,17 @@ def log_challenger(
         reference_frame=result.reference,
         input_example=model_input(result.split.holdout.head(5), uc),
         registered_model_name=uc.registered_model_name,
-        tags={"mlops.period": str(period), "mlops.trigger": trigger},
+        tags={
+            "mlops.period": str(period),
+            "mlops.trigger": trigger,
+            "mlops.estimator": estimator_tag,
+        },
     )
+    if result.estimator is not None:
+        # A candidate without its estimator (crash right here) still works: it
+        # just reports no label-free estimate until it is replaced.
+        log_estimator(rt.client, trained.run_id, result.estimator)
+    return trained
 
 
 @step(name="evaluate challenger vs champion")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -226,3 +227,23 @@ def test_status_command_shows_champion_history_and_decisions(demo_run):
     )
     assert f"champion is version {champ.version}" in result.output
     assert "latest decisions" in result.output and "versions" in result.output
+
+
+def test_records_show_drift_estimates_and_attribution(demo_run):
+    _, _, rt, _ = demo_run
+    runs = [r for r in _decisions(rt, **{"mlops.kind": "retrain"}) if "realized" in r.metrics]
+    assert runs, "cycles with newly labeled rows"
+    assert all("estimated" in r.metrics for r in runs), "label-free estimate beside realized"
+    assert all("importance_weighted_drift" in r.metrics for r in runs)
+    markdowns = [
+        Path(rt.client.download_artifacts(r.run_id, "decision.md")).read_text() for r in runs
+    ]
+    assert all(
+        "estimated on the same rows" in md and "importance-weighted" in md for md in markdowns
+    )
+    decayed = [
+        md
+        for r, md in zip(runs, markdowns, strict=True)
+        if r.reasons and r.reasons[0] == "realized_decay"
+    ]
+    assert decayed and all("**Attribution.**" in md for md in decayed)

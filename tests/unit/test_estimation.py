@@ -301,6 +301,32 @@ def test_unseen_categories_are_estimated_as_missing_ones(
     assert with_unseen == with_missing
 
 
+@pytest.mark.parametrize("method", ["cbpe", "dle"])
+def test_a_small_reference_widens_the_interval(method: str) -> None:
+    # The realized metric's spread on the batch is the same; what a 200-row
+    # reference leaves unknown about P(y|x) must widen the interval.
+    widths = []
+    for rows in (200, 5000):
+        if method == "cbpe":
+            x_ref, y_ref = _class_frame(rows, seed=91)
+            p_ref = _scores(x_ref, "none")
+            estimator = fit_estimator(
+                "classification", "accuracy", x_ref, y_ref, (p_ref > 0.5).astype(int), p_ref, seed=0
+            )
+            x, _ = _class_frame(3000, seed=92)
+            p = _scores(x, "none")
+            estimate = estimate_performance(
+                estimator, x, (p > 0.5).astype(int), p, confidence=0.95, seed=0
+            )
+        else:
+            x_ref, y_ref, pred_ref = _reg_frame(rows, seed=93)
+            estimator = fit_estimator("regression", "mae", x_ref, y_ref, pred_ref, seed=0)
+            x, _, pred = _reg_frame(3000, seed=94)
+            estimate = estimate_performance(estimator, x, pred, confidence=0.95, seed=0)
+        widths.append(estimate.high - estimate.low)
+    assert widths[0] > 1.15 * widths[1]
+
+
 # ---------------------------------------------------------------------- fail safe
 def _valid_class_reference(
     rows: int = 200,
