@@ -216,12 +216,13 @@ def run_elec2(path: Path, train_weeks: int = 8, refresh_every: int = 4) -> dict:
     every ``refresh_every`` weeks on a sliding window of the same length (a
     model that is maintained); the static champion's figures are reported too.
     """
+    from tasks.backtest import prepare
+
     usecase = load_usecase_file(REPO / "usecases" / "elec2.yaml")
-    raw = pd.read_csv(path)
-    ts = pd.to_datetime(raw["timestamp"])
-    raw["row_id"] = np.arange(len(raw)).astype(str)
-    raw["week"] = ((ts - ts.iloc[0]).dt.days // 7).astype(int)
-    weeks = sorted(raw["week"].unique())
+    # Weekly periods from the timestamp, exactly as the backtester cuts them.
+    raw = prepare(pd.read_csv(path), usecase).frame
+    week_col = usecase.data.time_column
+    weeks = sorted(raw[week_col].unique())
     out: dict[str, list[dict]] = {"refreshed": [], "static": []}
     static = None
     current = None
@@ -229,9 +230,9 @@ def run_elec2(path: Path, train_weeks: int = 8, refresh_every: int = 4) -> dict:
         if current is None or (i - train_weeks) % refresh_every == 0:
             window = TrainingWindow(kind="sliding", first_period=weeks[i - train_weeks],
                                     last_period=weeks[i - 1])
-            current = train_model(raw[raw["week"] < w], usecase, window)
+            current = train_model(raw[raw[week_col] < w], usecase, window)
             static = static or current
-        rows = raw[raw["week"] == w]
+        rows = raw[raw[week_col] == w]
         for name, champ in (("refreshed", current), ("static", static)):
             perf = assess_performance(usecase, champ.model,
                                       champ.holdout_metrics[usecase.metric.primary],

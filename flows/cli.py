@@ -229,6 +229,87 @@ def _ms(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
 
 
+@app.command("init-usecase")
+def init_usecase(
+    data: Annotated[Path, typer.Argument(help="Data file to profile (CSV or Parquet).")],
+    target: Annotated[str, typer.Option("--target", help="Column the model predicts.")],
+    time: Annotated[
+        str, typer.Option("--time", help="Time column: integer periods or dates.")
+    ],
+    id_column: Annotated[
+        str | None,
+        typer.Option("--id", help="Unique row id column (default: row_id, added by the replay)."),
+    ] = None,
+    segment: Annotated[
+        str | None, typer.Option("--segment", help="Segment column (e.g. store).")
+    ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option("--period", help="day, week or month for a date time column."),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", help="regression or classification (default: from the target)."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Use-case name (default: from the file name).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="YAML file to write (default: ./NAME.yaml).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starting use-case file profiled from DATA, for you to review and edit."""
+    import pandas as pd
+    import yaml
+
+    from mlops_core.config import UseCaseError, parse_usecase
+    from mlops_core.profiling import profile_frame, render_usecase_yaml, usecase_name_from
+
+    def fail(message: str) -> typer.Exit:
+        typer.echo(f"error: {message}", err=True)
+        return typer.Exit(2)
+
+    suffix = data.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise fail(f"{data}: expected a .csv or .parquet file")
+    try:
+        frame = (
+            pd.read_csv(data, encoding="utf-8-sig") if suffix == ".csv" else pd.read_parquet(data)
+        )
+    except FileNotFoundError:
+        raise fail(f"{data}: no such file") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise fail(f"{data}: cannot be read: {first}") from None
+    usecase_name = name or usecase_name_from(data.stem)
+    target_file = out if out is not None else Path(f"{usecase_name}.yaml")
+    if target_file.exists() and not force:
+        raise fail(f"{target_file} exists (use --force to overwrite it)")
+    try:
+        profile = profile_frame(
+            frame,
+            name=usecase_name,
+            target=target,
+            time=time,
+            id_column=id_column,
+            segment=segment,
+            period=period,
+            task=task,
+            source_name=data.name,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    text = render_usecase_yaml(profile.mapping, source_name=data.name, notes=profile.notes)
+    try:
+        parse_usecase(yaml.safe_load(text), str(target_file))
+    except UseCaseError as exc:
+        raise fail(str(exc)) from None
+    target_file.parent.mkdir(parents=True, exist_ok=True)
+    target_file.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {target_file}: review every value before using it")
+
+
 def main() -> None:
     """Entry point for ``python -m flows.cli``."""
     app()

@@ -48,6 +48,11 @@ class DataConfig(Strict):
     label_delay: int = Field(
         1, ge=0, le=104, description="Periods after a batch before its labels arrive."
     )
+    period: Literal["day", "week", "month"] | None = Field(
+        None,
+        description="Calendar unit that cuts a date time column into periods; None when the "
+        "time column already holds integer periods.",
+    )
 
 
 # ----------------------------------------------------------------------- contract
@@ -361,8 +366,26 @@ class InputRangeRule(_RuleBase):
     )
 
 
+class SegmentHistoryCapRule(_RuleBase):
+    """Prediction must not exceed ``multiple`` times its segment's highest target in training.
+
+    The caps (e.g. each store's best week) come from the champion's training data;
+    a segment the champion never saw has no cap and is not judged.
+    """
+
+    kind: Literal["segment_history_cap"] = "segment_history_cap"
+    multiple: float = Field(
+        gt=0.0, description="Limit as a multiple of the segment's highest training target."
+    )
+
+
 GuardrailRule = Annotated[
-    FiniteRule | RangeRule | CapColumnRule | RatioColumnRule | InputRangeRule,
+    FiniteRule
+    | RangeRule
+    | CapColumnRule
+    | RatioColumnRule
+    | InputRangeRule
+    | SegmentHistoryCapRule,
     Field(discriminator="kind"),
 ]
 
@@ -437,10 +460,16 @@ class UseCase(Strict):
                 "range",
                 "cap_column",
                 "max_ratio_to_column",
+                "segment_history_cap",
             ):
                 raise _KeyedValueError(
                     f"guardrails.rules.{i}.kind",
                     f"{rule.kind!r} limits a predicted value; a classifier predicts a class",
+                )
+            if rule.kind == "segment_history_cap" and self.data.segment_column is None:
+                raise _KeyedValueError(
+                    f"guardrails.rules.{i}.kind",
+                    "'segment_history_cap' needs data.segment_column (the caps are per segment)",
                 )
             col = getattr(rule, "column", None)
             if col is not None and col not in known:
@@ -502,7 +531,14 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     # Pydantic puts the discriminator tag into the location of union members
     # ("guardrails.rules.0.cap_column.column"); drop it so the key is the one the user wrote.
     parts = [str(p) for p in loc]
-    tags = {"finite", "range", "cap_column", "max_ratio_to_column", "input_out_of_range"}
+    tags = {
+        "finite",
+        "range",
+        "cap_column",
+        "max_ratio_to_column",
+        "input_out_of_range",
+        "segment_history_cap",
+    }
     return ".".join(p for p in parts if p not in tags) or "(root)"
 
 

@@ -123,3 +123,34 @@ def training_ranges(frame: pd.DataFrame, usecase: UseCase) -> dict[str, tuple[fl
         if col.notna().any():
             ranges[name] = (float(col.min()), float(col.max()))
     return ranges
+
+
+def segment_maxima(
+    frame: pd.DataFrame, segment_column: str, target_column: str
+) -> dict[str, float]:
+    """Highest target per segment in a training frame (caps of ``segment_history_cap``).
+
+    Args:
+        frame: Labeled training rows.
+        segment_column: The use case's segment column (e.g. store).
+        target_column: The numeric target.
+
+    Returns:
+        ``{segment label as text: highest target}``; labels are written the way
+        :func:`mlops_core.guardrails.segment_keys` writes them, and segments
+        whose targets are all missing are left out (they have no cap).
+
+    Raises:
+        ValueError: A column is missing from the frame.
+    """
+    # Imported here: guardrails owns the label normalisation its lookups use.
+    from mlops_core.guardrails import segment_keys
+
+    missing = [c for c in (segment_column, target_column) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"column(s) {missing} are not in the training frame")
+    target = pd.to_numeric(frame[target_column], errors="coerce").to_numpy(dtype=float)
+    keys = segment_keys(frame[segment_column].to_numpy())
+    table = pd.DataFrame({"segment": keys, "target": target}).dropna()
+    maxima = table.groupby("segment", sort=True)["target"].max()
+    return {str(k): float(v) for k, v in maxima.items()}

@@ -24,6 +24,7 @@ from mlops_core.config import (
     InputRangeRule,
     RangeRule,
     RatioColumnRule,
+    SegmentHistoryCapRule,
 )
 from mlops_core.decisions import GuardrailSummary, Reason
 
@@ -87,6 +88,37 @@ def _upper_limit(limit: np.ndarray, values: np.ndarray, judged: np.ndarray) -> _
     return _Outcome(mask, np.where(mask, limit, values))
 
 
+def segment_keys(segments: object) -> np.ndarray:
+    """Segment labels as text, the way they are written in a file.
+
+    Whole numbers read as floats (a store column with a gap turns ``3`` into
+    ``3.0``) become ``"3"``, so caps computed on one file match labels read
+    from another; text labels are kept as they are. Missing labels are None.
+    """
+
+    def key(value: object) -> str | None:
+        if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+            return None
+        if isinstance(value, float | np.floating) and float(value).is_integer():
+            return str(int(value))
+        return str(value)
+
+    labels = np.asarray(segments, dtype=object).ravel()
+    return np.array([key(v) for v in labels], dtype=object)
+
+
+def _segment_limit(
+    rule: SegmentHistoryCapRule, segments: np.ndarray, segment_caps: Mapping[str, float]
+) -> tuple[np.ndarray, int]:
+    """Per row, ``multiple`` x its segment's cap (NaN for unknown segments), and how
+    many rows had no cap."""
+    keys = segment_keys(segments)
+    caps = np.array(
+        [np.nan if k is None else segment_caps.get(k, np.nan) for k in keys], dtype=float
+    )
+    return rule.multiple * caps, int(np.isnan(caps).sum())
+
+
 def _input_range(
     rule: InputRangeRule,
     frame: pd.DataFrame,
@@ -143,6 +175,8 @@ def apply_guardrails(
     frame: pd.DataFrame,
     policy: GuardrailPolicy,
     training_ranges: Mapping[str, tuple[float, float]] | None = None,
+    segment_caps: Mapping[str, float] | None = None,
+    segments: object | None = None,
 ) -> GuardrailResult:
     """Apply the use case's guardrails to one batch of predictions.
 
@@ -155,13 +189,19 @@ def apply_guardrails(
         training_ranges: ``{feature: (min, max)}`` of numeric features seen in
             the champion's training data; without it the input-range rule is
             not applied, and the summary says so.
+        segment_caps: ``{segment: highest target}`` in the champion's training data
+            (see :func:`mlops_core.features.segment_maxima`), for the
+            ``segment_history_cap`` rule; without it (or without ``segments``) that
+            rule is not applied, and the summary says so.
+        segments: Segment label of each row of ``frame`` (the use case's segment
+            column); labels are compared as text (:func:`segment_keys`).
 
     Returns:
         Final values, per-row hold/flag masks and violation labels, and a summary.
 
     Raises:
-        ValueError: When predictions and frame differ in length or a rule names
-            a column the batch lacks.
+        ValueError: When predictions and frame differ in length, a rule names
+            a column the batch lacks, or ``segments`` differs in length.
 
     Notes:
         ``clip`` has no limit to clip to for ``finite`` and ``input_out_of_range``
@@ -177,6 +217,8 @@ def apply_guardrails(
     rows = raw.size
     if len(frame) != rows:
         raise ValueError(f"{rows} predictions for a batch of {len(frame)} rows")
+    if segments is not None and np.asarray(segments, dtype=object).ravel().size != rows:
+        raise ValueError(f"{rows} predictions but a different number of segment labels")
     values = raw.copy()
     held = np.zeros(rows, dtype=bool)
     flagged = np.zeros(rows, dtype=bool)
@@ -195,6 +237,7 @@ def apply_guardrails(
         judged = np.isfinite(values)
         action = rule.action
         missing: list[str] = []
+        uncapped = 0
         if isinstance(rule, FiniteRule):
             outcome = _Outcome(~judged)
             if action == "clip":
@@ -220,6 +263,23 @@ def apply_guardrails(
             outcome, missing = _input_range(rule, frame, judged, training_ranges)
             if action == "clip":
                 action = "flag"
+        elif isinstance(rule, SegmentHistoryCapRule):
+            if not segment_caps or segments is None:
+                lacking = (
+                    "no per-segment training maxima are known for the champion"
+                    if not segment_caps
+                    else "no segment labels were given for the batch"
+                )
+                reasons.append(
+                    Reason(
+                        code="segment_caps_unavailable",
+                        message=f"Rule {rule.label!r} was not applied: {lacking}.",
+                        passed=None,
+                    )
+                )
+                continue
+            limit, uncapped = _segment_limit(rule, segments, segment_caps)
+            outcome = _upper_limit(limit, values, judged)
         else:  # pragma: no cover - the config union is closed
             raise TypeError(f"unknown guardrail rule {rule!r}")
 
@@ -242,6 +302,11 @@ def apply_guardrails(
             if missing
             else ""
         )
+        if uncapped:
+            extra += (
+                f" {uncapped} rows could not be checked: their segment has no training "
+                "history."
+            )
         reasons.append(
             Reason(
                 code="guardrail_rule",

@@ -101,7 +101,9 @@ def compute_metric(name: str, y_true: object, y_pred: object, proba: object | No
     if yt.size == 0:
         return float("nan")
     if name == "f1":
-        pos = _positive_label(yt)
+        # Predictions name the classes too: a batch whose labels are all "DOWN"
+        # must still score F1 of the positive class "UP", not of "DOWN".
+        pos = _positive_label(np.concatenate([yt, yp]))
         tp = float(np.sum((yp == pos) & (yt == pos)))
         fp = float(np.sum((yp == pos) & (yt != pos)))
         fn = float(np.sum((yp != pos) & (yt == pos)))

@@ -459,11 +459,11 @@ def test_class_labels_pass_through_and_only_inputs_and_missing_are_judged():
 
 
 def test_a_classifier_use_case_refuses_value_limits():
+    from pathlib import Path
+
     import yaml
 
     from mlops_core.config import UseCaseError, parse_usecase
-
-    from pathlib import Path
 
     shipped = Path(__file__).resolve().parents[2] / "usecases" / "retail_demand_up.yaml"
     raw = yaml.safe_load(shipped.read_text(encoding="utf-8"))
@@ -472,3 +472,218 @@ def test_a_classifier_use_case_refuses_value_limits():
     )
     with pytest.raises(UseCaseError, match=r"guardrails\.rules\.\d+\.kind: 'cap_column' limits"):
         parse_usecase(raw, "up.yaml")
+
+
+# ------------------------------------------------------------ segment history cap
+# Stores s1 (best training week 10) and s2 (best 40); s3 was never trained on.
+SEGMENT_CAPS = {"s1": 10.0, "s2": 40.0}
+SEGMENTS = ["s1", "s1", "s2", "s2", "s3"]
+
+
+@pytest.mark.parametrize(
+    ("preds", "multiple", "action", "values", "held", "flagged", "violations"),
+    [
+        pytest.param(
+            [15, 25, 70, 90, 1000],
+            2.0,
+            "clip",
+            [15, 20, 70, 80, 1000],
+            [],
+            [],
+            ["", "cap:clip", "", "cap:clip", ""],
+            id="clip-to-multiple-of-segment-best",
+        ),
+        pytest.param(
+            [15, 25, 70, 90, 1000],
+            2.0,
+            "flag",
+            [15, 25, 70, 90, 1000],
+            [],
+            [1, 3],
+            ["", "cap:flag", "", "cap:flag", ""],
+            id="flag",
+        ),
+        pytest.param(
+            [15, 25, 70, 90, 1000],
+            1.0,
+            "quarantine",
+            [15, 25, 70, 90, 1000],
+            [0, 1, 2, 3],
+            [],
+            ["cap:quarantine"] * 4 + [""],
+            id="quarantine-at-the-best-week",
+        ),
+        pytest.param(
+            [10, 20, 40, 80, 5],
+            2.0,
+            "clip",
+            [10, 20, 40, 80, 5],
+            [],
+            [],
+            [""] * 5,
+            id="at-the-limit-passes",
+        ),
+    ],
+)
+def test_segment_history_cap(
+    preds: list[float],
+    multiple: float,
+    action: str,
+    values: list[float],
+    held: list[int],
+    flagged: list[int],
+    violations: list[str],
+) -> None:
+    p = policy(
+        {"kind": "segment_history_cap", "name": "cap", "multiple": multiple, "action": action}
+    )
+    result = apply_guardrails(preds, FRAME, p, segment_caps=SEGMENT_CAPS, segments=SEGMENTS)
+    np.testing.assert_array_equal(result.values, np.asarray(values, dtype=float))
+    assert np.flatnonzero(result.held).tolist() == held
+    assert np.flatnonzero(result.flagged).tolist() == flagged
+    assert list(result.violations) == violations
+    (reason,) = result.summary.reasons
+    caught = sum(v != "" for v in violations)
+    assert reason.numbers == {"rule": "cap", "action": action, "rows": caught}
+    # s3 has no training history: its row is never judged, and the reason says so.
+    assert "1 rows could not be checked: their segment has no training history" in reason.message
+
+
+@pytest.mark.parametrize(
+    ("caps", "segments", "lacking"),
+    [
+        (None, SEGMENTS, "no per-segment training maxima"),
+        ({}, SEGMENTS, "no per-segment training maxima"),
+        (SEGMENT_CAPS, None, "no segment labels"),
+    ],
+)
+def test_segment_cap_without_inputs_is_not_applied(
+    caps: dict[str, float] | None, segments: list[str] | None, lacking: str
+) -> None:
+    p = policy({"kind": "segment_history_cap", "multiple": 1.0, "action": "quarantine"})
+    result = apply_guardrails(
+        [1000, 1000, 1000, 1000, 1000], FRAME, p, segment_caps=caps, segments=segments
+    )
+    (reason,) = result.summary.reasons
+    assert reason.code == "segment_caps_unavailable" and reason.passed is None
+    assert "'segment_history_cap'" in reason.message and lacking in reason.message
+    assert not result.held.any() and result.summary.violating_rows == 0
+
+
+def test_segment_labels_match_caps_whatever_their_number_type() -> None:
+    # A store column read as floats (a gap in the file) still finds the caps of "1", "2".
+    p = policy({"kind": "segment_history_cap", "multiple": 1.0, "action": "clip"})
+    result = apply_guardrails(
+        [50, 50, 50, 50, 50],
+        FRAME,
+        p,
+        segment_caps={"1": 10.0, "2": 100.0},
+        segments=np.array([1.0, 2.0, 1.0, np.nan, 3.0]),
+    )
+    np.testing.assert_array_equal(result.values, [10, 50, 10, 50, 50])
+
+
+def test_segment_labels_must_match_the_batch() -> None:
+    p = policy({"kind": "segment_history_cap", "multiple": 1.0, "action": "clip"})
+    with pytest.raises(ValueError, match="segment labels"):
+        apply_guardrails([1, 2, 3, 4, 5], FRAME, p, segment_caps=SEGMENT_CAPS, segments=["s1"])
+
+
+@pytest.mark.parametrize(
+    ("segments", "keys"),
+    [
+        ([1, 2, 3], ["1", "2", "3"]),
+        ([1.0, 2.0, np.nan], ["1", "2", None]),
+        (["S01", "007", None], ["S01", "007", None]),
+        ([1.5, True, pd.NA], ["1.5", "True", None]),
+    ],
+)
+def test_segment_keys(segments: list[Any], keys: list[str | None]) -> None:
+    from mlops_core.guardrails import segment_keys
+
+    assert segment_keys(segments).tolist() == keys
+
+
+def test_segment_maxima_are_the_best_target_per_segment() -> None:
+    from mlops_core.features import segment_maxima
+
+    train = pd.DataFrame(
+        {
+            "store": [1.0, 1.0, 2.0, 2.0, 3.0, np.nan],
+            "sales": [10.0, 30.0, 5.0, np.nan, np.nan, 99.0],
+        }
+    )
+    # Store 3 has no known target and no cap; a row without a store counts for none.
+    assert segment_maxima(train, "store", "sales") == {"1": 30.0, "2": 5.0}
+    with pytest.raises(ValueError, match="region"):
+        segment_maxima(train, "region", "sales")
+
+
+def test_segment_maxima_feed_the_cap() -> None:
+    from mlops_core.features import segment_maxima
+
+    train = pd.DataFrame({"store": ["a", "a", "b"], "sales": [4.0, 8.0, 20.0]})
+    batch = pd.DataFrame({"store": ["a", "b", "c"]})
+    p = policy({"kind": "segment_history_cap", "multiple": 1.5, "action": "clip"})
+    result = apply_guardrails(
+        [100, 100, 100],
+        batch,
+        p,
+        segment_caps=segment_maxima(train, "store", "sales"),
+        segments=batch["store"].to_numpy(),
+    )
+    np.testing.assert_array_equal(result.values, [12, 30, 100])
+
+
+def _walmart_raw() -> dict[str, Any]:
+    from pathlib import Path
+
+    import yaml
+
+    shipped = Path(__file__).resolve().parents[2] / "usecases" / "walmart_sales.yaml"
+    return yaml.safe_load(shipped.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "message"),
+    [
+        (
+            lambda raw: raw["data"].pop("segment_column"),
+            "guardrails.rules.2.kind",
+            "needs data.segment_column",
+        ),
+        (
+            lambda raw: raw["guardrails"]["rules"][2].update(multiple=0),
+            "guardrails.rules.2.multiple",
+            "greater than 0",
+        ),
+        (
+            lambda raw: raw["guardrails"]["rules"][2].pop("multiple"),
+            "guardrails.rules.2.multiple",
+            "required key is missing",
+        ),
+    ],
+)
+def test_segment_cap_config_errors(change: Any, key: str, message: str) -> None:
+    from mlops_core.config import UseCaseError, parse_usecase
+
+    raw = _walmart_raw()
+    assert raw["guardrails"]["rules"][2]["kind"] == "segment_history_cap"
+    change(raw)
+    with pytest.raises(UseCaseError) as info:
+        parse_usecase(raw, "walmart.yaml")
+    assert info.value.key == key and message in info.value.message
+
+
+def test_a_classifier_use_case_refuses_the_segment_cap() -> None:
+    from mlops_core.config import UseCaseError, parse_usecase
+
+    raw = _walmart_raw()
+    raw["model"] = {
+        "task": "classification",
+        "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+    }
+    raw["metric"] = {"primary": "accuracy"}
+    raw["guardrails"]["rules"] = [r for r in raw["guardrails"]["rules"] if r["kind"] != "range"]
+    with pytest.raises(UseCaseError, match=r"'segment_history_cap' limits a predicted value"):
+        parse_usecase(raw, "walmart.yaml")

@@ -845,11 +845,12 @@ def test_the_elec2_use_case_describes_the_replayed_file() -> None:
     assert elec2.model.task == "classification"
     assert elec2.metric.primary == "accuracy"
     assert elec2.data.target_column == "class"
-    assert (elec2.data.id_column, elec2.data.time_column) == ("row_id", "week")
+    assert (elec2.data.id_column, elec2.data.time_column) == ("row_id", "timestamp")
+    assert elec2.data.period == "week"
     assert elec2.data.label_delay == 1
-    # The raw columns plus the two the replay adds; nothing else is allowed.
+    # The raw columns plus the id the replay adds; nothing else is allowed.
     names = {c.name for c in elec2.contract.columns}
-    assert names == (set(ELEC2_RAW_COLUMNS) - {"class"}) | {"row_id", "week"}
+    assert names == (set(ELEC2_RAW_COLUMNS) - {"class"}) | {"row_id"}
     assert not elec2.contract.allow_extra_columns
     assert elec2.contract.feature_names == (
         "day",

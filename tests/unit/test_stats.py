@@ -324,3 +324,12 @@ def test_attribute_decay(
     expected: str,
 ) -> None:
     assert attribute_decay(_perf(metric, reference, realized, estimated), metric) == expected
+
+
+def test_f1_keeps_the_positive_class_when_a_batch_has_one_label():
+    from mlops_core.metrics import compute_metric
+
+    # All labels DOWN, the model says UP twice: F1 of UP is 0, not F1 of DOWN (0.8).
+    y = np.array(["DOWN"] * 4)
+    p = np.array(["UP", "UP", "DOWN", "DOWN"])
+    assert compute_metric("f1", y, p) == 0.0

@@ -1,0 +1,701 @@
+"""A starting use-case file profiled from a user's data (``mlops init-usecase``).
+
+Pure: a data frame in, a plain mapping that :func:`mlops_core.config.parse_usecase`
+accepts out, plus the YAML text with comments for the user to review. Every
+value is a starting point derived by fixed rules (documented below and written
+as comments into the file); none of them replaces a look at the data.
+
+Profiling rules:
+
+- Roles: the id column (or ``row_id``, added by the replay when the file has
+  none) and the time column are never features; the target is not a contract
+  column (batches arrive without it).
+- Whole-number columns are ``integer``; other numbers are ``numeric``; text is
+  ``categorical``; true/false columns are ``boolean``; date/time values are
+  ``categorical`` and not a feature.
+- Ranges: integer codes (at most ``CODE_MAX_DISTINCT`` distinct values, e.g. an
+  hour of the day) get their observed minimum and maximum; other numbers get
+  the observed range widened by ``RANGE_MARGIN`` (25%) of its span on each
+  side, never below 0 for a column that is never negative, kept within 0-1 for
+  a column whose values all lie in 0-1 (a share), and whole for integers.
+  A widened range is a guess from one sample, so it only warns (severity
+  ``warn``); exact codes and categories are errors.
+- Categories: text with at most ``CATEGORY_MAX_DISTINCT`` distinct values is
+  listed; more distinct values allow any category.
+- Segment: always categorical (a store number is a label, not a quantity).
+- Ids: a text or integer column unique on every row looks like an id or a
+  record index: kept in the contract, not a feature. A constant column is no
+  feature either (it carries no signal).
+- Missing values: a column never missing allows none; otherwise twice the
+  observed share plus 5 points, at most 1.
+- Leaks: a numeric feature whose correlation with a numeric target reaches
+  ``LEAK_CORRELATION`` in size gets a CHECK note (it stays a feature: only the
+  user knows whether it is available before the label).
+- Task: a numeric target with fractions or more than ``CODE_MAX_DISTINCT``
+  distinct values is a regression (metric MAE), anything else a classification
+  (metric accuracy).
+- Promotion floor: the naive baseline on the profiled data, so that a model no
+  better than it is never promoted: for regression the MAE of predicting the
+  target's mean for every row, for classification the accuracy of always
+  predicting the most frequent class. Both are measured in-sample on the whole
+  file, which flatters the baseline slightly: the floor is a fail-safe, not a
+  target.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from mlops_core.config import DriftPolicy, PromotionPolicy, RetrainPolicy
+from mlops_core.guardrails import segment_keys
+
+RANGE_MARGIN = 0.25
+CODE_MAX_DISTINCT = 24
+CATEGORY_MAX_DISTINCT = 50
+LEAK_CORRELATION = 0.9
+NULL_SHARE_FACTOR = 2.0
+NULL_SHARE_SLACK = 0.05
+REPLAY_ID_COLUMN = "row_id"
+PERIODS = ("day", "week", "month")
+# Periods a file should hold for a unit to be picked when none is given.
+_MIN_PERIODS_FOR_UNIT = 12
+_SIGNIFICANT = 6
+_DATE_PATTERN = r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})([ T]\d.*)?\s*$"
+
+Task = Literal["regression", "classification"]
+
+
+@dataclass(frozen=True)
+class ProfileNotes:
+    """What was observed, written as comments beside the values it explains.
+
+    Attributes:
+        columns: Per contract column, what the data showed and why the column got
+            its rules.
+        floor: How the promotion floor was measured.
+        rows: Rows and periods of the profiled data.
+    """
+
+    columns: dict[str, str] = field(default_factory=dict)
+    floor: str = ""
+    rows: str = ""
+
+
+@dataclass(frozen=True)
+class UseCaseProfile:
+    """A profiled use case: the mapping to write and the notes behind it.
+
+    Attributes:
+        mapping: Plain mapping accepted by ``parse_usecase``.
+        notes: The observations behind the values, for the comments.
+    """
+
+    mapping: dict[str, Any]
+    notes: ProfileNotes
+
+
+# ----------------------------------------------------------------------- helpers
+def _round(value: float) -> float | int:
+    """A plain Python number with at most ``_SIGNIFICANT`` significant digits."""
+    v = float(value)
+    if v == 0 or not math.isfinite(v):
+        return 0 if v == 0 else v
+    rounded = round(v, _SIGNIFICANT - 1 - int(math.floor(math.log10(abs(v)))))
+    return int(rounded) if float(rounded).is_integer() and abs(rounded) < 2**53 else rounded
+
+
+def _fmt(value: float) -> str:
+    return f"{float(value):.6g}"
+
+
+def usecase_name_from(stem: str) -> str:
+    """A valid use-case name from a file name stem (``Hour Data.csv`` -> ``hour_data``)."""
+    name = re.sub(r"[^a-z0-9_\-]+", "_", stem.lower()).strip("_-")
+    if not name or not name[0].isalpha():
+        name = f"usecase_{name}".rstrip("_")
+    return name[:63] if len(name) > 1 else f"{name}_usecase"
+
+
+def _is_bool(series: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(series)
+
+
+def _is_number(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not _is_bool(series)
+
+
+def _is_datetime(series: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(series)
+
+
+def _whole(values: pd.Series) -> bool:
+    finite = values.dropna().to_numpy(dtype=float)
+    return bool(np.all(np.isfinite(finite)) and np.all(finite == np.floor(finite)))
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    """Values as the text a contract's categories compare to (3.0 is ``"3"``)."""
+    if _is_number(series) and _whole(series):
+        return series.dropna().astype("int64").astype(str)
+    return series.dropna().astype(str)
+
+
+def _null_share(series: pd.Series) -> float:
+    share = float(series.isna().mean()) if len(series) else 0.0
+    if share == 0.0:
+        return 0.0
+    allowed = min(1.0, share * NULL_SHARE_FACTOR + NULL_SHARE_SLACK)
+    # Up to whole percent; rounding first keeps 0.25 from becoming 0.26.
+    return float(math.ceil(round(allowed * 100, 6)) / 100)
+
+
+def _dates(series: pd.Series) -> pd.Series | None:
+    """The values as timestamps, or None when they are not all dates.
+
+    Text counts as dates only when every value has a full year, month and day
+    (``2011-01-31``, ``2011/01/31 13:00``, ``31.01.2011``): parsers fill a
+    missing part from today's date, and codes like ``"3"`` are no dates.
+    """
+    if _is_datetime(series):
+        return pd.to_datetime(series)
+    if _is_number(series) or _is_bool(series):
+        return None
+    text = series.dropna().astype(str)
+    if text.empty or not text.str.match(_DATE_PATTERN).all():
+        return None
+    parsed = pd.to_datetime(series.astype("string"), errors="coerce", format="mixed")
+    if parsed[series.notna()].isna().any():
+        return None
+    return parsed
+
+
+def _category_order(value: str) -> tuple[int, float, str]:
+    """Numbers written as text sort as numbers (``"2"`` before ``"10"``)."""
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def _check_columns(frame: pd.DataFrame, **roles: str | None) -> None:
+    columns = {str(c) for c in frame.columns}
+    for role, column in roles.items():
+        if column is not None and column not in columns:
+            raise ValueError(
+                f"--{role} column {column!r} is not in the data (columns: "
+                f"{', '.join(sorted(columns))})"
+            )
+
+
+# --------------------------------------------------------------------- columns
+def _numeric_range(values: pd.Series, integer: bool) -> tuple[float | int, float | int, str]:
+    """Bounds for a measured column: observed range widened by the margin."""
+    lo, hi = float(values.min()), float(values.max())
+    span = hi - lo
+    margin = RANGE_MARGIN * (span if span > 0 else max(abs(lo), 1.0))
+    low, high = lo - margin, hi + margin
+    how = f"widened by {RANGE_MARGIN:.0%} of the span"
+    if lo >= 0 and hi <= 1:
+        low, high = max(low, 0.0), min(high, 1.0)
+        how += ", kept within 0-1 (all values are shares)"
+    elif lo >= 0:
+        low = max(low, 0.0)
+        how += ", never below 0 (no value is negative)"
+    if integer:
+        low, high = math.floor(low), math.ceil(high)
+    return _round(low), _round(high), how
+
+
+def _profile_column(series: pd.Series, name: str, rows: int) -> tuple[dict[str, Any], str]:
+    """Contract entry and review note for one ordinary column."""
+    values = series.dropna()
+    distinct = int(values.nunique())
+    nulls = _null_share(series)
+    missing = f"{series.isna().mean():.1%} missing" if series.isna().any() else "none missing"
+    entry: dict[str, Any] = {"name": name}
+    unique_per_row = rows > 1 and distinct == rows
+
+    if values.empty:
+        entry.update(type="categorical", max_null_share=1.0, severity="warn", feature=False)
+        return entry, "always missing in the data: no feature; drop it or describe it"
+
+    if _is_bool(series):
+        entry["type"] = "boolean"
+        note = f"true/false ({missing})"
+    elif _is_datetime(series) or (not _is_number(series) and _dates(series) is not None):
+        entry.update(type="categorical", feature=False)
+        note = f"dates ({missing}): no feature as they are; derive calendar columns if useful"
+    elif _is_number(series):
+        integer = _whole(values)
+        lo, hi = float(values.min()), float(values.max())
+        observed = f"observed {_fmt(lo)} to {_fmt(hi)}, {distinct} distinct values, {missing}"
+        if integer and unique_per_row:
+            entry.update(type="integer", min=_round(lo), feature=False)
+            note = f"{observed}: unique on every row, looks like an id or record index: no feature"
+        elif integer and distinct <= CODE_MAX_DISTINCT:
+            entry.update(type="integer", min=_round(lo), max=_round(hi))
+            note = f"{observed}: a code, exact observed range"
+        else:
+            low, high, how = _numeric_range(values, integer)
+            entry.update(
+                type="integer" if integer else "numeric", min=low, max=high, severity="warn"
+            )
+            note = f"{observed}: range {how}; only warns"
+    else:
+        text = _as_text(series)
+        observed = f"text, {distinct} distinct values, {missing}"
+        entry["type"] = "categorical"
+        if unique_per_row:
+            entry["feature"] = False
+            note = f"{observed}: unique on every row, looks like an id: no feature"
+        elif distinct <= CATEGORY_MAX_DISTINCT:
+            entry["categories"] = sorted(text.unique().tolist(), key=_category_order)
+            note = f"{observed}: categories as observed; a new one blocks the batch"
+        else:
+            note = f"{observed}: too many to list, any category is allowed"
+
+    if distinct == 1 and entry.get("feature", True):
+        entry["feature"] = False
+        note += "; constant in the data: no feature"
+    if nulls:
+        entry["max_null_share"] = nulls
+    return entry, note
+
+
+def _time_entry(
+    series: pd.Series, name: str, period: str | None
+) -> tuple[dict[str, Any], str, str | None, pd.Series]:
+    """Contract entry of the time column, its note, the period unit and each row's period."""
+    if series.isna().any():
+        raise ValueError(f"--time column {name!r} has missing values")
+    if _is_number(series) and _whole(series):
+        if period is not None:
+            raise ValueError(
+                f"--period applies to a date time column; {name!r} already holds integer periods"
+            )
+        values = series.dropna()
+        entry = {"name": name, "type": "integer", "min": _round(values.min()), "feature": False}
+        note = (
+            f"the time column: integer periods {_fmt(values.min())} to {_fmt(values.max())}; "
+            "no upper bound (periods only grow), never a feature"
+        )
+        return entry, note, None, series
+    dates = _dates(series)
+    if dates is None:
+        raise ValueError(f"--time column {name!r} holds neither integer periods nor dates")
+    if period is None:
+        period = _pick_period(dates)
+    elif period not in PERIODS:
+        raise ValueError(f"--period must be one of {', '.join(PERIODS)}, not {period!r}")
+    keys = _period_index(dates, period)
+    first, last = dates.min(), dates.max()
+    entry = {"name": name, "type": "categorical", "feature": False}
+    note = (
+        f"the time column: dates {first:%Y-%m-%d} to {last:%Y-%m-%d}, cut into "
+        f"{keys.nunique()} {period}s (data.period); never a feature"
+    )
+    return entry, note, period, keys
+
+
+def _period_index(dates: pd.Series, unit: str) -> pd.Series:
+    """Each row's period the way the replay counts them: calendar months, or whole
+    days and 7-day weeks from the first day."""
+    first = dates.min()
+    if unit == "month":
+        return (dates.dt.year - first.year) * 12 + (dates.dt.month - first.month)
+    days = (dates.dt.normalize() - first.normalize()).dt.days
+    return days if unit == "day" else days // 7
+
+
+def _pick_period(dates: pd.Series) -> str:
+    """The coarsest calendar unit that still gives enough periods to learn from."""
+    for unit in ("month", "week"):
+        if _period_index(dates, unit).nunique() >= _MIN_PERIODS_FOR_UNIT:
+            return unit
+    return "day"
+
+
+def _leak_note(column: pd.Series, target: pd.Series) -> str | None:
+    """A warning when a numeric column follows a numeric target almost exactly."""
+    if not (_is_number(column) and _is_number(target)):
+        return None
+    both = pd.DataFrame({"x": column, "y": target}).dropna()
+    if len(both) < 3 or both["x"].nunique() < 2 or both["y"].nunique() < 2:
+        return None
+    corr = float(np.corrcoef(both["x"].to_numpy(float), both["y"].to_numpy(float))[0, 1])
+    if abs(corr) < LEAK_CORRELATION:
+        return None
+    return (
+        f"CHECK: correlates {corr:.2f} with the target; if it is only known together with "
+        "the label it leaks it: set feature: false"
+    )
+
+
+# ------------------------------------------------------------------------ model
+def _infer_task(target: pd.Series) -> Task:
+    values = target.dropna()
+    if _is_number(values) and (not _whole(values) or values.nunique() > CODE_MAX_DISTINCT):
+        return "regression"
+    return "classification"
+
+
+def _naive_floor(target: pd.Series, task: Task) -> tuple[float, str]:
+    values = target.dropna()
+    if task == "regression":
+        y = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+        floor = float(np.mean(np.abs(y - y.mean())))
+        return floor, (
+            f"MAE of predicting the mean ({_fmt(y.mean())}) for every row of the profiled "
+            f"data: {_fmt(floor)}"
+        )
+    counts = values.astype(str).value_counts()
+    floor = float(counts.iloc[0] / counts.sum())
+    return floor, (
+        f"accuracy of always predicting the most frequent class ({counts.index[0]!r}) on "
+        f"the profiled data: {_fmt(floor)}"
+    )
+
+
+def _model(task: Task) -> dict[str, Any]:
+    estimator = "Regressor" if task == "regression" else "Classifier"
+    return {
+        "task": task,
+        "estimator": f"sklearn.ensemble.HistGradientBoosting{estimator}",
+        "params": {
+            "max_iter": 200,
+            "learning_rate": 0.1,
+            "max_leaf_nodes": 31,
+            "min_samples_leaf": 20,
+            "loss": "squared_error" if task == "regression" else "log_loss",
+            "early_stopping": False,
+        },
+        "random_state": 42,
+    }
+
+
+# ---------------------------------------------------------------------- profile
+def profile_frame(
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    target: str,
+    time: str,
+    id_column: str | None = None,
+    segment: str | None = None,
+    period: str | None = None,
+    task: str | None = None,
+    source_name: str,
+) -> UseCaseProfile:
+    """Profile a data file into a starting use case and a review note per column.
+
+    Same arguments as :func:`profile_usecase`.
+
+    Returns:
+        The mapping and the notes :func:`render_usecase_yaml` writes as comments.
+
+    Raises:
+        ValueError: A named column is not in the data, two roles name the same
+            column, the time column holds neither periods nor dates, or the
+            period, task or target are unusable.
+    """
+    if frame.columns.duplicated().any():
+        raise ValueError("the data has duplicate column names")
+    frame = frame.rename(columns=str)
+    _check_columns(frame, target=target, time=time, id=id_column, segment=segment)
+    roles = [c for c in (target, time, id_column, segment) if c is not None]
+    if len(set(roles)) != len(roles):
+        raise ValueError("--target, --time, --id and --segment must name different columns")
+    if task is not None and task not in ("regression", "classification"):
+        raise ValueError(f"--task must be regression or classification, not {task!r}")
+    if frame.empty:
+        raise ValueError("the data has no rows to profile")
+    y = frame[target]
+    if y.dropna().empty:
+        raise ValueError(f"--target column {target!r} has no values")
+    task_name: Task = task if task is not None else _infer_task(y)  # type: ignore[assignment]
+    if task_name == "regression" and not _is_number(y):
+        raise ValueError(f"--target column {target!r} is not numeric: a regression needs numbers")
+    rows = len(frame)
+
+    columns: list[dict[str, Any]] = []
+    notes: dict[str, str] = {}
+    id_name = id_column or REPLAY_ID_COLUMN
+    if id_column is None:
+        if REPLAY_ID_COLUMN in frame.columns:
+            raise ValueError(
+                f"the data has a {REPLAY_ID_COLUMN!r} column: name it with --id if it is the id"
+            )
+        columns.append({"name": id_name, "type": "categorical", "feature": False})
+        notes[id_name] = (
+            "not in the file: the replay adds a unique id per row; live batches must carry it"
+        )
+    time_entry, time_note, unit, period_keys = _time_entry(frame[time], time, period)
+
+    for col in frame.columns:
+        col = str(col)
+        if col == target:
+            continue
+        if col == time:
+            columns.append(time_entry)
+            notes[col] = time_note
+            continue
+        if col == id_column:
+            ids = frame[col]
+            unique = ids.dropna().nunique() == rows
+            columns.append({"name": col, "type": "categorical", "feature": False})
+            notes[col] = "the id column (--id): labels are joined on it" + (
+                "" if unique else "; NOT unique in the data: check it, the contract requires it"
+            )
+            continue
+        if col == segment:
+            # A segment is a label (store 7), never a quantity: profile it as text.
+            labels = pd.Series(segment_keys(frame[col].to_numpy()), index=frame.index)
+            entry, note = _profile_column(labels, col, rows)
+            note = f"the segment column (--segment): {note}"
+        else:
+            entry, note = _profile_column(frame[col], col, rows)
+        leak = _leak_note(frame[col], y) if entry.get("feature", True) else None
+        if leak:
+            note = f"{note}. {leak}"
+        columns.append(entry)
+        notes[col] = note
+
+    if not any(c.get("feature", True) for c in columns):
+        raise ValueError("no column of the data can be a feature (all are ids, dates or constant)")
+
+    rows_per_period = period_keys.value_counts()
+    typical_rows = int(rows_per_period.median())
+    min_rows = max(1, typical_rows // 2)
+    floor, floor_note = _naive_floor(y, task_name)
+    target_values = pd.to_numeric(y, errors="coerce").dropna()
+    binary = task_name == "classification" and y.dropna().nunique() == 2
+
+    retrain = RetrainPolicy().model_dump()
+    retrain["min_new_labels"] = max(1, min(retrain["min_new_labels"], int(typical_rows * 0.8)))
+    rules: list[dict[str, Any]] = []
+    guardrails: dict[str, Any] = {"rules": rules}
+    if task_name == "regression":
+        rules.append({"kind": "finite", "action": "fallback"})
+        if float(target_values.min()) >= 0:
+            rules.append({"kind": "range", "name": "non_negative", "min": 0, "action": "clip"})
+        rules.append({"kind": "input_out_of_range", "tolerance": RANGE_MARGIN, "action": "flag"})
+        guardrails["fallback"] = {"value": _round(target_values.mean())}
+    else:
+        rules.append({"kind": "finite", "action": "quarantine"})
+        rules.append({"kind": "input_out_of_range", "tolerance": RANGE_MARGIN, "action": "flag"})
+    guardrails["max_violation_rate"] = 0.25
+
+    promotion = PromotionPolicy().model_dump()
+    promotion["floor"] = _round(floor)
+
+    data: dict[str, Any] = {
+        "landing": f"{name}/landing",
+        "labels": f"{name}/labels",
+        "format": "parquet" if source_name.lower().endswith((".parquet", ".pq")) else "csv",
+        "id_column": id_name,
+        "time_column": time,
+    }
+    if unit is not None:
+        data["period"] = unit
+    data["target_column"] = target
+    if segment is not None:
+        data["segment_column"] = segment
+    data["label_delay"] = 1
+
+    what = "Forecast" if task_name == "regression" else "Predict"
+    mapping: dict[str, Any] = {
+        "name": name,
+        "description": f"{what} {target} from the columns of {source_name} (profiled "
+        "automatically: describe here what the model is for).",
+        "data": data,
+        "contract": {
+            "min_rows": min_rows,
+            "unique_id": True,
+            "allow_extra_columns": False,
+            "columns": columns,
+        },
+        "model": _model(task_name),
+        "metric": (
+            {"primary": "mae", "secondary": ["rmse"]}
+            if task_name == "regression"
+            else {"primary": "accuracy", "secondary": ["f1", "roc_auc"] if binary else []}
+        ),
+        "drift": DriftPolicy().model_dump(),
+        "retrain": retrain,
+        "promotion": promotion,
+        "guardrails": guardrails,
+    }
+    profile_notes = ProfileNotes(
+        columns=notes,
+        floor=floor_note,
+        rows=f"{rows} rows in {len(rows_per_period)} periods, typically {typical_rows} a period",
+    )
+    return UseCaseProfile(mapping=mapping, notes=profile_notes)
+
+
+def profile_usecase(
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    target: str,
+    time: str,
+    id_column: str | None = None,
+    segment: str | None = None,
+    period: str | None = None,
+    task: str | None = None,
+    source_name: str,
+) -> dict[str, Any]:
+    """Profile a data file into a starting use-case mapping.
+
+    Args:
+        frame: The data, one row per example, target included.
+        name: Use-case name (lower case letters, digits, ``_`` and ``-``).
+        target: The column the model predicts.
+        time: The time column: integer periods, or dates cut by ``period``.
+        id_column: The unique row id; None uses ``row_id``, which the replay adds.
+        segment: Optional segment column (e.g. store).
+        period: ``day``, ``week`` or ``month`` for a date time column; None picks
+            the coarsest unit giving at least 12 periods.
+        task: ``regression`` or ``classification``; None infers it from the target.
+        source_name: Name of the profiled file (for the description and format).
+
+    Returns:
+        A plain mapping that ``parse_usecase`` accepts (see the module docstring
+        for the rules behind each value).
+
+    Raises:
+        ValueError: See :func:`profile_frame`.
+    """
+    return profile_frame(
+        frame,
+        name=name,
+        target=target,
+        time=time,
+        id_column=id_column,
+        segment=segment,
+        period=period,
+        task=task,
+        source_name=source_name,
+    ).mapping
+
+
+# ----------------------------------------------------------------------- render
+_SECTION_NOTES: dict[str, str] = {
+    "name": "Use-case id: names the MLflow experiment and registered model.",
+    "data": "Where batches and labels land (relative to the data root) and which\n"
+    "column plays which role. label_delay: periods after a batch before its\n"
+    "labels arrive; set it to how late your labels really are.",
+    "contract": "Every column of a batch with its type and rules, profiled from the data.\n"
+    "Ranges: codes keep their observed range; measured values are widened by\n"
+    "25% of their span and only warn. Replace them with the real limits you\n"
+    "know (a price is never negative, a share never above 1) and make those\n"
+    "errors. min_rows: half of a typical period's rows (a partial first or last\n"
+    "period of a replay may have fewer).",
+    "model": "Histogram gradient boosting: a sound default for tabular data of any size.",
+    "metric": "The primary metric drives every decision; secondary ones are logged.",
+    "drift": "Per-feature drift tests and the multivariate domain classifier\n(project defaults).",
+    "retrain": "When a retrain pays off (project defaults). Set retrain_cost and\n"
+    "error_cost_per_unit to weigh a retrain against the error it saves.",
+    "promotion": "The gate a retrained model passes to replace the champion.",
+    "guardrails": "Business limits on every prediction before it leaves.",
+}
+
+
+def _comment(text: str, indent: str = "") -> str:
+    lines = []
+    for paragraph in text.splitlines():
+        lines.extend(textwrap.wrap(paragraph, width=96 - len(indent)) or [""])
+    return "".join(f"{indent}# {line}".rstrip() + "\n" for line in lines)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, except lists of plain values (categories) on one line."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flat = all(not isinstance(v, dict | list | tuple) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
+def _dump(value: Any) -> str:
+    return yaml.dump(
+        value,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=96,
+    )
+
+
+def render_usecase_yaml(
+    mapping: Mapping[str, Any],
+    *,
+    source_name: str | None = None,
+    notes: ProfileNotes | None = None,
+) -> str:
+    """Write a use-case mapping as commented YAML for a person to review.
+
+    Args:
+        mapping: The use case, e.g. from :func:`profile_usecase`.
+        source_name: The profiled file, named in the header.
+        notes: The observations behind the values (per column, the floor, the
+            rows), written as comments above what they explain.
+
+    Returns:
+        YAML text that loads back to ``mapping``.
+    """
+    notes = notes or ProfileNotes()
+    origin = f" from {source_name}" if source_name else ""
+    out = [
+        _comment(
+            f"Generated by `mlops init-usecase`{origin}: a starting point profiled from\n"
+            "the data, not a reviewed use case. Review EVERY value before using it:\n"
+            "column types and limits, the roles of the columns, the metric, the\n"
+            "policies and the guardrails. Values come from the data as it was, so\n"
+            "anything the file did not show (a future category, a real upper limit)\n"
+            "is not known here."
+        )
+    ]
+    if notes.rows:
+        out.append(_comment(f"Profiled: {notes.rows}."))
+    for key, value in mapping.items():
+        out.append("\n")
+        note = _SECTION_NOTES.get(key)
+        if key == "promotion" and notes.floor:
+            note = (
+                f"{note}\nfloor: a model no better than the naive baseline is never promoted;\n"
+                f"here the {notes.floor}."
+            )
+        if key == "guardrails" and mapping.get("model", {}).get("task") == "regression":
+            note = (
+                f"{note}\nfallback.value is the target's mean in the profiled data; a column\n"
+                "(e.g. last period's value) is usually a better fallback."
+            )
+        if note:
+            out.append(_comment(note))
+        if key == "contract" and isinstance(value, Mapping) and "columns" in value:
+            head = {k: v for k, v in value.items() if k != "columns"}
+            out.append(_dump({key: head}) if head else f"{key}:\n")
+            out.append("  columns:\n")
+            for column in value["columns"]:
+                col_note = notes.columns.get(str(column.get("name")))
+                if col_note:
+                    out.append(_comment(col_note, indent="    "))
+                body = _dump([column])
+                out.append("".join(f"    {line}\n" for line in body.splitlines()))
+            continue
+        out.append(_dump({key: value}))
+    return "".join(out)

@@ -1,0 +1,734 @@
+"""The backtest replay engine: a time-ordered file, cut into periods, replayed in memory.
+
+One policy's replay runs the cycle of the live ``monitor`` flow with the same
+mlops_core functions, in the same order, on the same inputs: predict and
+guard the batch, let the labels of ``label_delay`` periods ago arrive,
+``assess_performance``, the Evidently drift adapter, ``attribute_decay``,
+``build_retrain_inputs`` with a ``DecisionHistory`` kept in memory,
+``decide_retrain`` under the policy's settings
+(:func:`mlops_core.backtest.policy_settings`), and on a retrain ``train_model``,
+``compare_on_holdout`` and ``decide_promotion``. What the replay leaves out is
+I/O: no batch files, no gate (the file is taken as valid), no MLflow, no
+Prefect. Models live in memory, and a :class:`ReplayCache` shares what
+policies have in common (the bootstrap champion, models trained on the same
+window, performance and drift of the same model on the same period), so five
+policies over two years of hourly data take about a minute on two cores, most
+of it model training and Evidently.
+
+Replay conventions, where the live flow has no counterpart:
+
+- The bootstrap champion is trained on the first ``initial_periods`` periods,
+  whose labels are all known, exactly as the ``bootstrap`` flow trains on the
+  labeled history it finds; it must pass the promotion floor like there.
+- The labels of every period up to ``p - label_delay`` have arrived when the
+  batch of period ``p`` is handled.
+- ``require_approval`` is treated as approved: nobody answers a replay.
+- A challenger whose decided window leaves no training or holdout rows is
+  recorded (``challenger_error``) and the champion stays; the live flow
+  would fail the run there.
+- Prediction drift is measured for numeric predictions only (a class label has
+  no Wasserstein distance); the retrain rules do not use it. Drift compares a
+  sample of at most ``DRIFT_SAMPLE_ROWS`` rows a side.
+- A period's error is the serving champion's, on its raw predictions (before
+  guardrails), measured with the period's labels; see
+  :mod:`mlops_core.backtest` for the error units and the costs.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from mlops_core.backtest import PeriodOutcome, Policy, PolicyResult, error_units, policy_settings
+from mlops_core.config import DriftPolicy, RetrainPolicy, UseCase
+from mlops_core.cycle import DecisionHistory, PastDecision, build_retrain_inputs
+from mlops_core.decisions import (
+    DriftSummary,
+    PromotionDecision,
+    PromotionInputs,
+    RetrainDecision,
+    RetrainInputs,
+    TrainingWindow,
+)
+from mlops_core.features import model_input, segment_maxima
+from mlops_core.guardrails import apply_guardrails
+from mlops_core.metrics import compute_metric
+from mlops_core.monitoring import assess_performance
+from mlops_core.promotion import compare_on_holdout, decide_promotion
+from mlops_core.retrain import decide_retrain
+from mlops_core.stats import attribute_decay
+from mlops_core.training import TrainingResult, predict, train_model
+
+_T = TypeVar("_T")
+
+PeriodUnit = Literal["day", "week", "month"]
+PERIOD_UNITS: tuple[PeriodUnit, ...] = ("day", "week", "month")
+
+#: Rows each side of the drift comparison is sampled to: Evidently's cost grows
+#: with rows, and a replay runs it once per period and drift-using policy.
+DRIFT_SAMPLE_ROWS = 2000
+
+#: Seeds of different replay seeds never meet: seed s, period p -> s * SEED_STRIDE + p.
+SEED_STRIDE = 1_000_000
+
+ModelKey = tuple[int | None, int]
+
+
+class ReplayCache:
+    """Work shared between the policies of one backtest, safe across threads.
+
+    Policies often train on the same window (``every:1`` and ``default`` both
+    retrain on "everything up to last month") and keep the same champion for a
+    while (``drift`` and ``default`` until one of them retrains). Everything
+    cached is a deterministic function of its key, so a policy gets the same
+    result with or without the cache, alone or beside others:
+
+    - a trained model, by its window ``(first_period, last_period)``: the rows
+      after ``last_period`` never reach ``train_model``;
+    - performance, by model, period, the labeled periods judged and the seed;
+    - drift, by model, period and the seed.
+
+    Policies running in parallel threads wait for each other on the same key
+    instead of computing it twice. Use one cache per prepared frame and use case.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[tuple[object, ...], object] = {}
+        self._pending: dict[tuple[object, ...], threading.Lock] = {}
+        self._owner: tuple[Prepared, str] | None = None
+
+    def bind(self, prepared: Prepared, usecase: UseCase) -> None:
+        """Tie the cache to one prepared frame and use case on first use.
+
+        Raises:
+            ValueError: The cache already serves another frame or use case.
+        """
+        config = usecase.model_dump_json()
+        with self._lock:
+            if self._owner is None:
+                self._owner = (prepared, config)
+            elif self._owner[0] is not prepared or self._owner[1] != config:
+                raise ValueError("this ReplayCache belongs to another prepared frame or use case")
+
+    def get(self, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+        """The value for ``key``, computed once by ``compute``; errors are not cached."""
+        with self._lock:
+            if key in self._values:
+                return self._values[key]  # type: ignore[return-value]
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:
+            with self._lock:
+                if key in self._values:
+                    return self._values[key]  # type: ignore[return-value]
+            value = compute()
+            with self._lock:
+                self._values[key] = value
+                self._pending.pop(key, None)
+            return value
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values)
+
+
+# ------------------------------------------------------------------ preparing
+@dataclass(frozen=True)
+class Prepared:
+    """A labeled, time-ordered frame cut into integer periods.
+
+    Attributes:
+        frame: Every row, sorted by time; the use case's time column holds the
+            integer period, the id column string ids, the target is kept.
+        usecase_name: The use case the frame was prepared for.
+        time_column: Column holding the period.
+        target_column: The label.
+        unit: ``day``, ``week`` or ``month`` when periods were cut from dates;
+            None when the time column already held integer periods.
+        periods: The periods present, ascending (a period without rows is absent).
+        period_starts: Per period, the first raw time value in it, as text (the
+            x-axis labels of a plot).
+    """
+
+    frame: pd.DataFrame
+    usecase_name: str
+    time_column: str
+    target_column: str
+    unit: PeriodUnit | None
+    periods: tuple[int, ...]
+    period_starts: dict[int, str]
+
+    def _pos(self, through: int | None) -> int:
+        """Number of rows with a period at or before ``through`` (0 for None)."""
+        if through is None:
+            return 0
+        values = self.frame[self.time_column].to_numpy()
+        return int(np.searchsorted(values, through, side="right"))
+
+    def rows(self, period: int) -> pd.DataFrame:
+        """Rows of one period, target included (periods are integers)."""
+        return self.between(period - 1, period)
+
+    def batch(self, period: int) -> pd.DataFrame:
+        """Rows of one period as they arrive for scoring: without the target."""
+        return self.rows(period).drop(columns=[self.target_column])
+
+    def labeled_through(self, period: int | None) -> pd.DataFrame:
+        """Every row with a period at or before ``period``, target included."""
+        return self.frame.iloc[: self._pos(period)]
+
+    def between(self, after: int | None, through: int | None) -> pd.DataFrame:
+        """Rows with ``after < period <= through`` (``after`` None: from the start)."""
+        if through is None:
+            return self.frame.iloc[0:0]
+        return self.frame.iloc[self._pos(after) : self._pos(through)]
+
+
+def _integer_periods(raw: pd.Series, column: str) -> pd.Series:
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna() | (values != np.floor(values))
+    if bad.any():
+        example = raw[bad].iloc[0]
+        raise ValueError(
+            f"time column {column!r} holds {example!r}, not an integer period: set "
+            "data.period (day, week or month) in the use case or pass a period unit"
+        )
+    return values.astype("int64")
+
+
+def _to_datetime(raw: pd.Series) -> pd.Series:
+    """Parse dates; a column mixing forms ("2021-01-06", "2021-01-06 23:00") parses too."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return raw
+    with warnings.catch_warnings():
+        # pandas warns when it falls back to parsing element by element.
+        warnings.simplefilter("ignore", UserWarning)
+        stamps = pd.to_datetime(raw, errors="coerce")
+        for form in ("ISO8601", "mixed"):
+            if not stamps.isna().any():
+                break
+            stamps = pd.to_datetime(raw, errors="coerce", format=form)
+    return stamps
+
+
+def _date_periods(raw: pd.Series, column: str, unit: PeriodUnit) -> tuple[pd.Series, pd.Series]:
+    stamps = _to_datetime(raw)
+    if stamps.isna().any():
+        example = raw[stamps.isna()].iloc[0]
+        raise ValueError(f"time column {column!r} holds {example!r}, which is not a date")
+    first = stamps.min()
+    if unit == "month":
+        periods = (stamps.dt.year - first.year) * 12 + (stamps.dt.month - first.month)
+    else:
+        days = (stamps.dt.normalize() - first.normalize()).dt.days
+        periods = days if unit == "day" else days // 7
+    return periods.astype("int64"), stamps
+
+
+def prepare(frame: pd.DataFrame, usecase: UseCase, *, period: str | None = None) -> Prepared:
+    """Sort a labeled frame by time and cut it into integer periods.
+
+    Args:
+        frame: The whole file: features, time column and target; the id column
+            may be missing.
+        usecase: The use case (columns, label delay, period unit).
+        period: ``day``, ``week`` or ``month``; overrides ``data.period``. Days
+            and weeks count from the first timestamp's day (week = whole 7-day
+            steps), months are calendar months. With no unit, the time column
+            must already hold integer periods.
+
+    Returns:
+        The prepared frame. A missing id column is added as the row's position
+        in ``frame`` (as text), so ids, and the id-hashed holdouts, are stable
+        between runs. The time column is overwritten with the integer period (it
+        is no model feature); the frame is not validated, since the gate is not
+        what a backtest measures.
+
+    Raises:
+        ValueError: A missing time or target column, an unknown unit, or time
+            values that are neither dates nor integer periods.
+    """
+    d = usecase.data
+    unit = period if period is not None else d.period
+    if unit is not None and unit not in PERIOD_UNITS:
+        raise ValueError(f"unknown period unit {unit!r}: use one of {', '.join(PERIOD_UNITS)}")
+    for role, column in (("time", d.time_column), ("target", d.target_column)):
+        if column not in frame.columns:
+            raise ValueError(f"the {role} column {column!r} is not in the data")
+
+    out = frame.reset_index(drop=True)
+    ids = (
+        out[d.id_column].astype(str)
+        if d.id_column in out.columns
+        else pd.Series(np.arange(len(out)).astype(str), index=out.index)
+    )
+    raw = out[d.time_column]
+    if unit is not None and pd.api.types.is_numeric_dtype(raw):
+        raise ValueError(
+            f"time column {d.time_column!r} holds numbers, but period {unit!r} cuts dates: "
+            "leave the period unit out when the column already holds integer periods"
+        )
+    if unit is None:
+        periods = _integer_periods(raw, d.time_column)
+        order_key: pd.Series = periods
+    else:
+        periods, order_key = _date_periods(raw, d.time_column, unit)
+    order = np.argsort(order_key.to_numpy(), kind="stable")
+    out = out.assign(**{d.id_column: ids, d.time_column: periods}).iloc[order]
+    out = out.reset_index(drop=True)
+    raw_sorted = raw.iloc[order].astype(str).to_numpy()
+
+    values = out[d.time_column].to_numpy()
+    unique, first_rows = np.unique(values, return_index=True)
+    return Prepared(
+        frame=out,
+        usecase_name=usecase.name,
+        time_column=d.time_column,
+        target_column=d.target_column,
+        unit=unit,
+        periods=tuple(int(p) for p in unique),
+        period_starts={int(p): str(raw_sorted[i]) for p, i in zip(unique, first_rows, strict=True)},
+    )
+
+
+# ---------------------------------------------------------------- the models
+@dataclass(frozen=True)
+class ReplayModel:
+    """A model of the replay with what the live flow keeps beside it in the registry.
+
+    Attributes:
+        label: ``"bootstrap"`` or ``"p<period>"``, the cycle that trained it.
+        result: The training result (model, holdout metric, importance, ranges,
+            reference sample, label-free estimator).
+        segment_caps: Per segment, the highest target of its training rows, for
+            the ``segment_history_cap`` rule; None when no rule needs it.
+    """
+
+    label: str
+    result: TrainingResult
+    segment_caps: dict[str, float] | None = None
+
+    @classmethod
+    def trained(cls, label: str, result: TrainingResult, usecase: UseCase) -> ReplayModel:
+        """Wrap a training result; with a ``segment_history_cap`` rule, keep the
+        per-segment target maxima of its training rows, as the guardrails need."""
+        caps = None
+        segment = usecase.data.segment_column
+        if segment and any(r.kind == "segment_history_cap" for r in usecase.guardrails.rules):
+            caps = segment_maxima(result.split.train, segment, usecase.data.target_column)
+        return cls(label, result, caps)
+
+    def guard(self, predictions: np.ndarray, frame: pd.DataFrame, usecase: UseCase) -> int:
+        """Rows of ``frame`` on which any guardrail rule acts for these predictions."""
+        segment = usecase.data.segment_column
+        guarded = apply_guardrails(
+            predictions,
+            frame,
+            usecase.guardrails,
+            self.result.training_ranges,
+            segment_caps=self.segment_caps,
+            segments=frame[segment].to_numpy() if segment else None,
+        )
+        return guarded.summary.violating_rows
+
+    @property
+    def key(self) -> ModelKey:
+        """The model's identity: its training window (same window, same model)."""
+        window = self.result.split.window
+        return (window.first_period, window.last_period)
+
+    @property
+    def trained_through(self) -> int:
+        """Last period of its training window."""
+        return self.result.split.window.last_period
+
+    def reference_metric(self, metric: str) -> float:
+        """Its primary metric on its holdout at training time."""
+        return self.result.holdout_metrics[metric]
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """The first champion, shared by every policy of a backtest."""
+
+    champion: ReplayModel
+    decision: RetrainDecision
+    promotion: PromotionDecision
+
+    @property
+    def period(self) -> int:
+        """The last initial period: the bootstrap's place in the decision history."""
+        return self.decision.inputs.period
+
+
+class BootstrapError(ValueError):
+    """The first model did not pass the promotion gate: there is nothing to replay."""
+
+
+def _approved(inputs: PromotionInputs, usecase: UseCase) -> PromotionDecision:
+    """decide_promotion, with a pending human approval answered yes (nobody answers a replay)."""
+    decision = decide_promotion(inputs, usecase.promotion)
+    if decision.action == "await_approval":
+        answer = {"approval": "approved", "approver": "backtest replay"}
+        decision = decide_promotion(inputs.model_copy(update=answer), usecase.promotion)
+    return decision
+
+
+def _evaluate(
+    usecase: UseCase, challenger: ReplayModel, champion: ReplayModel | None, seed: int
+) -> PromotionInputs:
+    """Champion and challenger on the challenger's holdout, as the live flow's evaluate step."""
+    holdout = challenger.result.split.holdout
+    y = holdout[usecase.data.target_column].to_numpy()
+    ch_pred, ch_proba = predict(challenger.result.model, holdout, usecase)
+    champ_pred = champ_proba = None
+    if champion is not None:
+        champ_pred, champ_proba = predict(champion.result.model, holdout, usecase)
+    violating = challenger.guard(ch_pred, holdout, usecase)
+    segment = usecase.data.segment_column
+    segments = holdout[segment].astype(str).to_numpy() if segment else None
+    return compare_on_holdout(
+        usecase.metric.primary,
+        y,
+        champ_pred,
+        ch_pred,
+        policy=usecase.promotion,
+        seed=seed,
+        champion_proba=champ_proba,
+        challenger_proba=ch_proba,
+        segments=segments,
+        challenger_guardrail_rate=violating / len(holdout),
+    )
+
+
+def _check_initial(prepared: Prepared, initial_periods: int) -> int:
+    n = len(prepared.periods)
+    if not 1 <= initial_periods < n:
+        raise ValueError(
+            f"initial_periods must leave at least one period to replay: got {initial_periods} "
+            f"of {n} periods"
+        )
+    return prepared.periods[initial_periods - 1]
+
+
+def bootstrap_champion(
+    prepared: Prepared,
+    usecase: UseCase,
+    *,
+    initial_periods: int,
+    seed: int = 0,
+    cache: ReplayCache | None = None,
+) -> Bootstrap:
+    """Train the first champion on the first ``initial_periods`` periods, as ``bootstrap`` does.
+
+    The use case's own ``decide_retrain`` picks the window (expanding, or its
+    sliding window), and the model must pass the promotion floor.
+
+    Raises:
+        ValueError: ``initial_periods`` leaves nothing to replay.
+        BootstrapError: The first model misses the promotion gate.
+    """
+    last = _check_initial(prepared, initial_periods)
+    pool = prepared.labeled_through(last)
+    inputs = RetrainInputs(
+        period=last,
+        gate_passed=True,
+        has_champion=False,
+        new_labeled_rows=len(pool),
+        last_labeled_period=last,
+    )
+    decision = decide_retrain(inputs, usecase.retrain, usecase.drift, usecase.metric.primary)
+    assert decision.action == "train" and decision.window is not None
+    result = _train(cache or ReplayCache(), prepared, usecase, decision.window)
+    champion = ReplayModel.trained("bootstrap", result, usecase)
+    promotion = _approved(_evaluate(usecase, champion, None, seed * SEED_STRIDE + last), usecase)
+    if promotion.action != "promote":
+        failed = "; ".join(r.message for r in promotion.reasons if r.passed is False)
+        raise BootstrapError(
+            f"the first model, trained on periods up to {last}, is not promoted: {failed} "
+            "Give more initial periods or check promotion.floor."
+        )
+    return Bootstrap(champion=champion, decision=decision, promotion=promotion)
+
+
+# ------------------------------------------------------------------ replaying
+def _drift(
+    usecase: UseCase,
+    champion: ReplayModel,
+    batch: pd.DataFrame,
+    predictions: np.ndarray,
+    seed: int,
+) -> DriftSummary:
+    from tasks.drift import compute_drift  # Evidently takes seconds to import
+
+    reference = champion.result.reference
+    numeric = predictions.dtype.kind in "biuf" and "prediction" in reference
+    return compute_drift(
+        reference.drop(columns=["prediction"], errors="ignore"),
+        model_input(batch, usecase),
+        usecase,
+        champion.result.importance,
+        reference_predictions=reference["prediction"].to_numpy() if numeric else None,
+        current_predictions=predictions if numeric else None,
+        sample_rows=min(usecase.drift.report_sample_rows, DRIFT_SAMPLE_ROWS),
+        seed=seed,
+    )
+
+
+def _labels_through(prepared: Prepared, period: int, label_delay: int) -> int | None:
+    """The latest period whose labels have arrived by the cycle of ``period``."""
+    i = int(np.searchsorted(np.asarray(prepared.periods), period - label_delay, side="right"))
+    return prepared.periods[i - 1] if i > 0 else None
+
+
+@dataclass
+class _Cycle:
+    """What one policy's replay carries from cycle to cycle."""
+
+    champion: ReplayModel
+    history: list[PastDecision]  # newest first, as the live flow reads them
+
+
+def _train(
+    cache: ReplayCache, prepared: Prepared, usecase: UseCase, window: TrainingWindow
+) -> TrainingResult:
+    return cache.get(
+        ("train", window.first_period, window.last_period),
+        lambda: train_model(prepared.labeled_through(window.last_period), usecase, window),
+    )
+
+
+def _decide_cycle(
+    prepared: Prepared,
+    usecase: UseCase,
+    policy: Policy,
+    settings: tuple[RetrainPolicy, DriftPolicy],
+    state: _Cycle,
+    cache: ReplayCache,
+    *,
+    period: int,
+    batch: pd.DataFrame,
+    predictions: np.ndarray,
+    with_drift: bool,
+    seed: int,
+) -> tuple[RetrainDecision, PromotionDecision | None, str | None]:
+    """The decision half of the monitor flow's cycle; updates ``state``."""
+    retrain_settings, drift_settings = settings
+    metric = usecase.metric.primary
+    champion = state.champion
+    history = DecisionHistory.from_decisions(state.history)
+    arrived = _labels_through(prepared, period, usecase.data.label_delay)
+    labels_through = arrived if arrived is not None else history.labels_through
+    seen_through = history.seen_through(champion.trained_through)
+    new_rows = prepared.between(seen_through, labels_through)
+
+    perf = cache.get(
+        ("performance", champion.key, period, seen_through, labels_through, seed),
+        lambda: assess_performance(
+            usecase,
+            champion.result.model,
+            champion.reference_metric(metric),
+            champion.result.estimator,
+            new_rows,
+            batch,
+            seed=seed,
+        ),
+    )
+    drift = None
+    if with_drift and policy.kind in ("drift", "default"):
+        drift = cache.get(
+            ("drift", champion.key, period, seed),
+            lambda: _drift(usecase, champion, batch, predictions, seed),
+        )
+    inputs = build_retrain_inputs(
+        period=period,
+        gate_passed=True,
+        champion_trained_period=champion.trained_through,
+        has_champion=True,
+        history=history,
+        budget_window_periods=retrain_settings.budget_window_periods,
+        new_labeled_rows=len(new_rows),
+        last_labeled_period=labels_through,
+        rows_per_period=float(len(batch)),
+        performance=perf,
+        drift=drift,
+        decay_cause=attribute_decay(perf, metric),
+    )
+    decision = decide_retrain(inputs, retrain_settings, drift_settings, metric)
+    state.history.insert(0, PastDecision(period, decision.action, labels_through))
+
+    promotion = challenger_error = None
+    if decision.action in ("train", "retrain"):
+        window = decision.window
+        assert window is not None
+        try:
+            result = _train(cache, prepared, usecase, window)
+        except ValueError as exc:
+            challenger_error = str(exc)
+        else:
+            challenger = ReplayModel.trained(f"p{period}", result, usecase)
+            promotion = cache.get(
+                ("promotion", challenger.key, champion.key, seed),
+                lambda: _approved(_evaluate(usecase, challenger, champion, seed), usecase),
+            )
+            if promotion.action == "promote":
+                state.champion = challenger
+    return decision, promotion, challenger_error
+
+
+@dataclass(frozen=True)
+class _Scored:
+    predictions: np.ndarray
+    proba: np.ndarray | None
+    guardrail_rows: int
+
+
+def _score(usecase: UseCase, champion: ReplayModel, batch: pd.DataFrame) -> _Scored:
+    pred, proba = predict(champion.result.model, batch, usecase)
+    return _Scored(pred, proba, champion.guard(pred, batch, usecase))
+
+
+def run_policy(
+    prepared: Prepared,
+    usecase: UseCase,
+    policy: Policy,
+    *,
+    initial_periods: int,
+    with_drift: bool = True,
+    seed: int = 0,
+    cache: ReplayCache | None = None,
+) -> PolicyResult:
+    """Replay every period after the first ``initial_periods`` under one policy.
+
+    Each cycle, for period ``p``: the champion predicts the batch of ``p`` and
+    the guardrails judge the predictions (with the champion's training ranges);
+    the batch's error is measured against its labels; then, unless the policy
+    is ``never``, the labels of the periods up to ``p - label_delay`` arrive and
+    the monitor flow's decision half runs (performance, drift, decision, and on
+    a retrain a challenger through the promotion gate; a promoted challenger
+    serves from ``p + 1``). Drift is measured only for the policies whose rules
+    read it (``drift``, ``default``) and only with ``with_drift``.
+
+    Args:
+        prepared: The prepared data.
+        usecase: The use case it was prepared for.
+        policy: The policy.
+        initial_periods: Periods the bootstrap champion trains on.
+        with_drift: Measure drift through Evidently (off: the drift rule never applies).
+        seed: Replay seed. Cycle ``p`` seeds its bootstraps and samples with
+            ``seed * SEED_STRIDE + p``; with seed 0 that is the live flow's seed.
+        cache: Work shared with the other policies of the same backtest (the
+            bootstrap champion, trained models, performance, drift); results
+            are the same without it.
+
+    Returns:
+        Per-period outcomes with every decision and its inputs.
+
+    Raises:
+        ValueError: ``initial_periods`` leaves nothing to replay, or ``prepared``
+            or ``cache`` belong to another use case or frame.
+        BootstrapError: The first model misses the promotion gate.
+    """
+    if prepared.usecase_name != usecase.name:
+        raise ValueError(
+            f"the data was prepared for {prepared.usecase_name!r}, not {usecase.name!r}"
+        )
+    cache = cache if cache is not None else ReplayCache()
+    cache.bind(prepared, usecase)
+    boot = cache.get(
+        ("bootstrap", initial_periods, seed),
+        lambda: bootstrap_champion(
+            prepared, usecase, initial_periods=initial_periods, seed=seed, cache=cache
+        ),
+    )
+    settings = policy_settings(
+        policy, usecase.retrain, usecase.drift, label_delay=usecase.data.label_delay
+    )
+    metric = usecase.metric.primary
+    target = usecase.data.target_column
+    state = _Cycle(
+        champion=boot.champion,
+        history=[PastDecision(boot.period, boot.decision.action, boot.period)],
+    )
+    outcomes: list[PeriodOutcome] = []
+    for period in prepared.periods[initial_periods:]:
+        rows = prepared.rows(period)
+        batch = rows.drop(columns=[target])
+        champion = state.champion
+        scored = cache.get(
+            ("score", champion.key, period), partial(_score, usecase, champion, batch)
+        )
+        decision = promotion = challenger_error = None
+        if settings is not None:
+            decision, promotion, challenger_error = _decide_cycle(
+                prepared,
+                usecase,
+                policy,
+                settings,
+                state,
+                cache,
+                period=period,
+                batch=batch,
+                predictions=scored.predictions,
+                with_drift=with_drift,
+                seed=seed * SEED_STRIDE + period,
+            )
+        y = rows[target].to_numpy()
+        value = compute_metric(metric, y, scored.predictions, scored.proba)
+        outcomes.append(
+            PeriodOutcome(
+                period=period,
+                rows=len(rows),
+                metric=value if math.isfinite(value) else math.nan,
+                error=float(error_units(metric, y, scored.predictions).sum()),
+                champion=champion.label,
+                guardrail_rows=scored.guardrail_rows,
+                decision=decision,
+                promotion=promotion,
+                challenger_error=challenger_error,
+            )
+        )
+    return PolicyResult(
+        policy=policy.name,
+        metric=metric,
+        periods=tuple(outcomes),
+        retrain_cost=usecase.retrain.retrain_cost,
+        error_cost_per_unit=usecase.retrain.error_cost_per_unit,
+    )
+
+
+def run_backtest(
+    prepared: Prepared,
+    usecase: UseCase,
+    policies: Sequence[Policy],
+    *,
+    initial_periods: int,
+    with_drift: bool = True,
+    seed: int = 0,
+) -> list[PolicyResult]:
+    """Replay several policies one after the other, sharing one :class:`ReplayCache`.
+
+    The flow runs :func:`run_policy` per policy in parallel instead, with one
+    cache passed to all; both give the same results.
+    """
+    cache = ReplayCache()
+    return [
+        run_policy(
+            prepared,
+            usecase,
+            policy,
+            initial_periods=initial_periods,
+            with_drift=with_drift,
+            seed=seed,
+            cache=cache,
+        )
+        for policy in policies
+    ]

@@ -1,0 +1,394 @@
+"""Profiling a data file into a starting use case: types, limits, roles, policies, YAML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mlops_core.config import UseCaseError, parse_usecase
+from mlops_core.profiling import (
+    CATEGORY_MAX_DISTINCT,
+    RANGE_MARGIN,
+    profile_frame,
+    profile_usecase,
+    render_usecase_yaml,
+    usecase_name_from,
+)
+
+pytestmark = pytest.mark.unit
+
+ROWS = 120
+
+
+def sample_frame(rows: int = ROWS, seed: int = 0) -> pd.DataFrame:
+    """Daily rows over four months with one column of every kind the profiler knows."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2024-01-01", periods=rows, freq="D")
+    price = rng.uniform(10.0, 50.0, rows)
+    price[[0, 1]] = [10.0, 50.0]  # pin the observed range
+    temperature = rng.uniform(-5.0, 15.0, rows)
+    temperature[[0, 1]] = [-5.0, 15.0]
+    share = rng.uniform(0.2, 0.9, rows)
+    share[[0, 1]] = [0.2, 0.9]
+    visits = rng.integers(0, 400, rows)
+    visits[[0, 1]] = [0, 400]
+    rating = np.where(rng.random(rows) < 0.1, np.nan, rng.uniform(1.0, 5.0, rows))
+    rating[[0, 1]] = [1.0, 5.0]
+    return pd.DataFrame(
+        {
+            "day": days.strftime("%Y-%m-%d"),
+            "order_no": [f"o{i:05d}" for i in range(rows)],
+            "record": np.arange(1, rows + 1),
+            "store": rng.choice(["north", "south", "east"], rows),
+            "comment": [f"text {i % 80}" for i in range(rows)],
+            "hour": np.arange(rows) % 24,
+            "visits": visits,
+            "price": price,
+            "temperature": temperature,
+            "share": share,
+            "rating": rating,
+            "promo": rng.random(rows) < 0.3,
+            "channel": "web",
+            "sales": rng.gamma(2.0, 30.0, rows),
+        }
+    )
+
+
+def columns_of(mapping: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in mapping["contract"]["columns"]}
+
+
+def profile(frame: pd.DataFrame | None = None, **kwargs: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "name": "shop",
+        "target": "sales",
+        "time": "day",
+        "source_name": "shop.csv",
+    }
+    return profile_usecase(sample_frame() if frame is None else frame, **(args | kwargs))
+
+
+@pytest.fixture(scope="module")
+def mapping() -> dict[str, Any]:
+    return profile()
+
+
+# ------------------------------------------------------------------------ types
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [
+        ("row_id", {"type": "categorical", "feature": False}),
+        ("day", {"type": "categorical", "feature": False}),
+        ("order_no", {"type": "categorical", "feature": False}),
+        ("record", {"type": "integer", "min": 1, "feature": False}),
+        ("store", {"type": "categorical", "categories": ["east", "north", "south"]}),
+        ("comment", {"type": "categorical"}),
+        ("hour", {"type": "integer", "min": 0, "max": 23}),
+        ("visits", {"type": "integer", "min": 0, "max": 500, "severity": "warn"}),
+        ("price", {"type": "numeric", "min": 0, "max": 60, "severity": "warn"}),
+        ("temperature", {"type": "numeric", "min": -10, "max": 20, "severity": "warn"}),
+        ("share", {"type": "numeric", "min": 0.025, "max": 1, "severity": "warn"}),
+        ("promo", {"type": "boolean"}),
+        ("channel", {"type": "categorical", "categories": ["web"], "feature": False}),
+    ],
+)
+def test_column_types_and_limits(
+    mapping: dict[str, Any], column: str, expected: dict[str, Any]
+) -> None:
+    entry = columns_of(mapping)[column]
+    assert {k: v for k, v in entry.items() if k not in ("name", "max_null_share")} == expected
+
+
+def test_widened_ranges_follow_the_documented_margin() -> None:
+    frame = sample_frame()
+    frame["signed"] = np.linspace(-2.0, 6.0, len(frame))
+    entry = columns_of(profile(frame))["signed"]
+    span = 8.0
+    assert entry["min"] == pytest.approx(-2.0 - RANGE_MARGIN * span)
+    assert entry["max"] == pytest.approx(6.0 + RANGE_MARGIN * span)
+
+
+def test_the_target_is_not_a_contract_column(mapping: dict[str, Any]) -> None:
+    assert "sales" not in columns_of(mapping)
+    assert mapping["data"]["target_column"] == "sales"
+
+
+@pytest.mark.parametrize(
+    ("share", "allowed"),
+    [(0.0, None), (0.1, 0.25), (0.3, 0.65), (0.6, 1.0)],
+)
+def test_null_shares_get_headroom(share: float, allowed: float | None) -> None:
+    frame = sample_frame()
+    missing = int(round(share * len(frame)))
+    values = np.linspace(0.0, 1.0, len(frame))
+    values[len(frame) - missing :] = np.nan
+    frame["x"] = values
+    entry = columns_of(profile(frame))["x"]
+    assert entry.get("max_null_share") == allowed
+
+
+def test_categories_of_numbers_sort_as_numbers() -> None:
+    frame = sample_frame()
+    frame["size"] = [("2", "10", "1")[i % 3] for i in range(len(frame))]
+    assert columns_of(profile(frame))["size"]["categories"] == ["1", "2", "10"]
+
+
+def test_many_categories_are_not_listed() -> None:
+    frame = sample_frame()
+    frame["city"] = [f"c{i % (CATEGORY_MAX_DISTINCT + 1)}" for i in range(len(frame))]
+    entry = columns_of(profile(frame))["city"]
+    assert entry["type"] == "categorical" and "categories" not in entry
+    assert entry.get("feature", True)
+
+
+# ------------------------------------------------------------------------ roles
+def test_roles_without_an_id_use_the_replay_id(mapping: dict[str, Any]) -> None:
+    data = mapping["data"]
+    assert data["id_column"] == "row_id" and data["time_column"] == "day"
+    assert data["period"] == "week"  # four months of days: under 12 months, over 12 weeks
+    assert "segment_column" not in data
+
+
+def test_a_given_id_and_segment_are_used() -> None:
+    result = profile(id_column="order_no", segment="store")
+    cols = columns_of(result)
+    assert "row_id" not in cols
+    assert cols["order_no"] == {"name": "order_no", "type": "categorical", "feature": False}
+    assert result["data"]["id_column"] == "order_no"
+    assert result["data"]["segment_column"] == "store"
+    assert cols["store"]["categories"] == ["east", "north", "south"]
+
+
+def test_a_numeric_segment_is_a_category() -> None:
+    frame = sample_frame()
+    frame["shop"] = [float(i % 12 + 1) for i in range(len(frame))]
+    entry = columns_of(profile(frame, segment="shop"))["shop"]
+    assert entry["type"] == "categorical"
+    assert entry["categories"] == [str(i) for i in range(1, 13)]
+
+
+@pytest.mark.parametrize(
+    ("days", "period", "expected"),
+    [
+        (730, None, "month"),
+        (120, None, "week"),
+        (84, None, "week"),
+        (40, None, "day"),
+        (730, "week", "week"),
+    ],
+)
+def test_period_of_a_date_column(days: int, period: str | None, expected: str) -> None:
+    frame = sample_frame(rows=days)
+    assert profile(frame, period=period)["data"]["period"] == expected
+
+
+def test_integer_periods_need_no_unit() -> None:
+    frame = sample_frame()
+    frame["week"] = np.arange(len(frame)) // 7
+    result = profile(frame.drop(columns="day"), time="week")
+    assert "period" not in result["data"]
+    assert columns_of(result)["week"] == {
+        "name": "week",
+        "type": "integer",
+        "min": 0,
+        "feature": False,
+    }
+    # A week holds 7 rows: half of that is the smallest acceptable batch.
+    assert result["contract"]["min_rows"] == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target": "revenue"}, "--target column 'revenue' is not in the data"),
+        ({"time": "when"}, "--time column 'when' is not in the data"),
+        ({"id_column": "nope"}, "--id column 'nope'"),
+        ({"segment": "region"}, "--segment column 'region'"),
+        ({"time": "store"}, "holds neither integer periods nor dates"),
+        ({"time": "price"}, "holds neither integer periods nor dates"),
+        ({"segment": "sales"}, "must name different columns"),
+        ({"period": "year"}, "--period must be one of day, week, month"),
+        ({"task": "ranking"}, "--task must be regression or classification"),
+        ({"target": "store", "task": "regression"}, "is not numeric"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        profile(**kwargs)
+
+
+@pytest.mark.parametrize("column", ["day", "week"])
+def test_a_time_column_with_gaps_is_refused(column: str) -> None:
+    frame = sample_frame()
+    frame["week"] = np.arange(len(frame)) // 7
+    frame[column] = frame[column].astype(object)
+    frame.loc[5, column] = None
+    with pytest.raises(ValueError, match=f"--time column '{column}' has missing values"):
+        profile(frame, time=column)
+
+
+def test_a_row_id_column_must_be_named() -> None:
+    frame = sample_frame()
+    frame["row_id"] = np.arange(len(frame))
+    with pytest.raises(ValueError, match="--id"):
+        profile(frame)
+
+
+def test_a_period_for_integer_periods_is_refused() -> None:
+    frame = sample_frame()
+    frame["week"] = np.arange(len(frame)) // 7
+    with pytest.raises(ValueError, match="integer periods"):
+        profile(frame, time="week", period="week")
+
+
+# ------------------------------------------------------------------ task, floor
+@pytest.mark.parametrize(
+    ("target", "task", "expected"),
+    [
+        (np.linspace(0.5, 9.5, ROWS), None, "regression"),
+        (np.arange(ROWS) % 40, None, "regression"),
+        (np.arange(ROWS) % 3, None, "classification"),
+        (np.where(np.arange(ROWS) % 4 == 0, "yes", "no"), None, "classification"),
+        (np.arange(ROWS) % 2 == 0, None, "classification"),
+        (np.arange(ROWS) % 3, "regression", "regression"),
+    ],
+)
+def test_task_inference(target: np.ndarray, task: str | None, expected: str) -> None:
+    frame = sample_frame()
+    frame["sales"] = target
+    result = profile(frame, task=task)
+    assert result["model"]["task"] == expected
+    regression = expected == "regression"
+    assert result["metric"]["primary"] == ("mae" if regression else "accuracy")
+    assert result["model"]["estimator"] == (
+        "sklearn.ensemble.HistGradientBoostingRegressor"
+        if regression
+        else "sklearn.ensemble.HistGradientBoostingClassifier"
+    )
+
+
+def test_regression_floor_is_the_mae_of_predicting_the_mean(mapping: dict[str, Any]) -> None:
+    y = sample_frame()["sales"].to_numpy()
+    naive_mae = float(np.mean(np.abs(y - y.mean())))
+    assert mapping["promotion"]["floor"] == pytest.approx(naive_mae, rel=1e-5)
+
+
+def test_classification_floor_is_the_majority_share() -> None:
+    frame = sample_frame()
+    frame["sales"] = np.where(np.arange(ROWS) % 4 == 0, "yes", "no")
+    result = profile(frame)
+    assert result["promotion"]["floor"] == pytest.approx(0.75)
+    assert result["metric"]["secondary"] == ["f1", "roc_auc"]
+
+
+@pytest.mark.parametrize(
+    ("offset", "has_non_negative_rule"),
+    [(0.0, True), (-1000.0, False)],
+)
+def test_regression_guardrails(offset: float, has_non_negative_rule: bool) -> None:
+    frame = sample_frame()
+    frame["sales"] = frame["sales"] + offset
+    guardrails = profile(frame)["guardrails"]
+    kinds = [r["kind"] for r in guardrails["rules"]]
+    assert kinds[0] == "finite" and guardrails["rules"][0]["action"] == "fallback"
+    assert guardrails["fallback"]["value"] == pytest.approx(frame["sales"].mean(), rel=1e-5)
+    assert ("range" in kinds) is has_non_negative_rule
+    if has_non_negative_rule:
+        rule = guardrails["rules"][kinds.index("range")]
+        assert rule["min"] == 0 and rule["action"] == "clip"
+    assert kinds[-1] == "input_out_of_range" and guardrails["rules"][-1]["action"] == "flag"
+
+
+def test_classification_guardrails_have_no_value_limits() -> None:
+    frame = sample_frame()
+    frame["sales"] = np.where(np.arange(ROWS) % 4 == 0, "yes", "no")
+    guardrails = profile(frame)["guardrails"]
+    assert [r["kind"] for r in guardrails["rules"]] == ["finite", "input_out_of_range"]
+    assert "fallback" not in guardrails
+
+
+def test_a_column_that_follows_the_target_gets_a_leak_note() -> None:
+    frame = sample_frame()
+    frame["sales_copy"] = frame["sales"] * 0.5 + 1.0
+    notes = profile_frame(
+        frame, name="shop", target="sales", time="day", source_name="shop.csv"
+    ).notes.columns
+    assert "CHECK: correlates 1.00 with the target" in notes["sales_copy"]
+    assert "CHECK" not in notes["price"]
+
+
+# ------------------------------------------------------------------- the output
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"id_column": "order_no", "segment": "store", "period": "week"},
+        {"task": "classification", "target": "hour"},
+    ],
+)
+def test_the_profile_parses_and_round_trips_through_yaml(kwargs: dict[str, Any]) -> None:
+    result = profile_frame(
+        sample_frame(),
+        **({"name": "shop", "target": "sales", "time": "day", "source_name": "shop.csv"} | kwargs),
+    )
+    text = render_usecase_yaml(result.mapping, source_name="shop.csv", notes=result.notes)
+    loaded = yaml.safe_load(text)
+    assert loaded == result.mapping
+    usecase = parse_usecase(loaded, "shop.yaml")
+    assert usecase.name == "shop" and usecase.data.target_column == kwargs.get("target", "sales")
+    assert usecase.contract.feature_names  # something to learn from
+
+
+def test_the_yaml_says_where_it_came_from_and_asks_for_review() -> None:
+    result = profile_frame(
+        sample_frame(), name="shop", target="sales", time="day", source_name="shop.csv"
+    )
+    text = render_usecase_yaml(result.mapping, source_name="shop.csv", notes=result.notes)
+    header = text.split("\n\n")[0]
+    assert header.startswith("# Generated by `mlops init-usecase` from shop.csv")
+    assert "Review EVERY value" in header
+    # Each column's observation sits right above it.
+    lines = text.splitlines()
+    at = lines.index("    - name: hour")
+    assert lines[at - 1].startswith("    # observed 0 to 23")
+    assert "floor: a model no better than the naive baseline" in text
+
+
+def test_a_bad_name_fails_the_parse_with_its_key() -> None:
+    with pytest.raises(UseCaseError, match="name"):
+        parse_usecase(profile(name="Bad Name"), "x.yaml")
+
+
+def test_profiling_does_not_modify_the_frame() -> None:
+    frame = sample_frame()
+    before = frame.copy()
+    profile(frame, segment="store")
+    pd.testing.assert_frame_equal(frame, before)
+
+
+@pytest.mark.parametrize(
+    ("stem", "name"),
+    [
+        ("hour", "hour"),
+        ("Walmart Store Sales", "walmart_store_sales"),
+        ("2024-export", "usecase_2024-export"),
+        ("x", "x_usecase"),
+    ],
+)
+def test_usecase_name_from_a_file_name(stem: str, name: str) -> None:
+    assert usecase_name_from(stem) == name
+    parse_usecase(profile(name=usecase_name_from(stem)), "x.yaml")
+
+
+@pytest.mark.parametrize(("period", "ok"), [("day", True), ("month", True), ("year", False)])
+def test_data_period_is_a_calendar_unit(mapping: dict[str, Any], period: str, ok: bool) -> None:
+    raw = dict(mapping) | {"data": dict(mapping["data"]) | {"period": period}}
+    if ok:
+        assert parse_usecase(raw, "x.yaml").data.period == period
+    else:
+        with pytest.raises(UseCaseError, match="data.period"):
+            parse_usecase(raw, "x.yaml")
