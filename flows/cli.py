@@ -167,6 +167,65 @@ def rollback(
 
 
 @app.command()
+def backtest(
+    usecase: UsecaseArg,
+    data: Annotated[Path, typer.Argument(help="Time-ordered CSV or Parquet with the target.")],
+    policies: Annotated[
+        str, typer.Option(help="Comma-separated: never, every:K, drift, performance, default.")
+    ] = "never,every:1,drift,performance,default",
+    initial: Annotated[
+        int | None, typer.Option(min=2, help="Periods the first champion trains on.")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option(help="day, week or month (default: the use case's).")
+    ] = None,
+    drift: Annotated[bool, typer.Option(help="Measure data drift (Evidently).")] = True,
+    home: HomeOpt = None,
+    verbose: bool = False,
+) -> None:
+    """Replay a labeled history under several retraining policies and compare them."""
+    _environment(verbose)
+    _check_usecase(usecase)
+    if not data.is_file():
+        typer.echo(f"error: {data}: no such file", err=True)
+        raise typer.Exit(2)
+    from rich.console import Console
+    from rich.table import Table
+
+    from flows.backtest import backtest as flow
+    from mlops_core.backtest import parse_policy
+
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    try:
+        for name in names:
+            parse_policy(name)
+    except ValueError as exc:
+        typer.echo(f"error: --policies: {exc}", err=True)
+        raise typer.Exit(2) from None
+    out = flow(
+        str(usecase),
+        str(data),
+        policies=names,
+        initial_periods=initial,
+        period=period,
+        with_drift=drift,
+        data_root=home,
+    )
+    table = Table(
+        title=f"backtest of {data.name} ({out['periods']} periods, "
+        f"first champion on {out['initial_periods']})"
+    )
+    rows = out["table"]
+    for col in rows[0]:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(f"{v:,.4g}" if isinstance(v, float) else str(v) for v in r.values()))
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    console.print(f"plot: {out['plot']}\nMLflow run: {out['run_id']}")
+
+
+@app.command()
 def status(
     usecase: UsecaseArg,
     home: HomeOpt = None,
@@ -233,9 +292,7 @@ def _ms(ms: int | None) -> str:
 def init_usecase(
     data: Annotated[Path, typer.Argument(help="Data file to profile (CSV or Parquet).")],
     target: Annotated[str, typer.Option("--target", help="Column the model predicts.")],
-    time: Annotated[
-        str, typer.Option("--time", help="Time column: integer periods or dates.")
-    ],
+    time: Annotated[str, typer.Option("--time", help="Time column: integer periods or dates.")],
     id_column: Annotated[
         str | None,
         typer.Option("--id", help="Unique row id column (default: row_id, added by the replay)."),

@@ -18,8 +18,10 @@ policy          settings of ``decide_retrain``
 ``drift``       importance-weighted drift only: realized decay off (``max_decay``
                 and ``critical_decay`` at their bound, 10.0 = +1000%), age off;
                 cooldown, budget and cost as the use case.
-``every:K``     the age rule only: a retrain exactly every K periods (see
-                :func:`every_k_max_age`), no cost check, decay and drift off.
+``every:K``     the age rule only, with ``max_age_periods = K + label_delay - 1``
+                (:func:`every_k_max_age`) and a cooldown of K periods, so a retrain
+                comes exactly every K periods whether the gate promotes or not;
+                no budget, no cost check, decay and drift off.
 ``never``       no settings: no decision is taken, the bootstrap champion stays.
 ==============  =================================================================
 

@@ -45,7 +45,9 @@ def plot_policies(
             xs, ys = zip(*sorted(points), strict=True)
             color = f"C{i % 10}"
             ax.plot(xs, ys, label=policy, color=color, linewidth=1.6)
-            marks = [(x, y) for x, y in zip(xs, ys, strict=True) if x in set(retrains.get(policy, ()))]
+            marks = [
+                (x, y) for x, y in zip(xs, ys, strict=True) if x in set(retrains.get(policy, ()))
+            ]
             if marks:
                 mx, my = zip(*marks, strict=True)
                 ax.scatter(mx, my, color=color, marker="v", s=36, zorder=3)

@@ -196,11 +196,19 @@ def measure_performance(
 
 @step(name="data drift")
 def measure_drift(
-    rt: Runtime, champion: Champion, frame: pd.DataFrame, predictions: np.ndarray, seed: int
+    rt: Runtime,
+    champion: Champion,
+    frame: pd.DataFrame,
+    predictions: np.ndarray | None,
+    seed: int,
 ) -> DriftSummary:
     """Evidently drift of the batch against the champion's reference, importance-weighted."""
     reference = champion.reference
     ref_pred = reference["prediction"].to_numpy() if "prediction" in reference else None
+    if rt.usecase.model.task != "regression":
+        # Prediction drift is a distance between numbers; predicted classes have none
+        # (their shift shows in the label-free estimate instead).
+        ref_pred = predictions = None
     return compute_drift(
         reference.drop(columns=["prediction"], errors="ignore"),
         model_input(frame, rt.usecase),

@@ -593,6 +593,17 @@ def _fail_quietly(
             logger.warning("could not %s for run %s", what, run_id, exc_info=True)
 
 
+def log_params_and_metrics(
+    client: MlflowClient,
+    run_id: str,
+    *,
+    params: Mapping[str, object],
+    metrics: Mapping[str, float],
+) -> None:
+    """Log params and metrics of a run in as few batched calls as MLflow allows."""
+    _log_batch(client, run_id, params=params, metrics=metrics)
+
+
 def _log_batch(
     client: MlflowClient,
     run_id: str,
