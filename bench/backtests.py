@@ -21,6 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
@@ -31,8 +32,10 @@ DATA = REPO.parent / "shared" / "data"
 DATASETS = {
     "bike_sharing": ("usecases/bike_sharing.yaml", DATA / "bike_sharing" / "hour.csv"),
     "elec2": ("usecases/elec2.yaml", DATA / "elec2" / "elec2.csv"),
-    "walmart_sales": ("usecases/walmart_sales.yaml",
-                      DATA / "walmart_sales" / "walmart_store_sales.csv"),
+    "walmart_sales": (
+        "usecases/walmart_sales.yaml",
+        DATA / "walmart_sales" / "walmart_store_sales.csv",
+    ),
 }
 START, END = "<!-- backtests:start -->", "<!-- backtests:end -->"
 
@@ -70,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         out = backtest(str(REPO / usecase), str(data), data_root=str(home))
         seconds = time.perf_counter() - t0
-        text = (f"**{name}** (`{usecase}`, {out['periods']} periods, first champion on "
-                f"{out['initial_periods']}; {seconds:.0f} s for five policies)\n\n"
-                f"{out['markdown']}\n\n{verdict(out['table'])}\n")
+        text = (
+            f"**{name}** (`{usecase}`, {out['periods']} periods, first champion on "
+            f"{out['initial_periods']}; {seconds:.0f} s for five policies)\n\n"
+            f"{out['markdown']}\n\n{verdict(out['table'])}\n"
+        )
         print(text)
         sections.append(text)
     if args.update_readme and sections:
@@ -80,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         body = readme.read_text(encoding="utf-8")
         block = START + "\n" + "\n".join(sections) + END
         if START in body:
-            body = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, body,
-                          flags=re.S)
+            body = re.sub(
+                re.escape(START) + r".*?" + re.escape(END), lambda _: block, body, flags=re.S
+            )
         else:
             body += "\n" + block + "\n"
         readme.write_text(body, encoding="utf-8")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -103,47 +104,80 @@ def replay(cfg, usecase: UseCase, *, with_drift: bool) -> list[PeriodRecord]:
         frame = sim.batch(p)
         arrived = [q for q in sim.labels_arriving_at(p) if q >= cfg.initial_periods]
         new_rows = (
-            pd.concat([sim.batch(q).merge(sim.labels(q), on="row_id") for q in arrived],
-                      ignore_index=True)
-            if arrived else frame.iloc[0:0].assign(**{sim.target_column: []})
+            pd.concat(
+                [sim.batch(q).merge(sim.labels(q), on="row_id") for q in arrived], ignore_index=True
+            )
+            if arrived
+            else frame.iloc[0:0].assign(**{sim.target_column: []})
         )
-        perf = assess_performance(usecase, champ.model, reference_metric, champ.estimator,
-                                  new_rows, frame, seed=cfg.seed * 1000 + p)
+        perf = assess_performance(
+            usecase,
+            champ.model,
+            reference_metric,
+            champ.estimator,
+            new_rows,
+            frame,
+            seed=cfg.seed * 1000 + p,
+        )
         drift = None
         if with_drift:
             pred, _ = predict(champ.model, frame, usecase)
             drift = compute_drift(
-                reference, model_input(frame, usecase), usecase, champ.importance,
+                reference,
+                model_input(frame, usecase),
+                usecase,
+                champ.importance,
                 reference_predictions=champ.reference["prediction"].to_numpy()
-                if usecase.model.task == "regression" else None,
+                if usecase.model.task == "regression"
+                else None,
                 current_predictions=pred if usecase.model.task == "regression" else None,
                 seed=p,
             )
         cause = attribute_decay(perf, metric)
-        history = DecisionHistory(labels_through=labels_through, last_retrain_period=None,
-                                  retrain_periods=())
+        history = DecisionHistory(
+            labels_through=labels_through, last_retrain_period=None, retrain_periods=()
+        )
         inputs = build_retrain_inputs(
-            period=p, gate_passed=True, champion_trained_period=trained_through,
-            has_champion=True, history=history,
+            period=p,
+            gate_passed=True,
+            champion_trained_period=trained_through,
+            has_champion=True,
+            history=history,
             budget_window_periods=usecase.retrain.budget_window_periods,
-            new_labeled_rows=len(new_rows), last_labeled_period=max(arrived) if arrived else None,
-            rows_per_period=float(len(frame)), performance=perf, drift=drift, decay_cause=cause,
+            new_labeled_rows=len(new_rows),
+            last_labeled_period=max(arrived) if arrived else None,
+            rows_per_period=float(len(frame)),
+            performance=perf,
+            drift=drift,
+            decay_cause=cause,
         )
         decision = decide_retrain(inputs, usecase.retrain, usecase.drift, metric)
         if arrived:
             labels_through = max(arrived)
         q = max(arrived) if arrived else None
-        out.append(PeriodRecord(
-            task=usecase.model.task, seed=cfg.seed, scenario=cfg.name, period=p,
-            labeled_period=q, stable=truth[q]["stable"] if q is not None else None,
-            realized=perf.realized.value if perf.realized else None,
-            estimated=perf.estimated, estimated_low=perf.estimated_low,
-            estimated_high=perf.estimated_high, decay=perf.decay,
-            alarm=any(r.code == "realized_decay" and r.passed is False for r in decision.checked),
-            cause=cause, decision=decision.action, reason=decision.reasons[0].code,
-            drift_share=drift.drift_share if drift else None,
-            domain_auc=drift.domain_auc if drift else None,
-        ))
+        out.append(
+            PeriodRecord(
+                task=usecase.model.task,
+                seed=cfg.seed,
+                scenario=cfg.name,
+                period=p,
+                labeled_period=q,
+                stable=truth[q]["stable"] if q is not None else None,
+                realized=perf.realized.value if perf.realized else None,
+                estimated=perf.estimated,
+                estimated_low=perf.estimated_low,
+                estimated_high=perf.estimated_high,
+                decay=perf.decay,
+                alarm=any(
+                    r.code == "realized_decay" and r.passed is False for r in decision.checked
+                ),
+                cause=cause,
+                decision=decision.action,
+                reason=decision.reasons[0].code,
+                drift_share=drift.drift_share if drift else None,
+                domain_auc=drift.domain_auc if drift else None,
+            )
+        )
     return out
 
 
@@ -160,13 +194,17 @@ def summarise(records: list[PeriodRecord], events: list[dict]) -> dict:
         first = alarms[0] if alarms else None
         delay = first.period - ev["labels_arrive_at"] if first else None
         delays.setdefault(ev["kind"], []).append(delay)
-        attributed.setdefault(ev["kind"], []).append(first is not None and first.cause == ev["kind"])
+        attributed.setdefault(ev["kind"], []).append(
+            first is not None and first.cause == ev["kind"]
+        )
     stable = [r for r in records if r.stable and r.realized is not None]
     false_alarms = sum(r.alarm for r in stable)
     est = [r for r in stable if r.estimated is not None]
     errors = np.array([abs(r.estimated - r.realized) for r in est])
     rel = np.array([abs(r.estimated - r.realized) / max(abs(r.realized), 1e-9) for r in est])
-    covered = np.mean([r.estimated_low <= r.realized <= r.estimated_high for r in est]) if est else None
+    covered = (
+        np.mean([r.estimated_low <= r.realized <= r.estimated_high for r in est]) if est else None
+    )
     n_events = sum(len(v) for v in attributed.values())
     return {
         "events": {
@@ -174,7 +212,9 @@ def summarise(records: list[PeriodRecord], events: list[dict]) -> dict:
                 "n": len(d),
                 "detected": sum(x is not None for x in d),
                 "within_2": sum(x is not None and x <= TARGETS["max_delay"] for x in d),
-                "mean_delay": float(np.mean([x for x in d if x is not None])) if any(x is not None for x in d) else None,
+                "mean_delay": float(np.mean([x for x in d if x is not None]))
+                if any(x is not None for x in d)
+                else None,
                 "max_delay": max((x for x in d if x is not None), default=None),
                 "attribution_right": sum(attributed[kind]),
             }
@@ -190,7 +230,9 @@ def summarise(records: list[PeriodRecord], events: list[dict]) -> dict:
     }
 
 
-def run_simulated(seeds: int, tasks: list[str], with_drift: bool) -> tuple[dict, list[PeriodRecord]]:
+def run_simulated(
+    seeds: int, tasks: list[str], with_drift: bool
+) -> tuple[dict, list[PeriodRecord]]:
     results, records = {}, []
     for task in tasks:
         usecase = load_usecase_file(USECASES[task])
@@ -202,8 +244,10 @@ def run_simulated(seeds: int, tasks: list[str], with_drift: bool) -> tuple[dict,
                 sim = RetailDemandSimulator(cfg)
                 for ev in sim.ground_truth()["decay_events"]:
                     events.append({**ev, "seed": seed, "scenario": cfg.name})
-                print(f"  {task:<14} seed {seed} {cfg.name:<14} {time.perf_counter() - t0:5.1f} s",
-                      file=sys.stderr)
+                print(
+                    f"  {task:<14} seed {seed} {cfg.name:<14} {time.perf_counter() - t0:5.1f} s",
+                    file=sys.stderr,
+                )
         results[task] = summarise(task_records, events)
         records += task_records
     return results, records
@@ -228,18 +272,30 @@ def run_elec2(path: Path, train_weeks: int = 8, refresh_every: int = 4) -> dict:
     current = None
     for i, w in enumerate(weeks[train_weeks:], start=train_weeks):
         if current is None or (i - train_weeks) % refresh_every == 0:
-            window = TrainingWindow(kind="sliding", first_period=weeks[i - train_weeks],
-                                    last_period=weeks[i - 1])
+            window = TrainingWindow(
+                kind="sliding", first_period=weeks[i - train_weeks], last_period=weeks[i - 1]
+            )
             current = train_model(raw[raw[week_col] < w], usecase, window)
             static = static or current
         rows = raw[raw[week_col] == w]
         for name, champ in (("refreshed", current), ("static", static)):
-            perf = assess_performance(usecase, champ.model,
-                                      champ.holdout_metrics[usecase.metric.primary],
-                                      champ.estimator, rows, None, seed=int(w))
-            out[name].append({"week": int(w), "rows": len(rows),
-                              "realized": perf.realized.value if perf.realized else None,
-                              "estimated": perf.estimated})
+            perf = assess_performance(
+                usecase,
+                champ.model,
+                champ.holdout_metrics[usecase.metric.primary],
+                champ.estimator,
+                rows,
+                None,
+                seed=int(w),
+            )
+            out[name].append(
+                {
+                    "week": int(w),
+                    "rows": len(rows),
+                    "realized": perf.realized.value if perf.realized else None,
+                    "estimated": perf.estimated,
+                }
+            )
     summary = {}
     for name, rows in out.items():
         r = np.array([x["realized"] for x in rows], dtype=float)
@@ -259,45 +315,64 @@ def _print_simulated(results: dict) -> None:
     for task, res in results.items():
         unit = "accuracy" if task == "classification" else "MAE"
         print(f"\n== {task} ({unit}) ==")
-        print(f"{'event':<16}{'detected':>10}{'within 2':>10}{'mean delay':>12}{'max delay':>11}"
-              f"{'attributed':>12}")
+        print(
+            f"{'event':<16}{'detected':>10}{'within 2':>10}{'mean delay':>12}{'max delay':>11}"
+            f"{'attributed':>12}"
+        )
         for kind, e in res["events"].items():
             md = "-" if e["mean_delay"] is None else f"{e['mean_delay']:.2f}"
-            print(f"{kind:<16}{e['detected']:>6}/{e['n']:<3}{e['within_2']:>6}/{e['n']:<3}"
-                  f"{md:>12}{e['max_delay'] if e['max_delay'] is not None else '-':>11}"
-                  f"{e['attribution_right']:>8}/{e['n']:<3}")
-        print(f"false alarms: {res['false_alarms']} of {res['stable_periods']} stable periods "
-              f"= {res['false_alarm_rate']:.1%} (target <= {TARGETS['false_alarm_rate']:.0%})")
-        print(f"attribution accuracy: {res['attribution_accuracy']:.0%} "
-              f"(target >= {TARGETS['attribution']:.0%})")
+            print(
+                f"{kind:<16}{e['detected']:>6}/{e['n']:<3}{e['within_2']:>6}/{e['n']:<3}"
+                f"{md:>12}{e['max_delay'] if e['max_delay'] is not None else '-':>11}"
+                f"{e['attribution_right']:>8}/{e['n']:<3}"
+            )
+        print(
+            f"false alarms: {res['false_alarms']} of {res['stable_periods']} stable periods "
+            f"= {res['false_alarm_rate']:.1%} (target <= {TARGETS['false_alarm_rate']:.0%})"
+        )
+        print(
+            f"attribution accuracy: {res['attribution_accuracy']:.0%} "
+            f"(target >= {TARGETS['attribution']:.0%})"
+        )
         err = res["estimate_mae"]
         rel = res["estimate_relative_error"]
         cov = res["estimate_interval_coverage"]
         target = f" (target <= {TARGETS['estimate_error']})" if task == "classification" else ""
-        print(f"label-free estimate vs realized on stable periods: mean abs error "
-              f"{err:.4f} {unit}{target}, {rel:.1%} relative; interval covers realized "
-              f"{cov:.0%}")
+        print(
+            f"label-free estimate vs realized on stable periods: mean abs error "
+            f"{err:.4f} {unit}{target}, {rel:.1%} relative; interval covers realized "
+            f"{cov:.0%}"
+        )
 
 
 def _print_elec2(res: dict) -> None:
     print("\n== Elec2 (real data): weekly accuracy, estimated (CBPE) vs realized ==")
     print(f"{'week':>5}{'rows':>6}{'realized':>10}{'estimated':>11}   static: realized  estimated")
     for a, b in zip(res["weekly"]["refreshed"], res["weekly"]["static"], strict=True):
-        print(f"{a['week']:>5}{a['rows']:>6}{a['realized']:>10.3f}{a['estimated']:>11.3f}"
-              f"{b['realized']:>18.3f}{b['estimated']:>11.3f}")
+        print(
+            f"{a['week']:>5}{a['rows']:>6}{a['realized']:>10.3f}{a['estimated']:>11.3f}"
+            f"{b['realized']:>18.3f}{b['estimated']:>11.3f}"
+        )
     for name, s in res["summary"].items():
-        print(f"{name:<9} champion: correlation {s['correlation']:+.2f} over {s['weeks']} weeks, "
-              f"mean |estimated - realized| {s['mean_abs_error']:.3f}, mean realized "
-              f"{s['mean_realized']:.3f}, mean estimated {s['mean_estimated']:.3f}")
+        print(
+            f"{name:<9} champion: correlation {s['correlation']:+.2f} over {s['weeks']} weeks, "
+            f"mean |estimated - realized| {s['mean_abs_error']:.3f}, mean realized "
+            f"{s['mean_realized']:.3f}, mean estimated {s['mean_estimated']:.3f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--tasks", default="regression,classification")
-    parser.add_argument("--no-drift", action="store_true",
-                        help="skip the Evidently drift step (faster; alarms do not use it)")
-    parser.add_argument("--elec2", type=Path, default=REPO.parent / "shared" / "data" / "elec2" / "elec2.csv")
+    parser.add_argument(
+        "--no-drift",
+        action="store_true",
+        help="skip the Evidently drift step (faster; alarms do not use it)",
+    )
+    parser.add_argument(
+        "--elec2", type=Path, default=REPO.parent / "shared" / "data" / "elec2" / "elec2.csv"
+    )
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "detection.json")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
@@ -310,8 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"\n(Elec2 not found at {args.elec2}; skipped)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"simulated": results, "elec2": elec2,
-                                     "records": [asdict(r) for r in records]}, indent=1, default=str))
+    args.json.write_text(
+        json.dumps(
+            {"simulated": results, "elec2": elec2, "records": [asdict(r) for r in records]},
+            indent=1,
+            default=str,
+        )
+    )
     print(f"\n{time.perf_counter() - t0:.0f} s; results in {args.json}")
     return 0
 

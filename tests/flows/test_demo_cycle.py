@@ -247,3 +247,31 @@ def test_records_show_drift_estimates_and_attribution(demo_run):
         if r.reasons and r.reasons[0] == "realized_decay"
     ]
     assert decayed and all("**Attribution.**" in md for md in decayed)
+
+
+def test_backtest_default_policy_decides_as_the_live_flow_did(demo_run):
+    """The backtester's ``default`` policy is the live decision, not a copy of it."""
+    import json
+
+    from mlops_core.backtest import parse_policy, policy_settings
+    from mlops_core.decisions import RetrainInputs
+    from mlops_core.retrain import decide_retrain
+
+    _, _, rt, _ = demo_run
+    uc = rt.usecase
+    settings = policy_settings(
+        parse_policy("default"), uc.retrain, uc.drift, label_delay=uc.data.label_delay
+    )
+    assert settings is not None
+    compared = 0
+    for run in _decisions(rt, **{"mlops.kind": "retrain"}):
+        record = json.loads(
+            Path(rt.client.download_artifacts(run.run_id, "decision.json")).read_text()
+        )
+        live = record["retrain"]
+        inputs = RetrainInputs.model_validate(live["inputs"])
+        replayed = decide_retrain(inputs, *settings, uc.metric.primary)
+        assert replayed.action == live["action"]
+        assert [r["code"] for r in live["reasons"]] == [r.code for r in replayed.reasons]
+        compared += 1
+    assert compared >= 20
