@@ -89,8 +89,9 @@ def combined_verdicts(
     effects = np.asarray(effect_sizes, dtype=float)
     large = np.zeros(effects.shape, dtype=bool)
     finite = np.isfinite(effects)
-    large[finite] = effects[finite] >= np.broadcast_to(np.asarray(min_effect, float),
-                                                      effects.shape)[finite]
+    large[finite] = (
+        effects[finite] >= np.broadcast_to(np.asarray(min_effect, float), effects.shape)[finite]
+    )
     return benjamini_hochberg(p_values, alpha) & large
 
 

@@ -304,8 +304,7 @@ def apply_guardrails(
         )
         if uncapped:
             extra += (
-                f" {uncapped} rows could not be checked: their segment has no training "
-                "history."
+                f" {uncapped} rows could not be checked: their segment has no training history."
             )
         reasons.append(
             Reason(

@@ -6,13 +6,17 @@ function, so the evidence behind a decision is computed one way only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from mlops_core.config import UseCase
-from mlops_core.decisions import MetricInterval, PerformanceSummary
+from mlops_core.decisions import MetricInterval, PerformanceSummary, PromotionInputs
 from mlops_core.estimation import PerformanceEstimator, estimate_performance
 from mlops_core.features import model_input
+from mlops_core.guardrails import apply_guardrails
+from mlops_core.promotion import compare_on_holdout
 from mlops_core.stats import performance_summary
 from mlops_core.training import predict
 
@@ -93,4 +97,57 @@ def assess_performance(
             "estimate_method": estimator.method if estimator is not None else None,
             "current_estimate": current_estimate,
         }
+    )
+
+
+def challenger_evidence(
+    usecase: UseCase,
+    challenger: Pipeline,
+    challenger_ranges: Mapping[str, tuple[float, float]],
+    holdout: pd.DataFrame,
+    champion: Pipeline | None,
+    *,
+    seed: int,
+    segment_caps: Mapping[str, float] | None = None,
+) -> PromotionInputs:
+    """Champion and challenger scored on the same holdout the challenger did not train on.
+
+    The live ``monitor`` flow and every replay build the promotion gate's
+    evidence here, so a challenger is judged one way only.
+
+    Args:
+        usecase: The use case.
+        challenger: The newly trained model.
+        challenger_ranges: Its numeric training ranges (for the input-range guardrail).
+        holdout: The challenger's holdout rows, with the target.
+        champion: The model in production; None before the first one.
+        seed: Seed of the paired bootstrap.
+        segment_caps: Per-segment caps from the challenger's training rows, for
+            the ``segment_history_cap`` guardrail.
+    """
+    y = holdout[usecase.data.target_column].to_numpy()
+    ch_pred, ch_proba = predict(challenger, holdout, usecase)
+    champ_pred = champ_proba = None
+    if champion is not None:
+        champ_pred, champ_proba = predict(champion, holdout, usecase)
+    segment = usecase.data.segment_column
+    guarded = apply_guardrails(
+        ch_pred,
+        holdout,
+        usecase.guardrails,
+        challenger_ranges,
+        segment_caps=segment_caps,
+        segments=holdout[segment].to_numpy() if segment else None,
+    )
+    return compare_on_holdout(
+        usecase.metric.primary,
+        y,
+        champ_pred,
+        ch_pred,
+        policy=usecase.promotion,
+        seed=seed,
+        champion_proba=champ_proba,
+        challenger_proba=ch_proba,
+        segments=holdout[segment].astype(str).to_numpy() if segment else None,
+        challenger_guardrail_rate=guarded.summary.violation_rate,
     )

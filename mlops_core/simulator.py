@@ -269,8 +269,7 @@ class ScenarioEvent(BaseModel):
             )
             if foreign:
                 raise ValueError(
-                    f"{where}: detail(s) {', '.join(foreign)} do not apply to the "
-                    f"{variant} variant"
+                    f"{where}: detail(s) {', '.join(foreign)} do not apply to the {variant} variant"
                 )
             _check_number(params, "inflation", -0.9, 10.0, where)
             _check_number(params, "creep_per_period", -0.2, 0.5, where)
@@ -278,18 +277,14 @@ class ScenarioEvent(BaseModel):
             _check_number(params, "last_week_share_max", 0.0, 100.0, where)
             _check_number(params, "keep_outside", 0.0, 1.0, where)
             if float(params["last_week_share_min"]) >= float(params["last_week_share_max"]):
-                raise ValueError(
-                    f"{where}: last_week_share_min must be below last_week_share_max"
-                )
+                raise ValueError(f"{where}: last_week_share_min must be below last_week_share_max")
         elif self.kind == "concept_drift":
             _check_number(params, "promotion_uplift", -0.95, 20.0, where)
         elif self.kind == "corrupt_batch":
             if params["variant"] not in ("rename", "wrong_type"):
                 raise ValueError(f"{where}: variant must be 'rename' or 'wrong_type'")
             if params["column"] not in FEATURE_COLUMNS:
-                raise ValueError(
-                    f"{where}: column must be one of {', '.join(FEATURE_COLUMNS)}"
-                )
+                raise ValueError(f"{where}: column must be one of {', '.join(FEATURE_COLUMNS)}")
             if params["renamed_to"] in BATCH_COLUMNS or not str(params["renamed_to"]):
                 raise ValueError(f"{where}: renamed_to must be a new, non-empty column name")
         elif self.kind == "demand_spike":
@@ -412,8 +407,10 @@ class SimulatorConfig(BaseModel):
         60, ge=4, le=999, description="Items sold in every store (one row each per period)."
     )
     initial_periods: int = Field(
-        8, ge=1, le=500, description="Labeled history for the bootstrap: periods "
-        "0..initial_periods-1."
+        8,
+        ge=1,
+        le=500,
+        description="Labeled history for the bootstrap: periods 0..initial_periods-1.",
     )
     live_periods: int = Field(
         26, ge=0, le=499, description="Periods delivered one batch at a time after the history."
@@ -422,8 +419,9 @@ class SimulatorConfig(BaseModel):
         2, ge=0, le=52, description="Periods after a batch before its labels arrive."
     )
     events: tuple[ScenarioEvent, ...] = Field(
-        (), description="Scheduled events; when omitted, default_events() relative to "
-        "initial_periods (needs at least 18 live periods). Pass () for a calm scenario."
+        (),
+        description="Scheduled events; when omitted, default_events() relative to "
+        "initial_periods (needs at least 18 live periods). Pass () for a calm scenario.",
     )
     task: TaskKind = Field(
         "regression",
@@ -466,9 +464,7 @@ class SimulatorConfig(BaseModel):
             # Events belong to the live periods: the bootstrap history is the
             # clean, stable world the first champion learns from.
             if not first <= event.period < end:
-                raise ValueError(
-                    f"{where} lies outside the live periods {first}..{end - 1}"
-                )
+                raise ValueError(f"{where} lies outside the live periods {first}..{end - 1}")
             if (event.kind, event.period) in seen:
                 raise ValueError(f"{where} is scheduled twice")
             seen.add((event.kind, event.period))
@@ -929,11 +925,19 @@ class RetailDemandSimulator:
         # Start the AR(1) level from its stationary distribution.
         level = rng.normal(0.0, _LEVEL_SD / math.sqrt(1.0 - _LEVEL_AR**2), (n_s, n_i))
         seed_state = _Period(
-            period=-2, week=0, holiday=0, price_multiplier=1.0,
-            promotion_uplift=BASE_PROMOTION_UPLIFT, spike_stores=(), spike_factor=1.0,
-            temperature=np.zeros(n_s), price=np.zeros((n_s, n_i)),
-            promotion=np.zeros((n_s, n_i), dtype=np.int64), level=level,
-            units_sold=np.zeros((n_s, n_i)), units_last_week=np.zeros((n_s, n_i)),
+            period=-2,
+            week=0,
+            holiday=0,
+            price_multiplier=1.0,
+            promotion_uplift=BASE_PROMOTION_UPLIFT,
+            spike_stores=(),
+            spike_factor=1.0,
+            temperature=np.zeros(n_s),
+            price=np.zeros((n_s, n_i)),
+            promotion=np.zeros((n_s, n_i), dtype=np.int64),
+            level=level,
+            units_sold=np.zeros((n_s, n_i)),
+            units_last_week=np.zeros((n_s, n_i)),
         )
         return self._simulate_period(-1, seed_state, rng=rng)
 
@@ -996,10 +1000,19 @@ class RetailDemandSimulator:
         # In a spike the store-reported figure includes last week's pre-orders.
         units_last_week[spiked] = np.round(units_last_week[spiked] * spike_factor)
         return _Period(
-            period=period, week=week, holiday=holiday, price_multiplier=multiplier,
-            promotion_uplift=uplift, spike_stores=spike_stores, spike_factor=spike_factor,
-            temperature=temperature, price=price, promotion=promotion, level=level,
-            units_sold=units_sold, units_last_week=units_last_week,
+            period=period,
+            week=week,
+            holiday=holiday,
+            price_multiplier=multiplier,
+            promotion_uplift=uplift,
+            spike_stores=spike_stores,
+            spike_factor=spike_factor,
+            temperature=temperature,
+            price=price,
+            promotion=promotion,
+            level=level,
+            units_sold=units_sold,
+            units_last_week=units_last_week,
         )
 
     def _clean_frame(self, state: _Period) -> pd.DataFrame:
@@ -1010,8 +1023,10 @@ class RetailDemandSimulator:
         item_idx = np.tile(np.arange(n_i), n_s)
         return pd.DataFrame(
             {
-                "row_id": [f"p{p:03d}-s{s + 1:02d}-i{i + 1:03d}" for s, i in
-                           zip(store_idx, item_idx, strict=True)],
+                "row_id": [
+                    f"p{p:03d}-s{s + 1:02d}-i{i + 1:03d}"
+                    for s, i in zip(store_idx, item_idx, strict=True)
+                ],
                 "period": np.full(n_s * n_i, p, dtype=np.int64),
                 "store": [self._stores[s] for s in store_idx],
                 "category": [CATEGORIES[cat.item_category[i]] for i in item_idx],

@@ -61,8 +61,8 @@ from mlops_core.decisions import (
 from mlops_core.features import model_input, segment_maxima
 from mlops_core.guardrails import apply_guardrails
 from mlops_core.metrics import compute_metric
-from mlops_core.monitoring import assess_performance
-from mlops_core.promotion import compare_on_holdout, decide_promotion
+from mlops_core.monitoring import assess_performance, challenger_evidence
+from mlops_core.promotion import decide_promotion
 from mlops_core.retrain import decide_retrain
 from mlops_core.stats import attribute_decay
 from mlops_core.training import TrainingResult, predict, train_model
@@ -385,27 +385,15 @@ def _approved(inputs: PromotionInputs, usecase: UseCase) -> PromotionDecision:
 def _evaluate(
     usecase: UseCase, challenger: ReplayModel, champion: ReplayModel | None, seed: int
 ) -> PromotionInputs:
-    """Champion and challenger on the challenger's holdout, as the live flow's evaluate step."""
-    holdout = challenger.result.split.holdout
-    y = holdout[usecase.data.target_column].to_numpy()
-    ch_pred, ch_proba = predict(challenger.result.model, holdout, usecase)
-    champ_pred = champ_proba = None
-    if champion is not None:
-        champ_pred, champ_proba = predict(champion.result.model, holdout, usecase)
-    violating = challenger.guard(ch_pred, holdout, usecase)
-    segment = usecase.data.segment_column
-    segments = holdout[segment].astype(str).to_numpy() if segment else None
-    return compare_on_holdout(
-        usecase.metric.primary,
-        y,
-        champ_pred,
-        ch_pred,
-        policy=usecase.promotion,
+    """The promotion gate's evidence, built exactly as the live flow builds it."""
+    return challenger_evidence(
+        usecase,
+        challenger.result.model,
+        challenger.result.training_ranges,
+        challenger.result.split.holdout,
+        champion.result.model if champion is not None else None,
         seed=seed,
-        champion_proba=champ_proba,
-        challenger_proba=ch_proba,
-        segments=segments,
-        challenger_guardrail_rate=violating / len(holdout),
+        segment_caps=challenger.segment_caps,
     )
 
 

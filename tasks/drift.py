@@ -119,8 +119,9 @@ def compute_drift(
         snapshot = _value_drift_report(evaluated).run(
             current_data=_dataset(cur, evaluated), reference_data=_dataset(ref, evaluated)
         )
-        effects = {s.name: _effect_size(s, ref[s.name], cur[s.name])
-                   for s in evaluated if s.is_test}
+        effects = {
+            s.name: _effect_size(s, ref[s.name], cur[s.name]) for s in evaluated if s.is_test
+        }
         features.update(
             (f.feature, f) for f in _features_from_snapshot(snapshot.dict(), evaluated, effects)
         )
@@ -227,18 +228,25 @@ def _feature_specs(usecase: UseCase) -> list[_FeatureSpec]:
         else:
             kind = "categorical"
             method, threshold = policy.categorical_method, policy.categorical_threshold
-        specs.append(_FeatureSpec(
-            name, kind, column.type == "boolean", method, threshold,
-            _vendor_threshold(method, threshold, policy),
-        ))
+        specs.append(
+            _FeatureSpec(
+                name,
+                kind,
+                column.type == "boolean",
+                method,
+                threshold,
+                _vendor_threshold(method, threshold, policy),
+            )
+        )
     return specs
 
 
 def _effect_size(spec: _FeatureSpec, ref: pd.Series, cur: pd.Series) -> float:
     """Effect size behind a test's p-value, on the columns Evidently compared."""
     if spec.method == "ks":
-        return ks_effect(ref.to_numpy(dtype=float, na_value=np.nan),
-                         cur.to_numpy(dtype=float, na_value=np.nan))
+        return ks_effect(
+            ref.to_numpy(dtype=float, na_value=np.nan), cur.to_numpy(dtype=float, na_value=np.nan)
+        )
     return category_effect(ref, cur)
 
 
@@ -310,8 +318,9 @@ def _value_drift_report(specs: Sequence[_FeatureSpec]) -> Any:
     # One ValueDrift per feature: its method and threshold are explicit, and it
     # is cheaper than DataDriftPreset, which computes every column's drift again
     # for its summary widgets.
-    return Report([ValueDrift(column=s.name, method=s.method, threshold=s.vendor_threshold)
-                   for s in specs])
+    return Report(
+        [ValueDrift(column=s.name, method=s.method, threshold=s.vendor_threshold) for s in specs]
+    )
 
 
 def _dataset(frame: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> Any:
@@ -351,26 +360,31 @@ def _features_from_snapshot(
         method = str(config.get("method") or spec.method)
         value = float(metric["value"])
         if method in P_VALUE_METHODS:
-            features.append(FeatureDrift(
+            features.append(
+                FeatureDrift(
+                    feature=spec.name,
+                    kind=spec.kind,
+                    method=method,
+                    score=effects[spec.name],
+                    threshold=spec.threshold,
+                    p_value=value,
+                    drifted=False,  # decided across the tested features
+                )
+            )
+            continue
+        threshold = float(
+            config.get("threshold") if config.get("threshold") is not None else spec.threshold
+        )
+        features.append(
+            FeatureDrift(
                 feature=spec.name,
                 kind=spec.kind,
                 method=method,
-                score=effects[spec.name],
-                threshold=spec.threshold,
-                p_value=value,
-                drifted=False,  # decided across the tested features
-            ))
-            continue
-        threshold = float(config.get("threshold") if config.get("threshold") is not None
-                          else spec.threshold)
-        features.append(FeatureDrift(
-            feature=spec.name,
-            kind=spec.kind,
-            method=method,
-            score=value,
-            threshold=threshold,
-            drifted=bool(value >= threshold),
-        ))
+                score=value,
+                threshold=threshold,
+                drifted=bool(value >= threshold),
+            )
+        )
     return features
 
 

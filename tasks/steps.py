@@ -29,11 +29,10 @@ from mlops_core.decisions import (
     TrainingWindow,
 )
 from mlops_core.estimation import PerformanceEstimator
-from mlops_core.features import model_input
+from mlops_core.features import model_input, segment_maxima
 from mlops_core.gate import decide_gate
 from mlops_core.guardrails import GuardrailResult, apply_guardrails
-from mlops_core.monitoring import assess_performance
-from mlops_core.promotion import compare_on_holdout
+from mlops_core.monitoring import assess_performance, challenger_evidence
 from mlops_core.training import TrainingResult, predict, train_model
 from tasks import storage, tracking
 from tasks.drift import compute_drift
@@ -292,27 +291,18 @@ def evaluate(
 ) -> PromotionInputs:
     """Score both models on the same recent holdout the challenger did not train on."""
     uc = rt.usecase
-    holdout = result.split.holdout
-    y = holdout[uc.data.target_column].to_numpy()
-    ch_pred, ch_proba = predict(result.model, holdout, uc)
-    champ_pred = champ_proba = None
-    if champion is not None:
-        champ_pred, champ_proba = predict(champion.model, holdout, uc)
-    guarded = apply_guardrails(ch_pred, holdout, uc.guardrails, result.training_ranges)
-    segments = (
-        holdout[uc.data.segment_column].astype(str).to_numpy() if uc.data.segment_column else None
-    )
-    return compare_on_holdout(
-        uc.metric.primary,
-        y,
-        champ_pred,
-        ch_pred,
-        policy=uc.promotion,
+    segment = uc.data.segment_column
+    caps = None
+    if segment and any(r.kind == "segment_history_cap" for r in uc.guardrails.rules):
+        caps = segment_maxima(result.split.train, segment, uc.data.target_column)
+    return challenger_evidence(
+        uc,
+        result.model,
+        result.training_ranges,
+        result.split.holdout,
+        champion.model if champion is not None else None,
         seed=seed,
-        champion_proba=champ_proba,
-        challenger_proba=ch_proba,
-        segments=segments,
-        challenger_guardrail_rate=guarded.summary.violation_rate,
+        segment_caps=caps,
     )
 
 

@@ -112,8 +112,11 @@ def read_batch_file(
         else:
             frame = pd.read_parquet(file)
     except UnicodeDecodeError as exc:
-        return None, (_unreadable(file, fmt, f"the file is not UTF-8 text ({exc.reason} at "
-                                              f"byte {exc.start})"),)
+        return None, (
+            _unreadable(
+                file, fmt, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ),
+        )
     except pd.errors.EmptyDataError:
         return None, (_unreadable(file, fmt, "the file has no header and no rows"),)
     except (ValueError, OSError) as exc:
@@ -192,8 +195,15 @@ def validate_frame(frame: pd.DataFrame, usecase: UseCase) -> tuple[RuleResult, .
 
     if rows == 0:
         # Nothing to check values on; missing columns are still named.
-        results.append(_rule("empty_batch", None, "error", False,
-                             "the batch has no rows (empty or header-only file)"))
+        results.append(
+            _rule(
+                "empty_batch",
+                None,
+                "error",
+                False,
+                "the batch has no rows (empty or header-only file)",
+            )
+        )
         results.extend(_missing_column_rules(usecase, present))
         return tuple(results)
     results.append(_rule("empty_batch", None, "error", True, f"the batch has {rows} rows"))
@@ -219,8 +229,13 @@ def validate_frame(frame: pd.DataFrame, usecase: UseCase) -> tuple[RuleResult, .
 
     results.extend(_missing_column_rules(usecase, present))
     results.extend(
-        _rule("range", c.name, c.severity, False,
-              f"column '{c.name}': range not checked because its values are not all numbers")
+        _rule(
+            "range",
+            c.name,
+            c.severity,
+            False,
+            f"column '{c.name}': range not checked because its values are not all numbers",
+        )
         for c in unparsable
         if _has_range(c)
     )
@@ -271,17 +286,29 @@ def _quoted(names: Sequence[str]) -> str:
 
 def _duplicate_columns_result(duplicated: list[str]) -> RuleResult:
     if duplicated:
-        return _rule("duplicate_columns", None, "error", False,
-                     f"column names appear more than once: {_quoted(duplicated)}",
-                     unexpected_count=len(duplicated), examples=duplicated)
+        return _rule(
+            "duplicate_columns",
+            None,
+            "error",
+            False,
+            f"column names appear more than once: {_quoted(duplicated)}",
+            unexpected_count=len(duplicated),
+            examples=duplicated,
+        )
     return _rule("duplicate_columns", None, "error", True, "every column name is unique")
 
 
 def _column_presence(contract: ContractConfig, present: set[str]) -> list[RuleResult]:
     return [
-        _rule("column_present", c.name, "error", c.name in present,
-              f"column '{c.name}' is present" if c.name in present
-              else f"column '{c.name}' is missing from the batch")
+        _rule(
+            "column_present",
+            c.name,
+            "error",
+            c.name in present,
+            f"column '{c.name}' is present"
+            if c.name in present
+            else f"column '{c.name}' is missing from the batch",
+        )
         for c in contract.columns
     ]
 
@@ -296,21 +323,41 @@ def _extra_columns(usecase: UseCase, present: set[str]) -> list[RuleResult]:
     if not extra:
         return [_rule("extra_columns", None, "error", True, "no column outside the contract")]
     if usecase.contract.allow_extra_columns:
-        return [_rule("extra_columns", None, "error", True,
-                      f"columns outside the contract are allowed and ignored: {_quoted(extra)}",
-                      examples=extra)]
-    return [_rule("extra_columns", None, "error", False,
-                  f"columns not in the contract: {_quoted(extra)} (a renamed column shows up "
-                  "as one missing and one extra column)",
-                  unexpected_count=len(extra), examples=extra)]
+        return [
+            _rule(
+                "extra_columns",
+                None,
+                "error",
+                True,
+                f"columns outside the contract are allowed and ignored: {_quoted(extra)}",
+                examples=extra,
+            )
+        ]
+    return [
+        _rule(
+            "extra_columns",
+            None,
+            "error",
+            False,
+            f"columns not in the contract: {_quoted(extra)} (a renamed column shows up "
+            "as one missing and one extra column)",
+            unexpected_count=len(extra),
+            examples=extra,
+        )
+    ]
 
 
 def _target_leak(usecase: UseCase, present: set[str]) -> RuleResult:
     target = usecase.data.target_column
     if target in present:
-        return _rule("target_leak", target, "error", False,
-                     f"the batch carries the target column '{target}': batches must arrive "
-                     "without labels (labels come in label files)")
+        return _rule(
+            "target_leak",
+            target,
+            "error",
+            False,
+            f"the batch carries the target column '{target}': batches must arrive "
+            "without labels (labels come in label files)",
+        )
     return _rule("target_leak", target, "error", True, f"target column '{target}' is absent")
 
 
@@ -333,8 +380,13 @@ def _value_rules(column: ColumnContract, usecase: UseCase) -> list[tuple[str, Se
 
 def _missing_column_rules(usecase: UseCase, present: set[str]) -> list[RuleResult]:
     return [
-        _rule(rule, c.name, severity, False,
-              f"column '{c.name}': rule '{rule}' not checked because the column is missing")
+        _rule(
+            rule,
+            c.name,
+            severity,
+            False,
+            f"column '{c.name}': rule '{rule}' not checked because the column is missing",
+        )
         for c in usecase.contract.columns
         if c.name not in present
         for rule, severity in _value_rules(c, usecase)
@@ -363,11 +415,16 @@ def _numeric_values(
         if bad_count:
             found = series[bad].head(50)
             return None, _rule(
-                "dtype", name, "error", False,
+                "dtype",
+                name,
+                "error",
+                False,
                 f"column '{name}' must hold numbers but {bad_count} of {rows} values "
                 f"({bad_count / rows:.2%}) do not parse as numbers (a decimal comma or "
                 f"text?), e.g. {_quoted(_examples(found))}",
-                unexpected_count=bad_count, rows=rows, examples=found,
+                unexpected_count=bad_count,
+                rows=rows,
+                examples=found,
             )
     if column.type == "integer":
         values = numbers.to_numpy(dtype=float, na_value=np.nan)
@@ -376,10 +433,15 @@ def _numeric_values(
         if frac_count:
             found = numbers[fractional].head(50)
             return numbers, _rule(
-                "dtype", name, "error", False,
+                "dtype",
+                name,
+                "error",
+                False,
                 f"column '{name}' must hold whole numbers but {frac_count} of {rows} values "
                 f"({frac_count / rows:.2%}) have a fraction, e.g. {_quoted(_examples(found))}",
-                unexpected_count=frac_count, rows=rows, examples=found,
+                unexpected_count=frac_count,
+                rows=rows,
+                examples=found,
             )
     kind = "whole numbers" if column.type == "integer" else "numbers"
     return numbers, _rule("dtype", name, "error", True, f"column '{name}' holds {kind}")
@@ -456,8 +518,12 @@ def _build_suite(usecase: UseCase, columns: frozenset[str], skip_range: frozense
     expectations: list[Any] = [
         gxe.ExpectTableRowCountToBeBetween(
             min_value=contract.min_rows,
-            meta=meta("min_rows", None, "error",
-                      f"at least {contract.min_rows} row{'s' if contract.min_rows != 1 else ''}"),
+            meta=meta(
+                "min_rows",
+                None,
+                "error",
+                f"at least {contract.min_rows} row{'s' if contract.min_rows != 1 else ''}",
+            ),
         )
     ]
     for column in contract.columns:
@@ -465,30 +531,54 @@ def _build_suite(usecase: UseCase, columns: frozenset[str], skip_range: frozense
         if name not in columns:
             continue
         if column.type in _NUMERIC_TYPES and _has_range(column) and name not in skip_range:
-            expectations.append(gxe.ExpectColumnValuesToBeBetween(
-                column=name, min_value=column.min, max_value=column.max,
-                meta=meta("range", name, column.severity, _range_text(column)),
-            ))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=name,
+                    min_value=column.min,
+                    max_value=column.max,
+                    meta=meta("range", name, column.severity, _range_text(column)),
+                )
+            )
         if column.type == "categorical" and column.categories is not None:
-            expectations.append(gxe.ExpectColumnValuesToBeInSet(
-                column=name, value_set=list(column.categories),
-                meta=meta("categories", name, column.severity,
-                          f"values in {{{', '.join(column.categories)}}}"),
-            ))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=name,
+                    value_set=list(column.categories),
+                    meta=meta(
+                        "categories",
+                        name,
+                        column.severity,
+                        f"values in {{{', '.join(column.categories)}}}",
+                    ),
+                )
+            )
         if column.type == "boolean":
-            expectations.append(gxe.ExpectColumnValuesToBeInSet(
-                column=name, value_set=_BOOLEAN_VALUES,
-                meta=meta("boolean", name, "error", "values in {0, 1, True, False}"),
-            ))
-        expectations.append(gxe.ExpectColumnValuesToNotBeNull(
-            column=name, mostly=1.0 - column.max_null_share,
-            meta=meta("null_share", name, column.severity,
-                      f"at most {column.max_null_share:.2%} missing values"),
-        ))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=name,
+                    value_set=_BOOLEAN_VALUES,
+                    meta=meta("boolean", name, "error", "values in {0, 1, True, False}"),
+                )
+            )
+        expectations.append(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=name,
+                mostly=1.0 - column.max_null_share,
+                meta=meta(
+                    "null_share",
+                    name,
+                    column.severity,
+                    f"at most {column.max_null_share:.2%} missing values",
+                ),
+            )
+        )
         if contract.unique_id and name == usecase.data.id_column:
-            expectations.append(gxe.ExpectColumnValuesToBeUnique(
-                column=name, meta=meta("unique_id", name, "error", "unique ids"),
-            ))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeUnique(
+                    column=name,
+                    meta=meta("unique_id", name, "error", "unique ids"),
+                )
+            )
     return gx.ExpectationSuite(name=f"{usecase.name}-contract", expectations=expectations)
 
 
@@ -543,15 +633,23 @@ def _release_batch_data(runner: _GxRunner) -> None:
 def _gx_crash(meta: dict[str, Any], exc: Exception) -> RuleResult:
     column = meta.get("column")
     where = f"column '{column}': " if column else ""
-    return _rule(meta["rule"], column, meta["severity"], False,
-                 f"{where}rule '{meta['rule']}' could not be evaluated: {_first_line(exc)}")
+    return _rule(
+        meta["rule"],
+        column,
+        meta["severity"],
+        False,
+        f"{where}rule '{meta['rule']}' could not be evaluated: {_first_line(exc)}",
+    )
 
 
 def _from_gx(result: Any, rows: int) -> RuleResult:
     """Map one GX ExpectationValidationResult into a RuleResult (the only GX reader)."""
     meta = result.expectation_config.meta
     rule, column, severity, expected = (
-        meta["rule"], meta.get("column"), meta["severity"], meta["expected"]
+        meta["rule"],
+        meta.get("column"),
+        meta["severity"],
+        meta["expected"],
     )
     where = f"column '{column}': " if column else ""
     info = result.exception_info or {}
@@ -560,8 +658,9 @@ def _from_gx(result: Any, rows: int) -> RuleResult:
         info = next((v for v in info.values() if v.get("raised_exception")), {})
     if info.get("raised_exception"):
         message = str(info.get("exception_message") or "unknown error").splitlines()[0]
-        return _rule(rule, column, severity, False,
-                     f"{where}rule '{rule}' could not be evaluated: {message}")
+        return _rule(
+            rule, column, severity, False, f"{where}rule '{rule}' could not be evaluated: {message}"
+        )
 
     detail = result.result or {}
     if rule == "min_rows":
@@ -587,6 +686,13 @@ def _from_gx(result: Any, rows: int) -> RuleResult:
         text = f"{where}expected {expected}; found {count} of {rows} rows ({share:.2%}) {found}"
         if rule != "null_share" and examples:
             text += f", e.g. {_quoted(_examples(examples))}"
-    return _rule(rule, column, severity, bool(result.success), text,
-                 unexpected_count=count, rows=rows,
-                 examples=() if rule == "null_share" else examples)
+    return _rule(
+        rule,
+        column,
+        severity,
+        bool(result.success),
+        text,
+        unexpected_count=count,
+        rows=rows,
+        examples=() if rule == "null_share" else examples,
+    )
