@@ -454,14 +454,16 @@ def log_training_run(
         _log_batch(client, run_id, params=params, metrics=metrics, model_id=model_id)
 
         with _quiet_mlflow():
+            # The schema is inferred lazily, when the entity is built: keep both inside.
             dataset = mlflow.data.from_pandas(
                 train_frame, source=_dataset_source(run_id), name=_window_name(profile)
             )
+            dataset_entity = dataset._to_mlflow_entity()
         client.log_inputs(
             run_id,
             datasets=[
                 DatasetInput(
-                    dataset._to_mlflow_entity(),
+                    dataset_entity,
                     tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value="training")],
                 )
             ],
