@@ -10,7 +10,6 @@ table returned to the caller.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -23,7 +22,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from mlops_core.backtest import Policy, PolicyResult, parse_policy, summary_table
-from tasks import tracking
+from tasks import storage, tracking
 from tasks.backtest import Prepared, ReplayCache, prepare, run_policy
 from tasks.notify import publish_table
 from tasks.plots import plot_policies
@@ -36,13 +35,6 @@ def default_initial_periods(n_periods: int, holdout_periods: int) -> int:
     """Bootstrap window when none is given: a quarter of the history, at least
     enough for a holdout plus two training periods."""
     return max(holdout_periods + 2, math.ceil(0.25 * n_periods))
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file, by its suffix."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
 
 
 @task(name="replay policy", cache_policy=NO_CACHE, task_run_name="replay {policy.name}")
@@ -118,7 +110,7 @@ def backtest(
     uc = rt.usecase
     parsed = [parse_policy(p) for p in (policies or DEFAULT_POLICIES)]
     source = Path(data_path)
-    prepared = prepare(read_table(source), uc, period=period)
+    prepared = prepare(storage.read_table(source), uc, period=period)
     initial = initial_periods or default_initial_periods(
         len(prepared.periods), uc.retrain.holdout_periods
     )
@@ -156,7 +148,7 @@ def backtest(
             params={
                 "usecase": uc.name,
                 "data": source.name,
-                "data_sha256": _sha256(source),
+                "data_sha256": storage.file_sha256(source),
                 "policies": ",".join(p.name for p in parsed),
                 "period_unit": str(prepared.unit),
                 "periods": len(prepared.periods),
@@ -213,11 +205,3 @@ def backtest(
         "periods": len(prepared.periods),
         "markdown": _markdown_table(table),
     }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -317,11 +317,11 @@ def init_usecase(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a starting use-case file profiled from DATA, for you to review and edit."""
-    import pandas as pd
     import yaml
 
     from mlops_core.config import UseCaseError, parse_usecase
     from mlops_core.profiling import profile_frame, render_usecase_yaml, usecase_name_from
+    from tasks.storage import read_table
 
     def fail(message: str) -> typer.Exit:
         typer.echo(f"error: {message}", err=True)
@@ -331,9 +331,7 @@ def init_usecase(
     if suffix not in (".csv", ".parquet", ".pq"):
         raise fail(f"{data}: expected a .csv or .parquet file")
     try:
-        frame = (
-            pd.read_csv(data, encoding="utf-8-sig") if suffix == ".csv" else pd.read_parquet(data)
-        )
+        frame = read_table(data)
     except FileNotFoundError:
         raise fail(f"{data}: no such file") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:

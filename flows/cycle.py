@@ -19,7 +19,12 @@ from prefect import flow, get_run_logger, pause_flow_run
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 
-from mlops_core.cycle import DecisionHistory, PastDecision, build_retrain_inputs
+from mlops_core.cycle import (
+    DecisionHistory,
+    PastDecision,
+    bootstrap_inputs,
+    build_retrain_inputs,
+)
 from mlops_core.decisions import (
     GateDecision,
     PromotionDecision,
@@ -580,14 +585,8 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
         accepted += 1
     pool = steps.labeled_pool(rt)
     last = int(pool[uc.data.time_column].max()) if not pool.empty else None
-    period = last if last is not None else 0
-    inputs = RetrainInputs(
-        period=period,
-        gate_passed=True,
-        has_champion=False,
-        new_labeled_rows=len(pool),
-        last_labeled_period=last,
-    )
+    inputs = bootstrap_inputs(last_labeled_period=last, labeled_rows=len(pool))
+    period = inputs.period
     retrain = decide_retrain(inputs, uc.retrain, uc.drift, uc.metric.primary)
     promotion = challenger = version = None
     if retrain.action == "train":

@@ -84,3 +84,15 @@ def build_retrain_inputs(
         drift=drift,
         decay_cause=decay_cause,
     )
+
+
+def bootstrap_inputs(*, last_labeled_period: int | None, labeled_rows: int) -> RetrainInputs:
+    """The inputs of ``decide_retrain`` for the first champion: every labeled row is
+    new and there is no champion yet (rule 2 decides, the floor still applies later)."""
+    return RetrainInputs(
+        period=last_labeled_period if last_labeled_period is not None else 0,
+        gate_passed=True,
+        has_champion=False,
+        new_labeled_rows=labeled_rows,
+        last_labeled_period=last_labeled_period,
+    )

@@ -49,13 +49,17 @@ import pandas as pd
 
 from mlops_core.backtest import PeriodOutcome, Policy, PolicyResult, error_units, policy_settings
 from mlops_core.config import DriftPolicy, RetrainPolicy, UseCase
-from mlops_core.cycle import DecisionHistory, PastDecision, build_retrain_inputs
+from mlops_core.cycle import (
+    DecisionHistory,
+    PastDecision,
+    bootstrap_inputs,
+    build_retrain_inputs,
+)
 from mlops_core.decisions import (
     DriftSummary,
     PromotionDecision,
     PromotionInputs,
     RetrainDecision,
-    RetrainInputs,
     TrainingWindow,
 )
 from mlops_core.features import model_input, segment_maxima
@@ -426,13 +430,7 @@ def bootstrap_champion(
     """
     last = _check_initial(prepared, initial_periods)
     pool = prepared.labeled_through(last)
-    inputs = RetrainInputs(
-        period=last,
-        gate_passed=True,
-        has_champion=False,
-        new_labeled_rows=len(pool),
-        last_labeled_period=last,
-    )
+    inputs = bootstrap_inputs(last_labeled_period=last, labeled_rows=len(pool))
     decision = decide_retrain(inputs, usecase.retrain, usecase.drift, usecase.metric.primary)
     assert decision.action == "train" and decision.window is not None
     result = _train(cache or ReplayCache(), prepared, usecase, decision.window)

@@ -127,6 +127,13 @@ def list_files(folder: Path, fmt: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == suffix)
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A whole CSV (BOM tolerated) or Parquet file, chosen by its suffix."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path, encoding="utf-8-sig")
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes: the identity of a batch, whatever its name."""
     digest = hashlib.sha256()

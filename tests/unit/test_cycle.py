@@ -68,3 +68,16 @@ def test_build_retrain_inputs_carries_history_into_the_decision_inputs():
     assert inputs.last_retrain_period == 15
     assert inputs.retrain_periods_in_budget_window == 2
     assert inputs.last_labeled_period == 18 and inputs.new_labeled_rows == 300
+
+
+@pytest.mark.parametrize(("last", "period"), [(7, 7), (None, 0)])
+def test_bootstrap_inputs_count_every_labeled_row_as_new(last, period):
+    from mlops_core.cycle import bootstrap_inputs
+
+    inputs = bootstrap_inputs(last_labeled_period=last, labeled_rows=2880)
+    assert (inputs.period, inputs.last_labeled_period, inputs.new_labeled_rows) == (
+        period,
+        last,
+        2880,
+    )
+    assert inputs.gate_passed and not inputs.has_champion
