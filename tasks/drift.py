@@ -1,10 +1,15 @@
-"""Data drift through Evidently 0.7, mapped to a typed DriftSummary.
+"""Data drift: the product's per-feature statistics on the decision path, Evidently for the report.
 
-This is the only module that talks to Evidently. ``compute_drift`` runs one
-``ValueDrift`` metric per model feature with the method and threshold the use
-case sets for the feature's type, and ``_features_from_snapshot`` is the single
-place that reads Evidently's snapshot. Verdicts follow Evidently's conventions
-(checked in ``evidently.legacy.calculations.stattests``):
+``compute_drift`` scores each model feature with the method and threshold the
+use case sets for the feature's type, through
+:func:`mlops_core.drift_stats.drift_statistic`: the same statistics as
+Evidently 0.7's stattests (checked in ``evidently.legacy.calculations.stattests``,
+and by tests against Evidently itself, :func:`evidently_feature_scores`), without
+Evidently's per-column chart rendering, which costs about a second per batch
+and is never read by a decision. ``render_drift_report`` saves Evidently's HTML
+report on a bounded sample for people. This is the only module that talks to
+Evidently, and ``_scores_from_snapshot`` the only place that reads its snapshot.
+Verdicts follow Evidently's conventions:
 
 - effect sizes (``wasserstein`` normed by the reference std, ``jensenshannon``,
   ``psi``): drifted when ``score >= threshold``, as Evidently does;
@@ -21,7 +26,7 @@ place that reads Evidently's snapshot. Verdicts follow Evidently's conventions
 With ``drift.domain_classifier`` on, the summary also carries multivariate drift:
 the cross-validated AUC of a classifier telling batch rows from reference rows.
 
-Numeric and integer contract columns are numerical for Evidently; categorical and
+Numeric and integer contract columns are numerical; categorical and
 boolean columns are categorical (booleans compared as ``"true"``/``"false"``,
 category codes as text so an int-coded reference and a text batch agree).
 Evidently is imported inside the functions that use it: it takes seconds to
@@ -46,6 +51,7 @@ from mlops_core.drift_stats import (
     category_effect,
     combined_verdicts,
     domain_classifier_auc,
+    drift_statistic,
     ks_effect,
     normalised_importance,
     normed_wasserstein,
@@ -116,15 +122,14 @@ def compute_drift(
     evaluated = [s for s in specs if s not in missing_side]
     features: dict[str, FeatureDrift] = {}
     if evaluated:
-        snapshot = _value_drift_report(evaluated).run(
-            current_data=_dataset(cur, evaluated), reference_data=_dataset(ref, evaluated)
-        )
+        scores = {
+            s.name: drift_statistic(s.method, ref[s.name], cur[s.name], numeric=s.kind == "numeric")
+            for s in evaluated
+        }
         effects = {
             s.name: _effect_size(s, ref[s.name], cur[s.name]) for s in evaluated if s.is_test
         }
-        features.update(
-            (f.feature, f) for f in _features_from_snapshot(snapshot.dict(), evaluated, effects)
-        )
+        features.update((f.feature, f) for f in _feature_verdicts(scores, evaluated, effects))
     for spec in missing_side:
         features[spec.name] = _all_missing_drift(spec, ref[spec.name], cur[spec.name])
 
@@ -311,16 +316,51 @@ def _all_missing_drift(spec: _FeatureSpec, ref: pd.Series, cur: pd.Series) -> Fe
     )
 
 
-def _value_drift_report(specs: Sequence[_FeatureSpec]) -> Any:
+def evidently_feature_scores(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    usecase: UseCase,
+    *,
+    sample_rows: int | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Evidently's own per-feature drift scores, for cross-checking the product's.
+
+    One Evidently ``ValueDrift`` per model feature, with the method and the
+    threshold :func:`compute_drift` uses, on the same prepared (and sampled)
+    frames. The decision path does not call it: tests and the benchmark do, to
+    show the scores (and so the verdicts) agree.
+
+    Returns:
+        Per feature with a value on both sides, Evidently's score (a p-value for
+        tests, a distance otherwise).
+    """
     from evidently import Report
     from evidently.metrics import ValueDrift
 
-    # One ValueDrift per feature: its method and threshold are explicit, and it
-    # is cheaper than DataDriftPreset, which computes every column's drift again
-    # for its summary widgets.
-    return Report(
-        [ValueDrift(column=s.name, method=s.method, threshold=s.vendor_threshold) for s in specs]
+    specs = _feature_specs(usecase)
+    ref = _prepare(reference, specs, "reference", sample_rows, seed)
+    cur = _prepare(current, specs, "current", sample_rows, seed)
+    shown = [s for s in specs if not (_all_missing(ref[s.name]) or _all_missing(cur[s.name]))]
+    report = Report(
+        [ValueDrift(column=s.name, method=s.method, threshold=s.vendor_threshold) for s in shown]
     )
+    snapshot = report.run(current_data=_dataset(cur, shown), reference_data=_dataset(ref, shown))
+    return _scores_from_snapshot(snapshot.dict())
+
+
+def _scores_from_snapshot(snapshot: Mapping[str, Any]) -> dict[str, float]:
+    """Per column, the score of each ``ValueDrift`` metric of an Evidently snapshot dict.
+
+    The only reader of Evidently's snapshot: each ``ValueDrift`` metric holds
+    ``config.column`` and ``value`` (a p-value for tests, a distance otherwise).
+    """
+    scores = {}
+    for metric in snapshot.get("metrics", []):
+        config = metric.get("config") or {}
+        if config.get("type", "").endswith("ValueDrift") and "value" in metric:
+            scores[str(config["column"])] = float(metric["value"])
+    return scores
 
 
 def _dataset(frame: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> Any:
@@ -333,38 +373,26 @@ def _dataset(frame: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> Any:
     return Dataset.from_pandas(frame[[s.name for s in specs]], data_definition=definition)
 
 
-def _features_from_snapshot(
-    snapshot: Mapping[str, Any],
+def _feature_verdicts(
+    scores: Mapping[str, float],
     specs: Sequence[_FeatureSpec],
     effects: Mapping[str, float],
 ) -> list[FeatureDrift]:
-    """Map an Evidently snapshot dict into FeatureDrift values (the only Evidently reader).
+    """FeatureDrift values from per-feature scores (see :func:`drift_statistic`).
 
-    Each ``ValueDrift`` metric holds ``config.column``, ``config.method``,
-    ``config.threshold`` and ``value`` (the drift score: a p-value for tests,
-    a distance otherwise). Effect-size methods get their verdict here; tests
+    Effect-size methods get their verdict here (``score >= threshold``); tests
     get their p-value, the effect size from ``effects`` and the minimum effect
     size, and their verdict from ``_apply_test_verdicts``.
     """
-    by_column: dict[str, Mapping[str, Any]] = {}
-    for metric in snapshot.get("metrics", []):
-        config = metric.get("config") or {}
-        if config.get("type", "").endswith("ValueDrift") and "value" in metric:
-            by_column[config["column"]] = metric
     features = []
     for spec in specs:
-        metric = by_column.get(spec.name)
-        if metric is None:
-            raise ValueError(f"Evidently returned no drift score for feature {spec.name!r}")
-        config = metric["config"]
-        method = str(config.get("method") or spec.method)
-        value = float(metric["value"])
-        if method in P_VALUE_METHODS:
+        value = float(scores[spec.name])
+        if spec.is_test:
             features.append(
                 FeatureDrift(
                     feature=spec.name,
                     kind=spec.kind,
-                    method=method,
+                    method=spec.method,
                     score=effects[spec.name],
                     threshold=spec.threshold,
                     p_value=value,
@@ -372,17 +400,14 @@ def _features_from_snapshot(
                 )
             )
             continue
-        threshold = float(
-            config.get("threshold") if config.get("threshold") is not None else spec.threshold
-        )
         features.append(
             FeatureDrift(
                 feature=spec.name,
                 kind=spec.kind,
-                method=method,
+                method=spec.method,
                 score=value,
-                threshold=threshold,
-                drifted=bool(value >= threshold),
+                threshold=spec.threshold,
+                drifted=bool(value >= spec.threshold),
             )
         )
     return features

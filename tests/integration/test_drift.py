@@ -13,7 +13,7 @@ from scipy.stats import ks_2samp, wasserstein_distance
 
 from mlops_core.config import UseCase, parse_usecase
 from mlops_core.drift_stats import benjamini_hochberg, category_effect, ks_effect
-from tasks.drift import compute_drift, render_drift_report
+from tasks.drift import compute_drift, evidently_feature_scores, render_drift_report
 
 pytestmark = pytest.mark.integration
 
@@ -177,8 +177,9 @@ def test_every_configurable_method_runs_and_detects_a_clear_shift(
     assert all((f.p_value is not None) == tests for f in summary.features)
     assert all((f.significant is not None) == tests for f in summary.features)
     for feature in summary.features:  # one reading of score/threshold for every method
-        assert feature.drifted == (feature.score >= feature.threshold
-                                   and feature.significant is not False)
+        assert feature.drifted == (
+            feature.score >= feature.threshold and feature.significant is not False
+        )
 
 
 def test_wasserstein_verdicts_match_a_direct_scipy_computation() -> None:
@@ -247,8 +248,9 @@ def test_large_batch_flags_real_shifts_but_not_significant_tiny_ones() -> None:
         drift={"numeric_method": "ks", "categorical_method": "chisquare"},
     )
     reference = batch(1, rows)
-    current = batch(2, rows, shift={"x1": 1.0, "x2": 0.03}, colour_p=(0.49, 0.31, 0.2),
-                    promo_p=0.45)
+    current = batch(
+        2, rows, shift={"x1": 1.0, "x2": 0.03}, colour_p=(0.49, 0.31, 0.2), promo_p=0.45
+    )
 
     summary = compute_drift(reference, current, usecase, {})
     by_name = {f.feature: f for f in summary.features}
@@ -352,3 +354,72 @@ def test_html_report_is_written(tmp_path: Path, usecase: UseCase) -> None:
     assert written == target
     assert target.stat().st_size > 10_000
     assert "<html" in target.read_text(encoding="utf-8")[:2000].lower()
+
+
+# ------------------------------------------- agreement with Evidently's numbers
+_AGREEMENT_COLUMNS = [
+    {"name": "x1", "type": "numeric"},
+    {"name": "x2", "type": "numeric"},
+    {"name": "x3", "type": "numeric"},
+    {"name": "units", "type": "integer"},
+    {"name": "stars", "type": "integer"},  # 5 values: binned by value, not by histogram
+    {"name": "colour", "type": "categorical"},
+    {"name": "promo", "type": "boolean"},
+]
+
+
+def _agreement_batch(seed: int, rows: int, shift: float) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = batch(
+        seed,
+        rows,
+        shift={"x1": 2.0 * shift, "x2": 0.3 * shift, "units": 3 * shift},
+        colour_p=(0.5 - 0.2 * shift, 0.3, 0.2 + 0.2 * shift),
+        promo_p=0.3 + 0.2 * shift,
+    )
+    frame["stars"] = rng.choice(
+        [1, 2, 3, 4, 5], rows, p=[0.1, 0.1, 0.2, 0.3 + 0.1 * shift, 0.3 - 0.1 * shift]
+    )
+    # Missing and infinite values, which both sides drop before comparing.
+    frame.loc[frame.index[::17], "x2"] = np.nan
+    frame.loc[frame.index[5::97], "x3"] = np.inf
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("numeric_method", "categorical_method"),
+    [
+        ("wasserstein", "jensenshannon"),
+        ("ks", "chisquare"),
+        ("psi", "psi"),
+        ("jensenshannon", "jensenshannon"),
+    ],
+)
+@pytest.mark.parametrize("shift", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("rows", [300, 3000])
+def test_feature_scores_equal_evidently_scores(
+    numeric_method: str, categorical_method: str, shift: float, rows: int
+) -> None:
+    usecase = _usecase(
+        _AGREEMENT_COLUMNS,
+        {
+            "numeric_method": numeric_method,
+            "categorical_method": categorical_method,
+            "domain_classifier": False,
+        },
+    )
+    reference = _agreement_batch(1, rows, 0.0)
+    current = _agreement_batch(2, rows // 2, shift)
+
+    ours = compute_drift(reference, current, usecase, IMPORTANCE)
+    theirs = evidently_feature_scores(reference, current, usecase)
+
+    assert set(theirs) == {f.feature for f in ours.features}
+    for feature in ours.features:
+        ours_score = feature.p_value if feature.p_value is not None else feature.score
+        assert ours_score == pytest.approx(theirs[feature.feature], rel=1e-9, abs=1e-12), (
+            feature.feature
+        )
+        if feature.p_value is None:
+            # Effect sizes: the same verdict as Evidently's (score >= threshold).
+            assert feature.drifted == (theirs[feature.feature] >= feature.threshold)

@@ -1,0 +1,126 @@
+"""Training: permutation importance, the holdout split and what travels with a model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.inspection import permutation_importance
+
+from mlops_core import training
+from mlops_core.config import UseCase, parse_usecase
+from mlops_core.decisions import TrainingWindow
+from mlops_core.features import model_input
+from mlops_core.training import train_model
+
+pytestmark = pytest.mark.unit
+
+WINDOW = TrainingWindow(kind="expanding", first_period=None, last_period=9)
+
+
+def _usecase(task: str, metric: str, estimator: str, params: dict[str, Any]) -> UseCase:
+    return parse_usecase(
+        {
+            "name": "training-demo",
+            "data": {
+                "landing": "landing",
+                "labels": "labels",
+                "id_column": "id",
+                "time_column": "week",
+                "target_column": "y",
+            },
+            "contract": {
+                "columns": [
+                    {"name": "id", "type": "integer", "feature": False},
+                    {"name": "week", "type": "integer", "feature": False},
+                    {"name": "strong", "type": "numeric"},
+                    {"name": "weak", "type": "numeric"},
+                    {"name": "noise", "type": "numeric"},
+                    {"name": "colour", "type": "categorical"},
+                ]
+            },
+            "model": {"task": task, "estimator": estimator, "params": params},
+            "metric": {"primary": metric},
+            "retrain": {"holdout_periods": 2, "holdout_share": 0.5},
+        },
+        "training-demo.yaml",
+    )
+
+
+def _frame(rows: int, *, classify: bool, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(rows),
+            "week": np.repeat(np.arange(10), rows // 10),
+            "strong": rng.normal(0.0, 1.0, rows),
+            "weak": rng.normal(0.0, 1.0, rows),
+            "noise": rng.normal(0.0, 1.0, rows),
+            "colour": rng.choice(["red", "blue"], rows),
+        }
+    )
+    signal = 3.0 * frame["strong"] + 1.0 * frame["weak"] + (frame["colour"] == "red") * 0.5
+    y = signal + rng.normal(0.0, 0.3, rows)
+    frame["y"] = (y > 0).map({True: "UP", False: "DOWN"}) if classify else y
+    return frame
+
+
+REGRESSION = ("regression", "mae", "sklearn.linear_model.Ridge", {"alpha": 1.0})
+CLASSIFICATION = (
+    "classification",
+    "roc_auc",
+    "sklearn.linear_model.LogisticRegression",
+    {"max_iter": 500},
+)
+
+
+@pytest.mark.parametrize("setup", [REGRESSION, CLASSIFICATION], ids=["mae", "roc_auc"])
+def test_importance_ranks_the_features_the_target_depends_on(setup: tuple) -> None:
+    usecase = _usecase(*setup)
+    result = train_model(
+        _frame(2000, classify=setup[0] == "classification"), usecase, WINDOW
+    )
+    importance = result.importance
+    assert sum(importance.values()) == pytest.approx(1.0)
+    assert importance["strong"] > importance["weak"] > importance["noise"]
+    assert importance["strong"] > 0.6
+    assert importance["noise"] < 0.02
+
+
+def test_importance_agrees_with_scikit_learns_definition() -> None:
+    usecase = _usecase(*REGRESSION)
+    result = train_model(_frame(3000, classify=False), usecase, WINDOW)
+    holdout = result.split.holdout
+    theirs = permutation_importance(
+        result.model,
+        model_input(holdout, usecase),
+        holdout["y"].to_numpy(),
+        scoring="neg_mean_absolute_error",
+        n_repeats=30,
+        random_state=0,
+    ).importances_mean
+    theirs = np.clip(theirs, 0.0, None) / np.clip(theirs, 0.0, None).sum()
+    ours = np.array([result.importance[c] for c in model_input(holdout, usecase).columns])
+    # Different shuffles, same quantity: normalised shares within a few points.
+    np.testing.assert_allclose(ours, theirs, atol=0.03)
+
+
+def test_stacked_prediction_chunks_do_not_change_the_importance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    usecase = _usecase(*CLASSIFICATION)
+    frame = _frame(1000, classify=True)
+    whole = train_model(frame, usecase, WINDOW).importance
+    # One shuffled copy per prediction call instead of all of them at once.
+    monkeypatch.setattr(training, "_PERMUTATION_CHUNK_ROWS", 1)
+    chunked = train_model(frame, usecase, WINDOW).importance
+    assert chunked == pytest.approx(whole, rel=1e-12)
+
+
+def test_a_model_no_shuffle_can_hurt_spreads_the_weight_evenly() -> None:
+    usecase = _usecase(*REGRESSION)
+    frame = _frame(1000, classify=False).assign(y=5.0)
+    importance = train_model(frame, usecase, WINDOW).importance
+    assert importance == pytest.approx({name: 0.25 for name in importance})
