@@ -99,7 +99,7 @@ def backtest(
         policies: Policy names: never, every:K, drift, performance, default.
         initial_periods: Periods the first champion trains on (default: a quarter).
         period: day, week or month; overrides the use case's ``data.period``.
-        with_drift: Measure data drift through Evidently (the drift rule needs it).
+        with_drift: Measure data drift (the drift rule needs it).
         seed: Seed of every random step.
         data_root: Data root holding MLflow (default ``$MLOPS_HOME``).
 

@@ -69,7 +69,7 @@ def demo(
         ".mlops-demo"
     ),
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
-    periods: Annotated[int, typer.Option(min=4, max=200, help="Live weeks to simulate.")] = 26,
+    periods: Annotated[int, typer.Option(min=18, max=200, help="Live weeks to simulate.")] = 26,
     verbose: Annotated[bool, typer.Option(help="Show Prefect logs.")] = False,
 ) -> None:
     """Simulate a retail business for PERIODS weeks through the real flows."""
@@ -363,6 +363,71 @@ def init_usecase(
     target_file.parent.mkdir(parents=True, exist_ok=True)
     target_file.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {target_file}: review every value before using it")
+
+
+StackHomeOpt = Annotated[
+    Path | None,
+    typer.Option("--stack-home", help="Stack state folder (default: <data root>/stack)."),
+]
+
+
+def _stack_settings(home: str | None, stack_home: Path | None, **ports: Any) -> Any:
+    from flows.stack import StackSettings
+    from tasks.storage import resolve_data_root
+
+    data_root = Path(home).resolve() if home else resolve_data_root().resolve()
+    return StackSettings(
+        home=(stack_home or data_root / "stack").resolve(),
+        data_root=data_root,
+        **{k: v for k, v in ports.items() if v is not None},
+    )
+
+
+@app.command()
+def up(
+    home: HomeOpt = None,
+    stack_home: StackHomeOpt = None,
+    pg_port: Annotated[int, typer.Option(help="PostgreSQL port.")] = 5432,
+    prefect_port: Annotated[int, typer.Option(help="Prefect server port.")] = 4200,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow server port.")] = 5000,
+    worker: Annotated[bool, typer.Option(help="Start a process worker.")] = True,
+) -> None:
+    """Start the local stack: PostgreSQL, Prefect and MLflow servers, deployments, a worker."""
+    from flows.stack import StackError
+    from flows.stack import up as stack_up
+
+    settings = _stack_settings(
+        home,
+        stack_home,
+        pg_port=pg_port,
+        prefect_port=prefect_port,
+        mlflow_port=mlflow_port,
+        worker=worker,
+    )
+    try:
+        where = stack_up(settings, echo=typer.echo)
+    except StackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"\nPrefect UI:  {where['prefect_ui']}\nMLflow UI:   {where['mlflow']}\n"
+        f"Logs:        {where['logs']}\n\nPoint the CLI at the stack:\n"
+        f"  export PREFECT_API_URL={where['prefect_api']} MLFLOW_TRACKING_URI={where['mlflow']}"
+        f" MLOPS_HOME={settings.data_root}\nStop it with: mlops down"
+    )
+
+
+@app.command()
+def down(home: HomeOpt = None, stack_home: StackHomeOpt = None) -> None:
+    """Stop the local stack started by ``mlops up``."""
+    from flows.stack import StackError
+    from flows.stack import down as stack_down
+
+    try:
+        stack_down(_stack_settings(home, stack_home), echo=typer.echo)
+    except StackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

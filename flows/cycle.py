@@ -415,6 +415,11 @@ def score_batch(usecase_path: str, batch: str, data_root: str | None = None) -> 
 
     Accepted predictions go to the predictions folder, held rows (with their
     reasons) to the review queue; a failed batch is quarantined.
+
+    Args:
+        usecase_path: The use-case file, relative to the project folder or absolute.
+        batch: File name of the batch in the use case's landing folder.
+        data_root: Data root (default ``$MLOPS_HOME``).
     """
     rt = open_runtime(usecase_path, data_root)
     scored = _validate_and_score(rt, _locate(rt, batch))
@@ -437,6 +442,11 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
     Validate, score and guard; join newly arrived labels; measure realized
     performance and drift; decide whether to retrain; if so train a challenger
     and take it through the promotion gate; record every decision.
+
+    Args:
+        usecase_path: The use-case file, relative to the project folder or absolute.
+        batch: File name of the batch in the use case's landing folder.
+        data_root: Data root (default ``$MLOPS_HOME``).
     """
     rt = open_runtime(usecase_path, data_root)
     uc = rt.usecase
@@ -552,6 +562,34 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
     ).as_dict()
 
 
+@flow(name="monitor_landed", flow_run_name="monitor landed batches of {usecase_path}")
+def monitor_landed(
+    usecase_path: str, data_root: str | None = None, max_batches: int = 50
+) -> dict[str, Any]:
+    """Run one ``monitor`` cycle per batch waiting in landing, oldest name first.
+
+    This is what the scheduled deployment runs: whatever landed since the last
+    run is validated, scored and monitored in order (batches are named so that
+    names sort by period). A batch already handled (same content) is recorded
+    as a duplicate, never processed twice.
+
+    Args:
+        usecase_path: The use-case file, relative to the project folder or absolute.
+        data_root: Data root (default ``$MLOPS_HOME``).
+        max_batches: Most batches handled in one run; the rest wait for the next.
+    """
+    rt = open_runtime(usecase_path, data_root)
+    waiting = storage.list_files(rt.paths.landing, rt.usecase.data.format)
+    cycles = [
+        monitor(usecase_path, path.name, data_root) for path in waiting[: max(0, max_batches)]
+    ]
+    return {
+        "handled": len(cycles),
+        "waiting": max(0, len(waiting) - len(cycles)),
+        "cycles": cycles,
+    }
+
+
 @flow(name="bootstrap")
 def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]:
     """Train the first champion on the labeled batches already landed.
@@ -559,6 +597,10 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
     Every landed batch is validated (failures are quarantined); accepted ones are
     joined with their labels; the first model still has to pass the promotion
     floor before it becomes champion.
+
+    Args:
+        usecase_path: The use-case file, relative to the project folder or absolute.
+        data_root: Data root (default ``$MLOPS_HOME``).
     """
     rt = open_runtime(usecase_path, data_root)
     uc = rt.usecase

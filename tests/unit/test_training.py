@@ -79,9 +79,7 @@ CLASSIFICATION = (
 @pytest.mark.parametrize("setup", [REGRESSION, CLASSIFICATION], ids=["mae", "roc_auc"])
 def test_importance_ranks_the_features_the_target_depends_on(setup: tuple) -> None:
     usecase = _usecase(*setup)
-    result = train_model(
-        _frame(2000, classify=setup[0] == "classification"), usecase, WINDOW
-    )
+    result = train_model(_frame(2000, classify=setup[0] == "classification"), usecase, WINDOW)
     importance = result.importance
     assert sum(importance.values()) == pytest.approx(1.0)
     assert importance["strong"] > importance["weak"] > importance["noise"]

@@ -1,0 +1,160 @@
+"""Alerts: the product's events drive Prefect automations, defined here as code.
+
+The flows emit ``mlops.*`` events (:mod:`tasks.notify`). :func:`apply_automations`
+creates one Prefect automation per alerting event: when the event arrives, the
+automation runs the ``alert`` deployment with the event's name, resource and
+payload. The ``alert`` flow writes one plain-language log line (visible in the
+Prefect UI), appends the alert to ``alerts.jsonl`` under the data root, and,
+when ``MLOPS_ALERT_WEBHOOK_URL`` is set, posts it as JSON (Slack, Teams and most
+chat tools accept such a webhook). ``mlops up`` applies the automations; so
+can ``python -m flows.alerts`` against any Prefect server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+
+from tasks.storage import resolve_data_root
+
+#: Events that page a person, with the sentence that opens the alert.
+ALERT_EVENTS: Mapping[str, str] = {
+    "mlops.batch.quarantined": "A batch was quarantined: it failed the data contract.",
+    "mlops.guardrail.breach": "Predictions broke business limits and were held or changed.",
+    "mlops.model.promoted": "A new model version became champion.",
+    "mlops.model.rolled_back": "The champion was rolled back to the previous version.",
+}
+ALERT_DEPLOYMENT = "alert/alert"
+AUTOMATION_PREFIX = "mlops alert: "
+
+
+def alert_message(event: str, resource: str, payload: Mapping[str, Any]) -> str:
+    """One readable line: what happened, to which use case, with the event's key numbers."""
+    opening = ALERT_EVENTS.get(event, f"Event {event}.")
+    usecase = resource.removeprefix("mlops.usecase.")
+    details = ", ".join(
+        f"{k}={v}" for k, v in payload.items() if isinstance(v, (str, int, float, bool))
+    )
+    return f"[{usecase}] {opening}" + (f" ({details})" if details else "")
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30])
+def post_webhook(url: str, body: Mapping[str, Any]) -> int:
+    """POST the alert as JSON; retried on network errors (I/O only)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (configured URL)
+        return int(response.status)
+
+
+@flow(name="alert", flow_run_name="alert {event}")
+def alert(
+    event: str,
+    resource: str = "",
+    payload: dict[str, Any] | None = None,
+    occurred: str | None = None,
+) -> dict[str, Any]:
+    """Tell people about a product event: a log line, ``alerts.jsonl``, an optional webhook.
+
+    Args:
+        event: The product event, e.g. ``mlops.batch.quarantined``.
+        resource: The event's resource id (``mlops.usecase.<name>``).
+        payload: The event's payload (batch, version, numbers).
+        occurred: When the event happened (ISO 8601); default now.
+    """
+    payload = dict(payload or {})
+    message = alert_message(event, resource, payload)
+    get_run_logger().warning(message)
+    record = {
+        "event": event,
+        "resource": resource,
+        "occurred": occurred or dt.datetime.now(dt.UTC).isoformat(),
+        "message": message,
+        "payload": payload,
+    }
+    root = resolve_data_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "alerts.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, default=str) + "\n")
+    url = os.environ.get("MLOPS_ALERT_WEBHOOK_URL", "").strip()
+    if url:
+        record["webhook_status"] = post_webhook(url, {"text": message, **record})
+    return record
+
+
+def apply_automations(api_url: str | None = None) -> list[str]:
+    """Create (or replace) one automation per alerting event, running the ``alert`` deployment.
+
+    Args:
+        api_url: The Prefect API; None uses the current Prefect settings.
+
+    Returns:
+        The names of the automations now defined.
+
+    Raises:
+        ValueError: The ``alert`` deployment is not applied on that server yet.
+    """
+    from prefect.automations import Automation
+    from prefect.client.orchestration import get_client
+    from prefect.events.actions import RunDeployment
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    def apply() -> list[str]:
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name(ALERT_DEPLOYMENT)
+            for existing in client.read_automations():
+                if existing.name.startswith(AUTOMATION_PREFIX):
+                    client.delete_automation(existing.id)
+        names = []
+        for event in ALERT_EVENTS:
+            automation = Automation(
+                name=f"{AUTOMATION_PREFIX}{event}",
+                description=ALERT_EVENTS[event],
+                trigger=EventTrigger(
+                    expect={event},
+                    match={"prefect.resource.id": "mlops.usecase.*"},
+                    posture=Posture.Reactive,
+                    threshold=1,
+                    within=dt.timedelta(0),
+                ),
+                actions=[
+                    RunDeployment(
+                        source="selected",
+                        deployment_id=deployment.id,
+                        parameters={
+                            "event": "{{ event.event }}",
+                            "resource": "{{ event.resource.id }}",
+                            "payload": "{{ event.payload }}",
+                            # A timestamp has no JSON form: rendered as text.
+                            "occurred": {
+                                "__prefect_kind": "jinja",
+                                "template": "{{ event.occurred }}",
+                            },
+                        },
+                    )
+                ],
+            )
+            automation.create()
+            names.append(automation.name)
+        return names
+
+    if api_url is None:
+        return apply()
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        return apply()
+
+
+if __name__ == "__main__":
+    for name in apply_automations():
+        print(name)

@@ -1,0 +1,364 @@
+"""The production stack, for real: ``mlops up`` on loopback, deployments run by a worker.
+
+One module-scoped stack (PostgreSQL, Prefect server and MLflow server on
+PostgreSQL, the deployments of prefect.yaml, the alert automations, a process
+worker) is started through the ``mlops up`` command on free ports and stopped
+with ``mlops down``. Flow runs are created through the Prefect API from the
+deployments; everything is asserted through the servers' APIs and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.e2e, pytest.mark.stack]
+
+REPO = Path(__file__).resolve().parents[2]
+MLOPS = Path(sys.executable).parent / "mlops"
+SHIPPED = REPO / "usecases" / "retail_demand.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    """Addresses of the running stack and helpers to talk to it."""
+
+    def __init__(self, home: Path, ports: dict[str, int]) -> None:
+        self.home = home
+        self.data_root = home / "data"
+        self.stack_home = home / "stack"
+        self.ports = ports
+        self.prefect_api = f"http://127.0.0.1:{ports['prefect']}/api"
+        self.mlflow = f"http://127.0.0.1:{ports['mlflow']}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PREFECT_API_URL": self.prefect_api,
+            "MLFLOW_TRACKING_URI": self.mlflow,
+            "MLOPS_HOME": str(self.data_root),
+        }
+
+    def prefect(self):
+        """A synchronous Prefect client on the stack's API."""
+        from prefect.client.orchestration import SyncPrefectClient
+
+        return SyncPrefectClient(self.prefect_api)
+
+    def mlflow_client(self):
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.mlflow, registry_uri=self.mlflow)
+
+    def run_deployment(self, name: str, parameters: dict[str, Any]) -> Any:
+        """Create a flow run of a deployment through the API; the worker picks it up."""
+        with self.prefect() as client:
+            deployment = client.read_deployment_by_name(name)
+            return client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+
+    def wait(self, flow_run_id: Any, until: set[str], timeout: float = 420) -> Any:
+        """Poll a flow run until its state type is one of ``until`` (or it ends)."""
+        deadline = time.monotonic() + timeout
+        final = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+        with self.prefect() as client:
+            while time.monotonic() < deadline:
+                run = client.read_flow_run(flow_run_id)
+                kind = run.state.type.value if run.state else "NONE"
+                if kind in until or kind in final:
+                    return run
+                time.sleep(1.0)
+        raise AssertionError(f"flow run {flow_run_id} still {kind} after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    # PostgreSQL runs as an unprivileged user when the tests run as root: the
+    # stack's folder must be reachable by it (pytest's tmp folders are private).
+    home = Path(tempfile.mkdtemp(prefix="mlops-stack-"))
+    home.chmod(0o755)
+    ports = {"pg": _free_port(), "prefect": _free_port(), "mlflow": _free_port()}
+    s = Stack(home, ports)
+    args = [
+        str(MLOPS),
+        "up",
+        "--home",
+        str(s.data_root),
+        "--stack-home",
+        str(s.stack_home),
+        "--pg-port",
+        str(ports["pg"]),
+        "--prefect-port",
+        str(ports["prefect"]),
+        "--mlflow-port",
+        str(ports["mlflow"]),
+    ]
+    up = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=900)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr + _logs(s)
+        assert f"http://127.0.0.1:{ports['prefect']}" in up.stdout
+        assert f"http://127.0.0.1:{ports['mlflow']}" in up.stdout
+        yield s
+    finally:
+        subprocess.run(
+            [str(MLOPS), "down", "--home", str(s.data_root), "--stack-home", str(s.stack_home)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+
+def _logs(s: Stack) -> str:
+    out = []
+    for log in sorted((s.stack_home / "logs").glob("*.log")):
+        out.append(f"\n--- {log.name}\n" + log.read_text(errors="replace")[-3000:])
+    return "".join(out)
+
+
+def _usecase_variant(s: Stack, name: str, **promotion: Any) -> Path:
+    """The shipped retail use case under another name (own folders, model and experiments)."""
+    raw = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    raw["name"] = name
+    raw["data"]["landing"] = f"{name}/landing"
+    raw["data"]["labels"] = f"{name}/labels"
+    raw["promotion"].update(promotion)
+    path = s.home / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _land(s: Stack, usecase_path: Path, periods: range, corrupt: int | None = None) -> None:
+    """Land simulator batches and their labels; batch ``corrupt`` has a renamed column."""
+    from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
+    from tasks import storage
+
+    usecase = storage.load_usecase_file(usecase_path)
+    paths = storage.UseCasePaths.for_usecase(usecase, s.data_root)
+    sim = RetailDemandSimulator(SimulatorConfig(seed=7))
+    for p in periods:
+        batch = sim.batch(p)
+        if p == corrupt:
+            batch = batch.rename(columns={"price": "Price"})
+        batch.to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
+        sim.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+
+
+def _history() -> range:
+    from mlops_core.simulator import SimulatorConfig
+
+    return range(SimulatorConfig(seed=7).initial_periods)
+
+
+def _champion(s: Stack, model: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return s.mlflow_client().get_model_version_by_alias(model, "champion")
+    except MlflowException:
+        return None
+
+
+def _decision_rows(s: Stack, usecase: str) -> list[tuple[str, str, str]]:
+    """Decision runs (id, kind, action) of a use case, read straight from MLflow's PostgreSQL."""
+    import asyncpg
+
+    from flows.stack import DB_USER, read_secrets
+
+    password = read_secrets(s.stack_home)["POSTGRES_PASSWORD"]
+
+    async def query() -> list[tuple[str, str, str]]:
+        conn = await asyncpg.connect(
+            host="127.0.0.1",
+            port=s.ports["pg"],
+            user=DB_USER,
+            password=password,
+            database="mlflow",
+        )
+        try:
+            rows = await conn.fetch(
+                """
+                SELECT r.run_uuid, k.value, a.value FROM runs r
+                JOIN experiments e ON e.experiment_id = r.experiment_id
+                JOIN tags k ON k.run_uuid = r.run_uuid AND k.key = 'mlops.kind'
+                JOIN tags a ON a.run_uuid = r.run_uuid AND a.key = 'mlops.action'
+                WHERE e.name = $1
+                """,
+                f"{usecase}-decisions",
+            )
+        finally:
+            await conn.close()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    return asyncio.run(query())
+
+
+def _decision_record(s: Stack, run_id: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = s.mlflow_client().download_artifacts(run_id, "decision.json", tmp)
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------- tests
+def test_deployments_are_applied_with_described_parameters_and_a_schedule(stack: Stack) -> None:
+    with stack.prefect() as client:
+        deployments = {
+            f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()
+        }
+        pools = {p.name: p for p in client.read_work_pools()}
+    expected = {
+        "monitor_landed/monitor-retail-demand",
+        "monitor/monitor-batch-retail-demand",
+        "score_batch/score-retail-demand",
+        "bootstrap/bootstrap-retail-demand",
+        "rollback/rollback-retail-demand",
+        "backtest/backtest",
+        "demo/demo",
+        "alert/alert",
+    }
+    assert expected <= set(deployments)
+    assert pools["mlops-process"].type == "process"
+    monitor = deployments["monitor_landed/monitor-retail-demand"]
+    assert [s.schedule.cron for s in monitor.schedules] == ["0 6 * * 1"]
+    for name in expected:
+        properties = deployments[name].parameter_openapi_schema["properties"]
+        assert properties and all(p.get("description") for p in properties.values()), name
+
+
+def test_deployment_runs_train_register_and_record_through_the_servers(stack: Stack) -> None:
+    usecase = _usecase_variant(stack, "stack_retail")
+    history = _history()
+    _land(stack, usecase, history)
+    boot = stack.run_deployment(
+        "bootstrap/bootstrap-retail-demand",
+        {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
+    )
+    run = stack.wait(boot.id, {"COMPLETED"})
+    assert run.state.type.value == "COMPLETED", _logs(stack)
+
+    champion = _champion(stack, "stack_retail")
+    assert champion is not None and champion.version == "1"
+    with stack.prefect() as client:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[boot.id]))
+        )
+    assert any(a.type == "markdown" for a in artifacts)
+
+    # The next week lands; the scheduled deployment's flow handles what waits in landing.
+    _land(stack, usecase, range(history.stop, history.stop + 1))
+    monitor = stack.run_deployment(
+        "monitor_landed/monitor-retail-demand",
+        {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
+    )
+    run = stack.wait(monitor.id, {"COMPLETED"})
+    assert run.state.type.value == "COMPLETED", _logs(stack)
+
+    decisions = _decision_rows(stack, "stack_retail")
+    retrains = [action for _, kind, action in decisions if kind == "retrain"]
+    promotions = [action for _, kind, action in decisions if kind == "promotion"]
+    # The bootstrap trained and promoted; the live week was decided too.
+    assert len(retrains) == 2 and "train" in retrains, decisions
+    assert promotions[:1] == ["promote"], decisions
+    client = stack.mlflow_client()
+    runs = client.search_runs(
+        [client.get_experiment_by_name("stack_retail-decisions").experiment_id]
+    )
+    assert {r.info.run_id for r in runs} == {run_id for run_id, _, _ in decisions}
+
+
+@pytest.mark.parametrize(
+    ("answer", "approved"),
+    [
+        ({"approve": True, "reviewer": "alice", "comment": "looks right"}, True),
+        ({"approve": False, "reviewer": "bob", "comment": "wait for the audit"}, False),
+    ],
+    ids=["approved", "refused"],
+)
+def test_promotion_waits_for_a_human_answer_given_through_the_api(
+    stack: Stack, answer: dict[str, Any], approved: bool
+) -> None:
+    name = f"stack_approval_{'yes' if approved else 'no'}"
+    usecase = _usecase_variant(stack, name, require_approval=True, approval_timeout_seconds=600)
+    _land(stack, usecase, _history())
+    flow_run = stack.run_deployment(
+        "bootstrap/bootstrap-retail-demand",
+        {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
+    )
+    paused = stack.wait(flow_run.id, {"PAUSED"})
+    assert paused.state.type.value == "PAUSED", _logs(stack)
+    assert _champion(stack, name) is None, "nothing is promoted while the answer is pending"
+
+    with stack.prefect() as client:
+        client.resume_flow_run(flow_run.id, run_input=answer)
+    done = stack.wait(flow_run.id, {"COMPLETED"})
+    assert done.state.type.value == "COMPLETED", _logs(stack)
+
+    champion = _champion(stack, name)
+    assert (champion is not None) is approved
+    promotions = [run_id for run_id, kind, _ in _decision_rows(stack, name) if kind == "promotion"]
+    assert len(promotions) == 1
+    record = _decision_record(stack, promotions[0])
+    promotion = record["promotion"]
+    assert promotion["action"] == ("promote" if approved else "reject")
+    assert promotion["inputs"]["approval"] == ("approved" if approved else "rejected")
+    assert promotion["inputs"]["approver"] == answer["reviewer"]
+    assert promotion["inputs"]["approval_comment"] == answer["comment"]
+
+
+def test_a_product_event_fires_its_alert_automation(stack: Stack) -> None:
+    usecase = _usecase_variant(stack, "stack_alerts")
+    history = _history()
+    corrupt = history.stop - 1
+    _land(stack, usecase, history, corrupt=corrupt)
+    flow_run = stack.run_deployment(
+        "bootstrap/bootstrap-retail-demand",
+        {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
+    )
+    assert stack.wait(flow_run.id, {"COMPLETED"}).state.type.value == "COMPLETED"
+
+    # The corrupt batch emitted mlops.batch.quarantined; its automation runs the alert deployment.
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    deadline = time.monotonic() + 180
+    alerts: list[Any] = []
+    while time.monotonic() < deadline:
+        with stack.prefect() as client:
+            alerts = [
+                r
+                for r in client.read_flow_runs(
+                    flow_filter=FlowFilter(name=FlowFilterName(any_=["alert"]))
+                )
+                if r.parameters.get("event") == "mlops.batch.quarantined"
+                and r.parameters.get("resource") == "mlops.usecase.stack_alerts"
+            ]
+        if alerts and alerts[0].state and alerts[0].state.is_final():
+            break
+        time.sleep(2)
+    assert alerts, "no alert flow run for the quarantined batch" + _logs(stack)
+    assert alerts[0].state.type.value == "COMPLETED"
+    lines = (stack.data_root / "alerts.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert any(
+        r["event"] == "mlops.batch.quarantined"
+        and "stack_alerts" in r["message"]
+        and r["payload"].get("batch") == f"period_{corrupt:03d}.csv"
+        for r in records
+    ), records
