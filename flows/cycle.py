@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, pause_flow_run
-from prefect.exceptions import FlowPauseTimeout
+from prefect.client.orchestration import get_client
+from prefect.context import get_run_context
 from prefect.input import RunInput
+from prefect.states import Running
+from pydantic import Field
 
 from mlops_core.cycle import (
     DecisionHistory,
@@ -71,9 +75,9 @@ class CycleResult:
 class ApprovalInput(RunInput):
     """The form a reviewer fills in the Prefect UI to approve a promotion."""
 
-    approve: bool
-    reviewer: str
-    comment: str = ""
+    approve: bool = Field(description="Tick to promote the challenger; leave unticked to reject.")
+    reviewer: str = Field(description="Your name: recorded with the decision.")
+    comment: str = Field("", description="Why (kept in the decision record).")
 
 
 # ---------------------------------------------------------------- helpers
@@ -166,23 +170,83 @@ def _validate_and_score(rt: Runtime, path: Path) -> Scored:
     return Scored(path, frame, gate, period, champion, guarded)
 
 
+#: Seconds the server keeps a paused run past the approval deadline. The flow
+#: itself ends the wait at the deadline; the server's own expiry (which would
+#: fail the run) must never come first.
+_PAUSE_GRACE_SECONDS = 600
+
+
 def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> dict[str, Any]:
-    """Pause the flow for a human answer in the Prefect UI; no answer means reject."""
+    """Pause the flow for a human answer in the Prefect UI; no answer means reject.
+
+    At the deadline a timer takes the run from Paused back to Running, which
+    ends Prefect's wait without input; the answer is then "timeout" (a
+    rejection) and the run goes on to record it and complete.
+    """
     timeout = rt.usecase.promotion.approval_timeout_seconds
+    run_id = get_run_context().flow_run.id
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(
+                run_id,
+                Running(message="No approval answer in time: the promotion is rejected."),
+                force=True,
+            )
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
     try:
         answer = pause_flow_run(
             wait_for_input=ApprovalInput.with_initial_data(
                 description=markdown, approve=False, reviewer="", comment=""
             ),
-            timeout=timeout,
+            timeout=timeout + _PAUSE_GRACE_SECONDS,
+            poll_interval=max(1, min(10, timeout // 10)),
         )
-    except FlowPauseTimeout:
+    except Exception:
+        # Resumed by the timer, Prefect finds no input to load: that is the timeout.
+        if not expired.is_set():
+            raise
+        answer = None
+    finally:
+        timer.cancel()
+    if answer is None:
         return {"approval": "timeout", "approver": None, "approval_comment": None}
     return {
         "approval": "approved" if answer.approve else "rejected",
         "approver": answer.reviewer or None,
         "approval_comment": answer.comment or None,
     }
+
+
+def _approval_request(rt: Runtime, decision: PromotionDecision, version: str) -> str:
+    """The decision record a reviewer sees on the approval form (markdown)."""
+    i = decision.inputs
+    champion = f"{i.champion_metric:.4g}" if i.champion_metric is not None else "none yet"
+    lines = [
+        f"## {rt.name}: promote version {version} to champion?",
+        "",
+        "Every automatic check of the promotion gate passed; the policy asks a person.",
+        "",
+        "| evidence | value |",
+        "|---|---|",
+        f"| {i.metric} of the challenger on the holdout | {i.challenger_metric:.4g} |",
+        f"| {i.metric} of the champion on the same rows | {champion} |",
+        f"| holdout rows | {i.holdout_rows} |",
+    ]
+    if i.p_value is not None:
+        lines.append(f"| p-value of the gain (paired bootstrap) | {i.p_value:.3g} |")
+    lines.append(f"| challenger rows flagged by guardrails | {i.challenger_guardrail_rate:.1%} |")
+    lines += ["", "Checks:", *(f"- {r.message}" for r in decision.reasons), ""]
+    lines.append(
+        "Approve or reject, and say who you are. No answer within "
+        f"{rt.usecase.promotion.approval_timeout_seconds} s means reject."
+    )
+    return "\n".join(lines)
 
 
 def _challenge(
@@ -216,8 +280,7 @@ def _challenge(
     inputs = steps.evaluate(rt, result, champion, seed=period)
     decision = decide_promotion(inputs, rt.usecase.promotion)
     if decision.action == "await_approval":
-        md = "\n".join(f"- {r.message}" for r in decision.reasons)
-        answer = _ask_approval(rt, decision, f"Promote version {trained.version}?\n\n{md}")
+        answer = _ask_approval(rt, decision, _approval_request(rt, decision, trained.version))
         decision = decide_promotion(inputs.model_copy(update=answer), rt.usecase.promotion)
     current = champion.version if champion else None
     if decision.action == "promote":

@@ -285,42 +285,47 @@ def test_deployment_runs_train_register_and_record_through_the_servers(stack: St
 
 
 @pytest.mark.parametrize(
-    ("answer", "approved"),
+    ("answer", "approval"),
     [
-        ({"approve": True, "reviewer": "alice", "comment": "looks right"}, True),
-        ({"approve": False, "reviewer": "bob", "comment": "wait for the audit"}, False),
+        ({"approve": True, "reviewer": "alice", "comment": "looks right"}, "approved"),
+        ({"approve": False, "reviewer": "bob", "comment": "wait for the audit"}, "rejected"),
+        (None, "timeout"),
     ],
-    ids=["approved", "refused"],
+    ids=["approved", "refused", "no-answer"],
 )
 def test_promotion_waits_for_a_human_answer_given_through_the_api(
-    stack: Stack, answer: dict[str, Any], approved: bool
+    stack: Stack, answer: dict[str, Any] | None, approval: str
 ) -> None:
-    name = f"stack_approval_{'yes' if approved else 'no'}"
-    usecase = _usecase_variant(stack, name, require_approval=True, approval_timeout_seconds=600)
+    name = f"stack_approval_{approval}"
+    timeout = 600 if answer is not None else 5
+    usecase = _usecase_variant(stack, name, require_approval=True, approval_timeout_seconds=timeout)
     _land(stack, usecase, _history())
     flow_run = stack.run_deployment(
         "bootstrap/bootstrap-retail-demand",
         {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
     )
-    paused = stack.wait(flow_run.id, {"PAUSED"})
-    assert paused.state.type.value == "PAUSED", _logs(stack)
-    assert _champion(stack, name) is None, "nothing is promoted while the answer is pending"
-
-    with stack.prefect() as client:
-        client.resume_flow_run(flow_run.id, run_input=answer)
+    if answer is not None:
+        paused = stack.wait(flow_run.id, {"PAUSED"})
+        assert paused.state.type.value == "PAUSED", _logs(stack)
+        assert _champion(stack, name) is None, "nothing is promoted while the answer is pending"
+        with stack.prefect() as client:
+            client.resume_flow_run(flow_run.id, run_input=answer)
     done = stack.wait(flow_run.id, {"COMPLETED"})
-    assert done.state.type.value == "COMPLETED", _logs(stack)
+    with stack.prefect() as client:
+        states = client.read_flow_run_states(flow_run.id)
+    history = [f"{state.type.value}: {state.message}" for state in states]
+    assert done.state.type.value == "COMPLETED", history
+    assert any(h.startswith("PAUSED") for h in history), history
 
     champion = _champion(stack, name)
-    assert (champion is not None) is approved
+    assert (champion is not None) is (approval == "approved")
     promotions = [run_id for run_id, kind, _ in _decision_rows(stack, name) if kind == "promotion"]
     assert len(promotions) == 1
-    record = _decision_record(stack, promotions[0])
-    promotion = record["promotion"]
-    assert promotion["action"] == ("promote" if approved else "reject")
-    assert promotion["inputs"]["approval"] == ("approved" if approved else "rejected")
-    assert promotion["inputs"]["approver"] == answer["reviewer"]
-    assert promotion["inputs"]["approval_comment"] == answer["comment"]
+    promotion = _decision_record(stack, promotions[0])["promotion"]
+    assert promotion["action"] == ("promote" if approval == "approved" else "reject")
+    assert promotion["inputs"]["approval"] == approval
+    assert promotion["inputs"]["approver"] == (answer["reviewer"] if answer else None)
+    assert promotion["inputs"]["approval_comment"] == (answer["comment"] if answer else None)
 
 
 def test_a_product_event_fires_its_alert_automation(stack: Stack) -> None:
