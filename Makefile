@@ -10,7 +10,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export UV_PYTHON_PREFERENCE ?= only-system
 
-.PHONY: demo test test-unit lint setup clean
+.PHONY: demo test test-unit lint setup system-deps up down clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,8 +25,26 @@ setup: .venv/.synced  ## Install uv and the project's locked environment.
 demo: setup  ## Run the retail demo: 26 simulated weeks through the real flows.
 	$(UV) run --frozen --no-sync mlops demo
 
-test: setup  ## Run every test tier (unit, integration, flows, end to end).
+# The browser smoke test drives Debian's chromium; install it when it is missing
+# and we may (root with apt-get). PostgreSQL is found or installed by `mlops up`.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing (sudo apt-get install chromium): the browser test will fail"; \
+	  fi; }
+
+test: setup system-deps  ## Run every test tier (unit, integration, flows, end to end).
 	$(UV) run --frozen --no-sync pytest
+
+up: setup  ## Start the local production stack (PostgreSQL, Prefect, MLflow, worker).
+	$(UV) run --frozen --no-sync mlops up
+
+down: setup  ## Stop it.
+	$(UV) run --frozen --no-sync mlops down
 
 test-unit: setup
 	$(UV) run --frozen --no-sync pytest -m unit

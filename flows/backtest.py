@@ -21,6 +21,7 @@ import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.runners import make_task_runner, parse_runner
 from mlops_core.backtest import Policy, PolicyResult, parse_policy, summary_table
 from tasks import storage, tracking
 from tasks.backtest import Prepared, ReplayCache, prepare, run_policy
@@ -45,7 +46,7 @@ def replay_policy(
     initial_periods: int,
     with_drift: bool,
     seed: int,
-    cache: ReplayCache,
+    cache: ReplayCache | None,
 ) -> PolicyResult:
     """One policy over the whole history (CPU-bound, in memory)."""
     return run_policy(
@@ -90,6 +91,7 @@ def backtest(
     with_drift: bool = True,
     seed: int = 0,
     data_root: str | None = None,
+    task_runner: str | None = None,
 ) -> dict[str, Any]:
     """Replay ``data_path`` under each policy and compare error, retrains and cost.
 
@@ -102,6 +104,9 @@ def backtest(
         with_drift: Measure data drift (the drift rule needs it).
         seed: Seed of every random step.
         data_root: Data root holding MLflow (default ``$MLOPS_HOME``).
+        task_runner: Where policies run: threads, threads:N, dask (a local
+            cluster of 2 processes), dask:N or dask:tcp://host:8786 (default
+            ``$MLOPS_TASK_RUNNER`` or threads).
 
     Returns:
         ``table`` (one row per policy), ``plot`` (PNG path), ``run_id`` (MLflow).
@@ -114,11 +119,26 @@ def backtest(
     initial = initial_periods or default_initial_periods(
         len(prepared.periods), uc.retrain.holdout_periods
     )
-    cache = ReplayCache()
-    futures = [
-        replay_policy.submit(prepared, uc, p, initial, with_drift, seed, cache) for p in parsed
-    ]
-    results: list[PolicyResult] = [f.result() for f in futures]
+    runner_setting = parse_runner(task_runner)
+    # Threads share one cache of trained models; worker processes cannot.
+    cache = ReplayCache() if runner_setting.shares_memory else None
+    with make_task_runner(runner_setting) as runner:
+        futures = [
+            runner.submit(
+                replay_policy,
+                parameters={
+                    "prepared": prepared,
+                    "usecase": uc,
+                    "policy": p,
+                    "initial_periods": initial,
+                    "with_drift": with_drift,
+                    "seed": seed,
+                    "cache": cache,
+                },
+            )
+            for p in parsed
+        ]
+        results: list[PolicyResult] = [f.result() for f in futures]
     table = summary_table(results)
 
     experiment_id = tracking.ensure_experiment(
@@ -155,6 +175,7 @@ def backtest(
                 "initial_periods": initial,
                 "with_drift": with_drift,
                 "seed": seed,
+                "task_runner": task_runner or runner_setting.kind,
             },
             metrics=metrics,
         )

@@ -179,7 +179,14 @@ def backtest(
     period: Annotated[
         str | None, typer.Option(help="day, week or month (default: the use case's).")
     ] = None,
-    drift: Annotated[bool, typer.Option(help="Measure data drift (Evidently).")] = True,
+    drift: Annotated[bool, typer.Option(help="Measure data drift.")] = True,
+    task_runner: Annotated[
+        str | None,
+        typer.Option(
+            help="threads, threads:N, dask, dask:N or dask:tcp://host:8786 "
+            "(default: $MLOPS_TASK_RUNNER or threads)."
+        ),
+    ] = None,
     home: HomeOpt = None,
     verbose: bool = False,
 ) -> None:
@@ -202,6 +209,13 @@ def backtest(
     except ValueError as exc:
         typer.echo(f"error: --policies: {exc}", err=True)
         raise typer.Exit(2) from None
+    from flows.runners import parse_runner
+
+    try:
+        parse_runner(task_runner)
+    except ValueError as exc:
+        typer.echo(f"error: --task-runner: {exc}", err=True)
+        raise typer.Exit(2) from None
     out = flow(
         str(usecase),
         str(data),
@@ -210,6 +224,7 @@ def backtest(
         period=period,
         with_drift=drift,
         data_root=home,
+        task_runner=task_runner,
     )
     table = Table(
         title=f"backtest of {data.name} ({out['periods']} periods, "

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -241,17 +243,25 @@ def test_deployments_are_applied_with_described_parameters_and_a_schedule(stack:
         assert properties and all(p.get("description") for p in properties.values()), name
 
 
-def test_deployment_runs_train_register_and_record_through_the_servers(stack: Stack) -> None:
+@pytest.fixture(scope="module")
+def retail_bootstrap(stack: Stack) -> tuple[Path, Any]:
+    """A use case bootstrapped through its deployment: (use-case file, the flow run)."""
     usecase = _usecase_variant(stack, "stack_retail")
-    history = _history()
-    _land(stack, usecase, history)
+    _land(stack, usecase, _history())
     boot = stack.run_deployment(
         "bootstrap/bootstrap-retail-demand",
         {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
     )
     run = stack.wait(boot.id, {"COMPLETED"})
     assert run.state.type.value == "COMPLETED", _logs(stack)
+    return usecase, run
 
+
+def test_deployment_runs_train_register_and_record_through_the_servers(
+    stack: Stack, retail_bootstrap: tuple[Path, Any]
+) -> None:
+    usecase, boot = retail_bootstrap
+    history = _history()
     champion = _champion(stack, "stack_retail")
     assert champion is not None and champion.version == "1"
     with stack.prefect() as client:
@@ -367,3 +377,52 @@ def test_a_product_event_fires_its_alert_automation(stack: Stack) -> None:
         and r["payload"].get("batch") == f"period_{corrupt:03d}.csv"
         for r in records
     ), records
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    pytest.fail("chromium is not installed: `make test` installs Debian's chromium package")
+
+
+def _rendered_dom(url: str, profile: Path) -> str:
+    """The page's DOM after its scripts ran, from headless Chromium."""
+    done = subprocess.run(
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_browser_shows_the_flow_run_and_the_champion_alias(
+    stack: Stack, retail_bootstrap: tuple[Path, Any], tmp_path: Path
+) -> None:
+    _, boot = retail_bootstrap
+    prefect_ui = stack.prefect_api.removesuffix("/api")
+    page = _rendered_dom(f"{prefect_ui}/runs/flow-run/{boot.id}", tmp_path / "prefect")
+    assert boot.name in page, page[-2000:]
+    assert "bootstrap" in page
+
+    page = _rendered_dom(f"{stack.mlflow}/#/models/stack_retail", tmp_path / "mlflow")
+    assert "stack_retail" in page, page[-2000:]
+    # The alias chip of version 1 (the "mlops.status: champion" tag does not count).
+    alias_chip = re.compile(r'title="champion"[^>]*data-component-id="[^"]*alias', re.IGNORECASE)
+    assert alias_chip.search(page), page[-3000:]

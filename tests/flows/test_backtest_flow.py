@@ -69,3 +69,27 @@ def test_short_backtest_of_real_data(name, real_data, tmp_path):
     files = {a.path for a in rt.client.list_artifacts(out["run_id"])}
     assert {"metric_over_time.png", "table.json", "table.md", "periods.csv"} <= files
     assert Path(out["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_policies_on_a_local_dask_cluster_give_the_same_table_as_threads(real_data, tmp_path):
+    """Scale-out is configuration: two Dask worker processes replay the policies and
+    the outcome is the one the threads give (each worker keeps its own cache)."""
+    usecase, rel, time_column, days, initial = CASES["bike_sharing"]
+    data = tmp_path / "hour.csv"
+    frame = pd.read_csv(real_data / rel)
+    when = pd.to_datetime(frame[time_column])
+    frame.loc[when < when.min() + pd.Timedelta(days=days)].to_csv(data, index=False)
+    tables = {}
+    for runner in ("threads", "dask:2"):
+        out = backtest(
+            str(REPO / "usecases" / usecase),
+            str(data),
+            policies=POLICIES,
+            initial_periods=initial,
+            data_root=str(tmp_path / runner.replace(":", "-")),
+            task_runner=runner,
+        )
+        tables[runner] = out["table"]
+        rt = open_runtime(REPO / "usecases" / usecase, str(tmp_path / runner.replace(":", "-")))
+        assert rt.client.get_run(out["run_id"]).data.params["task_runner"] == runner
+    assert tables["dask:2"] == tables["threads"]
