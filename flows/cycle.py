@@ -214,7 +214,9 @@ def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> di
         answer = None
     finally:
         timer.cancel()
-    if answer is None:
+    if answer is None or expired.is_set():
+        # Resumed by the timer, Prefect hands back the form's initial values, not
+        # an answer; an answer racing the deadline counts as late.
         return {"approval": "timeout", "approver": None, "approval_comment": None}
     return {
         "approval": "approved" if answer.approve else "rejected",

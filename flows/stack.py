@@ -455,24 +455,18 @@ def _start_prefect(settings: StackSettings, state: dict[str, Any]) -> Service:
     )
     env.pop("PREFECT_API_URL")  # the server itself must not call itself at start
     _check_port_free(settings.host, settings.prefect_port, "The Prefect server")
-    service = _spawn(
-        "prefect-server",
-        [
-            _bin("prefect"),
-            "server",
-            "start",
-            "--host",
-            settings.host,
-            "--port",
-            str(settings.prefect_port),
-        ],
-        env,
-        settings.home,
+    command = [
+        _bin("prefect"),
+        "server",
+        "start",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.prefect_port),
+    ]
+    return _launch(
+        settings, state, "prefect-server", command, env, f"{settings.prefect_api_url}/health"
     )
-    state["services"]["prefect-server"] = service.__dict__
-    _save_state(settings, state)
-    _wait_http(f"{settings.prefect_api_url}/health", 180, service)
-    return service
 
 
 def _start_mlflow(settings: StackSettings, state: dict[str, Any]) -> Service:
@@ -481,50 +475,52 @@ def _start_mlflow(settings: StackSettings, state: dict[str, Any]) -> Service:
     _check_port_free(settings.host, settings.mlflow_port, "The MLflow server")
     artifacts = settings.home / "mlflow-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
-    service = _spawn(
-        "mlflow-server",
-        [
-            _bin("mlflow"),
-            "server",
-            "--host",
-            settings.host,
-            "--port",
-            str(settings.mlflow_port),
-            "--backend-store-uri",
-            database_url(settings, "mlflow", "psycopg2"),
-            "--artifacts-destination",
-            artifacts.as_uri(),
-            "--workers",
-            "1",
-        ],
-        env,
-        settings.home,
-    )
-    state["services"]["mlflow-server"] = service.__dict__
-    _save_state(settings, state)
-    _wait_http(f"{settings.mlflow_url}/health", 180, service)
-    return service
+    command = [
+        _bin("mlflow"),
+        "server",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.mlflow_port),
+        "--backend-store-uri",
+        database_url(settings, "mlflow", "psycopg2"),
+        "--artifacts-destination",
+        artifacts.as_uri(),
+        "--workers",
+        "1",
+    ]
+    return _launch(settings, state, "mlflow-server", command, env, f"{settings.mlflow_url}/health")
 
 
 def _start_worker(settings: StackSettings, state: dict[str, Any]) -> Service:
-    service = _spawn(
+    command = [
+        _bin("prefect"),
         "worker",
-        [
-            _bin("prefect"),
-            "worker",
-            "start",
-            "--pool",
-            WORK_POOL,
-            "--type",
-            "process",
-            "--limit",
-            "2",
-        ],
-        base_env(settings),
-        settings.home,
-    )
-    state["services"]["worker"] = service.__dict__
+        "start",
+        "--pool",
+        WORK_POOL,
+        "--type",
+        "process",
+        "--limit",
+        "2",
+    ]
+    return _launch(settings, state, "worker", command, base_env(settings), None)
+
+
+def _launch(
+    settings: StackSettings,
+    state: dict[str, Any],
+    name: str,
+    command: list[str],
+    env: Mapping[str, str],
+    health_url: str | None,
+) -> Service:
+    """Start a service in its own process group, record it, wait until it answers."""
+    service = _spawn(name, command, env, settings.home)
+    state["services"][name] = service.__dict__
     _save_state(settings, state)
+    if health_url is not None:
+        _wait_http(health_url, 180, service)
     return service
 
 

@@ -125,6 +125,7 @@ def stack() -> Iterator[Stack]:
             text=True,
             timeout=180,
         )
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _logs(s: Stack) -> str:

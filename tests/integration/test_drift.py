@@ -87,6 +87,14 @@ def batch(
     )
 
 
+# Every configurable method, each in at least one pair.
+METHOD_PAIRS = [
+    ("wasserstein", "jensenshannon"),
+    ("ks", "chisquare"),
+    ("psi", "psi"),
+    ("jensenshannon", "jensenshannon"),
+]
+
 IMPORTANCE = {"x1": 4.0, "x2": 2.0, "units": 1.0, "colour": 1.0, "promo": 0.0, "x3": 0.0}
 
 
@@ -141,15 +149,7 @@ def test_categorical_and_boolean_shifts_are_detected(usecase: UseCase) -> None:
     assert summary.importance_weighted_share == pytest.approx(1 / 8)
 
 
-@pytest.mark.parametrize(
-    ("numeric_method", "categorical_method"),
-    [
-        ("wasserstein", "jensenshannon"),
-        ("ks", "chisquare"),
-        ("psi", "psi"),
-        ("jensenshannon", "jensenshannon"),
-    ],
-)
+@pytest.mark.parametrize(("numeric_method", "categorical_method"), METHOD_PAIRS)
 def test_every_configurable_method_runs_and_detects_a_clear_shift(
     numeric_method: str, categorical_method: str
 ) -> None:
@@ -387,15 +387,7 @@ def _agreement_batch(seed: int, rows: int, shift: float) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize(
-    ("numeric_method", "categorical_method"),
-    [
-        ("wasserstein", "jensenshannon"),
-        ("ks", "chisquare"),
-        ("psi", "psi"),
-        ("jensenshannon", "jensenshannon"),
-    ],
-)
+@pytest.mark.parametrize(("numeric_method", "categorical_method"), METHOD_PAIRS)
 @pytest.mark.parametrize("shift", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("rows", [300, 3000])
 def test_feature_scores_equal_evidently_scores(
