@@ -19,12 +19,15 @@ extra_columns       no column outside the contract                   error (pass
 target_leak         the target column is not in the batch            error
 empty_batch         the batch has at least one row                   error
 min_rows            the batch has at least ``contract.min_rows``     error
-dtype               numeric/integer values parse as (whole) numbers  error
+dtype               numeric/integer values parse as finite (whole)   error
+                    numbers
 boolean             boolean values are in {0, 1, True, False}        error
 unique_id           ids are unique (when ``contract.unique_id``)     error
 range               values within [min, max]                         column severity
 categories          values in the allowed categories                 column severity
 null_share          missing share <= ``max_null_share``              column severity
+some_values         at least one value present (a column emptied by  error (unless
+                    a broken export), unless ``max_null_share`` is 1  all may be missing)
 ==================  ===============================================  =================
 
 Type rules are errors because a model cannot consume a text value in a numeric
@@ -64,6 +67,8 @@ MAX_EXAMPLES = 5
 _PARTIAL_UNEXPECTED = 20
 _NUMERIC_TYPES = ("numeric", "integer")
 _BOOLEAN_VALUES = [0, 1, True, False]
+# Share of non-missing values a column must reach for "some_values": any value at all.
+_SOME_VALUES_SHARE = 1e-9
 # Bytes read from the end of a CSV to check that its last row is complete.
 _TAIL_BYTES = 64 * 1024
 
@@ -373,6 +378,8 @@ def _value_rules(column: ColumnContract, usecase: UseCase) -> list[tuple[str, Se
     elif column.categories is not None:
         rules.append(("categories", column.severity))
     rules.append(("null_share", column.severity))
+    if column.max_null_share < 1.0:
+        rules.append(("some_values", "error"))
     if usecase.contract.unique_id and column.name == usecase.data.id_column:
         rules.append(("unique_id", "error"))
     return rules
@@ -426,8 +433,25 @@ def _numeric_values(
                 rows=rows,
                 examples=found,
             )
+    values = numbers.to_numpy(dtype=float, na_value=np.nan)
+    infinite = np.isinf(values)
+    inf_count = int(infinite.sum())
+    if inf_count:
+        # A model cannot take an infinite input (scikit-learn refuses the whole
+        # batch), whatever severity the column's range has.
+        found = numbers[infinite].head(50)
+        return numbers, _rule(
+            "dtype",
+            name,
+            "error",
+            False,
+            f"column '{name}' must hold finite numbers but {inf_count} of {rows} values "
+            f"({inf_count / rows:.2%}) are infinite, e.g. {_quoted(_examples(found))}",
+            unexpected_count=inf_count,
+            rows=rows,
+            examples=found,
+        )
     if column.type == "integer":
-        values = numbers.to_numpy(dtype=float, na_value=np.nan)
         fractional = np.isfinite(values) & (values != np.floor(values))
         frac_count = int(fractional.sum())
         if frac_count:
@@ -572,6 +596,16 @@ def _build_suite(usecase: UseCase, columns: frozenset[str], skip_range: frozense
                 ),
             )
         )
+        if column.max_null_share < 1.0:
+            # Even a column whose values may only warn cannot be empty: every
+            # value missing is a broken export, and the model would see none.
+            expectations.append(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=name,
+                    mostly=_SOME_VALUES_SHARE,
+                    meta=meta("some_values", name, "error", "at least one value present"),
+                )
+            )
         if contract.unique_id and name == usecase.data.id_column:
             expectations.append(
                 gxe.ExpectColumnValuesToBeUnique(
@@ -681,10 +715,11 @@ def _from_gx(result: Any, rows: int) -> RuleResult:
             "categories": "not an allowed category",
             "boolean": "not a boolean",
             "null_share": "missing",
+            "some_values": "missing",
             "unique_id": "with a duplicated id",
         }.get(rule, "unexpected")
         text = f"{where}expected {expected}; found {count} of {rows} rows ({share:.2%}) {found}"
-        if rule != "null_share" and examples:
+        if rule not in ("null_share", "some_values") and examples:
             text += f", e.g. {_quoted(_examples(examples))}"
     return _rule(
         rule,
@@ -694,5 +729,5 @@ def _from_gx(result: Any, rows: int) -> RuleResult:
         text,
         unexpected_count=count,
         rows=rows,
-        examples=() if rule == "null_share" else examples,
+        examples=() if rule in ("null_share", "some_values") else examples,
     )

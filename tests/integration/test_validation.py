@@ -123,9 +123,37 @@ def test_missing_column_fails_presence_and_reports_its_rules_as_unchecked(
     unchecked = {r.rule for r in results if r.column == "price" and not r.success} - {
         "column_present"
     }
-    assert unchecked == {"dtype", "range", "null_share"}
+    assert unchecked == {"dtype", "range", "null_share", "some_values"}
     assert all("missing" in r.message for r in results if r.column == "price")
     assert failures(results, "extra_columns") == []
+
+
+def test_a_column_with_every_value_missing_is_an_error_even_when_its_rules_only_warn(
+    usecase: UseCase,
+) -> None:
+    warn_only = usecase.model_copy(
+        update={
+            "contract": usecase.contract.model_copy(
+                update={
+                    "columns": tuple(
+                        c.model_copy(update={"severity": "warn", "max_null_share": 0.5})
+                        if c.name == "price"
+                        else c
+                        for c in usecase.contract.columns
+                    )
+                }
+            )
+        }
+    )
+    results = validate_frame(clean_batch().assign(price=np.nan), warn_only)
+
+    empty = only_failure(results, "some_values", "price")
+    assert empty.severity == "error" and empty.unexpected_count == ROWS
+    assert "price" in empty.message and "at least one value present" in empty.message
+    # Half missing is within this contract: only an entirely empty column stops the batch.
+    half = clean_batch()
+    half.loc[half.index[: ROWS // 2], "price"] = np.nan
+    assert failures(validate_frame(half, warn_only), "some_values") == []
 
 
 def test_renamed_column_is_missing_plus_extra(usecase: UseCase) -> None:

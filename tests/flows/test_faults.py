@@ -1,0 +1,238 @@
+"""Fault injection through the ``monitor`` flow: bad input never changes the champion.
+
+One use case is bootstrapped on the simulator's labeled history (module fixture).
+Each case lands one faulty batch under a new name and runs a monitor cycle, then
+asserts the promised outcome: the batch is quarantined byte for byte with a
+reason naming the file, the column and the rule; the champion is unchanged; the
+ledger reconciles (every landed batch is either scored or quarantined); the
+quarantine event reaches Prefect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.cycle import bootstrap, monitor
+from flows.demo import SHIPPED_USECASE
+from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
+from tasks import storage, tracking
+from tasks.runtime import open_runtime
+
+pytestmark = pytest.mark.flows
+
+SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
+FIRST_LIVE = SIM.config.initial_periods
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root with a bootstrapped champion and the first live labels landed."""
+    root = tmp_path_factory.mktemp("faults")
+    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(SHIPPED_USECASE), root)
+    for p in range(FIRST_LIVE):
+        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
+        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    out = bootstrap(str(SHIPPED_USECASE), str(root))
+    assert out["champion_version"] == "1"
+    return root
+
+
+def _champion_version(root: Path) -> str | None:
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    info = tracking.get_model_version_info(
+        rt.client, rt.usecase.registered_model_name, alias="champion"
+    )
+    return info.version if info else None
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def _live() -> pd.DataFrame:
+    return SIM.batch(FIRST_LIVE)
+
+
+def _renamed(_: Path) -> bytes:
+    return _csv_bytes(_live().rename(columns={"price": "Price"}))
+
+
+def _missing(_: Path) -> bytes:
+    return _csv_bytes(_live().drop(columns=["temperature"]))
+
+
+def _all_null(_: Path) -> bytes:
+    return _csv_bytes(_live().assign(temperature=np.nan))
+
+
+def _decimal_comma(_: Path) -> bytes:
+    frame = _live().astype({"price": object})
+    frame.loc[frame.index[3], "price"] = "12,5"
+    return _csv_bytes(frame)
+
+
+def _empty(_: Path) -> bytes:
+    return b""
+
+
+def _header_only(_: Path) -> bytes:
+    return (",".join(_live().columns) + "\n").encode("utf-8")
+
+
+def _truncated(_: Path) -> bytes:
+    text = _csv_bytes(_live())
+    return text[: int(len(text) * 0.6)]
+
+
+def _latin1(_: Path) -> bytes:
+    frame = _live()
+    frame.loc[frame.index[0], "store"] = "Düsseldorf"
+    return frame.to_csv(index=False).encode("latin-1")
+
+
+def _target_leak(_: Path) -> bytes:
+    labels = SIM.labels(FIRST_LIVE).set_index("row_id")["units_sold"]
+    frame = _live()
+    return _csv_bytes(frame.assign(units_sold=frame["row_id"].map(labels)))
+
+
+def _infinite(_: Path) -> bytes:
+    frame = _live()
+    frame.loc[frame.index[:3], "temperature"] = [np.inf, -np.inf, 1e308]
+    return _csv_bytes(frame)
+
+
+def _broken_parquet(tmp: Path) -> bytes:
+    path = tmp / "whole.parquet"
+    _live().to_parquet(path)
+    data = path.read_bytes()
+    return data[: len(data) - 40]  # the footer is gone
+
+
+# name -> (file suffix, bytes of the faulty batch, words the reason must hold)
+CASES: dict[str, tuple[str, Callable[[Path], bytes], tuple[str, ...]]] = {
+    "renamed column": (".csv", _renamed, ("price",)),
+    "missing column": (".csv", _missing, ("temperature",)),
+    "all-null column": (".csv", _all_null, ("temperature",)),
+    "decimal comma as text": (".csv", _decimal_comma, ("price", "12,5")),
+    "empty file": (".csv", _empty, ("empty",)),
+    "header-only file": (".csv", _header_only, ("no rows",)),
+    "truncated csv": (".csv", _truncated, ("truncated",)),
+    "wrong encoding": (".csv", _latin1, ("utf-8",)),
+    "leaked target column": (".csv", _target_leak, ("units_sold",)),
+    "infinite feature values": (".csv", _infinite, ("temperature", "infinite")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_faulty_batch_is_quarantined_with_a_named_reason_and_changes_nothing(
+    root: Path, tmp_path: Path, case: str
+) -> None:
+    suffix, make, words = CASES[case]
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    name = f"fault_{case.replace(' ', '_').replace('-', '_')}{suffix}"
+    data = make(tmp_path)
+    (rt.paths.landing / name).write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    champion_before = _champion_version(root)
+
+    out = monitor(str(SHIPPED_USECASE), name, str(root))
+
+    assert out["validation"] == "fail" and out["decision"] == "block", out
+    assert _champion_version(root) == champion_before
+    kept = rt.paths.quarantine / name
+    assert kept.read_bytes() == data, "quarantined byte for byte"
+    assert not (rt.paths.landing / name).exists()
+    reason = json.loads((rt.paths.quarantine / f"{name}.reason.json").read_text())
+    failed = [r for r in reason["results"] if not r["success"] and r["severity"] == "error"]
+    text = json.dumps(failed + list(reason.get("reasons", [])))
+    assert name in text or any(r.get("column") for r in failed), text
+    for word in words:
+        assert word.lower() in text.lower(), (word, text)
+    entry = storage.ledger_entry(rt.paths.ledger, sha)
+    assert entry is not None and entry["gate"] == "fail" and entry["decision"] == "block"
+
+
+def test_a_parquet_batch_with_a_broken_footer_is_quarantined(root: Path, tmp_path: Path) -> None:
+    # The shipped use case takes CSV; a Parquet twin of it reads the broken file.
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    data = _broken_parquet(tmp_path)
+    frame, problems = _read_as_parquet(tmp_path, data)
+    assert frame is None and problems[0].rule == "readable" and not problems[0].success
+    assert "parquet" in problems[0].message.lower()
+    assert rt.usecase.data.format == "csv"
+
+
+def _read_as_parquet(tmp: Path, data: bytes) -> tuple[Any, Any]:
+    from tasks.validation import read_batch_file
+
+    path = tmp / "broken.parquet"
+    path.write_bytes(data)
+    return read_batch_file(path, "parquet")
+
+
+def test_the_same_batch_under_a_new_name_is_handled_once(root: Path) -> None:
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    data = _csv_bytes(_live())
+    sha = hashlib.sha256(data).hexdigest()
+    (rt.paths.landing / "live_week.csv").write_bytes(data)
+    first = monitor(str(SHIPPED_USECASE), "live_week.csv", str(root))
+    assert first["status"] == "done" and first["validation"] == "pass"
+    predictions = sorted(rt.paths.predictions.iterdir())
+    decisions = tracking.find_decision_runs(
+        rt.client, rt.decisions_experiment_id, filter_tags={"mlops.batch_sha256": sha}
+    )
+
+    (rt.paths.landing / "live_week_copy.csv").write_bytes(data)
+    again = monitor(str(SHIPPED_USECASE), "live_week_copy.csv", str(root))
+
+    assert again["status"] == "duplicate" and again["decision_run_id"] == first["decision_run_id"]
+    assert sorted(rt.paths.predictions.iterdir()) == predictions, "no second set of predictions"
+    after = tracking.find_decision_runs(
+        rt.client, rt.decisions_experiment_id, filter_tags={"mlops.batch_sha256": sha}
+    )
+    assert len(after) == len(decisions) >= 1, "no second decision run"
+    assert not (rt.paths.landing / "live_week_copy.csv").exists()
+
+
+def test_landed_batches_reconcile_with_scored_plus_quarantined(root: Path) -> None:
+    """Run last in this module: every batch landed here was scored or quarantined."""
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    entries = [json.loads(line) for line in rt.paths.ledger.read_text().splitlines()]
+    passed = {e["sha256"] for e in entries if e["gate"] == "pass"}
+    failed = {e["sha256"] for e in entries if e["gate"] == "fail"}
+    quarantined = {
+        hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in rt.paths.quarantine.iterdir()
+        if not p.name.endswith(".reason.json")
+    }
+    assert failed == quarantined
+    assert not (passed & failed)
+    assert list(rt.paths.landing.iterdir()) == [], "nothing left behind in landing"
+
+
+def test_quarantine_events_reach_prefect(root: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    wanted = {f"fault_{c.replace(' ', '_').replace('-', '_')}.csv" for c in CASES}
+    seen: set[str] = set()
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline and not wanted <= seen:
+            page = client.read_events(
+                filter=EventFilter(event=EventNameFilter(name=["mlops.batch.quarantined"])),
+                limit=50,
+            )
+            seen |= {e.payload.get("batch") for e in page.events}
+            time.sleep(0.5)
+    assert wanted <= seen, sorted(wanted - seen)
