@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import statistics
 import threading
 import time
@@ -360,6 +361,36 @@ def test_promotion_compare_and_set_and_rollback(store, fitted: Fitted) -> None:
     assert champion_at(history, datetime.now(UTC)) == v1
 
 
+def test_two_promotions_racing_from_the_same_champion_move_it_once(store, fitted: Fitted) -> None:
+    client, settings = store
+    name = "race"
+    v1, v2, v3 = (_train(client, settings, fitted, name).version for _ in range(3))
+    set_champion(client, name, v1, expected_current=None, reason="first model")
+    start = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def promote(version: str) -> None:
+        start.wait()
+        try:
+            outcomes[version] = set_champion(
+                client, name, version, expected_current=v1, reason=f"challenger {version}"
+            )
+        except ChampionChangedError as exc:
+            outcomes[version] = exc
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in (v2, v3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    winners = [v for v, o in outcomes.items() if o == v1]
+    losers = [v for v, o in outcomes.items() if isinstance(o, ChampionChangedError)]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert _aliases(client, name) == {"champion": winners[0], "previous": v1}
+    assert _status(client, name, losers[0]) != "champion"
+
+
 def test_rerun_after_a_crash_finishes_the_alias_moves(store, fitted: Fitted) -> None:
     client, settings = store
     name = "crashy"
@@ -409,6 +440,48 @@ def test_load_refuses_a_model_whose_hash_does_not_match(store, fitted: Fitted) -
     skops_file.write_bytes(skops_file.read_bytes() + b"\0")
     with pytest.raises(ModelIntegrityError, match="sha256"):
         load_model(client, info)
+
+
+class _MarkerOnUnpickle:
+    """Unpickling this object creates a file: what a malicious model file would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: D105
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_malicious_pickle_model_is_refused_and_never_runs(
+    store, fitted: Fitted, tmp_path: Path
+) -> None:
+    import pickle
+
+    import mlflow.sklearn
+
+    client, settings = store
+    name = "pickled"
+    trained = _train(client, settings, fitted, name)
+    info = get_model_version_info(client, name, version=trained.version)
+    assert info is not None
+    # An attacker with write access to the artifact store swaps the model for a
+    # pickle and declares it in the MLmodel file.
+    folder = _local(client.get_model_version_download_uri(name, trained.version))
+    marker = tmp_path / "pwned"
+    (folder / "model.pkl").write_bytes(pickle.dumps(_MarkerOnUnpickle(marker)))
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+    mlmodel["flavors"]["sklearn"].update(
+        {"serialization_format": "cloudpickle", "pickled_model": "model.pkl"}
+    )
+    (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+
+    with pytest.raises(ModelIntegrityError, match="skops"):
+        load_model(client, info)
+    # MLflow's own loader refuses pickle too in the product's runtime.
+    assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
+    with pytest.raises(Exception, match="(?i)pickle"):
+        mlflow.sklearn.load_model(str(folder))
+    assert not marker.exists(), "the payload ran"
 
 
 def test_decision_runs_are_logged_and_found_by_tag(store) -> None:
