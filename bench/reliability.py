@@ -1,0 +1,174 @@
+"""Run the fault-injection tests and regenerate the README's table of faults and outcomes.
+
+    uv run python bench/reliability.py                 # run them, print the table
+    uv run python bench/reliability.py --update-readme # also rewrite it in README.md
+
+Each row is one automated test that injects a fault and asserts the promised
+outcome; the result column is what this run of the test gave.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
+
+FAULTS = "tests/flows/test_faults.py"
+TRACKING = "tests/integration/test_tracking.py"
+VALIDATION = "tests/integration/test_validation.py"
+STACK = "tests/e2e/test_stack.py"
+QUARANTINE = "quarantined byte for byte, reason names {what}; champion unchanged; ledger entry"
+
+# (test node id, fault injected, outcome the test asserts)
+CASES: list[tuple[str, str, str]] = [
+    (
+        f"{FAULTS}::test_a_faulty_batch_is_quarantined_with_a_named_reason_and_changes_nothing"
+        f"[{case}]",
+        fault,
+        QUARANTINE.format(what=what),
+    )
+    for case, fault, what in [
+        ("renamed column", "column renamed (`price` -> `Price`)", "`price`"),
+        ("missing column", "column missing", "`temperature`"),
+        ("all-null column", "every value of a column missing", "`temperature`, `some_values`"),
+        ("decimal comma as text", '"12,5" as text in a numeric column', "`price` and `12,5`"),
+        ("empty file", "empty file (0 bytes)", "the file as empty"),
+        ("header-only file", "header-only file", "no rows"),
+        ("truncated csv", "truncated CSV (cut mid-row)", "truncated"),
+        ("wrong encoding", "Latin-1 file where UTF-8 is expected", "the encoding"),
+        ("leaked target column", "target column inside the batch", "`units_sold` (leak)"),
+        ("infinite feature values", "+inf, -inf in a feature", "`temperature`, infinite"),
+    ]
+] + [
+    (
+        f"{FAULTS}::test_a_parquet_batch_with_a_broken_footer_is_quarantined",
+        "Parquet file with a broken footer",
+        "unreadable, rule `readable`, nothing parsed",
+    ),
+    (
+        f"{FAULTS}::test_the_same_batch_under_a_new_name_is_handled_once",
+        "the same batch delivered twice under another name",
+        "second delivery is a duplicate: one decision run, one set of predictions",
+    ),
+    (
+        f"{FAULTS}::test_landed_batches_reconcile_with_scored_plus_quarantined",
+        "all of the above, counted",
+        "landed = scored + quarantined; nothing left in landing",
+    ),
+    (
+        f"{FAULTS}::test_quarantine_events_reach_prefect",
+        "every quarantined batch",
+        "`mlops.batch.quarantined` event per batch in Prefect",
+    ),
+    (
+        f"{VALIDATION}::test_bom_in_the_header_is_stripped",
+        "UTF-8 byte-order mark in the header",
+        "accepted: the BOM is stripped, columns match",
+    ),
+    (
+        f"{TRACKING}::test_a_malicious_pickle_model_is_refused_and_never_runs",
+        "model file swapped for a pickle with a payload",
+        "loading refused (not skops; MLflow refuses pickle); the payload never runs",
+    ),
+    (
+        f"{TRACKING}::test_load_refuses_a_model_whose_hash_does_not_match",
+        "model file altered after registration",
+        "loading refused: sha256 differs from the registry's",
+    ),
+    (
+        f"{TRACKING}::test_two_promotions_racing_from_the_same_champion_move_it_once",
+        "two promotions racing from the same champion",
+        "exactly one moves `champion`; the other gets ChampionChangedError",
+    ),
+    (
+        f"{TRACKING}::test_rerun_after_a_crash_finishes_the_alias_moves",
+        "crash between the `champion` and `previous` alias moves",
+        "rerun finishes the promotion; no second move",
+    ),
+    (
+        f"{TRACKING}::test_alias_to_deleted_version_counts_as_missing",
+        "`champion` alias pointing to a deleted version",
+        "treated as no champion, never loaded",
+    ),
+    (
+        f"{TRACKING}::test_concurrent_decision_runs_all_land",
+        "many decision runs logged at once on SQLite",
+        "every run lands (no lost writes)",
+    ),
+    (
+        f"{STACK}::test_promotion_waits_for_a_human_answer_given_through_the_api[no-answer]",
+        "nobody answers a required approval",
+        "rejected at the deadline; run completes; answer `timeout` recorded",
+    ),
+]
+
+
+def run(cases: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Run the tests once; return the outcome per node id (passed, failed, skipped)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "junit.xml"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--junitxml={report}",
+                *(node for node, _, _ in cases),
+            ],
+            cwd=REPO,
+            env=env,
+            check=False,
+        )
+        outcomes: dict[str, str] = {}
+        for case in ET.parse(report).getroot().iter("testcase"):
+            module = case.get("classname", "").replace(".", "/") + ".py"
+            node = f"{module}::{case.get('name')}"
+            if case.find("failure") is not None or case.find("error") is not None:
+                outcomes[node] = "FAILED"
+            elif case.find("skipped") is not None:
+                outcomes[node] = "skipped"
+            else:
+                outcomes[node] = "passed"
+    return outcomes
+
+
+def table(cases: list[tuple[str, str, str]], outcomes: dict[str, str]) -> str:
+    """The README table: fault, promised outcome, this run's result."""
+    rows = ["| fault injected | outcome asserted | result |", "|---|---|---|"]
+    for node, fault, outcome in cases:
+        rows.append(f"| {fault} | {outcome} | {outcomes.get(node, 'not run')} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args(argv)
+    outcomes = run(CASES)
+    text = table(CASES, outcomes)
+    print(text)
+    if args.update_readme:
+        readme = REPO / "README.md"
+        old = readme.read_text(encoding="utf-8")
+        block = f"{START}\n{text}\n{END}"
+        new, count = re.subn(re.escape(START) + ".*?" + re.escape(END), block, old, flags=re.S)
+        if count != 1:
+            raise SystemExit(f"README.md needs exactly one {START} ... {END} block")
+        readme.write_text(new, encoding="utf-8")
+    return 0 if all(o == "passed" for o in outcomes.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
