@@ -417,58 +417,49 @@ def _numeric_values(
     numbers = series
     if not pd.api.types.is_numeric_dtype(series):
         numbers = pd.to_numeric(series, errors="coerce")
-        bad = numbers.isna() & series.notna()
-        bad_count = int(bad.sum())
-        if bad_count:
-            found = series[bad].head(50)
-            return None, _rule(
-                "dtype",
-                name,
-                "error",
-                False,
-                f"column '{name}' must hold numbers but {bad_count} of {rows} values "
-                f"({bad_count / rows:.2%}) do not parse as numbers (a decimal comma or "
-                f"text?), e.g. {_quoted(_examples(found))}",
-                unexpected_count=bad_count,
-                rows=rows,
-                examples=found,
+        unparsed = (numbers.isna() & series.notna()).to_numpy()
+        if unparsed.any():
+            return None, _dtype_failure(
+                series,
+                unparsed,
+                rows,
+                "numbers",
+                "do not parse as numbers (a decimal comma or text?)",
             )
     values = numbers.to_numpy(dtype=float, na_value=np.nan)
+    # A model cannot take an infinite input (scikit-learn refuses the whole
+    # batch), whatever severity the column's range has.
     infinite = np.isinf(values)
-    inf_count = int(infinite.sum())
-    if inf_count:
-        # A model cannot take an infinite input (scikit-learn refuses the whole
-        # batch), whatever severity the column's range has.
-        found = numbers[infinite].head(50)
-        return numbers, _rule(
-            "dtype",
-            name,
-            "error",
-            False,
-            f"column '{name}' must hold finite numbers but {inf_count} of {rows} values "
-            f"({inf_count / rows:.2%}) are infinite, e.g. {_quoted(_examples(found))}",
-            unexpected_count=inf_count,
-            rows=rows,
-            examples=found,
-        )
+    if infinite.any():
+        return numbers, _dtype_failure(numbers, infinite, rows, "finite numbers", "are infinite")
     if column.type == "integer":
         fractional = np.isfinite(values) & (values != np.floor(values))
-        frac_count = int(fractional.sum())
-        if frac_count:
-            found = numbers[fractional].head(50)
-            return numbers, _rule(
-                "dtype",
-                name,
-                "error",
-                False,
-                f"column '{name}' must hold whole numbers but {frac_count} of {rows} values "
-                f"({frac_count / rows:.2%}) have a fraction, e.g. {_quoted(_examples(found))}",
-                unexpected_count=frac_count,
-                rows=rows,
-                examples=found,
+        if fractional.any():
+            return numbers, _dtype_failure(
+                numbers, fractional, rows, "whole numbers", "have a fraction"
             )
     kind = "whole numbers" if column.type == "integer" else "numbers"
     return numbers, _rule("dtype", name, "error", True, f"column '{name}' holds {kind}")
+
+
+def _dtype_failure(
+    values: pd.Series, bad: np.ndarray, rows: int, expected: str, problem: str
+) -> RuleResult:
+    """The failed dtype rule: how many values are ``bad``, what is wrong, examples."""
+    name = str(values.name)
+    count = int(bad.sum())
+    found = values[bad].head(50)
+    return _rule(
+        "dtype",
+        name,
+        "error",
+        False,
+        f"column '{name}' must hold {expected} but {count} of {rows} values "
+        f"({count / rows:.2%}) {problem}, e.g. {_quoted(_examples(found))}",
+        unexpected_count=count,
+        rows=rows,
+        examples=found,
+    )
 
 
 def _as_text(series: pd.Series) -> pd.Series:
