@@ -104,6 +104,12 @@ CASES: list[tuple[str, str, str]] = [
         "every run lands (no lost writes)",
     ),
     (
+        f"{STACK}::test_the_database_password_never_leaves_the_secrets_file",
+        "secrets of the local stack",
+        "the database password is only in secrets.env (mode 0600): not in output, logs, "
+        "state, data, MLflow or Prefect artifacts",
+    ),
+    (
         f"{STACK}::test_promotion_waits_for_a_human_answer_given_through_the_api[no-answer]",
         "nobody answers a required approval",
         "rejected at the deadline; run completes; answer `timeout` recorded",

@@ -49,6 +49,7 @@ class Stack:
         self.ports = ports
         self.prefect_api = f"http://127.0.0.1:{ports['prefect']}/api"
         self.mlflow = f"http://127.0.0.1:{ports['mlflow']}"
+        self.up_output = ""
 
     def env(self) -> dict[str, str]:
         return {
@@ -112,6 +113,7 @@ def stack() -> Iterator[Stack]:
         str(ports["mlflow"]),
     ]
     up = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=900)
+    s.up_output = up.stdout + up.stderr
     try:
         assert up.returncode == 0, up.stdout + up.stderr + _logs(s)
         assert f"http://127.0.0.1:{ports['prefect']}" in up.stdout
@@ -427,3 +429,29 @@ def test_browser_shows_the_flow_run_and_the_champion_alias(
     # The alias chip of version 1 (the "mlops.status: champion" tag does not count).
     alias_chip = re.compile(r'title="champion"[^>]*data-component-id="[^"]*alias', re.IGNORECASE)
     assert alias_chip.search(page), page[-3000:]
+
+
+def test_the_database_password_never_leaves_the_secrets_file(
+    stack: Stack, retail_bootstrap: tuple[Path, Any]
+) -> None:
+    """No secret in output, logs, state, data or artifacts; the secrets file is private."""
+    from flows.stack import read_secrets
+
+    secrets_file = stack.stack_home / "secrets.env"
+    assert secrets_file.stat().st_mode & 0o077 == 0, "secrets.env is readable by others"
+    password = read_secrets(stack.stack_home)["POSTGRES_PASSWORD"].encode()
+    assert len(password) >= 24
+    assert password not in stack.up_output.encode()
+    skipped = {secrets_file, stack.stack_home / "postgres"}
+    leaks = []
+    for folder in (stack.stack_home, stack.data_root):
+        for path in folder.rglob("*"):
+            if any(path == s or s in path.parents for s in skipped) or not path.is_file():
+                continue
+            if password in path.read_bytes():
+                leaks.append(path)
+    assert leaks == [], leaks
+    # The flows' Prefect artifacts do not carry it either.
+    with stack.prefect() as client:
+        artifacts = client.read_artifacts()
+    assert artifacts and not any(password.decode() in str(a.data) for a in artifacts)
