@@ -28,7 +28,8 @@ HomeOpt = Annotated[
 ]
 
 
-def _environment(verbose: bool = False) -> None:
+def set_environment_defaults(verbose: bool = False) -> None:
+    """Process defaults of every command (thread limits, trusted models, quiet logs)."""
     # Histogram models oversubscribe the 2 cores badly when runs share them.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -73,7 +74,7 @@ def demo(
     verbose: Annotated[bool, typer.Option(help="Show Prefect logs.")] = False,
 ) -> None:
     """Simulate a retail business for PERIODS weeks through the real flows."""
-    _environment(verbose)
+    set_environment_defaults(verbose)
     from rich.console import Console
 
     from flows.demo import demo as demo_flow
@@ -95,7 +96,7 @@ def demo(
 @app.command()
 def bootstrap(usecase: UsecaseArg, home: HomeOpt = None, verbose: bool = False) -> None:
     """Train the first champion on the labeled batches in landing."""
-    _environment(verbose)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
     from flows.cycle import bootstrap as flow
 
@@ -110,7 +111,7 @@ def score(
     verbose: bool = False,
 ) -> None:
     """Validate a batch, predict with the champion, apply guardrails."""
-    _environment(verbose)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
     from flows.cycle import score_batch
 
@@ -127,7 +128,7 @@ def monitor(
     verbose: bool = False,
 ) -> None:
     """Run the monitoring cycle for one landed batch, or for every landed batch in order."""
-    _environment(verbose)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
     from flows.cycle import monitor as flow
     from tasks import storage
@@ -159,7 +160,7 @@ def rollback(
     verbose: bool = False,
 ) -> None:
     """Move alias champion back to the previous version."""
-    _environment(verbose)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
     from flows.cycle import rollback as flow
 
@@ -191,7 +192,7 @@ def backtest(
     verbose: bool = False,
 ) -> None:
     """Replay a labeled history under several retraining policies and compare them."""
-    _environment(verbose)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
     if not data.is_file():
         typer.echo(f"error: {data}: no such file", err=True)
@@ -247,7 +248,7 @@ def status(
     decisions: Annotated[int, typer.Option(help="How many recent decisions to show.")] = 10,
 ) -> None:
     """Champion, version history (who and why) and the latest decisions."""
-    _environment()
+    set_environment_defaults()
     _check_usecase(usecase)
     from rich.console import Console
     from rich.table import Table

@@ -397,7 +397,17 @@ def profile_frame(
 ) -> UseCaseProfile:
     """Profile a data file into a starting use case and a review note per column.
 
-    Same arguments as :func:`profile_usecase`.
+    Args:
+        frame: The data, one row per example, target included.
+        name: Use-case name (lower case letters, digits, ``_`` and ``-``).
+        target: The column the model predicts.
+        time: The time column: integer periods, or dates cut by ``period``.
+        id_column: The unique row id; None uses ``row_id``, which the replay adds.
+        segment: Optional segment column (e.g. store).
+        period: ``day``, ``week`` or ``month`` for a date time column; None picks
+            the coarsest unit giving at least 12 periods.
+        task: ``regression`` or ``classification``; None infers it from the target.
+        source_name: Name of the profiled file (for the description and format).
 
     Returns:
         The mapping and the notes :func:`render_usecase_yaml` writes as comments.
@@ -542,52 +552,6 @@ def profile_frame(
     return UseCaseProfile(mapping=mapping, notes=profile_notes)
 
 
-def profile_usecase(
-    frame: pd.DataFrame,
-    *,
-    name: str,
-    target: str,
-    time: str,
-    id_column: str | None = None,
-    segment: str | None = None,
-    period: str | None = None,
-    task: str | None = None,
-    source_name: str,
-) -> dict[str, Any]:
-    """Profile a data file into a starting use-case mapping.
-
-    Args:
-        frame: The data, one row per example, target included.
-        name: Use-case name (lower case letters, digits, ``_`` and ``-``).
-        target: The column the model predicts.
-        time: The time column: integer periods, or dates cut by ``period``.
-        id_column: The unique row id; None uses ``row_id``, which the replay adds.
-        segment: Optional segment column (e.g. store).
-        period: ``day``, ``week`` or ``month`` for a date time column; None picks
-            the coarsest unit giving at least 12 periods.
-        task: ``regression`` or ``classification``; None infers it from the target.
-        source_name: Name of the profiled file (for the description and format).
-
-    Returns:
-        A plain mapping that ``parse_usecase`` accepts (see the module docstring
-        for the rules behind each value).
-
-    Raises:
-        ValueError: See :func:`profile_frame`.
-    """
-    return profile_frame(
-        frame,
-        name=name,
-        target=target,
-        time=time,
-        id_column=id_column,
-        segment=segment,
-        period=period,
-        task=task,
-        source_name=source_name,
-    ).mapping
-
-
 # ----------------------------------------------------------------------- render
 _SECTION_NOTES: dict[str, str] = {
     "name": "Use-case id: names the MLflow experiment and registered model.",
@@ -649,7 +613,7 @@ def render_usecase_yaml(
     """Write a use-case mapping as commented YAML for a person to review.
 
     Args:
-        mapping: The use case, e.g. from :func:`profile_usecase`.
+        mapping: The use case, e.g. ``profile_frame(...).mapping``.
         source_name: The profiled file, named in the header.
         notes: The observations behind the values (per column, the floor, the
             rows), written as comments above what they explain.

@@ -14,7 +14,6 @@ from mlops_core.profiling import (
     CATEGORY_MAX_DISTINCT,
     RANGE_MARGIN,
     profile_frame,
-    profile_usecase,
     render_usecase_yaml,
     usecase_name_from,
 )
@@ -69,7 +68,7 @@ def profile(frame: pd.DataFrame | None = None, **kwargs: Any) -> dict[str, Any]:
         "time": "day",
         "source_name": "shop.csv",
     }
-    return profile_usecase(sample_frame() if frame is None else frame, **(args | kwargs))
+    return profile_frame(sample_frame() if frame is None else frame, **(args | kwargs)).mapping
 
 
 @pytest.fixture(scope="module")
