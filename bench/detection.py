@@ -123,13 +123,11 @@ def replay(cfg, usecase: UseCase, *, with_drift: bool) -> list[PeriodRecord]:
         if with_drift:
             pred, _ = predict(champ.model, frame, usecase)
             drift = compute_drift(
-                reference,
+                champ.reference_profile,
                 model_input(frame, usecase),
                 usecase,
                 champ.importance,
-                reference_predictions=champ.reference["prediction"].to_numpy()
-                if usecase.model.task == "regression"
-                else None,
+                reference_sample=reference,
                 current_predictions=pred if usecase.model.task == "regression" else None,
                 seed=p,
             )

@@ -25,6 +25,11 @@ FAULTS = "tests/flows/test_faults.py"
 TRACKING = "tests/integration/test_tracking.py"
 VALIDATION = "tests/integration/test_validation.py"
 STACK = "tests/e2e/test_stack.py"
+COMPOSE_AUTH = "tests/e2e/test_compose_auth.py"
+DISK_FULL = "tests/flows/test_disk_full.py"
+SERVER_LOST = "tests/flows/test_tracking_server_lost.py"
+LEAK = "tests/flows/test_leak.py"
+CRASH = "tests/flows/test_crash.py"
 QUARANTINE = "quarantined byte for byte, reason names {what}; champion unchanged; ledger entry"
 
 # (test node id, fault injected, outcome the test asserts)
@@ -48,6 +53,51 @@ CASES: list[tuple[str, str, str]] = [
         ("infinite feature values", "+inf, -inf in a feature", "`temperature`, infinite"),
     ]
 ] + [
+    (
+        f"{LEAK}::test_the_challenger_that_learnt_the_leak_is_rejected",
+        "the target leaking into a feature (`units_last_week` = this week's sales), contract "
+        "still passed",
+        "challenger rejected (`target_leak_suspected`, the column named); champion unchanged",
+    ),
+    (
+        f"{LEAK}::test_a_leak_raises_the_alert_event",
+        "the same leak",
+        "`mlops.model.leak_suspected` event (an alert automation listens to it)",
+    ),
+    (
+        f"{FAULTS}::test_nan_inf_and_out_of_range_predictions_are_replaced_clipped_counted_and_"
+        "alerted",
+        "NaN, +inf, -inf, negative and huge predictions from the champion",
+        "non-finite replaced by the fallback, the rest clipped to 0 and to capacity; every row "
+        "delivered; counts per rule; `mlops.guardrail.breach` event",
+    ),
+    (
+        f"{FAULTS}::test_a_model_that_only_returns_nan_trips_the_breaker_and_holds_the_batch",
+        "a champion that returns only NaN",
+        "circuit breaker: the whole batch held for review, nothing sent on; breach event",
+    ),
+    (
+        f"{CRASH}::test_after_the_kill_nothing_moved_and_the_batch_waits[record]",
+        "SIGKILL after registering the challenger, before the decision is recorded",
+        "champion unchanged; batch still in landing, no ledger entry, no decision",
+    ),
+    (
+        f"{CRASH}::test_a_rerun_finishes_the_job_and_commits_the_batch_once[record]",
+        "rerun after that SIGKILL",
+        "orphan version `abandoned` with its reason; a new challenger decided; batch committed "
+        "once; no version left `candidate`",
+    ),
+    (
+        f"{CRASH}::test_after_the_kill_nothing_moved_and_the_batch_waits[alias]",
+        "SIGKILL with the promotion recorded, as `champion` is about to move",
+        "champion unchanged; batch still in landing, no ledger entry; the decision on record",
+    ),
+    (
+        f"{CRASH}::test_a_rerun_finishes_the_job_and_commits_the_batch_once[alias]",
+        "rerun after that SIGKILL",
+        "the recorded promotion is carried out (same version, nothing retrained); batch "
+        "committed once; no version left `candidate`",
+    ),
     (
         f"{FAULTS}::test_a_parquet_batch_with_a_broken_footer_is_quarantined",
         "Parquet file with a broken footer",
@@ -104,6 +154,42 @@ CASES: list[tuple[str, str, str]] = [
         "every run lands (no lost writes)",
     ),
     (
+        f"{DISK_FULL}::test_a_full_artifact_volume_fails_the_cycle_cleanly_and_a_rerun_finishes_it"
+        "[full before the cycle]",
+        "MLflow artifact volume full (ENOSPC) when a retraining cycle starts",
+        "cycle fails naming no space left and the path; champion unchanged; batch kept in "
+        "landing, no ledger entry or decision; after freeing space the rerun completes: one "
+        "ledger entry, one decision, a loadable champion",
+    ),
+    (
+        f"{DISK_FULL}::test_a_full_artifact_volume_fails_the_cycle_cleanly_and_a_rerun_finishes_it"
+        "[full after the version is registered]",
+        "artifact volume fills up after the challenger is registered (its estimator hits ENOSPC)",
+        "the half-logged version is tagged `failed`, never champion; champion unchanged; batch "
+        "kept; rerun completes with one ledger entry and one decision",
+    ),
+    (
+        f"{DISK_FULL}::test_a_full_artifact_volume_fails_the_cycle_cleanly_and_a_rerun_finishes_it"
+        "[full when the decision is recorded]",
+        "artifact volume fills up as the cycle records its decision (after the gate decided)",
+        "nothing carried out (the alias moves only after the record); the challenger is "
+        "`abandoned`; champion unchanged; rerun decides and commits once",
+    ),
+    (
+        f"{DISK_FULL}::test_a_full_artifact_volume_fails_the_bootstrap_cleanly_and_a_rerun_"
+        "finishes_it",
+        "artifact volume full during the bootstrap",
+        "no champion, no ledger entry, every history batch kept; the rerun trains the first "
+        "champion and commits each batch once",
+    ),
+    (
+        f"{SERVER_LOST}::test_a_cycle_whose_tracking_server_dies_fails_fast_and_a_rerun_finishes_it",
+        "MLflow tracking server killed (SIGKILL) in the middle of a cycle",
+        "cycle fails within 60 s naming the server and the refused connection; batch kept, no "
+        "ledger entry or decision run; champion unchanged; after a restart the rerun gives one "
+        "ledger entry and one decision run",
+    ),
+    (
         f"{STACK}::test_the_database_password_never_leaves_the_secrets_file",
         "secrets of the local stack",
         "the database password is only in secrets.env (mode 0600): not in output, logs, "
@@ -113,6 +199,12 @@ CASES: list[tuple[str, str, str]] = [
         f"{STACK}::test_promotion_waits_for_a_human_answer_given_through_the_api[no-answer]",
         "nobody answers a required approval",
         "rejected at the deadline; run completes; answer `timeout` recorded",
+    ),
+    (
+        f"{COMPOSE_AUTH}::test_compose_auth_refuses_requests_without_valid_credentials_and_leaks_no_secret",
+        "unauthenticated requests to the compose stack's Prefect and MLflow servers",
+        "401 without or with wrong credentials; clients with credentials work; no secret in "
+        "logs, command lines or run data (only the 0600 auth config holds the DB password)",
     ),
 ]
 

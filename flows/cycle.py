@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from prefect.input import RunInput
 from prefect.states import Running
 from pydantic import Field
 
+from flows.runners import make_task_runner, parse_runner
 from mlops_core.cycle import (
     DecisionHistory,
     PastDecision,
@@ -36,9 +38,10 @@ from mlops_core.decisions import (
     RetrainInputs,
 )
 from mlops_core.guardrails import GuardrailResult
-from mlops_core.promotion import decide_promotion
+from mlops_core.promotion import LEAK_REASONS, decide_promotion
 from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary
 from mlops_core.retrain import decide_retrain
+from mlops_core.segmented import SegmentJob, chunk_jobs
 from mlops_core.stats import attribute_decay
 from tasks import steps, storage, tracking
 from tasks.notify import emit, publish_markdown
@@ -80,6 +83,10 @@ class ApprovalInput(RunInput):
     comment: str = Field("", description="Why (kept in the decision record).")
 
 
+#: Stands for the batch of a bootstrap (it trains on every landed batch at once).
+BOOTSTRAP_SHA = "-" * 64
+
+
 # ---------------------------------------------------------------- helpers
 def _tag_int(value: str | None) -> int | None:
     return int(value) if value not in (None, "", "None") else None
@@ -104,13 +111,17 @@ def _decision_history(rt: Runtime) -> DecisionHistory:
 
 
 def _locate(rt: Runtime, batch: str) -> Path:
-    """A batch by name: in landing, or already in quarantine after an interrupted run."""
+    """A batch by name: in landing, or in quarantine or the archive after an interrupted run."""
     path = storage.landed_batch(rt.paths.landing, batch)
     if path.exists():
         return path
     quarantined = storage.landed_batch(rt.paths.quarantine, batch)
     if quarantined.exists():
         return quarantined
+    archived = storage.landed_batch(rt.paths.archive, batch)
+    if archived.exists():
+        # Archived by a run that died before its ledger entry: the rerun commits it.
+        return archived
     raise FileNotFoundError(f"batch {batch!r} is not in {rt.paths.landing}")
 
 
@@ -225,6 +236,39 @@ def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> di
     }
 
 
+def _map_segment_fits(template: Any, jobs: Sequence[SegmentJob]) -> list[Any]:
+    """Fit the segments in ``fit segments`` tasks on the runner ``MLOPS_TASK_RUNNER`` names.
+
+    Threads by default; ``dask`` or ``dask:N`` fits them in worker processes (a
+    per-store model of 45 stores is 46 independent fits).
+    """
+    setting = parse_runner(None)
+    with make_task_runner(setting) as runner:
+        return fit_segments_on(runner, template, jobs, setting.workers or 2)
+
+
+def fit_segments_on(
+    runner: Any, template: Any, jobs: Sequence[SegmentJob], workers: int
+) -> list[Any]:
+    """Submit the fits to a started task runner; the pipelines in the jobs' order.
+
+    The jobs are dealt into two chunks per worker, largest first, so the
+    workers stay busy and each pays the cost of a task run a couple of times,
+    not once per segment.
+    """
+    chunks = chunk_jobs(jobs, 2 * workers)
+    futures = [
+        runner.submit(steps.fit_segments, parameters={"template": template, "jobs": chunk})
+        for chunk in chunks
+    ]
+    fitted = {
+        job.segment: model
+        for chunk, future in zip(chunks, futures, strict=True)
+        for job, model in zip(chunk, future.result(), strict=True)
+    }
+    return [fitted[job.segment] for job in jobs]
+
+
 def _approval_request(rt: Runtime, decision: PromotionDecision, version: str) -> str:
     """The decision record a reviewer sees on the approval form (markdown)."""
     i = decision.inputs
@@ -257,16 +301,32 @@ def _challenge(
     retrain: RetrainDecision,
     champion: steps.Champion | None,
     period: int,
-) -> tuple[PromotionDecision, str, str | None]:
+    batch_sha256: str,
+) -> tuple[PromotionDecision, str]:
     """Train a challenger on the decided window and take it through the promotion gate.
 
+    Candidates an interrupted earlier run of the same batch registered but never
+    decided on are abandoned first, so no version stays ambiguous. A rejected
+    challenger is tagged here; a promotion is only decided: ``_finish`` records
+    the decision first and then moves the alias (:func:`_carry_out_promotion`),
+    so a crash in between is finished by a rerun from the record.
+
     Returns:
-        The promotion decision, the challenger's version and the champion version after.
+        The promotion decision and the challenger's version.
     """
     assert retrain.window is not None
     logger = get_run_logger()
-    result = steps.train_challenger(rt, pool, retrain.window)
-    trained = steps.log_challenger(rt, result, period, retrain.reasons[0].code)
+    orphans = tracking.abandon_candidates(rt.client, rt.usecase.registered_model_name, batch_sha256)
+    if orphans:
+        logger.warning(
+            "versions %s were left undecided by an interrupted run of this batch: abandoned",
+            ", ".join(orphans),
+        )
+    if rt.usecase.model.per_segment:
+        result = steps.train_segmented_challenger(rt, pool, retrain.window, _map_segment_fits)
+    else:
+        result = steps.train_challenger(rt, pool, retrain.window)
+    trained = steps.log_challenger(rt, result, period, retrain.reasons[0].code, batch_sha256)
     emit(
         "mlops.model.retrained",
         rt.name,
@@ -284,46 +344,187 @@ def _challenge(
     if decision.action == "await_approval":
         answer = _ask_approval(rt, decision, _approval_request(rt, decision, trained.version))
         decision = decide_promotion(inputs.model_copy(update=answer), rt.usecase.promotion)
-    current = champion.version if champion else None
-    if decision.action == "promote":
-        who = (
-            f"approved by {inputs_who}" if (inputs_who := decision.inputs.approver) else "the gate"
-        )
-        evidence = "; ".join(r.message for r in decision.reasons if r.passed)
-        steps.promote(rt, trained.version, current, f"promoted by {who}: {evidence}"[:4000])
-        emit(
-            "mlops.model.promoted",
-            rt.name,
-            {
-                "period": period,
-                "version": trained.version,
-                "previous": current,
-                "metric": inputs.metric,
-                "challenger": inputs.challenger_metric,
-                "champion": inputs.champion_metric,
-            },
-            related_version=trained.version,
-        )
-        logger.info("promoted version %s (was %s)", trained.version, current)
-        current = trained.version
-    else:
+    if decision.action != "promote":
         tracking.tag_version(
             rt.client,
             rt.usecase.registered_model_name,
             trained.version,
             {"mlops.status": "rejected"},
         )
+        failed = [r for r in decision.reasons if r.passed is False]
         emit(
             "mlops.model.rejected",
             rt.name,
-            {
-                "period": period,
-                "version": trained.version,
-                "reasons": [r.code for r in decision.reasons if r.passed is False],
-            },
+            {"period": period, "version": trained.version, "reasons": [r.code for r in failed]},
             related_version=trained.version,
         )
-    return decision, trained.version, current
+        leaks = [r for r in failed if r.code in LEAK_REASONS]
+        if leaks:
+            # A leak is a data bug upstream, not a weak model: someone must look.
+            emit(
+                "mlops.model.leak_suspected",
+                rt.name,
+                {
+                    "period": period,
+                    "version": trained.version,
+                    "reasons": [r.code for r in leaks],
+                    "reason": leaks[0].message,
+                },
+                related_version=trained.version,
+            )
+    return decision, trained.version
+
+
+def _carry_out_promotion(
+    rt: Runtime, decision: PromotionDecision, version: str, before: str | None, period: int
+) -> None:
+    """Move ``champion`` to the promoted version (compare-and-set against ``before``).
+
+    Idempotent: when a crash left the alias moved and its tags half written,
+    the same call finishes them (``tracking.set_champion``).
+    """
+    inputs = decision.inputs
+    who = f"approved by {inputs.approver}" if inputs.approver else "the gate"
+    evidence = "; ".join(r.message for r in decision.reasons if r.passed)
+    steps.promote(rt, version, before, f"promoted by {who}: {evidence}"[:4000])
+    emit(
+        "mlops.model.promoted",
+        rt.name,
+        {
+            "period": period,
+            "version": version,
+            "previous": before,
+            "metric": inputs.metric,
+            "challenger": inputs.challenger_metric,
+            "champion": inputs.champion_metric,
+        },
+        related_version=version,
+    )
+    get_run_logger().info("promoted version %s (was %s)", version, before)
+
+
+def _complete(
+    rt: Runtime,
+    run_id: str,
+    record: dict[str, Any],
+    markdown: str,
+    base_tags: dict[str, str],
+    *,
+    landed: Path | None,
+) -> None:
+    """Carry out a recorded cycle: promotion run, alias move, archive, ledger entry.
+
+    Every step is idempotent, so a rerun after a crash anywhere here finishes
+    the same decisions (the promotion run is written once, the alias moved
+    once, the batch archived once) and commits the batch.
+    """
+    uc = rt.usecase
+    sha = base_tags["mlops.batch_sha256"]
+    period = int(record["period"])
+    promotion = (
+        PromotionDecision.model_validate(record["promotion"]) if record.get("promotion") else None
+    )
+    if promotion is not None:
+        recorded = tracking.find_decision_runs(
+            rt.client,
+            rt.decisions_experiment_id,
+            filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "promotion"},
+            max_results=1,
+        )
+        if not recorded:
+            steps.record_decision(
+                rt,
+                run_name=f"p{period}-{promotion.action}",
+                kind="promotion",
+                action=promotion.action,
+                reason_codes=[r.code for r in promotion.reasons if r.passed is False]
+                or [r.code for r in promotion.reasons],
+                record=record,
+                markdown=markdown,
+                metrics={
+                    "challenger_metric": promotion.inputs.challenger_metric,
+                    "champion_metric": promotion.inputs.champion_metric or float("nan"),
+                    "p_value": promotion.inputs.p_value
+                    if promotion.inputs.p_value is not None
+                    else float("nan"),
+                },
+                tags={
+                    **base_tags,
+                    "mlops.challenger_version": str(record.get("challenger_version")),
+                },
+            )
+        if promotion.action == "promote":
+            _carry_out_promotion(
+                rt,
+                promotion,
+                str(record["challenger_version"]),
+                record.get("champion_before"),
+                period,
+            )
+    action = (record.get("retrain") or {}).get("action", "-")
+    publish_markdown(uc.name, "cycle", markdown, f"Cycle of period {period}: {action}")
+    if landed is not None and landed.exists():
+        storage.move_verified(landed, rt.paths.archive, sha)
+    if storage.ledger_entry(rt.paths.ledger, sha) is not None:
+        return  # committed already (a bootstrap's pseudo-batch is committed once)
+    storage.ledger_append(
+        rt.paths.ledger,
+        {
+            "sha256": sha,
+            "batch": record["batch"],
+            "period": period,
+            "gate": (record.get("gate") or {}).get("action"),
+            "decision": action,
+            "decision_run_id": run_id,
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+        },
+    )
+
+
+def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
+    """Finish a batch whose decisions an interrupted run recorded but did not carry out."""
+    record = tracking.read_decision_record(rt.client, run.run_id)
+    markdown = tracking.read_decision_markdown(rt.client, run.run_id)
+    base_tags = {k: v for k, v in run.tags.items() if k.startswith("mlops.") and k in _BASE_TAGS}
+    base_tags["mlops.batch_sha256"] = sha
+    get_run_logger().warning(
+        "batch %s was decided by an interrupted run (decision run %s): finishing it",
+        record["batch"],
+        run.run_id,
+    )
+    landed = path if path.parent.resolve() == rt.paths.landing.resolve() else None
+    _complete(rt, run.run_id, record, markdown, base_tags, landed=landed)
+    retrain = record.get("retrain") or {}
+    promotion = record.get("promotion") or {}
+    reasons = retrain.get("reasons") or [{}]
+    guardrails = record.get("guardrails") or {}
+    return CycleResult(
+        batch=record["batch"],
+        period=record["period"],
+        status="done",
+        validation=(record.get("gate") or {}).get("action", "-"),
+        decision=retrain.get("action", "-"),
+        reason=reasons[0].get("code", "-"),
+        promotion=promotion.get("action"),
+        champion_version=record.get("champion_version"),
+        guardrail_actions=dict(guardrails.get("actions") or {}),
+        held_rows=int(guardrails.get("held_rows") or 0),
+        summary=record.get("summary", ""),
+        decision_run_id=run.run_id,
+    )
+
+
+#: Tags every decision run of a cycle carries (see ``_finish``).
+_BASE_TAGS = frozenset(
+    {
+        "mlops.batch",
+        "mlops.batch_sha256",
+        "mlops.period",
+        "mlops.labels_through",
+        "mlops.champion_version",
+        "mlops.trigger",
+    }
+)
 
 
 def _finish(
@@ -334,11 +535,13 @@ def _finish(
     decay_cause: str,
     trigger: str,
     landed: Path | None,
+    champion_before: str | None = None,
 ) -> CycleResult:
-    """Record the decisions (MLflow, Prefect artifact) and commit the batch to the ledger.
+    """Record the decisions (MLflow, Prefect artifact), carry them out, commit the batch.
 
     ``landed`` is an accepted batch file still in landing; it moves to the
-    archive just before the ledger entry, the last step.
+    archive just before the ledger entry, the last step. ``champion_before`` is
+    the champion the promotion gate judged against (the alias move checks it).
     """
     uc = rt.usecase
     markdown = cycle_markdown(outcome, uc.name)
@@ -406,27 +609,14 @@ def _finish(
         "guardrails": g.model_dump(mode="json") if g else None,
         "retrain": outcome.retrain.model_dump(mode="json") if outcome.retrain else None,
         "promotion": outcome.promotion.model_dump(mode="json") if outcome.promotion else None,
+        "champion_before": champion_before,
     }
-    if outcome.promotion is not None:
-        p = outcome.promotion
-        steps.record_decision(
-            rt,
-            run_name=f"p{outcome.period}-{p.action}",
-            kind="promotion",
-            action=p.action,
-            reason_codes=[r.code for r in p.reasons if r.passed is False]
-            or [r.code for r in p.reasons],
-            record=record,
-            markdown=markdown,
-            metrics={
-                "challenger_metric": p.inputs.challenger_metric,
-                "champion_metric": p.inputs.champion_metric or float("nan"),
-                "p_value": p.inputs.p_value if p.inputs.p_value is not None else float("nan"),
-            },
-            tags={**base_tags, "mlops.challenger_version": str(outcome.challenger_version)},
-        )
     assert outcome.retrain is not None
     r = outcome.retrain
+    # The retrain-kind run is the record of the cycle's decisions: once it is
+    # written, a rerun of the batch carries them out (_complete) instead of
+    # deciding again. The promotion run, the alias move, the archive and the
+    # ledger entry (the commit marker) follow it.
     run_id = steps.record_decision(
         rt,
         run_name=f"p{outcome.period}-{r.action}",
@@ -438,21 +628,7 @@ def _finish(
         metrics=metrics,
         tags={**base_tags, "mlops.decay_cause": decay_cause},
     )
-    publish_markdown(uc.name, "cycle", markdown, f"Cycle of period {outcome.period}: {r.action}")
-    if landed is not None:
-        storage.move_verified(landed, rt.paths.archive, outcome.gate.batch_sha256)
-    storage.ledger_append(
-        rt.paths.ledger,
-        {
-            "sha256": outcome.gate.batch_sha256,
-            "batch": outcome.batch,
-            "period": outcome.period,
-            "gate": outcome.gate.action,
-            "decision": r.action,
-            "decision_run_id": run_id,
-            "at": dt.datetime.now(dt.UTC).isoformat(),
-        },
-    )
+    _complete(rt, run_id, record, markdown, base_tags, landed=landed)
     return CycleResult(
         batch=outcome.batch,
         period=outcome.period,
@@ -514,7 +690,6 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
         data_root: Data root (default ``$MLOPS_HOME``).
     """
     rt = open_runtime(usecase_path, data_root)
-    uc = rt.usecase
     path = _locate(rt, batch)
     sha = storage.file_sha256(path)
     done = storage.ledger_entry(rt.paths.ledger, sha)
@@ -531,6 +706,46 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
             decision_run_id=done.get("decision_run_id"),
         ).as_dict()
 
+    recorded = tracking.find_decision_runs(
+        rt.client,
+        rt.decisions_experiment_id,
+        filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "retrain"},
+        max_results=1,
+    )
+    if recorded:
+        # Decided by a run that died before committing: carry out what it decided.
+        return _resume(rt, path, sha, recorded[0]).as_dict()
+
+    try:
+        return _cycle(rt, batch, path)
+    except BaseException:
+        _abandon_undecided(rt, sha)
+        raise
+
+
+def _abandon_undecided(rt: Runtime, sha: str) -> None:
+    """After a failure, mark a challenger the cycle registered but never decided on.
+
+    Only when no decision was recorded: a recorded one names its challenger, and
+    the rerun carries it out. Best effort: the original error is what matters,
+    and a rerun abandons what is left anyway.
+    """
+    try:
+        recorded = tracking.find_decision_runs(
+            rt.client,
+            rt.decisions_experiment_id,
+            filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "retrain"},
+            max_results=1,
+        )
+        if not recorded:
+            tracking.abandon_candidates(rt.client, rt.usecase.registered_model_name, sha)
+    except Exception:  # noqa: BLE001 - never mask the failure being raised
+        get_run_logger().warning("could not mark the undecided challenger", exc_info=True)
+
+
+def _cycle(rt: Runtime, batch: str, path: Path) -> dict[str, Any]:
+    """The body of ``monitor`` for a batch that is neither committed nor decided."""
+    uc = rt.usecase
     scored = _validate_and_score(rt, path)
     gate, champion, period = scored.gate, scored.champion, scored.period
     history = _decision_history(rt)
@@ -603,8 +818,11 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
     )
     retrain = decide_retrain(inputs, uc.retrain, uc.drift, uc.metric.primary)
     promotion = challenger = None
+    champion_before = champion_version
     if retrain.action in ("train", "retrain"):
-        promotion, challenger, champion_version = _challenge(rt, pool, retrain, champion, period)
+        promotion, challenger = _challenge(rt, pool, retrain, champion, period, gate.batch_sha256)
+        if promotion.action == "promote":
+            champion_version = challenger
     outcome = CycleOutcome(
         period=period,
         batch=batch,
@@ -624,6 +842,7 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
         decay_cause=cause,
         trigger=retrain.reasons[0].code,
         landed=path,
+        champion_before=champion_before,
     ).as_dict()
 
 
@@ -669,11 +888,25 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
     """
     rt = open_runtime(usecase_path, data_root)
     uc = rt.usecase
+    recorded = tracking.find_decision_runs(
+        rt.client,
+        rt.decisions_experiment_id,
+        filter_tags={"mlops.batch_sha256": BOOTSTRAP_SHA, "mlops.kind": "retrain"},
+        max_results=1,
+    )
+    if recorded and storage.ledger_entry(rt.paths.ledger, BOOTSTRAP_SHA) is None:
+        # A bootstrap decided but died before committing: finish it (idempotent).
+        done = _resume(rt, rt.paths.landing / "bootstrap", BOOTSTRAP_SHA, recorded[0])
+        committed = _commit_bootstrap_batches(rt)
+        return {
+            "status": "exists",
+            "champion_version": done.champion_version,
+            "committed_batches": committed,
+        }
     existing = steps.load_champion(rt)
     if existing is not None:
         return {"status": "exists", "champion_version": existing.version}
     accepted = quarantined = 0
-    shas = []
     for path in storage.list_files(rt.paths.landing, uc.data.format):
         frame, gate = steps.validate_batch(rt, path)
         if gate.action == "fail":
@@ -687,8 +920,6 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
             continue
         assert frame is not None
         steps.store_accepted(rt, frame, gate)
-        storage.move_verified(path, rt.paths.archive, gate.batch_sha256)
-        shas.append((gate, steps.batch_period(frame, path, uc.data.time_column)))
         accepted += 1
     pool = steps.labeled_pool(rt)
     last = int(pool[uc.data.time_column].max()) if not pool.empty else None
@@ -697,11 +928,12 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
     retrain = decide_retrain(inputs, uc.retrain, uc.drift, uc.metric.primary)
     promotion = challenger = version = None
     if retrain.action == "train":
-        promotion, challenger, version = _challenge(rt, pool, retrain, None, period)
+        promotion, challenger = _challenge(rt, pool, retrain, None, period, BOOTSTRAP_SHA)
+        version = challenger if promotion.action == "promote" else None
     gate = GateDecision(
         action="pass",
         batch="bootstrap",
-        batch_sha256="-" * 64,
+        batch_sha256=BOOTSTRAP_SHA,
         rows=len(pool),
         reasons=(),
         results=(),
@@ -718,20 +950,41 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
     result = _finish(
         rt, outcome, labels_through=last, decay_cause="unknown", trigger="bootstrap", landed=None
     )
-    for g, p in shas:
+    # The history batches are committed after the bootstrap's decision: a crash
+    # before leaves them in landing for the rerun, a crash after is finished by it.
+    _commit_bootstrap_batches(rt)
+    out = result.as_dict()
+    out.update({"accepted_batches": accepted, "quarantined_batches": quarantined})
+    return out
+
+
+def _commit_bootstrap_batches(rt: Runtime) -> int:
+    """Archive and commit every landed batch the bootstrap accepted (stored as processed).
+
+    Returns:
+        How many batches were committed.
+    """
+    stored = {p.name.rsplit(".", 2)[-2] for p in rt.paths.processed.glob("*.parquet")}
+    committed = 0
+    for path in storage.list_files(rt.paths.landing, rt.usecase.data.format):
+        sha = storage.file_sha256(path)
+        if sha[:12] not in stored or storage.ledger_entry(rt.paths.ledger, sha) is not None:
+            continue
+        frame = storage.read_table(path)
+        period = steps.batch_period(frame, path, rt.usecase.data.time_column)
+        storage.move_verified(path, rt.paths.archive, sha)
         storage.ledger_append(
             rt.paths.ledger,
             {
-                "sha256": g.batch_sha256,
-                "batch": g.batch,
-                "period": p,
+                "sha256": sha,
+                "batch": path.name,
+                "period": period,
                 "gate": "pass",
                 "decision": "bootstrap",
             },
         )
-    out = result.as_dict()
-    out.update({"accepted_batches": accepted, "quarantined_batches": quarantined})
-    return out
+        committed += 1
+    return committed
 
 
 @flow(name="rollback")

@@ -130,6 +130,19 @@ class ModelConfig(Strict):
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters.")
     random_state: int = Field(0, ge=0, description="Seed for training and importance.")
+    per_segment: bool = Field(
+        False,
+        description="Train one copy of the model per value of data.segment_column (e.g. per "
+        "store), plus one on every row for segments with too little history; the fits run "
+        "in parallel through the flow's task runner.",
+    )
+    min_segment_rows: int = Field(
+        30,
+        ge=1,
+        le=1_000_000,
+        description="With per_segment: fewest training rows for a segment to get its own "
+        "model; smaller segments use the model trained on every row.",
+    )
 
 
 class MetricConfig(Strict):
@@ -296,6 +309,14 @@ class PromotionPolicy(Strict):
         le=1.0,
         description="A relative loss reduction above this is "
         "too good to be true (label leakage) and is rejected.",
+    )
+    max_target_association: float = Field(
+        0.99,
+        ge=0.5,
+        le=1.0,
+        description="A numeric feature whose correlation with the target on the holdout "
+        "(Pearson or Spearman, in size) reaches this is the target leaking into the inputs "
+        "(an off-by-one join, a field filled after the fact): the challenger is rejected.",
     )
     require_approval: bool = Field(False, description="A human approves in the Prefect UI.")
     approval_timeout_seconds: int = Field(3600, ge=1, description="No answer by then means reject.")
@@ -483,6 +504,15 @@ class UseCase(Strict):
             )
         if not self.contract.feature_names:
             raise _KeyedValueError("contract.columns", "no column is marked as a feature")
+        if self.model.per_segment and (
+            self.data.segment_column is None
+            or self.data.segment_column not in self.contract.feature_names
+        ):
+            raise _KeyedValueError(
+                "model.per_segment",
+                "per-segment models need data.segment_column, and it must be a feature "
+                "(rows are routed to their segment's model by it)",
+            )
         task = self.model.task
         for key, name in [("metric.primary", self.metric.primary)] + [
             (f"metric.secondary.{i}", m) for i, m in enumerate(self.metric.secondary)

@@ -80,6 +80,13 @@ class FeatureDrift(Value):
         description="Score at or above which the feature counts as drifted (for tests: the "
         "minimum effect size, required on top of significance)."
     )
+    score_error: float | None = Field(
+        0.0,
+        description="Most the score can differ from its exact value on the full reference "
+        "(the reference is kept as a profile: exact for categories and discrete numbers, a "
+        "bound for binned continuous ones); None where no bound is derived (PSI and "
+        "Jensen-Shannon of continuous features, about one bin share per histogram edge).",
+    )
     p_value: float | None = Field(None, description="Raw p-value for tests, else None.")
     significant: bool | None = Field(
         None,
@@ -229,6 +236,11 @@ class PromotionInputs(Value):
     p_value: float | None = Field(None, description="Bootstrap P(gain <= 0).")
     segments: tuple[SegmentComparison, ...] = ()
     challenger_guardrail_rate: float = 0.0
+    target_association: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per numeric feature, the larger of |Pearson| and |Spearman| correlation "
+        "with the target on the holdout rows (features with no variation left out).",
+    )
     approval: Literal["pending", "approved", "rejected", "timeout"] = Field(
         "pending", description="Human answer; only consulted when the policy requires approval."
     )

@@ -46,7 +46,9 @@ class GuardrailResult:
         held: Rows that go to the review queue instead of downstream.
         flagged: Rows passed on with a flag.
         violations: Per row, the ``'rule:action'`` pairs that applied, joined by
-            ``'; '``; empty when the row broke no rule.
+            ``'; '``; empty when the row broke no rule. An array, not a tuple:
+            Prefect walks tuple parameters of a task element by element (seconds
+            at a million rows), an array it passes as one value.
         summary: Counts and reasons for the decision record.
     """
 
@@ -54,7 +56,7 @@ class GuardrailResult:
     raw: np.ndarray
     held: np.ndarray
     flagged: np.ndarray
-    violations: tuple[str, ...]
+    violations: np.ndarray
     summary: GuardrailSummary
 
 
@@ -367,7 +369,9 @@ def apply_guardrails(
             actions[tag] = actions.get(tag, 0) + int(idx.size)
         for i in idx.tolist():
             per_row.setdefault(i, []).append(tag)
-    violations = tuple("; ".join(per_row[i]) if i in per_row else "" for i in range(rows))
+    violations = np.full(rows, "", dtype=object)
+    for i, tags in per_row.items():
+        violations[i] = "; ".join(tags)
 
     summary = GuardrailSummary(
         rows=rows,

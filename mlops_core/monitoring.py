@@ -14,10 +14,10 @@ from sklearn.pipeline import Pipeline
 from mlops_core.config import UseCase
 from mlops_core.decisions import MetricInterval, PerformanceSummary, PromotionInputs
 from mlops_core.estimation import PerformanceEstimator, estimate_performance
-from mlops_core.features import model_input
+from mlops_core.features import model_input, numeric_features
 from mlops_core.guardrails import apply_guardrails
 from mlops_core.promotion import compare_on_holdout
-from mlops_core.stats import performance_summary
+from mlops_core.stats import performance_summary, target_association
 from mlops_core.training import predict
 
 
@@ -150,4 +150,11 @@ def challenger_evidence(
         challenger_proba=ch_proba,
         segments=holdout[segment].astype(str).to_numpy() if segment else None,
         challenger_guardrail_rate=guarded.summary.violation_rate,
+        target_association=target_association(
+            {
+                name: pd.to_numeric(holdout[name], errors="coerce").to_numpy(dtype=float)
+                for name in numeric_features(usecase)
+            },
+            y,
+        ),
     )

@@ -9,6 +9,7 @@ undefined metric or an untested gain all reject.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -22,6 +23,10 @@ from mlops_core.decisions import (
 )
 from mlops_core.metrics import METRICS, compute_metric, per_row_loss, worsening
 from mlops_core.stats import paired_bootstrap_gain
+
+#: Failed checks that point to the target leaking into the inputs (a data bug
+#: upstream, worth an alert) rather than to a weak challenger.
+LEAK_REASONS = frozenset({"target_leak_suspected", "too_good_to_be_true"})
 
 
 def _num(x: float | None) -> str:
@@ -48,6 +53,7 @@ def compare_on_holdout(
     challenger_proba: object | None = None,
     segments: object | None = None,
     challenger_guardrail_rate: float = 0.0,
+    target_association: Mapping[str, float] | None = None,
 ) -> PromotionInputs:
     """Measure champion and challenger on the same labeled holdout.
 
@@ -70,6 +76,8 @@ def compare_on_holdout(
         segments: Segment label of each row (e.g. store), or None.
         challenger_guardrail_rate: Share of the challenger's holdout predictions
             violating guardrails.
+        target_association: Per numeric feature, its association with the
+            target on these rows (``mlops_core.stats.target_association``).
 
     Returns:
         The evidence for :func:`decide_promotion`, with approval ``pending``.
@@ -100,6 +108,7 @@ def compare_on_holdout(
             holdout_rows=rows,
             challenger_metric=challenger_metric,
             challenger_guardrail_rate=challenger_guardrail_rate,
+            target_association=dict(target_association or {}),
         )
 
     champion_metric = compute_metric(metric, yt, champion_pred, champion_proba)
@@ -149,6 +158,7 @@ def compare_on_holdout(
         p_value=p_value,
         segments=tuple(compared),
         challenger_guardrail_rate=challenger_guardrail_rate,
+        target_association=dict(target_association or {}),
     )
 
 
@@ -301,6 +311,30 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
     return checks
 
 
+def _leak_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason:
+    limit = policy.max_target_association
+    leaking = {name: value for name, value in inputs.target_association.items() if value >= limit}
+    if not leaking:
+        top = max(inputs.target_association.items(), key=lambda kv: kv[1], default=None)
+        closest = f" (closest: {top[0]} at {top[1]:.3f})" if top else ""
+        return Reason(
+            code="no_target_leak",
+            message=f"No input follows the target at {limit:g} correlation or more{closest}.",
+            numbers={"max_target_association": limit, **({top[0]: top[1]} if top else {})},
+            passed=True,
+        )
+    listed = ", ".join(f"{n} ({v:.3f})" for n, v in sorted(leaking.items(), key=lambda kv: -kv[1]))
+    return Reason(
+        code="target_leak_suspected",
+        message=f"On the holdout, {listed} follow{'s' if len(leaking) == 1 else ''} the target "
+        f"almost exactly (correlation at or over {limit:g}): too good to be true. The target is "
+        "leaking into the inputs (a feature filled from the outcome it predicts); fix the data "
+        "before any model trained on it is promoted.",
+        numbers={"max_target_association": limit, **leaking},
+        passed=False,
+    )
+
+
 def _guardrail_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason:
     rate = inputs.challenger_guardrail_rate
     ok = math.isfinite(rate) and rate <= policy.max_guardrail_rate
@@ -351,8 +385,10 @@ def decide_promotion(inputs: PromotionInputs, policy: PromotionPolicy) -> Promot
     Checks: the floor (none configured rejects, fail-safe); with a champion,
     also the minimum improvement, the significance of the paired gain, the
     per-segment regression, the guardrail rate and plausibility (a relative
-    loss reduction over ``max_plausible_gain`` suggests label leakage). With no
-    champion the floor alone decides. When every automatic check passes and the
+    loss reduction over ``max_plausible_gain`` suggests label leakage). Always:
+    no input may follow the target at ``max_target_association`` or more (a
+    leak the gain check can miss when only recent rows leak). With no champion
+    the floor and the leak check decide. When every automatic check passes and the
     policy requires approval, the human answer decides: pending waits,
     approved promotes, rejected or timeout reject.
 
@@ -364,12 +400,12 @@ def decide_promotion(inputs: PromotionInputs, policy: PromotionPolicy) -> Promot
         The decision; reasons list failed checks first, then pending ones and
         facts, then passed checks.
     """
-    checks = [_floor_check(inputs, policy)]
+    checks = [_floor_check(inputs, policy), _leak_check(inputs, policy)]
     if inputs.champion_metric is None:
         checks.append(
             Reason(
                 code="no_champion",
-                message="There is no champion yet: the floor alone decides.",
+                message="There is no champion yet: the floor and the leak check decide.",
                 passed=None,
             )
         )

@@ -8,9 +8,10 @@ resample and memory stays bounded on large batches.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
+from scipy.stats import rankdata
 
 from mlops_core.decisions import DecayCause, MetricInterval, PerformanceSummary
 from mlops_core.metrics import METRICS, compute_metric, per_row_loss, worsening
@@ -291,3 +292,49 @@ def attribute_decay(perf: PerformanceSummary, metric: str) -> DecayCause:
     if overlaps and worsening(metric, perf.reference, perf.estimated) > 0.0:
         return "covariate_shift"
     return "unknown"
+
+
+def target_association(
+    columns: Mapping[str, np.ndarray], target: np.ndarray, *, min_rows: int = 30
+) -> dict[str, float]:
+    """How closely each numeric column follows the target: max(|Pearson|, |Spearman|).
+
+    A legitimate feature, even a strong lag, leaves noise between itself and
+    the target; a column at 0.99 or more is (a transform of) the target leaking
+    into the inputs. Spearman catches monotone transforms (a log, a rescale),
+    Pearson the linear ones on data with ties. Rows with a missing or infinite
+    value on either side are dropped; a column with no variation left, or with
+    fewer than ``min_rows`` usable rows, is left out (nothing can be said).
+
+    Args:
+        columns: Numeric feature name to its values on the holdout rows.
+        target: The target on the same rows (numbers, or two classes).
+        min_rows: Fewest usable rows for a correlation to count.
+
+    Returns:
+        Feature name to association in [0, 1].
+    """
+    y = np.asarray(target)
+    if y.dtype.kind not in "biuf":
+        classes = np.unique(y.astype(str))
+        if classes.size != 2:
+            return {}
+        y = (y.astype(str) == classes[1]).astype(float)
+    y = y.astype(float)
+    out: dict[str, float] = {}
+    for name, raw in columns.items():
+        x = np.asarray(raw, dtype=float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.sum() < min_rows:
+            continue
+        xs, ys = x[ok], y[ok]
+        if np.ptp(xs) == 0 or np.ptp(ys) == 0:
+            continue
+        pair = (
+            abs(float(np.corrcoef(xs, ys)[0, 1])),
+            abs(float(np.corrcoef(rankdata(xs), rankdata(ys))[0, 1])),
+        )
+        finite = [v for v in pair if math.isfinite(v)]
+        if finite:
+            out[name] = min(1.0, max(finite))
+    return out

@@ -8,7 +8,9 @@ out. The caller logs them (MLflow) and decides what to do with them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,8 @@ from mlops_core.decisions import TrainingWindow
 from mlops_core.estimation import PerformanceEstimator, fit_estimator
 from mlops_core.features import build_pipeline, model_input, training_ranges
 from mlops_core.metrics import compute_metric
+from mlops_core.reference_profile import ReferenceProfile, profile_reference
+from mlops_core.segmented import SegmentJob, fit_segmented
 
 REFERENCE_ROWS = 5000
 
@@ -99,29 +103,53 @@ class TrainingResult:
     importance: dict[str, float]
     training_ranges: dict[str, tuple[float, float]]
     reference: pd.DataFrame
+    reference_profile: ReferenceProfile
     estimator: PerformanceEstimator | None
     estimator_error: str | None
 
 
-def train_model(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow) -> TrainingResult:
+def train_model(
+    labeled: pd.DataFrame,
+    usecase: UseCase,
+    window: TrainingWindow,
+    *,
+    map_fits: Callable[[Any, Sequence[SegmentJob]], list[Any]] | None = None,
+) -> TrainingResult:
     """Fit the use case's pipeline on a window and profile it.
 
     Args:
         labeled: Labeled rows (features, time column, id, target).
         usecase: The use case.
         window: Periods to train on.
+        map_fits: With ``model.per_segment``, runs the independent per-segment
+            fits (see ``mlops_core.segmented.fit_segmented``); default one after
+            the other.
 
     Returns:
         The fitted model, its holdout metrics, normalised permutation importance
         (measured on the holdout, so it reflects what the model relies on for
-        unseen rows), numeric training ranges, a reference sample for drift and
-        the label-free performance estimator (None, with the reason, when the
-        holdout cannot support one).
+        unseen rows), numeric training ranges, the drift profile of every
+        training row, a reference sample (for the domain classifier and the
+        drift report) and the label-free performance estimator (None, with the
+        reason, when the holdout cannot support one).
     """
     split = split_window(labeled, usecase, window)
     target = usecase.data.target_column
-    model = build_pipeline(usecase)
-    model.fit(model_input(split.train, usecase), split.train[target].to_numpy())
+    features, y = model_input(split.train, usecase), split.train[target].to_numpy()
+    model: Any
+    if usecase.model.per_segment:
+        assert usecase.data.segment_column is not None  # the config guarantees it
+        model = fit_segmented(
+            build_pipeline(usecase),
+            features,
+            y,
+            usecase.data.segment_column,
+            usecase.model.min_segment_rows,
+            map_fits,
+            classification=usecase.model.task == "classification",
+        )
+    else:
+        model = build_pipeline(usecase).fit(features, y)
 
     y_hold = split.holdout[target].to_numpy()
     pred, proba = predict(model, split.holdout, usecase)
@@ -151,6 +179,14 @@ def train_model(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow)
         ref = ref.sample(REFERENCE_ROWS, random_state=usecase.model.random_state)
     ref_pred, _ = predict(model, ref, usecase)
     reference = model_input(ref, usecase).assign(prediction=ref_pred)
+    # Drift compares batches with every training row, profiled once here; the
+    # predictions come from the sample (predicting the whole window costs more
+    # than it tells).
+    profile = profile_reference(
+        model_input(split.train, usecase),
+        usecase,
+        predictions=ref_pred if usecase.model.task == "regression" else None,
+    )
     return TrainingResult(
         model=model,
         split=split,
@@ -158,6 +194,7 @@ def train_model(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow)
         importance=importance,
         training_ranges=training_ranges(split.train, usecase),
         reference=reference.reset_index(drop=True),
+        reference_profile=profile,
         estimator=estimator,
         estimator_error=estimator_error,
     )

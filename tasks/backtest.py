@@ -27,8 +27,8 @@ Replay conventions, where the live flow has no counterpart:
   recorded (``challenger_error``) and the champion stays; the live flow
   would fail the run there.
 - Prediction drift is measured for numeric predictions only (a class label has
-  no Wasserstein distance); the retrain rules do not use it. Drift compares a
-  sample of at most ``DRIFT_SAMPLE_ROWS`` rows a side.
+  no Wasserstein distance); the retrain rules do not use it. Drift compares the
+  whole batch with the champion's reference profile, as the live flow does.
 - A period's error is the serving champion's, on its raw predictions (before
   guardrails), measured with the period's labels; see
   :mod:`mlops_core.backtest` for the error units and the costs.
@@ -75,10 +75,6 @@ _T = TypeVar("_T")
 
 PeriodUnit = Literal["day", "week", "month"]
 PERIOD_UNITS: tuple[PeriodUnit, ...] = ("day", "week", "month")
-
-#: Rows each side of the drift comparison is sampled to: Evidently's cost grows
-#: with rows, and a replay runs it once per period and drift-using policy.
-DRIFT_SAMPLE_ROWS = 2000
 
 #: Seeds of different replay seeds never meet: seed s, period p -> s * SEED_STRIDE + p.
 SEED_STRIDE = 1_000_000
@@ -455,16 +451,14 @@ def _drift(
 ) -> DriftSummary:
     from tasks.drift import compute_drift  # Evidently takes seconds to import
 
-    reference = champion.result.reference
-    numeric = predictions.dtype.kind in "biuf" and "prediction" in reference
+    numeric = predictions.dtype.kind in "biuf" and usecase.model.task == "regression"
     return compute_drift(
-        reference.drop(columns=["prediction"], errors="ignore"),
+        champion.result.reference_profile,
         model_input(batch, usecase),
         usecase,
         champion.result.importance,
-        reference_predictions=reference["prediction"].to_numpy() if numeric else None,
+        reference_sample=champion.result.reference.drop(columns=["prediction"], errors="ignore"),
         current_predictions=predictions if numeric else None,
-        sample_rows=min(usecase.drift.report_sample_rows, DRIFT_SAMPLE_ROWS),
         seed=seed,
     )
 

@@ -1,12 +1,15 @@
 """Data drift: the product's per-feature statistics on the decision path, Evidently for the report.
 
 ``compute_drift`` scores each model feature with the method and threshold the
-use case sets for the feature's type, through
-:func:`mlops_core.drift_stats.drift_statistic`: the same statistics as
-Evidently 0.7's stattests (checked in ``evidently.legacy.calculations.stattests``,
-and by tests against Evidently itself, :func:`evidently_feature_scores`), without
-Evidently's per-column chart rendering, which costs about a second per batch
-and is never read by a decision. ``render_drift_report`` saves Evidently's HTML
+use case sets for the feature's type, against the champion's reference profile
+(``mlops_core.reference_profile``: computed once when the model is trained, so
+a cycle never re-reads or re-sorts the reference): the same statistics as
+Evidently 0.7's stattests (checked in ``evidently.legacy.calculations.stattests``),
+exact for categories and discrete numbers and within a stated bound for
+continuous ones, and tested against Evidently itself
+(:func:`evidently_feature_scores`), without Evidently's per-column chart
+rendering, which costs about a second per batch and far more on large or wide
+data, and is never read by a decision. ``render_drift_report`` saves Evidently's HTML
 report on a bounded sample for people. This is the only module that talks to
 Evidently, and ``_scores_from_snapshot`` the only place that reads its snapshot.
 Verdicts follow Evidently's conventions:
@@ -36,54 +39,46 @@ import, and the CLI imports this module for every command.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlops_core.config import ColumnContract, DriftPolicy, UseCase
+from mlops_core.config import DriftPolicy, UseCase
 from mlops_core.decisions import DriftSummary, FeatureDrift
 from mlops_core.drift_stats import (
     MIN_DOMAIN_ROWS,
     benjamini_hochberg,
-    category_effect,
     combined_verdicts,
     domain_classifier_auc,
-    drift_statistic,
-    ks_effect,
     normalised_importance,
-    normed_wasserstein,
 )
-
-FeatureKind = Literal["numeric", "categorical"]
+from mlops_core.reference_profile import (
+    Comparison,
+    DriftFeature,
+    FeatureProfile,
+    ReferenceProfile,
+    compare,
+    drift_column,
+    drift_features,
+    drift_frame,
+    normed_wasserstein,
+    profile_reference,
+)
 
 P_VALUE_METHODS = frozenset({"ks", "chisquare"})
 _ALL_MISSING = "all_missing"
 
 
-@dataclass(frozen=True)
-class _FeatureSpec:
-    name: str
-    kind: FeatureKind
-    boolean: bool
-    method: str
-    threshold: float  # effect-size threshold; for tests the minimum effect size
-    vendor_threshold: float  # what Evidently gets; for tests the uncorrected p-value level
-
-    @property
-    def is_test(self) -> bool:
-        return self.method in P_VALUE_METHODS
-
-
 # ---------------------------------------------------------------------- drift
 def compute_drift(
-    reference: pd.DataFrame,
+    reference: ReferenceProfile | pd.DataFrame,
     current: pd.DataFrame,
     usecase: UseCase,
     importance: Mapping[str, float],
     *,
+    reference_sample: pd.DataFrame | None = None,
     reference_predictions: np.ndarray | None = None,
     current_predictions: np.ndarray | None = None,
     sample_rows: int | None = None,
@@ -91,60 +86,80 @@ def compute_drift(
 ) -> DriftSummary:
     """Per-feature data drift, importance-weighted drift and prediction drift.
 
+    The batch is scored against the champion's reference profile (computed once
+    when the model was trained, see ``mlops_core.reference_profile``): a few
+    vectorised passes per feature over the batch, none over the reference.
+
     Args:
-        reference: The champion's reference data (its training window or a sample).
+        reference: The champion's reference profile; a frame of reference rows
+            is profiled first (tests and one-off comparisons).
         current: The batch, already validated; must hold every model feature.
         usecase: Supplies the features (``contract.feature_names``) and the drift policy.
         importance: The champion's permutation importance per feature; normalised
             over the features (see :func:`normalised_importance`).
-        reference_predictions: The champion's predictions on its reference.
+        reference_sample: Reference rows for the domain classifier (only read
+            when ``drift.domain_classifier`` is on); defaults to a frame
+            ``reference``.
+        reference_predictions: With a frame ``reference``, the model's
+            predictions on it (a profile carries its own).
         current_predictions: The champion's predictions on the batch.
-        sample_rows: When set, a frame with more rows is sampled (seeded) to this
-            many rows first; Evidently costs about 1.5 s per 10k rows. Row counts
-            in the summary are the rows compared.
-        seed: Seed of the sampling.
+        sample_rows: When set, a larger batch (and a frame reference) is sampled
+            (seeded) to this many rows first. Row counts in the summary are the
+            rows compared.
+        seed: Seed of the sampling and of the domain classifier.
 
     Returns:
         The drift summary; ``prediction_drift`` is the normed Wasserstein distance
-        of the predictions when both arrays are given, else None. ``domain_auc``
-        and ``multivariate_drift`` are set when ``drift.domain_classifier`` is on
-        and each side has at least ``MIN_DOMAIN_ROWS`` rows (the classifier
-        samples at most ``drift.domain_max_rows`` per side, seeded by ``seed``).
+        of the predictions when both sides have them, else None. ``domain_auc``
+        and ``multivariate_drift`` are set when ``drift.domain_classifier`` is on,
+        reference rows are given and each side has at least ``MIN_DOMAIN_ROWS``
+        rows (the classifier samples at most ``drift.domain_max_rows`` per side,
+        seeded by ``seed``).
 
     Raises:
         ValueError: A feature is missing from ``reference`` or ``current``.
     """
-    specs = _feature_specs(usecase)
-    ref = _prepare(reference, specs, "reference", sample_rows, seed)
-    cur = _prepare(current, specs, "current", sample_rows, seed)
+    features = drift_features(usecase)
+    if isinstance(reference, pd.DataFrame):
+        if reference_sample is None:
+            reference_sample = reference
+        if sample_rows is not None and len(reference) > sample_rows:
+            reference = reference.sample(n=sample_rows, random_state=seed)
+        profile = profile_reference(reference, usecase, predictions=reference_predictions)
+    else:
+        profile = reference
+    absent = [f.name for f in features if f.name not in profile.features]
+    if absent:
+        raise ValueError(f"reference data lacks feature columns: {', '.join(absent)}")
+    missing = [f.name for f in features if f.name not in current.columns]
+    if missing:
+        raise ValueError(f"current data lacks feature columns: {', '.join(missing)}")
+    if sample_rows is not None and len(current) > sample_rows:
+        current = current.sample(n=sample_rows, random_state=seed)
 
-    missing_side = [s for s in specs if _all_missing(ref[s.name]) or _all_missing(cur[s.name])]
-    evaluated = [s for s in specs if s not in missing_side]
-    features: dict[str, FeatureDrift] = {}
-    if evaluated:
-        scores = {
-            s.name: drift_statistic(s.method, ref[s.name], cur[s.name], numeric=s.kind == "numeric")
-            for s in evaluated
-        }
-        effects = {
-            s.name: _effect_size(s, ref[s.name], cur[s.name]) for s in evaluated if s.is_test
-        }
-        features.update((f.feature, f) for f in _feature_verdicts(scores, evaluated, effects))
-    for spec in missing_side:
-        features[spec.name] = _all_missing_drift(spec, ref[spec.name], cur[spec.name])
+    drifts = []
+    for feature in features:
+        values = drift_column(current[feature.name], feature)
+        drifts.append(_feature_drift(feature, profile.features[feature.name], values))
 
     policy = usecase.drift
-    ordered = _apply_test_verdicts([features[s.name] for s in specs], policy.fdr_alpha)
-    weights = normalised_importance(importance, [s.name for s in specs])
+    ordered = _apply_test_verdicts(drifts, policy.fdr_alpha)
+    weights = normalised_importance(importance, [f.name for f in features])
     ordered = [f.model_copy(update={"importance": weights[f.feature]}) for f in ordered]
 
     prediction_drift = None
-    if reference_predictions is not None and current_predictions is not None:
-        prediction_drift = normed_wasserstein(reference_predictions, current_predictions)
+    if profile.prediction is not None and current_predictions is not None:
+        compared = normed_wasserstein(profile.prediction, current_predictions)
+        prediction_drift = compared.score if compared is not None else None
 
     domain_auc = None
-    if policy.domain_classifier and min(len(ref), len(cur)) >= MIN_DOMAIN_ROWS:
-        domain_auc = domain_classifier_auc(ref, cur, seed=seed, max_rows=policy.domain_max_rows)
+    if policy.domain_classifier and reference_sample is not None:
+        ref_rows = drift_frame(reference_sample, features, "reference")
+        cur_rows = drift_frame(current, features, "current")
+        if min(len(ref_rows), len(cur_rows)) >= MIN_DOMAIN_ROWS:
+            domain_auc = domain_classifier_auc(
+                ref_rows, cur_rows, seed=seed, max_rows=policy.domain_max_rows
+            )
 
     drifted = [f for f in ordered if f.drifted]
     return DriftSummary(
@@ -154,9 +169,57 @@ def compute_drift(
         prediction_drift=prediction_drift,
         domain_auc=domain_auc,
         multivariate_drift=None if domain_auc is None else domain_auc > policy.domain_auc_limit,
-        reference_rows=len(ref),
-        current_rows=len(cur),
+        reference_rows=profile.rows,
+        current_rows=len(current),
     )
+
+
+def _feature_drift(
+    feature: DriftFeature, profile: FeatureProfile, values: pd.Series
+) -> FeatureDrift:
+    """One feature's drift against its profile; tested features get their verdict later."""
+    present = _present_count(values)
+    if profile.rows == 0 or present == 0:
+        # Nothing to compare on one side: losing every value on one side is the
+        # largest possible change, on both sides none.
+        changed = (profile.rows == 0) != (present == 0)
+        return FeatureDrift(
+            feature=feature.name,
+            kind=feature.kind,
+            method=_ALL_MISSING,
+            score=1.0 if changed else 0.0,
+            threshold=feature.threshold,
+            p_value=None,
+            drifted=changed,
+        )
+    result: Comparison = compare(feature.method, profile, values.to_numpy())
+    error = result.error if np.isfinite(result.error) else None
+    if feature.is_test:
+        return FeatureDrift(
+            feature=feature.name,
+            kind=feature.kind,
+            method=feature.method,
+            score=result.effect,
+            score_error=error if feature.method == "ks" else 0.0,
+            threshold=feature.threshold,
+            p_value=result.score,
+            drifted=False,  # decided across the tested features
+        )
+    return FeatureDrift(
+        feature=feature.name,
+        kind=feature.kind,
+        method=feature.method,
+        score=result.score,
+        score_error=error,
+        threshold=feature.threshold,
+        drifted=bool(result.score >= feature.threshold),
+    )
+
+
+def _present_count(values: pd.Series) -> int:
+    if pd.api.types.is_numeric_dtype(values):
+        return int(np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)).sum())
+    return int(values.notna().sum())
 
 
 def render_drift_report(
@@ -190,9 +253,9 @@ def render_drift_report(
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    specs = _feature_specs(usecase)
-    ref = _prepare(reference, specs, "reference", sample_rows, seed)
-    cur = _prepare(current, specs, "current", sample_rows, seed)
+    specs = drift_features(usecase)
+    ref = drift_frame(reference, specs, "reference", sample_rows, seed)
+    cur = drift_frame(current, specs, "current", sample_rows, seed)
     # Evidently raises on a feature without any value; such a feature is in the
     # DriftSummary as 'all_missing' and left out of the charts.
     shown = [s for s in specs if not (_all_missing(ref[s.name]) or _all_missing(cur[s.name]))]
@@ -222,100 +285,6 @@ def _vendor_threshold(method: str, threshold: float, policy: DriftPolicy) -> flo
     return policy.fdr_alpha if method in P_VALUE_METHODS else threshold
 
 
-def _feature_specs(usecase: UseCase) -> list[_FeatureSpec]:
-    policy: DriftPolicy = usecase.drift
-    specs = []
-    for name in usecase.contract.feature_names:
-        column: ColumnContract = usecase.contract.column(name)  # type: ignore[assignment]
-        if column.type in ("numeric", "integer"):
-            kind: FeatureKind = "numeric"
-            method, threshold = policy.numeric_method, policy.numeric_threshold
-        else:
-            kind = "categorical"
-            method, threshold = policy.categorical_method, policy.categorical_threshold
-        specs.append(
-            _FeatureSpec(
-                name,
-                kind,
-                column.type == "boolean",
-                method,
-                threshold,
-                _vendor_threshold(method, threshold, policy),
-            )
-        )
-    return specs
-
-
-def _effect_size(spec: _FeatureSpec, ref: pd.Series, cur: pd.Series) -> float:
-    """Effect size behind a test's p-value, on the columns Evidently compared."""
-    if spec.method == "ks":
-        return ks_effect(
-            ref.to_numpy(dtype=float, na_value=np.nan), cur.to_numpy(dtype=float, na_value=np.nan)
-        )
-    return category_effect(ref, cur)
-
-
-def _prepare(
-    frame: pd.DataFrame,
-    specs: Sequence[_FeatureSpec],
-    role: str,
-    sample_rows: int | None,
-    seed: int,
-) -> pd.DataFrame:
-    """Sample, keep the features only and give each the type Evidently compares."""
-    names = [s.name for s in specs]
-    missing = [n for n in names if n not in frame.columns]
-    if missing:
-        raise ValueError(f"{role} data lacks feature columns: {', '.join(missing)}")
-    if sample_rows is not None and len(frame) > sample_rows:
-        frame = frame.sample(n=sample_rows, random_state=seed)
-    columns: dict[str, pd.Series] = {}
-    for spec in specs:
-        series = frame[spec.name]
-        if spec.kind == "numeric":
-            if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-                series = pd.to_numeric(series, errors="coerce").astype(float)
-        elif spec.boolean:
-            # 1 == True in a dict lookup: bool, 0/1 and 0.0/1.0 codes all map.
-            series = series.map({True: "true", False: "false"})
-        else:
-            series = _category_text(series)
-        columns[spec.name] = series
-    return pd.DataFrame(columns).reset_index(drop=True)
-
-
-def _category_text(series: pd.Series) -> pd.Series:
-    """Categories as text; integral floats (ints with missing values) as '3', not '3.0'."""
-    if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
-        return series
-    if pd.api.types.is_float_dtype(series):
-        finite = series.dropna()
-        if (finite == np.floor(finite)).all():
-            series = series.astype("Int64")
-    return series.astype(str).where(series.notna(), None)
-
-
-def _all_missing(series: pd.Series) -> bool:
-    if pd.api.types.is_numeric_dtype(series):
-        return not np.isfinite(series.to_numpy(dtype=float, na_value=np.nan)).any()
-    return not series.notna().any()
-
-
-def _all_missing_drift(spec: _FeatureSpec, ref: pd.Series, cur: pd.Series) -> FeatureDrift:
-    # Evidently cannot compare a feature without values; losing every value on
-    # one side is the largest possible change, on both sides none.
-    changed = _all_missing(ref) != _all_missing(cur)
-    return FeatureDrift(
-        feature=spec.name,
-        kind=spec.kind,
-        method=_ALL_MISSING,
-        score=1.0 if changed else 0.0,
-        threshold=spec.threshold,
-        p_value=None,
-        drifted=changed,
-    )
-
-
 def evidently_feature_scores(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -338,12 +307,19 @@ def evidently_feature_scores(
     from evidently import Report
     from evidently.metrics import ValueDrift
 
-    specs = _feature_specs(usecase)
-    ref = _prepare(reference, specs, "reference", sample_rows, seed)
-    cur = _prepare(current, specs, "current", sample_rows, seed)
+    specs = drift_features(usecase)
+    ref = drift_frame(reference, specs, "reference", sample_rows, seed)
+    cur = drift_frame(current, specs, "current", sample_rows, seed)
     shown = [s for s in specs if not (_all_missing(ref[s.name]) or _all_missing(cur[s.name]))]
     report = Report(
-        [ValueDrift(column=s.name, method=s.method, threshold=s.vendor_threshold) for s in shown]
+        [
+            ValueDrift(
+                column=s.name,
+                method=s.method,
+                threshold=_vendor_threshold(s.method, s.threshold, usecase.drift),
+            )
+            for s in shown
+        ]
     )
     snapshot = report.run(current_data=_dataset(cur, shown), reference_data=_dataset(ref, shown))
     return _scores_from_snapshot(snapshot.dict())
@@ -363,7 +339,11 @@ def _scores_from_snapshot(snapshot: Mapping[str, Any]) -> dict[str, float]:
     return scores
 
 
-def _dataset(frame: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> Any:
+def _all_missing(series: pd.Series) -> bool:
+    return _present_count(series) == 0
+
+
+def _dataset(frame: pd.DataFrame, specs: Sequence[DriftFeature]) -> Any:
     from evidently import DataDefinition, Dataset
 
     definition = DataDefinition(
@@ -371,46 +351,6 @@ def _dataset(frame: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> Any:
         categorical_columns=[s.name for s in specs if s.kind == "categorical"],
     )
     return Dataset.from_pandas(frame[[s.name for s in specs]], data_definition=definition)
-
-
-def _feature_verdicts(
-    scores: Mapping[str, float],
-    specs: Sequence[_FeatureSpec],
-    effects: Mapping[str, float],
-) -> list[FeatureDrift]:
-    """FeatureDrift values from per-feature scores (see :func:`drift_statistic`).
-
-    Effect-size methods get their verdict here (``score >= threshold``); tests
-    get their p-value, the effect size from ``effects`` and the minimum effect
-    size, and their verdict from ``_apply_test_verdicts``.
-    """
-    features = []
-    for spec in specs:
-        value = float(scores[spec.name])
-        if spec.is_test:
-            features.append(
-                FeatureDrift(
-                    feature=spec.name,
-                    kind=spec.kind,
-                    method=spec.method,
-                    score=effects[spec.name],
-                    threshold=spec.threshold,
-                    p_value=value,
-                    drifted=False,  # decided across the tested features
-                )
-            )
-            continue
-        features.append(
-            FeatureDrift(
-                feature=spec.name,
-                kind=spec.kind,
-                method=spec.method,
-                score=value,
-                threshold=spec.threshold,
-                drifted=bool(value >= spec.threshold),
-            )
-        )
-    return features
 
 
 def _apply_test_verdicts(features: Sequence[FeatureDrift], alpha: float) -> list[FeatureDrift]:

@@ -18,6 +18,31 @@ from mlops_core.config import UseCase
 from tasks.storage import UseCasePaths, load_usecase_file, resolve_data_root
 from tasks.tracking import MlflowSettings, ensure_experiment, make_client, resolve_settings
 
+#: Bounds on MLflow's HTTP client, used when the tracking store is a server.
+#: MLflow's own defaults retry a failed request 7 times with exponential backoff
+#: (about 4 minutes) and wait up to 120 s for each answer; with the task retries
+#: on top (three attempts of the decision record), a cycle whose MLflow server
+#: went away would hang for about 12 minutes before failing. These give up on an
+#: unreachable server within about 10 s per request (3 retries, 0 + 2 + 4 s of
+#: backoff plus jitter) and wait at most 60 s for an answer (per read, not per
+#: upload). Any of them set in the environment wins.
+MLFLOW_HTTP_DEFAULTS: Mapping[str, str] = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+
+
+def bound_mlflow_http(env: Mapping[str, str]) -> None:
+    """Put ``MLFLOW_HTTP_DEFAULTS`` in the process environment where ``env`` sets none.
+
+    MLflow reads these from the process environment at every request, so they are
+    set there (a value given in ``env`` is copied over as it is).
+    """
+    for key, default in MLFLOW_HTTP_DEFAULTS.items():
+        if key not in os.environ:
+            os.environ[key] = env.get(key) or default
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -47,8 +72,9 @@ def open_runtime(
     Args:
         usecase_path: Path of the use-case YAML file.
         data_root: Data root; ``$MLOPS_HOME`` or ``./.mlops`` when None.
-        env: Environment to read ``MLOPS_HOME`` and ``MLFLOW_TRACKING_URI`` from
-            (the process environment by default).
+        env: Environment to read ``MLOPS_HOME``, ``MLFLOW_TRACKING_URI`` and the
+            ``MLFLOW_HTTP_REQUEST_*`` bounds from (the process environment by
+            default); a tracking server gets ``MLFLOW_HTTP_DEFAULTS`` where unset.
 
     Raises:
         UseCaseError: The use-case file is invalid.
@@ -58,6 +84,8 @@ def open_runtime(
     root = Path(data_root).expanduser().resolve() if data_root else resolve_data_root(env)
     root.mkdir(parents=True, exist_ok=True)
     settings = resolve_settings(root, env)
+    if settings.tracking_uri.split(":", 1)[0].lower() in ("http", "https"):
+        bound_mlflow_http(env)
     client = make_client(settings)
     return Runtime(
         usecase=usecase,

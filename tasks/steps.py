@@ -8,6 +8,7 @@ call). Retries are set only on tasks whose work is idempotent I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -33,6 +34,8 @@ from mlops_core.features import model_input, segment_maxima
 from mlops_core.gate import decide_gate
 from mlops_core.guardrails import GuardrailResult, apply_guardrails
 from mlops_core.monitoring import assess_performance, challenger_evidence
+from mlops_core.reference_profile import ReferenceProfile, profile_reference
+from mlops_core.segmented import SegmentJob, fit_job
 from mlops_core.training import TrainingResult, predict, train_model
 from tasks import storage, tracking
 from tasks.drift import compute_drift
@@ -53,6 +56,7 @@ class Champion:
     info: tracking.ChampionInfo
     model: Pipeline
     reference: pd.DataFrame
+    reference_profile: ReferenceProfile
     estimator: PerformanceEstimator | None
 
     @property
@@ -93,17 +97,29 @@ def quarantine(rt: Runtime, path: Path, gate: GateDecision) -> Path:
 
 @io_step(name="load champion")
 def load_champion(rt: Runtime) -> Champion | None:
-    """The current champion with its reference sample, or None before the first one."""
+    """The current champion with its reference profile and sample, or None before the first."""
     info = tracking.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias=CHAMPION
     )
     if info is None:
         return None
     model = tracking.load_model(rt.client, info)
+    reference = tracking.load_reference(rt.client, info.run_id)
+    profile = tracking.load_reference_profile(rt.client, info.run_id)
+    if profile is None:
+        # A champion trained before drift profiles existed: profile its sample.
+        profile = profile_reference(
+            reference,
+            rt.usecase,
+            predictions=reference["prediction"].to_numpy()
+            if rt.usecase.model.task == "regression" and "prediction" in reference
+            else None,
+        )
     return Champion(
         info=info,
         model=model,
-        reference=tracking.load_reference(rt.client, info.run_id),
+        reference=reference,
+        reference_profile=profile,
         estimator=load_estimator(rt.client, info.run_id),
     )
 
@@ -201,21 +217,18 @@ def measure_drift(
     predictions: np.ndarray | None,
     seed: int,
 ) -> DriftSummary:
-    """Evidently drift of the batch against the champion's reference, importance-weighted."""
-    reference = champion.reference
-    ref_pred = reference["prediction"].to_numpy() if "prediction" in reference else None
+    """Drift of the batch against the champion's reference profile, importance-weighted."""
     if rt.usecase.model.task != "regression":
         # Prediction drift is a distance between numbers; predicted classes have none
         # (their shift shows in the label-free estimate instead).
-        ref_pred = predictions = None
+        predictions = None
     return compute_drift(
-        reference.drop(columns=["prediction"], errors="ignore"),
+        champion.reference_profile,
         model_input(frame, rt.usecase),
         rt.usecase,
         champion.info.profile.importance,
-        reference_predictions=ref_pred,
+        reference_sample=champion.reference.drop(columns=["prediction"], errors="ignore"),
         current_predictions=predictions,
-        sample_rows=None,
         seed=seed,
     )
 
@@ -226,9 +239,42 @@ def train_challenger(rt: Runtime, labeled: pd.DataFrame, window: TrainingWindow)
     return train_model(labeled, rt.usecase, window)
 
 
+def train_segmented_challenger(
+    rt: Runtime,
+    labeled: pd.DataFrame,
+    window: TrainingWindow,
+    map_fits: Callable[[Any, Sequence[SegmentJob]], list[Any]],
+) -> TrainingResult:
+    """Fit a per-segment model on the decided window, its fits mapped by ``map_fits``.
+
+    Not a task itself: it runs in the flow, so that ``map_fits`` can submit one
+    :func:`fit_segment` task per segment to the flow's task runner (threads,
+    or Dask worker processes).
+    """
+    return train_model(labeled, rt.usecase, window, map_fits=map_fits)
+
+
+def _segments_run_name() -> str:
+    from prefect.runtime import task_run
+
+    jobs = task_run.parameters.get("jobs") or []
+    names = [job.segment for job in jobs]
+    return f"fit {len(names)} segments ({names[0]}..{names[-1]})" if names else "fit segments"
+
+
+@task(name="fit segments", cache_policy=NO_CACHE, task_run_name=_segments_run_name)
+def fit_segments(template: Any, jobs: list[SegmentJob]) -> list[Any]:
+    """A copy of the pipeline fitted per job, in the jobs' order.
+
+    Segments go in chunks, not one task each: a task run costs a few API calls
+    (tenths of a second), as much as fitting a small segment's model.
+    """
+    return [fit_job(template, job) for job in jobs]
+
+
 @task(name="log challenger", cache_policy=NO_CACHE)
 def log_challenger(
-    rt: Runtime, result: TrainingResult, period: int, trigger: str
+    rt: Runtime, result: TrainingResult, period: int, trigger: str, batch_sha256: str
 ) -> tracking.TrainedModel:
     """Log the challenger's run and register it as a candidate version."""
     uc = rt.usecase
@@ -270,6 +316,8 @@ def log_challenger(
         profile=profile,
         train_frame=result.split.train,
         reference_frame=result.reference,
+        reference_profile=result.reference_profile,
+        source_batch_sha256=batch_sha256,
         input_example=model_input(result.split.holdout.head(5), uc),
         registered_model_name=uc.registered_model_name,
         tags={
@@ -279,9 +327,14 @@ def log_challenger(
         },
     )
     if result.estimator is not None:
-        # A candidate without its estimator (crash right here) still works: it
-        # just reports no label-free estimate until it is replaced.
-        log_estimator(rt.client, trained.run_id, result.estimator)
+        try:
+            log_estimator(rt.client, trained.run_id, result.estimator)
+        except BaseException:
+            # The version is registered but its estimator is missing or half written
+            # (e.g. a full artifact store): tag it failed so nothing ever takes it for
+            # a usable candidate; the flow fails and a rerun trains a new one.
+            tracking.fail_training_run(rt.client, uc.registered_model_name, trained)
+            raise
     return trained
 
 
@@ -306,6 +359,14 @@ def evaluate(
     )
 
 
+#: A process killed while holding the promotion slot never releases it, and the
+#: server's lease repossessor does not run everywhere (not on the ephemeral
+#: server): the slot decays instead, free again 15 s after a holder died. A live
+#: promotion holds it for a second or two; the compare-and-set in
+#: ``tracking.set_champion`` stays the guarantee against a racing move.
+PROMOTION_SLOT_DECAY = 1 / 15
+
+
 def promotion_slot(usecase: str) -> str:
     """Name of the global concurrency limit that serialises promotions of a model."""
     return f"mlops-promote-{usecase}"
@@ -320,7 +381,9 @@ def promote(rt: Runtime, version: str, expected_current: str | None, reason: str
     """
     name = promotion_slot(rt.name)
     with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(name, limit=1)
+        client.upsert_global_concurrency_limit_by_name(
+            name, limit=1, slot_decay_per_second=PROMOTION_SLOT_DECAY
+        )
     with concurrency(name, occupy=1, timeout_seconds=600, strict=True):
         return tracking.set_champion(
             rt.client,

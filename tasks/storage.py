@@ -217,7 +217,11 @@ def quarantine_batch(
 
 
 def ledger_entry(ledger: Path, sha256: str) -> dict[str, Any] | None:
-    """The ledger entry of a batch (by content hash), or None if never handled."""
+    """The ledger entry of a batch (by content hash), or None if never handled.
+
+    A line cut short by a failed append (a full disk) is not an entry: its
+    batch was never committed, and a rerun commits it again.
+    """
     if not ledger.exists():
         return None
     found = None
@@ -226,19 +230,31 @@ def ledger_entry(ledger: Path, sha256: str) -> dict[str, Any] | None:
             line = line.strip()
             if not line:
                 continue
-            entry = json.loads(line)
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
             if entry.get("sha256") == sha256:
                 found = entry
     return found
 
 
 def ledger_append(ledger: Path, entry: Mapping[str, Any]) -> None:
-    """Append one entry and fsync: the commit marker of a handled batch."""
+    """Append one entry and fsync: the commit marker of a handled batch.
+
+    The line is written whole or the call raises; a torn line an earlier
+    failed append left behind is closed first, so it cannot swallow this one.
+    """
     ledger.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(dict(entry), default=str, sort_keys=True) + "\n"
-    fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    line = (json.dumps(dict(entry), default=str, sort_keys=True) + "\n").encode("utf-8")
+    fd = os.open(ledger, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line.encode("utf-8"))
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)

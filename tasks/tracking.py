@@ -17,7 +17,9 @@ Registry conventions (one registered model per use case):
 - alias ``champion``: the version serving predictions; alias ``previous``: the
   version it replaced (the target of a rollback).
 - version tags: ``mlops.status`` (candidate, champion, previous, archived,
-  rolled_back), ``mlops.model_sha256``, ``mlops.run_id``, ``mlops.promoted_at``,
+  rolled_back, rejected; failed: its logging did not complete, never use it;
+  abandoned: its cycle died before deciding on it), ``mlops.source_batch_sha256``,
+  ``mlops.model_sha256``, ``mlops.run_id``, ``mlops.promoted_at``,
   ``mlops.promotion_reason``, ``mlops.replaced_version`` and ``mlops.history``
   (a JSON list of promotion events), so "which version was champion at time X"
   can be answered from the registry alone (see ``champion_at``).
@@ -59,6 +61,8 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_MODEL_VERSIONS
 
+from mlops_core.reference_profile import ReferenceProfile
+
 logger = logging.getLogger(__name__)
 
 CHAMPION_ALIAS = "champion"
@@ -70,6 +74,8 @@ STATUS_PREVIOUS = "previous"
 STATUS_ARCHIVED = "archived"
 STATUS_ROLLED_BACK = "rolled_back"
 STATUS_REJECTED = "rejected"
+STATUS_FAILED = "failed"
+STATUS_ABANDONED = "abandoned"
 
 TAG_STATUS = "mlops.status"
 TAG_SHA256 = "mlops.model_sha256"
@@ -79,12 +85,15 @@ TAG_PROMOTED_AT = "mlops.promoted_at"
 TAG_PROMOTION_REASON = "mlops.promotion_reason"
 TAG_REPLACED_VERSION = "mlops.replaced_version"
 TAG_HISTORY = "mlops.history"
+TAG_SOURCE_BATCH = "mlops.source_batch_sha256"
+TAG_ABANDONED_REASON = "mlops.abandoned_reason"
 TAG_KIND = "mlops.kind"
 TAG_ACTION = "mlops.action"
 TAG_REASONS = "mlops.reasons"
 
 PROFILE_FILE = "profile.json"
 REFERENCE_FILE = "reference.parquet"
+REFERENCE_PROFILE_FILE = "reference_profile.json"
 DECISION_JSON_FILE = "decision.json"
 DECISION_MD_FILE = "decision.md"
 MODEL_NAME = "model"
@@ -100,6 +109,8 @@ _PINNED_PACKAGES = ("scikit-learn", "skops", "pandas", "numpy", "scipy")
 # the model, so a tampered artifact could try to trust anything: only types from these
 # packages are ever accepted, whatever the model's list says.
 _TRUSTABLE_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+# ... and of the product's own code, exactly this class (per-segment models).
+_TRUSTABLE_TYPES = frozenset({"mlops_core.segmented.SegmentedModel"})
 
 # Registry tag values are capped by MLflow (100,000 characters); the history of one
 # version keeps its newest events within a much smaller budget.
@@ -405,12 +416,15 @@ def log_training_run(
     input_example: pd.DataFrame,
     registered_model_name: str,
     tags: Mapping[str, str],
+    reference_profile: ReferenceProfile | None = None,
+    source_batch_sha256: str | None = None,
 ) -> TrainedModel:
     """Log one training run and register its model as a ``candidate`` version.
 
     The run holds params and metrics (batched), the training window as an input
-    dataset (context ``training``), ``profile.json``, ``reference.parquet`` (the
-    sample later drift checks compare against) and the model: skops format, a
+    dataset (context ``training``), ``profile.json``, ``reference_profile.json``
+    (what drift checks compare a batch against), ``reference.parquet`` (a sample
+    for the domain classifier and the drift report) and the model: skops format, a
     signature, an input example and pinned requirements, as an MLflow logged model.
     The run ends FINISHED; on any error it ends FAILED and the error propagates.
 
@@ -427,6 +441,10 @@ def log_training_run(
         input_example: A few input rows.
         registered_model_name: Registered model to add a version to.
         tags: Extra run tags (e.g. ``mlops.period``).
+        reference_profile: The training window's drift profile.
+        source_batch_sha256: The batch whose cycle trained the model; tagged on the
+            version so a rerun of that batch can abandon a candidate left behind
+            by a crashed attempt (:func:`abandon_candidates`).
 
     Returns:
         The run, model URI, registered version, model sha256 and profile.
@@ -474,15 +492,20 @@ def log_training_run(
             run_dir.mkdir()
             (run_dir / PROFILE_FILE).write_text(profile.to_json(), encoding="utf-8")
             reference_frame.to_parquet(run_dir / REFERENCE_FILE, index=False)
+            if reference_profile is not None:
+                (run_dir / REFERENCE_PROFILE_FILE).write_text(
+                    reference_profile.to_json(), encoding="utf-8"
+                )
             client.log_artifacts(run_id, str(run_dir))
 
             trusted = _skops_trusted_types(pipeline)
-            untrustable = [t for t in trusted if not t.startswith(_TRUSTABLE_MODULE_PREFIXES)]
+            untrustable = [t for t in trusted if not _trustable(t)]
             if untrustable:
                 # load_model would refuse these; fail now rather than register a dud.
                 raise ValueError(
                     f"the pipeline contains types that are not loaded from skops files: "
-                    f"{untrustable}; only scikit-learn, numpy and scipy types are trusted"
+                    f"{untrustable}; only scikit-learn, numpy, scipy and the per-segment model "
+                    "are trusted"
                 )
             example = _example_for_signature(input_example)
             signature = infer_signature(example, pipeline.predict(input_example))
@@ -523,6 +546,7 @@ def log_training_run(
                 TAG_SHA256: sha256,
                 TAG_RUN_ID: run_id,
                 TAG_MODEL_ID: model_id,
+                **({TAG_SOURCE_BATCH: source_batch_sha256} if source_batch_sha256 else {}),
             },
             description=(
                 f"{profile.estimator.rsplit('.', 1)[-1]} trained on {_window_name(profile)} "
@@ -540,7 +564,9 @@ def log_training_run(
         )
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
-        _fail_quietly(client, run_id, model_id, registered_model_name, version)
+        _fail_quietly(
+            client, run_id, model_id, registered_model_name, version and str(version.version)
+        )
         raise
     return TrainedModel(
         run_id=run_id,
@@ -570,12 +596,28 @@ def _quiet_mlflow() -> Iterator[None]:
         env_logger.setLevel(level)
 
 
+def fail_training_run(client: MlflowClient, name: str, trained: TrainedModel) -> None:
+    """Mark a registered candidate whose logging did not complete as unusable.
+
+    For a failure after ``log_training_run`` returned (e.g. writing more artifacts
+    to its run): the version is tagged ``failed``, its run and logged model end
+    FAILED. Best effort, never raises: the original error is what matters.
+
+    Args:
+        client: MLflow client.
+        name: Registered model name.
+        trained: What ``log_training_run`` returned.
+    """
+    model_id = trained.model_uri.removeprefix("models:/")
+    _fail_quietly(client, trained.run_id, model_id or None, name, trained.version)
+
+
 def _fail_quietly(
     client: MlflowClient,
     run_id: str,
     model_id: str | None,
     name: str,
-    version: ModelVersion | None,
+    version: str | None,
 ) -> None:
     # Best effort: the original error is what the caller must see.
     steps: list[tuple[str, Any]] = [("end run", lambda: client.set_terminated(run_id, "FAILED"))]
@@ -585,7 +627,7 @@ def _fail_quietly(
         steps.append(
             (
                 "mark version",
-                lambda: client.set_model_version_tag(name, version.version, TAG_STATUS, "failed"),
+                lambda: client.set_model_version_tag(name, version, TAG_STATUS, STATUS_FAILED),
             )
         )
     for what, step in steps:
@@ -640,6 +682,10 @@ def _dataset_source(run_id: str) -> Any:
 def _window_name(profile: ModelProfile) -> str:
     first = "start" if profile.trained_first_period is None else str(profile.trained_first_period)
     return f"periods {first}-{profile.trained_last_period}"
+
+
+def _trustable(type_name: str) -> bool:
+    return type_name in _TRUSTABLE_TYPES or type_name.startswith(_TRUSTABLE_MODULE_PREFIXES)
 
 
 def _skops_trusted_types(pipeline: Any) -> list[str]:
@@ -789,7 +835,7 @@ def load_model(client: MlflowClient, info: ChampionInfo) -> Any:
         if sklearn_conf.get("serialization_format") != "skops":
             raise ModelIntegrityError(f"{where} is not stored in the skops format")
         trusted = list(sklearn_conf.get("skops_trusted_types") or [])
-        untrustable = [t for t in trusted if not t.startswith(_TRUSTABLE_MODULE_PREFIXES)]
+        untrustable = [t for t in trusted if not _trustable(t)]
         if untrustable:
             raise ModelIntegrityError(f"{where} asks to trust unexpected types: {untrustable}")
         model_path = mlflow.artifacts.download_artifacts(
@@ -820,6 +866,19 @@ def load_reference(client: MlflowClient, run_id: str) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="mlops-ref-") as tmp:
         path = client.download_artifacts(run_id, REFERENCE_FILE, tmp)
         return pd.read_parquet(path)
+
+
+def load_reference_profile(client: MlflowClient, run_id: str) -> ReferenceProfile | None:
+    """The drift profile of a training run; None for a model logged before profiles existed.
+
+    Args:
+        client: MLflow client.
+        run_id: The training run.
+    """
+    names = {Path(f.path).name for f in client.list_artifacts(run_id)}
+    if REFERENCE_PROFILE_FILE not in names:
+        return None
+    return ReferenceProfile.from_json(_read_run_text(client, run_id, REFERENCE_PROFILE_FILE))
 
 
 def _read_run_text(client: MlflowClient, run_id: str, artifact: str) -> str:
@@ -1034,6 +1093,48 @@ def _all_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
             return versions
 
 
+def abandon_candidates(client: MlflowClient, name: str, batch_sha256: str) -> list[str]:
+    """Mark the candidates a crashed attempt at this batch left behind as ``abandoned``.
+
+    A cycle registers its challenger as a ``candidate`` and decides on it before
+    committing the batch. A process killed in between leaves the candidate
+    undecided; a rerun of the same batch trains afresh, so any candidate tagged
+    with this batch and holding no alias is an orphan: it gets the status
+    ``abandoned`` and the reason, and is never promoted or loaded.
+
+    Args:
+        client: MLflow client.
+        name: Registered model name.
+        batch_sha256: Content hash of the batch being (re)processed.
+
+    Returns:
+        The versions abandoned.
+    """
+    held = {
+        _alias_version(client, name, CHAMPION_ALIAS),
+        _alias_version(client, name, PREVIOUS_ALIAS),
+    }
+    abandoned = []
+    for mv in _all_versions(client, name):
+        tags = mv.tags or {}
+        version = str(mv.version)
+        if (
+            tags.get(TAG_STATUS) == STATUS_CANDIDATE
+            and tags.get(TAG_SOURCE_BATCH) == batch_sha256
+            and version not in held
+        ):
+            client.set_model_version_tag(
+                name,
+                version,
+                TAG_ABANDONED_REASON,
+                f"the cycle that trained it on batch {batch_sha256[:12]} stopped before "
+                "deciding on it (process killed or failed); the rerun trained a new challenger",
+            )
+            client.set_model_version_tag(name, version, TAG_STATUS, STATUS_ABANDONED)
+            abandoned.append(version)
+    return abandoned
+
+
 def _reconcile_status(client: MlflowClient, name: str, now: datetime, reason: str) -> None:
     """Make status tags follow the aliases; versions that lost their role are archived."""
     champion = _alias_version(client, name, CHAMPION_ALIAS)
@@ -1213,6 +1314,16 @@ def log_decision_run(
     return run_id
 
 
+def read_decision_record(client: MlflowClient, run_id: str) -> dict[str, Any]:
+    """The ``decision.json`` record of a decision run."""
+    return json.loads(_read_run_text(client, run_id, DECISION_JSON_FILE))
+
+
+def read_decision_markdown(client: MlflowClient, run_id: str) -> str:
+    """The ``decision.md`` report of a decision run."""
+    return _read_run_text(client, run_id, DECISION_MD_FILE)
+
+
 def find_decision_runs(
     client: MlflowClient,
     experiment_id: str,
@@ -1220,7 +1331,11 @@ def find_decision_runs(
     filter_tags: Mapping[str, str] | None = None,
     max_results: int = 100,
 ) -> list[DecisionRunInfo]:
-    """Decision runs, newest first, optionally only those with the given tag values.
+    """Finished decision runs, newest first, optionally only those with the given tag values.
+
+    A decision run that did not finish (its record could not be written, or the
+    process died while writing it) is not a decision: it never counts in the
+    history later decisions are based on, nor as the decision of its batch.
 
     Args:
         client: MLflow client.
@@ -1231,7 +1346,7 @@ def find_decision_runs(
     Returns:
         The matching runs, newest first.
     """
-    clauses = []
+    clauses = ["attributes.status = 'FINISHED'"]
     for key, value in (filter_tags or {}).items():
         if "`" in key or "'" in str(value):
             raise ValueError(f"tag filter {key}={value!r} contains a quote character")
@@ -1275,6 +1390,10 @@ __all__ = [
     "VersionInfo",
     "champion_at",
     "ensure_experiment",
+    "fail_training_run",
+    "read_decision_markdown",
+    "read_decision_record",
+    "abandon_candidates",
     "find_decision_runs",
     "get_model_version_info",
     "load_model",

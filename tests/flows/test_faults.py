@@ -204,6 +204,104 @@ def test_the_same_batch_under_a_new_name_is_handled_once(root: Path) -> None:
     assert not (rt.paths.landing / "live_week_copy.csv").exists()
 
 
+def _corrupting(
+    monkeypatch: pytest.MonkeyPatch, corrupt: Callable[[np.ndarray], np.ndarray]
+) -> None:
+    """The champion's scoring call returns what ``corrupt`` makes of its true predictions."""
+    from tasks import steps
+
+    honest = steps.predict
+
+    def predict(model: Any, frame: pd.DataFrame, usecase: Any) -> Any:
+        pred, proba = honest(model, frame, usecase)
+        return corrupt(np.asarray(pred, dtype=float).copy()), proba
+
+    monkeypatch.setattr(steps, "predict", predict)
+
+
+def _breach_events(batch: str) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    found: list[Any] = []
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline and not found:
+            page = client.read_events(
+                filter=EventFilter(event=EventNameFilter(name=["mlops.guardrail.breach"])),
+                limit=50,
+            )
+            found = [e for e in page.events if e.payload.get("batch") == batch]
+            time.sleep(0.5)
+    return found
+
+
+def test_nan_inf_and_out_of_range_predictions_are_replaced_clipped_counted_and_alerted(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    frame = SIM.batch(FIRST_LIVE + 1)
+    name = "bad_predictions.csv"
+    (rt.paths.landing / name).write_bytes(_csv_bytes(frame))
+    bad = {0: np.nan, 1: np.inf, 2: -np.inf, 3: -50.0, 4: 1e9}
+
+    def corrupt(pred: np.ndarray) -> np.ndarray:
+        for row, value in bad.items():
+            pred[row] = value
+        return pred
+
+    _corrupting(monkeypatch, corrupt)
+    champion_before = _champion_version(root)
+    out = monitor(str(SHIPPED_USECASE), name, str(root))
+
+    assert out["validation"] == "pass" and out["held_rows"] == 0, out
+    assert _champion_version(root) == champion_before
+    written = pd.read_parquet(rt.paths.predictions / "bad_predictions.parquet")
+    assert len(written) == len(frame), "every row delivered, none lost"
+    by_id = written.set_index("row_id")
+    ids = frame["row_id"].tolist()
+    for row in (0, 1, 2):  # not finite: last week's units instead
+        assert by_id.loc[ids[row], "prediction"] == frame["units_last_week"].iloc[row]
+    assert by_id.loc[ids[3], "prediction"] == 0.0  # negative units: clipped to zero
+    assert by_id.loc[ids[4], "prediction"] == frame["store_capacity"].iloc[4]  # capped
+    assert np.isfinite(written["prediction"]).all()
+    assert (written["prediction"] >= 0).all()
+    cap = frame.set_index("row_id").loc[written["row_id"], "store_capacity"].to_numpy()
+    assert (written["prediction"].to_numpy() <= cap).all()
+    actions = out["guardrail_actions"]
+    assert actions.get("finite:fallback") == 3, actions
+    assert actions.get("range:clip", 0) >= 1 and actions.get("store_capacity:clip", 0) >= 1
+    events = _breach_events(name)
+    assert events and events[0].payload["violating_rows"] >= len(bad)
+
+
+def test_a_model_that_only_returns_nan_trips_the_breaker_and_holds_the_batch(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    frame = SIM.batch(FIRST_LIVE + 2)
+    name = "all_nan_predictions.csv"
+    (rt.paths.landing / name).write_bytes(_csv_bytes(frame))
+    _corrupting(monkeypatch, lambda pred: np.full_like(pred, np.nan))
+    champion_before = _champion_version(root)
+    out = monitor(str(SHIPPED_USECASE), name, str(root))
+
+    assert _champion_version(root) == champion_before
+    # The finite rule proposes last week's units for every row, but every row broke a
+    # rule: over the 30% limit, the whole batch waits for a person instead.
+    assert out["held_rows"] == len(frame), out
+    sent = rt.paths.predictions / "all_nan_predictions.parquet"
+    assert not sent.exists() or pd.read_parquet(sent).empty, "nothing is sent downstream"
+    review = pd.read_parquet(rt.paths.review / "all_nan_predictions.parquet")
+    assert len(review) == len(frame) and set(review["review_status"]) == {"pending"}
+    assert review["raw_prediction"].isna().all()
+    proposed = review.set_index("row_id")["proposed_prediction"]
+    expected = frame.set_index("row_id")["units_last_week"]
+    assert (proposed == expected.loc[proposed.index]).all()
+    events = _breach_events(name)
+    assert events and events[0].payload["breaker_tripped"] is True
+
+
 def test_landed_batches_reconcile_with_scored_plus_quarantined(root: Path) -> None:
     """Run last in this module: every batch landed here was scored or quarantined."""
     rt = open_runtime(SHIPPED_USECASE, str(root))

@@ -587,3 +587,19 @@ def test_training_run_cost(tmp_path: Path, fitted: Fitted, record_property) -> N
     # Requirement inference alone costs seconds; a steady-state call near that means
     # the pinned requirements were ignored. Loose bound: the machine is shared.
     assert steady < 2.0
+
+
+def test_a_per_segment_model_round_trips_through_the_registry(store, fitted: Fitted) -> None:
+    from mlops_core.segmented import fit_segmented
+
+    client, settings = store
+    features = fitted.frame[list(FEATURES)]
+    model = fit_segmented(_pipeline(), features, fitted.target.to_numpy(), "store", min_rows=50)
+    assert set(model.models_) == {"north", "south", "west"}
+    trained = _train(client, settings, fitted, "per-store", pipeline=model)
+
+    info = get_model_version_info(client, "per-store", version=trained.version)
+    assert info is not None
+    loaded = load_model(client, info)
+    assert type(loaded).__name__ == "SegmentedModel"
+    np.testing.assert_array_equal(loaded.predict(features), model.predict(features))

@@ -419,7 +419,7 @@ def test_empty_batch() -> None:
         [], FRAME.iloc[:0], policy({"kind": "range", "max": 1, "action": "clip"})
     )
     assert result.summary.rows == 0 and result.summary.violation_rate == 0.0
-    assert not result.summary.breaker_tripped and result.violations == ()
+    assert not result.summary.breaker_tripped and list(result.violations) == []
 
 
 @pytest.mark.parametrize(

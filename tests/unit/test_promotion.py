@@ -83,7 +83,7 @@ CASES = [
         "reject",
         "floor_not_met",
     ),
-    # No champion: the floor alone decides.
+    # No champion: the floor (and the leak check) decide.
     (
         "no-champion-floor-met",
         NO_CHAMPION | {"challenger_guardrail_rate": 0.5},
@@ -186,6 +186,43 @@ CASES = [
         "reject",
         "too_good_to_be_true",
     ),
+    # A feature following the target: rejected even when the gain looks modest,
+    # and before any champion exists (the first model must not learn a leak).
+    (
+        "feature-follows-target",
+        {"target_association": {"units_last_week": 0.999, "price": 0.4}},
+        {},
+        "reject",
+        "target_leak_suspected",
+    ),
+    (
+        "feature-at-the-limit",
+        {"target_association": {"units_last_week": 0.99}},
+        {},
+        "reject",
+        "target_leak_suspected",
+    ),
+    (
+        "strong-lag-is-not-a-leak",
+        {"target_association": {"units_last_week": 0.9}},
+        {},
+        "promote",
+        None,
+    ),
+    (
+        "leak-without-champion",
+        NO_CHAMPION | {"target_association": {"units_last_week": 1.0}},
+        {},
+        "reject",
+        "target_leak_suspected",
+    ),
+    (
+        "leak-limit-configurable",
+        {"target_association": {"units_last_week": 0.995}},
+        {"max_target_association": 1.0},
+        "promote",
+        None,
+    ),
     # Approval.
     ("approval-pending", {}, {"require_approval": True}, "await_approval", "approval_pending"),
     (
@@ -262,12 +299,24 @@ def test_with_a_champion_every_check_is_listed() -> None:
         "segments_ok",
         "gain_plausible",
         "guardrail_rate_ok",
+        "no_target_leak",
     }
 
 
-def test_without_a_champion_only_the_floor_is_checked() -> None:
+def test_without_a_champion_only_the_floor_and_the_leak_check_count() -> None:
     decision = decide_promotion(make_inputs(**NO_CHAMPION), make_policy())
-    assert _codes(decision) == {"floor_met", "no_champion"}
+    assert _codes(decision) == {"floor_met", "no_target_leak", "no_champion"}
+
+
+def test_a_leak_reason_names_the_feature_and_its_correlation() -> None:
+    decision = decide_promotion(
+        make_inputs(target_association={"units_last_week": 0.9987, "price": 0.31}),
+        make_policy(),
+    )
+    reason = decision.reasons[0]
+    assert reason.code == "target_leak_suspected" and reason.passed is False
+    assert "units_last_week (0.999)" in reason.message and "price" not in reason.message
+    assert reason.numbers["units_last_week"] == pytest.approx(0.9987)
 
 
 def test_every_failing_check_is_reported() -> None:

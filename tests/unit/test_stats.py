@@ -333,3 +333,36 @@ def test_f1_keeps_the_positive_class_when_a_batch_has_one_label():
     y = np.array(["DOWN"] * 4)
     p = np.array(["UP", "UP", "DOWN", "DOWN"])
     assert compute_metric("f1", y, p) == 0.0
+
+
+def test_target_association_matches_scipy_and_flags_only_the_leak() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.gamma(2.0, 10.0, size=800)
+    lag = y + rng.normal(0, 6.0, size=800)  # a strong, honest lag feature
+    leak = np.log1p(y)  # the target itself, transformed (monotone: Spearman sees it)
+    noise = rng.normal(size=800)
+    got = stats.target_association({"lag": lag, "leak": leak, "noise": noise}, y)
+    expected_lag = max(abs(sps.pearsonr(lag, y)[0]), abs(sps.spearmanr(lag, y)[0]))
+    assert got["lag"] == pytest.approx(expected_lag, abs=1e-12)
+    assert got["leak"] == pytest.approx(1.0, abs=1e-12)
+    assert got["noise"] == pytest.approx(abs(sps.spearmanr(noise, y)[0]), abs=0.05)
+    assert got["lag"] < 0.99 <= got["leak"]
+
+
+def test_target_association_skips_what_it_cannot_judge() -> None:
+    y = np.arange(100, dtype=float)
+    with_gaps = y.copy()
+    with_gaps[:80] = np.nan  # 20 usable rows: too few
+    got = stats.target_association(
+        {"constant": np.ones(100), "gappy": with_gaps, "inf": np.where(y > 50, np.inf, y)}, y
+    )
+    assert "constant" not in got and "gappy" not in got
+    assert got["inf"] == pytest.approx(1.0)  # infinite rows dropped, the rest follows y
+
+
+def test_target_association_of_a_two_class_target() -> None:
+    labels = np.array(["UP", "DOWN"] * 50)
+    copied = (labels == "UP").astype(float)
+    got = stats.target_association({"copied": copied}, labels)
+    assert got["copied"] == pytest.approx(1.0)
+    assert stats.target_association({"x": np.arange(6.0)}, np.array(list("abcabc"))) == {}

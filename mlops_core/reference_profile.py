@@ -1,0 +1,637 @@
+"""Reference profiles: what drift statistics need from a model's training data, kept once.
+
+A cycle compares a batch with the data its champion learnt from. Re-reading and
+re-sorting that reference every cycle costs more than the batch itself once the
+training window holds millions of rows, so :func:`profile_frame` summarises it
+when the model is trained, and :func:`compare` scores a batch against the
+summary in a few vectorised passes over the batch (no sort of a continuous
+column, no pass over the reference).
+
+Per feature the profile keeps:
+
+- a **continuous** numeric feature (more than 20 distinct values): the count of
+  finite and missing values, the exact mean, std, minimum and maximum, and
+  ``BINS`` equal-mass bins (edges at the reference quantiles, with finer edges
+  in both tails) with each bin's count, mean and mean absolute deviation around
+  that mean. A reference with at most ``BINS`` distinct values keeps each value
+  as its own bin;
+- a **discrete** numeric feature (20 distinct values or fewer, Evidently's rule
+  for binning by value): every value with its count (exact);
+- a **categorical** feature: every category (as text) with its count (exact).
+
+Statistics against a profile (the same methods as ``drift_stats.drift_statistic``):
+
+- categorical and discrete features: exact, the numbers Evidently computes on the
+  full reference;
+- continuous features, normed Wasserstein: both sides are reduced to their bin
+  means; by the triangle inequality the exact distance differs by at most the
+  mass-weighted mean absolute deviation within bins of each side, which is
+  returned as ``error`` (normed like the score). With 1000 bins the bound is
+  about 0.01 (up to 0.03 for a long-tailed feature whose spread changes), the
+  real error a few thousandths, against drift thresholds of about 0.1;
+- continuous, Kolmogorov-Smirnov: D is exact at every bin edge; between edges it
+  can be off by at most the larger bin share of either side (``error``). The
+  p-value is the asymptotic one of that D (scipy's ``ks_2samp`` in mode
+  ``asymp``; Evidently lets scipy pick ``exact`` below 10 000 rows a side, where
+  the two differ in the third digit);
+- continuous, PSI and Jensen-Shannon: Evidently bins both sides by one Sturges
+  histogram over their common range; the batch's share per bin is exact, the
+  reference's is read off the profile by linear interpolation inside a quantile
+  bin, off by at most one quantile bin's share (1/1000) per histogram edge.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import chisquare, kstwo
+
+from mlops_core.config import UseCase
+
+#: Equal-mass bins of a continuous feature's profile (a few kilobytes per feature).
+BINS = 1000
+#: A numeric feature with at most this many distinct reference values is kept
+#: value by value (Evidently bins such a feature by value for PSI and Jensen-Shannon).
+DISCRETE_VALUES = 20
+# Evidently norms the Wasserstein distance by the reference std, floored here.
+MIN_STD = 0.001
+
+ProfileKind = Literal["continuous", "discrete", "categorical"]
+
+
+@dataclass(frozen=True)
+class FeatureProfile:
+    """One feature of a reference, as drift statistics need it.
+
+    Attributes:
+        kind: ``continuous``, ``discrete`` or ``categorical``.
+        rows: Values present (finite numbers; non-missing categories).
+        missing: Values missing (or not finite).
+        mean: Mean of the numbers (NaN for categories).
+        std: Population std of the numbers (NaN for categories).
+        minimum: Smallest number (NaN for categories).
+        maximum: Largest number (NaN for categories).
+        values: Discrete: the distinct numbers, ascending; categorical: the
+            categories as text; continuous: the ``BINS + 1`` bin edges (fewer
+            when quantiles tie).
+        counts: Rows per value, category or bin.
+        bin_means: Continuous: mean of each bin's values.
+        bin_spreads: Continuous: mean absolute deviation of each bin's values
+            around its mean.
+    """
+
+    kind: ProfileKind
+    rows: int
+    missing: int
+    mean: float = math.nan
+    std: float = math.nan
+    minimum: float = math.nan
+    maximum: float = math.nan
+    values: tuple[Any, ...] = ()
+    counts: tuple[int, ...] = ()
+    bin_means: tuple[float, ...] = ()
+    bin_spreads: tuple[float, ...] = ()
+
+    @property
+    def numeric(self) -> bool:
+        """The feature holds numbers."""
+        return self.kind != "categorical"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly view (NaN as None)."""
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[key] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureProfile:
+        """Inverse of :meth:`as_dict`."""
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in ("mean", "std", "minimum", "maximum"):
+                value = math.nan if value is None else float(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """Every model feature of a reference (and its predictions), profiled once.
+
+    Attributes:
+        rows: Rows of the reference.
+        features: Feature name to its profile.
+        prediction: Profile of the model's predictions on (a sample of) the
+            reference, when they are numbers.
+    """
+
+    rows: int
+    features: Mapping[str, FeatureProfile]
+    prediction: FeatureProfile | None = None
+    version: int = field(default=1)
+
+    def to_json(self) -> str:
+        """Serialise (stored next to the model)."""
+        return json.dumps(
+            {
+                "version": self.version,
+                "rows": self.rows,
+                "features": {k: v.as_dict() for k, v in self.features.items()},
+                "prediction": self.prediction.as_dict() if self.prediction else None,
+            },
+            allow_nan=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ReferenceProfile:
+        """Inverse of :meth:`to_json`."""
+        data = json.loads(text)
+        return cls(
+            rows=int(data["rows"]),
+            features={k: FeatureProfile.from_dict(v) for k, v in data["features"].items()},
+            prediction=FeatureProfile.from_dict(data["prediction"])
+            if data.get("prediction")
+            else None,
+            version=int(data.get("version", 1)),
+        )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A batch column scored against a feature profile.
+
+    Attributes:
+        score: The drift score under the method (a distance, or a p-value for tests).
+        error: Upper bound on how far ``score`` can be from the exact value on the
+            full reference (0 when exact; for ``psi`` and ``jensenshannon`` of a
+            continuous feature no bound is derived and this is NaN).
+        effect: The effect size behind a test (KS D, or the total variation
+            distance of category shares); NaN for effect-size methods.
+        rows: Values of the batch compared (present, finite).
+    """
+
+    score: float
+    error: float
+    effect: float
+    rows: int
+
+
+# ------------------------------------------------------------------ profiling
+def _finite(values: Any) -> np.ndarray:
+    array = np.asarray(values, dtype=float).ravel()
+    return array[np.isfinite(array)]
+
+
+def profile_numeric(values: Any, *, bins: int = BINS) -> FeatureProfile:
+    """Profile a numeric reference column (missing and infinite values counted apart).
+
+    Args:
+        values: The reference values.
+        bins: Equal-mass bins of a continuous feature.
+
+    Returns:
+        A ``discrete`` profile for at most ``DISCRETE_VALUES`` distinct values,
+        else a ``continuous`` one.
+    """
+    raw = np.asarray(values, dtype=float).ravel()
+    x = np.sort(raw[np.isfinite(raw)])
+    missing = int(raw.size - x.size)
+    if x.size == 0:
+        return FeatureProfile(kind="continuous", rows=0, missing=missing)
+    moments = {
+        "mean": float(x.mean()),
+        "std": float(x.std()),
+        "minimum": float(x[0]),
+        "maximum": float(x[-1]),
+    }
+    distinct, counts = np.unique(x, return_counts=True)
+    if distinct.size <= DISCRETE_VALUES:
+        return FeatureProfile(
+            kind="discrete",
+            rows=int(x.size),
+            missing=missing,
+            values=tuple(float(v) for v in distinct),
+            counts=tuple(int(c) for c in counts),
+            **moments,
+        )
+    # Edges at the quantiles (ties merge bins); every bin is [edge, next edge),
+    # the last one closed, as numpy's histogram.
+    if distinct.size <= bins:
+        # Every value its own bin (a point mass), the last one closed just above
+        # the maximum: the profile is the reference itself.
+        edges = np.append(distinct, np.nextafter(distinct[-1], np.inf))
+    else:
+        positions = (_quantile_levels(bins) * (x.size - 1)).round().astype(np.int64)
+        edges = np.unique(x[positions])
+    idx = _bin_index(x, edges)
+    counts = np.bincount(idx, minlength=edges.size + 1)[1:-1]
+    sums = np.bincount(idx, weights=x, minlength=edges.size + 1)[1:-1]
+    means = np.divide(sums, counts, out=edges[:-1].copy(), where=counts > 0)
+    spread = np.bincount(idx, weights=np.abs(x - means[idx - 1]), minlength=edges.size + 1)[1:-1]
+    spreads = np.divide(spread, counts, out=np.zeros_like(spread), where=counts > 0)
+    return FeatureProfile(
+        kind="continuous",
+        rows=int(x.size),
+        missing=missing,
+        values=tuple(float(v) for v in edges),
+        counts=tuple(int(c) for c in counts),
+        bin_means=tuple(float(v) for v in means),
+        bin_spreads=tuple(float(v) for v in spreads),
+        **moments,
+    )
+
+
+def _quantile_levels(bins: int) -> np.ndarray:
+    """Equal-mass levels, plus finer ones in both tails.
+
+    A tail bin of a skewed feature is wide and holds little mass, so values
+    read inside it (a histogram edge, a batch moving into the tail) would carry
+    most of the error: 1-2-5 steps from 1e-7 to the first equal-mass level
+    split it further, at a cost of about 30 edges.
+    """
+    even = np.linspace(0.0, 1.0, bins + 1)
+    ladder = np.array([m * 10.0**-k for k in range(3, 8) for m in (1, 2, 5)])
+    ladder = ladder[ladder < 1.0 / bins]
+    return np.unique(np.concatenate([even, ladder, 1.0 - ladder]))
+
+
+def profile_categorical(values: Any) -> FeatureProfile:
+    """Profile a categorical reference column (values compared as they are given).
+
+    Args:
+        values: The reference categories (text; None or NaN for missing).
+
+    Returns:
+        A ``categorical`` profile.
+    """
+    series = pd.Series(np.asarray(values, dtype=object).ravel(), dtype=object)
+    counts = series.value_counts(dropna=True)
+    return FeatureProfile(
+        kind="categorical",
+        rows=int(counts.sum()),
+        missing=int(series.isna().sum()),
+        values=tuple(str(v) for v in counts.index),
+        counts=tuple(int(c) for c in counts.to_numpy()),
+    )
+
+
+def profile_frame(
+    frame: pd.DataFrame,
+    numeric: Mapping[str, bool],
+    *,
+    predictions: Any | None = None,
+    bins: int = BINS,
+) -> ReferenceProfile:
+    """Profile every column named in ``numeric`` (True: numbers, False: categories).
+
+    Args:
+        frame: The reference rows, columns already typed for drift (numbers as
+            floats, categories as text).
+        numeric: Column name to whether it is numeric.
+        predictions: The model's predictions on reference rows, when numbers.
+        bins: Equal-mass bins of continuous features.
+
+    Returns:
+        The profile.
+    """
+    features = {
+        name: profile_numeric(frame[name], bins=bins)
+        if is_numeric
+        else profile_categorical(frame[name])
+        for name, is_numeric in numeric.items()
+    }
+    prediction = None if predictions is None else profile_numeric(predictions, bins=bins)
+    return ReferenceProfile(rows=len(frame), features=features, prediction=prediction)
+
+
+# -------------------------------------------------------------- comparisons
+def _bin_index(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """0 below the first edge, i for [edges[i-1], edges[i]), len(edges) above the last.
+
+    The last edge itself falls in the last bin (closed on the right).
+    """
+    idx = np.searchsorted(edges, x, side="right")
+    return np.where(x == edges[-1], edges.size - 1, idx)
+
+
+def compare(method: str, profile: FeatureProfile, current: Any) -> Comparison:
+    """Score a batch column against a reference profile with a drift method.
+
+    Args:
+        method: ``wasserstein``, ``ks``, ``psi``, ``jensenshannon`` or ``chisquare``.
+        profile: The reference feature's profile.
+        current: The batch's values (numbers, or categories as text).
+
+    Returns:
+        The comparison; see :class:`Comparison` for what is exact.
+
+    Raises:
+        ValueError: An unknown method, a method that does not fit the feature, or
+            a side without any value.
+    """
+    if method in ("wasserstein", "ks") and not profile.numeric:
+        raise ValueError(f"{method} compares numbers, not categories")
+    if method == "chisquare" and profile.numeric:
+        raise ValueError("chisquare compares categories, not numbers")
+    if method not in ("wasserstein", "ks", "psi", "jensenshannon", "chisquare"):
+        raise ValueError(f"unknown drift method {method!r}")
+    if profile.rows == 0:
+        raise ValueError(f"drift needs at least one value on each side ({method})")
+    if profile.kind == "categorical":
+        return _compare_categories(method, profile, current)
+    cur = _finite(current)
+    if cur.size == 0:
+        raise ValueError(f"drift needs at least one value on each side ({method})")
+    if profile.kind == "discrete":
+        return _compare_discrete(method, profile, cur)
+    return _compare_continuous(method, profile, cur)
+
+
+def normed_wasserstein(profile: FeatureProfile, current: Any) -> Comparison | None:
+    """Normed Wasserstein distance of numbers against a numeric profile (e.g. predictions).
+
+    Returns:
+        The comparison, or None when either side has no finite value.
+    """
+    if profile.rows == 0 or _finite(current).size == 0:
+        return None
+    return compare("wasserstein", profile, current)
+
+
+def _norm(profile: FeatureProfile) -> float:
+    return max(float(profile.std), MIN_STD)
+
+
+def _ks_p_value(d: float, n: int, m: int) -> float:
+    # scipy's ks_2samp, mode "asymp", two-sided.
+    return float(kstwo.sf(d, np.round(n * m / (n + m))))
+
+
+def _weighted_w1(u: np.ndarray, uw: np.ndarray, v: np.ndarray, vw: np.ndarray) -> float:
+    """Wasserstein-1 distance between two weighted point sets (weights sum to 1 each)."""
+    points = np.concatenate([u, v])
+    order = np.argsort(points, kind="mergesort")
+    points = points[order]
+    signed = np.concatenate([uw, -vw])[order]
+    gap = np.cumsum(signed)[:-1]
+    return float(np.sum(np.abs(gap) * np.diff(points)))
+
+
+def _compare_continuous(method: str, profile: FeatureProfile, cur: np.ndarray) -> Comparison:
+    edges = np.asarray(profile.values, dtype=float)
+    ref_counts = np.asarray(profile.counts, dtype=float)
+    n, m = profile.rows, cur.size
+    idx = _bin_index(cur, edges)
+    # Bins of the batch: 0 below the reference, 1..k the reference's bins, k+1 above.
+    cur_counts = np.bincount(idx, minlength=edges.size + 1).astype(float)
+    nan = math.nan
+    if method == "wasserstein":
+        cur_sums = np.bincount(idx, weights=cur, minlength=edges.size + 1)
+        present = cur_counts > 0
+        cur_means = np.divide(cur_sums, cur_counts, out=np.zeros_like(cur_sums), where=present)
+        cur_spread = float(np.abs(cur - cur_means[idx]).sum()) / m
+        ref_spread = float(np.dot(ref_counts, profile.bin_spreads)) / n
+        distance = _weighted_w1(
+            np.asarray(profile.bin_means, dtype=float),
+            ref_counts / n,
+            cur_means[present],
+            cur_counts[present] / m,
+        )
+        norm = _norm(profile)
+        return Comparison(distance / norm, (ref_spread + cur_spread) / norm, nan, m)
+    if method == "ks":
+        # CDFs at every edge: exact there; between edges off by one bin's share.
+        ref_cdf = np.concatenate([[0.0], np.cumsum(ref_counts) / n])
+        cur_cdf = np.cumsum(cur_counts)[:-1] / m
+        d = float(np.max(np.abs(ref_cdf - cur_cdf)))
+        error = float(max(ref_counts.max() / n, cur_counts[1:-1].max() / m))
+        return Comparison(_ks_p_value(d, n, m), error, d, m)
+    # PSI and Jensen-Shannon on Evidently's bins: one Sturges histogram over both sides.
+    low = min(profile.minimum, float(cur.min()))
+    high = max(profile.maximum, float(cur.max()))
+    hist_edges = _sturges_edges(low, high, n + m)
+    cur_shares = np.histogram(cur, hist_edges)[0] / m
+    ref_cdf = _interpolated_cdf(profile, hist_edges)
+    ref_cdf[-1] = 1.0  # the last edge is the common maximum, and the last bin is closed
+    ref_shares = np.diff(ref_cdf)
+    return Comparison(_binned_score(method, ref_shares, cur_shares), nan, nan, m)
+
+
+def _sturges_edges(low: float, high: float, size: int) -> np.ndarray:
+    """numpy's ``histogram_bin_edges(both sides, bins="sturges")`` from the range and size."""
+    if high == low:
+        low, high = low - 0.5, high + 0.5
+    width = (high - low) / (np.log2(size) + 1.0)
+    bins = int(np.ceil((high - low) / width)) if width else 1
+    return np.linspace(low, high, bins + 1, endpoint=True)
+
+
+def _interpolated_cdf(profile: FeatureProfile, at: np.ndarray) -> np.ndarray:
+    """Share of the reference strictly below each point (1 above the maximum).
+
+    A bin whose values are all equal (no spread: a repeated value, e.g. an
+    integer) is a point mass at its lower edge; in any other bin the values are
+    taken as spread evenly, so each point is off by at most that bin's share.
+    """
+    edges = np.asarray(profile.values, dtype=float)
+    counts = np.asarray(profile.counts, dtype=float) / profile.rows
+    below = np.concatenate([[0.0], np.cumsum(counts)])  # share below each edge
+    i = np.clip(np.searchsorted(edges, at, side="right") - 1, 0, counts.size - 1)
+    width = edges[i + 1] - edges[i]
+    inside = np.clip((at - edges[i]) / np.where(width > 0, width, 1.0), 0.0, 1.0)
+    point_mass = np.asarray(profile.bin_spreads, dtype=float)[i] == 0
+    inside = np.where(point_mass, (at > edges[i]).astype(float), inside)
+    out = below[i] + counts[i] * inside
+    out[at < edges[0]] = 0.0
+    out[at > edges[-1]] = 1.0
+    return out
+
+
+def _fill_zeroes(shares: np.ndarray) -> np.ndarray:
+    nonzero = shares[shares != 0]
+    if nonzero.size == 0:
+        return shares
+    smallest = float(nonzero.min())
+    return np.where(shares == 0, smallest / 10**6 if smallest <= 0.0001 else 0.0001, shares)
+
+
+def _binned_score(method: str, ref_shares: np.ndarray, cur_shares: np.ndarray) -> float:
+    if method == "psi":
+        ref, cur = _fill_zeroes(ref_shares), _fill_zeroes(cur_shares)
+        return float(np.sum((ref - cur) * np.log(ref / cur)))
+    return float(jensenshannon(ref_shares, cur_shares))
+
+
+def _value_counts(
+    ref_values: tuple[Any, ...], ref_counts: tuple[int, ...], cur: pd.Series
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference and batch counts over every value seen on either side (reference first)."""
+    ref = pd.Series(ref_counts, index=pd.Index(ref_values, dtype=object), dtype=float)
+    both = pd.concat([ref, cur.value_counts(dropna=True).astype(float)], axis=1).fillna(0.0)
+    return both.iloc[:, 0].to_numpy(), both.iloc[:, 1].to_numpy(), both.index.to_numpy()
+
+
+def _compare_discrete(method: str, profile: FeatureProfile, cur: np.ndarray) -> Comparison:
+    n, m = profile.rows, cur.size
+    ref_counts, cur_counts, support = _value_counts(
+        profile.values, profile.counts, pd.Series(cur, dtype=float)
+    )
+    order = np.argsort(support.astype(float))
+    ref_counts, cur_counts = ref_counts[order], cur_counts[order]
+    support = support.astype(float)[order]
+    nan = math.nan
+    if method == "wasserstein":
+        distance = _weighted_w1(support, ref_counts / n, support, cur_counts / m)
+        return Comparison(distance / _norm(profile), 0.0, nan, m)
+    if method == "ks":
+        d = float(np.max(np.abs(np.cumsum(ref_counts) / n - np.cumsum(cur_counts) / m)))
+        return Comparison(_ks_p_value(d, n, m), 0.0, d, m)
+    # Few distinct reference values: Evidently bins by value.
+    return Comparison(_binned_score(method, ref_counts / n, cur_counts / m), 0.0, nan, m)
+
+
+def _compare_categories(method: str, profile: FeatureProfile, current: Any) -> Comparison:
+    cur = pd.Series(np.asarray(current, dtype=object).ravel(), dtype=object).dropna()
+    if cur.empty:
+        raise ValueError(f"drift needs at least one value on each side ({method})")
+    n, m = profile.rows, len(cur)
+    ref_counts, cur_counts, _ = _value_counts(profile.values, profile.counts, cur)
+    effect = float(0.5 * np.abs(ref_counts / n - cur_counts / m).sum())
+    if method == "chisquare":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = float(chisquare(cur_counts, ref_counts * (m / n))[1])
+        return Comparison(p, 0.0, effect, m)
+    return Comparison(_binned_score(method, ref_counts / n, cur_counts / m), 0.0, effect, m)
+
+
+# ------------------------------------------------------- the features of a use case
+FeatureKind = Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True)
+class DriftFeature:
+    """A model feature as drift sees it: its kind and the policy's method and threshold."""
+
+    name: str
+    kind: FeatureKind
+    boolean: bool
+    method: str
+    threshold: float  # effect-size threshold; for tests the minimum effect size
+
+    @property
+    def is_test(self) -> bool:
+        """The method gives a p-value (``ks``, ``chisquare``)."""
+        return self.method in ("ks", "chisquare")
+
+
+def drift_features(usecase: UseCase) -> list[DriftFeature]:
+    """The use case's model features with the drift method and threshold of their type.
+
+    Numeric and integer contract columns are numerical; categorical and boolean
+    columns are categorical.
+    """
+    policy = usecase.drift
+    features = []
+    for name in usecase.contract.feature_names:
+        column = usecase.contract.column(name)
+        assert column is not None
+        if column.type in ("numeric", "integer"):
+            features.append(
+                DriftFeature(
+                    name, "numeric", False, policy.numeric_method, policy.numeric_threshold
+                )
+            )
+        else:
+            features.append(
+                DriftFeature(
+                    name,
+                    "categorical",
+                    column.type == "boolean",
+                    policy.categorical_method,
+                    policy.categorical_threshold,
+                )
+            )
+    return features
+
+
+def drift_frame(
+    frame: pd.DataFrame,
+    features: list[DriftFeature],
+    role: str,
+    sample_rows: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The features only, each typed as drift compares it, optionally sampled (seeded).
+
+    Numbers become floats (text that is not a number becomes NaN); booleans
+    become ``"true"``/``"false"``; category codes become text, so an int-coded
+    reference and a text batch agree.
+
+    Raises:
+        ValueError: A feature is missing from ``frame``.
+    """
+    names = [f.name for f in features]
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise ValueError(f"{role} data lacks feature columns: {', '.join(missing)}")
+    if sample_rows is not None and len(frame) > sample_rows:
+        frame = frame.sample(n=sample_rows, random_state=seed)
+    typed = {f.name: drift_column(frame[f.name], f) for f in features}
+    return pd.DataFrame(typed).reset_index(drop=True)
+
+
+def drift_column(series: pd.Series, feature: DriftFeature) -> pd.Series:
+    """One column typed as drift compares it (see :func:`drift_frame`); floats are not copied."""
+    if feature.kind == "numeric":
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            return pd.to_numeric(series, errors="coerce").astype(float)
+        return series
+    if feature.boolean:
+        # 1 == True in a dict lookup: bool, 0/1 and 0.0/1.0 codes all map.
+        return series.map({True: "true", False: "false"})
+    return category_text(series)
+
+
+def category_text(series: pd.Series) -> pd.Series:
+    """Categories as text; integral floats (ints with missing values) as '3', not '3.0'."""
+    if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+        return series
+    if pd.api.types.is_float_dtype(series):
+        finite = series.dropna()
+        if (finite == np.floor(finite)).all():
+            series = series.astype("Int64")
+    return series.astype(str).where(series.notna(), None)
+
+
+def profile_reference(
+    frame: pd.DataFrame, usecase: UseCase, *, predictions: Any | None = None
+) -> ReferenceProfile:
+    """Profile a model's reference rows (every model feature) for drift.
+
+    Args:
+        frame: The reference rows (e.g. the training window), with every feature.
+        usecase: Supplies the features and their kinds.
+        predictions: The model's predictions on (a sample of) the reference, when numbers.
+
+    Returns:
+        The profile, to store with the model.
+    """
+    features = drift_features(usecase)
+    typed = drift_frame(frame, features, "reference")
+    return profile_frame(
+        typed, {f.name: f.kind == "numeric" for f in features}, predictions=predictions
+    )

@@ -1,0 +1,216 @@
+"""A process killed (SIGKILL) between registering a challenger and moving ``champion``.
+
+The monitor cycles run in a child process that kills itself (a real ``kill -9``:
+no cleanup, no ``finally``) at one of two points after the challenger is
+registered, the first time a cycle gets there:
+
+- ``record``: as the cycle's decision is about to be recorded. Nothing was
+  decided on paper: a rerun abandons the orphan version (status ``abandoned``
+  with the reason) and decides afresh;
+- ``alias``: as ``champion`` is about to move, the decision recorded. A rerun
+  carries out the recorded decision (the same version becomes champion) and
+  trains nothing.
+
+Either way, right after the kill ``champion`` is unchanged and the batch waits
+in landing with no ledger entry; after the rerun the batch is committed once and
+no version is left an undecided ``candidate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flows.cycle import bootstrap, monitor
+from flows.demo import SHIPPED_USECASE
+from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
+from tasks import storage, tracking
+from tasks.runtime import open_runtime
+
+pytestmark = pytest.mark.flows
+
+SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
+FIRST_LIVE = SIM.config.initial_periods
+LABEL_DELAY = 2
+REPO = Path(__file__).resolve().parents[2]
+
+# The child: cycles through the landed live weeks until the kill point is reached.
+CHILD = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from tasks import tracking
+    from flows.cycle import monitor
+
+    point, marker_path = sys.argv[3], sys.argv[4]
+    log_training_run = tracking.log_training_run
+
+    def registered(*args, **kwargs):
+        trained = log_training_run(*args, **kwargs)
+        with open(marker_path, "w") as marker:
+            json.dump({"version": trained.version}, marker)
+        return trained
+
+    def dies_once_registered(original):
+        def call(*args, **kwargs):
+            if os.path.exists(marker_path):  # a challenger is registered: die here
+                os.kill(os.getpid(), signal.SIGKILL)
+            return original(*args, **kwargs)
+        return call
+
+    tracking.log_training_run = registered
+    if point == "record":
+        tracking.log_decision_run = dies_once_registered(tracking.log_decision_run)
+    else:
+        tracking.set_champion = dies_once_registered(tracking.set_champion)
+    for batch in sys.argv[5:]:
+        out = monitor(sys.argv[1], batch, sys.argv[2])
+        print(json.dumps({"batch": batch, "decision": out["decision"]}), flush=True)
+    """
+)
+
+
+def _champion(usecase: Path, root: Path) -> str | None:
+    rt = open_runtime(usecase, str(root))
+    info = tracking.get_model_version_info(
+        rt.client, rt.usecase.registered_model_name, alias="champion"
+    )
+    return info.version if info else None
+
+
+@pytest.fixture(scope="module", params=["record", "alias"])
+def crashed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Bootstrap here, then run live weeks in a child process until it is killed."""
+    from prefect.settings import PREFECT_API_URL
+
+    point = request.param
+    root = tmp_path_factory.mktemp(f"crash-{point}")
+    doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
+    # A champion older than 4 weeks is refreshed: a retrain, and so a promotion
+    # attempt, comes within a few live weeks whatever the data does.
+    doc["retrain"]["max_age_periods"] = 4
+    usecase = root / "retail_demand.yaml"
+    usecase.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
+    for p in range(FIRST_LIVE):
+        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
+        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    assert bootstrap(str(usecase), str(root))["champion_version"] == "1"
+
+    batches = []
+    for period in range(FIRST_LIVE, FIRST_LIVE + 10):
+        SIM.batch(period).to_csv(paths.landing / f"period_{period:03d}.csv", index=False)
+        SIM.labels(period).to_csv(paths.labels / f"labels_{period:03d}.csv", index=False)
+        batches.append(f"period_{period:03d}.csv")
+    marker = root / "killed.json"
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(usecase), str(root), point, str(marker), *batches],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    done = [json.loads(line)["batch"] for line in child.stdout.splitlines() if line.startswith("{")]
+    killed_batch = batches[len(done)] if len(done) < len(batches) else None
+    return {
+        "point": point,
+        "root": root,
+        "usecase": usecase,
+        "returncode": child.returncode,
+        "stderr": child.stderr[-3000:],
+        "marker": json.loads(marker.read_text()) if marker.exists() else None,
+        "done": done,
+        "killed_batch": killed_batch,
+        "paths": paths,
+    }
+
+
+def test_the_child_was_killed_after_registering_a_challenger(crashed: dict[str, Any]) -> None:
+    assert crashed["returncode"] == -signal.SIGKILL, crashed["stderr"]
+    assert crashed["marker"] is not None and crashed["killed_batch"] is not None
+
+
+def _versions(usecase: Path, root: Path) -> dict[str, dict[str, str]]:
+    rt = open_runtime(usecase, str(root))
+    name = rt.usecase.registered_model_name
+    return {
+        str(v.version): dict(v.tags) for v in rt.client.search_model_versions(f"name = '{name}'")
+    }
+
+
+def test_after_the_kill_nothing_moved_and_the_batch_waits(crashed: dict[str, Any]) -> None:
+    usecase, root, paths = crashed["usecase"], crashed["root"], crashed["paths"]
+    assert _champion(usecase, root) == "1", "champion unchanged"
+    batch = paths.landing / crashed["killed_batch"]
+    assert batch.exists(), "the batch is still in landing: not lost, not committed"
+    sha = storage.file_sha256(batch)
+    assert storage.ledger_entry(paths.ledger, sha) is None
+    rt = open_runtime(usecase, str(root))
+    recorded = tracking.find_decision_runs(
+        rt.client,
+        rt.decisions_experiment_id,
+        filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "retrain"},
+    )
+    version = crashed["marker"]["version"]
+    if crashed["point"] == "record":
+        assert recorded == [], "killed before the decision was recorded"
+    else:
+        assert len(recorded) == 1, "the decision was recorded before the alias move"
+        record = tracking.read_decision_record(rt.client, recorded[0].run_id)
+        assert record["promotion"]["action"] == "promote"
+        assert str(record["challenger_version"]) == version
+    orphan = _versions(usecase, root)[version]
+    assert orphan["mlops.status"] == "candidate"
+    assert orphan["mlops.source_batch_sha256"] == sha
+
+
+def test_a_rerun_finishes_the_job_and_commits_the_batch_once(crashed: dict[str, Any]) -> None:
+    usecase, root, paths = crashed["usecase"], crashed["root"], crashed["paths"]
+    name = crashed["killed_batch"]
+    sha = storage.file_sha256(paths.landing / name)
+    version = crashed["marker"]["version"]
+    before = _versions(usecase, root)
+
+    out = monitor(str(usecase), name, str(root))
+
+    assert out["status"] == "done" and out["decision"] in ("train", "retrain"), out
+    after = _versions(usecase, root)
+    rt = open_runtime(usecase, str(root))
+    if crashed["point"] == "record":
+        # Nothing was decided: the orphan is abandoned, a new challenger decided.
+        assert after[version]["mlops.status"] == "abandoned"
+        assert "stopped before deciding" in after[version]["mlops.abandoned_reason"]
+        assert _champion(usecase, root) != version, "the orphan is never champion"
+        assert len(after) == len(before) + 1
+    else:
+        # Decided, not carried out: the rerun moves the alias as recorded, trains nothing.
+        assert _champion(usecase, root) == version == out["champion_version"]
+        assert after[version]["mlops.status"] == "champion"
+        assert len(after) == len(before)
+    assert [v for v, tags in after.items() if tags["mlops.status"] == "candidate"] == [], (
+        "no version stays ambiguous"
+    )
+
+    entries = [json.loads(line) for line in paths.ledger.read_text().splitlines()]
+    assert [e["sha256"] for e in entries].count(sha) == 1
+    for kind in ("retrain", "promotion"):
+        runs = tracking.find_decision_runs(
+            rt.client,
+            rt.decisions_experiment_id,
+            filter_tags={"mlops.batch_sha256": sha, "mlops.kind": kind},
+        )
+        assert len(runs) == 1, kind
+    assert hashlib.sha256((paths.archive / name).read_bytes()).hexdigest() == sha

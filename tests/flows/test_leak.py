@@ -1,0 +1,123 @@
+"""A target leaking into a feature through the ``monitor`` flow: never promoted, alert raised.
+
+The upstream export gets an off-by-one join: from the first live week on,
+``units_last_week`` carries this week's units sold (the target) instead of last
+week's. Every batch still passes the data contract (the values are plausible
+sales figures). The labels arrive two weeks later as usual. When the next
+retrain comes, the challenger has learnt the leak: the promotion gate must
+reject it, name the leaking column, keep the champion, and emit the
+``mlops.model.leak_suspected`` event that the alert automation listens to.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flows.alerts import ALERT_EVENTS
+from flows.cycle import bootstrap, monitor
+from flows.demo import SHIPPED_USECASE
+from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
+from tasks import storage, tracking
+from tasks.runtime import open_runtime
+
+pytestmark = pytest.mark.flows
+
+SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
+FIRST_LIVE = SIM.config.initial_periods
+LABEL_DELAY = 2
+
+
+def _leaky_batch(period: int) -> Any:
+    """The week's batch with ``units_last_week`` filled from this week's sales."""
+    sold = SIM.labels(period).set_index("row_id")["units_sold"]
+    batch = SIM.batch(period)
+    return batch.assign(units_last_week=batch["row_id"].map(sold).astype(float))
+
+
+@pytest.fixture(scope="module")
+def leaked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Bootstrap on clean history, then run leaky live weeks until a challenger is judged."""
+    root = tmp_path_factory.mktemp("leak")
+    doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
+    # Refresh the champion after 5 weeks whatever happens, so that a retrain
+    # comes soon after the leak; what triggers it is not under test.
+    doc["retrain"]["max_age_periods"] = 5
+    usecase = root / "retail_demand.yaml"
+    usecase.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
+    for p in range(FIRST_LIVE):
+        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
+        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    assert bootstrap(str(usecase), str(root))["champion_version"] == "1"
+
+    cycles = []
+    for period in range(FIRST_LIVE, FIRST_LIVE + 10):
+        _leaky_batch(period).to_csv(paths.landing / f"period_{period:03d}.csv", index=False)
+        if period - LABEL_DELAY >= FIRST_LIVE:
+            late = period - LABEL_DELAY
+            SIM.labels(late).to_csv(paths.labels / f"labels_{late:03d}.csv", index=False)
+        cycles.append(monitor(str(usecase), f"period_{period:03d}.csv", str(root)))
+        if cycles[-1]["promotion"] is not None:
+            break
+    return {"root": root, "usecase": usecase, "cycles": cycles}
+
+
+def test_every_leaky_batch_passes_the_contract(leaked: dict[str, Any]) -> None:
+    # The leak is not a contract breach: only the gate can catch it.
+    assert all(c["validation"] == "pass" for c in leaked["cycles"])
+
+
+def test_the_challenger_that_learnt_the_leak_is_rejected(leaked: dict[str, Any]) -> None:
+    judged = leaked["cycles"][-1]
+    assert judged["promotion"] == "reject", [c["decision"] for c in leaked["cycles"]]
+    assert judged["champion_version"] == "1"
+    rt = open_runtime(leaked["usecase"], str(leaked["root"]))
+    info = tracking.get_model_version_info(
+        rt.client, rt.usecase.registered_model_name, alias="champion"
+    )
+    assert info is not None and info.version == "1", "the champion did not move"
+
+    run = rt.client.get_run(judged["decision_run_id"])
+    record = json.loads(
+        Path(rt.client.download_artifacts(run.info.run_id, "decision.json")).read_text()
+    )
+    promotion = record["promotion"]
+    failed = {r["code"]: r for r in promotion["reasons"] if r["passed"] is False}
+    assert "target_leak_suspected" in failed, sorted(failed)
+    leak = failed["target_leak_suspected"]
+    assert "units_last_week" in leak["message"]
+    assert leak["numbers"]["units_last_week"] >= 0.99
+    # The honest lag it replaced correlates far less: the check is not a hair trigger.
+    honest = SIM.batch(FIRST_LIVE).merge(SIM.labels(FIRST_LIVE), on="row_id")
+    assert honest["units_last_week"].corr(honest["units_sold"]) < 0.95
+
+    challenger = record["challenger_version"]
+    tags = rt.client.get_model_version(rt.usecase.registered_model_name, challenger).tags
+    assert tags.get("mlops.status") == "rejected"
+
+
+def test_a_leak_raises_the_alert_event(leaked: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    assert "mlops.model.leak_suspected" in ALERT_EVENTS, "an automation is applied for it"
+    judged = leaked["cycles"][-1]
+    found: list[Any] = []
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline and not found:
+            page = client.read_events(
+                filter=EventFilter(event=EventNameFilter(name=["mlops.model.leak_suspected"])),
+                limit=10,
+            )
+            found = [e for e in page.events if e.payload.get("period") == judged["period"]]
+            time.sleep(0.5)
+    assert found, "no mlops.model.leak_suspected event"
+    assert "target_leak_suspected" in found[0].payload["reasons"]
+    assert "units_last_week" in found[0].payload["reason"]

@@ -1,0 +1,181 @@
+"""Reference profiles: drift statistics from a profile against the exact ones (scipy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ks_2samp, wasserstein_distance
+
+from mlops_core.drift_stats import category_effect, drift_statistic, ks_effect
+from mlops_core.reference_profile import (
+    BINS,
+    DISCRETE_VALUES,
+    FeatureProfile,
+    ReferenceProfile,
+    compare,
+    profile_categorical,
+    profile_frame,
+    profile_numeric,
+)
+
+pytestmark = pytest.mark.unit
+
+ROWS = 60_000  # above BINS: the continuous profile is a sketch, not the data
+
+
+def _reference(kind: str, rng: np.random.Generator) -> np.ndarray:
+    if kind == "normal":
+        return rng.normal(10, 3, ROWS)
+    if kind == "skewed":
+        return rng.lognormal(0, 1, ROWS)
+    # Integers with ties and an atom at zero: bins that are point masses.
+    return np.where(rng.random(ROWS) < 0.3, 0, rng.poisson(40, ROWS)).astype(float)
+
+
+SHIFTS = [
+    ("none", lambda x, rng: rng.permutation(x)[: len(x) // 2]),
+    ("mean", lambda x, rng: rng.permutation(x)[: len(x) // 2] + 0.2 * x.std()),
+    ("scale", lambda x, rng: x.mean() + 1.5 * (rng.permutation(x)[: len(x) // 2] - x.mean())),
+    # Far outside the reference on both sides: the tails of the batch bins.
+    ("outside", lambda x, rng: np.concatenate([x[:1000] - 50 * x.std(), x[1000:2000] * 40])),
+]
+
+
+@pytest.mark.parametrize("kind", ["normal", "skewed", "integers"])
+@pytest.mark.parametrize(("shift", "make"), SHIFTS, ids=[s[0] for s in SHIFTS])
+def test_wasserstein_from_a_profile_is_within_its_bound(kind: str, shift: str, make) -> None:
+    rng = np.random.default_rng(5)
+    ref = _reference(kind, rng)
+    cur = make(ref, rng)
+    profile = profile_numeric(ref)
+    assert profile.kind == "continuous" and len(profile.counts) <= BINS + 30  # + tail edges
+
+    got = compare("wasserstein", profile, cur)
+    exact = wasserstein_distance(ref, cur) / np.std(ref)
+    assert abs(got.score - exact) <= got.error + 1e-12
+    if shift != "outside":
+        # The bound is a worst case (all of a bin's mass at one end); it stays well
+        # below drift thresholds of about 0.1, and the real error far below it.
+        assert got.error < 0.02 + 0.15 * got.score
+        assert abs(got.score - exact) < 0.003
+
+
+@pytest.mark.parametrize("kind", ["normal", "skewed", "integers"])
+@pytest.mark.parametrize(("shift", "make"), SHIFTS, ids=[s[0] for s in SHIFTS])
+def test_ks_from_a_profile_is_within_its_bound(kind: str, shift: str, make) -> None:
+    rng = np.random.default_rng(6)
+    ref = _reference(kind, rng)
+    cur = make(ref, rng)
+    got = compare("ks", profile_numeric(ref), cur)
+
+    assert abs(got.effect - ks_effect(ref, cur)) <= got.error + 1e-12
+    exact = ks_2samp(ref, cur, method="asymp")
+    if got.effect == pytest.approx(exact.statistic, abs=1e-12):
+        assert got.score == pytest.approx(exact.pvalue, rel=1e-9, abs=1e-300)
+    assert (got.score < 0.01) == (exact.pvalue < 0.01) or shift == "none"
+
+
+@pytest.mark.parametrize("method", ["psi", "jensenshannon"])
+@pytest.mark.parametrize("kind", ["normal", "skewed", "integers"])
+@pytest.mark.parametrize(("shift", "make"), SHIFTS[:3], ids=[s[0] for s in SHIFTS[:3]])
+def test_binned_methods_from_a_profile_are_close_to_the_exact_ones(
+    method: str, kind: str, shift: str, make
+) -> None:
+    rng = np.random.default_rng(7)
+    ref = _reference(kind, rng)
+    cur = make(ref, rng)
+    got = compare(method, profile_numeric(ref), cur).score
+    exact = drift_statistic(method, ref, cur, numeric=True)
+    assert got == pytest.approx(exact, abs=0.005)
+
+
+def test_small_references_are_kept_exactly() -> None:
+    rng = np.random.default_rng(8)
+    ref, cur = rng.normal(size=400), rng.normal(0.3, 1.2, size=300)
+    profile = profile_numeric(ref)  # 400 distinct values: one bin each
+    assert sum(profile.counts) == 400 and all(c == 1 for c in profile.counts)
+    # The reference side is exact, and so is a histogram of the batch:
+    for method in ("psi", "jensenshannon"):
+        assert compare(method, profile, cur).score == pytest.approx(
+            drift_statistic(method, ref, cur, numeric=True), rel=1e-9
+        )
+    # the batch is still read through the reference's bins.
+    w1 = compare("wasserstein", profile, cur)
+    exact = wasserstein_distance(ref, cur) / np.std(ref)
+    assert abs(w1.score - exact) <= w1.error
+    ks = compare("ks", profile, cur)
+    assert abs(ks.effect - ks_effect(ref, cur)) <= ks.error
+
+
+@pytest.mark.parametrize("method", ["wasserstein", "ks", "psi", "jensenshannon"])
+def test_few_valued_numbers_are_exact(method: str) -> None:
+    rng = np.random.default_rng(9)
+    ref = rng.choice([1.0, 2.0, 3.0, 4.0, 5.0], 5000, p=[0.1, 0.2, 0.3, 0.3, 0.1])
+    cur = rng.choice([1.0, 2.0, 3.0, 4.0, 6.0], 2000, p=[0.3, 0.2, 0.2, 0.2, 0.1])
+    profile = profile_numeric(ref)
+    assert profile.kind == "discrete" and len(profile.values) <= DISCRETE_VALUES
+    got = compare(method, profile, cur)
+    if method == "ks":
+        assert got.effect == pytest.approx(ks_effect(ref, cur), abs=1e-12)
+        assert got.score == pytest.approx(ks_2samp(ref, cur, method="asymp").pvalue, rel=1e-9)
+    else:
+        assert got.score == pytest.approx(drift_statistic(method, ref, cur, numeric=True), rel=1e-9)
+    assert got.error == 0.0
+
+
+@pytest.mark.parametrize("method", ["chisquare", "psi", "jensenshannon"])
+def test_categories_are_exact(method: str) -> None:
+    rng = np.random.default_rng(10)
+    ref = pd.Series(rng.choice(["a", "b", "c"], 3000, p=[0.5, 0.3, 0.2]), dtype=object)
+    cur = pd.Series(rng.choice(["a", "b", "d"], 1000, p=[0.4, 0.4, 0.2]), dtype=object)
+    ref[::50] = None
+    got = compare(method, profile_categorical(ref), cur)
+    assert got.score == pytest.approx(drift_statistic(method, ref, cur, numeric=False), rel=1e-9)
+    assert got.effect == pytest.approx(category_effect(ref, cur), rel=1e-12)
+    assert got.rows == 1000
+
+
+def test_missing_and_infinite_values_are_counted_apart() -> None:
+    ref = np.array([1.0, 2.0, np.nan, np.inf, -np.inf, 3.0] * 10)
+    profile = profile_numeric(ref)
+    assert profile.rows == 30 and profile.missing == 30
+    assert profile.minimum == 1.0 and profile.maximum == 3.0
+    got = compare("wasserstein", profile, np.array([np.nan, 2.0, 3.0, np.inf]))
+    assert got.rows == 2
+
+
+def test_a_profile_survives_json_and_gives_the_same_scores() -> None:
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=5000),
+            "k": rng.integers(0, 4, 5000).astype(float),
+            "c": rng.choice(["u", "v"], 5000),
+        }
+    )
+    profile = profile_frame(
+        frame, {"x": True, "k": True, "c": False}, predictions=rng.gamma(2, 3, 5000)
+    )
+    again = ReferenceProfile.from_json(profile.to_json())
+    assert again == profile
+    cur = pd.DataFrame({"x": rng.normal(0.5, 1, 800), "k": rng.integers(0, 5, 800).astype(float)})
+    for name, method in (("x", "wasserstein"), ("k", "psi")):
+        assert compare(method, again.features[name], cur[name]) == compare(
+            method, profile.features[name], cur[name]
+        )
+    assert len(profile.to_json()) < 200_000, "a few tens of kilobytes per feature at most"
+
+
+def test_methods_that_do_not_fit_the_feature_or_empty_sides_raise() -> None:
+    numbers, categories = profile_numeric([1.0, 2.0, 3.0]), profile_categorical(["a", "b"])
+    with pytest.raises(ValueError, match="numbers, not categories"):
+        compare("ks", categories, ["a"])
+    with pytest.raises(ValueError, match="categories, not numbers"):
+        compare("chisquare", numbers, [1.0])
+    with pytest.raises(ValueError, match="unknown drift method"):
+        compare("energy", numbers, [1.0])
+    with pytest.raises(ValueError, match="at least one value"):
+        compare("wasserstein", numbers, [np.nan])
+    with pytest.raises(ValueError, match="at least one value"):
+        compare("psi", FeatureProfile(kind="continuous", rows=0, missing=3), [1.0])
