@@ -65,6 +65,13 @@ CASES: list[tuple[str, str, str]] = [
         "`mlops.model.leak_suspected` event (an alert automation listens to it)",
     ),
     (
+        f"{FAULTS}::test_extreme_finite_outliers_pass_with_a_warning_and_their_forecasts_are_"
+        "flagged",
+        "extreme finite outliers in a feature (temperature 1e6, -1e6, 1e300)",
+        "batch accepted with a `range` warning; those rows' forecasts flagged "
+        "`input_out_of_range`, finite; champion unchanged",
+    ),
+    (
         f"{FAULTS}::test_nan_inf_and_out_of_range_predictions_are_replaced_clipped_counted_and_"
         "alerted",
         "NaN, +inf, -inf, negative and huge predictions from the champion",

@@ -425,12 +425,7 @@ def _complete(
         PromotionDecision.model_validate(record["promotion"]) if record.get("promotion") else None
     )
     if promotion is not None:
-        recorded = tracking.find_decision_runs(
-            rt.client,
-            rt.decisions_experiment_id,
-            filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "promotion"},
-            max_results=1,
-        )
+        recorded = _recorded(rt, sha, "promotion")
         if not recorded:
             steps.record_decision(
                 rt,
@@ -511,6 +506,16 @@ def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
         held_rows=int(guardrails.get("held_rows") or 0),
         summary=record.get("summary", ""),
         decision_run_id=run.run_id,
+    )
+
+
+def _recorded(rt: Runtime, sha: str, kind: str) -> list[Any]:
+    """The finished decision run of ``kind`` recorded for a batch, if any (at most one)."""
+    return tracking.find_decision_runs(
+        rt.client,
+        rt.decisions_experiment_id,
+        filter_tags={"mlops.batch_sha256": sha, "mlops.kind": kind},
+        max_results=1,
     )
 
 
@@ -706,12 +711,7 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
             decision_run_id=done.get("decision_run_id"),
         ).as_dict()
 
-    recorded = tracking.find_decision_runs(
-        rt.client,
-        rt.decisions_experiment_id,
-        filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "retrain"},
-        max_results=1,
-    )
+    recorded = _recorded(rt, sha, "retrain")
     if recorded:
         # Decided by a run that died before committing: carry out what it decided.
         return _resume(rt, path, sha, recorded[0]).as_dict()
@@ -731,12 +731,7 @@ def _abandon_undecided(rt: Runtime, sha: str) -> None:
     and a rerun abandons what is left anyway.
     """
     try:
-        recorded = tracking.find_decision_runs(
-            rt.client,
-            rt.decisions_experiment_id,
-            filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "retrain"},
-            max_results=1,
-        )
+        recorded = _recorded(rt, sha, "retrain")
         if not recorded:
             tracking.abandon_candidates(rt.client, rt.usecase.registered_model_name, sha)
     except Exception:  # noqa: BLE001 - never mask the failure being raised
@@ -888,12 +883,7 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
     """
     rt = open_runtime(usecase_path, data_root)
     uc = rt.usecase
-    recorded = tracking.find_decision_runs(
-        rt.client,
-        rt.decisions_experiment_id,
-        filter_tags={"mlops.batch_sha256": BOOTSTRAP_SHA, "mlops.kind": "retrain"},
-        max_results=1,
-    )
+    recorded = _recorded(rt, BOOTSTRAP_SHA, "retrain")
     if recorded and storage.ledger_entry(rt.paths.ledger, BOOTSTRAP_SHA) is None:
         # A bootstrap decided but died before committing: finish it (idempotent).
         done = _resume(rt, rt.paths.landing / "bootstrap", BOOTSTRAP_SHA, recorded[0])

@@ -151,11 +151,12 @@ def binned_shares(
         ref_shares = counts.iloc[:, 0].to_numpy(dtype=float) / ref_values.size
         cur_shares = counts.iloc[:, 1].to_numpy(dtype=float) / cur_values.size
     if fill_zeroes:
-        ref_shares, cur_shares = _fill_zeroes(ref_shares), _fill_zeroes(cur_shares)
+        ref_shares, cur_shares = fill_zero_shares(ref_shares), fill_zero_shares(cur_shares)
     return ref_shares, cur_shares
 
 
-def _fill_zeroes(shares: np.ndarray) -> np.ndarray:
+def fill_zero_shares(shares: np.ndarray) -> np.ndarray:
+    """Evidently's zero filling: an empty bin gets a tiny share, so PSI's logarithm stays finite."""
     nonzero = shares[shares != 0]
     if nonzero.size == 0:
         return shares

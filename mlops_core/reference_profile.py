@@ -54,6 +54,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chisquare, kstwo
 
 from mlops_core.config import UseCase
+from mlops_core.drift_stats import fill_zero_shares
 
 #: Equal-mass bins of a continuous feature's profile (a few kilobytes per feature).
 BINS = 1000
@@ -461,17 +462,9 @@ def _interpolated_cdf(profile: FeatureProfile, at: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fill_zeroes(shares: np.ndarray) -> np.ndarray:
-    nonzero = shares[shares != 0]
-    if nonzero.size == 0:
-        return shares
-    smallest = float(nonzero.min())
-    return np.where(shares == 0, smallest / 10**6 if smallest <= 0.0001 else 0.0001, shares)
-
-
 def _binned_score(method: str, ref_shares: np.ndarray, cur_shares: np.ndarray) -> float:
     if method == "psi":
-        ref, cur = _fill_zeroes(ref_shares), _fill_zeroes(cur_shares)
+        ref, cur = fill_zero_shares(ref_shares), fill_zero_shares(cur_shares)
         return float(np.sum((ref - cur) * np.log(ref / cur)))
     return float(jensenshannon(ref_shares, cur_shares))
 

@@ -11,3 +11,66 @@ def prefect_harness():
     """One temporary Prefect database for the whole flow tier (it costs seconds to start)."""
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def bootstrapped_variant():
+    """Make a use case from the shipped one with some keys changed, bootstrapped in a root.
+
+    Returns a function ``(root, simulator, changes) -> (usecase path, paths)``:
+    ``changes`` maps a section to the keys to set (e.g. ``{"retrain":
+    {"max_age_periods": 4}}``); the simulator's history weeks and their labels
+    are landed and the bootstrap flow trains champion version 1.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from flows.cycle import bootstrap
+    from flows.demo import SHIPPED_USECASE
+    from tasks import storage
+
+    def make(root: Path, simulator, changes: dict) -> tuple[Path, storage.UseCasePaths]:
+        doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
+        for section, keys in changes.items():
+            doc[section].update(keys)
+        root.mkdir(parents=True, exist_ok=True)
+        usecase = root / "retail_demand.yaml"
+        usecase.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
+        for p in range(simulator.config.initial_periods):
+            simulator.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
+            simulator.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+        out = bootstrap(str(usecase), str(root))
+        assert out["champion_version"] == "1", out
+        return usecase, paths
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def prefect_events():
+    """Find events in Prefect: ``(event name, predicate on the payload) -> events``.
+
+    Events reach the server asynchronously: the search polls for up to 30 s
+    until at least one matches.
+    """
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    def find(name: str, wanted) -> list:
+        found: list = []
+        deadline = time.monotonic() + 30
+        with get_client(sync_client=True) as client:
+            while time.monotonic() < deadline and not found:
+                page = client.read_events(
+                    filter=EventFilter(event=EventNameFilter(name=[name])), limit=50
+                )
+                found = [e for e in page.events if wanted(e.payload)]
+                if not found:
+                    time.sleep(0.5)
+        return found
+
+    return find

@@ -29,10 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from flows.cycle import bootstrap, monitor
-from flows.demo import SHIPPED_USECASE
+from flows.cycle import monitor
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
@@ -89,24 +87,16 @@ def _champion(usecase: Path, root: Path) -> str | None:
 
 @pytest.fixture(scope="module", params=["record", "alias"])
 def crashed(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant
 ) -> dict[str, Any]:
     """Bootstrap here, then run live weeks in a child process until it is killed."""
     from prefect.settings import PREFECT_API_URL
 
     point = request.param
     root = tmp_path_factory.mktemp(f"crash-{point}")
-    doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
-    # A champion older than 4 weeks is refreshed: a retrain, and so a promotion
+    # A champion older than 2 weeks is refreshed: a retrain, and so a promotion
     # attempt, comes within a few live weeks whatever the data does.
-    doc["retrain"]["max_age_periods"] = 4
-    usecase = root / "retail_demand.yaml"
-    usecase.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
-    for p in range(FIRST_LIVE):
-        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
-    assert bootstrap(str(usecase), str(root))["champion_version"] == "1"
+    usecase, paths = bootstrapped_variant(root, SIM, {"retrain": {"max_age_periods": 2}})
 
     batches = []
     for period in range(FIRST_LIVE, FIRST_LIVE + 10):

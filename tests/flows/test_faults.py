@@ -219,25 +219,8 @@ def _corrupting(
     monkeypatch.setattr(steps, "predict", predict)
 
 
-def _breach_events(batch: str) -> list[Any]:
-    from prefect.client.orchestration import get_client
-    from prefect.events.filters import EventFilter, EventNameFilter
-
-    found: list[Any] = []
-    deadline = time.monotonic() + 30
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline and not found:
-            page = client.read_events(
-                filter=EventFilter(event=EventNameFilter(name=["mlops.guardrail.breach"])),
-                limit=50,
-            )
-            found = [e for e in page.events if e.payload.get("batch") == batch]
-            time.sleep(0.5)
-    return found
-
-
 def test_nan_inf_and_out_of_range_predictions_are_replaced_clipped_counted_and_alerted(
-    root: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, monkeypatch: pytest.MonkeyPatch, prefect_events
 ) -> None:
     rt = open_runtime(SHIPPED_USECASE, str(root))
     frame = SIM.batch(FIRST_LIVE + 1)
@@ -271,12 +254,12 @@ def test_nan_inf_and_out_of_range_predictions_are_replaced_clipped_counted_and_a
     actions = out["guardrail_actions"]
     assert actions.get("finite:fallback") == 3, actions
     assert actions.get("range:clip", 0) >= 1 and actions.get("store_capacity:clip", 0) >= 1
-    events = _breach_events(name)
+    events = prefect_events("mlops.guardrail.breach", lambda p: p.get("batch") == name)
     assert events and events[0].payload["violating_rows"] >= len(bad)
 
 
 def test_a_model_that_only_returns_nan_trips_the_breaker_and_holds_the_batch(
-    root: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, monkeypatch: pytest.MonkeyPatch, prefect_events
 ) -> None:
     rt = open_runtime(SHIPPED_USECASE, str(root))
     frame = SIM.batch(FIRST_LIVE + 2)
@@ -298,8 +281,41 @@ def test_a_model_that_only_returns_nan_trips_the_breaker_and_holds_the_batch(
     proposed = review.set_index("row_id")["proposed_prediction"]
     expected = frame.set_index("row_id")["units_last_week"]
     assert (proposed == expected.loc[proposed.index]).all()
-    events = _breach_events(name)
+    events = prefect_events("mlops.guardrail.breach", lambda p: p.get("batch") == name)
     assert events and events[0].payload["breaker_tripped"] is True
+
+
+def test_extreme_finite_outliers_pass_with_a_warning_and_their_forecasts_are_flagged(
+    root: Path,
+) -> None:
+    # Temperature glitches are warn-level in the contract: the week's forecast must
+    # still go out, but a forecast made from a reading far outside the training
+    # data is flagged for a planner, never silently trusted.
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    frame = SIM.batch(FIRST_LIVE + 3)
+    frame.loc[frame.index[:4], "temperature"] = [1e6, -1e6, 9999.0, 1e300]
+    name = "temperature_glitches.csv"
+    (rt.paths.landing / name).write_bytes(_csv_bytes(frame))
+    champion_before = _champion_version(root)
+
+    out = monitor(str(SHIPPED_USECASE), name, str(root))
+
+    assert out["validation"] == "pass", out
+    assert _champion_version(root) == champion_before
+    record = tracking.read_decision_record(rt.client, out["decision_run_id"])
+    warned = [
+        r
+        for r in record["gate"]["results"]
+        if r["column"] == "temperature" and r["rule"] == "range" and not r["success"]
+    ]
+    assert warned and warned[0]["severity"] == "warn", record["gate"]["results"]
+    written = pd.read_parquet(rt.paths.predictions / "temperature_glitches.parquet")
+    by_id = written.set_index("row_id")
+    for row_id in frame["row_id"].iloc[:4]:
+        assert by_id.loc[row_id, "flagged"], row_id
+        assert "input_out_of_range" in by_id.loc[row_id, "violations"]
+        assert np.isfinite(by_id.loc[row_id, "prediction"])
+    assert out["guardrail_actions"].get("input_out_of_range:flag", 0) >= 4
 
 
 def test_landed_batches_reconcile_with_scored_plus_quarantined(root: Path) -> None:

@@ -12,18 +12,15 @@ reject it, name the leaking column, keep the champion, and emit the
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from flows.alerts import ALERT_EVENTS
-from flows.cycle import bootstrap, monitor
-from flows.demo import SHIPPED_USECASE
+from flows.cycle import monitor
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import storage, tracking
+from tasks import tracking
 from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.flows
@@ -41,20 +38,12 @@ def _leaky_batch(period: int) -> Any:
 
 
 @pytest.fixture(scope="module")
-def leaked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def leaked(tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant) -> dict[str, Any]:
     """Bootstrap on clean history, then run leaky live weeks until a challenger is judged."""
     root = tmp_path_factory.mktemp("leak")
-    doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
     # Refresh the champion after 5 weeks whatever happens, so that a retrain
     # comes soon after the leak; what triggers it is not under test.
-    doc["retrain"]["max_age_periods"] = 5
-    usecase = root / "retail_demand.yaml"
-    usecase.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
-    for p in range(FIRST_LIVE):
-        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
-    assert bootstrap(str(usecase), str(root))["champion_version"] == "1"
+    usecase, paths = bootstrapped_variant(root, SIM, {"retrain": {"max_age_periods": 5}})
 
     cycles = []
     for period in range(FIRST_LIVE, FIRST_LIVE + 10):
@@ -102,22 +91,10 @@ def test_the_challenger_that_learnt_the_leak_is_rejected(leaked: dict[str, Any])
     assert tags.get("mlops.status") == "rejected"
 
 
-def test_a_leak_raises_the_alert_event(leaked: dict[str, Any]) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.events.filters import EventFilter, EventNameFilter
-
+def test_a_leak_raises_the_alert_event(leaked: dict[str, Any], prefect_events) -> None:
     assert "mlops.model.leak_suspected" in ALERT_EVENTS, "an automation is applied for it"
-    judged = leaked["cycles"][-1]
-    found: list[Any] = []
-    deadline = time.monotonic() + 30
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline and not found:
-            page = client.read_events(
-                filter=EventFilter(event=EventNameFilter(name=["mlops.model.leak_suspected"])),
-                limit=10,
-            )
-            found = [e for e in page.events if e.payload.get("period") == judged["period"]]
-            time.sleep(0.5)
+    period = leaked["cycles"][-1]["period"]
+    found = prefect_events("mlops.model.leak_suspected", lambda p: p.get("period") == period)
     assert found, "no mlops.model.leak_suspected event"
     assert "target_leak_suspected" in found[0].payload["reasons"]
     assert "units_last_week" in found[0].payload["reason"]

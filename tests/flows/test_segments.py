@@ -6,55 +6,65 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from prefect import flow
 
-from flows.cycle import bootstrap
-from flows.demo import SHIPPED_USECASE
+from flows.cycle import _map_segment_fits
+from mlops_core.features import build_pipeline, model_input
+from mlops_core.segmented import fit_segmented
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import steps, storage
+from tasks import steps
 from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.flows
 
 SIM = RetailDemandSimulator(SimulatorConfig(seed=11))
+PER_STORE = {"model": {"per_segment": True, "min_segment_rows": 100}}
 
 
-def _bootstrapped(root: Path) -> tuple[Path, steps.Champion]:
-    doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
-    doc["model"]["per_segment"] = True
-    doc["model"]["min_segment_rows"] = 100
-    root.mkdir(parents=True, exist_ok=True)
-    usecase = root / "retail_demand.yaml"
-    usecase.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
-    for p in range(SIM.config.initial_periods):
-        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
-    out = bootstrap(str(usecase), str(root))
-    assert out["champion_version"] == "1", out
-    champion = steps.load_champion.fn(open_runtime(usecase, str(root)))
-    assert champion is not None
-    return usecase, champion
+@pytest.fixture(scope="module")
+def per_store(tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant) -> Path:
+    """A per-store use case bootstrapped (its fits on threads, the default runner)."""
+    root = tmp_path_factory.mktemp("per-store")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_TASK_RUNNER", "threads")
+        bootstrapped_variant(root, SIM, PER_STORE)
+    return root
 
 
-def test_a_per_store_champion_is_trained_served_and_the_same_on_dask_as_on_threads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_per_store_champion_is_trained_by_the_bootstrap_and_serves_each_store(
+    per_store: Path,
 ) -> None:
-    monkeypatch.setenv("MLOPS_TASK_RUNNER", "threads")
-    _, by_threads = _bootstrapped(tmp_path / "threads")
-    # Two worker processes of a local Dask cluster fit the stores' models.
-    monkeypatch.setenv("MLOPS_TASK_RUNNER", "dask:2")
-    _, champion = _bootstrapped(tmp_path / "dask")
-
+    rt = open_runtime(per_store / "retail_demand.yaml", str(per_store))
+    champion = steps.load_champion.fn(rt)  # loaded from the registry: skops, hash checked
+    assert champion is not None and type(champion.model).__name__ == "SegmentedModel"
     model = champion.model
-    assert type(model).__name__ == "SegmentedModel"
     assert sorted(model.models_) == [f"S0{i}" for i in range(1, 7)], "one model per store"
+
     live = SIM.batch(SIM.config.initial_periods)
-    rt = open_runtime(SHIPPED_USECASE)
     pred, _ = steps.predict(model, live, rt.usecase)
-    expected, _ = steps.predict(by_threads.model, live, rt.usecase)
-    np.testing.assert_allclose(pred, expected)
     for store, seg_model in model.models_.items():
         rows = (live["store"] == store).to_numpy()
         single, _ = steps.predict(seg_model, live[rows], rt.usecase)
         np.testing.assert_allclose(pred[rows], single)
+
+
+def test_per_store_fits_on_a_local_dask_cluster_equal_those_on_threads(
+    per_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = open_runtime(per_store / "retail_demand.yaml", str(per_store))
+    uc = rt.usecase
+    pool = steps.labeled_pool(rt)
+    features, y = model_input(pool, uc), pool[uc.data.target_column].to_numpy()
+
+    @flow(name="per-store fits")
+    def fit_all() -> np.ndarray:
+        model = fit_segmented(
+            build_pipeline(uc), features, y, "store", 100, map_fits=_map_segment_fits
+        )
+        return model.predict(features)
+
+    monkeypatch.setenv("MLOPS_TASK_RUNNER", "threads")
+    by_threads = fit_all()
+    # Two worker processes of a local Dask cluster fit the stores' models.
+    monkeypatch.setenv("MLOPS_TASK_RUNNER", "dask:2")
+    np.testing.assert_allclose(fit_all(), by_threads)
