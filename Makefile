@@ -16,8 +16,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Bytecode compiled once at install: every server, worker and child process the
+# tests and the stack start then imports Prefect, MLflow and scikit-learn from
+# .pyc files, even where PYTHONDONTWRITEBYTECODE keeps Python from writing them.
 .venv/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python 3.11
+	$(UV) sync --frozen --python 3.11 --compile-bytecode
 	@touch $@
 
 setup: .venv/.synced  ## Install uv and the project's locked environment.
