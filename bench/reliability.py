@@ -106,6 +106,12 @@ CASES: list[tuple[str, str, str]] = [
         "committed once; no version left `candidate`",
     ),
     (
+        f"{CRASH}::test_a_rerun_finishes_the_job_and_commits_the_batch_once[superseded]",
+        "that SIGKILL, then another version becomes champion before the rerun",
+        "the stale recorded promotion is not forced: its challenger `abandoned` (superseded), "
+        "the new champion kept, batch committed once",
+    ),
+    (
         f"{FAULTS}::test_a_parquet_batch_with_a_broken_footer_is_quarantined",
         "Parquet file with a broken footer",
         "unreadable, rule `readable`, nothing parsed",

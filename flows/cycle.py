@@ -411,13 +411,18 @@ def _complete(
     base_tags: dict[str, str],
     *,
     landed: Path | None,
-) -> None:
+) -> str | None:
     """Carry out a recorded cycle: promotion run, alias move, archive, ledger entry.
 
     Every step is idempotent, so a rerun after a crash anywhere here finishes
     the same decisions (the promotion run is written once, the alias moved
     once, the batch archived once) and commits the batch.
+
+    Returns:
+        The champion version when a recorded promotion was superseded (the
+        champion had moved), else None.
     """
+    superseded: str | None = None
     uc = rt.usecase
     sha = base_tags["mlops.batch_sha256"]
     period = int(record["period"])
@@ -449,19 +454,27 @@ def _complete(
                 },
             )
         if promotion.action == "promote":
-            _carry_out_promotion(
-                rt,
-                promotion,
-                str(record["challenger_version"]),
-                record.get("champion_before"),
-                period,
-            )
+            try:
+                _carry_out_promotion(
+                    rt,
+                    promotion,
+                    str(record["challenger_version"]),
+                    record.get("champion_before"),
+                    period,
+                )
+            except tracking.ChampionChangedError as exc:
+                # The champion moved (another batch's promotion, a rollback) between
+                # the decision and its execution: the decision is stale, not to be
+                # forced. The challenger is abandoned with the reason, the batch
+                # committed; the next cycle judges against the new champion.
+                _supersede(rt, run_id, str(record["challenger_version"]), exc)
+                superseded = exc.actual
     action = (record.get("retrain") or {}).get("action", "-")
     publish_markdown(uc.name, "cycle", markdown, f"Cycle of period {period}: {action}")
     if landed is not None and landed.exists():
         storage.move_verified(landed, rt.paths.archive, sha)
     if storage.ledger_entry(rt.paths.ledger, sha) is not None:
-        return  # committed already (a bootstrap's pseudo-batch is committed once)
+        return superseded  # committed already (a bootstrap's pseudo-batch is committed once)
     storage.ledger_append(
         rt.paths.ledger,
         {
@@ -474,6 +487,23 @@ def _complete(
             "at": dt.datetime.now(dt.UTC).isoformat(),
         },
     )
+    return superseded
+
+
+def _supersede(rt: Runtime, run_id: str, version: str, exc: tracking.ChampionChangedError) -> None:
+    """Record that a decided promotion was not carried out: the champion had moved."""
+    reason = (
+        f"superseded: the promotion was decided against version {exc.expected or 'none'}, "
+        f"but version {exc.actual or 'none'} became champion before it was carried out"
+    )
+    tracking.tag_version(
+        rt.client,
+        rt.usecase.registered_model_name,
+        version,
+        {tracking.TAG_ABANDONED_REASON: reason, tracking.TAG_STATUS: tracking.STATUS_ABANDONED},
+    )
+    rt.client.set_tag(run_id, "mlops.promotion_superseded_by", str(exc.actual))
+    get_run_logger().warning("version %s not promoted: %s", version, reason)
 
 
 def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
@@ -488,7 +518,7 @@ def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
         run.run_id,
     )
     landed = path if path.parent.resolve() == rt.paths.landing.resolve() else None
-    _complete(rt, run.run_id, record, markdown, base_tags, landed=landed)
+    superseded = _complete(rt, run.run_id, record, markdown, base_tags, landed=landed)
     retrain = record.get("retrain") or {}
     promotion = record.get("promotion") or {}
     reasons = retrain.get("reasons") or [{}]
@@ -501,7 +531,7 @@ def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
         decision=retrain.get("action", "-"),
         reason=reasons[0].get("code", "-"),
         promotion=promotion.get("action"),
-        champion_version=record.get("champion_version"),
+        champion_version=superseded or record.get("champion_version"),
         guardrail_actions=dict(guardrails.get("actions") or {}),
         held_rows=int(guardrails.get("held_rows") or 0),
         summary=record.get("summary", ""),
@@ -633,7 +663,7 @@ def _finish(
         metrics=metrics,
         tags={**base_tags, "mlops.decay_cause": decay_cause},
     )
-    _complete(rt, run_id, record, markdown, base_tags, landed=landed)
+    superseded = _complete(rt, run_id, record, markdown, base_tags, landed=landed)
     return CycleResult(
         batch=outcome.batch,
         period=outcome.period,
@@ -646,7 +676,7 @@ def _finish(
         decision=r.action,
         reason=r.reasons[0].code if r.reasons else "-",
         promotion=outcome.promotion.action if outcome.promotion else None,
-        champion_version=outcome.champion_version,
+        champion_version=superseded or outcome.champion_version,
         guardrail_actions=dict(g.actions) if g else {},
         held_rows=g.held_rows if g else 0,
         summary=summary,

@@ -9,7 +9,11 @@ registered, the first time a cycle gets there:
   with the reason) and decides afresh;
 - ``alias``: as ``champion`` is about to move, the decision recorded. A rerun
   carries out the recorded decision (the same version becomes champion) and
-  trains nothing.
+  trains nothing;
+- ``superseded``: the same kill, then another version becomes champion (as
+  another batch's promotion would) before the rerun. The recorded promotion is
+  stale: the rerun abandons that challenger with the reason, leaves the new
+  champion alone and commits the batch.
 
 Either way, right after the kill ``champion`` is unchanged and the batch waits
 in landing with no ledger entry; after the rerun the batch is committed once and
@@ -85,7 +89,7 @@ def _champion(usecase: Path, root: Path) -> str | None:
     return info.version if info else None
 
 
-@pytest.fixture(scope="module", params=["record", "alias"])
+@pytest.fixture(scope="module", params=["record", "alias", "superseded"])
 def crashed(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant
 ) -> dict[str, Any]:
@@ -106,7 +110,16 @@ def crashed(
     marker = root / "killed.json"
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(usecase), str(root), point, str(marker), *batches],
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(usecase),
+            str(root),
+            "record" if point == "record" else "alias",
+            str(marker),
+            *batches,
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -172,24 +185,44 @@ def test_a_rerun_finishes_the_job_and_commits_the_batch_once(crashed: dict[str, 
     name = crashed["killed_batch"]
     sha = storage.file_sha256(paths.landing / name)
     version = crashed["marker"]["version"]
+    rt = open_runtime(usecase, str(root))
+    model = rt.usecase.registered_model_name
+    if crashed["point"] == "superseded":
+        # Another version becomes champion before the rerun (registered from the
+        # champion's own artifacts, as a rollback target or another cycle would be).
+        champion = rt.client.get_model_version(model, "1")
+        other = rt.client.create_model_version(
+            model, source=champion.source, run_id=champion.run_id, tags=champion.tags
+        )
+        tracking.set_champion(
+            rt.client, model, str(other.version), expected_current="1", reason="test"
+        )
     before = _versions(usecase, root)
 
     out = monitor(str(usecase), name, str(root))
 
     assert out["status"] == "done" and out["decision"] in ("train", "retrain"), out
     after = _versions(usecase, root)
-    rt = open_runtime(usecase, str(root))
     if crashed["point"] == "record":
         # Nothing was decided: the orphan is abandoned, a new challenger decided.
         assert after[version]["mlops.status"] == "abandoned"
         assert "stopped before deciding" in after[version]["mlops.abandoned_reason"]
         assert _champion(usecase, root) != version, "the orphan is never champion"
         assert len(after) == len(before) + 1
-    else:
+    elif crashed["point"] == "alias":
         # Decided, not carried out: the rerun moves the alias as recorded, trains nothing.
         assert _champion(usecase, root) == version == out["champion_version"]
         assert after[version]["mlops.status"] == "champion"
         assert len(after) == len(before)
+    else:
+        # Decided against version 1, but the champion moved: never forced through.
+        newest = str(max(int(v) for v in before))
+        assert _champion(usecase, root) == newest == out["champion_version"]
+        assert after[version]["mlops.status"] == "abandoned"
+        assert "superseded" in after[version]["mlops.abandoned_reason"]
+        assert len(after) == len(before), "nothing retrained"
+        run = rt.client.get_run(out["decision_run_id"])
+        assert run.data.tags["mlops.promotion_superseded_by"] == newest
     assert [v for v, tags in after.items() if tags["mlops.status"] == "candidate"] == [], (
         "no version stays ambiguous"
     )
