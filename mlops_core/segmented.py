@@ -214,7 +214,7 @@ def fit_segmented(
         The fitted model.
     """
     model = SegmentedModel(segment_column, template, min_rows, classification)
-    jobs = segment_jobs(features, target, segment_column, min_rows, classification=classification)
     if map_fits is None:
-        return model.assemble(jobs, [fit_job(template, job) for job in jobs])
+        return model.fit(features, target)
+    jobs = segment_jobs(features, target, segment_column, min_rows, classification=classification)
     return model.assemble(jobs, map_fits(template, jobs))
