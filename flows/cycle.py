@@ -110,6 +110,17 @@ def _decision_history(rt: Runtime) -> DecisionHistory:
     )
 
 
+def _earliest(*periods: int | None) -> int | None:
+    """The earliest of the periods; None (nothing known) when any is None."""
+    return None if any(p is None for p in periods) else min(p for p in periods if p is not None)
+
+
+def _latest(*periods: int | None) -> int | None:
+    """The latest of the known periods; None when none is known."""
+    known = [p for p in periods if p is not None]
+    return max(known) if known else None
+
+
 def _locate(rt: Runtime, batch: str) -> Path:
     """A batch by name: in landing, or in quarantine or the archive after an interrupted run."""
     path = storage.landed_batch(rt.paths.landing, batch)
@@ -803,12 +814,17 @@ def _cycle(rt: Runtime, batch: str, path: Path) -> dict[str, Any]:
 
     assert scored.frame is not None
     steps.store_accepted(rt, scored.frame, gate)
-    pool = steps.labeled_pool(rt)
     time_col = uc.data.time_column
-    labels_through = int(pool[time_col].max()) if not pool.empty else history.labels_through
     trained_through = champion.info.profile.trained_last_period if champion else None
     seen_through = history.seen_through(trained_through)
-    new_rows = pool if seen_through is None else pool[pool[time_col] > seen_through]
+    # Only rows after both marks can be new or raise the labeled-through mark:
+    # older periods were labeled through history.labels_through already, so the
+    # history of accepted batches is read only when a retrain needs it.
+    recent = steps.labeled_pool(rt, after_period=_earliest(seen_through, history.labels_through))
+    labels_through = _latest(
+        int(recent[time_col].max()) if not recent.empty else None, history.labels_through
+    )
+    new_rows = recent if seen_through is None else recent[recent[time_col] > seen_through]
 
     perf = drift = None
     if champion is not None and scored.guarded is not None:
@@ -845,6 +861,7 @@ def _cycle(rt: Runtime, batch: str, path: Path) -> dict[str, Any]:
     promotion = challenger = None
     champion_before = champion_version
     if retrain.action in ("train", "retrain"):
+        pool = steps.labeled_pool(rt)
         promotion, challenger = _challenge(rt, pool, retrain, champion, period, gate.batch_sha256)
         if promotion.action == "promote":
             champion_version = challenger

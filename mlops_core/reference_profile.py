@@ -67,7 +67,14 @@ MIN_STD = 0.001
 ProfileKind = Literal["continuous", "discrete", "categorical"]
 
 
-@dataclass(frozen=True)
+_ARRAY_FIELDS = ("values", "counts", "bin_means", "bin_spreads")
+
+
+def _no_values() -> np.ndarray:
+    return np.empty(0)
+
+
+@dataclass(frozen=True, eq=False)
 class FeatureProfile:
     """One feature of a reference, as drift statistics need it.
 
@@ -95,10 +102,29 @@ class FeatureProfile:
     std: float = math.nan
     minimum: float = math.nan
     maximum: float = math.nan
-    values: tuple[Any, ...] = ()
-    counts: tuple[int, ...] = ()
-    bin_means: tuple[float, ...] = ()
-    bin_spreads: tuple[float, ...] = ()
+    # Arrays, not tuples: a profile travels between Prefect tasks, and Prefect
+    # visits every element of a tuple parameter (a million per model) on each call.
+    values: np.ndarray = field(default_factory=_no_values)
+    counts: np.ndarray = field(default_factory=_no_values)
+    bin_means: np.ndarray = field(default_factory=_no_values)
+    bin_spreads: np.ndarray = field(default_factory=_no_values)
+
+    def __post_init__(self) -> None:
+        for name in _ARRAY_FIELDS:
+            if name == "values":
+                dtype: Any = object if self.kind == "categorical" else float
+            else:
+                dtype = np.int64 if name == "counts" else float
+            array = np.array(getattr(self, name), dtype=dtype)
+            array.setflags(write=False)  # frozen, like the dataclass
+            object.__setattr__(self, name, array)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FeatureProfile):
+            return NotImplemented
+        return self.as_dict() == other.as_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # equal profiles need not hash alike
 
     @property
     def numeric(self) -> bool:
@@ -111,8 +137,8 @@ class FeatureProfile:
         for key, value in self.__dict__.items():
             if isinstance(value, float) and not math.isfinite(value):
                 value = None
-            elif isinstance(value, tuple):
-                value = list(value)
+            elif isinstance(value, np.ndarray):
+                value = value.tolist()
             out[key] = value
         return out
 
@@ -123,8 +149,6 @@ class FeatureProfile:
         for key, value in data.items():
             if key in ("mean", "std", "minimum", "maximum"):
                 value = math.nan if value is None else float(value)
-            elif isinstance(value, list):
-                value = tuple(value)
             kwargs[key] = value
         return cls(**kwargs)
 
@@ -225,8 +249,8 @@ def profile_numeric(values: Any, *, bins: int = BINS) -> FeatureProfile:
             kind="discrete",
             rows=int(x.size),
             missing=missing,
-            values=tuple(float(v) for v in distinct),
-            counts=tuple(int(c) for c in counts),
+            values=distinct,
+            counts=counts,
             **moments,
         )
     # Edges at the quantiles (ties merge bins); every bin is [edge, next edge),
@@ -248,10 +272,10 @@ def profile_numeric(values: Any, *, bins: int = BINS) -> FeatureProfile:
         kind="continuous",
         rows=int(x.size),
         missing=missing,
-        values=tuple(float(v) for v in edges),
-        counts=tuple(int(c) for c in counts),
-        bin_means=tuple(float(v) for v in means),
-        bin_spreads=tuple(float(v) for v in spreads),
+        values=edges,
+        counts=counts,
+        bin_means=means,
+        bin_spreads=spreads,
         **moments,
     )
 
@@ -285,8 +309,8 @@ def profile_categorical(values: Any) -> FeatureProfile:
         kind="categorical",
         rows=int(counts.sum()),
         missing=int(series.isna().sum()),
-        values=tuple(str(v) for v in counts.index),
-        counts=tuple(int(c) for c in counts.to_numpy()),
+        values=[str(v) for v in counts.index],
+        counts=counts.to_numpy(),
     )
 
 
@@ -470,7 +494,7 @@ def _binned_score(method: str, ref_shares: np.ndarray, cur_shares: np.ndarray) -
 
 
 def _value_counts(
-    ref_values: tuple[Any, ...], ref_counts: tuple[int, ...], cur: pd.Series
+    ref_values: np.ndarray, ref_counts: np.ndarray, cur: pd.Series
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reference and batch counts over every value seen on either side (reference first)."""
     ref = pd.Series(ref_counts, index=pd.Index(ref_values, dtype=object), dtype=float)

@@ -177,18 +177,39 @@ def store_accepted(rt: Runtime, frame: pd.DataFrame, gate: GateDecision) -> Path
 
 
 @step(name="join labels")
-def labeled_pool(rt: Runtime) -> pd.DataFrame:
-    """Accepted batches joined with every label that has arrived so far."""
+def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
+    """Accepted batches joined with every label that has arrived so far.
+
+    Args:
+        rt: The use case's runtime.
+        after_period: Only rows of later periods; the accepted batches that hold
+            none (known from their Parquet footers) are not read at all, so a
+            cycle that only needs the newest rows does not reread the history.
+    """
     d = rt.usecase.data
-    features = storage.read_frames(rt.paths.processed)
+    empty = pd.DataFrame(columns=[*(c.name for c in rt.usecase.contract.columns), d.target_column])
     labels = storage.read_label_files(rt.paths.labels, d.format, d.id_column, d.target_column)
-    if features.empty or labels.empty:
-        return pd.DataFrame(
-            columns=[*(c.name for c in rt.usecase.contract.columns), d.target_column]
-        )
+    if labels.empty:
+        return empty
+    labeled = pd.Index(labels[d.id_column])
+    after = None if after_period is None else (d.time_column, after_period)
+    parts = []
+    for file in storage.parquet_files(rt.paths.processed, after=after):
+        # The ids first: a batch whose labels have not arrived is not read whole.
+        ids = storage.ids_as_text(pd.read_parquet(file, columns=[d.id_column])[d.id_column])
+        keep = labeled.get_indexer(ids) >= 0
+        if after_period is not None:
+            periods = pd.read_parquet(file, columns=[d.time_column])[d.time_column]
+            keep &= pd.to_numeric(periods).to_numpy() > after_period
+        if keep.any():
+            parts.append(pd.read_parquet(file).loc[keep].assign(**{d.id_column: ids[keep]}))
+    if not parts:
+        return empty
+    features = pd.concat(parts, ignore_index=True)
     features = features.drop_duplicates(subset=d.id_column, keep="last")
-    features[d.id_column] = features[d.id_column].astype(str)
-    pool = features.merge(labels, on=d.id_column, how="inner")
+    # An inner join on the ids (labels hold each id once), in the batches' order.
+    position = labeled.get_indexer(features[d.id_column])
+    pool = features.assign(**{d.target_column: labels[d.target_column].to_numpy()[position]})
     pool[d.time_column] = pd.to_numeric(pool[d.time_column]).astype(int)
     return pool.sort_values([d.time_column, d.id_column], kind="stable").reset_index(drop=True)
 

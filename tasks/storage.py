@@ -260,12 +260,69 @@ def ledger_append(ledger: Path, entry: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
-def read_frames(folder: Path, pattern: str = "*.parquet") -> pd.DataFrame:
-    """Concatenate Parquet files of a folder (empty frame when there are none)."""
-    files = sorted(folder.glob(pattern))
+def read_frames(
+    folder: Path,
+    pattern: str = "*.parquet",
+    *,
+    after: tuple[str, int] | None = None,
+) -> pd.DataFrame:
+    """Concatenate Parquet files of a folder (empty frame when there are none).
+
+    Args:
+        folder: The folder to read.
+        pattern: Glob of the files to read, in name order.
+        after: ``(column, value)``: skip the files whose Parquet statistics show
+            every value of ``column`` at or below ``value`` (read from the
+            footer, not the data), and keep only rows above it from the others.
+    """
+    files = parquet_files(folder, pattern, after=after)
     if not files:
         return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    if after is not None:
+        column, value = after
+        frame = frame.loc[pd.to_numeric(frame[column]) > value].reset_index(drop=True)
+    return frame
+
+
+def parquet_files(
+    folder: Path, pattern: str = "*.parquet", *, after: tuple[str, int] | None = None
+) -> list[Path]:
+    """The Parquet files of a folder in name order, less those at or before ``after``.
+
+    Args:
+        folder: The folder.
+        pattern: Glob of the files.
+        after: ``(column, value)``: leave out the files whose footer statistics
+            show every value of ``column`` at or below ``value``.
+    """
+    files = sorted(folder.glob(pattern))
+    if after is None:
+        return files
+    return [f for f in files if not _all_at_or_below(f, *after)]
+
+
+def _all_at_or_below(file: Path, column: str, value: int) -> bool:
+    """Whether the file's footer statistics prove every ``column`` value is <= ``value``."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(file).metadata
+    try:
+        index = meta.schema.names.index(column)
+    except ValueError:
+        return False
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max or stats.max > value:
+            return False
+    return True
+
+
+def ids_as_text(ids: pd.Series) -> pd.Series:
+    """Ids as text, the form labels are joined on (no copy when they already are)."""
+    if pd.api.types.infer_dtype(ids, skipna=False) == "string":
+        return ids
+    return ids.astype(str)
 
 
 def read_label_files(folder: Path, fmt: str, id_column: str, target_column: str) -> pd.DataFrame:
@@ -280,5 +337,5 @@ def read_label_files(folder: Path, fmt: str, id_column: str, target_column: str)
     if not frames:
         return pd.DataFrame(columns=[id_column, target_column])
     labels = pd.concat(frames, ignore_index=True)
-    labels[id_column] = labels[id_column].astype(str)
+    labels[id_column] = ids_as_text(labels[id_column])
     return labels.drop_duplicates(subset=id_column, keep="last")

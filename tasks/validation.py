@@ -1,10 +1,23 @@
 """Batch validation: the data contract as a Great Expectations suite, mapped to RuleResults.
 
 This is the only module that talks to Great Expectations. It turns the use case's
-contract into one expectation suite, runs it once per batch on a whole-dataframe
-batch in an ephemeral context, and maps every ``ExpectationValidationResult`` into
-a :class:`~mlops_core.decisions.RuleResult`. The gate decision itself is made in
-``mlops_core`` from those results.
+contract into an expectation suite, runs it on a whole-dataframe batch in an
+ephemeral context kept per contract, and maps every ``ExpectationValidationResult``
+into a :class:`~mlops_core.decisions.RuleResult`. The gate decision itself is made
+in ``mlops_core`` from those results.
+
+The suite runs in two passes, so a million-row batch costs a few column scans:
+
+1. Batch-level expectations on every rule (column minimum and maximum, distinct
+   values, share of values present, share of unique ids, row count). Each is one
+   aggregate over a column; GX's row-level expectations instead copy the whole
+   frame once per expectation to collect the failing rows.
+2. Only if a row-level rule failed (range, categories, boolean, unique ids): GX's
+   row-level expectations for those rules, on the failed columns alone, to count
+   the offending rows and list examples.
+
+Text categories reach GX as pandas categoricals (encoded once), and the frame
+GX sees shares its columns with the batch instead of copying them.
 
 Rules and their severities:
 
@@ -228,7 +241,7 @@ def validate_frame(frame: pd.DataFrame, usecase: UseCase) -> tuple[RuleResult, .
             else:
                 narrow[column.name] = numbers
         elif column.type == "categorical" and column.categories is not None:
-            narrow[column.name] = _as_text(series)
+            narrow[column.name] = _as_categories(series)
         else:
             narrow[column.name] = series
 
@@ -244,7 +257,8 @@ def validate_frame(frame: pd.DataFrame, usecase: UseCase) -> tuple[RuleResult, .
         for c in unparsable
         if _has_range(c)
     )
-    narrow_frame = pd.DataFrame(narrow, index=frame.index)
+    # copy=False: the columns are views of the batch's, not one consolidated copy of them.
+    narrow_frame = pd.DataFrame(narrow, index=frame.index, copy=False)
     skip_range = frozenset(c.name for c in unparsable)
     results.extend(_run_suite(narrow_frame, usecase, skip_range=skip_range))
     return tuple(results)
@@ -462,6 +476,19 @@ def _dtype_failure(
     )
 
 
+def _as_categories(series: pd.Series) -> pd.Series:
+    """Text values as a pandas categorical, the form GX checks fastest.
+
+    Encoding once costs one pass; every later check (missing values, distinct
+    values, membership) then reads integer codes instead of comparing strings.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype) and all(
+        isinstance(c, str) for c in series.cat.categories
+    ):
+        return series
+    return _as_text(series).astype("category")
+
+
 def _as_text(series: pd.Series) -> pd.Series:
     """Categories are text in the contract; compare numeric codes as text too."""
     if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
@@ -477,13 +504,18 @@ def _as_text(series: pd.Series) -> pd.Series:
 
 
 # -------------------------------------------------------------------------- GX run
+# Rules GX checks row by row in the drill-down pass: only their failures need
+# counts and examples that a batch-level metric does not give.
+_ROW_RULES = frozenset({"range", "categories", "boolean", "unique_id"})
+
+
 @dataclass
 class _GxRunner:
     """An ephemeral GX context with a whole-dataframe batch definition, per contract."""
 
     batch_definition: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
-    suites: dict[frozenset[tuple[str, str]], Any] = field(default_factory=dict)
+    suites: dict[tuple[str, frozenset[tuple[str, str]]], Any] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=16)
@@ -509,31 +541,39 @@ def _runner(contract_key: str) -> _GxRunner:
     return _GxRunner(batch_definition=asset.add_batch_definition_whole_dataframe("whole"))
 
 
-def _suite_for(
+def _meta(rule: str, column: str | None, severity: Severity, expected: str) -> dict[str, Any]:
+    return {"rule": rule, "column": column, "severity": severity, "expected": expected}
+
+
+def _batch_suite(
     runner: _GxRunner, usecase: UseCase, columns: frozenset[str], skip_range: frozenset[str]
 ) -> Any:
     key = frozenset({("col", c) for c in columns} | {("skip", c) for c in skip_range})
-    suite = runner.suites.get(key)
+    suite = runner.suites.get(("batch", key))
     if suite is None:
-        suite = _build_suite(usecase, columns, skip_range)
-        runner.suites[key] = suite
+        suite = _build_batch_suite(usecase, columns, skip_range)
+        runner.suites[("batch", key)] = suite
     return suite
 
 
-def _build_suite(usecase: UseCase, columns: frozenset[str], skip_range: frozenset[str]) -> Any:
-    """Generate the expectation suite for the contract columns present in a batch."""
+def _build_batch_suite(
+    usecase: UseCase, columns: frozenset[str], skip_range: frozenset[str]
+) -> Any:
+    """The contract as batch-level expectations: one aggregate metric per rule and column.
+
+    Column minimum and maximum, distinct values, the share of values present and
+    of unique ids are computed on whole columns, without materialising the rows
+    that fail: GX's row-level (map) expectations copy the whole frame once per
+    expectation, which at a million rows costs more than the checks themselves.
+    """
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
     contract = usecase.contract
-
-    def meta(rule: str, column: str | None, severity: Severity, expected: str) -> dict[str, Any]:
-        return {"rule": rule, "column": column, "severity": severity, "expected": expected}
-
     expectations: list[Any] = [
         gxe.ExpectTableRowCountToBeBetween(
             min_value=contract.min_rows,
-            meta=meta(
+            meta=_meta(
                 "min_rows",
                 None,
                 "error",
@@ -546,20 +586,21 @@ def _build_suite(usecase: UseCase, columns: frozenset[str], skip_range: frozense
         if name not in columns:
             continue
         if column.type in _NUMERIC_TYPES and _has_range(column) and name not in skip_range:
-            expectations.append(
-                gxe.ExpectColumnValuesToBeBetween(
-                    column=name,
-                    min_value=column.min,
-                    max_value=column.max,
-                    meta=meta("range", name, column.severity, _range_text(column)),
+            meta = _meta("range", name, column.severity, _range_text(column))
+            if column.min is not None:
+                expectations.append(
+                    gxe.ExpectColumnMinToBeBetween(column=name, min_value=column.min, meta=meta)
                 )
-            )
+            if column.max is not None:
+                expectations.append(
+                    gxe.ExpectColumnMaxToBeBetween(column=name, max_value=column.max, meta=meta)
+                )
         if column.type == "categorical" and column.categories is not None:
             expectations.append(
-                gxe.ExpectColumnValuesToBeInSet(
+                gxe.ExpectColumnDistinctValuesToBeInSet(
                     column=name,
                     value_set=list(column.categories),
-                    meta=meta(
+                    meta=_meta(
                         "categories",
                         name,
                         column.severity,
@@ -569,17 +610,21 @@ def _build_suite(usecase: UseCase, columns: frozenset[str], skip_range: frozense
             )
         if column.type == "boolean":
             expectations.append(
-                gxe.ExpectColumnValuesToBeInSet(
+                gxe.ExpectColumnDistinctValuesToBeInSet(
                     column=name,
                     value_set=_BOOLEAN_VALUES,
-                    meta=meta("boolean", name, "error", "values in {0, 1, True, False}"),
+                    meta=_meta("boolean", name, "error", "values in {0, 1, True, False}"),
                 )
             )
+        # One measured share of values present serves two rules: the column's
+        # allowed missing share, and (an error whatever the column's severity)
+        # "some value present", since a column emptied by a broken export
+        # leaves the model nothing to read.
         expectations.append(
-            gxe.ExpectColumnValuesToNotBeNull(
+            gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
                 column=name,
-                mostly=1.0 - column.max_null_share,
-                meta=meta(
+                min_value=1.0 - column.max_null_share,
+                meta=_meta(
                     "null_share",
                     name,
                     column.severity,
@@ -587,24 +632,63 @@ def _build_suite(usecase: UseCase, columns: frozenset[str], skip_range: frozense
                 ),
             )
         )
-        if column.max_null_share < 1.0:
-            # Even a column whose values may only warn cannot be empty: every
-            # value missing is a broken export, and the model would see none.
-            expectations.append(
-                gxe.ExpectColumnValuesToNotBeNull(
-                    column=name,
-                    mostly=_SOME_VALUES_SHARE,
-                    meta=meta("some_values", name, "error", "at least one value present"),
-                )
-            )
         if contract.unique_id and name == usecase.data.id_column:
             expectations.append(
-                gxe.ExpectColumnValuesToBeUnique(
+                gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(
                     column=name,
-                    meta=meta("unique_id", name, "error", "unique ids"),
+                    min_value=1.0,
+                    meta=_meta("unique_id", name, "error", "unique ids"),
                 )
             )
     return gx.ExpectationSuite(name=f"{usecase.name}-contract", expectations=expectations)
+
+
+def _build_row_suite(usecase: UseCase, failed: frozenset[tuple[str, str]]) -> Any:
+    """Row-level expectations for the rules that failed, to count and show the bad values."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    by_name = {c.name: c for c in usecase.contract.columns}
+    expectations: list[Any] = []
+    for rule, name in sorted(failed):
+        column = by_name[name]
+        if rule == "range":
+            expectations.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=name,
+                    min_value=column.min,
+                    max_value=column.max,
+                    meta=_meta("range", name, column.severity, _range_text(column)),
+                )
+            )
+        elif rule == "categories":
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=name,
+                    value_set=list(column.categories or ()),
+                    meta=_meta(
+                        "categories",
+                        name,
+                        column.severity,
+                        f"values in {{{', '.join(column.categories or ())}}}",
+                    ),
+                )
+            )
+        elif rule == "boolean":
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=name,
+                    value_set=_BOOLEAN_VALUES,
+                    meta=_meta("boolean", name, "error", "values in {0, 1, True, False}"),
+                )
+            )
+        elif rule == "unique_id":
+            expectations.append(
+                gxe.ExpectColumnValuesToBeUnique(
+                    column=name, meta=_meta("unique_id", name, "error", "unique ids")
+                )
+            )
+    return gx.ExpectationSuite(name=f"{usecase.name}-failed-rows", expectations=expectations)
 
 
 def _range_text(column: ColumnContract) -> str:
@@ -618,25 +702,195 @@ def _range_text(column: ColumnContract) -> str:
 def _run_suite(
     narrow: pd.DataFrame, usecase: UseCase, *, skip_range: frozenset[str]
 ) -> list[RuleResult]:
+    """Run the contract on ``narrow`` in two GX passes.
+
+    The first pass checks every rule with batch-level expectations over the
+    whole batch. Only when a row-level rule (range, categories, boolean, unique
+    ids) fails does a second pass run GX's row-level expectations, on the
+    failed columns alone, to count the offending rows and list examples.
+    """
     # The suite depends on the contract and on which column holds the ids.
     runner = _runner(f"{usecase.contract.model_dump_json()}|{usecase.data.id_column}")
-    with runner.lock:
-        suite = _suite_for(runner, usecase, frozenset(narrow.columns), skip_range)
-        try:
-            batch = runner.batch_definition.get_batch(batch_parameters={"dataframe": narrow})
-            outcome = batch.validate(
-                suite,
-                result_format={
-                    "result_format": "BASIC",
-                    "partial_unexpected_count": _PARTIAL_UNEXPECTED,
-                },
-            )
-        except Exception as exc:  # noqa: BLE001 - a GX failure fails the batch, never the flow
-            return [_gx_crash(expectation.meta, exc) for expectation in suite.expectations]
-        finally:
-            _release_batch_data(runner)
     rows = len(narrow)
-    return [_from_gx(result, rows) for result in outcome.results]
+    with runner.lock:
+        suite = _batch_suite(runner, usecase, frozenset(narrow.columns), skip_range)
+        try:
+            outcome = _validate(runner, narrow, suite, "BASIC")
+        except Exception as exc:  # noqa: BLE001 - a GX failure fails the batch, never the flow
+            return [_gx_crash(e.meta, exc) for e in _unique_rules(suite.expectations)]
+        results = _from_batch_results(outcome.results, rows, usecase)
+        failed = frozenset(
+            (r.rule, r.column)
+            for r in results
+            if not r.success and r.rule in _ROW_RULES and r.column is not None
+        )
+        if not failed:
+            return results
+        row_suite = _build_row_suite(usecase, failed)
+        try:
+            drill = _validate(
+                runner,
+                narrow[sorted({column for _, column in failed})],
+                row_suite,
+                {"result_format": "BASIC", "partial_unexpected_count": _PARTIAL_UNEXPECTED},
+            )
+        except Exception as exc:  # noqa: BLE001 - the failure stands; only its detail is lost
+            detail = {
+                (e.meta["rule"], e.meta["column"]): _gx_crash(e.meta, exc)
+                for e in row_suite.expectations
+            }
+        else:
+            detail = {(r.rule, r.column): r for r in (_from_gx(x, rows) for x in drill.results)}
+    return [detail.get((r.rule, r.column), r) if not r.success else r for r in results]
+
+
+def _validate(runner: _GxRunner, frame: pd.DataFrame, suite: Any, result_format: Any) -> Any:
+    """Validate ``suite`` on ``frame``, loading the batch once.
+
+    ``Batch.validate`` loads the batch a second time (and fingerprints the whole
+    frame again); a validator on the batch definition loads it once.
+    """
+    from great_expectations.validator.v1_validator import Validator
+
+    try:
+        validator = Validator(
+            runner.batch_definition,
+            result_format=result_format,
+            batch_parameters={"dataframe": frame},
+        )
+        return validator.validate_expectation_suite(suite)
+    finally:
+        _release_batch_data(runner)
+
+
+def _unique_rules(expectations: Sequence[Any]) -> list[Any]:
+    """One expectation per (rule, column): a range may take two (minimum and maximum)."""
+    seen: dict[tuple[str, str | None], Any] = {}
+    for e in expectations:
+        seen.setdefault((e.meta["rule"], e.meta.get("column")), e)
+    return list(seen.values())
+
+
+def _raised(result: Any) -> str | None:
+    """GX's exception message for a result that could not be evaluated, else None."""
+    info = result.exception_info or {}
+    if info.get("raised_exception") is None and info:
+        # Per-metric form: {metric id: {"raised_exception": ..., "exception_message": ...}}.
+        info = next((v for v in info.values() if v.get("raised_exception")), {})
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "unknown error").splitlines()[0]
+    return None
+
+
+def _from_batch_results(results: Sequence[Any], rows: int, usecase: UseCase) -> list[RuleResult]:
+    """Map the batch-level pass's GX results into RuleResults (one per rule and column).
+
+    A range's minimum and maximum results become one rule; the share of values
+    present becomes two (``null_share`` and ``some_values``).
+    """
+    by_name = {c.name: c for c in usecase.contract.columns}
+    grouped: dict[tuple[str, str | None], list[Any]] = {}
+    for result in results:
+        meta = result.expectation_config.meta
+        grouped.setdefault((meta["rule"], meta.get("column")), []).append(result)
+    mapped: list[RuleResult] = []
+    for (rule, column), parts in grouped.items():
+        meta = parts[0].expectation_config.meta
+        severity, expected = meta["severity"], meta["expected"]
+        where = f"column '{column}': " if column else ""
+        errors = [m for m in (_raised(p) for p in parts) if m]
+        if errors:
+            mapped.append(
+                _rule(
+                    rule,
+                    column,
+                    severity,
+                    False,
+                    f"{where}rule '{rule}' could not be evaluated: {errors[0]}",
+                )
+            )
+            if rule == "null_share" and column is not None and by_name[column].max_null_share < 1.0:
+                mapped.append(_some_values(column, None, rows))
+            continue
+        observed = [(p.result or {}).get("observed_value") for p in parts]
+        if rule == "min_rows":
+            text = f"the batch has {observed[0]} rows; the contract requires {expected}"
+            mapped.append(_rule(rule, None, severity, bool(parts[0].success), text))
+        elif rule == "null_share":
+            present = float(observed[0]) if observed[0] is not None else 0.0
+            missing = rows - round(present * rows)
+            mapped.append(
+                _null_share(column, severity, expected, bool(parts[0].success), missing, rows)
+            )
+            if by_name[column].max_null_share < 1.0:
+                mapped.append(_some_values(column, missing, rows))
+        elif rule == "range":
+            if all(value is None for value in observed):
+                # No value at all: nothing is out of range (emptiness is null_share's and
+                # some_values' finding, not the range's).
+                mapped.append(
+                    _rule(rule, column, severity, True, f"{where}{expected}: passed (no values)")
+                )
+                continue
+            success = all(bool(p.success) for p in parts)
+            seen = ", ".join(
+                f"{'maximum' if '_max_' in p.expectation_config.type else 'minimum'} {value:g}"
+                for p, value in zip(parts, observed, strict=True)
+                if value is not None
+            )
+            text = (
+                f"{where}{expected}: passed"
+                if success
+                else f"{where}expected {expected}; found {seen}"
+            )
+            mapped.append(_rule(rule, column, severity, success, text))
+        else:  # categories, boolean, unique_id: the row counts come from the drill-down pass
+            success = bool(parts[0].success)
+            text = (
+                f"{where}{expected}: passed" if success else f"{where}expected {expected}; not met"
+            )
+            mapped.append(_rule(rule, column, severity, success, text))
+    return mapped
+
+
+def _null_share(
+    column: str, severity: Severity, expected: str, success: bool, missing: int, rows: int
+) -> RuleResult:
+    share = missing / rows if rows else 0.0
+    if success:
+        text = f"column '{column}': {expected}: passed"
+        if missing:
+            text += f" ({missing} of {rows} rows, {share:.2%}, within the allowed share)"
+    else:
+        text = (
+            f"column '{column}': expected {expected}; found {missing} of {rows} rows "
+            f"({share:.2%}) missing"
+        )
+    return _rule("null_share", column, severity, success, text, unexpected_count=missing, rows=rows)
+
+
+def _some_values(column: str, missing: int | None, rows: int) -> RuleResult:
+    """At least one value present: an error whatever the column's severity."""
+    expected = "at least one value present"
+    if missing is None:
+        return _rule(
+            "some_values",
+            column,
+            "error",
+            False,
+            f"column '{column}': rule 'some_values' could not be evaluated (see null_share)",
+        )
+    if missing < rows:
+        return _rule("some_values", column, "error", True, f"column '{column}': {expected}: passed")
+    return _rule(
+        "some_values",
+        column,
+        "error",
+        False,
+        f"column '{column}': expected {expected}; found {missing} of {rows} rows (100.00%) missing",
+        unexpected_count=missing,
+        rows=rows,
+    )
 
 
 def _release_batch_data(runner: _GxRunner) -> None:

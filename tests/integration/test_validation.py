@@ -269,6 +269,43 @@ def test_duplicate_ids_fail(usecase: UseCase) -> None:
     assert bad.severity == "error" and bad.examples == ("11",) and bad.unexpected_count == 2
 
 
+def test_failures_of_several_kinds_each_get_their_rows_counted(usecase: UseCase) -> None:
+    # The batch-level pass finds the failed rules; the row-level pass, run on the
+    # failed columns only, counts their rows and lists examples for each.
+    batch = clean_batch()
+    batch.loc[[3, 4], "price"] = 500.0
+    batch.loc[7, "store"] = "s7"
+    batch.loc[8, "id"] = 9
+
+    results = validate_frame(batch, usecase)
+    counted = {
+        (r.rule, r.column): (r.unexpected_count, r.examples) for r in results if not r.success
+    }
+    assert counted == {
+        ("range", "price"): (2, ("500.0",)),
+        ("categories", "store"): (1, ("s7",)),
+        ("unique_id", "id"): (2, ("9",)),
+    }
+
+
+def test_a_column_without_values_has_nothing_out_of_range(usecase: UseCase) -> None:
+    results = validate_frame(clean_batch().assign(temp=np.nan), usecase)
+    temp = {r.rule: r for r in results if r.column == "temp"}
+    assert temp["range"].success and "no values" in temp["range"].message
+    assert not temp["some_values"].success and not temp["null_share"].success
+
+
+def test_pandas_categorical_columns_are_checked_like_text(usecase: UseCase) -> None:
+    batch = clean_batch()
+    batch["store"] = pd.Categorical(batch["store"], categories=["s1", "s2", "s3", "s8"])
+    assert failures(validate_frame(batch, usecase), "categories") == []  # s8 unused: fine
+
+    batch["store"] = batch["store"].cat.set_categories(["s1", "s2", "s3", "s8"])
+    batch.loc[0, "store"] = "s8"
+    bad = only_failure(validate_frame(batch, usecase), "categories", "store")
+    assert bad.unexpected_count == 1 and bad.examples == ("s8",)
+
+
 def test_fewer_rows_than_the_contract_minimum_fail() -> None:
     results = validate_frame(clean_batch(rows=5), _usecase(min_rows=10))
     bad = only_failure(results, "min_rows", None)
