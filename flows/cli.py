@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from flows.reporting import report as report_command
+
 app = typer.Typer(
     name="mlops",
     help="Continuous ML for tabular models: validate, monitor, retrain, promote, guard, explain.",
@@ -379,6 +381,227 @@ def init_usecase(
     target_file.parent.mkdir(parents=True, exist_ok=True)
     target_file.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {target_file}: review every value before using it")
+
+
+app.command("report")(report_command)
+
+review_app = typer.Typer(
+    help="Review predictions held back by guardrails: list, approve, override, reject.",
+    no_args_is_help=True,
+)
+app.add_typer(review_app, name="review")
+
+BatchOpt = Annotated[
+    str,
+    typer.Option(
+        "--batch", help="Batch of the held rows: its file name without suffix (`review list`)."
+    ),
+]
+ReviewerOpt = Annotated[
+    str, typer.Option("--reviewer", help="Your name: recorded with every row you decide.")
+]
+CommentOpt = Annotated[str, typer.Option("--comment", help="Why (kept in the review record).")]
+RowsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rows",
+        help="Row ids, comma-separated or repeated; every pending row of the batch when omitted.",
+    ),
+]
+
+
+def _review_runtime(usecase: Path, home: str | None) -> Any:
+    set_environment_defaults()
+    _check_usecase(usecase)
+    from tasks.runtime import open_runtime
+
+    return open_runtime(usecase, home)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _apply_review(
+    rt: Any,
+    batch: str,
+    decisions: list[Any],
+    reviewer: str,
+    comment: str,
+    allow_outside_limits: bool = False,
+) -> None:
+    """Apply one review and print what it did; a refusal exits 2 with one line per problem."""
+    from mlops_core.review import ReviewRequest
+    from tasks import review
+
+    request = ReviewRequest(
+        batch=batch,
+        decisions=tuple(decisions),
+        reviewer=reviewer.strip(),
+        comment=comment.strip(),
+        at=dt.datetime.now(dt.UTC),
+        allow_outside_limits=allow_outside_limits,
+    )
+    try:
+        result = review.apply_review(rt, request)
+    except review.ReviewRefusedError as exc:
+        for problem in exc.problems:
+            typer.echo(f"refused: {problem}", err=True)
+        typer.echo("nothing was changed", err=True)
+        raise typer.Exit(2) from None
+    except (review.UnknownBatchError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    _print(result.as_dict())
+
+
+def _decide_rows(
+    usecase: Path,
+    home: str | None,
+    batch: str,
+    rows: list[str] | None,
+    action: str,
+    reviewer: str,
+    comment: str,
+) -> None:
+    """Approve or reject the given rows of a batch, or every pending row when none is given."""
+    from mlops_core.review import RowDecision
+    from tasks import review
+
+    rt = _review_runtime(usecase, home)
+    ids = [part.strip() for given in rows or [] for part in given.split(",") if part.strip()]
+    if not ids:
+        try:
+            ids = [row.row_id for row in review.queue_state(rt, batch).pending]
+        except (review.UnknownBatchError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+        if not ids:
+            typer.echo(f"nothing pending in batch {batch}: every held row is reviewed")
+            return
+    _apply_review(rt, batch, [RowDecision(row_id=i, action=action) for i in ids], reviewer, comment)
+
+
+@review_app.command("list")
+def review_list(
+    usecase: UsecaseArg,
+    home: HomeOpt = None,
+    batch: Annotated[str | None, typer.Option("--batch", help="Only this batch.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Most rows shown.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the held predictions waiting for review, with why each was held."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tasks import review
+
+    rt = _review_runtime(usecase, home)
+    try:
+        queues = review.list_queues(rt, batch)
+    except (review.UnknownBatchError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    pending = [row for q in queues for row in q.pending]
+    if as_json:
+        _print(
+            {
+                "pending_rows": len(pending),
+                "batches": {q.batch: q.counts for q in queues},
+                "rows": [
+                    {**row.model_dump(mode="json"), "reasons": row.reasons}
+                    for row in pending[:limit]
+                ],
+            }
+        )
+        return
+    console = Console(width=max(Console().width, 140))
+    if not pending:
+        console.print(f"[bold]{rt.name}[/]: no held prediction waits for review")
+        return
+    table = Table(title=f"{rt.name}: {len(pending)} held prediction(s) wait for review")
+    for col in ("batch", "row", "segment", "proposed", "raw", "why it was held"):
+        table.add_column(col)
+    for row in pending[:limit]:
+        table.add_row(
+            row.batch,
+            row.row_id,
+            row.segment or "-",
+            _value(row.proposed_prediction),
+            _value(row.raw_prediction),
+            row.reasons,
+        )
+    console.print(table)
+    if len(pending) > limit:
+        console.print(f"{len(pending) - limit} more not shown (--limit)")
+
+
+def _value(value: float | str | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+@review_app.command("approve")
+def review_approve(
+    usecase: UsecaseArg,
+    batch: BatchOpt,
+    reviewer: ReviewerOpt,
+    rows: RowsOpt = None,
+    comment: CommentOpt = "",
+    home: HomeOpt = None,
+) -> None:
+    """Release held rows of a batch with their proposed values."""
+    _decide_rows(usecase, home, batch, rows, "approve", reviewer, comment)
+
+
+@review_app.command("reject")
+def review_reject(
+    usecase: UsecaseArg,
+    batch: BatchOpt,
+    reviewer: ReviewerOpt,
+    rows: RowsOpt = None,
+    comment: CommentOpt = "",
+    home: HomeOpt = None,
+) -> None:
+    """Never release held rows of a batch (recorded with who decided and why)."""
+    _decide_rows(usecase, home, batch, rows, "reject", reviewer, comment)
+
+
+@review_app.command("override")
+def review_override(
+    usecase: UsecaseArg,
+    batch: BatchOpt,
+    row: Annotated[list[str], typer.Option("--row", help="Row id; repeat with --value.")],
+    value: Annotated[
+        list[float], typer.Option("--value", help="Value to release for the --row at its place.")
+    ],
+    reviewer: ReviewerOpt,
+    comment: CommentOpt = "",
+    allow_outside_limits: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-limits",
+            help="Release values that break a guardrail limit (recorded as such).",
+        ),
+    ] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Release held rows of a batch with your own values instead of the proposed ones."""
+    from mlops_core.review import RowDecision
+
+    if len(row) != len(value):
+        raise _fail(f"{len(row)} --row but {len(value)} --value: give one value per row")
+    rt = _review_runtime(usecase, home)
+    _apply_review(
+        rt,
+        batch,
+        [
+            RowDecision(row_id=r, action="override", value=v)
+            for r, v in zip(row, value, strict=True)
+        ],
+        reviewer,
+        comment,
+        allow_outside_limits,
+    )
 
 
 StackHomeOpt = Annotated[

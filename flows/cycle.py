@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, pause_flow_run
+from prefect import flow, get_run_logger, pause_flow_run, task
+from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.context import get_run_context
 from prefect.input import RunInput
 from prefect.states import Running
 from pydantic import Field
 
+from flows.reporting import write_cycle_report
 from flows.runners import make_task_runner, parse_runner
 from mlops_core.cycle import (
     DecisionHistory,
@@ -32,6 +34,7 @@ from mlops_core.cycle import (
     build_retrain_inputs,
 )
 from mlops_core.decisions import (
+    DriftSummary,
     GateDecision,
     PromotionDecision,
     RetrainDecision,
@@ -39,11 +42,12 @@ from mlops_core.decisions import (
 )
 from mlops_core.guardrails import GuardrailResult
 from mlops_core.promotion import LEAK_REASONS, decide_promotion
-from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary
+from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary, wording_for
 from mlops_core.retrain import decide_retrain
 from mlops_core.segmented import SegmentJob, chunk_jobs
 from mlops_core.stats import attribute_decay
 from tasks import steps, storage, tracking
+from tasks.model_card import publish_card_for_promotion
 from tasks.notify import emit, publish_markdown
 from tasks.runtime import Runtime, open_runtime
 
@@ -480,6 +484,8 @@ def _complete(
                 # committed; the next cycle judges against the new champion.
                 _supersede(rt, run_id, str(record["challenger_version"]), exc)
                 superseded = exc.actual
+            else:
+                _publish_model_card(rt, promotion, record)
     action = (record.get("retrain") or {}).get("action", "-")
     publish_markdown(uc.name, "cycle", markdown, f"Cycle of period {period}: {action}")
     if landed is not None and landed.exists():
@@ -499,6 +505,43 @@ def _complete(
         },
     )
     return superseded
+
+
+@task(name="cycle report", cache_policy=NO_CACHE)
+def publish_cycle_report(rt: Runtime, run_id: str, period: int) -> None:
+    """Render the cycle report from the recorded decision; log it and link it.
+
+    After the commit: the report explains a decision, it is never part of
+    making one, and a report that cannot be written only warns.
+    """
+    report = write_cycle_report(rt, run_id, with_drift_report=rt.usecase.report.evidently)
+    if report is None:
+        return
+    rt.client.log_artifact(run_id, str(report))
+    publish_markdown(
+        rt.usecase.name,
+        "cycle-report",
+        f"[Cycle report, period {period}]({report.as_uri()}) (MLflow run `{run_id}`, "
+        f"artifact `{report.name}`)",
+        f"Cycle report, period {period}",
+    )
+
+
+def _publish_model_card(rt: Runtime, promotion: PromotionDecision, record: dict[str, Any]) -> None:
+    """The promoted version's card: its registry description and ``model_card.md`` of its run.
+
+    Published again by a rerun (it replaces both), so a crash here is finished
+    like any other step of ``_complete``.
+    """
+    drift = record.get("drift")
+    publish_card_for_promotion(
+        rt.client,
+        rt.usecase,
+        str(record["challenger_version"]),
+        promotion,
+        previous_version=record.get("champion_before"),
+        drift=DriftSummary.model_validate(drift) if drift else None,
+    )
 
 
 def _supersede(rt: Runtime, run_id: str, version: str, exc: tracking.ChampionChangedError) -> None:
@@ -590,8 +633,9 @@ def _finish(
     the champion the promotion gate judged against (the alias move checks it).
     """
     uc = rt.usecase
-    markdown = cycle_markdown(outcome, uc.name)
-    summary = cycle_summary(outcome)
+    words = wording_for(uc)
+    markdown = cycle_markdown(outcome, uc.name, words)
+    summary = cycle_summary(outcome, words)
     base_tags = {
         "mlops.batch": outcome.batch,
         "mlops.batch_sha256": outcome.gate.batch_sha256,
@@ -675,6 +719,8 @@ def _finish(
         tags={**base_tags, "mlops.decay_cause": decay_cause},
     )
     superseded = _complete(rt, run_id, record, markdown, base_tags, landed=landed)
+    if uc.report.cycle_report:
+        publish_cycle_report(rt, run_id, outcome.period)
     return CycleResult(
         batch=outcome.batch,
         period=outcome.period,
@@ -802,6 +848,7 @@ def _cycle(rt: Runtime, batch: str, path: Path) -> dict[str, Any]:
             gate=gate,
             retrain=retrain,
             champion_version=champion_version,
+            champion_before=champion_version,
         )
         return _finish(
             rt,
@@ -876,6 +923,7 @@ def _cycle(rt: Runtime, batch: str, path: Path) -> dict[str, Any]:
         promotion=promotion,
         champion_version=champion_version,
         challenger_version=challenger,
+        champion_before=champion_before,
     )
     return _finish(
         rt,

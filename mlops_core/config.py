@@ -444,6 +444,21 @@ class GuardrailPolicy(Strict):
         return self
 
 
+class ReportPolicy(Strict):
+    """The cycle report: a self-contained HTML file per cycle for domain experts."""
+
+    cycle_report: bool = Field(
+        True,
+        description="Write the HTML cycle report after each cycle's decisions are recorded "
+        "(logged to MLflow under the decision run, linked from the Prefect artifact).",
+    )
+    evidently: bool = Field(
+        True,
+        description="Embed Evidently's data drift report (on a bounded sample; about 1.5 MB "
+        "and 1 to 3 s per cycle) in the cycle report.",
+    )
+
+
 # ----------------------------------------------------------------------- use case
 class UseCase(Strict):
     """One model in production, as described by its use-case file."""
@@ -458,6 +473,7 @@ class UseCase(Strict):
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     guardrails: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
+    report: ReportPolicy = Field(default_factory=ReportPolicy)
 
     @model_validator(mode="after")
     def _columns_defined(self) -> UseCase:

@@ -39,6 +39,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import OrdinalEncoder
 
+from mlops_core.features import row_chunks
 from mlops_core.metrics import TaskType, compute_metric, loss_to_metric, per_row_loss
 
 EstimationMethod = Literal["cbpe", "dle"]
@@ -693,10 +694,22 @@ def _estimate_dle(
     pred_num = _finite(pred, "predictions")
     categorical = estimator.categorical_columns
     numeric = tuple(c for c in estimator.feature_columns if c not in categorical)
-    frame = _loss_input(x, pred_num, numeric + categorical)
-    features = estimator.loss_encoder.transform(frame)
+    columns = numeric + categorical
     # Loss-model units times the scale; Poisson predictions are positive means.
-    expected = estimator.loss_model.predict(features) * estimator.loss_scale
+    # In row chunks: the encoded matrix of a million rows is not needed at once.
+    expected = (
+        np.concatenate(
+            [
+                estimator.loss_model.predict(
+                    estimator.loss_encoder.transform(
+                        _loss_input(x.iloc[rows], pred_num[rows], columns)
+                    )
+                )
+                for rows in row_chunks(len(x))
+            ]
+        )
+        * estimator.loss_scale
+    )
     value = loss_to_metric(estimator.metric, float(expected.mean()))
 
     n = expected.size

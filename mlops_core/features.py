@@ -100,6 +100,20 @@ def build_pipeline(usecase: UseCase, params: dict[str, Any] | None = None) -> Pi
     return Pipeline([("prep", prep), ("model", cls(**est_params))])
 
 
+#: Rows scored at a time: a pipeline's intermediate matrices (typed inputs, the
+#: encoded design matrix, the estimator's own float copy) are then bounded by
+#: this many rows, not by the batch. Rows are scored independently, so the
+#: predictions are the same as in one call.
+PREDICT_CHUNK_ROWS = 200_000
+
+
+def row_chunks(rows: int, size: int = PREDICT_CHUNK_ROWS) -> list[slice]:
+    """Consecutive slices of at most ``size`` rows covering ``rows`` (one when empty)."""
+    if rows <= size:
+        return [slice(0, rows)]
+    return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
+
+
 def model_input(frame: pd.DataFrame, usecase: UseCase) -> pd.DataFrame:
     """Select and type the model's feature columns from a batch.
 

@@ -2,13 +2,23 @@
 
 Every sentence here is built from the fields of a decision, so the words can
 never contradict the numbers: there is no free template text about outcomes.
+Each claim ("so there was no reason to retrain", "it would not pay off") is
+tied to the decision's action and reason code, and every number in a sentence
+is read from the decision's inputs or the numbers of its reasons.
+
+The summary at the top of a cycle report speaks to the people who own the
+business (a store manager, a fraud analyst): first what happened to the model
+in production, then why, in the use case's own words (``Wording``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
+from mlops_core.config import UseCase
 from mlops_core.decisions import (
     DriftSummary,
     GateDecision,
@@ -17,23 +27,149 @@ from mlops_core.decisions import (
     PromotionDecision,
     Reason,
     RetrainDecision,
+    TrainingWindow,
 )
-from mlops_core.metrics import METRICS
+from mlops_core.metrics import METRICS, worsening
 
 
+# ------------------------------------------------------------------ formatting
 def _pct(x: float) -> str:
-    return f"{x * 100:.0f}%"
+    # Whole percents read best; below 10% one decimal keeps small changes visible.
+    if abs(x) >= 0.095:
+        return f"{x * 100:.0f}%"
+    return f"{x * 100:.1f}".rstrip("0").rstrip(".") + "%"
 
 
 def _num(x: float | None) -> str:
-    if x is None:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
+
+
+def _float(numbers: Mapping[str, float | int | str | None], key: str) -> float | None:
+    value = numbers.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _int(numbers: Mapping[str, float | int | str | None], key: str) -> int | None:
+    value = _float(numbers, key)
+    return None if value is None else int(value)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _clause(sentence: str) -> str:
+    """A sentence as a clause to embed: first letter lowered, final period dropped."""
+    text = sentence.strip().rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+def _version(v: str | None) -> str:
+    return f"version {v}" if v else "the model in production"
+
+
+# --------------------------------------------------------------------- wording
+_METRIC_WORDS = {
+    "mae": "{p} error",
+    "rmse": "{p} error (big misses weigh more)",
+    "mape": "{p} error in percent",
+    "accuracy": "share of correct {p}s",
+    "f1": "{p} quality on the positive class (F1)",
+    "roc_auc": "ranking quality of the {p}s (AUC)",
+    "log_loss": "{p} error (log loss)",
+}
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The use case's own words for what the summary talks about.
+
+    Attributes:
+        prediction: One output of the model ("forecast", "prediction").
+        metric: The primary metric in plain words ("forecast error").
+        outcomes: What the labels are, plural ("actual units sold").
+        period: The time unit of a batch ("week", or "period").
+        segment: What a segment is ("store", or "segment").
+    """
+
+    prediction: str = "prediction"
+    metric: str = "error"
+    outcomes: str = "actual outcomes"
+    period: str = "period"
+    segment: str = "segment"
+
+    @property
+    def predictions(self) -> str:
+        """Plural of ``prediction``."""
+        return self.prediction + "s"
+
+    def periods(self, n: int) -> str:
+        """``n`` periods, e.g. "1 week", "3 weeks"."""
+        return _count(n, self.period)
+
+
+def _prediction_noun(task: str) -> str:
+    # A regression model here predicts a future quantity; a classifier a class.
+    return "forecast" if task == "regression" else "prediction"
+
+
+def default_wording(metric: str | None) -> Wording:
+    """Words derived from the primary metric alone (no use case at hand).
+
+    Args:
+        metric: Primary metric name, or None when unknown.
+
+    Returns:
+        Generic words; "forecast error" for a regression metric such as MAE.
+    """
+    if metric is None or metric not in METRICS:
+        return Wording()
+    noun = _prediction_noun(METRICS[metric].task)
+    return Wording(prediction=noun, metric=_METRIC_WORDS[metric].format(p=noun))
+
+
+def wording_for(usecase: UseCase) -> Wording:
+    """The words of a use case: its task, metric, target, period and segment names.
+
+    Args:
+        usecase: The use case.
+
+    Returns:
+        E.g. for the retail demand use case: "forecast", "forecast error",
+        "actual units sold", "period", "store".
+    """
+    noun = _prediction_noun(usecase.model.task)
+    data = usecase.data
+    return Wording(
+        prediction=noun,
+        metric=_METRIC_WORDS[usecase.metric.primary].format(p=noun),
+        outcomes="actual " + data.target_column.replace("_", " ").strip(),
+        period=data.period or "period",
+        segment=(data.segment_column or "segment").replace("_", " "),
+    )
+
+
+# --------------------------------------------------------------------- outcome
 @dataclass(frozen=True)
 class CycleOutcome:
-    """Everything one monitor cycle decided, for the summary and the record."""
+    """Everything one monitor cycle decided, for the summary and the record.
+
+    ``champion_before`` is the model in production when the cycle started (the
+    one a promotion replaces); ``superseded_by`` is set when a decided promotion
+    was not carried out because another version became champion first.
+    """
 
     period: int
     batch: str
@@ -45,8 +181,19 @@ class CycleOutcome:
     promotion: PromotionDecision | None = None
     champion_version: str | None = None
     challenger_version: str | None = None
+    champion_before: str | None = None
+    superseded_by: str | None = None
+
+    @property
+    def kept_version(self) -> str | None:
+        """The version in production before this cycle's promotion, when known."""
+        if self.champion_before is not None:
+            return self.champion_before
+        promoted = self.promotion is not None and self.promotion.action == "promote"
+        return None if promoted else self.champion_version
 
 
+# ------------------------------------------------------------ detail sentences
 def gate_sentence(gate: GateDecision) -> str:
     """One sentence on whether the batch was usable."""
     if gate.action == "fail":
@@ -61,29 +208,46 @@ def gate_sentence(gate: GateDecision) -> str:
     return f"The new data ({gate.rows:,} rows) passed every check{warn}."
 
 
-def performance_sentence(perf: PerformanceSummary | None) -> str | None:
-    """How the model did on the labels that arrived, in words."""
-    if perf is None or perf.realized is None:
-        return None
-    spec = METRICS[perf.metric]
+def _vs_normal(perf: PerformanceSummary, w: Wording, note: str = "") -> str:
+    """'the forecast error was 7.3 against 7.0 normally (4.3% worse, within normal variation)'.
+
+    ``note`` is added inside the parentheses (e.g. the limit that was crossed).
+    """
     r = perf.realized
+    assert r is not None
     decay = perf.decay or 0.0
-    direction = "worse" if decay > 0 else "better"
     significant = perf.decay_low is not None and perf.decay_low > 0
-    noise = "clearly beyond normal variation" if significant else "within normal variation"
+    better = perf.decay_high is not None and perf.decay_high < 0
+    if significant:
+        noise = "clearly beyond normal variation"
+    elif better:
+        noise = "clearly better than usual"
+    else:
+        noise = "within normal variation"
+    direction = "worse" if decay > 0 else "better"
     return (
-        f"On {r.rows:,} newly labeled rows the model's {spec.description} was "
-        f"{_num(r.value)} against {_num(perf.reference)} when it was trained "
-        f"({_pct(abs(decay))} {direction}, {noise})."
+        f"the {w.metric} was {_num(r.value)} against {_num(perf.reference)} normally "
+        f"({_pct(abs(decay))} {direction}, {noise}{note})"
     )
 
 
-def attribution_sentence(perf: PerformanceSummary | None, cause: str) -> str | None:
+def performance_sentence(perf: PerformanceSummary | None, w: Wording | None = None) -> str | None:
+    """How the model did on the labels that arrived, in words."""
+    if perf is None or perf.realized is None:
+        return None
+    w = w or default_wording(perf.metric)
+    rows = _count(perf.realized.rows, w.prediction)
+    return _sentence(f"measured on {rows} whose {w.outcomes} arrived, {_vs_normal(perf, w)}")
+
+
+def attribution_sentence(
+    perf: PerformanceSummary | None, cause: str, w: Wording | None = None
+) -> str | None:
     """Why the model got worse: the inputs moved (covariate shift) or the relationship
     changed (concept drift), judged against the label-free estimate."""
     if perf is None or perf.realized is None or perf.decay_low is None or perf.decay_low <= 0:
         return None
-    spec = METRICS[perf.metric]
+    w = w or default_wording(perf.metric)
     if perf.estimated is None:
         return (
             "No label-free estimate was available, so it is not known whether the inputs "
@@ -96,72 +260,260 @@ def attribution_sentence(perf: PerformanceSummary | None, cause: str) -> str | N
     if cause == "concept_drift":
         return (
             f"Had the relationship between inputs and outcome stayed the same, the "
-            f"{spec.description} would have been about {expected}; it was "
+            f"{w.metric} would have been about {expected}; it was "
             f"{_num(perf.realized.value)}, so the relationship itself changed "
             f"(concept drift)."
         )
     if cause == "covariate_shift":
         return (
             f"The inputs moved into harder cases: with the relationship unchanged we "
-            f"expected a {spec.description} of {expected}, which explains the "
+            f"expected a {w.metric} of {expected}, which explains the "
             f"{_num(perf.realized.value)} seen (covariate shift)."
         )
     return None
 
 
-def estimate_sentence(perf: PerformanceSummary | None) -> str | None:
+def estimate_sentence(perf: PerformanceSummary | None, w: Wording | None = None) -> str | None:
     """The early, label-free estimate for the batch just scored."""
     if perf is None or perf.current_estimate is None:
         return None
+    w = w or default_wording(perf.metric)
     e = perf.current_estimate
-    spec = METRICS[perf.metric]
     return (
-        f"For the {e.rows:,} rows just scored, before their labels arrive, the expected "
-        f"{spec.description} is {_num(e.value)} (between {_num(e.low)} and {_num(e.high)}; "
-        f"{_num(perf.reference)} at training)."
+        f"For the {e.rows:,} {w.predictions} just made, before the {w.outcomes} arrive, the "
+        f"expected {w.metric} is {_num(e.value)} (between {_num(e.low)} and {_num(e.high)}; "
+        f"{_num(perf.reference)} normally)."
     )
+
+
+def _estimate_warning(perf: PerformanceSummary | None, w: Wording) -> str | None:
+    """The early estimate, only when its whole interval is worse than normal."""
+    if perf is None or perf.current_estimate is None:
+        return None
+    e = perf.current_estimate
+    gib = METRICS[perf.metric].greater_is_better
+    worse = e.high < perf.reference if gib else e.low > perf.reference
+    if not worse:
+        return None
+    return (
+        f"Early warning: before the {w.outcomes} arrive, the {w.metric} of the "
+        f"{_count(e.rows, w.prediction)} just made is estimated at {_num(e.value)} (between "
+        f"{_num(e.low)} and {_num(e.high)}), worse than the normal {_num(perf.reference)}."
+    )
+
+
+def _importance_known(drift: DriftSummary) -> bool:
+    return sum(f.importance for f in drift.features) > 0
+
+
+def _drift_clause(drift: DriftSummary) -> str | None:
+    """'3 of 9 inputs changed (price, ...), carrying 12% of what the model relies on'."""
+    names = drift.drifted_features
+    if not names:
+        return None
+    n = len(drift.features)
+    shown = ", ".join(names[:3]) + (" and others" if len(names) > 3 else "")
+    if _importance_known(drift):
+        weight = f"carrying {_pct(drift.importance_weighted_share)} of what the model relies on"
+    else:
+        weight = "how much the model relies on them is not known"
+    return f"{len(names)} of {n} inputs changed ({shown}), {weight}"
 
 
 def drift_sentence(drift: DriftSummary | None) -> str | None:
     """Which inputs moved and whether they matter to the model."""
     if drift is None:
         return None
-    n = len(drift.features)
-    names = drift.drifted_features
     joint = ""
     if drift.multivariate_drift and drift.domain_auc is not None:
         joint = (
             f" Taken together, the new rows can be told apart from the training data "
             f"(classifier AUC {drift.domain_auc:.2f})."
         )
-    if not names:
-        return f"None of the {n} inputs changed noticeably on its own.{joint}"
-    shown = ", ".join(names[:3]) + (" and others" if len(names) > 3 else "")
-    return (
-        f"{len(names)} of {n} inputs changed ({shown}); they carry "
-        f"{_pct(drift.importance_weighted_share)} of what the model relies on.{joint}"
-    )
+    clause = _drift_clause(drift)
+    if clause is None:
+        return f"None of the {len(drift.features)} inputs changed noticeably on its own.{joint}"
+    return _sentence(clause) + joint
 
 
-def guardrail_sentence(g: GuardrailSummary | None) -> str | None:
+def guardrail_sentence(g: GuardrailSummary | None, w: Wording | None = None) -> str | None:
     """What the business limits did to this batch's predictions."""
     if g is None:
         return None
+    w = w or Wording(prediction="forecast")
     if g.breaker_tripped:
         return (
-            f"{_pct(g.violation_rate)} of the forecasts broke business limits, so the whole "
-            f"batch of {g.rows:,} was held for review instead of being sent."
+            f"{_pct(g.violation_rate)} of the {w.predictions} broke business limits, so the "
+            f"whole batch of {g.rows:,} was held for review instead of being sent."
         )
     if g.violating_rows == 0:
-        return f"All {g.rows:,} forecasts were within business limits."
+        return f"All {g.rows:,} {w.predictions} were within business limits."
     held = f"; {g.held_rows:,} held for review" if g.held_rows else ""
     return (
-        f"{g.violating_rows:,} of {g.rows:,} forecasts were adjusted or flagged by "
+        f"{g.violating_rows:,} of {g.rows:,} {w.predictions} were adjusted or flagged by "
         f"business limits{held}."
     )
 
 
-def retrain_sentence(d: RetrainDecision) -> str:
+# ------------------------------------------------------------ retrain, in words
+def _window_words(window: TrainingWindow | None, w: Wording) -> str:
+    if window is None:
+        return "the labeled data"
+    if window.first_period is None:
+        return f"every {w.period} up to {window.last_period}"
+    return f"{w.period}s {window.first_period} to {window.last_period}"
+
+
+def _cause_clause(cause: str, w: Wording) -> str:
+    if cause == "concept_drift":
+        return f"; the link between the inputs and the {w.outcomes} changed"
+    if cause == "covariate_shift":
+        return "; the inputs moved into cases the model handles less well"
+    return ""
+
+
+def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | None = None) -> str:
+    """One reason of a retrain decision in plain words, with its numbers.
+
+    Args:
+        reason: A reason of ``d`` (any of ``d.reasons`` or ``d.checked``).
+        d: The decision it belongs to (its inputs give the measured values).
+        w: The use case's words.
+
+    Returns:
+        A sentence; the reason's own message for a code this function does not know.
+    """
+    inputs = d.inputs
+    perf, drift = inputs.performance, inputs.drift
+    w = w or default_wording(perf.metric if perf else None)
+    n = reason.numbers
+    code = reason.code
+    if code == "batch_failed_gate":
+        return _sentence("the data failed its checks, so nothing was scored or retrained")
+    if code == "no_champion":
+        return _sentence(
+            f"there was no model in production yet; the new one learned from "
+            f"{_window_words(d.window, w)}"
+        )
+    if code == "no_labeled_data":
+        return _sentence(f"no {w.outcomes} have arrived yet, so there is nothing to learn from")
+    if code == "not_enough_labels":
+        got, need = _int(n, "new_labeled_rows"), _int(n, "min_new_labels")
+        if not got:
+            return _sentence(
+                f"no {w.outcomes} arrived this {w.period}, so the model cannot be judged yet"
+            )
+        return _sentence(
+            f"only {_count(got or 0, w.prediction)} got their {w.outcomes} this {w.period} "
+            f"and at least {need} are needed to judge the model, so it is too early to "
+            "retrain"
+        )
+    if code == "cooldown":
+        since, wait = _int(n, "periods_since_retrain"), _int(n, "min_periods_between")
+        if since is not None and wait is not None:
+            decay = _float(n, "decay")
+            change = (
+                ""
+                if decay is None
+                else f"; the {w.metric} is {_pct(abs(decay))} "
+                f"{'worse' if decay > 0 else 'better'} than normal, not enough to cut the "
+                "wait short"
+            )
+            return _sentence(
+                f"the model was retrained {w.periods(since)} ago and a retrain waits at least "
+                f"{w.periods(wait)} so that its effect can be measured{change}"
+            )
+        limit = _float(n, "max_decay")
+        return _sentence(
+            f"the model was retrained recently, and the {w.metric} is not "
+            f"{_pct(limit) + ' ' if limit is not None else ''}worse than normal, which it "
+            "would take to retrain again this soon"
+        )
+    if code == "no_decay":
+        parts = []
+        clause = _drift_clause(drift) if drift is not None else None
+        if perf is not None and perf.realized is not None:
+            said = _vs_normal(perf, w)
+            parts.append(f"{clause}, but {said}" if clause else said)
+        elif clause:
+            parts.append(clause)
+        else:
+            parts.append(f"the {w.metric} cannot be measured yet and no input changed noticeably")
+        return _sentence(f"{parts[0]}, so there was no reason to retrain")
+    if code == "realized_decay" and perf is not None and perf.realized is not None:
+        limit = _float(n, "max_decay")
+        over = f" and over the {_pct(limit)} limit" if limit is not None else ""
+        cause = _cause_clause(str(n.get("cause", inputs.decay_cause)), w)
+        return _sentence(_vs_normal(perf, w, over) + cause)
+    if code == "important_feature_drift":
+        share, limit = _float(n, "importance_weighted_share"), _float(n, "importance_drift_limit")
+        top = n.get("top_drifted") or "some inputs"
+        return _sentence(
+            f"inputs the model relies on changed ({top}): they carry "
+            f"{_pct(share or 0.0)} of what the model relies on, over the "
+            f"{_pct(limit or 0.0)} limit"
+        )
+    if code == "model_age":
+        age, limit = _int(n, "age_periods"), _int(n, "max_age_periods")
+        if age is not None and limit is not None:
+            return _sentence(
+                f"the model learned from data up to {w.periods(age)} old, more than the "
+                f"{w.periods(limit)} allowed, so it is refreshed"
+            )
+    if code == "retrain_budget_exhausted":
+        used, cap = _int(n, "retrains_in_window"), _int(n, "max_retrains")
+        window = _int(n, "budget_window_periods")
+        if used is not None and cap is not None and window is not None:
+            return _sentence(
+                f"{_count(used, 'retrain')} were already made in the last "
+                f"{w.periods(window)}, and at most {cap} are allowed, so this one waits"
+            )
+    if code in ("retrain_not_worth_cost", "retrain_worth_cost"):
+        saving, cost = _float(n, "expected_saving"), _float(n, "retrain_cost")
+        horizon = _int(n, "horizon_periods")
+        if saving is not None and cost is not None and horizon is not None:
+            if code == "retrain_worth_cost":
+                return _sentence(
+                    f"retraining is expected to save about {_num(saving)} over the next "
+                    f"{w.periods(horizon)}, more than its cost of {_num(cost)}"
+                )
+            return _sentence(
+                f"retraining would not pay off: it would save about {_num(saving)} over the "
+                f"next {w.periods(horizon)}, less than its cost of {_num(cost)}"
+            )
+    return reason.message
+
+
+def retrain_why(d: RetrainDecision, w: Wording | None = None) -> str:
+    """Why the model was kept, trained or retrained: the deciding reasons in plain words.
+
+    A skipped retrain that was warranted but over budget or not worth its cost
+    names both the trigger and the reason it was not taken; a retrain worth its
+    cost says the expected saving.
+
+    Args:
+        d: The retrain decision.
+        w: The use case's words.
+
+    Returns:
+        One or two sentences (empty when the decision has no reason).
+    """
+    if not d.reasons:
+        return ""
+    first = d.reasons[0]
+    said = [retrain_reason_sentence(first, d, w)]
+    if first.code in ("retrain_budget_exhausted", "retrain_not_worth_cost") and len(d.reasons) > 1:
+        trigger = retrain_reason_sentence(d.reasons[1], d, w)
+        said = [
+            _sentence(f"{_clause(trigger)}, so a retrain was warranted, but {_clause(said[0])}")
+        ]
+    if d.action == "retrain":
+        worth = [r for r in d.reasons[1:] if r.code == "retrain_worth_cost"]
+        said += [retrain_reason_sentence(r, d, w) for r in worth]
+    return " ".join(said)
+
+
+def retrain_sentence(d: RetrainDecision, w: Wording | None = None) -> str:
     """The retrain decision and its deciding reason."""
     head = {
         "block": "Nothing was retrained",
@@ -169,43 +521,353 @@ def retrain_sentence(d: RetrainDecision) -> str:
         "train": "A first model was trained",
         "retrain": "A new candidate model was trained",
     }[d.action]
-    why = d.reasons[0].message if d.reasons else ""
-    return f"{head}: {why}" if why else f"{head}."
+    why = retrain_why(d, w)
+    return f"{head}: {_clause(why)}." if why else f"{head}."
 
 
-def promotion_sentence(p: PromotionDecision, challenger_version: str | None) -> str:
-    """Whether the candidate replaced the model in production, and why."""
+# ---------------------------------------------------------- promotion, in words
+def _gain_words(numbers: Mapping[str, float | int | str | None], mode: object) -> str:
+    need = _float(numbers, "min_improvement")
+    if need is None:
+        return "the improvement required"
+    return f"the {_pct(need)} improvement required" if mode != "absolute" else f"{_num(need)}"
+
+
+def promotion_reason_sentence(
+    reason: Reason, p: PromotionDecision, w: Wording | None = None, kept: str | None = None
+) -> str:
+    """One check of the promotion gate in plain words, with its numbers.
+
+    Args:
+        reason: A reason of ``p``.
+        p: The promotion decision (its inputs give the measured values).
+        w: The use case's words.
+        kept: The version in production the challenger was compared with.
+
+    Returns:
+        A sentence; the reason's own message for a code this function does not know.
+    """
+    i = p.inputs
+    w = w or default_wording(i.metric)
+    n = reason.numbers
+    code = reason.code
+    champ = _version(kept)
+    if code == "no_floor_configured":
+        return _sentence(
+            "the use case sets no minimum quality for a model in production, so none is put "
+            "in production (a safety default)"
+        )
+    if code in ("floor_met", "floor_not_met"):
+        floor = _float(n, "floor")
+        verb = "within" if code == "floor_met" else "missing"
+        return _sentence(
+            f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)}, {verb} "
+            f"the minimum quality of {_num(floor)}"
+        )
+    if code == "target_leak_suspected":
+        leaking = {
+            k: v
+            for k, v in n.items()
+            if k != "max_target_association" and isinstance(v, int | float)
+        }
+        named = ", ".join(
+            f"{k} ({v:.2f})" for k, v in sorted(leaking.items(), key=lambda kv: -kv[1])
+        )
+        return _sentence(
+            f"it looks too good to be true: {named or 'an input'} follow"
+            f"{'s' if len(leaking) == 1 else ''} the {w.outcomes} almost exactly, which points "
+            "to a data error (an input filled from what it should predict); the data must be "
+            "checked before any new model goes live"
+        )
+    if code == "too_good_to_be_true":
+        gain, limit = _float(n, "relative_gain"), _float(n, "max_plausible_gain")
+        return _sentence(
+            f"it looks too good to be true: it removes {_pct(gain or 0.0)} of the error of "
+            f"{champ} (at most {_pct(limit or 0.0)} is plausible), which points to a data "
+            f"error such as an input filled from the {w.outcomes}"
+        )
+    if code in ("improvement_met", "improvement_too_small"):
+        against = (
+            f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)} against "
+            f"{_num(i.champion_metric)} for {champ}"
+        )
+        if code == "improvement_too_small":
+            return _sentence(
+                f"it did not improve enough: {against}, short of {_gain_words(n, n.get('mode'))}"
+            )
+        rel = (
+            -worsening(i.metric, i.champion_metric, i.challenger_metric)
+            if i.champion_metric is not None
+            else None
+        )
+        better = f" ({_pct(rel)} better)" if rel is not None and math.isfinite(rel) else ""
+        return _sentence(f"{against}{better}")
+    if code in ("gain_significant", "gain_not_significant"):
+        if i.p_value is None:
+            return _sentence("its advantage was not tested, so it cannot be trusted")
+        if code == "gain_not_significant":
+            return _sentence(
+                f"its advantage over {champ} is too small to tell from chance "
+                f"(p = {i.p_value:.2g}, {_num(_float(n, 'significance'))} or less needed)"
+            )
+        return _sentence(f"its advantage is not chance (p = {i.p_value:.2g})")
+    if code == "segment_regression":
+        bad, worst = _int(n, "regressed_segments"), n.get("worst_segment")
+        by, cap = _float(n, "worst_worsening"), _float(n, "max_segment_regression")
+        return _sentence(
+            f"it would be worse for {_count(bad or 1, w.segment)}, most for {worst} "
+            f"({_pct(by or 0.0)} worse; at most {_pct(cap or 0.0)} is allowed)"
+        )
+    if code == "guardrail_rate_too_high":
+        rate, cap = _float(n, "guardrail_rate"), _float(n, "max_guardrail_rate")
+        return _sentence(
+            f"{_pct(rate or 0.0)} of its {w.predictions} on recent data broke business limits "
+            f"(at most {_pct(cap or 0.0)} is allowed)"
+        )
+    if code == "approval_rejected":
+        comment = f' ("{i.approval_comment}")' if i.approval_comment else ""
+        return _sentence(f"{i.approver or 'a reviewer'} rejected it{comment}")
+    if code == "approval_timeout":
+        return _sentence("no one approved it in time, and no answer counts as a no")
+    if code == "approval_pending":
+        return _sentence("it waits for a person to approve it")
+    if code == "approved":
+        comment = f' ("{i.approval_comment}")' if i.approval_comment else ""
+        return _sentence(f"{i.approver or 'a reviewer'} approved it{comment}")
+    return reason.message
+
+
+def promotion_why(p: PromotionDecision, w: Wording | None = None, kept: str | None = None) -> str:
+    """Why the candidate was (not) put in production: the deciding checks in plain words.
+
+    Args:
+        p: The promotion decision.
+        w: The use case's words.
+        kept: The version the candidate was compared with.
+
+    Returns:
+        For a rejection the first failed check; else the quality evidence (the
+        gain over the champion, or the floor for a first model) and an approval.
+    """
+    if p.action == "reject":
+        failed = [r for r in p.reasons if r.passed is False]
+        return promotion_reason_sentence(failed[0], p, w, kept) if failed else ""
+    codes = {r.code: r for r in p.reasons}
+    # Against a champion the improvement says it all; a first model is judged on the floor.
+    quality = codes.get("improvement_met") or codes.get("floor_met")
+    said = [promotion_reason_sentence(r, p, w, kept) for r in (quality, codes.get("approved")) if r]
+    return " ".join(said)
+
+
+def promotion_sentence(
+    p: PromotionDecision,
+    challenger_version: str | None,
+    w: Wording | None = None,
+    kept: str | None = None,
+) -> str:
+    """Whether the candidate replaced the model in production, and why.
+
+    Args:
+        p: The promotion decision.
+        challenger_version: The candidate's version.
+        w: The use case's words.
+        kept: The version it was compared with.
+
+    Returns:
+        One or two sentences.
+    """
+    w = w or default_wording(p.inputs.metric)
     v = f" (version {challenger_version})" if challenger_version else ""
+    why = promotion_why(p, w, kept)
     if p.action == "promote":
-        return f"The candidate{v} passed every check and now makes the forecasts."
+        head = f"The candidate{v} passed every check and now makes the {w.predictions}."
+        return f"{head} {why}".strip()
     if p.action == "await_approval":
         return f"The candidate{v} passed every automatic check and waits for approval."
-    failed = [r for r in p.reasons if r.passed is False]
-    why = failed[0].message if failed else "a check failed"
-    return f"The candidate{v} was not put in production: {why}"
+    return f"The candidate{v} was not put in production: {_clause(why)}."
 
 
-def cycle_summary(o: CycleOutcome) -> str:
-    """The plain-language summary of one cycle, built only from its decisions."""
-    parts = [gate_sentence(o.gate)]
+# --------------------------------------------------------------- the summary
+def headline_sentence(o: CycleOutcome, w: Wording | None = None) -> str:
+    """What happened to the model in production this cycle, in one sentence.
+
+    Args:
+        o: The cycle's decisions.
+        w: The use case's words.
+
+    Returns:
+        E.g. "We kept the current model (version 3)."
+    """
+    w = w or default_wording(o.performance.metric if o.performance else None)
+    kept = o.kept_version
+    if o.gate.action == "fail":
+        failed = o.gate.failed_rules
+        reasons = o.gate.reasons
+        first = failed[0].message if failed else (reasons[0].message if reasons else "")
+        more = f" (and {len(failed) - 1} more problem(s))" if len(failed) > 1 else ""
+        stays = f"{_version(kept)} stays as it was" if kept else "no model was trained on it"
+        return _sentence(
+            f"we set the data of {w.period} {o.period} ({o.batch}) aside unused: "
+            f"{first.rstrip('.')}{more}; {stays}"
+        )
+    r, p, c = o.retrain, o.promotion, o.challenger_version
+    if r is None or r.action in ("skip", "block"):
+        if kept is None:
+            return _sentence("no model is in production yet, and none could be trained")
+        return _sentence(f"we kept the current model ({_version(kept)})")
+    first_model = r.action == "train"
+    candidate = f"version {c}" if c else "a candidate"
+    if p is None:
+        return _sentence(f"we trained {candidate} but did not judge it")
+    if o.superseded_by is not None:
+        return _sentence(
+            f"we trained {candidate} and the checks approved it, but it was not put in "
+            f"production: version {o.superseded_by} became the model in production first, and "
+            f"the next {w.period} judges against it"
+        )
+    if p.action == "promote":
+        if first_model:
+            return _sentence(f"we put a first model in production ({candidate})")
+        instead = f" instead of version {kept}" if kept is not None else ""
+        return _sentence(
+            f"we replaced the model in production: {candidate} now makes the "
+            f"{w.predictions}{instead}"
+        )
+    if p.action == "await_approval":
+        meanwhile = (
+            "" if first_model else f", while {_version(kept)} keeps making the {w.predictions}"
+        )
+        return _sentence(
+            f"we trained {candidate}; it passed every automatic check and waits for a person "
+            f"to approve it{meanwhile}"
+        )
+    if first_model:
+        return _sentence(f"we trained a first model ({candidate}) but did not put it in production")
+    kept_words = f" ({_version(kept)})" if kept is not None else ""
+    return _sentence(
+        f"we trained a new candidate ({candidate}) but kept the current model{kept_words}"
+    )
+
+
+def _covers_performance(o: CycleOutcome) -> bool:
+    r = o.retrain
+    codes = {x.code for x in r.reasons[:2]} if r is not None else set()
+    return bool(codes & {"no_decay", "realized_decay"})
+
+
+def _covers_drift(o: CycleOutcome) -> bool:
+    r = o.retrain
+    codes = {x.code for x in r.reasons[:2]} if r is not None else set()
+    return bool(codes & {"no_decay", "important_feature_drift"})
+
+
+def cycle_summary(o: CycleOutcome, w: Wording | None = None) -> str:
+    """The plain-language summary of one cycle, built only from its decisions.
+
+    First what happened to the model in production, then why (the deciding
+    retrain reason and, for a candidate, the deciding promotion check), then
+    facts a reader must not miss: the realized error and drifted inputs when the
+    reason did not already say them, what business limits did, an early warning
+    from the label-free estimate, data warnings.
+
+    Args:
+        o: The cycle's decisions.
+        w: The use case's words (``wording_for``); derived from the metric when None.
+
+    Returns:
+        A few sentences.
+    """
+    w = w or default_wording(o.performance.metric if o.performance else None)
+    parts = [headline_sentence(o, w)]
     if o.gate.action == "pass":
-        cause = o.retrain.inputs.decay_cause if o.retrain is not None else "unknown"
-        for s in (
-            performance_sentence(o.performance),
-            attribution_sentence(o.performance, cause),
-            estimate_sentence(o.performance),
-            drift_sentence(o.drift),
-            guardrail_sentence(o.guardrails),
-        ):
-            if s:
-                parts.append(s)
         if o.retrain is not None:
-            parts.append(retrain_sentence(o.retrain))
-        if o.promotion is not None:
-            parts.append(promotion_sentence(o.promotion, o.challenger_version))
-    return " ".join(p if p.endswith(".") else p + "." for p in parts)
+            parts.append(retrain_why(o.retrain, w))
+        if o.promotion is not None and o.superseded_by is None:
+            why = promotion_why(o.promotion, w, o.kept_version)
+            if why:
+                parts.append(why)
+        if not _covers_performance(o):
+            parts.append(performance_sentence(o.performance, w) or "")
+        if o.drift is not None and not _covers_drift(o):
+            clause = _drift_clause(o.drift)
+            parts.append(_sentence(clause) if clause else "")
+        g = o.guardrails
+        if g is not None and g.violating_rows:
+            parts.append(guardrail_sentence(g, w) or "")
+        parts.append(_estimate_warning(o.performance, w) or "")
+        if o.gate.warnings:
+            warned = o.gate.warnings
+            more = f" (and {len(warned) - 1} more)" if len(warned) > 1 else ""
+            parts.append(
+                _sentence(
+                    f"the data had {_count(len(warned), 'warning')}: {warned[0].message}"
+                ).rstrip(".")
+                + f"{more}."
+            )
+    return " ".join(_sentence(p) for p in parts if p)
 
 
+# ----------------------------------------------------------- champion changes
+@dataclass(frozen=True)
+class ChampionChange:
+    """One change of the model in production, with the decisions behind it.
+
+    Attributes:
+        version: The version that became champion.
+        previous: The version it replaced (None for the first model).
+        period: Period of the cycle that decided it (None for a rollback).
+        kind: How it changed: first model, promotion or rollback.
+        retrain: The retrain decision that produced the version (promotions).
+        promotion: The promotion decision that put it in production.
+        reason: The reason given for a rollback.
+        requested_by: Who asked for a rollback.
+    """
+
+    version: str
+    previous: str | None
+    period: int | None
+    kind: Literal["first", "promotion", "rollback"]
+    retrain: RetrainDecision | None = None
+    promotion: PromotionDecision | None = None
+    reason: str | None = None
+    requested_by: str | None = None
+
+
+def champion_change_sentence(change: ChampionChange, w: Wording | None = None) -> str:
+    """Why the model in production changed, in plain words with the numbers.
+
+    Args:
+        change: The change.
+        w: The use case's words.
+
+    Returns:
+        The version, what it replaced and when, then the retrain and promotion
+        reasons (promotions) or who rolled back and why (rollbacks).
+    """
+    metric = change.promotion.inputs.metric if change.promotion else None
+    w = w or default_wording(metric)
+    when = f"in {w.period} {change.period}" if change.period is not None else ""
+    if change.kind == "rollback":
+        who = change.requested_by or "someone"
+        why = f': "{change.reason}"' if change.reason else ""
+        return _sentence(
+            f"version {change.version} came back {when + ' ' if when else ''}when {who} rolled "
+            f"back version {change.previous}{why}"
+        )
+    head = (
+        f"version {change.version} became the first model in production {when}".rstrip()
+        if change.kind == "first" or change.previous is None
+        else f"version {change.version} replaced version {change.previous} {when}".rstrip()
+    )
+    said = [_sentence(head)]
+    if change.retrain is not None and change.kind != "first":
+        said.append(retrain_why(change.retrain, w))
+    if change.promotion is not None:
+        said.append(promotion_why(change.promotion, w, change.previous))
+    return " ".join(s for s in said if s)
+
+
+# --------------------------------------------------------------- the markdown
 def reasons_table(reasons: Sequence[Reason]) -> str:
     """Markdown table of reasons: check, outcome, explanation."""
     rows = ["| check | outcome | explanation |", "|---|---|---|"]
@@ -215,7 +877,7 @@ def reasons_table(reasons: Sequence[Reason]) -> str:
     return "\n".join(rows)
 
 
-def _performance_table(o: CycleOutcome) -> list[str]:
+def _performance_table(o: CycleOutcome, w: Wording) -> list[str]:
     p = o.performance
     assert p is not None
     rows = [
@@ -242,15 +904,21 @@ def _performance_table(o: CycleOutcome) -> list[str]:
             f"{_num(e.value)} | [{_num(e.low)}, {_num(e.high)}] |"
         )
     cause = o.retrain.inputs.decay_cause if o.retrain is not None else "unknown"
-    attribution = attribution_sentence(p, cause)
+    attribution = attribution_sentence(p, cause, w)
     if attribution:
         rows += ["", f"**Attribution.** {attribution}"]
     return rows
 
 
-def cycle_markdown(o: CycleOutcome, usecase_name: str) -> str:
+def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None) -> str:
     """The decision record of a cycle as markdown (MLflow artifact, Prefect artifact)."""
-    lines = [f"# {usecase_name}: period {o.period}", "", f"**Summary.** {cycle_summary(o)}", ""]
+    w = w or default_wording(o.performance.metric if o.performance else None)
+    lines = [
+        f"# {usecase_name}: period {o.period}",
+        "",
+        f"**Summary.** {cycle_summary(o, w)}",
+        "",
+    ]
     lines += [
         f"- batch: `{o.batch}` ({o.gate.rows:,} rows, sha256 `{o.gate.batch_sha256[:12]}`)",
         f"- champion version: {o.champion_version or 'none'}",
@@ -259,7 +927,7 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str) -> str:
         lines.append(f"- challenger version: {o.challenger_version}")
     lines += ["", "## Validation", "", reasons_table(o.gate.reasons)]
     if o.performance is not None:
-        lines += ["", "## Performance", "", *_performance_table(o)]
+        lines += ["", "## Performance", "", *_performance_table(o, w)]
     if o.drift is not None:
         lines += [
             "",
@@ -289,7 +957,7 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str) -> str:
             )
     if o.guardrails is not None:
         g = o.guardrails
-        lines += ["", "## Guardrails", "", guardrail_sentence(g) or ""]
+        lines += ["", "## Guardrails", "", guardrail_sentence(g, w) or ""]
         if g.actions:
             lines += ["", "| rule:action | rows |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in sorted(g.actions.items())]

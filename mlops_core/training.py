@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from mlops_core.config import UseCase
 from mlops_core.decisions import TrainingWindow
 from mlops_core.estimation import PerformanceEstimator, fit_estimator
-from mlops_core.features import build_pipeline, model_input, training_ranges
+from mlops_core.features import build_pipeline, model_input, row_chunks, training_ranges
 from mlops_core.metrics import compute_metric
 from mlops_core.reference_profile import ReferenceProfile, profile_reference
 from mlops_core.segmented import SegmentJob, fit_segmented
@@ -78,8 +78,21 @@ def split_window(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow
 def predict(
     model: Pipeline, frame: pd.DataFrame, usecase: UseCase
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions (and positive-class probabilities for classifiers) for a frame."""
-    return _predict_input(model, model_input(frame, usecase), usecase)
+    """Predictions (and positive-class probabilities for classifiers) for a frame.
+
+    Scored in chunks of ``features.PREDICT_CHUNK_ROWS`` rows, so the peak memory of a
+    million-row batch is that of a chunk's intermediate matrices.
+    """
+    parts = [
+        _predict_input(model, model_input(frame.iloc[rows], usecase), usecase)
+        for rows in row_chunks(len(frame))
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    pred = np.concatenate([p for p, _ in parts])
+    probas = [q for _, q in parts]
+    proba = None if probas[0] is None else np.concatenate(probas)  # type: ignore[arg-type]
+    return pred, proba
 
 
 def _predict_input(

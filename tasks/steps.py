@@ -162,7 +162,15 @@ def write_scored(
         review["violations"] = [v for v, h in zip(guarded.violations, held, strict=True) if h]
         review["review_status"] = "pending"
         review["model_version"] = champion_version
-        review_path = storage.write_parquet(review, rt.paths.review / f"{stem}.parquet")
+        target = rt.paths.review / f"{stem}.parquet"
+        if target.exists() and (
+            pd.read_parquet(target, columns=["review_status"])["review_status"] != "pending"
+        ).any():
+            # Scored again (a rerun, score_batch twice): rewriting would reopen
+            # rows a reviewer already approved, overrode or rejected.
+            review_path = target
+        else:
+            review_path = storage.write_parquet(review, target)
     return pred_path, review_path
 
 
@@ -202,16 +210,25 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
             periods = pd.read_parquet(file, columns=[d.time_column])[d.time_column]
             keep &= pd.to_numeric(periods).to_numpy() > after_period
         if keep.any():
-            parts.append(pd.read_parquet(file).loc[keep].assign(**{d.id_column: ids[keep]}))
+            # Copies are avoided where they are not needed: at a million rows
+            # each one is the size of a batch.
+            part = pd.read_parquet(file)
+            if not keep.all():
+                part = part.loc[keep]
+            part[d.id_column] = ids[keep].to_numpy()
+            parts.append(part)
     if not parts:
         return empty
-    features = pd.concat(parts, ignore_index=True)
-    features = features.drop_duplicates(subset=d.id_column, keep="last")
+    pool = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    del parts
+    duplicated = pool[d.id_column].duplicated(keep="last").to_numpy()
+    if duplicated.any():
+        pool = pool.loc[~duplicated]
     # An inner join on the ids (labels hold each id once), in the batches' order.
-    position = labeled.get_indexer(features[d.id_column])
-    pool = features.assign(**{d.target_column: labels[d.target_column].to_numpy()[position]})
+    position = labeled.get_indexer(pool[d.id_column])
+    pool[d.target_column] = labels[d.target_column].to_numpy()[position]
     pool[d.time_column] = pd.to_numeric(pool[d.time_column]).astype(int)
-    return pool.sort_values([d.time_column, d.id_column], kind="stable").reset_index(drop=True)
+    return pool.sort_values([d.time_column, d.id_column], kind="stable", ignore_index=True)
 
 
 @step(name="performance")

@@ -236,6 +236,7 @@ def test_deployments_are_applied_with_described_parameters_and_a_schedule(stack:
         "backtest/backtest",
         "demo/demo",
         "alert/alert",
+        "review_held_predictions/review-retail-demand",
     }
     assert expected <= set(deployments)
     assert pools["mlops-process"].type == "process"

@@ -1,0 +1,371 @@
+"""The model card of a promoted version: what it learnt from, how it compares, where it is weak.
+
+Built from typed facts only (the version's training profile, the promotion
+decision with its evidence, the drift seen when it was trained, the use case's
+contract), so the words cannot contradict the numbers. The caller publishes
+the markdown as the registry version's description and as an artifact of the
+training run.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from mlops_core.config import UseCase
+from mlops_core.decisions import DriftSummary, PromotionDecision, Reason, Value
+from mlops_core.features import numeric_features
+from mlops_core.metrics import METRICS, worsening
+from mlops_core.report import reasons_table
+
+#: Limits listed at most, per kind (segments, features), before "and N more".
+MAX_LISTED = 10
+
+
+class ModelCardInputs(Value):
+    """Everything a model card says, gathered by the caller from the registry and the record."""
+
+    usecase: str
+    description: str = Field("", description="What the model is for, from the use case.")
+    model_name: str = Field(description="Registered model name.")
+    version: str = Field(description="The promoted version.")
+    run_id: str = Field(description="Its training run.")
+    previous_version: str | None = Field(description="The champion it replaced; None if first.")
+    promoted_at: datetime | None = Field(None, description="When it became champion.")
+    estimator: str = Field(description="Import path of the estimator class.")
+    task: Literal["regression", "classification"]
+    metric: str = Field(description="The primary metric.")
+    window_kind: str | None = Field(None, description="expanding or sliding.")
+    trained_first_period: int | None = Field(description="None: from the first period.")
+    trained_last_period: int
+    train_rows: int = Field(ge=0)
+    holdout_metrics: dict[str, float] = Field(
+        description="The version's metrics on the holdout it did not train on (primary and "
+        "secondary); the previous champion was measured on the primary only."
+    )
+    promotion: PromotionDecision = Field(description="The gate's decision with its evidence.")
+    importance: dict[str, float] = Field(description="Normalised permutation importance.")
+    training_ranges: dict[str, tuple[float, float]] = Field(
+        description="(min, max) of each numeric feature in the training rows."
+    )
+    contract_ranges: dict[str, tuple[float | None, float | None]] = Field(
+        description="(min, max) the contract accepts for each numeric feature (None: unbounded)."
+    )
+    segment_column: str | None = None
+    segment_rows: dict[str, int] = Field(
+        default_factory=dict, description="Training rows per segment; empty when not known."
+    )
+    few_segment_rows: int = Field(
+        30, ge=1, description="A segment with fewer training rows is listed as a limit."
+    )
+    gate_min_segment_rows: int = Field(
+        20, ge=1, description="Segments with fewer holdout rows were not compared at the gate."
+    )
+    drift_at_training: DriftSummary | None = Field(
+        None, description="Drift of the batch whose cycle trained the version."
+    )
+    input_range_tolerance: float | None = Field(
+        None,
+        description="Tolerance of the input_out_of_range guardrail; None when the use case "
+        "has no such rule (inputs outside the training range then pass unflagged).",
+    )
+    estimator_note: str | None = Field(
+        None, description="Label-free performance estimator: its method, or 'none: why'."
+    )
+
+
+def card_facts(usecase: UseCase) -> dict[str, object]:
+    """The fields of :class:`ModelCardInputs` that come from the use case alone."""
+    ranges: dict[str, tuple[float | None, float | None]] = {}
+    for name in numeric_features(usecase):
+        column = usecase.contract.column(name)
+        if column is not None:
+            ranges[name] = (column.min, column.max)
+    input_rules = [r for r in usecase.guardrails.rules if r.kind == "input_out_of_range"]
+    return {
+        "usecase": usecase.name,
+        "description": usecase.description,
+        "model_name": usecase.registered_model_name,
+        "task": usecase.model.task,
+        "metric": usecase.metric.primary,
+        "contract_ranges": ranges,
+        "segment_column": usecase.data.segment_column,
+        "few_segment_rows": usecase.model.min_segment_rows,
+        "gate_min_segment_rows": usecase.promotion.min_segment_rows,
+        "input_range_tolerance": getattr(input_rules[0], "tolerance", None)
+        if input_rules
+        else None,
+    }
+
+
+def _num(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x:.4g}" if abs(x) < 10_000 else f"{x:,.0f}"
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    more = len(items) - MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _direction(metric: str) -> str:
+    return "higher is better" if METRICS[metric].greater_is_better else "lower is better"
+
+
+def _range(low: float | None, high: float | None) -> str:
+    return f"{'-inf' if low is None else _num(low)} to {'+inf' if high is None else _num(high)}"
+
+
+def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
+    """What a user of this version should know it cannot do well, each with its numbers.
+
+    Always the metric's direction and the leak check; then, when they apply: no
+    previous champion to compare with, secondary metrics not compared, segments
+    with few training rows, segments the gate could not compare, features
+    drifted when the version was trained, numeric inputs the contract accepts
+    beyond the trained range (extrapolation), no label-free estimator.
+    """
+    limits: list[Reason] = []
+    metric = inputs.metric
+    spec = METRICS[metric]
+    limits.append(
+        Reason(
+            code="metric_direction",
+            message=f"{metric} is the {spec.description}: {_direction(metric)}. Every number "
+            "here was measured on holdout rows the version did not train on.",
+            numbers={"metric": metric, "greater_is_better": str(spec.greater_is_better)},
+        )
+    )
+    promo = inputs.promotion
+    leak = next(
+        (r for r in promo.reasons if r.code in ("no_target_leak", "target_leak_suspected")), None
+    )
+    if leak is not None:
+        limits.append(
+            Reason(
+                code="leak_check",
+                message=f"Leak check: {leak.message}",
+                numbers=dict(leak.numbers),
+                passed=leak.passed,
+            )
+        )
+    else:
+        limits.append(
+            Reason(
+                code="leak_check",
+                message="Leak check: not recorded for this promotion.",
+                passed=None,
+            )
+        )
+    if promo.inputs.champion_metric is None:
+        limits.append(
+            Reason(
+                code="first_champion",
+                message="There was no champion to compare with: only the floor and the leak "
+                "check decided, so nothing shows this version beats a simpler model.",
+            )
+        )
+    secondary = sorted(k for k in inputs.holdout_metrics if k != metric)
+    if secondary and promo.inputs.champion_metric is not None:
+        limits.append(
+            Reason(
+                code="secondary_not_compared",
+                message=f"The previous champion was measured on {metric} only: this version's "
+                f"{', '.join(secondary)} cannot be compared with it.",
+                numbers={"metrics": ", ".join(secondary)},
+            )
+        )
+    if inputs.segment_column is not None:
+        few = sorted(
+            (rows, seg)
+            for seg, rows in inputs.segment_rows.items()
+            if rows < inputs.few_segment_rows
+        )
+        if few:
+            limits.append(
+                Reason(
+                    code="few_rows_segments",
+                    message=f"{len(few)} {inputs.segment_column} value(s) had fewer than "
+                    f"{inputs.few_segment_rows} training rows: "
+                    f"{_listed([f'{seg} ({rows})' for rows, seg in few])}. Forecasts for them "
+                    "rest on little data.",
+                    numbers={"segments": len(few), "min_rows": inputs.few_segment_rows},
+                )
+            )
+        compared = {s.segment for s in promo.inputs.segments}
+        unjudged = sorted(seg for seg in inputs.segment_rows if seg not in compared)
+        if unjudged and promo.inputs.champion_metric is not None:
+            limits.append(
+                Reason(
+                    code="segments_not_compared",
+                    message=f"{len(unjudged)} {inputs.segment_column} value(s) were not compared "
+                    f"with the previous champion (fewer than {inputs.gate_min_segment_rows} "
+                    f"holdout rows each): {_listed(unjudged)}.",
+                    numbers={
+                        "segments": len(unjudged),
+                        "min_holdout_rows": inputs.gate_min_segment_rows,
+                    },
+                )
+            )
+        if not inputs.segment_rows:
+            limits.append(
+                Reason(
+                    code="segment_rows_unknown",
+                    message=f"Training rows per {inputs.segment_column} are not known (it is "
+                    "not a model input, so the training profile does not count it).",
+                )
+            )
+    drift = inputs.drift_at_training
+    if drift is not None and drift.drifted_features:
+        limits.append(
+            Reason(
+                code="drifted_at_training",
+                message=f"When this version was trained, {_listed(list(drift.drifted_features))}"
+                f" had drifted from the previous champion's reference "
+                f"({drift.importance_weighted_share:.0%} of its importance): the new values "
+                "appear only in the latest periods of the training window.",
+                numbers={
+                    "features": len(drift.drifted_features),
+                    "importance_weighted_share": drift.importance_weighted_share,
+                },
+            )
+        )
+    wider = []
+    for feature, (lo, hi) in sorted(inputs.training_ranges.items()):
+        c_lo, c_hi = inputs.contract_ranges.get(feature, (None, None))
+        if (c_lo is None or c_lo < lo) or (c_hi is None or c_hi > hi):
+            wider.append(f"{feature} (trained {_range(lo, hi)}, accepted {_range(c_lo, c_hi)})")
+    if wider:
+        guard = (
+            "The input_out_of_range guardrail flags forecasts made outside the trained range"
+            + (
+                f" plus {inputs.input_range_tolerance:.0%} of it."
+                if inputs.input_range_tolerance
+                else "."
+            )
+            if inputs.input_range_tolerance is not None
+            else "No guardrail flags such inputs in this use case."
+        )
+        limits.append(
+            Reason(
+                code="extrapolation",
+                message=f"The contract accepts inputs the version never saw: {_listed(wider)}. "
+                f"Beyond the trained range the model extrapolates. {guard}",
+                numbers={"features": len(wider)},
+            )
+        )
+    note = inputs.estimator_note
+    if note is not None and note.startswith("none"):
+        limits.append(
+            Reason(
+                code="no_label_free_estimate",
+                message="No label-free performance estimate is available for this version "
+                f"({note.removeprefix('none').lstrip(': ') or 'not fitted'}): decay shows "
+                "only once labels arrive.",
+            )
+        )
+    return tuple(limits)
+
+
+def _comparison_rows(inputs: ModelCardInputs) -> list[str]:
+    promo = inputs.promotion.inputs
+    previous = f"version {inputs.previous_version}" if inputs.previous_version else "none"
+    rows = [
+        f"| metric | direction | this version | previous champion ({previous}) | change |",
+        "|---|---|---|---|---|",
+    ]
+    mine = promo.challenger_metric
+    theirs = promo.champion_metric
+    change = "-"
+    if theirs is not None and math.isfinite(mine) and math.isfinite(theirs):
+        rel = worsening(inputs.metric, theirs, mine)
+        change = f"{abs(rel):.1%} {'worse' if rel > 0 else 'better'}"
+    rows.append(
+        f"| {inputs.metric} | {_direction(inputs.metric)} | {_num(mine)} | "
+        f"{_num(theirs) if theirs is not None else '-'} | {change} |"
+    )
+    for name, value in sorted(inputs.holdout_metrics.items()):
+        if name == inputs.metric or name not in METRICS:
+            continue
+        rows.append(f"| {name} | {_direction(name)} | {_num(value)} | not measured | - |")
+    return rows
+
+
+def model_card_markdown(inputs: ModelCardInputs) -> str:
+    """The model card as markdown (registry version description, ``model_card.md``)."""
+    promo = inputs.promotion
+    p = promo.inputs
+    first = "the first" if inputs.trained_first_period is None else inputs.trained_first_period
+    window = f"periods {first} to {inputs.trained_last_period}" + (
+        f" ({inputs.window_kind} window)" if inputs.window_kind else ""
+    )
+    if p.approval == "approved" and p.approver:
+        by = f"approved by {p.approver}" + (
+            f' ("{p.approval_comment}")' if p.approval_comment else ""
+        )
+    else:
+        by = "the promotion gate"
+    replaced = (
+        f"version {inputs.previous_version}" if inputs.previous_version else "none (first champion)"
+    )
+    promoted = inputs.promoted_at.isoformat() if inputs.promoted_at else "-"
+    lines = [f"# Model card: {inputs.model_name} version {inputs.version}", ""]
+    if inputs.description.strip():
+        lines += [inputs.description.strip(), ""]
+    lines += [
+        "| | |",
+        "|---|---|",
+        f"| estimator | {inputs.estimator.rsplit('.', 1)[-1]} (`{inputs.estimator}`) |",
+        f"| training window | {window} |",
+        f"| training rows | {inputs.train_rows:,} |",
+        f"| holdout rows (not trained on; the gate compared on them) | {p.holdout_rows:,} |",
+        f"| replaced | {replaced} |",
+        f"| promoted | {promoted}, by {by} |",
+        f"| training run | `{inputs.run_id}` |",
+        "",
+        "## Metrics on the shared holdout",
+        "",
+        *_comparison_rows(inputs),
+    ]
+    if p.p_value is not None:
+        lines += [
+            "",
+            f"Paired bootstrap over {p.holdout_rows:,} rows: mean loss reduction "
+            f"{_num(p.loss_difference_mean)} per row (interval {_num(p.loss_difference_low)} "
+            f"to {_num(p.loss_difference_high)}), p = {p.p_value:.3g}.",
+        ]
+    if p.segments:
+        lines += [
+            "",
+            f"Per {inputs.segment_column or 'segment'} ({inputs.metric}, holdout rows):",
+            "",
+            "| segment | rows | this version | previous champion | change |",
+            "|---|---|---|---|---|",
+        ]
+        for s in sorted(p.segments, key=lambda s: -s.worsening):
+            lines.append(
+                f"| {s.segment} | {s.rows:,} | {_num(s.challenger)} | {_num(s.champion)} | "
+                f"{abs(s.worsening):.1%} {'worse' if s.worsening > 0 else 'better'} |"
+            )
+    lines += ["", f"## Promotion gate: `{promo.action}`", "", reasons_table(promo.reasons)]
+    lines += ["", "## Known limits", ""]
+    lines += [f"- **{r.code}**: {r.message}" for r in known_limits(inputs)]
+    if inputs.importance:
+        lines += [
+            "",
+            "## What it relies on",
+            "",
+            "| feature | importance | trained range |",
+            "|---|---|---|",
+        ]
+        ranked = sorted(inputs.importance.items(), key=lambda kv: -kv[1])[:MAX_LISTED]
+        for feature, weight in ranked:
+            trained = inputs.training_ranges.get(feature)
+            shown = _range(*trained) if trained else "(categories)"
+            lines.append(f"| {feature} | {weight:.1%} | {shown} |")
+    return "\n".join(lines) + "\n"
