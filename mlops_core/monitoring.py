@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -27,8 +28,9 @@ def _estimate(
     frame: pd.DataFrame,
     usecase: UseCase,
     seed: int,
+    predicted: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> MetricInterval:
-    pred, proba = predict(model, frame, usecase)
+    pred, proba = predict(model, frame, usecase) if predicted is None else predicted
     e = estimate_performance(
         estimator,
         model_input(frame, usecase),
@@ -70,12 +72,14 @@ def assess_performance(
     metric = usecase.metric.primary
     r = usecase.retrain
     on_labeled = None
-    if estimator is not None and not new_rows.empty:
-        on_labeled = _estimate(estimator, model, new_rows, usecase, seed)
-    if new_rows.empty:
+    # The labeled rows are scored once, for both the realized metric and the estimate.
+    predicted = None if new_rows.empty else predict(model, new_rows, usecase)
+    if estimator is not None and predicted is not None:
+        on_labeled = _estimate(estimator, model, new_rows, usecase, seed, predicted)
+    if predicted is None:
         summary = PerformanceSummary(metric=metric, reference=reference_metric)
     else:
-        pred, proba = predict(model, new_rows, usecase)
+        pred, proba = predicted
         summary = performance_summary(
             metric,
             reference_metric,
