@@ -2,6 +2,15 @@
 
     uv run python bench/backtests.py                 # print the tables
     uv run python bench/backtests.py --update-readme # also rewrite them in README.md
+    uv run python bench/backtests.py --search        # default vs default+search (bike sharing)
+    uv run python bench/backtests.py --search --update-readme
+
+``--search`` replays bike sharing under ``default`` and ``default+search``:
+the same decisions, but each retrain of the second searches Ridge and
+HistGradientBoostingRegressor (:data:`SEARCH_CANDIDATES`, 60 s budget per
+retrain) with time-ordered cross-validation and trains the best, so the table
+shows whether refreshing the model beats refreshing the data alone.
+``--periods N`` replays only the first N periods (a quick check).
 
 Reads the data from ../shared/data (see each use-case file's header for where
 to get it). Each dataset runs through the real ``backtest`` flow, so the runs,
@@ -36,6 +45,32 @@ DATASETS = {
     ),
 }
 START, END = "<!-- backtests:start -->", "<!-- backtests:end -->"
+SEARCH_START, SEARCH_END = "<!-- search-backtest:start -->", "<!-- search-backtest:end -->"
+
+#: The candidates a bike sharing retrain searches with ``--search``: a linear
+#: model and the use case's own boosted trees, each with a small space.
+SEARCH_CANDIDATES = [
+    {
+        "estimator": "sklearn.linear_model.Ridge",
+        "space": {"alpha": {"low": 0.01, "high": 100.0, "log": True}},
+    },
+    {
+        "estimator": "sklearn.ensemble.HistGradientBoostingRegressor",
+        # The use case's own parameters are the fixed ones (added at run time).
+        "space": {
+            "learning_rate": [0.05, 0.1, 0.2],
+            "max_leaf_nodes": [15, 31, 63],
+            "min_samples_leaf": [10, 20, 40],
+        },
+    },
+]
+SEARCH_SETTINGS = {
+    "budget_seconds": 60.0,
+    "trials": 8,
+    "folds": 3,
+    "recent_fold_weight": 2.0,
+    "seed": 0,
+}
 
 
 def verdict(table: list[dict]) -> str:
@@ -55,14 +90,124 @@ def verdict(table: list[dict]) -> str:
     return "; ".join(parts) + "."
 
 
+def search_usecase(usecase: Path, folder: Path, budget: float) -> Path:
+    """Write a copy of a use case with :data:`SEARCH_CANDIDATES` into ``folder``."""
+    import yaml
+
+    doc = yaml.safe_load(usecase.read_text(encoding="utf-8"))
+    candidates = [dict(c) for c in SEARCH_CANDIDATES]
+    for cand in candidates:
+        if cand["estimator"] == doc["model"]["estimator"]:
+            cand["params"] = dict(doc["model"].get("params") or {})
+    doc["model"]["candidates"] = candidates
+    doc["model"]["search"] = {**SEARCH_SETTINGS, "budget_seconds": budget}
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{usecase.stem}_search.yaml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def first_periods(data: Path, usecase: Path, periods: int, folder: Path) -> Path:
+    """Write the rows of the first ``periods`` periods of ``data`` into ``folder`` (a quick run)."""
+    import numpy as np
+
+    from tasks import storage
+    from tasks.backtest import prepare
+
+    uc = storage.load_usecase_file(usecase)
+    raw = storage.read_table(data).reset_index(drop=True)
+    # The period of every raw row, cut as the replay cuts it (the position column
+    # finds the rows again after prepare sorts them).
+    prepared = prepare(raw.assign(_position=np.arange(len(raw))), uc)
+    keep = prepared.frame[uc.data.time_column].isin(prepared.periods[:periods])
+    rows = np.sort(prepared.frame.loc[keep, "_position"].to_numpy())
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{data.stem}_first_{periods}.csv"
+    raw.iloc[rows].to_csv(out, index=False)
+    return out
+
+
+def search_verdict(out: dict) -> str:
+    """The search policy against the plain one, said plainly from the numbers."""
+    by = {r["policy"]: r for r in out["table"]}
+    plain, search = by.get("default"), by.get("default+search")
+    if not (plain and search):
+        return ""
+    change = search["total_error"] / plain["total_error"] - 1
+    chosen = out["estimators"].get("default+search", {})
+    picks = ", ".join(f"{name} {n}x" for name, n in sorted(chosen.items())) or "none"
+    lines = [
+        f"default+search total error {change:+.1%} against default "
+        f"({search['retrains']} retrains against {plain['retrains']}); challengers chosen: "
+        f"{picks}.",
+        "",
+    ]
+    lines += [f"- period {p}: {msg}" for p, msg in out["searches"].get("default+search", [])]
+    return "\n".join(lines)
+
+
+def run_search_backtest(home: Path, periods: int | None, budget: float) -> str:
+    """Bike sharing under ``default`` and ``default+search``; the README section."""
+    from flows.backtest import backtest
+
+    usecase, data = DATASETS["bike_sharing"]
+    if not data.exists():
+        print(f"bike_sharing: {data} not found", file=sys.stderr)
+        return ""
+    searched = search_usecase(REPO / usecase, home / "usecases", budget)
+    source = data if periods is None else first_periods(data, REPO / usecase, periods, home)
+    t0 = time.perf_counter()
+    out = backtest(
+        str(searched), str(source), policies=["default", "default+search"], data_root=str(home)
+    )
+    seconds = time.perf_counter() - t0
+    names = " and ".join(c["estimator"].rpartition(".")[2] for c in SEARCH_CANDIDATES)
+    return (
+        f"**bike_sharing with candidate search** (`{usecase}` plus candidates {names}, "
+        f"{SEARCH_SETTINGS['trials']} trials, {SEARCH_SETTINGS['folds']} time-ordered folds, "
+        f"{budget:g} s budget per retrain; {out['periods']} periods, first champion on "
+        f"{out['initial_periods']}; {seconds:.0f} s)\n\n{out['markdown']}\n\n"
+        f"{search_verdict(out)}\n"
+    )
+
+
+def _replace_block(body: str, start: str, end: str, block: str) -> str:
+    if start in body:
+        return re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, body, flags=re.S)
+    return body + "\n" + block + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument("--home", type=Path, default=None, help="data root (default: temporary)")
+    parser.add_argument(
+        "--search",
+        action="store_true",
+        help="bike sharing under default and default+search (Ridge, HistGradientBoosting)",
+    )
+    parser.add_argument(
+        "--periods", type=int, default=None, help="with --search: replay the first N periods only"
+    )
+    parser.add_argument(
+        "--budget", type=float, default=60.0, help="with --search: seconds per retrain's search"
+    )
     args = parser.parse_args(argv)
     from flows.backtest import backtest
 
     home = args.home or Path(tempfile.mkdtemp(prefix="mlops-backtests-"))
+    if args.search:
+        text = run_search_backtest(home, args.periods, args.budget)
+        print(text)
+        if args.update_readme and text and args.periods is None:
+            readme = REPO / "README.md"
+            block = SEARCH_START + "\n" + text + SEARCH_END
+            body = _replace_block(
+                readme.read_text(encoding="utf-8"), SEARCH_START, SEARCH_END, block
+            )
+            readme.write_text(body, encoding="utf-8")
+            print(f"README.md updated; runs under {home}")
+        return 0 if text else 1
     sections = []
     for name, (usecase, data) in DATASETS.items():
         if not data.exists():
@@ -82,12 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         readme = REPO / "README.md"
         body = readme.read_text(encoding="utf-8")
         block = START + "\n" + "\n".join(sections) + END
-        if START in body:
-            body = re.sub(
-                re.escape(START) + r".*?" + re.escape(END), lambda _: block, body, flags=re.S
-            )
-        else:
-            body += "\n" + block + "\n"
+        body = _replace_block(body, START, END, block)
         readme.write_text(body, encoding="utf-8")
         print(f"README.md updated; runs under {home}")
     return 0

@@ -98,7 +98,8 @@ def backtest(
     Args:
         usecase_path: The use-case file.
         data_path: A time-ordered CSV or Parquet file with features and target.
-        policies: Policy names: never, every:K, drift, performance, default.
+        policies: Policy names: never, every:K, drift, performance, default; any but
+            never may end in ``+search`` (each retrain searches ``model.candidates``).
         initial_periods: Periods the first champion trains on (default: a quarter).
         period: day, week or month; overrides the use case's ``data.period``.
         with_drift: Measure data drift (the drift rule needs it).
@@ -109,7 +110,10 @@ def backtest(
             ``$MLOPS_TASK_RUNNER`` or threads).
 
     Returns:
-        ``table`` (one row per policy), ``plot`` (PNG path), ``run_id`` (MLflow).
+        ``table`` (one row per policy), ``plot`` (PNG path), ``run_id`` (MLflow),
+        ``estimators`` (per policy, how many challengers each estimator class
+        was) and ``searches`` (per ``+search`` policy, each retrain's period and
+        the sentence saying which candidate it chose and why).
     """
     rt = open_runtime(usecase_path, data_root)
     uc = rt.usecase
@@ -140,6 +144,11 @@ def backtest(
         ]
         results: list[PolicyResult] = [f.result() for f in futures]
     table = summary_table(results)
+    searches = {
+        r.policy: [(p.period, p.search_reasons[0].message) for p in r.periods if p.search_reasons]
+        for r in results
+        if any(p.search_reasons for p in r.periods)
+    }
 
     experiment_id = tracking.ensure_experiment(
         rt.client, f"{uc.name}-backtests", rt.mlflow.artifact_root
@@ -190,6 +199,21 @@ def backtest(
                 period_label=prepared.unit or "period",
             )
             (out / "table.json").write_text(json.dumps(table, indent=2, default=str))
+            if searches:
+                (out / "searches.json").write_text(
+                    json.dumps(
+                        {
+                            r.policy: [
+                                [reason.model_dump() for reason in p.search_reasons]
+                                for p in r.periods
+                                if p.search_reasons
+                            ]
+                            for r in results
+                            if any(p.search_reasons for p in r.periods)
+                        },
+                        indent=2,
+                    )
+                )
             (out / "table.md").write_text(_markdown_table(table) + "\n")
             pd.DataFrame(
                 [
@@ -204,6 +228,10 @@ def backtest(
                         "decision": p.decision.action if p.decision else None,
                         "trigger": p.trigger,
                         "promoted": p.promoted,
+                        "challenger_estimator": p.challenger_estimator,
+                        "search_reason": (
+                            p.search_reasons[0].message if p.search_reasons else None
+                        ),
                     }
                     for r in results
                     for p in r.periods
@@ -225,4 +253,6 @@ def backtest(
         "initial_periods": initial,
         "periods": len(prepared.periods),
         "markdown": _markdown_table(table),
+        "estimators": {r.policy: r.challenger_estimators for r in results},
+        "searches": searches,
     }

@@ -50,6 +50,7 @@ from tasks import steps, storage, tracking
 from tasks.model_card import publish_card_for_promotion
 from tasks.notify import emit, publish_markdown
 from tasks.runtime import Runtime, open_runtime
+from tasks.search import runner_mapper
 
 
 # ---------------------------------------------------------------- results
@@ -251,6 +252,12 @@ def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> di
     }
 
 
+def _map_search_trials(fn: Any, items: Sequence[Any]) -> list[Any]:
+    """Run search trials as tasks on the runner ``MLOPS_TASK_RUNNER`` names (threads by default)."""
+    with make_task_runner(parse_runner(None)) as runner:
+        return runner_mapper(runner)(fn, items)
+
+
 def _map_segment_fits(template: Any, jobs: Sequence[SegmentJob]) -> list[Any]:
     """Fit the segments in ``fit segments`` tasks on the runner ``MLOPS_TASK_RUNNER`` names.
 
@@ -337,11 +344,20 @@ def _challenge(
             "versions %s were left undecided by an interrupted run of this batch: abandoned",
             ", ".join(orphans),
         )
+    search = chosen = None
     if rt.usecase.model.per_segment:
         result = steps.train_segmented_challenger(rt, pool, retrain.window, _map_segment_fits)
+    elif rt.usecase.model.candidates:
+        incumbent = champion.info.profile.estimator if champion is not None else None
+        search, chosen = steps.search_challenger(
+            rt, pool, retrain.window, _map_search_trials, incumbent
+        )
+        result = steps.train_challenger(rt, pool, retrain.window, chosen)
     else:
         result = steps.train_challenger(rt, pool, retrain.window)
-    trained = steps.log_challenger(rt, result, period, retrain.reasons[0].code, batch_sha256)
+    trained = steps.log_challenger(
+        rt, result, period, retrain.reasons[0].code, batch_sha256, usecase=chosen, search=search
+    )
     emit(
         "mlops.model.retrained",
         rt.name,
@@ -359,6 +375,10 @@ def _challenge(
     if decision.action == "await_approval":
         answer = _ask_approval(rt, decision, _approval_request(rt, decision, trained.version))
         decision = decide_promotion(inputs.model_copy(update=answer), rt.usecase.promotion)
+    if search is not None:
+        # Why this model: the search's choice is part of the record (passed=None:
+        # never read as a failed gate check).
+        decision = decision.model_copy(update={"reasons": (*decision.reasons, *search.reasons)})
     if decision.action != "promote":
         tracking.tag_version(
             rt.client,

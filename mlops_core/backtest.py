@@ -25,6 +25,14 @@ policy          settings of ``decide_retrain``
 ``never``       no settings: no decision is taken, the bootstrap champion stays.
 ==============  =================================================================
 
+Any policy but ``never`` may end in ``+search`` (``default+search``): the
+decisions are the same, but each retrain searches the use case's
+``model.candidates`` (:mod:`mlops_core.search`, trials one after the other)
+on the decided window's training rows and trains the best candidate, where
+the plain policy retrains the use case's single estimator. The bootstrap
+champion is the single estimator for both, so the pair measures what
+refreshing the model adds to refreshing the data.
+
 Rules 1-3 of ``decide_retrain`` (gate, champion, ``min_new_labels``) hold for
 every policy: a period whose newly labeled rows are fewer than
 ``min_new_labels`` is skipped by ``every:K`` too, so its cadence can only slip
@@ -54,7 +62,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from mlops_core.config import DriftPolicy, RetrainPolicy
-from mlops_core.decisions import PromotionDecision, RetrainDecision, RetrainInputs
+from mlops_core.decisions import PromotionDecision, Reason, RetrainDecision, RetrainInputs
 from mlops_core.metrics import METRICS
 
 PolicyKind = Literal["never", "every", "drift", "performance", "default"]
@@ -67,13 +75,22 @@ BUDGET_OFF = 1_000_000
 _Settings = TypeVar("_Settings", RetrainPolicy, DriftPolicy)
 
 _EVERY = re.compile(r"^every:(\d+)$")
+#: Suffix of a policy whose retrains search the use case's candidates.
+SEARCH_SUFFIX = "+search"
 _PLAIN: dict[str, PolicyKind] = {
     "never": "never",
     "drift": "drift",
     "performance": "performance",
     "default": "default",
 }
-POLICY_FORMS = ("never", "every:K", "drift", "performance", "default")
+POLICY_FORMS = (
+    "never",
+    "every:K",
+    "drift",
+    "performance",
+    "default",
+    "<any but never>+search",
+)
 
 
 @dataclass(frozen=True)
@@ -85,23 +102,34 @@ class Policy:
             "default"); it labels the policy in tables and plots.
         kind: The policy without its parameter.
         every: K of ``every:K``; None for the other kinds.
+        search: Each retrain searches the use case's candidates (``+search``).
     """
 
     name: str
     kind: PolicyKind
     every: int | None = None
+    search: bool = False
 
 
 def parse_policy(text: str) -> Policy:
-    """Parse a policy name such as ``"every:4"``.
+    """Parse a policy name such as ``"every:4"`` or ``"default+search"``.
 
     Surrounding blanks and letter case are ignored; the name is kept in its
-    canonical form (``" Every:04 "`` -> ``"every:4"``).
+    canonical form (``" Every:04 "`` -> ``"every:4"``). A ``+search`` suffix
+    makes the policy's retrains search the use case's candidates.
 
     Raises:
-        ValueError: When the text is no known policy, or K is not a whole number >= 1.
+        ValueError: When the text is no known policy, K is not a whole number >= 1,
+            or ``+search`` follows ``never`` (which never retrains) or is repeated.
     """
     norm = text.strip().lower()
+    if norm.endswith(SEARCH_SUFFIX):
+        base = parse_policy(norm.removesuffix(SEARCH_SUFFIX))
+        if base.search:
+            raise ValueError(f"policy {text!r}: {SEARCH_SUFFIX} is given twice")
+        if base.kind == "never":
+            raise ValueError(f"policy {text!r}: never retrains, so it has nothing to search")
+        return Policy(name=base.name + SEARCH_SUFFIX, kind=base.kind, every=base.every, search=True)
     if norm in _PLAIN:
         return Policy(name=norm, kind=_PLAIN[norm])
     match = _EVERY.match(norm)
@@ -269,6 +297,10 @@ class PeriodOutcome:
         promotion: The promotion decision when a challenger was trained.
         challenger_error: Why no challenger could be trained (the decided window
             left no training or holdout rows), else None.
+        challenger_estimator: Import path of the challenger's estimator when one
+            was trained.
+        search_reasons: For a ``+search`` policy's retrain, the search's reasons
+            (the choice first, then the budget); empty otherwise.
     """
 
     period: int
@@ -280,6 +312,8 @@ class PeriodOutcome:
     decision: RetrainDecision | None = None
     promotion: PromotionDecision | None = None
     challenger_error: str | None = None
+    challenger_estimator: str | None = None
+    search_reasons: tuple[Reason, ...] = ()
 
     @property
     def retrained(self) -> bool:
@@ -379,6 +413,16 @@ class PolicyResult:
     def retrain_inputs(self) -> tuple[RetrainInputs, ...]:
         """The inputs each decision saw, in time order."""
         return tuple(d.inputs for d in self.decisions)
+
+    @property
+    def challenger_estimators(self) -> dict[str, int]:
+        """How many challengers each estimator class was, e.g. ``{"Ridge": 2}``."""
+        counts: dict[str, int] = {}
+        for p in self.periods:
+            if p.challenger_estimator is not None:
+                name = p.challenger_estimator.rpartition(".")[2]
+                counts[name] = counts.get(name, 0) + 1
+        return counts
 
     @property
     def triggers(self) -> dict[str, int]:

@@ -12,7 +12,15 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from mlops_core.metrics import METRICS, MetricName, TaskType
 
@@ -120,12 +128,94 @@ class ContractConfig(Strict):
 
 
 # -------------------------------------------------------------------------- model
+_ESTIMATOR_PATH = r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$"
+
+
+class SearchRange(Strict):
+    """A numeric range a search samples one parameter from."""
+
+    low: float = Field(description="Smallest value sampled (inclusive).")
+    high: float = Field(description="Largest value sampled (inclusive).")
+    log: bool = Field(False, description="Sample uniformly on a log scale (low must be > 0).")
+    integer: bool = Field(False, description="Round the sample to a whole number.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SearchRange:
+        if not self.low < self.high:
+            raise ValueError(f"low {self.low} must be below high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {self.low}")
+        return self
+
+
+def _space_kind(value: Any) -> str:
+    # A mapping is a range, anything else a list of values: the error then names
+    # what is wrong with the form the user wrote, not with the other form.
+    return "value_range" if isinstance(value, (Mapping, SearchRange)) else "value_list"
+
+
+#: One searched parameter: a list of values or a range.
+SpaceEntry = Annotated[
+    Annotated[tuple[Any, ...], Field(min_length=1, max_length=100), Tag("value_list")]
+    | Annotated[SearchRange, Tag("value_range")],
+    Discriminator(_space_kind),
+]
+
+
+class CandidateConfig(Strict):
+    """One estimator a retrain may choose, with the parameters a search may try."""
+
+    estimator: str = Field(
+        pattern=_ESTIMATOR_PATH,
+        description="Import path of a scikit-learn compatible estimator class.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Fixed parameters, used by every trial."
+    )
+    space: dict[str, SpaceEntry] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Searched parameters: a list of values to choose from, or a range "
+        "{low, high, log, integer}; a key here overrides the same fixed parameter.",
+    )
+
+
+class SearchConfig(Strict):
+    """How a retrain searches the candidates (time-ordered cross-validation)."""
+
+    budget_seconds: float = Field(
+        60.0,
+        gt=0.0,
+        le=86_400.0,
+        description="Wall-clock budget of one search: no trial starts after it is spent; "
+        "a trial already running finishes.",
+    )
+    trials: int = Field(
+        8, ge=1, le=1000, description="Trials sampled, spread round-robin over the candidates."
+    )
+    folds: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="Time-ordered validation folds over the training window's last periods; "
+        "each fold trains only on periods before it (expanding window).",
+    )
+    recent_fold_weight: float = Field(
+        1.0,
+        ge=1.0,
+        le=100.0,
+        description="Weight of the most recent fold relative to the oldest; the folds in "
+        "between get geometrically spaced weights (1.0 weighs every fold the same).",
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the trial sampling.")
+
+
 class ModelConfig(Strict):
     """The scikit-learn estimator; preprocessing comes from the contract's types."""
 
     task: TaskType = Field(description="regression or classification.")
     estimator: str = Field(
-        pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$",
+        pattern=_ESTIMATOR_PATH,
         description="Import path of a scikit-learn compatible estimator class.",
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters.")
@@ -143,6 +233,32 @@ class ModelConfig(Strict):
         description="With per_segment: fewest training rows for a segment to get its own "
         "model; smaller segments use the model trained on every row.",
     )
+    candidates: tuple[CandidateConfig, ...] = Field(
+        (),
+        max_length=10,
+        description="Estimators a retrain searches among (time-ordered cross-validation); "
+        "empty: the estimator above is retrained as is, with no search.",
+    )
+    search: SearchConfig | None = Field(
+        None, description="Budget, trials, folds and seed of the candidate search."
+    )
+
+    @model_validator(mode="after")
+    def _search_needs_candidates(self) -> ModelConfig:
+        if self.search is not None and not self.candidates:
+            raise _KeyedValueError("model.search", "a search needs model.candidates to search")
+        if self.candidates and self.per_segment:
+            raise _KeyedValueError(
+                "model.candidates", "a candidate search is not available with per_segment models"
+            )
+        return self
+
+    @property
+    def search_settings(self) -> SearchConfig | None:
+        """The search to run at retrain (defaults when candidates are set alone); None: none."""
+        if not self.candidates:
+            return None
+        return self.search or SearchConfig()
 
 
 class MetricConfig(Strict):
@@ -584,6 +700,8 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         "max_ratio_to_column",
         "input_out_of_range",
         "segment_history_cap",
+        "value_list",
+        "value_range",
     }
     return ".".join(p for p in parts if p not in tags) or "(root)"
 

@@ -32,12 +32,19 @@ Replay conventions, where the live flow has no counterpart:
 - A period's error is the serving champion's, on its raw predictions (before
   guardrails), measured with the period's labels; see
   :mod:`mlops_core.backtest` for the error units and the costs.
+- A ``+search`` policy's retrain searches ``model.candidates`` on the decided
+  window's training rows (trials one after the other, under the use case's
+  budget by the wall clock) and trains the best; the search's reasons are kept
+  with the period's outcome, naming the serving champion's estimator as the
+  one kept or replaced. A searched model is cached by its window apart from
+  the plain model of the same window; the bootstrap champion is the plain one.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,6 +66,7 @@ from mlops_core.decisions import (
     DriftSummary,
     PromotionDecision,
     PromotionInputs,
+    Reason,
     RetrainDecision,
     TrainingWindow,
 )
@@ -68,8 +76,9 @@ from mlops_core.metrics import compute_metric
 from mlops_core.monitoring import assess_performance, challenger_evidence
 from mlops_core.promotion import decide_promotion
 from mlops_core.retrain import decide_retrain
+from mlops_core.search import SearchResult, choice_reason, search_candidates
 from mlops_core.stats import attribute_decay
-from mlops_core.training import TrainingResult, predict, train_model
+from mlops_core.training import TrainingResult, predict, split_window, train_model
 
 _T = TypeVar("_T")
 
@@ -79,7 +88,9 @@ PERIOD_UNITS: tuple[PeriodUnit, ...] = ("day", "week", "month")
 #: Seeds of different replay seeds never meet: seed s, period p -> s * SEED_STRIDE + p.
 SEED_STRIDE = 1_000_000
 
-ModelKey = tuple[int | None, int]
+#: A model's identity: its training window and how it was chosen ("" for the use
+#: case's single estimator, "search" for the best of a candidate search).
+ModelKey = tuple[int | None, int, str]
 
 
 class ReplayCache:
@@ -310,21 +321,33 @@ class ReplayModel:
             reference sample, label-free estimator).
         segment_caps: Per segment, the highest target of its training rows, for
             the ``segment_history_cap`` rule; None when no rule needs it.
+        estimator: Import path of its estimator class.
+        variant: ``""`` for the use case's single estimator, ``"search"`` for the
+            best candidate of a search (part of :attr:`key`).
     """
 
     label: str
     result: TrainingResult
     segment_caps: dict[str, float] | None = None
+    estimator: str = ""
+    variant: str = ""
 
     @classmethod
-    def trained(cls, label: str, result: TrainingResult, usecase: UseCase) -> ReplayModel:
+    def trained(
+        cls, label: str, result: TrainingResult, usecase: UseCase, *, variant: str = ""
+    ) -> ReplayModel:
         """Wrap a training result; with a ``segment_history_cap`` rule, keep the
-        per-segment target maxima of its training rows, as the guardrails need."""
+        per-segment target maxima of its training rows, as the guardrails need.
+
+        ``usecase`` is the one the model was trained with (for a searched model,
+        the one naming the chosen estimator); ``variant`` is ``"search"`` for a
+        searched model, so it is never mistaken for the plain model of its window.
+        """
         caps = None
         segment = usecase.data.segment_column
         if segment and any(r.kind == "segment_history_cap" for r in usecase.guardrails.rules):
             caps = segment_maxima(result.split.train, segment, usecase.data.target_column)
-        return cls(label, result, caps)
+        return cls(label, result, caps, usecase.model.estimator, variant)
 
     def guard(self, predictions: np.ndarray, frame: pd.DataFrame, usecase: UseCase) -> int:
         """Rows of ``frame`` on which any guardrail rule acts for these predictions."""
@@ -341,9 +364,9 @@ class ReplayModel:
 
     @property
     def key(self) -> ModelKey:
-        """The model's identity: its training window (same window, same model)."""
+        """The model's identity: its training window and variant (same key, same model)."""
         window = self.result.split.window
-        return (window.first_period, window.last_period)
+        return (window.first_period, window.last_period, self.variant)
 
     @property
     def trained_through(self) -> int:
@@ -470,6 +493,16 @@ def _labels_through(prepared: Prepared, period: int, label_delay: int) -> int | 
 
 
 @dataclass
+class _Challenge:
+    """What a cycle's challenger came to: its gate decision, or why there was none."""
+
+    promotion: PromotionDecision | None = None
+    error: str | None = None
+    estimator: str | None = None
+    search_reasons: tuple[Reason, ...] = ()
+
+
+@dataclass
 class _Cycle:
     """What one policy's replay carries from cycle to cycle."""
 
@@ -486,6 +519,56 @@ def _train(
     )
 
 
+@dataclass(frozen=True)
+class Searched:
+    """A candidate search on a window's training rows and the chosen candidate's training.
+
+    Attributes:
+        search: The search (its reasons name the use case's estimator as incumbent;
+            :func:`search_reasons` restates them for another champion).
+        result: The chosen candidate trained on the window, as ``train_model`` trains.
+        usecase: The use case naming the chosen estimator and its parameters.
+    """
+
+    search: SearchResult
+    result: TrainingResult
+    usecase: UseCase
+
+
+def train_with_search(prepared: Prepared, usecase: UseCase, window: TrainingWindow) -> Searched:
+    """Search the candidates on the window's training rows, then train the best on the window.
+
+    The search sees the split's training rows only (the holdout the promotion
+    gate judges on stays out) and runs its trials one after the other, under
+    the use case's budget by the wall clock. With no scored trial the use
+    case's own estimator is trained.
+
+    Raises:
+        ValueError: The window leaves no training or holdout rows, or fewer than
+            two periods to fold.
+    """
+    labeled = prepared.labeled_through(window.last_period)
+    split = split_window(labeled, usecase, window)
+    search = search_candidates(split.train, usecase, clock=time.perf_counter)
+    chosen = search.usecase_for_choice(usecase)
+    return Searched(search, train_model(labeled, chosen, window), chosen)
+
+
+def search_reasons(search: SearchResult, incumbent: str) -> tuple[Reason, ...]:
+    """The search's reasons with ``incumbent`` as the estimator being replaced or kept."""
+    choice = choice_reason(search.trials, incumbent, search.metric, len(search.folds))
+    return (choice, *search.reasons[1:])
+
+
+def _train_searched(
+    cache: ReplayCache, prepared: Prepared, usecase: UseCase, window: TrainingWindow
+) -> Searched:
+    return cache.get(
+        ("train+search", window.first_period, window.last_period),
+        lambda: train_with_search(prepared, usecase, window),
+    )
+
+
 def _decide_cycle(
     prepared: Prepared,
     usecase: UseCase,
@@ -499,7 +582,7 @@ def _decide_cycle(
     predictions: np.ndarray,
     with_drift: bool,
     seed: int,
-) -> tuple[RetrainDecision, PromotionDecision | None, str | None]:
+) -> tuple[RetrainDecision, _Challenge]:
     """The decision half of the monitor flow's cycle; updates ``state``."""
     retrain_settings, drift_settings = settings
     metric = usecase.metric.primary
@@ -545,23 +628,31 @@ def _decide_cycle(
     decision = decide_retrain(inputs, retrain_settings, drift_settings, metric)
     state.history.insert(0, PastDecision(period, decision.action, labels_through))
 
-    promotion = challenger_error = None
+    outcome = _Challenge()
     if decision.action in ("train", "retrain"):
         window = decision.window
         assert window is not None
         try:
-            result = _train(cache, prepared, usecase, window)
+            if policy.search:
+                searched = _train_searched(cache, prepared, usecase, window)
+                challenger = ReplayModel.trained(
+                    f"p{period}", searched.result, searched.usecase, variant="search"
+                )
+                outcome.search_reasons = search_reasons(searched.search, champion.estimator)
+            else:
+                result = _train(cache, prepared, usecase, window)
+                challenger = ReplayModel.trained(f"p{period}", result, usecase)
         except ValueError as exc:
-            challenger_error = str(exc)
+            outcome.error = str(exc)
         else:
-            challenger = ReplayModel.trained(f"p{period}", result, usecase)
-            promotion = cache.get(
+            outcome.estimator = challenger.estimator
+            outcome.promotion = cache.get(
                 ("promotion", challenger.key, champion.key, seed),
                 lambda: _approved(_evaluate(usecase, challenger, champion, seed), usecase),
             )
-            if promotion.action == "promote":
+            if outcome.promotion.action == "promote":
                 state.champion = challenger
-    return decision, promotion, challenger_error
+    return decision, outcome
 
 
 @dataclass(frozen=True)
@@ -613,13 +704,18 @@ def run_policy(
         Per-period outcomes with every decision and its inputs.
 
     Raises:
-        ValueError: ``initial_periods`` leaves nothing to replay, or ``prepared``
-            or ``cache`` belong to another use case or frame.
+        ValueError: ``initial_periods`` leaves nothing to replay, ``prepared``
+            or ``cache`` belong to another use case or frame, or a ``+search``
+            policy meets a use case without ``model.candidates``.
         BootstrapError: The first model misses the promotion gate.
     """
     if prepared.usecase_name != usecase.name:
         raise ValueError(
             f"the data was prepared for {prepared.usecase_name!r}, not {usecase.name!r}"
+        )
+    if policy.search and not usecase.model.candidates:
+        raise ValueError(
+            f"policy {policy.name!r} searches model.candidates, and {usecase.name!r} has none"
         )
     cache = cache if cache is not None else ReplayCache()
     cache.bind(prepared, usecase)
@@ -646,9 +742,9 @@ def run_policy(
         scored = cache.get(
             ("score", champion.key, period), partial(_score, usecase, champion, batch)
         )
-        decision = promotion = challenger_error = None
+        decision, challenge = None, _Challenge()
         if settings is not None:
-            decision, promotion, challenger_error = _decide_cycle(
+            decision, challenge = _decide_cycle(
                 prepared,
                 usecase,
                 policy,
@@ -672,8 +768,10 @@ def run_policy(
                 champion=champion.label,
                 guardrail_rows=scored.guardrail_rows,
                 decision=decision,
-                promotion=promotion,
-                challenger_error=challenger_error,
+                promotion=challenge.promotion,
+                challenger_error=challenge.error,
+                challenger_estimator=challenge.estimator,
+                search_reasons=challenge.search_reasons,
             )
         )
     return PolicyResult(

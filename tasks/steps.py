@@ -22,6 +22,7 @@ from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
 from sklearn.pipeline import Pipeline
 
+from mlops_core.config import UseCase
 from mlops_core.decisions import (
     DriftSummary,
     GateDecision,
@@ -35,12 +36,14 @@ from mlops_core.gate import decide_gate
 from mlops_core.guardrails import GuardrailResult, apply_guardrails
 from mlops_core.monitoring import assess_performance, challenger_evidence
 from mlops_core.reference_profile import ReferenceProfile, profile_reference
+from mlops_core.search import Mapper, SearchResult
 from mlops_core.segmented import SegmentJob, fit_job
-from mlops_core.training import TrainingResult, predict, train_model
+from mlops_core.training import TrainingResult, predict, split_window, train_model
 from tasks import storage, tracking
 from tasks.drift import compute_drift
 from tasks.estimator_store import load_estimator, log_estimator
 from tasks.runtime import Runtime
+from tasks.search import log_search, run_search
 from tasks.validation import read_batch_file, validate_frame
 
 step = partial(task, cache_policy=NO_CACHE)
@@ -163,9 +166,12 @@ def write_scored(
         review["review_status"] = "pending"
         review["model_version"] = champion_version
         target = rt.paths.review / f"{stem}.parquet"
-        if target.exists() and (
-            pd.read_parquet(target, columns=["review_status"])["review_status"] != "pending"
-        ).any():
+        if (
+            target.exists()
+            and (
+                pd.read_parquet(target, columns=["review_status"])["review_status"] != "pending"
+            ).any()
+        ):
             # Scored again (a rerun, score_batch twice): rewriting would reopen
             # rows a reviewer already approved, overrode or rejected.
             review_path = target
@@ -271,10 +277,33 @@ def measure_drift(
     )
 
 
+def search_challenger(
+    rt: Runtime,
+    labeled: pd.DataFrame,
+    window: TrainingWindow,
+    map_trials: Mapper,
+    incumbent: str | None,
+) -> tuple[SearchResult, UseCase]:
+    """Search ``model.candidates`` on the window's training rows (holdout excluded).
+
+    Not a task: it runs in the flow so ``map_trials`` can submit one ``search
+    trial`` task per trial to the flow's task runner.
+
+    Returns:
+        The search (every trial, the choice and its reasons) and the use case
+        whose model is the chosen candidate.
+    """
+    split = split_window(labeled, rt.usecase, window)
+    search = run_search(split.train, rt.usecase, map_trials=map_trials, incumbent=incumbent)
+    return search, search.usecase_for_choice(rt.usecase)
+
+
 @step(name="train challenger")
-def train_challenger(rt: Runtime, labeled: pd.DataFrame, window: TrainingWindow) -> TrainingResult:
-    """Fit the use case's model on the decided window."""
-    return train_model(labeled, rt.usecase, window)
+def train_challenger(
+    rt: Runtime, labeled: pd.DataFrame, window: TrainingWindow, usecase: UseCase | None = None
+) -> TrainingResult:
+    """Fit the use case's model (or a searched choice's) on the decided window."""
+    return train_model(labeled, usecase or rt.usecase, window)
 
 
 def train_segmented_challenger(
@@ -312,10 +341,22 @@ def fit_segments(template: Any, jobs: list[SegmentJob]) -> list[Any]:
 
 @task(name="log challenger", cache_policy=NO_CACHE)
 def log_challenger(
-    rt: Runtime, result: TrainingResult, period: int, trigger: str, batch_sha256: str
+    rt: Runtime,
+    result: TrainingResult,
+    period: int,
+    trigger: str,
+    batch_sha256: str,
+    *,
+    usecase: UseCase | None = None,
+    search: SearchResult | None = None,
 ) -> tracking.TrainedModel:
-    """Log the challenger's run and register it as a candidate version."""
-    uc = rt.usecase
+    """Log the challenger's run and register it as a candidate version.
+
+    ``usecase`` is the use case of the searched choice (its estimator and
+    params) and ``search`` the search behind it: every trial is logged as a
+    run nested under the training run.
+    """
+    uc = usecase or rt.usecase
     window = result.split.window
     profile = tracking.ModelProfile(
         metric=uc.metric.primary,
@@ -373,6 +414,8 @@ def log_challenger(
             # a usable candidate; the flow fails and a rerun trains a new one.
             tracking.fail_training_run(rt.client, uc.registered_model_name, trained)
             raise
+    if search is not None:
+        log_search(rt.client, rt.experiment_id, trained.run_id, search)
     return trained
 
 

@@ -306,3 +306,60 @@ def test_a_bootstrap_model_below_the_floor_stops_the_replay(prepared):
 def test_initial_periods_must_leave_periods_to_replay(prepared, uc, initial):
     with pytest.raises(ValueError, match="initial_periods must leave"):
         run_policy(prepared, uc, parse_policy("never"), initial_periods=initial)
+
+
+# ------------------------------------------------------------ candidate search
+RIDGE = "sklearn.linear_model.Ridge"
+HGB = "sklearn.ensemble.HistGradientBoostingRegressor"
+
+
+def with_candidates(uc: UseCase, budget: float = 30.0) -> UseCase:
+    raw = uc.model_dump()
+    raw["model"]["candidates"] = [
+        {"estimator": RIDGE, "space": {"alpha": [0.1, 1.0, 10.0]}},
+        {
+            "estimator": HGB,
+            "params": dict(uc.model.params),
+            "space": {"learning_rate": [0.05, 0.1, 0.2]},
+        },
+    ]
+    raw["model"]["search"] = {"budget_seconds": budget, "trials": 4, "folds": 2, "seed": 1}
+    return parse_usecase(raw, "flip_search.yaml")
+
+
+@pytest.fixture(scope="module")
+def searched(prepared):
+    uc = with_candidates(usecase())
+    policies = [parse_policy("default"), parse_policy("default+search")]
+    runs = run_backtest(prepared, uc, policies, initial_periods=INITIAL, seed=0)
+    return uc, {r.policy: r for r in runs}
+
+
+def test_a_search_policy_decides_like_its_base_and_records_each_choice(searched, results):
+    _, runs = searched
+    plain, search = runs["default"], runs["default+search"]
+    # Candidates change nothing for the plain policy: the same replay as without them.
+    assert plain == results["default"]
+    # The first decision is taken before any challenger differs, so it is the same.
+    assert search.decisions[0] == plain.decisions[0]
+    retrained = [p for p in search.periods if p.retrained and p.challenger_error is None]
+    assert retrained
+    for p in retrained:
+        choice, budget = p.search_reasons
+        assert choice.code in ("search_switched", "search_kept")
+        assert choice.numbers["chosen"] in (RIDGE, HGB)
+        assert p.challenger_estimator == choice.numbers["chosen"]
+        # The bootstrap champion is the single estimator: the first search compares with it.
+        assert choice.numbers["incumbent"] in (RIDGE, HGB)
+        assert budget.numbers["budget_seconds"] == 30.0
+        assert budget.numbers["trials_started"] == 4
+    assert sum(search.challenger_estimators.values()) == len(retrained)
+    assert all(not p.search_reasons for p in plain.periods)
+    assert all(p.challenger_estimator == HGB for p in plain.periods if p.retrained)
+    table = summary_table([plain, search])
+    assert [row["policy"] for row in table] == ["default", "default+search"]
+
+
+def test_a_search_policy_needs_candidates(prepared, uc):
+    with pytest.raises(ValueError, match="has none"):
+        run_policy(prepared, uc, parse_policy("default+search"), initial_periods=INITIAL)

@@ -57,6 +57,39 @@ def test_parse_policy_accepts_the_known_forms(text, name, kind, every):
 
 
 @pytest.mark.parametrize(
+    ("text", "name", "kind", "every"),
+    [
+        ("default+search", "default+search", "default", None),
+        (" Every:02+Search ", "every:2+search", "every", 2),
+        ("performance+search", "performance+search", "performance", None),
+    ],
+)
+def test_parse_policy_accepts_a_search_suffix(text, name, kind, every):
+    assert parse_policy(text) == Policy(name=name, kind=kind, every=every, search=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("never+search", "nothing to search"),
+        ("default+search+search", "given twice"),
+        ("+search", "unknown policy"),
+        ("sometimes+search", "unknown policy"),
+    ],
+)
+def test_parse_policy_rejects_a_misplaced_search_suffix(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_policy(text)
+
+
+def test_a_search_policy_decides_with_the_settings_of_its_base_policy():
+    for name in ("default", "every:3", "drift", "performance"):
+        assert policy_settings(
+            parse_policy(name + "+search"), RETRAIN, DRIFT, label_delay=1
+        ) == policy_settings(parse_policy(name), RETRAIN, DRIFT, label_delay=1)
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("sometimes", "unknown policy 'sometimes'"),
