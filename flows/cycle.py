@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, pause_flow_run, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
-from prefect.context import get_run_context
 from prefect.input import RunInput
-from prefect.states import Running
 from pydantic import Field
 
+from flows.forms import wait_for_answer
 from flows.reporting import write_cycle_report
 from flows.runners import make_task_runner, parse_runner
 from mlops_core.cycle import (
@@ -200,7 +197,6 @@ def _validate_and_score(rt: Runtime, path: Path) -> Scored:
 #: Seconds the server keeps a paused run past the approval deadline. The flow
 #: itself ends the wait at the deadline; the server's own expiry (which would
 #: fail the run) must never come first.
-_PAUSE_GRACE_SECONDS = 600
 
 
 def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> dict[str, Any]:
@@ -210,40 +206,14 @@ def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> di
     ends Prefect's wait without input; the answer is then "timeout" (a
     rejection) and the run goes on to record it and complete.
     """
-    timeout = rt.usecase.promotion.approval_timeout_seconds
-    run_id = get_run_context().flow_run.id
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        with get_client(sync_client=True) as client:
-            client.set_flow_run_state(
-                run_id,
-                Running(message="No approval answer in time: the promotion is rejected."),
-                force=True,
-            )
-
-    timer = threading.Timer(timeout, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        answer = pause_flow_run(
-            wait_for_input=ApprovalInput.with_initial_data(
-                description=markdown, approve=False, reviewer="", comment=""
-            ),
-            timeout=timeout + _PAUSE_GRACE_SECONDS,
-            poll_interval=max(1, min(10, timeout // 10)),
-        )
-    except Exception:
-        # Resumed by the timer, Prefect finds no input to load: that is the timeout.
-        if not expired.is_set():
-            raise
-        answer = None
-    finally:
-        timer.cancel()
-    if answer is None or expired.is_set():
-        # Resumed by the timer, Prefect hands back the form's initial values, not
-        # an answer; an answer racing the deadline counts as late.
+    answer = wait_for_answer(
+        ApprovalInput.with_initial_data(
+            description=markdown, approve=False, reviewer="", comment=""
+        ),
+        rt.usecase.promotion.approval_timeout_seconds,
+        "No approval answer in time: the promotion is rejected.",
+    )
+    if answer is None:
         return {"approval": "timeout", "approver": None, "approval_comment": None}
     return {
         "approval": "approved" if answer.approve else "rejected",

@@ -11,28 +11,18 @@ through ``mlops review`` (:mod:`tasks.review` does the work for both).
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from prefect import flow, get_run_logger, pause_flow_run, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
-from prefect.context import get_run_context
 from prefect.input import RunInput
-from prefect.states import Running
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.forms import wait_for_answer
 from mlops_core.review import ReviewRequest, RowDecision, pending_markdown, review_markdown
 from tasks import review
 from tasks.notify import publish_markdown
 from tasks.runtime import open_runtime
-
-Form = TypeVar("Form", bound=RunInput)
-
-#: Seconds the server keeps a paused run past the form's deadline. The flow
-#: itself ends the wait at the deadline; the server's own expiry (which would
-#: fail the run) must never come first.
-PAUSE_GRACE_SECONDS = 600
 
 
 class HeldRowAnswer(BaseModel):
@@ -104,55 +94,6 @@ def requests_from_answer(answer: ReviewForm, at: dt.datetime) -> list[ReviewRequ
         )
         for batch, rows in decisions.items()
     ]
-
-
-def _poll_seconds(timeout_seconds: int) -> int:
-    # A reviewer waits for the flow to notice the answer: check every few seconds.
-    return max(1, min(5, timeout_seconds // 10))
-
-
-def wait_for_answer(form: type[Form], timeout_seconds: int, expired_message: str) -> Form | None:
-    """Pause the flow run until a person submits ``form``; None when the deadline passes.
-
-    At the deadline a timer moves the run from Paused back to Running, which
-    ends Prefect's wait without input; an answer racing the deadline counts as
-    late (None), so what happens never depends on a race.
-
-    Args:
-        form: A ``RunInput`` class, usually made with ``with_initial_data``.
-        timeout_seconds: How long to wait for the answer.
-        expired_message: Message of the Running state set at the deadline.
-
-    Returns:
-        The submitted form, or None.
-    """
-    run_id = get_run_context().flow_run.id
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        with get_client(sync_client=True) as client:
-            client.set_flow_run_state(run_id, Running(message=expired_message), force=True)
-
-    timer = threading.Timer(timeout_seconds, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        answer = pause_flow_run(
-            wait_for_input=form,
-            timeout=timeout_seconds + PAUSE_GRACE_SECONDS,
-            poll_interval=_poll_seconds(timeout_seconds),
-        )
-    except Exception:
-        # Resumed by the timer, Prefect finds no input to load: that is the deadline.
-        if not expired.is_set():
-            raise
-        answer = None
-    finally:
-        timer.cancel()
-    if answer is None or expired.is_set():
-        return None
-    return answer
 
 
 finish_recorded = task(name="finish recorded reviews", cache_policy=NO_CACHE)(
