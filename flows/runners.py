@@ -80,5 +80,8 @@ def make_task_runner(setting: RunnerSetting) -> Any:
             "threads_per_worker": 1,
             "processes": True,
             "dashboard_address": None,
+            # The workers' statistical profiler feeds the dashboard, which is off: it
+            # samples every 10 ms, half an idle worker's CPU, and takes the GIL from fits.
+            "config": {"distributed.worker.profile.enabled": False},
         },
     )

@@ -157,20 +157,44 @@ class SegmentedModel(BaseEstimator):
 
 
 #: Rows that cost a fit about as much as its fixed part: boosting a few hundred
-#: rows is dominated by per-iteration overhead, not by the rows.
-_ROWS_PER_FIT_COST = 2000
+#: rows is dominated by per-iteration overhead, not by the rows. Measured on the
+#: Walmart stores (HistGradientBoosting, 200 iterations, one core): a store's 143
+#: rows fit in 0.14 s, all 6,435 rows in 0.75 s, 5.3 times as long.
+ROWS_PER_FIT_COST = 1400
+
+
+def fit_cost(rows: int) -> float:
+    """Estimated cost of one fit, in units of its fixed part.
+
+    Args:
+        rows: Training rows of the fit.
+
+    Returns:
+        1 (the fixed part) plus one per ``ROWS_PER_FIT_COST`` rows.
+    """
+    return 1.0 + rows / ROWS_PER_FIT_COST
 
 
 def chunk_jobs(jobs: Sequence[SegmentJob], chunks: int) -> list[list[SegmentJob]]:
     """Deal the jobs into at most ``chunks`` lists of about equal cost, costliest first.
 
-    A fit costs a fixed part plus a part growing with its rows (one unit per
-    ``_ROWS_PER_FIT_COST`` rows); greedy: each job, costliest first, goes to the
-    cheapest list so far. The order inside a list follows the jobs' order.
+    Greedy on :func:`fit_cost`: each job, costliest first, goes to the cheapest
+    list so far, so the lists' costs end within one job's cost of each other.
+    The order inside a list follows the jobs' order.
+
+    Args:
+        jobs: The fits, as :func:`segment_jobs` lists them.
+        chunks: Most lists to deal into (no list is left empty).
+
+    Returns:
+        The lists of jobs, every job in exactly one.
+
+    Raises:
+        ValueError: ``chunks`` is below 1.
     """
     if chunks < 1:
         raise ValueError(f"chunks must be at least 1, got {chunks}")
-    costs = [1.0 + len(job.target) / _ROWS_PER_FIT_COST for job in jobs]
+    costs = [fit_cost(len(job.target)) for job in jobs]
     loads = [0.0] * min(chunks, len(jobs))
     dealt: list[list[int]] = [[] for _ in loads]
     for i in sorted(range(len(jobs)), key=lambda i: -costs[i]):

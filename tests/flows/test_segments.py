@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from prefect import flow
 
 from flows.cycle import _map_segment_fits
+from flows.runners import make_task_runner, parse_runner
 from mlops_core.features import build_pipeline, model_input
 from mlops_core.segmented import fit_segmented
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
@@ -68,3 +70,19 @@ def test_per_store_fits_on_a_local_dask_cluster_equal_those_on_threads(
     # Two worker processes of a local Dask cluster fit the stores' models.
     monkeypatch.setenv("MLOPS_TASK_RUNNER", "dask:2")
     np.testing.assert_allclose(fit_all(), by_threads)
+
+
+def test_dask_runners_open_together_each_run_their_own_cluster() -> None:
+    """The per-store benchmark fits on a 1- and a 2-worker cluster open side by side."""
+    with (
+        make_task_runner(parse_runner("dask:1")) as one,
+        make_task_runner(parse_runner("dask:2")) as two,
+    ):
+        assert len(one.client.scheduler_info()["workers"]) == 1
+        assert len(two.client.scheduler_info()["workers"]) == 2
+        assert one.client.scheduler.address != two.client.scheduler.address
+        # The workers keep no statistical profile: a 1.5 s task sampled every 10 ms
+        # would leave about 150 samples once the profiler's 1 s cycle has passed.
+        one.client.submit(time.sleep, 1.5, pure=False).result()
+        time.sleep(1.2)
+        assert one.client.profile()["count"] == 0
