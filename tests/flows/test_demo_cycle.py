@@ -275,3 +275,34 @@ def test_backtest_default_policy_decides_as_the_live_flow_did(demo_run):
         assert [r["code"] for r in live["reasons"]] == [r.code for r in replayed.reasons]
         compared += 1
     assert compared >= 20
+
+
+def test_each_cycle_report_is_logged_with_its_decision_and_linked_from_prefect(demo_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    _, _, rt, _ = demo_run
+    latest = _decisions(rt, **{"mlops.kind": "retrain"})[0]
+    logged = [a.path for a in rt.client.list_artifacts(latest.run_id)]
+    reports = [p for p in logged if p.endswith(".html")]
+    assert len(reports) == 1, logged
+    html = Path(rt.client.download_artifacts(latest.run_id, reports[0])).read_text()
+    assert html.startswith("<!DOCTYPE html>") and latest.run_id in html
+    with get_client(sync_client=True) as client:
+        links = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["retail-demand-cycle-report"])
+            )
+        )
+    assert any(reports[0] in str(a.data) and latest.run_id in str(a.data) for a in links)
+
+
+def test_the_champion_carries_its_model_card(demo_run):
+    _, _, rt, _ = demo_run
+    champion = tracking.get_model_version_info(
+        rt.client, rt.usecase.registered_model_name, alias="champion"
+    )
+    version = rt.client.get_model_version(rt.usecase.registered_model_name, champion.version)
+    assert version.description.startswith(f"# Model card: {rt.usecase.registered_model_name}")
+    card = Path(rt.client.download_artifacts(champion.run_id, "model_card.md")).read_text()
+    assert "## Known limits" in card and "## Promotion gate: `promote`" in card
