@@ -244,11 +244,12 @@ def fit_segments_on(
 ) -> list[Any]:
     """Submit the fits to a started task runner; the pipelines in the jobs' order.
 
-    The jobs are dealt into two chunks per worker, largest first, so the
-    workers stay busy and each pays the cost of a task run a couple of times,
-    not once per segment.
+    The jobs are dealt into one chunk per worker, of about equal estimated cost
+    (:func:`~mlops_core.segmented.chunk_jobs`): a task run on a Dask worker
+    costs about 0.2 s of Prefect bookkeeping (starting the run, its states,
+    fetching its result), more than a store's fit, so each worker pays it once.
     """
-    chunks = chunk_jobs(jobs, 2 * workers)
+    chunks = chunk_jobs(jobs, workers)
     futures = [
         runner.submit(steps.fit_segments, parameters={"template": template, "jobs": chunk})
         for chunk in chunks

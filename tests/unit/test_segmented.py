@@ -15,7 +15,9 @@ from sklearn.preprocessing import OneHotEncoder
 from mlops_core.segmented import (
     FALLBACK,
     SegmentedModel,
+    SegmentJob,
     chunk_jobs,
+    fit_cost,
     fit_job,
     fit_segmented,
     segment_jobs,
@@ -106,12 +108,35 @@ def test_jobs_are_dealt_into_balanced_chunks_and_none_is_lost() -> None:
     chunks = chunk_jobs(jobs, 2)
     assert len(chunks) == 2
     assert sorted(j.segment for chunk in chunks for j in chunk) == sorted(j.segment for j in jobs)
-    # A fit costs a fixed part plus one per 2000 rows: the chunks' costs end up
-    # within a store's fit of each other, not split by rows alone (which would
-    # leave the fallback alone against four store fits).
-    loads = sorted(sum(1 + len(j.target) / 2000 for j in chunk) for chunk in chunks)
-    assert loads[1] - loads[0] < 1.1, loads
+    # The chunks' costs end within one fit's cost of each other, not split by rows
+    # alone (which would leave the fallback alone against four store fits).
+    loads = sorted(sum(fit_cost(len(j.target)) for j in chunk) for chunk in chunks)
+    assert loads[1] - loads[0] < fit_cost(len(jobs[1].target)), loads
     assert all(len(chunk) >= 2 for chunk in chunks)
     assert len(chunk_jobs(jobs, 50)) == len(jobs), "never an empty chunk"
     with pytest.raises(ValueError):
         chunk_jobs(jobs, 0)
+
+
+def _stores(stores: int, rows_each: int) -> list[SegmentJob]:
+    """Jobs shaped like Walmart's: a fallback on every row, then equal stores."""
+    frame = pd.DataFrame({"store": np.repeat(np.arange(stores), rows_each), "x": 0.0})
+    return segment_jobs(frame, np.zeros(len(frame)), "store", min_rows=1)
+
+
+def test_one_chunk_per_worker_splits_the_fallback_and_the_stores_evenly() -> None:
+    jobs = _stores(45, 143)  # Walmart: 45 stores of 143 weeks
+    store = fit_cost(143)
+    # All 6,435 rows fit in about five stores' time (0.70 s against 0.137 s
+    # measured), not 45 (by rows) and not one (by count).
+    assert 4.5 * store < fit_cost(45 * 143) < 6 * store
+    first, second = chunk_jobs(jobs, 2)
+    # The fallback and 20 stores (0.70 + 20 x 0.137 = 3.44 s) against 25 stores
+    # (3.43 s); one store more or less would leave a worker idle 0.3 s.
+    assert first[0].segment == FALLBACK
+    assert (len(first), len(second)) == (21, 25)
+    costs = [sum(fit_cost(len(j.target)) for j in chunk) for chunk in (first, second)]
+    assert abs(costs[0] - costs[1]) <= store
+    assert sorted(j.segment for j in first + second) == sorted(j.segment for j in jobs)
+    # One chunk is every job, in the jobs' order.
+    assert [j.segment for j in chunk_jobs(jobs, 1)[0]] == [j.segment for j in jobs]
