@@ -260,29 +260,12 @@ def ledger_append(ledger: Path, entry: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
-def read_frames(
-    folder: Path,
-    pattern: str = "*.parquet",
-    *,
-    after: tuple[str, int] | None = None,
-) -> pd.DataFrame:
-    """Concatenate Parquet files of a folder (empty frame when there are none).
-
-    Args:
-        folder: The folder to read.
-        pattern: Glob of the files to read, in name order.
-        after: ``(column, value)``: skip the files whose Parquet statistics show
-            every value of ``column`` at or below ``value`` (read from the
-            footer, not the data), and keep only rows above it from the others.
-    """
-    files = parquet_files(folder, pattern, after=after)
+def read_frames(folder: Path, pattern: str = "*.parquet") -> pd.DataFrame:
+    """Concatenate Parquet files of a folder (empty frame when there are none)."""
+    files = parquet_files(folder, pattern)
     if not files:
         return pd.DataFrame()
-    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    if after is not None:
-        column, value = after
-        frame = frame.loc[pd.to_numeric(frame[column]) > value].reset_index(drop=True)
-    return frame
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
 def parquet_files(
