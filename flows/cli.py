@@ -30,8 +30,14 @@ HomeOpt = Annotated[
 ]
 
 
-def set_environment_defaults(verbose: bool = False) -> None:
-    """Process defaults of every command (thread limits, trusted models, quiet logs)."""
+def set_environment_defaults(verbose: bool = False, command: typer.Context | None = None) -> None:
+    """Process defaults of every command (thread limits, trusted models, quiet logs).
+
+    Args:
+        verbose: Show Prefect's logs.
+        command: The command that runs flows in this process: until it ends,
+            they run without heartbeats (see ``flows/local.py``).
+    """
     # Histogram models oversubscribe the 2 cores badly when runs share them.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -46,6 +52,11 @@ def set_environment_defaults(verbose: bool = False) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral server's first start migrates a fresh database: slow on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if command is not None:
+        # After the variables above: Prefect reads them when first imported.
+        from flows.local import without_heartbeats
+
+        command.with_resource(without_heartbeats())
 
 
 def _check_usecase(path: Path) -> None:
@@ -68,6 +79,7 @@ def _print(result: Any) -> None:
 
 @app.command()
 def demo(
+    command: typer.Context,
     home: Annotated[Path, typer.Option("--home", help="Demo data root (emptied first).")] = Path(
         ".mlops-demo"
     ),
@@ -76,7 +88,7 @@ def demo(
     verbose: Annotated[bool, typer.Option(help="Show Prefect logs.")] = False,
 ) -> None:
     """Simulate a retail business for PERIODS weeks through the real flows."""
-    set_environment_defaults(verbose)
+    set_environment_defaults(verbose, command)
     from rich.console import Console
 
     from flows.demo import demo as demo_flow
@@ -96,9 +108,11 @@ def demo(
 
 
 @app.command()
-def bootstrap(usecase: UsecaseArg, home: HomeOpt = None, verbose: bool = False) -> None:
+def bootstrap(
+    command: typer.Context, usecase: UsecaseArg, home: HomeOpt = None, verbose: bool = False
+) -> None:
     """Train the first champion on the labeled batches in landing."""
-    set_environment_defaults(verbose)
+    set_environment_defaults(verbose, command)
     _check_usecase(usecase)
     from flows.cycle import bootstrap as flow
 
@@ -107,13 +121,14 @@ def bootstrap(usecase: UsecaseArg, home: HomeOpt = None, verbose: bool = False) 
 
 @app.command()
 def score(
+    command: typer.Context,
     usecase: UsecaseArg,
     batch: Annotated[str, typer.Argument(help="Batch file name in landing.")],
     home: HomeOpt = None,
     verbose: bool = False,
 ) -> None:
     """Validate a batch, predict with the champion, apply guardrails."""
-    set_environment_defaults(verbose)
+    set_environment_defaults(verbose, command)
     _check_usecase(usecase)
     from flows.cycle import score_batch
 
@@ -122,6 +137,7 @@ def score(
 
 @app.command()
 def monitor(
+    command: typer.Context,
     usecase: UsecaseArg,
     batch: Annotated[
         str | None, typer.Argument(help="Batch file name; all landed when omitted.")
@@ -130,7 +146,7 @@ def monitor(
     verbose: bool = False,
 ) -> None:
     """Run the monitoring cycle for one landed batch, or for every landed batch in order."""
-    set_environment_defaults(verbose)
+    set_environment_defaults(verbose, command)
     _check_usecase(usecase)
     from flows.cycle import monitor as flow
     from tasks import storage
@@ -150,6 +166,7 @@ def monitor(
 
 @app.command()
 def rollback(
+    command: typer.Context,
     usecase: UsecaseArg,
     reason: Annotated[
         str, typer.Option(help="Why; kept in the decision record.")
@@ -162,7 +179,7 @@ def rollback(
     verbose: bool = False,
 ) -> None:
     """Move alias champion back to the previous version."""
-    set_environment_defaults(verbose)
+    set_environment_defaults(verbose, command)
     _check_usecase(usecase)
     from flows.cycle import rollback as flow
 
@@ -171,6 +188,7 @@ def rollback(
 
 @app.command()
 def backtest(
+    command: typer.Context,
     usecase: UsecaseArg,
     data: Annotated[Path, typer.Argument(help="Time-ordered CSV or Parquet with the target.")],
     policies: Annotated[
@@ -194,7 +212,7 @@ def backtest(
     verbose: bool = False,
 ) -> None:
     """Replay a labeled history under several retraining policies and compare them."""
-    set_environment_defaults(verbose)
+    set_environment_defaults(verbose, command)
     _check_usecase(usecase)
     if not data.is_file():
         typer.echo(f"error: {data}: no such file", err=True)

@@ -22,6 +22,7 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from flows.forms import wait_for_answer
+from flows.local import without_heartbeats
 from flows.reporting import write_cycle_report
 from flows.runners import make_task_runner, parse_runner
 from mlops_core.cycle import (
@@ -43,6 +44,7 @@ from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary, wordi
 from mlops_core.retrain import decide_retrain
 from mlops_core.segmented import SegmentJob, chunk_jobs
 from mlops_core.stats import attribute_decay
+from mlops_core.training import Predictions
 from tasks import steps, storage, tracking
 from tasks.model_card import publish_card_for_promotion
 from tasks.notify import emit, publish_markdown
@@ -148,6 +150,7 @@ class Scored:
     period: int | None
     champion: steps.Champion | None
     guarded: GuardrailResult | None
+    predicted: Predictions | None = None  # the champion's own output, before guardrails
 
 
 def _validate_and_score(rt: Runtime, path: Path) -> Scored:
@@ -171,9 +174,9 @@ def _validate_and_score(rt: Runtime, path: Path) -> Scored:
         )
         return Scored(path, frame, gate, period, champion, None)
     assert frame is not None
-    guarded = None
+    guarded = predicted = None
     if champion is not None:
-        guarded = steps.score(rt, frame, champion)
+        guarded, predicted = steps.score(rt, frame, champion)
         steps.write_scored(rt, frame, gate, guarded, champion.version)
         g = guarded.summary
         if g.violating_rows:
@@ -191,7 +194,7 @@ def _validate_and_score(rt: Runtime, path: Path) -> Scored:
                 },
                 related_version=champion.version,
             )
-    return Scored(path, frame, gate, period, champion, guarded)
+    return Scored(path, frame, gate, period, champion, guarded, predicted)
 
 
 #: Seconds the server keeps a paused run past the approval deadline. The flow
@@ -851,7 +854,7 @@ def _cycle(rt: Runtime, batch: str, path: Path) -> dict[str, Any]:
         ).as_dict()
 
     assert scored.frame is not None
-    steps.store_accepted(rt, scored.frame, gate)
+    steps.store_accepted(rt, scored.frame, gate, source=path)
     time_col = uc.data.time_column
     trained_through = champion.info.profile.trained_last_period if champion else None
     seen_through = history.seen_through(trained_through)
@@ -866,7 +869,9 @@ def _cycle(rt: Runtime, batch: str, path: Path) -> dict[str, Any]:
 
     perf = drift = None
     if champion is not None and scored.guarded is not None:
-        perf = steps.measure_performance(rt, champion, new_rows, scored.frame, seed=period)
+        perf = steps.measure_performance(
+            rt, champion, new_rows, scored.frame, seed=period, current_predicted=scored.predicted
+        )
         drift = steps.measure_drift(rt, champion, scored.frame, scored.guarded.raw, seed=period)
         if drift.drifted_features:
             emit(
@@ -945,9 +950,10 @@ def monitor_landed(
     """
     rt = open_runtime(usecase_path, data_root)
     waiting = storage.list_files(rt.paths.landing, rt.usecase.data.format)
-    cycles = [
-        monitor(usecase_path, path.name, data_root) for path in waiting[: max(0, max_batches)]
-    ]
+    with without_heartbeats():  # subflows: this run's own heartbeat covers the process
+        cycles = [
+            monitor(usecase_path, path.name, data_root) for path in waiting[: max(0, max_batches)]
+        ]
     return {
         "handled": len(cycles),
         "waiting": max(0, len(waiting) - len(cycles)),
@@ -995,7 +1001,7 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
             quarantined += 1
             continue
         assert frame is not None
-        steps.store_accepted(rt, frame, gate)
+        steps.store_accepted(rt, frame, gate, source=path)
         accepted += 1
     pool = steps.labeled_pool(rt)
     last = int(pool[uc.data.time_column].max()) if not pool.empty else None

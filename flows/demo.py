@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flows.cycle import bootstrap, monitor
+from flows.local import without_heartbeats
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage
 from tasks.notify import publish_table
@@ -90,7 +91,8 @@ def demo(
         console=Console(stderr=True, width=max(Console(stderr=True).width, 150)),
     )
     rows: list[dict[str, Any]] = []
-    with progress if show_progress else nullcontext():
+    # Subflows: the demo run's own heartbeat (if any) covers the process.
+    with progress if show_progress else nullcontext(), without_heartbeats():
         bar = progress.add_task("bootstrap", total=live_periods + 1)
         rows.append(bootstrap(usecase_path, data_root=str(root)))
         _report(progress, bar, rows[-1], show_progress)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -19,7 +18,7 @@ from mlops_core.features import model_input, numeric_features
 from mlops_core.guardrails import apply_guardrails
 from mlops_core.promotion import compare_on_holdout
 from mlops_core.stats import performance_summary, target_association
-from mlops_core.training import predict
+from mlops_core.training import Predictions, predict
 
 
 def _estimate(
@@ -28,7 +27,7 @@ def _estimate(
     frame: pd.DataFrame,
     usecase: UseCase,
     seed: int,
-    predicted: tuple[np.ndarray, np.ndarray | None] | None = None,
+    predicted: Predictions | None = None,
 ) -> MetricInterval:
     pred, proba = predict(model, frame, usecase) if predicted is None else predicted
     e = estimate_performance(
@@ -52,6 +51,7 @@ def assess_performance(
     current: pd.DataFrame | None,
     *,
     seed: int,
+    current_predicted: Predictions | None = None,
 ) -> PerformanceSummary:
     """The champion's realized metric on newly labeled rows, and label-free estimates.
 
@@ -63,6 +63,8 @@ def assess_performance(
         new_rows: Rows whose labels arrived this cycle (features and target).
         current: The batch just scored (no labels yet), for an early estimate.
         seed: Seed of the bootstrap and the estimator's simulation.
+        current_predicted: The model's output on ``current`` when it was
+            already scored (the batch is then not scored again).
 
     Returns:
         Realized metric with interval and decay; beside it, the estimate on the
@@ -95,7 +97,9 @@ def assess_performance(
         )
     current_estimate = None
     if estimator is not None and current is not None and not current.empty:
-        current_estimate = _estimate(estimator, model, current, usecase, seed + 1)
+        current_estimate = _estimate(
+            estimator, model, current, usecase, seed + 1, current_predicted
+        )
     return summary.model_copy(
         update={
             "estimate_method": estimator.method if estimator is not None else None,

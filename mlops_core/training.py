@@ -75,9 +75,12 @@ def split_window(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow
     return Split(train=train, holdout=holdout, window=window)
 
 
-def predict(
-    model: Pipeline, frame: pd.DataFrame, usecase: UseCase
-) -> tuple[np.ndarray, np.ndarray | None]:
+#: A model's output on a frame: predictions, and positive-class probabilities
+#: for a classifier (None for a regressor).
+Predictions = tuple[np.ndarray, np.ndarray | None]
+
+
+def predict(model: Pipeline, frame: pd.DataFrame, usecase: UseCase) -> Predictions:
     """Predictions (and positive-class probabilities for classifiers) for a frame.
 
     Scored in chunks of ``features.PREDICT_CHUNK_ROWS`` rows, so the peak memory of a

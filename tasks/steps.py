@@ -38,7 +38,13 @@ from mlops_core.monitoring import assess_performance, challenger_evidence
 from mlops_core.reference_profile import ReferenceProfile, profile_reference
 from mlops_core.search import Mapper, SearchResult
 from mlops_core.segmented import SegmentJob, fit_job
-from mlops_core.training import TrainingResult, predict, split_window, train_model
+from mlops_core.training import (
+    Predictions,
+    TrainingResult,
+    predict,
+    split_window,
+    train_model,
+)
 from tasks import storage, tracking
 from tasks.drift import compute_drift
 from tasks.estimator_store import load_estimator, log_estimator
@@ -128,12 +134,21 @@ def load_champion(rt: Runtime) -> Champion | None:
 
 
 @step(name="score and guard")
-def score(rt: Runtime, frame: pd.DataFrame, champion: Champion) -> GuardrailResult:
-    """Predict with the champion and pass every prediction through the guardrails."""
-    pred, _ = predict(champion.model, frame, rt.usecase)
-    return apply_guardrails(
-        pred, frame, rt.usecase.guardrails, champion.info.profile.training_ranges
+def score(
+    rt: Runtime, frame: pd.DataFrame, champion: Champion
+) -> tuple[GuardrailResult, Predictions]:
+    """Predict with the champion and pass every prediction through the guardrails.
+
+    Returns:
+        The guarded predictions, and the model's own output (predictions and,
+        for a classifier, probabilities), which the label-free estimate reuses
+        instead of scoring the batch again.
+    """
+    predicted = predict(champion.model, frame, rt.usecase)
+    guarded = apply_guardrails(
+        predicted[0], frame, rt.usecase.guardrails, champion.info.profile.training_ranges
     )
+    return guarded, predicted
 
 
 @io_step(name="write predictions")
@@ -181,13 +196,32 @@ def write_scored(
 
 
 @io_step(name="store accepted batch")
-def store_accepted(rt: Runtime, frame: pd.DataFrame, gate: GateDecision) -> Path:
-    """Keep the accepted batch's contract columns so labels can be joined to it later."""
+def store_accepted(
+    rt: Runtime, frame: pd.DataFrame, gate: GateDecision, source: Path | None = None
+) -> Path:
+    """Keep the accepted batch's contract columns so labels can be joined to it later.
+
+    Args:
+        rt: The use case's runtime.
+        frame: The batch as read.
+        gate: Its gate decision (names the stored file).
+        source: The file ``frame`` was read from. A Parquet file that holds
+            exactly the contract's columns, in their order and without a stored
+            index, is copied instead of written again: the same table, and a
+            copy takes a tenth of the time at 100,000 rows.
+    """
     cols = [c.name for c in rt.usecase.contract.columns if c.name in frame.columns]
     stem = Path(gate.batch).stem
-    return storage.write_parquet(
-        frame[cols], rt.paths.processed / f"{stem}.{gate.batch_sha256[:12]}.parquet"
-    )
+    target = rt.paths.processed / f"{stem}.{gate.batch_sha256[:12]}.parquet"
+    if (
+        source is not None
+        and rt.usecase.data.format == "parquet"
+        and list(frame.columns) == cols
+        and isinstance(frame.index, pd.RangeIndex)
+        and (frame.index.start, frame.index.step) == (0, 1)
+    ):
+        return storage.copy_atomic(source, target)
+    return storage.write_parquet(frame[cols], target)
 
 
 @step(name="join labels")
@@ -208,10 +242,12 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
     labeled = pd.Index(labels[d.id_column])
     after = None if after_period is None else (d.time_column, after_period)
     parts = []
+    positions = []  # of each kept row's label: the join is one lookup per row
     for file in storage.parquet_files(rt.paths.processed, after=after):
         # The ids first: a batch whose labels have not arrived is not read whole.
-        ids = storage.ids_as_text(pd.read_parquet(file, columns=[d.id_column])[d.id_column])
-        keep = labeled.get_indexer(ids) >= 0
+        ids = pd.read_parquet(file, columns=[d.id_column])[d.id_column]
+        position = storage.label_positions(labeled, ids)
+        keep = position >= 0
         if after_period is not None:
             periods = pd.read_parquet(file, columns=[d.time_column])[d.time_column]
             keep &= pd.to_numeric(periods).to_numpy() > after_period
@@ -221,17 +257,20 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
             part = pd.read_parquet(file)
             if not keep.all():
                 part = part.loc[keep]
-            part[d.id_column] = ids[keep].to_numpy()
+            # The pool holds ids as text whatever their type in the files.
+            part[d.id_column] = storage.ids_as_text(ids[keep]).to_numpy()
             parts.append(part)
+            positions.append(position[keep])
     if not parts:
         return empty
     pool = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    del parts
+    position = positions[0] if len(positions) == 1 else np.concatenate(positions)
+    del parts, positions
     duplicated = pool[d.id_column].duplicated(keep="last").to_numpy()
     if duplicated.any():
         pool = pool.loc[~duplicated]
+        position = position[~duplicated]
     # An inner join on the ids (labels hold each id once), in the batches' order.
-    position = labeled.get_indexer(pool[d.id_column])
     pool[d.target_column] = labels[d.target_column].to_numpy()[position]
     pool[d.time_column] = pd.to_numeric(pool[d.time_column]).astype(int)
     return pool.sort_values([d.time_column, d.id_column], kind="stable", ignore_index=True)
@@ -239,9 +278,17 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
 
 @step(name="performance")
 def measure_performance(
-    rt: Runtime, champion: Champion, new_rows: pd.DataFrame, current: pd.DataFrame, seed: int
+    rt: Runtime,
+    champion: Champion,
+    new_rows: pd.DataFrame,
+    current: pd.DataFrame,
+    seed: int,
+    current_predicted: Predictions | None = None,
 ) -> PerformanceSummary:
-    """Realized metric on newly labeled rows, with the label-free estimates beside it."""
+    """Realized metric on newly labeled rows, with the label-free estimates beside it.
+
+    ``current_predicted`` is the champion's output on ``current`` from scoring it.
+    """
     return assess_performance(
         rt.usecase,
         champion.model,
@@ -250,6 +297,7 @@ def measure_performance(
         new_rows,
         current,
         seed=seed,
+        current_predicted=current_predicted,
     )
 
 

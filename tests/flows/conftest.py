@@ -5,11 +5,17 @@ from __future__ import annotations
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
+from flows.local import without_heartbeats
+
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_harness():
-    """One temporary Prefect database for the whole flow tier (it costs seconds to start)."""
-    with prefect_test_harness(server_startup_timeout=120):
+    """One temporary Prefect database for the whole flow tier (it costs seconds to start).
+
+    Flows run in the test process as ``mlops`` commands run them: without
+    heartbeats, which would hold each run up to 1 s after it ends (flows/local.py).
+    """
+    with prefect_test_harness(server_startup_timeout=120), without_heartbeats():
         yield
 
 

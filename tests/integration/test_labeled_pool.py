@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import steps, storage
+from tasks import steps
 from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.integration
@@ -107,3 +107,68 @@ def test_an_id_scored_twice_keeps_its_latest_row(rt) -> None:
 
     pool = steps.labeled_pool.fn(rt)
     assert sorted(zip(pool[d.id_column], pool[d.time_column], strict=True)) == [("a", 2), ("b", 1)]
+
+
+@pytest.mark.parametrize(
+    ("batch_ids", "label_ids"),
+    [
+        ([10, 9, 11, 12], [12, 9, 10]),  # integers on both sides: looked up as integers
+        ([10, 9, 11, 12], ["12", "9", "10"]),  # text labels for integer ids
+        (["10", "9", "11", "12"], [12, 9, 10]),  # integer labels (a CSV) for text ids
+        (["10", "9", "11", "12"], ["12", "9", "10"]),
+    ],
+    ids=["int-int", "int-text", "text-int", "text-text"],
+)
+def test_integer_and_text_ids_join_alike_and_the_pool_holds_text(
+    rt, batch_ids: list, label_ids: list
+) -> None:
+    d = rt.usecase.data
+    _batch(rt, 1, batch_ids[:2])
+    _batch(rt, 2, batch_ids[2:])
+    _batch(rt, 3, batch_ids[:1])  # id 10 sent again later: its latest row is kept
+    _labels(rt, "all", label_ids, [12.0, 9.0, 10.0])
+
+    pool = steps.labeled_pool.fn(rt)
+    # Text order within a period, as always ("9" after "10"); id 11 has no label.
+    assert pool[d.id_column].tolist() == ["9", "12", "10"]
+    assert pool[d.target_column].tolist() == [9.0, 12.0, 10.0]
+    assert pool[d.time_column].tolist() == [1, 2, 3]
+
+
+@pytest.fixture()
+def parquet_rt(tmp_path: Path):
+    """The shipped use case with batches landing as Parquet."""
+    import yaml
+
+    doc = yaml.safe_load(USECASE.read_text(encoding="utf-8"))
+    doc["data"]["format"] = "parquet"
+    path = tmp_path / "parquet_usecase.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return open_runtime(path, str(tmp_path / "root"))
+
+
+def _landed(rt, frame: pd.DataFrame, name: str):
+    """Land ``frame`` as a Parquet batch; read and validate it as the cycle does."""
+    path = rt.paths.landing / name
+    frame.to_parquet(path, index=False)
+    return path, *steps.validate_batch.fn(rt, path)
+
+
+@pytest.mark.parametrize("extra_column", [False, True], ids=["contract-only", "extra-column"])
+def test_an_accepted_parquet_batch_is_stored_as_the_same_table(parquet_rt, extra_column) -> None:
+    rt = parquet_rt
+    d = rt.usecase.data
+    frame = _batch(rt, 4, ["a", "b", "c"])  # the contract columns, in its order
+    (rt.paths.processed / "batch_004.parquet").unlink()
+    if extra_column:
+        frame = frame.assign(note="x")
+    path, read, gate = _landed(rt, frame, "period_004.parquet")
+
+    stored = steps.store_accepted.fn(rt, read, gate, source=path)
+
+    contract = [c.name for c in rt.usecase.contract.columns]
+    pd.testing.assert_frame_equal(pd.read_parquet(stored), frame[contract])
+    # Only a file holding exactly the contract's columns is copied byte for byte.
+    assert (stored.read_bytes() == path.read_bytes()) is (not extra_column)
+    _labels(rt, "all", ["a", "b", "c"], [1.0, 2.0, 3.0])
+    assert steps.labeled_pool.fn(rt)[d.target_column].tolist() == [1.0, 2.0, 3.0]

@@ -122,3 +122,24 @@ def test_a_model_no_shuffle_can_hurt_spreads_the_weight_evenly() -> None:
     frame = _frame(1000, classify=False).assign(y=5.0)
     importance = train_model(frame, usecase, WINDOW).importance
     assert importance == pytest.approx({name: 0.25 for name in importance})
+
+
+@pytest.mark.parametrize("setup", [REGRESSION, CLASSIFICATION], ids=["mae", "roc_auc"])
+def test_performance_from_the_scoring_output_equals_scoring_again(setup: tuple) -> None:
+    from mlops_core.monitoring import assess_performance
+
+    usecase = _usecase(*setup)
+    result = train_model(_frame(3000, classify=setup[0] == "classification"), usecase, WINDOW)
+    assert result.estimator is not None
+    labeled = _frame(600, classify=setup[0] == "classification", seed=1)
+    current = _frame(800, classify=setup[0] == "classification", seed=2).drop(columns="y")
+
+    def assess(**kwargs: Any):
+        return assess_performance(
+            usecase, result.model, 0.5, result.estimator, labeled, current, seed=3, **kwargs
+        )
+
+    rescored = assess()
+    reused = assess(current_predicted=training.predict(result.model, current, usecase))
+    assert rescored.current_estimate is not None
+    assert reused == rescored
