@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -28,8 +29,20 @@ def _estimate(
     usecase: UseCase,
     seed: int,
     predicted: Predictions | None = None,
-) -> MetricInterval:
+) -> MetricInterval | None:
+    """The label-free estimate on the rows the model gave a usable output for.
+
+    A row whose prediction (or probability) is missing or infinite cannot be
+    estimated: the guardrails replace or hold it, and the estimate covers the
+    other rows (its ``rows`` says how many). None when no row is usable.
+    """
     pred, proba = predict(model, frame, usecase) if predicted is None else predicted
+    usable = _usable_outputs(pred, proba)
+    if not usable.any():
+        return None
+    if not usable.all():
+        frame, pred = frame.loc[usable], pred[usable]
+        proba = None if proba is None else proba[usable]
     e = estimate_performance(
         estimator,
         model_input(frame, usecase),
@@ -40,6 +53,18 @@ def _estimate(
         n_resamples=usecase.retrain.bootstrap_samples,
     )
     return MetricInterval(metric=e.metric, value=e.value, low=e.low, high=e.high, rows=e.rows)
+
+
+def _usable_outputs(pred: np.ndarray, proba: np.ndarray | None) -> np.ndarray:
+    """Rows whose prediction is present (and finite, when a number) and probability finite."""
+    values = np.asarray(pred)
+    if np.issubdtype(values.dtype, np.number):
+        usable = np.isfinite(values.astype(float))
+    else:
+        usable = ~pd.isna(pd.Series(values, dtype=object)).to_numpy()
+    if proba is not None:
+        usable &= np.isfinite(np.asarray(proba, dtype=float))
+    return usable
 
 
 def assess_performance(

@@ -143,3 +143,33 @@ def test_performance_from_the_scoring_output_equals_scoring_again(setup: tuple) 
     reused = assess(current_predicted=training.predict(result.model, current, usecase))
     assert rescored.current_estimate is not None
     assert reused == rescored
+
+
+@pytest.mark.parametrize("broken_rows", [0, 5, 800], ids=["none", "some", "all"])
+def test_the_current_estimate_leaves_out_rows_without_a_usable_prediction(
+    broken_rows: int,
+) -> None:
+    from mlops_core.monitoring import assess_performance
+
+    usecase = _usecase(*REGRESSION)
+    result = train_model(_frame(3000, classify=False), usecase, WINDOW)
+    current = _frame(800, classify=False, seed=2).drop(columns="y")
+    pred, proba = training.predict(result.model, current, usecase)
+    pred = pred.astype(float)
+    pred[:broken_rows] = np.where(np.arange(broken_rows) % 2, np.inf, np.nan)
+
+    perf = assess_performance(
+        usecase,
+        result.model,
+        0.5,
+        result.estimator,
+        _frame(600, classify=False, seed=1),
+        current,
+        seed=3,
+        current_predicted=(pred, proba),
+    )
+    if broken_rows == len(current):
+        assert perf.current_estimate is None
+    else:
+        assert perf.current_estimate is not None
+        assert perf.current_estimate.rows == len(current) - broken_rows
