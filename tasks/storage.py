@@ -13,7 +13,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,20 @@ def write_json(path: Path, payload: Any) -> Path:
     return path
 
 
+@contextmanager
+def _replacing(path: Path) -> Iterator[str]:
+    """A temporary file beside ``path`` that replaces it when the block ends without error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     """Write a frame as Parquet atomically.
 
@@ -171,30 +186,16 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     repeat, so Arrow would build each dictionary only to drop it (a 100,000-row
     batch of 20 float columns writes in 0.10 s instead of 0.17 s, and is smaller).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
     dictionary = [str(c) for c in frame.columns if not pd.api.types.is_float_dtype(frame[c])]
-    try:
+    with _replacing(path) as tmp:
         frame.to_parquet(tmp, index=False, use_dictionary=dictionary)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
 def copy_atomic(source: Path, path: Path) -> Path:
     """Copy a file byte for byte; ``path`` holds the old content or the new, never part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
+    with _replacing(path) as tmp:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
