@@ -5,7 +5,7 @@ Prefect 3.9 starts a heartbeat thread for every flow run
 runs: an automation marks a run Crashed when its heartbeats stop ("detect
 zombie flows" in Prefect's documentation). The thread sleeps in 1 s steps and
 is joined when the run ends, so every run returns to its caller up to 1 s after
-it completed: at 100,000 rows that is a third of a monitor cycle outside its
+it completed: at 100,000 rows, up to a third of a monitor cycle outside its
 statistics, and a catch-up of 50 batches (50 subflows) idles up to 50 s.
 
 Where a heartbeat detects nothing, runs go without it:
