@@ -245,12 +245,13 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
     positions = []  # of each kept row's label: the join is one lookup per row
     for file in storage.parquet_files(rt.paths.processed, after=after):
         # The ids first: a batch whose labels have not arrived is not read whole.
-        ids = pd.read_parquet(file, columns=[d.id_column])[d.id_column]
+        keys = [d.id_column] if after_period is None else [d.id_column, d.time_column]
+        head = pd.read_parquet(file, columns=keys)
+        ids = head[d.id_column]
         position = storage.label_positions(labeled, ids)
         keep = position >= 0
         if after_period is not None:
-            periods = pd.read_parquet(file, columns=[d.time_column])[d.time_column]
-            keep &= pd.to_numeric(periods).to_numpy() > after_period
+            keep &= pd.to_numeric(head[d.time_column]).to_numpy() > after_period
         if keep.any():
             # Copies are avoided where they are not needed: at a million rows
             # each one is the size of a batch.

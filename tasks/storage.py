@@ -145,26 +145,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, payload: Any) -> Path:
-    """Write JSON atomically."""
-    _atomic_write_bytes(path, json.dumps(payload, indent=2, default=str).encode("utf-8"))
-    return path
-
-
 @contextmanager
 def _replacing(path: Path) -> Iterator[str]:
     """A temporary file beside ``path`` that replaces it when the block ends without error."""
@@ -177,6 +157,19 @@ def _replacing(path: Path) -> Iterator[str]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    with _replacing(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_json(path: Path, payload: Any) -> Path:
+    """Write JSON atomically."""
+    _atomic_write_bytes(path, json.dumps(payload, indent=2, default=str).encode("utf-8"))
+    return path
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
