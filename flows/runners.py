@@ -63,6 +63,48 @@ def parse_runner(setting: str | None = None) -> RunnerSetting:
     return RunnerSetting(kind, workers=workers if kind == "threads" else (workers or 2))  # type: ignore[arg-type]
 
 
+#: Dask settings of the local clusters this module starts. Every Dask server (the
+#: scheduler, each nanny, each worker) by default measures its event loop every
+#: 20 ms, its host every 0.5 s and its worker's memory every 0.1 s; for a few
+#: long CPU-bound tasks that is a tenth of a core of bookkeeping, and each wake-up
+#: takes the GIL from the fit running beside it. The workers' statistical profiler
+#: (every 10 ms) only feeds the dashboard, which is off. The memory limits still
+#: hold, checked twice a second.
+LOCAL_DASK_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "500ms",
+}
+
+
+def local_dask_cluster(**cluster_kwargs: Any) -> Any:
+    """A local Dask cluster whose workers report to this process's Prefect API.
+
+    Called by the task runner when a flow run first submits to it. Worker
+    processes do not inherit the flow's settings, only its environment: without
+    ``PREFECT_API_URL`` there, each worker would start an ephemeral API server of
+    its own (a uvicorn process per worker) when the flow itself runs on one.
+
+    Args:
+        cluster_kwargs: Passed on to ``distributed.LocalCluster``.
+
+    Returns:
+        The started cluster.
+    """
+    import dask
+    from distributed import LocalCluster
+    from prefect.client.orchestration import get_client
+
+    # The URL of the configured server, or of the ephemeral one this process runs.
+    api_url = str(get_client(sync_client=True).api_url)
+    env = {**cluster_kwargs.pop("env", {}), "PREFECT_API_URL": api_url}
+    # The scheduler and the nannies run in this process and read the settings when
+    # they start; the workers get them through their nannies.
+    with dask.config.set(LOCAL_DASK_CONFIG):
+        return LocalCluster(**cluster_kwargs, env=env, config=LOCAL_DASK_CONFIG)
+
+
 def make_task_runner(setting: RunnerSetting) -> Any:
     """The Prefect task runner for a setting (not started; use it as a context manager)."""
     if setting.kind == "threads":
@@ -74,14 +116,11 @@ def make_task_runner(setting: RunnerSetting) -> Any:
     if setting.address:
         return DaskTaskRunner(address=setting.address)
     return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
+        cluster_class=local_dask_cluster,
         cluster_kwargs={
             "n_workers": setting.workers,
             "threads_per_worker": 1,
             "processes": True,
             "dashboard_address": None,
-            # The workers' statistical profiler feeds the dashboard, which is off: it
-            # samples every 10 ms, half an idle worker's CPU, and takes the GIL from fits.
-            "config": {"distributed.worker.profile.enabled": False},
         },
     )

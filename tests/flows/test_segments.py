@@ -72,7 +72,7 @@ def test_per_store_fits_on_a_local_dask_cluster_equal_those_on_threads(
     np.testing.assert_allclose(fit_all(), by_threads)
 
 
-def test_dask_runners_open_together_each_run_their_own_cluster() -> None:
+def test_dask_runners_open_together_each_run_their_own_quiet_cluster() -> None:
     """The per-store benchmark fits on a 1- and a 2-worker cluster open side by side."""
     with (
         make_task_runner(parse_runner("dask:1")) as one,
@@ -86,3 +86,19 @@ def test_dask_runners_open_together_each_run_their_own_cluster() -> None:
         one.client.submit(time.sleep, 1.5, pure=False).result()
         time.sleep(1.2)
         assert one.client.profile()["count"] == 0
+        # Dask's diagnostics run once a second, not every 20 ms, in every Dask
+        # server: the scheduler and the nannies (this process), the workers.
+        for runner in (one, two):
+            servers = [runner.client.cluster.scheduler, *runner.client.cluster.workers.values()]
+            intervals = [
+                {k: p.callback_time for k, p in s.periodic_callbacks.items()} for s in servers
+            ]
+            intervals += runner.client.run(
+                lambda dask_worker: {
+                    k: p.callback_time for k, p in dask_worker.periodic_callbacks.items()
+                }
+            ).values()
+            assert len(intervals) == 1 + 2 * len(runner.client.scheduler_info()["workers"])
+            for ms in intervals:
+                assert ms["tick"] == 1000 and ms["monitor"] == 2000
+                assert ms.get("memory_monitor", 500) == 500, "memory limits still checked"
