@@ -153,9 +153,9 @@ class Scored:
     predicted: Predictions | None = None  # the champion's own output, before guardrails
 
 
-def _validate_and_score(rt: Runtime, path: Path) -> Scored:
+def _validate_and_score(rt: Runtime, path: Path, sha256: str | None = None) -> Scored:
     """Validate; quarantine a failure; score and guard a pass (shared by two flows)."""
-    frame, gate = steps.validate_batch(rt, path)
+    frame, gate = steps.validate_batch(rt, path, sha256)
     period = steps.batch_period(frame, path, rt.usecase.data.time_column)
     champion = steps.load_champion(rt)
     if gate.action == "fail":
@@ -798,7 +798,7 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
         return _resume(rt, path, sha, recorded[0]).as_dict()
 
     try:
-        return _cycle(rt, batch, path)
+        return _cycle(rt, batch, path, sha)
     except BaseException:
         _abandon_undecided(rt, sha)
         raise
@@ -819,10 +819,10 @@ def _abandon_undecided(rt: Runtime, sha: str) -> None:
         get_run_logger().warning("could not mark the undecided challenger", exc_info=True)
 
 
-def _cycle(rt: Runtime, batch: str, path: Path) -> dict[str, Any]:
-    """The body of ``monitor`` for a batch that is neither committed nor decided."""
+def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
+    """The body of ``monitor`` for a batch (of hash ``sha``) neither committed nor decided."""
     uc = rt.usecase
-    scored = _validate_and_score(rt, path)
+    scored = _validate_and_score(rt, path, sha)
     gate, champion, period = scored.gate, scored.champion, scored.period
     history = _decision_history(rt)
     if period is None:

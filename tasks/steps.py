@@ -85,9 +85,18 @@ def batch_period(frame: pd.DataFrame | None, path: Path, time_column: str) -> in
 
 
 @step(name="validate batch")
-def validate_batch(rt: Runtime, path: Path) -> tuple[pd.DataFrame | None, GateDecision]:
-    """Read a landed batch and run the contract's checks; decide the gate."""
-    sha = storage.file_sha256(path)
+def validate_batch(
+    rt: Runtime, path: Path, sha256: str | None = None
+) -> tuple[pd.DataFrame | None, GateDecision]:
+    """Read a landed batch and run the contract's checks; decide the gate.
+
+    Args:
+        rt: The use case's runtime.
+        path: The batch file.
+        sha256: The file's hash, when the caller already has it (``monitor``
+            hashes every batch to look it up in the ledger); else it is computed.
+    """
+    sha = sha256 or storage.file_sha256(path)
     frame, read_results = read_batch_file(path, rt.usecase.data.format)
     results = tuple(read_results)
     if frame is not None:

@@ -207,13 +207,10 @@ def move_verified(source: Path, folder: Path, sha256: str) -> Path:
     target = folder / source.name
     if target.exists() and file_sha256(target) != sha256:
         target = folder / f"{source.stem}.{sha256[:12]}{source.suffix}"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
-    os.close(fd)
-    shutil.copyfile(source, tmp)
-    if file_sha256(Path(tmp)) != sha256:
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(f"copy of {source.name} into {folder.name} does not match its hash")
-    os.replace(tmp, target)
+    with _replacing(target) as tmp:
+        shutil.copyfile(source, tmp)
+        if file_sha256(Path(tmp)) != sha256:
+            raise OSError(f"copy of {source.name} into {folder.name} does not match its hash")
     source.unlink(missing_ok=True)
     return target
 
