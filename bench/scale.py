@@ -1210,6 +1210,14 @@ def report(results: Mapping[str, Any]) -> str:
             ),
         )
     )
+    machine = results.get("machine", {})
+    if "host_speed_s_at_start" in machine and "host_speed_s_at_end" in machine:
+        blocks.append(
+            f"Host speed: a fixed one-core workload (`host_speed_seconds`) took "
+            f"{machine['host_speed_s_at_start']:.2f} s at the start of this run and "
+            f"{machine['host_speed_s_at_end']:.2f} s at its end; absolute times such as the "
+            "decision path's scale with it."
+        )
     return "\n\n".join(blocks)
 
 
@@ -1302,6 +1310,28 @@ def _rows(text: str) -> int:
     return int(match.group(1)) * {"": 1, "k": 1000, "m": 1_000_000}[match.group(2).lower()]
 
 
+def host_speed_seconds(repeats: int = 3) -> float:
+    """Best time of a fixed one-core workload (numpy sorts and a Python loop).
+
+    Timed at the start and the end of a run: absolute figures such as the
+    decision path's seconds move with the host, which on a shared virtual
+    machine can be a third slower for minutes; this says how fast it was.
+    """
+    import numpy as np
+
+    values = np.random.default_rng(0).random(1_000_000)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(5):
+            np.sort(values)
+        total = 0
+        for i in range(2_000_000):
+            total += i * i
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
@@ -1369,6 +1399,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_at_start": os.getloadavg(),
             "python": platform.python_version(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "host_speed_s_at_start": host_speed_seconds(),
         },
         "versions": _versions(),
         "cases": {},
@@ -1400,6 +1431,7 @@ def main(argv: list[str] | None = None) -> int:
     results["summary"] = summarise(results["cases"], results["cycles"])
     results["total_s"] = time.perf_counter() - started
     results["machine"]["load_average_at_end"] = os.getloadavg()
+    results["machine"]["host_speed_s_at_end"] = host_speed_seconds()
     text = report(results)
     if results.get("segments"):
         text += "\n\n" + segments_text(results["segments"])
