@@ -47,6 +47,10 @@ def set_environment_defaults(verbose: bool = False, command: typer.Context | Non
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+        # A local Dask cluster (--task-runner dask) otherwise logs every worker's
+        # start, connection and shutdown at INFO: dozens of lines around the result.
+        # Read by Dask when first imported, here and in its worker processes.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     # No analytics from a closed network; its first write also races the ephemeral
     # server's migrations on SQLite ("database is locked" in the demo's output).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

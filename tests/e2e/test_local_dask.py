@@ -4,6 +4,7 @@ This is how ``mlops backtest --task-runner dask`` runs on the embedded defaults:
 no ``PREFECT_API_URL`` anywhere, so the command's process starts an ephemeral
 API server. Dask's worker processes inherit the environment, not the flow's
 settings; they must report to that server rather than each start one of their own.
+Without ``--verbose`` the command prints none of Dask's logs.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ print("PROBE " + json.dumps(probe()))
 
 
 def test_local_dask_workers_report_to_the_flows_ephemeral_server(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLOPS_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLOPS_", "DASK_"))}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
     done = subprocess.run(
         [sys.executable, "-c", PROBE],
@@ -90,3 +91,5 @@ def test_local_dask_workers_report_to_the_flows_ephemeral_server(tmp_path: Path)
     assert worker["api_servers"] == [], "the worker started an API server of its own"
     # The flow's process runs exactly one: the ephemeral server the worker reported to.
     assert len(seen["flow_servers"]) == 1, seen["flow_servers"]
+    # Quiet as a command without --verbose: none of Dask's start and stop chatter.
+    assert "distributed." not in done.stderr, done.stderr[-3000:]
