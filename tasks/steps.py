@@ -250,11 +250,11 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
         return empty
     labeled = pd.Index(labels[d.id_column])
     after = None if after_period is None else (d.time_column, after_period)
+    # Read first: a batch whose labels have not arrived is not read whole.
+    keys = [d.id_column] if after_period is None else [d.id_column, d.time_column]
     parts = []
     positions = []  # of each kept row's label: the join is one lookup per row
     for file in storage.parquet_files(rt.paths.processed, after=after):
-        # The ids first: a batch whose labels have not arrived is not read whole.
-        keys = [d.id_column] if after_period is None else [d.id_column, d.time_column]
         head = pd.read_parquet(file, columns=keys)
         ids = head[d.id_column]
         position = storage.label_positions(labeled, ids)
