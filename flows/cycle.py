@@ -39,6 +39,7 @@ from mlops_core.decisions import (
     RetrainInputs,
 )
 from mlops_core.guardrails import GuardrailResult
+from mlops_core.periods import period_label
 from mlops_core.promotion import LEAK_REASONS, decide_promotion
 from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary, wording_for
 from mlops_core.retrain import decide_retrain
@@ -156,7 +157,7 @@ class Scored:
 def _validate_and_score(rt: Runtime, path: Path, sha256: str | None = None) -> Scored:
     """Validate; quarantine a failure; score and guard a pass (shared by two flows)."""
     frame, gate = steps.validate_batch(rt, path, sha256)
-    period = steps.batch_period(frame, path, rt.usecase.data.time_column)
+    period = steps.batch_period(frame, path, rt.usecase.data)
     champion = steps.load_champion(rt)
     if gate.action == "fail":
         if path.parent.resolve() != rt.paths.quarantine.resolve():
@@ -481,7 +482,8 @@ def _complete(
             else:
                 _publish_model_card(rt, promotion, record)
     action = (record.get("retrain") or {}).get("action", "-")
-    publish_markdown(uc.name, "cycle", markdown, f"Cycle of period {period}: {action}")
+    when = period_label(period, uc.data.period)
+    publish_markdown(uc.name, "cycle", markdown, f"Cycle of {when}: {action}")
     if landed is not None and landed.exists():
         storage.move_verified(landed, rt.paths.archive, sha)
     if storage.ledger_entry(rt.paths.ledger, sha) is not None:
@@ -512,12 +514,13 @@ def publish_cycle_report(rt: Runtime, run_id: str, period: int) -> None:
     if report is None:
         return
     rt.client.log_artifact(run_id, str(report))
+    when = period_label(period, rt.usecase.data.period)
     publish_markdown(
         rt.usecase.name,
         "cycle-report",
-        f"[Cycle report, period {period}]({report.as_uri()}) (MLflow run `{run_id}`, "
+        f"[Cycle report, {when}]({report.as_uri()}) (MLflow run `{run_id}`, "
         f"artifact `{report.name}`)",
-        f"Cycle report, period {period}",
+        f"Cycle report, {when}",
     )
 
 
@@ -1053,7 +1056,7 @@ def _commit_bootstrap_batches(rt: Runtime) -> int:
         if sha[:12] not in stored or storage.ledger_entry(rt.paths.ledger, sha) is not None:
             continue
         frame = storage.read_table(path)
-        period = steps.batch_period(frame, path, rt.usecase.data.time_column)
+        period = steps.batch_period(frame, path, rt.usecase.data)
         storage.move_verified(path, rt.paths.archive, sha)
         storage.ledger_append(
             rt.paths.ledger,

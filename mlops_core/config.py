@@ -48,7 +48,10 @@ class DataConfig(Strict):
     )
     format: Literal["csv", "parquet"] = Field("csv", description="File format of batches.")
     id_column: str = Field(description="Unique row id; labels are joined on it.")
-    time_column: str = Field(description="Period of the row (an integer period index or date).")
+    time_column: str = Field(
+        description="Time of the row: integer periods, or dates and times that data.period cuts "
+        "into periods (never a feature)."
+    )
     target_column: str = Field(description="The label the model predicts.")
     segment_column: str | None = Field(
         None, description="Optional segment (e.g. store) for per-segment checks."
@@ -58,8 +61,9 @@ class DataConfig(Strict):
     )
     period: Literal["day", "week", "month"] | None = Field(
         None,
-        description="Calendar unit that cuts a date time column into periods; None when the "
-        "time column already holds integer periods.",
+        description="Calendar unit that cuts a date time column into periods (calendar days, "
+        "Monday-to-Sunday weeks, calendar months; see mlops_core.periods); None when the time "
+        "column already holds integer periods.",
     )
 
 

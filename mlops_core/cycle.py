@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mlops_core.decisions import DecayCause, DriftSummary, PerformanceSummary, RetrainInputs
+from mlops_core.periods import is_late
 
 
 @dataclass(frozen=True)
@@ -27,21 +28,26 @@ class DecisionHistory:
     labels_through: int | None
     last_retrain_period: int | None
     retrain_periods: tuple[int, ...]
+    last_period: int | None = None  # the latest period decided: a batch before it is late
 
     @classmethod
     def from_decisions(cls, newest_first: Iterable[PastDecision]) -> DecisionHistory:
         """Summarise earlier decisions, given newest first."""
         labels_through = None
         retrains: list[int] = []
+        periods: list[int] = []
         for d in newest_first:
             if labels_through is None and d.labels_through is not None:
                 labels_through = d.labels_through
-            if d.action in ("train", "retrain") and d.period is not None:
-                retrains.append(d.period)
+            if d.period is not None:
+                periods.append(d.period)
+                if d.action in ("train", "retrain"):
+                    retrains.append(d.period)
         return cls(
             labels_through=labels_through,
             last_retrain_period=max(retrains) if retrains else None,
             retrain_periods=tuple(retrains),
+            last_period=max(periods) if periods else None,
         )
 
     def seen_through(self, champion_trained_period: int | None) -> int | None:
@@ -80,6 +86,7 @@ def build_retrain_inputs(
         new_labeled_rows=new_labeled_rows,
         last_labeled_period=last_labeled_period,
         rows_per_period=rows_per_period,
+        late_after=history.last_period if is_late(period, history.last_period) else None,
         performance=performance,
         drift=drift,
         decay_cause=decay_cause,

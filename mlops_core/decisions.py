@@ -185,6 +185,11 @@ class RetrainInputs(Value):
         None, description="Latest period with labels; the training window ends there."
     )
     rows_per_period: float = Field(0.0, ge=0.0, description="Typical rows scored per period.")
+    late_after: int | None = Field(
+        None,
+        description="Set when the batch is late: the latest period already decided, which "
+        "the batch's period is before (no retrain is decided on a late batch).",
+    )
     performance: PerformanceSummary | None = None
     drift: DriftSummary | None = None
     decay_cause: DecayCause = "unknown"

@@ -57,6 +57,7 @@ import yaml
 
 from mlops_core.config import DriftPolicy, PromotionPolicy, RetrainPolicy
 from mlops_core.guardrails import segment_keys
+from mlops_core.periods import cut
 
 RANGE_MARGIN = 0.25
 CODE_MAX_DISTINCT = 24
@@ -307,13 +308,9 @@ def _time_entry(
 
 
 def _period_index(dates: pd.Series, unit: str) -> pd.Series:
-    """Each row's period the way the replay counts them: calendar months, or whole
-    days and 7-day weeks from the first day."""
-    first = dates.min()
-    if unit == "month":
-        return (dates.dt.year - first.year) * 12 + (dates.dt.month - first.month)
-    days = (dates.dt.normalize() - first.normalize()).dt.days
-    return days if unit == "day" else days // 7
+    """Each row's period, cut as the live flows and the replay cut it (mlops_core.periods)."""
+    periods, _ = cut(dates, unit)  # type: ignore[arg-type]
+    return pd.Series(periods, index=dates.index)
 
 
 def _pick_period(dates: pd.Series) -> str:

@@ -30,6 +30,7 @@ from mlops_core.decisions import (
     TrainingWindow,
 )
 from mlops_core.metrics import METRICS, worsening
+from mlops_core.periods import PeriodUnit, period_label
 
 
 # ------------------------------------------------------------------ formatting
@@ -102,6 +103,8 @@ class Wording:
         outcomes: What the labels are, plural ("actual units sold").
         period: The time unit of a batch ("week", or "period").
         segment: What a segment is ("store", or "segment").
+        unit: ``data.period`` when periods are cut from dates: periods then read
+            as dates ("2012-03", "week of 2012-03-05"); None for integer periods.
     """
 
     prediction: str = "prediction"
@@ -109,6 +112,19 @@ class Wording:
     outcomes: str = "actual outcomes"
     period: str = "period"
     segment: str = "segment"
+    unit: PeriodUnit | None = None
+
+    def when(self, period: int | None) -> str:
+        """One period as people read it: "2012-03", "week of 2012-03-05", "period 17"."""
+        if self.unit is None:
+            return "-" if period is None else f"{self.period} {period}"
+        return period_label(period, self.unit)
+
+    def span(self, first: int | None, last: int | None) -> str:
+        """Periods ``first`` to ``last``: "2012-01 to 2012-03", "weeks 3 to 9"."""
+        if self.unit is None:
+            return f"{self.period}s {first} to {last}"
+        return f"{period_label(first, self.unit)} to {period_label(last, self.unit)}"
 
     @property
     def predictions(self) -> str:
@@ -158,6 +174,7 @@ def wording_for(usecase: UseCase) -> Wording:
         outcomes="actual " + data.target_column.replace("_", " ").strip(),
         period=data.period or "period",
         segment=(data.segment_column or "segment").replace("_", " "),
+        unit=data.period,
     )
 
 
@@ -360,8 +377,9 @@ def _window_words(window: TrainingWindow | None, w: Wording) -> str:
     if window is None:
         return "the labeled data"
     if window.first_period is None:
-        return f"every {w.period} up to {window.last_period}"
-    return f"{w.period}s {window.first_period} to {window.last_period}"
+        last = window.last_period if w.unit is None else period_label(window.last_period, w.unit)
+        return f"every {w.period} up to {last}"
+    return w.span(window.first_period, window.last_period)
 
 
 def _cause_clause(cause: str, w: Wording) -> str:
@@ -390,6 +408,13 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
     code = reason.code
     if code == "batch_failed_gate":
         return _sentence("the data failed its checks, so nothing was scored or retrained")
+    if code == "late_batch":
+        late, latest = _int(n, "period"), _int(n, "latest_decided_period")
+        return _sentence(
+            f"this batch belongs to {w.when(late)}, which comes before {w.when(latest)}, already "
+            f"decided: its {w.predictions} were delivered and its rows will train the next "
+            "model, but no retrain is decided on data that arrives late"
+        )
     if code == "no_champion":
         return _sentence(
             f"there was no model in production yet; the new one learned from "
@@ -707,7 +732,7 @@ def headline_sentence(o: CycleOutcome, w: Wording | None = None) -> str:
         more = f" (and {len(failed) - 1} more problem(s))" if len(failed) > 1 else ""
         stays = f"{_version(kept)} stays as it was" if kept else "no model was trained on it"
         return _sentence(
-            f"we set the data of {w.period} {o.period} ({o.batch}) aside unused: "
+            f"we set the data of {w.when(o.period)} ({o.batch}) aside unused: "
             f"{first.rstrip('.')}{more}; {stays}"
         )
     r, p, c = o.retrain, o.promotion, o.challenger_version
@@ -846,7 +871,7 @@ def champion_change_sentence(change: ChampionChange, w: Wording | None = None) -
     """
     metric = change.promotion.inputs.metric if change.promotion else None
     w = w or default_wording(metric)
-    when = f"in {w.period} {change.period}" if change.period is not None else ""
+    when = f"in {w.when(change.period)}" if change.period is not None else ""
     if change.kind == "rollback":
         who = change.requested_by or "someone"
         why = f': "{change.reason}"' if change.reason else ""
@@ -914,7 +939,7 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None)
     """The decision record of a cycle as markdown (MLflow artifact, Prefect artifact)."""
     w = w or default_wording(o.performance.metric if o.performance else None)
     lines = [
-        f"# {usecase_name}: period {o.period}",
+        f"# {usecase_name}: {w.when(o.period)}",
         "",
         f"**Summary.** {cycle_summary(o, w)}",
         "",

@@ -149,7 +149,8 @@ def decide_retrain(
 
     Rules, first match wins:
 
-    1. the batch failed the gate: ``block``;
+    1. the batch failed the gate: ``block``; a late batch (its period is before
+       the latest period decided): ``skip``, since decisions only move forward;
     2. no champion: ``train`` (``skip`` when no labeled period exists yet);
     3. fewer new labeled rows than ``min_new_labels``: ``skip``;
     4. inside the cooldown: ``skip``, unless the decay is significant and over
@@ -200,6 +201,18 @@ def decide_retrain(
             code="batch_passed_gate", message="The batch passed the validation gate.", passed=True
         )
     )
+    if inputs.late_after is not None:
+        reason = Reason(
+            code="late_batch",
+            message="The batch arrived late: its period is before the latest one already "
+            "decided. Its predictions were delivered and its rows join the labeled pool for "
+            "the next retrain; no retrain is decided on it, since decisions only move forward "
+            "in time.",
+            numbers={"period": inputs.period, "latest_decided_period": inputs.late_after},
+            passed=False,
+        )
+        checked.append(reason)
+        return _decide("skip", [reason], checked, inputs)
 
     # 2. Champion.
     if not inputs.has_champion:

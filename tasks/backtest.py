@@ -45,11 +45,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -74,6 +73,13 @@ from mlops_core.features import model_input, segment_maxima
 from mlops_core.guardrails import apply_guardrails
 from mlops_core.metrics import compute_metric
 from mlops_core.monitoring import assess_performance, challenger_evidence
+from mlops_core.periods import (
+    PERIOD_UNITS,
+    PeriodUnit,
+    parse_times,
+    period_index,
+    short_label,
+)
 from mlops_core.promotion import decide_promotion
 from mlops_core.retrain import decide_retrain
 from mlops_core.search import SearchResult, choice_reason, search_candidates
@@ -82,8 +88,6 @@ from mlops_core.training import TrainingResult, predict, split_window, train_mod
 
 _T = TypeVar("_T")
 
-PeriodUnit = Literal["day", "week", "month"]
-PERIOD_UNITS: tuple[PeriodUnit, ...] = ("day", "week", "month")
 
 #: Seeds of different replay seeds never meet: seed s, period p -> s * SEED_STRIDE + p.
 SEED_STRIDE = 1_000_000
@@ -165,8 +169,8 @@ class Prepared:
         unit: ``day``, ``week`` or ``month`` when periods were cut from dates;
             None when the time column already held integer periods.
         periods: The periods present, ascending (a period without rows is absent).
-        period_starts: Per period, the first raw time value in it, as text (the
-            x-axis labels of a plot).
+        period_starts: Per period, its label as people read it (``2012-03``,
+            the Monday of a week, or the integer period): the x-axis of a plot.
     """
 
     frame: pd.DataFrame
@@ -203,47 +207,6 @@ class Prepared:
         return self.frame.iloc[self._pos(after) : self._pos(through)]
 
 
-def _integer_periods(raw: pd.Series, column: str) -> pd.Series:
-    values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna() | (values != np.floor(values))
-    if bad.any():
-        example = raw[bad].iloc[0]
-        raise ValueError(
-            f"time column {column!r} holds {example!r}, not an integer period: set "
-            "data.period (day, week or month) in the use case or pass a period unit"
-        )
-    return values.astype("int64")
-
-
-def _to_datetime(raw: pd.Series) -> pd.Series:
-    """Parse dates; a column mixing forms ("2021-01-06", "2021-01-06 23:00") parses too."""
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        return raw
-    with warnings.catch_warnings():
-        # pandas warns when it falls back to parsing element by element.
-        warnings.simplefilter("ignore", UserWarning)
-        stamps = pd.to_datetime(raw, errors="coerce")
-        for form in ("ISO8601", "mixed"):
-            if not stamps.isna().any():
-                break
-            stamps = pd.to_datetime(raw, errors="coerce", format=form)
-    return stamps
-
-
-def _date_periods(raw: pd.Series, column: str, unit: PeriodUnit) -> tuple[pd.Series, pd.Series]:
-    stamps = _to_datetime(raw)
-    if stamps.isna().any():
-        example = raw[stamps.isna()].iloc[0]
-        raise ValueError(f"time column {column!r} holds {example!r}, which is not a date")
-    first = stamps.min()
-    if unit == "month":
-        periods = (stamps.dt.year - first.year) * 12 + (stamps.dt.month - first.month)
-    else:
-        days = (stamps.dt.normalize() - first.normalize()).dt.days
-        periods = days if unit == "day" else days // 7
-    return periods.astype("int64"), stamps
-
-
 def prepare(frame: pd.DataFrame, usecase: UseCase, *, period: str | None = None) -> Prepared:
     """Sort a labeled frame by time and cut it into integer periods.
 
@@ -251,10 +214,10 @@ def prepare(frame: pd.DataFrame, usecase: UseCase, *, period: str | None = None)
         frame: The whole file: features, time column and target; the id column
             may be missing.
         usecase: The use case (columns, label delay, period unit).
-        period: ``day``, ``week`` or ``month``; overrides ``data.period``. Days
-            and weeks count from the first timestamp's day (week = whole 7-day
-            steps), months are calendar months. With no unit, the time column
-            must already hold integer periods.
+        period: ``day``, ``week`` or ``month``; overrides ``data.period``. Dates
+            are cut by :mod:`mlops_core.periods`, the same function the live
+            flows use (calendar days, Monday-to-Sunday weeks, calendar months).
+            With no unit, the time column must already hold integer periods.
 
     Returns:
         The prepared frame. A missing id column is added as the row's position
@@ -282,23 +245,14 @@ def prepare(frame: pd.DataFrame, usecase: UseCase, *, period: str | None = None)
         else pd.Series(np.arange(len(out)).astype(str), index=out.index)
     )
     raw = out[d.time_column]
-    if unit is not None and pd.api.types.is_numeric_dtype(raw):
-        raise ValueError(
-            f"time column {d.time_column!r} holds numbers, but period {unit!r} cuts dates: "
-            "leave the period unit out when the column already holds integer periods"
-        )
-    if unit is None:
-        periods = _integer_periods(raw, d.time_column)
-        order_key: pd.Series = periods
-    else:
-        periods, order_key = _date_periods(raw, d.time_column, unit)
+    periods = period_index(raw, unit, d.time_column)
+    # Within a period rows keep their time order (the live batches' order).
+    order_key = periods if unit is None else parse_times(raw)
     order = np.argsort(order_key.to_numpy(), kind="stable")
     out = out.assign(**{d.id_column: ids, d.time_column: periods}).iloc[order]
     out = out.reset_index(drop=True)
-    raw_sorted = raw.iloc[order].astype(str).to_numpy()
 
-    values = out[d.time_column].to_numpy()
-    unique, first_rows = np.unique(values, return_index=True)
+    unique = np.unique(out[d.time_column].to_numpy())
     return Prepared(
         frame=out,
         usecase_name=usecase.name,
@@ -306,7 +260,7 @@ def prepare(frame: pd.DataFrame, usecase: UseCase, *, period: str | None = None)
         target_column=d.target_column,
         unit=unit,
         periods=tuple(int(p) for p in unique),
-        period_starts={int(p): str(raw_sorted[i]) for p, i in zip(unique, first_rows, strict=True)},
+        period_starts={int(p): short_label(int(p), unit) for p in unique},
     )
 
 

@@ -801,7 +801,7 @@ def render_cycle_report(
     summary = cycle_summary(o, w)
     champion = o.champion_version or "none"
     header = (
-        f"<h1>{_e(usecase.name)}: {_e(w.period)} {o.period}</h1>"
+        f"<h1>{_e(usecase.name)}: {_e(w.when(o.period))}</h1>"
         + (f"<p>{_e(usecase.description)}</p>" if usecase.description else "")
         + f"<p>Batch <code>{_e(o.batch)}</code> ({o.gate.rows:,} rows, sha256 "
         f"<code>{_e(o.gate.batch_sha256[:12])}</code>) &middot; model in production after this "
@@ -832,7 +832,7 @@ def render_cycle_report(
             _review_table(review or ReviewQueue(o.batch, 0, (), {}, {}), usecase, w),
         ]
     sections.append(_evidently_section(drift_report_html, drift_sample_rows))
-    return _page(f"{usecase.name}: {w.period} {o.period}", header, "".join(sections))
+    return _page(f"{usecase.name}: {w.when(o.period)}", header, "".join(sections))
 
 
 def evidently_drift_html(
@@ -893,8 +893,8 @@ def _timeline_table(spans: Sequence[ChampionSpan], w: Wording) -> str:
         c = s.change
         served = "-"
         if s.first_period is not None:
-            until = "now" if s.end is None else f"{w.period} {_fmt(s.last_period)}"
-            served = f"{w.period} {s.first_period} to {until}"
+            until = "now" if s.end is None else w.when(s.last_period)
+            served = f"{w.when(s.first_period)} to {until}"
         when = f"{s.start.strftime('%Y-%m-%d %H:%M')} to " + (
             "now" if s.end is None else s.end.strftime("%Y-%m-%d %H:%M")
         )
@@ -945,7 +945,7 @@ def render_history_report(
         counts[p.action] = counts.get(p.action, 0) + 1
     promoted = sum(p.promoted for p in history.points)
     window = f"since {since_label}" if since_label else "all recorded cycles"
-    span = f"{w.period}s {min(periods)} to {max(periods)}" if periods else "no cycle"
+    span = w.span(min(periods), max(periods)) if periods else "no cycle"
     facts = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"
     current = next((s for s in reversed(history.timeline) if s.end is None), None)
     now = (

@@ -22,7 +22,7 @@ from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
 from sklearn.pipeline import Pipeline
 
-from mlops_core.config import UseCase
+from mlops_core.config import DataConfig, UseCase
 from mlops_core.decisions import (
     DriftSummary,
     GateDecision,
@@ -35,6 +35,7 @@ from mlops_core.features import model_input, segment_maxima
 from mlops_core.gate import decide_gate
 from mlops_core.guardrails import GuardrailResult, apply_guardrails
 from mlops_core.monitoring import assess_performance, challenger_evidence
+from mlops_core.periods import batch_periods, period_index
 from mlops_core.reference_profile import ReferenceProfile, profile_reference
 from mlops_core.search import Mapper, SearchResult
 from mlops_core.segmented import SegmentJob, fit_job
@@ -74,14 +75,19 @@ class Champion:
         return self.info.version
 
 
-def batch_period(frame: pd.DataFrame | None, path: Path, time_column: str) -> int | None:
-    """The period a batch belongs to: its time column, else a number in its file name."""
-    if frame is not None and time_column in frame.columns:
-        values = pd.to_numeric(frame[time_column], errors="coerce").dropna()
-        if not values.empty:
-            return int(values.max())
-    found = re.findall(r"\d+", path.stem)
-    return int(found[-1]) if found else None
+def batch_period(frame: pd.DataFrame | None, path: Path, data: DataConfig) -> int | None:
+    """The period a batch belongs to: its latest row's period (see :mod:`mlops_core.periods`).
+
+    A batch that could not be read, or has no time value that can be cut, falls
+    back to the last number in its file name (a quarantined batch still gets a
+    period in its record); None when there is none.
+    """
+    if frame is not None and data.time_column in frame.columns:
+        found = batch_periods(frame[data.time_column], data.period)
+        if found is not None:
+            return found.period
+    numbers = re.findall(r"\d+", path.stem)
+    return int(numbers[-1]) if numbers else None
 
 
 @step(name="validate batch")
@@ -249,7 +255,9 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
     if labels.empty:
         return empty
     labeled = pd.Index(labels[d.id_column])
-    after = None if after_period is None else (d.time_column, after_period)
+    # Footer statistics prune whole files only for integer periods: a date column's
+    # statistics are dates (or text), not periods.
+    after = None if after_period is None or d.period is not None else (d.time_column, after_period)
     # Read first: a batch whose labels have not arrived is not read whole.
     keys = [d.id_column] if after_period is None else [d.id_column, d.time_column]
     parts = []
@@ -260,7 +268,9 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
         position = storage.label_positions(labeled, ids)
         keep = position >= 0
         if after_period is not None:
-            keep &= pd.to_numeric(head[d.time_column]).to_numpy() > after_period
+            keep &= period_index(head[d.time_column], d.period, d.time_column).to_numpy() > (
+                after_period
+            )
         if keep.any():
             # Copies are avoided where they are not needed: at a million rows
             # each one is the size of a batch.
@@ -282,7 +292,8 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
         position = position[~duplicated]
     # An inner join on the ids (labels hold each id once), in the batches' order.
     pool[d.target_column] = labels[d.target_column].to_numpy()[position]
-    pool[d.time_column] = pd.to_numeric(pool[d.time_column]).astype(int)
+    # The pool holds each row's integer period in the time column (never a feature).
+    pool[d.time_column] = period_index(pool[d.time_column], d.period, d.time_column).to_numpy()
     return pool.sort_values([d.time_column, d.id_column], kind="stable", ignore_index=True)
 
 

@@ -71,6 +71,7 @@ import pandas as pd
 
 from mlops_core.config import ColumnContract, ContractConfig, UseCase
 from mlops_core.decisions import RuleResult
+from mlops_core.periods import cut, cut_problem, period_label
 
 Severity = Literal["error", "warn"]
 
@@ -225,6 +226,8 @@ def validate_frame(frame: pd.DataFrame, usecase: UseCase) -> tuple[RuleResult, .
         results.extend(_missing_column_rules(usecase, present))
         return tuple(results)
     results.append(_rule("empty_batch", None, "error", True, f"the batch has {rows} rows"))
+    if usecase.data.time_column in present:
+        results.extend(_period_rules(frame[usecase.data.time_column], usecase))
 
     narrow: dict[str, pd.Series] = {}
     unparsable: list[ColumnContract] = []
@@ -315,6 +318,54 @@ def _duplicate_columns_result(duplicated: list[str]) -> RuleResult:
             examples=duplicated,
         )
     return _rule("duplicate_columns", None, "error", True, "every column name is unique")
+
+
+def _period_rules(times: pd.Series, usecase: UseCase) -> list[RuleResult]:
+    """Every row can be cut into a period; a batch spanning several periods is said."""
+    data = usecase.data
+    column, rows = data.time_column, len(times)
+    periods, bad = cut(times, data.period)
+    problem = cut_problem(times, data.period, column) if bad.any() else None
+    if problem is not None:
+        return [
+            _rule(
+                "period",
+                column,
+                "error",
+                False,
+                problem,
+                unexpected_count=int(bad.sum()),
+                rows=rows,
+                examples=times[bad].head(MAX_EXAMPLES).tolist(),
+            )
+        ]
+    unit = data.period
+    first, last = int(periods.min()), int(periods.max())
+    ok = _rule(
+        "period",
+        column,
+        "error",
+        True,
+        f"every row falls in a period ({period_label(last, unit)})"
+        if first == last
+        else f"every row falls in a period ({period_label(first, unit)} to "
+        f"{period_label(last, unit)})",
+    )
+    spanned = int(np.unique(periods).size)
+    span = _rule(
+        "period_span",
+        column,
+        "warn",
+        spanned == 1,
+        f"the batch falls in one period, {period_label(last, unit)}"
+        if spanned == 1
+        else f"the batch spans {spanned} periods ({period_label(first, unit)} to "
+        f"{period_label(last, unit)}): it counts as {period_label(last, unit)}, and each "
+        "row keeps its own period for labels and training",
+        unexpected_count=int((periods != last).sum()),
+        rows=rows,
+    )
+    return [ok, span]
 
 
 def _column_presence(contract: ContractConfig, present: set[str]) -> list[RuleResult]:

@@ -21,6 +21,8 @@ from tasks.backtest import (
 pytestmark = pytest.mark.integration
 
 MONTHS = 12
+#: The period of January 2021: months are counted from 1970-01 (mlops_core.periods).
+JAN = (2021 - 1970) * 12
 FLIP = 6  # from this month on, y falls with x1 instead of rising
 ROWS = 200
 INITIAL = 3
@@ -135,10 +137,10 @@ def results(prepared, uc):
 # ----------------------------------------------------------------- preparing
 def test_prepare_sorts_cuts_months_and_adds_stable_ids(prepared, uc):
     frame = prepared.frame
-    assert prepared.periods == tuple(range(MONTHS))
+    assert prepared.periods == tuple(range(JAN, JAN + MONTHS))
     assert prepared.unit == "month"
     assert frame["when"].is_monotonic_increasing
-    assert frame["when"].value_counts().to_dict() == dict.fromkeys(range(MONTHS), ROWS)
+    assert frame["when"].value_counts().to_dict() == dict.fromkeys(range(JAN, JAN + MONTHS), ROWS)
     assert frame["row_id"].is_unique
     # Ids are the rows' positions in the given frame: the same file gives the same ids.
     raw = year_of_data()
@@ -146,28 +148,29 @@ def test_prepare_sorts_cuts_months_and_adds_stable_ids(prepared, uc):
     assert again["row_id"].tolist() == frame["row_id"].tolist()
     first = frame.iloc[0]
     assert raw.loc[int(first["row_id"]), "x1"] == first["x1"]
-    assert prepared.period_starts[0].startswith("2021-01-")
-    assert prepared.period_starts[11].startswith("2021-12-")
-    batch = prepared.batch(4)
+    assert prepared.period_starts[JAN] == "2021-01"
+    assert prepared.period_starts[JAN + 11] == "2021-12"
+    batch = prepared.batch(JAN + 4)
     assert "y" not in batch.columns and len(batch) == ROWS
-    assert prepared.labeled_through(2)["when"].max() == 2
+    assert prepared.labeled_through(JAN + 2)["when"].max() == JAN + 2
 
 
 @pytest.mark.parametrize(
     ("unit", "stamps", "expected"),
     [
-        # Weeks are whole 7-day steps from the first day, whatever the weekday.
+        # Weeks are calendar weeks, Monday to Sunday (2021-01-04 is a Monday),
+        # counted from the week of Monday 1970-01-05; days from 1970-01-01.
         (
             "week",
-            ["2021-01-06 23:00", "2021-01-12", "2021-01-13 00:10", "2021-02-03"],
-            [0, 0, 1, 4],
+            ["2021-01-06 23:00", "2021-01-10 23:59", "2021-01-11 00:10", "2021-02-03"],
+            [2661, 2661, 2662, 2665],
         ),
         (
             "day",
             ["2021-01-06 23:00", "2021-01-07 00:01", "2021-01-07 22:00", "2021-03-01"],
-            [0, 1, 1, 54],
+            [18633, 18634, 18634, 18687],
         ),
-        ("month", ["2021-01-31", "2021-02-01", "2021-12-15", "2022-01-01"], [0, 1, 11, 12]),
+        ("month", ["2021-01-31", "2021-02-01", "2021-12-15", "2022-01-01"], [612, 613, 623, 624]),
     ],
 )
 def test_prepare_cuts_dates_into_periods(uc, unit, stamps, expected):
@@ -195,7 +198,7 @@ def test_prepare_keeps_integer_periods_and_rejects_undated_text(uc):
         prepare(frame.assign(when=["2021-01-01"] * 3), plain)
     with pytest.raises(ValueError, match="is not a date"):
         prepare(frame.assign(when=["soon", "2021-01-01", "2021-01-02"]), uc, period="day")
-    with pytest.raises(ValueError, match="holds numbers, but period 'week' cuts dates"):
+    with pytest.raises(ValueError, match=r"holds numbers \(3\), but data.period 'week' cuts dates"):
         prepare(frame, uc, period="week")
     with pytest.raises(ValueError, match="unknown period unit 'year'"):
         prepare(frame, uc, period="year")
@@ -211,12 +214,12 @@ def test_retraining_policies_beat_never_after_the_flip(results):
         assert results[name].total_cost < never.total_cost, name
     # every:1 retrains in every cycle whose labels are new enough: all of them.
     every = results["every:1"]
-    assert every.retrain_periods == tuple(range(INITIAL + 1, MONTHS))
+    assert every.retrain_periods == tuple(range(JAN + INITIAL + 1, JAN + MONTHS))
 
 
 def test_performance_retrains_once_the_flipped_labels_arrive(results):
     perf = results["performance"]
-    arrive = FLIP + 1  # label_delay 1
+    arrive = JAN + FLIP + 1  # label_delay 1
     assert perf.retrain_periods and perf.retrain_periods[0] == arrive
     first = next(p for p in perf.periods if p.period == arrive)
     assert first.trigger == "realized_decay"
