@@ -95,8 +95,8 @@ def demo(
     set_environment_defaults(verbose, command)
     from rich.console import Console
 
+    from flows.cycle_table import results_table
     from flows.demo import demo as demo_flow
-    from flows.demo import results_table
 
     started = dt.datetime.now()
     rows = demo_flow(data_root=str(home), seed=seed, live_periods=periods, show_progress=True)
@@ -263,6 +263,67 @@ def backtest(
     console = Console(width=max(Console().width, 120))
     console.print(table)
     console.print(f"plot: {out['plot']}\nMLflow run: {out['run_id']}")
+
+
+@app.command()
+def replay(
+    command: typer.Context,
+    usecase: UsecaseArg,
+    data: Annotated[
+        Path, typer.Argument(help="Labeled history: CSV or Parquet with the target column.")
+    ],
+    home: HomeOpt = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="First period run live (2012-03, 2012-03-05, or an integer period); the "
+            "periods before it train the first model. Default: after the first quarter.",
+        ),
+    ] = None,
+    periods: Annotated[
+        int | None,
+        typer.Option("--periods", min=1, help="Stop after this many live periods."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect logs.")] = False,
+) -> None:
+    """Feed a labeled history through the real bootstrap and monitor flows, period by period."""
+    set_environment_defaults(verbose, command)
+    _check_usecase(usecase)
+    if not data.is_file():
+        typer.echo(f"error: {data}: no such file", err=True)
+        raise typer.Exit(2)
+    from rich.console import Console
+
+    from flows.cycle_table import results_table
+    from flows.replay import ReplayError
+    from flows.replay import replay as replay_flow
+    from tasks import storage
+
+    uc = storage.load_usecase_file(usecase)
+    started = dt.datetime.now()
+    try:
+        rows = replay_flow(
+            str(usecase),
+            str(data),
+            data_root=home,
+            start=start,
+            max_periods=periods,
+            show_progress=True,
+        )
+    except ReplayError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    console = Console(width=max(Console().width, 150))
+    title = f"mlops replay {uc.name}: one row per period"
+    console.print(results_table(rows, uc.metric.primary, uc.data.period, title=title))
+    root = Path(home).resolve() if home else storage.resolve_data_root()
+    tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root}/mlflow.db"
+    console.print(
+        f"\nDone in {(dt.datetime.now() - started).total_seconds():.0f} s. Data: {root}\n"
+        f"MLflow UI:  uv run mlflow ui --backend-store-uri {tracking}\n"
+        f"Status:     uv run mlops status {usecase}" + (f" --home {home}" if home else "")
+    )
 
 
 @app.command()

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from flows.cycle import bootstrap, monitor
+from flows.cycle_table import advance, cycle_progress, table_row
 from flows.local import without_heartbeats
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage
@@ -44,12 +42,6 @@ def prepare_demo_root(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / DEMO_MARKER).write_text("created by mlops demo; safe to delete\n", encoding="utf-8")
     return root
-
-
-def _write(frame: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
 
 
 @flow(name="demo", flow_run_name="demo seed={seed}")
@@ -79,98 +71,30 @@ def demo(
     storage.write_json(root / "ground_truth.json", sim.ground_truth())
 
     for p in range(sim.config.initial_periods):
-        _write(sim.batch(p), paths.landing / f"period_{p:03d}.csv")
-        _write(sim.labels(p), paths.labels / f"labels_{p:03d}.csv")
+        storage.write_csv(sim.batch(p), paths.landing / f"period_{p:03d}.csv")
+        storage.write_csv(sim.labels(p), paths.labels / f"labels_{p:03d}.csv")
 
     first_live = sim.config.initial_periods
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True, width=max(Console(stderr=True).width, 150)),
-    )
+    progress = cycle_progress()
     rows: list[dict[str, Any]] = []
     # Subflows: the demo run's own heartbeat (if any) covers the process.
     with progress if show_progress else nullcontext(), without_heartbeats():
         bar = progress.add_task("bootstrap", total=live_periods + 1)
         rows.append(bootstrap(usecase_path, data_root=str(root)))
-        _report(progress, bar, rows[-1], show_progress)
+        advance(progress, bar, rows[-1], show_progress)
         for p in range(first_live, sim.total_periods):
             name = f"period_{p:03d}.csv"
-            _write(sim.batch(p), paths.landing / name)
+            storage.write_csv(sim.batch(p), paths.landing / name)
             for q in sim.labels_arriving_at(p):
                 if q >= first_live:
-                    _write(sim.labels(q), paths.labels / f"labels_{q:03d}.csv")
+                    storage.write_csv(sim.labels(q), paths.labels / f"labels_{q:03d}.csv")
             rows.append(monitor(usecase_path, name, data_root=str(root)))
-            _report(progress, bar, rows[-1], show_progress)
+            advance(progress, bar, rows[-1], show_progress)
 
     publish_table(
         usecase.name,
         "demo",
-        [_table_row(r) for r in rows],
+        [table_row(r) for r in rows],
         f"Demo run, seed {seed}: one row per period",
     )
     return rows
-
-
-def _report(progress: Progress, bar: Any, row: dict[str, Any], show: bool) -> None:
-    progress.advance(bar)
-    if show:
-        promo = f", {row['promotion']}" if row.get("promotion") else ""
-        progress.update(
-            bar,
-            description=f"week {row.get('period')}: {row.get('decision')} "
-            f"({row.get('reason')}{promo})".ljust(48),
-        )
-
-
-def _fmt(x: Any) -> str:
-    return "  -  " if x is None else f"{x:5.2f}"
-
-
-def results_table(rows: list[dict[str, Any]], metric: str = "mae") -> Table:
-    """The per-period table printed at the end of the demo."""
-    table = Table(title="mlops demo: one row per period", show_lines=False)
-    for col in (
-        "period",
-        "validation",
-        "drift share",
-        f"realized {metric.upper()}",
-        "decision",
-        "reason",
-        "promotion",
-        "champion",
-        "guardrail actions",
-    ):
-        table.add_column(col)
-    for r in rows:
-        t = _table_row(r)
-        table.add_row(
-            str(t["period"]),
-            str(t["validation"]),
-            _fmt(t["drift_share"]),
-            _fmt(t["realized"]),
-            str(t["decision"]),
-            str(t["reason"]),
-            str(t["promotion"] or ""),
-            f"v{t['champion']}",
-            t["guardrails"],
-        )
-    return table
-
-
-def _table_row(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "period": r.get("period"),
-        "validation": r.get("validation"),
-        "drift_share": r.get("drift_share"),
-        "realized": r.get("realized"),
-        "decision": r.get("decision"),
-        "reason": r.get("reason"),
-        "promotion": r.get("promotion"),
-        "champion": r.get("champion_version"),
-        "guardrails": ", ".join(
-            f"{k}={v}" for k, v in sorted((r.get("guardrail_actions") or {}).items())
-        ),
-    }

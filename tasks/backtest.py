@@ -76,7 +76,6 @@ from mlops_core.monitoring import assess_performance, challenger_evidence
 from mlops_core.periods import (
     PERIOD_UNITS,
     PeriodUnit,
-    parse_times,
     period_index,
     short_label,
 )
@@ -207,6 +206,38 @@ class Prepared:
         return self.frame.iloc[self._pos(after) : self._pos(through)]
 
 
+def history_order(
+    frame: pd.DataFrame, usecase: UseCase, unit: PeriodUnit | None
+) -> tuple[pd.Series, pd.Series, np.ndarray]:
+    """Ids, periods and the row order of a labeled history, as live batches hold it.
+
+    The live labeled pool is sorted by period, then by id as text; a replay
+    writes each period's batch in that order and the backtester sorts its frame
+    the same way, so both score, sample and train on rows in the same order.
+
+    Args:
+        frame: The history with a ``RangeIndex`` (row positions).
+        usecase: The use case (id and time columns).
+        unit: The period unit (``data.period`` or an override).
+
+    Returns:
+        The ids as text (the row's position in ``frame`` when the file has no
+        id column), each row's period, and the positions in sorted order.
+
+    Raises:
+        PeriodError: A time value that cannot be cut into a period.
+    """
+    d = usecase.data
+    ids = (
+        frame[d.id_column].astype(str)
+        if d.id_column in frame.columns
+        else pd.Series(np.arange(len(frame)).astype(str), index=frame.index)
+    )
+    periods = period_index(frame[d.time_column], unit, d.time_column)
+    order = np.lexsort((ids.to_numpy(dtype=str), periods.to_numpy()))
+    return ids, periods, order
+
+
 def prepare(frame: pd.DataFrame, usecase: UseCase, *, period: str | None = None) -> Prepared:
     """Sort a labeled frame by time and cut it into integer periods.
 
@@ -220,11 +251,12 @@ def prepare(frame: pd.DataFrame, usecase: UseCase, *, period: str | None = None)
             With no unit, the time column must already hold integer periods.
 
     Returns:
-        The prepared frame. A missing id column is added as the row's position
-        in ``frame`` (as text), so ids, and the id-hashed holdouts, are stable
-        between runs. The time column is overwritten with the integer period (it
-        is no model feature); the frame is not validated, since the gate is not
-        what a backtest measures.
+        The prepared frame, sorted by period then id as text (the live labeled
+        pool's order, see :func:`history_order`). A missing id column is added
+        as the row's position in ``frame`` (as text), so ids, and the id-hashed
+        holdouts, are stable between runs. The time column is overwritten with
+        the integer period (it is no model feature); the frame is not
+        validated, since the gate is not what a backtest measures.
 
     Raises:
         ValueError: A missing time or target column, an unknown unit, or time
@@ -239,17 +271,8 @@ def prepare(frame: pd.DataFrame, usecase: UseCase, *, period: str | None = None)
             raise ValueError(f"the {role} column {column!r} is not in the data")
 
     out = frame.reset_index(drop=True)
-    ids = (
-        out[d.id_column].astype(str)
-        if d.id_column in out.columns
-        else pd.Series(np.arange(len(out)).astype(str), index=out.index)
-    )
-    raw = out[d.time_column]
-    periods = period_index(raw, unit, d.time_column)
-    # Within a period rows keep their time order (the live batches' order).
-    order_key = periods if unit is None else parse_times(raw)
-    order = np.argsort(order_key.to_numpy(), kind="stable")
-    out = out.assign(**{d.id_column: ids, d.time_column: periods}).iloc[order]
+    ids, periods, order = history_order(out, usecase, unit)
+    out = out.assign(**{d.id_column: ids, d.time_column: periods.to_numpy()}).iloc[order]
     out = out.reset_index(drop=True)
 
     unique = np.unique(out[d.time_column].to_numpy())

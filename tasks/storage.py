@@ -185,6 +185,20 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a frame as CSV atomically (a reader never sees half a batch)."""
+    with _replacing(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return path
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a frame atomically as CSV or Parquet, chosen by the suffix of ``path``."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return write_parquet(frame, path)
+    return write_csv(frame, path)
+
+
 def copy_atomic(source: Path, path: Path) -> Path:
     """Copy a file byte for byte; ``path`` holds the old content or the new, never part."""
     with _replacing(path) as tmp:
