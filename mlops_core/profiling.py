@@ -481,7 +481,10 @@ def profile_frame(
 
     rows_per_period = period_keys.value_counts()
     typical_rows = int(rows_per_period.median())
-    min_rows = max(1, typical_rows // 2)
+    # Half a typical period catches a truncated export; a period as small as the
+    # smallest one in the data is real (periods of very unequal size exist), so
+    # the floor never rejects a batch the history itself holds.
+    min_rows = max(1, min(typical_rows // 2, int(rows_per_period.min())))
     floor, floor_note = _naive_floor(y, task_name)
     target_values = pd.to_numeric(y, errors="coerce").dropna()
     binary = task_name == "classification" and y.dropna().nunique() == 2
@@ -559,8 +562,8 @@ _SECTION_NOTES: dict[str, str] = {
     "Ranges: codes keep their observed range; measured values are widened by\n"
     "25% of their span and only warn. Replace them with the real limits you\n"
     "know (a price is never negative, a share never above 1) and make those\n"
-    "errors. min_rows: half of a typical period's rows (a partial first or last\n"
-    "period of a replay may have fewer).",
+    "errors. min_rows: half of a typical period's rows, never more than the\n"
+    "smallest period of the profiled data (periods of very unequal size are real).",
     "model": "Histogram gradient boosting: a sound default for tabular data of any size.",
     "metric": "The primary metric drives every decision; secondary ones are logged.",
     "drift": "Per-feature drift tests and the multivariate domain classifier\n(project defaults).",

@@ -186,7 +186,7 @@ def test_period_of_a_date_column(days: int, period: str | None, expected: str) -
 
 
 def test_integer_periods_need_no_unit() -> None:
-    frame = sample_frame()
+    frame = sample_frame(rows=7 * 17)  # whole weeks only
     frame["week"] = np.arange(len(frame)) // 7
     result = profile(frame.drop(columns="day"), time="week")
     assert "period" not in result["data"]
@@ -198,6 +198,16 @@ def test_integer_periods_need_no_unit() -> None:
     }
     # A week holds 7 rows: half of that is the smallest acceptable batch.
     assert result["contract"]["min_rows"] == 3
+
+
+def test_min_rows_never_rejects_a_period_the_history_holds() -> None:
+    # Months of very unequal size (a business that grows from 2 rows a month):
+    # half the typical month would block the small early months of a replay.
+    frame = sample_frame()
+    sizes = [2, 8, 40, 70]
+    frame["month"] = np.repeat(np.arange(4), sizes)[: len(frame)]
+    result = profile(frame.drop(columns="day"), time="month")
+    assert result["contract"]["min_rows"] == 2
 
 
 @pytest.mark.parametrize(
