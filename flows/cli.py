@@ -342,6 +342,7 @@ def status(
     from tasks.runtime import open_runtime
 
     rt = open_runtime(usecase, home)
+    unit = rt.usecase.data.period
     console = Console()
     champ = tracking.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
@@ -352,7 +353,7 @@ def status(
         p = champ.profile
         console.print(
             f"[bold]{rt.name}[/]: champion is version {champ.version} "
-            f"(trained on periods {p.trained_first_period}..{p.trained_last_period}, "
+            f"(trained on {_trained_span(p.trained_first_period, p.trained_last_period, unit)}, "
             f"{p.metric} {p.reference_metric:.3f} on its holdout)"
         )
     versions = Table(title="versions")
@@ -377,10 +378,30 @@ def status(
             _ms(run.start_time),
             run.kind,
             run.action,
-            run.tags.get("mlops.period", "-"),
+            _period_tag(run.tags.get("mlops.period"), unit),
             ", ".join(run.reasons),
         )
     console.print(recent)
+
+
+def _trained_span(first: int | None, last: int | None, unit: Any) -> str:
+    from mlops_core.periods import period_label
+
+    if unit is None:
+        return f"periods {first if first is not None else 'start'}..{last}"
+    start = "the start" if first is None else period_label(first, unit)
+    return f"{start} to {period_label(last, unit)}"
+
+
+def _period_tag(tag: str | None, unit: Any) -> str:
+    from mlops_core.periods import period_label
+
+    if tag in (None, "", "None"):
+        return "-"
+    try:
+        return period_label(int(tag), unit) if unit is not None else tag
+    except ValueError:
+        return tag
 
 
 def _ms(ms: int | None) -> str:
