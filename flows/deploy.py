@@ -25,7 +25,8 @@ entrypoints relative to the project folder and the same pull step
 (``set_working_directory`` to ``$MLOPS_PROJECT_DIR``), so the process worker
 ``mlops up`` starts runs them from the project folder. Applying again updates
 in place: a deployment is keyed by its flow and name (same id), and the
-schedule carries a slug, so it is patched instead of added beside the old one.
+schedule carries a slug, so the server patches it (same schedule id) instead of
+deleting it and creating it again.
 """
 
 from __future__ import annotations
@@ -275,10 +276,12 @@ def apply_plan(plan: DeployPlan, api_url: str) -> list[AppliedDeployment]:
     """Register (or update in place) the use case's deployments on the server at ``api_url``.
 
     Raises:
-        DeployError: No server answers there, or the work pool does not exist.
+        DeployError: No server answers there, the work pool does not exist, or
+            the server refused a deployment.
     """
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
+    from prefect.deployments.runner import DeploymentApplyError
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings({PREFECT_API_URL: api_url}):
@@ -300,7 +303,13 @@ def apply_plan(plan: DeployPlan, api_url: str) -> list[AppliedDeployment]:
         applied = []
         for spec in DEPLOYMENTS:
             deployment = _runner_deployment(plan, spec)
-            deployment_id = deployment.apply()
+            try:
+                deployment_id = deployment.apply()
+            except (DeploymentApplyError, PrefectHTTPStatusError) as exc:
+                raise DeployError(
+                    f"the Prefect server at {api_url} refused {deployment.full_name}: "
+                    f"{_refusal(exc)}"
+                ) from None
             applied.append(
                 AppliedDeployment(
                     full_name=deployment.full_name,
@@ -309,6 +318,16 @@ def apply_plan(plan: DeployPlan, api_url: str) -> list[AppliedDeployment]:
                 )
             )
     return applied
+
+
+def _refusal(exc: Exception) -> str:
+    """The server's own words (the ``detail`` of its answer) when it gave any."""
+    response = getattr(exc, "response", None)
+    try:
+        detail = response.json().get("detail") if response is not None else None
+    except ValueError:
+        detail = None
+    return str(detail or exc).strip().splitlines()[0]
 
 
 class _ProjectFolder:
@@ -397,7 +416,7 @@ def deploy_usecase(
 
     Raises:
         UseCaseError: The use-case file is invalid.
-        DeployError: Bad schedule, no server, or no such work pool.
+        DeployError: Bad schedule, no server, no such work pool, or a refusal.
     """
     plan = plan_deployments(
         usecase_file, cron=cron, timezone=timezone, work_pool=work_pool, data_root=data_root
