@@ -242,7 +242,7 @@ def plan_deployments(
         cron=chosen,
         timezone=timezone,
         work_pool=work_pool or _default_work_pool(),
-        data_root=str(Path(data_root).resolve()) if data_root is not None else None,
+        data_root=str(Path(data_root).expanduser().resolve()) if data_root is not None else None,
     )
 
 
