@@ -708,6 +708,64 @@ def review_override(
     )
 
 
+@app.command()
+def deploy(
+    usecase: UsecaseArg,
+    cron: Annotated[
+        str | None,
+        typer.Option(
+            help="When monitor-NAME handles what waits in landing (5-field cron). Default "
+            "from the use case's data.period, at 06:00: day -> daily, week -> Mondays, "
+            "month -> the 1st of the month, integer periods -> daily.",
+        ),
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="IANA time zone of the cron.")] = "UTC",
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            help="Work pool (default: the Prefect setting deployments.default_work_pool_name, "
+            "else mlops-process, the pool `mlops up` creates).",
+        ),
+    ] = None,
+    home: Annotated[
+        str | None,
+        typer.Option(
+            "--home", help="Data root the deployed flows use (default: the worker's $MLOPS_HOME)."
+        ),
+    ] = None,
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--api-url",
+            help="Prefect API to deploy to (default: $PREFECT_API_URL or your Prefect profile's).",
+        ),
+    ] = None,
+) -> None:
+    """Register a use case's deployments on the Prefect server ($PREFECT_API_URL).
+
+    monitor-NAME runs on the cron; monitor-batch-, score-, bootstrap-, rollback- and
+    review-NAME run by hand. Running it again updates them in place (same
+    deployments, one schedule).
+    """
+    set_environment_defaults()
+    _check_usecase(usecase)
+    from flows.deploy import DeployError, ScheduleError, deploy_usecase
+
+    try:
+        plan, applied = deploy_usecase(
+            usecase, cron=cron, timezone=timezone, work_pool=pool, data_root=home, api_url=api_url
+        )
+    except ScheduleError as exc:
+        raise _fail(str(exc)) from None
+    except DeployError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{plan.usecase_name}: {len(applied)} deployments in work pool {plan.work_pool}")
+    for deployment in applied:
+        when = f"cron {deployment.cron} ({plan.timezone})" if deployment.cron else "manual"
+        typer.echo(f"  {deployment.full_name:<48} {when}")
+
+
 StackHomeOpt = Annotated[
     Path | None,
     typer.Option("--stack-home", help="Stack state folder (default: <data root>/stack)."),
@@ -734,11 +792,21 @@ def up(
     prefect_port: Annotated[int, typer.Option(help="Prefect server port.")] = 4200,
     mlflow_port: Annotated[int, typer.Option(help="MLflow server port.")] = 5000,
     worker: Annotated[bool, typer.Option(help="Start a process worker.")] = True,
+    usecases: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--usecase",
+            help="Use-case file to deploy with the stack, like `mlops deploy` with its "
+            "default schedule (repeat for several).",
+        ),
+    ] = None,
 ) -> None:
     """Start the local stack: PostgreSQL, Prefect and MLflow servers, deployments, a worker."""
     from flows.stack import StackError
     from flows.stack import up as stack_up
 
+    for usecase in usecases or []:
+        _check_usecase(usecase)
     settings = _stack_settings(
         home,
         stack_home,
@@ -746,6 +814,7 @@ def up(
         prefect_port=prefect_port,
         mlflow_port=mlflow_port,
         worker=worker,
+        usecases=tuple(u.resolve() for u in usecases) if usecases else None,
     )
     try:
         where = stack_up(settings, echo=typer.echo)

@@ -9,7 +9,8 @@
 3. the MLflow tracking server on PostgreSQL, artifacts in the state folder
    (http://127.0.0.1:5000 by default);
 4. the process work pool, the deployments of ``prefect.yaml`` (``prefect
-   deploy --all``) and the alert automations (:mod:`flows.alerts`);
+   deploy --all``), the alert automations (:mod:`flows.alerts`) and the
+   deployments of the use-case files given (:mod:`flows.deploy`);
 5. a process worker that runs the deployments' flow runs with the stack's
    MLflow and data root.
 
@@ -69,6 +70,11 @@ class StackSettings(BaseModel):
         "(needs root and apt-get).",
     )
     deploy: bool = Field(True, description="Apply prefect.yaml's deployments and the automations.")
+    usecases: tuple[Path, ...] = Field(
+        (),
+        description="Use-case files whose deployments (`mlops deploy`, default schedule) are "
+        "applied after prefect.yaml's; only when `deploy` is on.",
+    )
     worker: bool = Field(True, description="Start a process worker.")
 
     @property
@@ -544,6 +550,26 @@ def apply_deployments(settings: StackSettings) -> None:
         raise StackError(f"prefect deploy --all failed: {(done.stdout + done.stderr)[-1500:]}")
 
 
+def deploy_usecase(usecase: Path, api_url: str) -> str:
+    """Apply a use case's deployments (``mlops deploy``) to the stack's pool; say what was done.
+
+    Raises:
+        StackError: The use-case file is invalid or the deployments were refused.
+    """
+    from flows.deploy import DeployError
+    from flows.deploy import deploy_usecase as deploy
+    from mlops_core.config import UseCaseError
+
+    try:
+        plan, applied = deploy(usecase, work_pool=WORK_POOL, api_url=api_url)
+    except UseCaseError as exc:
+        raise StackError(str(exc)) from None
+    except DeployError as exc:
+        raise StackError(f"cannot deploy {usecase}: {exc}") from None
+    scheduled = [f"{a.full_name} cron {a.cron} ({plan.timezone})" for a in applied if a.cron]
+    return f"{plan.usecase_name}: {len(applied)} deployments; " + ", ".join(scheduled)
+
+
 # -------------------------------------------------------------------- state
 def _state_path(settings: StackSettings) -> Path:
     return settings.home / "stack.json"
@@ -602,6 +628,9 @@ def up(settings: StackSettings, echo: Any = print) -> dict[str, str]:
         from flows.alerts import apply_automations
 
         apply_automations(settings.prefect_api_url)
+        for usecase in settings.usecases:
+            deployed = deploy_usecase(usecase, settings.prefect_api_url)
+            echo(f"Use case        {deployed}")
     if settings.worker and _running(state, "worker") is None:
         echo(f"Worker          pool {WORK_POOL}")
         _start_worker(settings, state)

@@ -1,10 +1,11 @@
 """The production stack, for real: ``mlops up`` on loopback, deployments run by a worker.
 
 One module-scoped stack (PostgreSQL, Prefect server and MLflow server on
-PostgreSQL, the deployments of prefect.yaml, the alert automations, a process
-worker) is started through the ``mlops up`` command on free ports and stopped
-with ``mlops down``. Flow runs are created through the Prefect API from the
-deployments; everything is asserted through the servers' APIs and PostgreSQL.
+PostgreSQL, the deployments of prefect.yaml and of one use-case file given to
+``--usecase``, the alert automations, a process worker) is started through the
+``mlops up`` command on free ports and stopped with ``mlops down``. Flow runs
+are created through the Prefect API from the deployments; everything is
+asserted through the servers' APIs and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.stack]
 REPO = Path(__file__).resolve().parents[2]
 MLOPS = Path(sys.executable).parent / "mlops"
 SHIPPED = REPO / "usecases" / "retail_demand.yaml"
+UP_USECASE = "stack_up_usecase"
 
 
 def _free_port() -> int:
@@ -98,6 +100,8 @@ def stack() -> Iterator[Stack]:
     home.chmod(0o755)
     ports = {"pg": _free_port(), "prefect": _free_port(), "mlflow": _free_port()}
     s = Stack(home, ports)
+    # A use case of one's own, deployed with the stack (`mlops up --usecase`).
+    up_usecase = _usecase_variant(s, UP_USECASE)
     args = [
         str(MLOPS),
         "up",
@@ -111,6 +115,8 @@ def stack() -> Iterator[Stack]:
         str(ports["prefect"]),
         "--mlflow-port",
         str(ports["mlflow"]),
+        "--usecase",
+        str(up_usecase),
     ]
     up = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=900)
     s.up_output = up.stdout + up.stderr
@@ -245,6 +251,122 @@ def test_deployments_are_applied_with_described_parameters_and_a_schedule(stack:
     for name in expected:
         properties = deployments[name].parameter_openapi_schema["properties"]
         assert properties and all(p.get("description") for p in properties.values()), name
+
+
+VERBS_AND_FLOWS = {
+    "monitor": "monitor_landed",
+    "monitor-batch": "monitor",
+    "score": "score_batch",
+    "bootstrap": "bootstrap",
+    "rollback": "rollback",
+    "review": "review_held_predictions",
+}
+
+
+def _usecase_deployments(s: Stack, name: str) -> dict[str, dict[str, Any]]:
+    """The deployments of one use case as the server holds them, by full name."""
+    out = {}
+    with s.prefect() as client:
+        for verb, flow in VERBS_AND_FLOWS.items():
+            d = client.read_deployment_by_name(f"{flow}/{verb}-{name}")
+            out[f"{flow}/{verb}-{name}"] = {
+                "id": d.id,
+                "entrypoint": d.entrypoint,
+                "pull_steps": d.pull_steps,
+                "parameters": d.parameters,
+                "tags": d.tags,
+                "work_pool": d.work_pool_name,
+                "schema": d.parameter_openapi_schema,
+                "enforced": d.enforce_parameter_schema,
+                "schedules": [
+                    (sch.id, sch.slug, sch.schedule.cron, sch.schedule.timezone, sch.active)
+                    for sch in d.schedules
+                ],
+            }
+    return out
+
+
+def _mlops_deploy(s: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    # From another folder than the project: the deployments must not depend on it.
+    return subprocess.run(
+        [str(MLOPS), "deploy", *args],
+        cwd=s.home,
+        env=s.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _assert_usecase_deployed(
+    deployed: dict[str, dict[str, Any]], name: str, usecase: Path, cron: str, timezone: str
+) -> None:
+    for full_name, d in deployed.items():
+        assert d["parameters"]["usecase_path"] == str(usecase.resolve()), full_name
+        assert d["tags"] == ["mlops", name]
+        assert d["work_pool"] == "mlops-process"
+        assert d["pull_steps"] == [
+            {
+                "prefect.deployments.steps.set_working_directory": {
+                    "directory": "{{ $MLOPS_PROJECT_DIR }}"
+                }
+            }
+        ]
+        assert d["entrypoint"].startswith("flows/"), d["entrypoint"]
+        assert d["enforced"]
+        properties = d["schema"]["properties"]
+        assert "usecase_path" in properties, full_name
+        assert all(p.get("description") for p in properties.values()), full_name
+        scheduled = full_name == f"monitor_landed/monitor-{name}"
+        assert len(d["schedules"]) == (1 if scheduled else 0), (full_name, d["schedules"])
+    [(_, _, got_cron, got_timezone, active)] = deployed[f"monitor_landed/monitor-{name}"][
+        "schedules"
+    ]
+    assert (got_cron, got_timezone, active) == (cron, timezone, True)
+
+
+def test_up_deploys_the_usecase_files_it_is_given(stack: Stack) -> None:
+    deployed = _usecase_deployments(stack, UP_USECASE)
+    # Integer periods: daily at 06:00 UTC by default.
+    _assert_usecase_deployed(
+        deployed, UP_USECASE, stack.home / f"{UP_USECASE}.yaml", "0 6 * * *", "UTC"
+    )
+    assert f"monitor_landed/monitor-{UP_USECASE} cron 0 6 * * *" in stack.up_output
+
+
+def test_mlops_deploy_registers_a_usecase_once_and_its_deployments_run(stack: Stack) -> None:
+    name = "stack_deployed"
+    usecase = _usecase_variant(stack, name)
+    first = _mlops_deploy(stack, str(usecase))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"monitor_landed/monitor-{name}" in first.stdout and "cron 0 6 * * *" in first.stdout
+    deployed = _usecase_deployments(stack, name)
+    _assert_usecase_deployed(deployed, name, usecase, "0 6 * * *", "UTC")
+    rollback = deployed[f"rollback/rollback-{name}"]["parameters"]
+    assert rollback["reason"] == "manual rollback from the Prefect UI"
+
+    # Again: nothing changes (same deployments, the same single schedule).
+    second = _mlops_deploy(stack, str(usecase))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert _usecase_deployments(stack, name) == deployed
+
+    # Another schedule replaces the one there, in place.
+    third = _mlops_deploy(stack, str(usecase), "--cron", "15 7 * * 2", "--timezone", "Europe/Paris")
+    assert third.returncode == 0, third.stdout + third.stderr
+    moved = _usecase_deployments(stack, name)
+    _assert_usecase_deployed(moved, name, usecase, "15 7 * * 2", "Europe/Paris")
+    assert {k: d["id"] for k, d in moved.items()} == {k: d["id"] for k, d in deployed.items()}
+    monitor = f"monitor_landed/monitor-{name}"
+    assert moved[monitor]["schedules"][0][0] == deployed[monitor]["schedules"][0][0]
+
+    # The worker runs the deployment with nothing but its own parameters.
+    _land(stack, usecase, _history())
+    run = stack.run_deployment(f"bootstrap/bootstrap-{name}", {})
+    done = stack.wait(run.id, {"COMPLETED"})
+    assert done.state.type.value == "COMPLETED", _logs(stack)
+    assert done.parameters["usecase_path"] == str(usecase.resolve())
+    champion = _champion(stack, name)
+    assert champion is not None and champion.version == "1"
 
 
 @pytest.fixture(scope="module")
