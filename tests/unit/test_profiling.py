@@ -353,7 +353,11 @@ def test_the_yaml_says_where_it_came_from_and_asks_for_review() -> None:
     # Each column's observation sits right above it.
     lines = text.splitlines()
     at = lines.index("    - name: hour")
-    assert lines[at - 1].startswith("    # observed 0 to 23")
+    first = at - 1
+    while lines[first - 1].startswith("    # "):
+        first -= 1
+    assert lines[first].startswith("    # observed 0 to 23") and first > at - 4
+    assert "calendar code (hour)" in " ".join(lines[first:at])
     assert "floor: a model no better than the naive baseline" in text
 
 
