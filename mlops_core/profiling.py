@@ -16,16 +16,17 @@ Profiling rules:
 - Calendar codes: a whole-number column whose name says it is a calendar field
   and whose values all lie in that field's domain gets the full domain as its
   range (an error when broken), whatever part of it the file shows: month 1-12,
-  hour 0-23, weekday 0-6 or 1-7, day of the month 1-31, week of the year 1-53 or
-  0-53, quarter 1-4, season 1-4 or 0-3, and a year (a calendar year or a year
+  hour 0-23, weekday 0-6 or 1-7, day of the month 1-31, week of the year 0-53,
+  quarter 1-4, season 1-4 or 0-3 (values that fit both numberings, a weekday
+  seen only from 2 to 5, get both: 0-7), and a year (a calendar year or a year
   index) its observed minimum and no maximum (years only grow). The name is
   matched by whole words (``mnth``, ``hr``, ``day_of_week``, ``weekOfYear``; not
   ``workingday``, ``days_open`` or ``orders_per_hour``); a column holding only 0
   and 1 is an indicator, never a calendar code; a column named just ``day``
-  holding every value of 1-7 (or 0-6) is a weekday. Calendar feature columns are
-  named in the ``input_out_of_range`` guardrail's ``calendar_columns``: a month
-  the champion never saw is one finding for the batch ("the model has not seen
-  this season"), not a flag on each row.
+  holding every value of 1-7 (or only values of 0-6) is a weekday. Calendar
+  feature columns are named in the ``input_out_of_range`` guardrail's
+  ``calendar_columns``: a month the champion never saw is one finding for the
+  batch ("the model has not seen this season"), not a flag on each row.
 - Ranges: other integer codes (at most ``CODE_MAX_DISTINCT`` distinct values,
   e.g. a weather class) get their observed minimum and maximum; other numbers get
   the observed range widened by ``RANGE_MARGIN`` (25%) of its span on each
@@ -280,6 +281,16 @@ _CALENDAR_NAMES: tuple[tuple[str, CalendarField | None], ...] = (
     ("yyyy", "year"),
     ("day", "day"),
 )
+#: The numberings of each calendar field with a closed domain.
+_CALENDAR_DOMAINS: dict[str, tuple[tuple[int, int], ...]] = {
+    "month": ((1, 12),),
+    "hour": ((0, 23),),
+    "weekday": ((0, 6), (1, 7)),
+    "day": ((1, 31),),
+    "week": ((0, 53),),
+    "quarter": ((1, 4),),
+    "season": ((1, 4), (0, 3)),
+}
 #: Words that make a name a count, a rate or an indicator, not a calendar field.
 _NOT_CALENDAR_WORDS = frozenset({"is", "has", "per", "since", "until", "ago", "num", "count", "n"})
 
@@ -322,19 +333,12 @@ def _calendar_domain(name: str, values: pd.Series) -> tuple[CalendarField, int, 
         return None  # 0 and 1 only: an indicator
     if kind == "day" and form == "day" and hi <= 7 and (lo == 0 or distinct == 7):
         kind = "weekday"  # a bare "day" holding a week's codes
-    domains: dict[str, tuple[tuple[int, int], ...]] = {
-        "month": ((1, 12),),
-        "hour": ((0, 23),),
-        "weekday": ((0, 6), (1, 7), (0, 7)),
-        "day": ((1, 31),),
-        "week": ((1, 53), (0, 53)),
-        "quarter": ((1, 4),),
-        "season": ((1, 4), (0, 3)),
-    }
-    for low, high in domains[kind]:
-        if lo >= low and hi <= high:
-            return kind, low, high
-    return None
+    # The numberings in use; values that fit several (a weekday seen only from 2 to
+    # 5) get all of them, so no day of either numbering is refused.
+    fits = [(low, high) for low, high in _CALENDAR_DOMAINS[kind] if lo >= low and hi <= high]
+    if not fits:
+        return None
+    return kind, min(f[0] for f in fits), max(f[1] for f in fits)
 
 
 def _profile_column(
