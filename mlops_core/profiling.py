@@ -292,7 +292,9 @@ _CALENDAR_DOMAINS: dict[str, tuple[tuple[int, int], ...]] = {
     "season": ((1, 4), (0, 3)),
 }
 #: Words that make a name a count, a rate or an indicator, not a calendar field.
-_NOT_CALENDAR_WORDS = frozenset({"is", "has", "per", "since", "until", "ago", "num", "count", "n"})
+_NOT_CALENDAR_WORDS = frozenset(
+    {"is", "has", "per", "since", "until", "ago", "age", "num", "count", "n"}
+)
 
 
 def _name_words(name: str) -> list[str]:
