@@ -464,6 +464,7 @@ def test_calendar_codes_get_their_whole_domain(
         ("days_open", cycle(1, 20), (1, 20)),
         ("month", cycle(0, 11), (0, 11)),  # 0-11 is no month numbering we know
         ("hr", cycle(55, 70), (55, 70)),  # a heart rate
+        ("age_yr", cycle(18, 30), (18, 30)),  # an age in years
         ("day_of_year", cycle(1, 20), (1, 20)),  # no day of the month, no year
         ("weathersit", cycle(1, 4), (1, 4)),
     ],
