@@ -27,6 +27,8 @@ from tasks.storage import resolve_data_root
 ALERT_EVENTS: Mapping[str, str] = {
     "mlops.batch.quarantined": "A batch was quarantined: it failed the data contract.",
     "mlops.guardrail.breach": "Predictions broke business limits and were held or changed.",
+    "mlops.guardrail.finding": "A batch's inputs lie outside the champion's training range "
+    "(one finding for the batch; its predictions were sent on as the rules say).",
     "mlops.model.leak_suspected": "A challenger was rejected: the target seems to leak into "
     "its inputs (check the feature pipeline).",
     "mlops.model.promoted": "A new model version became champion.",

@@ -41,7 +41,13 @@ from mlops_core.decisions import (
 from mlops_core.guardrails import GuardrailResult
 from mlops_core.periods import period_label
 from mlops_core.promotion import LEAK_REASONS, decide_promotion
-from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary, wording_for
+from mlops_core.report import (
+    CycleOutcome,
+    cycle_markdown,
+    cycle_summary,
+    input_range_finding_sentence,
+    wording_for,
+)
 from mlops_core.retrain import decide_retrain
 from mlops_core.segmented import SegmentJob, chunk_jobs
 from mlops_core.stats import attribute_decay
@@ -192,6 +198,21 @@ def _validate_and_score(rt: Runtime, path: Path, sha256: str | None = None) -> S
                     "held_rows": g.held_rows,
                     "breaker_tripped": g.breaker_tripped,
                     "actions": g.actions,
+                },
+                related_version=champion.version,
+            )
+        if g.findings:
+            # Once per batch, whatever the number of rows: the inputs of the batch as
+            # a whole lie outside what the champion was trained on.
+            emit(
+                "mlops.guardrail.finding",
+                rt.name,
+                {
+                    "batch": gate.batch,
+                    "period": period,
+                    "rows": g.rows,
+                    "columns": ", ".join(f.column for f in g.findings),
+                    "findings": " ".join(input_range_finding_sentence(f) for f in g.findings),
                 },
                 related_version=champion.version,
             )

@@ -497,13 +497,48 @@ class RatioColumnRule(_RuleBase):
     )
 
 
+#: Calendar fields an input column can be (``month`` 1-12, ``hour`` 0-23,
+#: ``weekday`` 0-6 or 1-7, ``day`` of the month 1-31, ``week`` of the year 0-53,
+#: ``quarter`` 1-4, ``season`` 1-4 or 0-3, ``year`` a calendar year or year index).
+CalendarField = Literal["month", "hour", "weekday", "day", "week", "quarter", "season", "year"]
+
+
 class InputRangeRule(_RuleBase):
-    """Inputs outside the champion's training range make a prediction suspect."""
+    """Inputs outside the champion's training range make a prediction suspect.
+
+    A column out of range on a few rows flags those rows (or holds them, as the
+    action says). A column out of range on ``batch_share`` of the rows or more, or
+    a calendar column out of range on any row, is one finding for the whole batch
+    instead: with action ``flag`` its rows are not flagged for it, so it never
+    trips the circuit breaker; with ``quarantine`` or ``fallback`` they are still
+    held or replaced, as the user chose.
+    """
 
     kind: Literal["input_out_of_range"] = "input_out_of_range"
     action: GuardrailAction = "flag"
     tolerance: float = Field(
-        0.0, ge=0.0, description="Allowed excess as a share of the training range."
+        0.0,
+        ge=0.0,
+        description="Allowed excess as a share of the training range (not applied to "
+        "calendar_columns: a month the model never saw is unseen however close it is).",
+    )
+    batch_share: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Share of a batch's rows outside one column's training range from "
+        "which that column is one finding for the batch (its rows, share, training and "
+        "batch ranges) instead of a flag on each row. 0.5: a flag singles out the rows a "
+        "person should look at; once most rows are out, being out is the batch's normal "
+        "(a new season, a level shift) and one sentence says more than a flag on each row. "
+        "1.0: only a column out of range on every row.",
+    )
+    calendar_columns: dict[str, CalendarField] = Field(
+        default_factory=dict,
+        description="Input columns that are calendar fields, e.g. {mnth: month, hr: hour}. "
+        "A value outside the training range there is a part of the calendar the model has "
+        "not seen (a new season): judged without tolerance, and any row out makes a "
+        "finding for the batch, never a flag on each row.",
     )
 
 
@@ -553,8 +588,16 @@ class GuardrailPolicy(Strict):
         0.25,
         ge=0.0,
         le=1.0,
-        description="Circuit breaker: above this share of violating "
-        "rows the whole batch is held for review.",
+        description="Circuit breaker: above this share of rows a rule clipped, replaced or "
+        "held (flagged rows too with breaker_counts_flags; non-finite predictions always), "
+        "the whole batch is held for review. A batch finding of input_out_of_range never "
+        "counts.",
+    )
+    breaker_counts_flags: bool = Field(
+        False,
+        description="Count flagged rows towards max_violation_rate. False (the default): a "
+        "flag passes its prediction on by the rule's own choice, so flags alone never hold "
+        "a batch; set true when many flags in one batch should stop it for review.",
     )
 
     @model_validator(mode="after")
@@ -633,6 +676,13 @@ class UseCase(Strict):
                 raise _KeyedValueError(
                     f"guardrails.rules.{i}.column", f"column {col!r} is not defined in the contract"
                 )
+            for col in getattr(rule, "calendar_columns", {}):
+                spec = self.contract.column(col)
+                if spec is None or spec.type not in ("integer", "numeric"):
+                    raise _KeyedValueError(
+                        f"guardrails.rules.{i}.calendar_columns",
+                        f"column {col!r} is not a numeric column of the contract",
+                    )
         fb = self.guardrails.fallback
         if fb is not None and fb.column is not None and fb.column not in known:
             raise _KeyedValueError(

@@ -269,15 +269,51 @@ class PromotionDecision(Value):
 
 
 # --------------------------------------------------------------------- guardrails
+class InputRangeFinding(Value):
+    """One input column outside the champion's training range, as a fact about a batch.
+
+    Raised by the ``input_out_of_range`` rule instead of a flag on each row when
+    the column is out of range on ``batch_share`` of the rows or more, or when it
+    is a calendar column (a month, an hour the model never saw).
+    """
+
+    code: Literal["calendar_not_seen", "inputs_outside_training_range"] = Field(
+        description="calendar_not_seen for a calendar column, else inputs_outside_training_range."
+    )
+    rule: str = Field(description="Label of the rule that raised it.")
+    column: str
+    calendar: str | None = Field(
+        None, description="The calendar field the column is (month, hour, ...); None otherwise."
+    )
+    rows_out: int = Field(ge=0, description="Rows whose value lies outside the allowed range.")
+    rows: int = Field(ge=0, description="Rows the rule judged (those with a finite prediction).")
+    share: float = Field(ge=0.0, le=1.0, description="rows_out / rows.")
+    train_min: float = Field(description="Lowest value in the champion's training data.")
+    train_max: float = Field(description="Highest value in the champion's training data.")
+    batch_min: float | None = Field(None, description="Lowest value in the batch.")
+    batch_max: float | None = Field(None, description="Highest value in the batch.")
+    tolerance: float = Field(
+        0.0, ge=0.0, description="Allowed excess applied, as a share of the training range."
+    )
+
+
 class GuardrailSummary(Value):
     """What guardrails did to one batch of predictions."""
 
     rows: int
-    violating_rows: int
+    violating_rows: int = Field(description="Rows any rule acted on (clip, fallback, flag, hold).")
     violation_rate: float
     actions: dict[str, int] = Field(
         default_factory=dict, description="Count of rows per 'rule:action'."
     )
     held_rows: int = Field(0, description="Rows sent to the review queue.")
+    breaker_rows: int = Field(
+        0,
+        description="Rows the circuit breaker counted: clipped, replaced or held, flagged "
+        "only when the policy counts flags.",
+    )
     breaker_tripped: bool = Field(False, description="The whole batch was held.")
+    findings: tuple[InputRangeFinding, ...] = Field(
+        (), description="Inputs out of range as facts about the whole batch, one per column."
+    )
     reasons: tuple[Reason, ...] = ()

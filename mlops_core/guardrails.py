@@ -7,6 +7,25 @@ it pass with a flag, ``quarantine`` holds it for review. Two fail-safes hold
 regardless of the configuration: a prediction that is not finite after all
 rules is held, and a batch whose violation rate exceeds the limit is held as a
 whole (circuit breaker).
+
+What the circuit breaker counts: rows a rule clipped, replaced or held, and
+non-finite predictions (always). Flagged rows count only when the policy says
+so (``breaker_counts_flags``): a flag passes its prediction on by the rule's
+own choice, so holding a whole batch because of flags is a rule the user sets,
+never a default.
+
+Inputs outside the training range (``input_out_of_range``): a column out of
+range on a few rows flags those rows. A column out of range on ``batch_share``
+of the judged rows or more, or a calendar column (``calendar_columns``: a month,
+an hour) out of range on any row, is one :class:`InputRangeFinding` for the
+batch instead, with its rows, share, training and batch ranges and a sentence
+("mnth (month) is outside the training range for every row ...: the model has
+not seen this season"). Being out of range is then a fact about the batch (a
+new season, a level shift), not about its rows: with action ``flag`` the rows
+are not flagged for that column, so the finding never trips the circuit
+breaker and the batch is delivered; with ``quarantine`` or ``fallback`` the
+rows are still held or replaced, as the user chose. Calendar columns are judged
+without tolerance: a month the model never saw is unseen however close it is.
 """
 
 from __future__ import annotations
@@ -26,7 +45,8 @@ from mlops_core.config import (
     RatioColumnRule,
     SegmentHistoryCapRule,
 )
-from mlops_core.decisions import GuardrailSummary, Reason
+from mlops_core.decisions import GuardrailSummary, InputRangeFinding, Reason
+from mlops_core.report import input_range_finding_sentence
 
 _ACTION_WORD = {
     "clip": "clipped to the limit",
@@ -121,23 +141,96 @@ def _segment_limit(
     return rule.multiple * caps, int(np.isnan(caps).sum())
 
 
+def _observed(values: np.ndarray) -> tuple[float | None, float | None]:
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return None, None
+    return float(finite.min()), float(finite.max())
+
+
 def _input_range(
     rule: InputRangeRule,
+    action: str,
     frame: pd.DataFrame,
     judged: np.ndarray,
     training_ranges: Mapping[str, tuple[float, float]],
-) -> tuple[_Outcome, list[str]]:
+) -> tuple[_Outcome, list[str], list[InputRangeFinding]]:
+    """Rows to act on, features the batch lacks, and the batch-level findings.
+
+    A column whose out-of-range rows reach ``rule.batch_share`` of the judged rows
+    (any row, for a calendar column) becomes a finding; its rows are acted on only
+    when the action holds or replaces them (see the module docstring).
+    """
     mask = np.zeros(len(frame), dtype=bool)
     missing: list[str] = []
+    findings: list[InputRangeFinding] = []
+    judged_rows = int(judged.sum())
+    keeps_rows = action in ("quarantine", "fallback")
     for feature, (lo, hi) in training_ranges.items():
         if feature not in frame.columns:
             missing.append(feature)
             continue
         x = _column(frame, feature)
-        slack = rule.tolerance * (hi - lo)
+        calendar = rule.calendar_columns.get(feature)
+        tolerance = 0.0 if calendar is not None else rule.tolerance
+        slack = tolerance * (hi - lo)
         with np.errstate(invalid="ignore"):
-            mask |= (x < lo - slack) | (x > hi + slack)
-    return _Outcome(mask & judged), missing
+            out = judged & ((x < lo - slack) | (x > hi + slack))
+        rows_out = int(out.sum())
+        if not rows_out:
+            continue
+        share = rows_out / judged_rows
+        if calendar is None and share < rule.batch_share:
+            mask |= out
+            continue
+        batch_min, batch_max = _observed(x)
+        findings.append(
+            InputRangeFinding(
+                code="inputs_outside_training_range" if calendar is None else "calendar_not_seen",
+                rule=rule.label,
+                column=feature,
+                calendar=calendar,
+                rows_out=rows_out,
+                rows=judged_rows,
+                share=share,
+                train_min=float(lo),
+                train_max=float(hi),
+                batch_min=batch_min,
+                batch_max=batch_max,
+                tolerance=tolerance,
+            )
+        )
+        if keeps_rows:
+            mask |= out
+    return _Outcome(mask & judged), missing, findings
+
+
+def _finding_reason(finding: InputRangeFinding, action: str) -> Reason:
+    sentence = input_range_finding_sentence(finding)
+    if action in ("quarantine", "fallback"):
+        then = f" Its rows were {_ACTION_WORD[action]}, as rule {finding.rule!r} says."
+    else:
+        then = (
+            " One finding for the batch: its rows are not flagged for it and it does not "
+            "count towards the circuit breaker."
+        )
+    return Reason(
+        code=finding.code,
+        message=sentence + then,
+        numbers={
+            "rule": finding.rule,
+            "column": finding.column,
+            "calendar": finding.calendar,
+            "rows_out": finding.rows_out,
+            "rows": finding.rows,
+            "share": finding.share,
+            "train_min": finding.train_min,
+            "train_max": finding.train_max,
+            "batch_min": finding.batch_min,
+            "batch_max": finding.batch_max,
+        },
+        passed=False,
+    )
 
 
 def _guard_class_labels(
@@ -208,7 +301,9 @@ def apply_guardrails(
     Notes:
         ``clip`` has no limit to clip to for ``finite`` and ``input_out_of_range``
         rules: there it acts as ``quarantine`` and ``flag`` respectively, and the
-        violation label names the action actually taken. Rules other than
+        violation label names the action actually taken. An input column out of
+        range for the batch as a whole is a finding in ``summary.findings`` (and
+        a reason), not a flag on each row; see the module docstring. Rules other than
         ``finite`` only judge rows whose current value is finite, so a non-finite
         value reaches the ``finite`` rule wherever it sits in the order.
     """
@@ -225,8 +320,10 @@ def apply_guardrails(
     held = np.zeros(rows, dtype=bool)
     flagged = np.zeros(rows, dtype=bool)
     violating = np.zeros(rows, dtype=bool)
+    counted = np.zeros(rows, dtype=bool)  # rows the circuit breaker counts
     labels: list[tuple[str, np.ndarray]] = []
     reasons: list[Reason] = []
+    findings: list[InputRangeFinding] = []
     fallback_values: np.ndarray | None = None
     if policy.fallback is not None:
         fallback_values = (
@@ -239,6 +336,7 @@ def apply_guardrails(
         judged = np.isfinite(values)
         action = rule.action
         missing: list[str] = []
+        found: list[InputRangeFinding] = []
         uncapped = 0
         if isinstance(rule, FiniteRule):
             outcome = _Outcome(~judged)
@@ -262,9 +360,9 @@ def apply_guardrails(
                     )
                 )
                 continue
-            outcome, missing = _input_range(rule, frame, judged, training_ranges)
             if action == "clip":
                 action = "flag"
+            outcome, missing, found = _input_range(rule, action, frame, judged, training_ranges)
         elif isinstance(rule, SegmentHistoryCapRule):
             if not segment_caps or segments is None:
                 lacking = (
@@ -296,6 +394,8 @@ def apply_guardrails(
         elif action == "quarantine":
             held |= mask
         violating |= mask
+        if action != "flag" or policy.breaker_counts_flags:
+            counted |= mask
         tag = f"{rule.label}:{action}"
         labels.append((tag, mask))
         count = int(mask.sum())
@@ -304,6 +404,11 @@ def apply_guardrails(
             if missing
             else ""
         )
+        if found:
+            extra += (
+                f" Out of range for the batch as a whole: {', '.join(f.column for f in found)}"
+                " (one finding per column)."
+            )
         if uncapped:
             extra += (
                 f" {uncapped} rows could not be checked: their segment has no training history."
@@ -318,6 +423,8 @@ def apply_guardrails(
                 passed=count == 0,
             )
         )
+        findings.extend(found)
+        reasons.extend(_finding_reason(f, action) for f in found)
 
     # Fail-safe: whatever the rules did, a non-finite value never leaves.
     bad = ~np.isfinite(values)
@@ -325,6 +432,7 @@ def apply_guardrails(
         newly = bad & ~held
         held |= bad
         violating |= bad
+        counted |= bad
         if newly.any():
             labels.append(("finite:quarantine", newly))
             count = int(newly.sum())
@@ -340,20 +448,28 @@ def apply_guardrails(
 
     violating_rows = int(violating.sum())
     rate = violating_rows / rows if rows else 0.0
-    tripped = rate > policy.max_violation_rate
+    breaker_rows = int(counted.sum())
+    breaker_rate = breaker_rows / rows if rows else 0.0
+    tripped = breaker_rate > policy.max_violation_rate
     if tripped:
         held[:] = True
+        what = (
+            "clipped, replaced, held or flagged"
+            if policy.breaker_counts_flags
+            else "clipped, replaced or held"
+        )
         reasons.insert(
             0,
             Reason(
                 code="circuit_breaker",
-                message=f"{violating_rows} of {rows} predictions ({rate:.1%}) broke a "
-                f"guardrail, over the {policy.max_violation_rate:.1%} limit: the whole batch "
-                "is held for review.",
+                message=f"{breaker_rows} of {rows} predictions ({breaker_rate:.1%}) broke a "
+                f"guardrail ({what}), over the {policy.max_violation_rate:.1%} limit: the "
+                "whole batch is held for review.",
                 numbers={
+                    "breaker_rows": breaker_rows,
                     "violating_rows": violating_rows,
                     "rows": rows,
-                    "violation_rate": rate,
+                    "breaker_rate": breaker_rate,
                     "max_violation_rate": policy.max_violation_rate,
                 },
                 passed=False,
@@ -379,7 +495,9 @@ def apply_guardrails(
         violation_rate=rate,
         actions=actions,
         held_rows=int(held.sum()),
+        breaker_rows=breaker_rows,
         breaker_tripped=tripped,
+        findings=tuple(findings),
         reasons=tuple(reasons),
     )
     return GuardrailResult(

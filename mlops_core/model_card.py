@@ -244,10 +244,12 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
         guard = (
             "The input_out_of_range guardrail flags forecasts made outside the trained range"
             + (
-                f" plus {inputs.input_range_tolerance:.0%} of it."
+                f" plus {inputs.input_range_tolerance:.0%} of it"
                 if inputs.input_range_tolerance
-                else "."
+                else ""
             )
+            + "; an input outside it on batch_share of a batch's rows or more, or a calendar "
+            "field the model never saw, is one finding for the batch instead."
             if inputs.input_range_tolerance is not None
             else "No guardrail flags such inputs in this use case."
         )

@@ -13,8 +13,22 @@ Profiling rules:
 - Whole-number columns are ``integer``; other numbers are ``numeric``; text is
   ``categorical``; true/false columns are ``boolean``; date/time values are
   ``categorical`` and not a feature.
-- Ranges: integer codes (at most ``CODE_MAX_DISTINCT`` distinct values, e.g. an
-  hour of the day) get their observed minimum and maximum; other numbers get
+- Calendar codes: a whole-number column whose name says it is a calendar field
+  and whose values all lie in that field's domain gets the full domain as its
+  range (an error when broken), whatever part of it the file shows: month 1-12,
+  hour 0-23, weekday 0-6 or 1-7, day of the month 1-31, week of the year 0-53,
+  quarter 1-4, season 1-4 or 0-3 (values that fit both numberings, a weekday
+  seen only from 2 to 5, get both: 0-7), and a year (a calendar year or a year
+  index) its observed minimum and no maximum (years only grow). The name is
+  matched by whole words (``mnth``, ``hr``, ``day_of_week``, ``weekOfYear``; not
+  ``workingday``, ``days_open`` or ``orders_per_hour``); a column holding only 0
+  and 1 is an indicator, never a calendar code; a column named just ``day``
+  holding every value of 1-7 (or only values of 0-6) is a weekday. Calendar
+  feature columns are named in the ``input_out_of_range`` guardrail's
+  ``calendar_columns``: a month the champion never saw is one finding for the
+  batch ("the model has not seen this season"), not a flag on each row.
+- Ranges: other integer codes (at most ``CODE_MAX_DISTINCT`` distinct values,
+  e.g. a weather class) get their observed minimum and maximum; other numbers get
   the observed range widened by ``RANGE_MARGIN`` (25%) of its span on each
   side, never below 0 for a column that is never negative, kept within 0-1 for
   a column whose values all lie in 0-1 (a share), and whole for integers.
@@ -34,6 +48,12 @@ Profiling rules:
 - Task: a numeric target with fractions or more than ``CODE_MAX_DISTINCT``
   distinct values is a regression (metric MAE), anything else a classification
   (metric accuracy).
+- Guardrails: non-finite predictions fall back (regression) or are held
+  (classification); a never-negative target is clipped at 0; inputs outside the
+  champion's training range are flagged, or are one finding for the batch when
+  most rows are out (``batch_share``). Flags never count towards the circuit
+  breaker (``breaker_counts_flags: false``), so an expected flag, such as a new
+  season's inputs, never holds a whole batch.
 - Promotion floor: the naive baseline on the profiled data, so that a model no
   better than it is never promoted: for regression the MAE of predicting the
   target's mean for every row, for classification the accuracy of always
@@ -55,7 +75,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mlops_core.config import DriftPolicy, PromotionPolicy, RetrainPolicy
+from mlops_core.config import (
+    CalendarField,
+    DriftPolicy,
+    InputRangeRule,
+    PromotionPolicy,
+    RetrainPolicy,
+)
 from mlops_core.guardrails import segment_keys
 from mlops_core.periods import cut
 
@@ -216,8 +242,112 @@ def _numeric_range(values: pd.Series, integer: bool) -> tuple[float | int, float
     return _round(low), _round(high), how
 
 
-def _profile_column(series: pd.Series, name: str, rows: int) -> tuple[dict[str, Any], str]:
-    """Contract entry and review note for one ordinary column."""
+#: Name forms of each calendar field, as words joined by ``_``. None marks forms
+#: that are no calendar field of ours but contain one's word (a day of the year).
+_CALENDAR_NAMES: tuple[tuple[str, CalendarField | None], ...] = (
+    ("day_of_year", None),
+    ("dayofyear", None),
+    ("doy", None),
+    ("day_of_week", "weekday"),
+    ("dayofweek", "weekday"),
+    ("week_day", "weekday"),
+    ("weekday", "weekday"),
+    ("wday", "weekday"),
+    ("dow", "weekday"),
+    ("day_of_month", "day"),
+    ("dayofmonth", "day"),
+    ("mday", "day"),
+    ("dom", "day"),
+    ("hour_of_day", "hour"),
+    ("hourofday", "hour"),
+    ("hour", "hour"),
+    ("hr", "hour"),
+    ("week_of_year", "week"),
+    ("weekofyear", "week"),
+    ("iso_week", "week"),
+    ("isoweek", "week"),
+    ("woy", "week"),
+    ("week", "week"),
+    ("wk", "week"),
+    ("month_of_year", "month"),
+    ("monthofyear", "month"),
+    ("month", "month"),
+    ("mnth", "month"),
+    ("mth", "month"),
+    ("quarter", "quarter"),
+    ("qtr", "quarter"),
+    ("season", "season"),
+    ("year", "year"),
+    ("yr", "year"),
+    ("yyyy", "year"),
+    ("day", "day"),
+)
+#: The numberings of each calendar field with a closed domain.
+_CALENDAR_DOMAINS: dict[str, tuple[tuple[int, int], ...]] = {
+    "month": ((1, 12),),
+    "hour": ((0, 23),),
+    "weekday": ((0, 6), (1, 7)),
+    "day": ((1, 31),),
+    "week": ((0, 53),),
+    "quarter": ((1, 4),),
+    "season": ((1, 4), (0, 3)),
+}
+#: Words that make a name a count, a rate or an indicator, not a calendar field.
+_NOT_CALENDAR_WORDS = frozenset(
+    {"is", "has", "per", "since", "until", "ago", "age", "num", "count", "n"}
+)
+
+
+def _name_words(name: str) -> list[str]:
+    """Lower-case words of a column name: ``weekOfYear`` and ``week-of-year`` alike."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+
+
+def _calendar_name(name: str) -> tuple[CalendarField, str] | None:
+    """The calendar field a column name says it is, and the name form that said so."""
+    words = _name_words(name)
+    if not words or _NOT_CALENDAR_WORDS.intersection(words):
+        return None
+    joined = f"_{'_'.join(words)}_"
+    # Longest forms first: day_of_week is a weekday before day or week can match.
+    for form, kind in sorted(_CALENDAR_NAMES, key=lambda f: -len(f[0].split("_"))):
+        if f"_{form}_" in joined:
+            return None if kind is None else (kind, form)
+    return None
+
+
+def _calendar_domain(name: str, values: pd.Series) -> tuple[CalendarField, int, int | None] | None:
+    """The calendar field a whole-number column is, with its full domain, or None.
+
+    Both the name and the values must say so (see the module docstring); a year
+    has no upper bound.
+    """
+    said = _calendar_name(name)
+    if said is None or values.empty or not _whole(values):
+        return None
+    kind, form = said
+    seen = values.to_numpy(dtype=float)
+    lo, hi, distinct = float(seen.min()), float(seen.max()), int(values.nunique())
+    if kind == "year":
+        index, calendar_year = hi <= 99 and lo >= 0, lo >= 1900 and hi <= 2100
+        return ("year", int(lo), None) if index or calendar_year else None
+    if lo == 0 and hi <= 1:
+        return None  # 0 and 1 only: an indicator
+    if kind == "day" and form == "day" and hi <= 7 and (lo == 0 or distinct == 7):
+        kind = "weekday"  # a bare "day" holding a week's codes
+    # The numberings in use; values that fit several (a weekday seen only from 2 to
+    # 5) get all of them, so no day of either numbering is refused.
+    fits = [(low, high) for low, high in _CALENDAR_DOMAINS[kind] if lo >= low and hi <= high]
+    if not fits:
+        return None
+    return kind, min(f[0] for f in fits), max(f[1] for f in fits)
+
+
+def _profile_column(
+    series: pd.Series, name: str, rows: int
+) -> tuple[dict[str, Any], str, CalendarField | None]:
+    """Contract entry, review note and calendar field (or None) of one ordinary column."""
     values = series.dropna()
     distinct = int(values.nunique())
     nulls = _null_share(series)
@@ -225,9 +355,11 @@ def _profile_column(series: pd.Series, name: str, rows: int) -> tuple[dict[str, 
     entry: dict[str, Any] = {"name": name}
     unique_per_row = rows > 1 and distinct == rows
 
+    calendar: CalendarField | None = None
+
     if values.empty:
         entry.update(type="categorical", max_null_share=1.0, severity="warn", feature=False)
-        return entry, "always missing in the data: no feature; drop it or describe it"
+        return entry, "always missing in the data: no feature; drop it or describe it", None
 
     if _is_bool(series):
         entry["type"] = "boolean"
@@ -239,7 +371,18 @@ def _profile_column(series: pd.Series, name: str, rows: int) -> tuple[dict[str, 
         integer = _whole(values)
         lo, hi = float(values.min()), float(values.max())
         observed = f"observed {_fmt(lo)} to {_fmt(hi)}, {distinct} distinct values, {missing}"
-        if integer and unique_per_row:
+        domain = _calendar_domain(name, values) if integer else None
+        if domain is not None:
+            calendar, low, high = domain
+            entry.update(type="integer", min=low)
+            if high is None:
+                note = (
+                    f"{observed}: a calendar code ({calendar}); years only grow, so no upper bound"
+                )
+            else:
+                entry["max"] = high
+                note = f"{observed}: a calendar code ({calendar}), its full domain {low} to {high}"
+        elif integer and unique_per_row:
             entry.update(type="integer", min=_round(lo), feature=False)
             note = f"{observed}: unique on every row, looks like an id or record index: no feature"
         elif integer and distinct <= CODE_MAX_DISTINCT:
@@ -267,9 +410,14 @@ def _profile_column(series: pd.Series, name: str, rows: int) -> tuple[dict[str, 
     if distinct == 1 and entry.get("feature", True):
         entry["feature"] = False
         note += "; constant in the data: no feature"
+    if calendar is not None and entry.get("feature", True):
+        note += (
+            "; a value the model never saw in training is one guardrail finding for the "
+            "batch (calendar_columns)"
+        )
     if nulls:
         entry["max_null_share"] = nulls
-    return entry, note
+    return entry, note, calendar
 
 
 def _time_entry(
@@ -435,6 +583,7 @@ def profile_frame(
 
     columns: list[dict[str, Any]] = []
     notes: dict[str, str] = {}
+    calendar_columns: dict[str, CalendarField] = {}
     id_name = id_column or REPLAY_ID_COLUMN
     if id_column is None:
         if REPLAY_ID_COLUMN in frame.columns:
@@ -466,10 +615,12 @@ def profile_frame(
         if col == segment:
             # A segment is a label (store 7), never a quantity: profile it as text.
             labels = pd.Series(segment_keys(frame[col].to_numpy()), index=frame.index)
-            entry, note = _profile_column(labels, col, rows)
+            entry, note, _ = _profile_column(labels, col, rows)
             note = f"the segment column (--segment): {note}"
         else:
-            entry, note = _profile_column(frame[col], col, rows)
+            entry, note, calendar = _profile_column(frame[col], col, rows)
+            if calendar is not None and entry.get("feature", True):
+                calendar_columns[col] = calendar
         leak = _leak_note(frame[col], y) if entry.get("feature", True) else None
         if leak:
             note = f"{note}. {leak}"
@@ -493,16 +644,26 @@ def profile_frame(
     retrain["min_new_labels"] = max(1, min(retrain["min_new_labels"], int(typical_rows * 0.8)))
     rules: list[dict[str, Any]] = []
     guardrails: dict[str, Any] = {"rules": rules}
+    input_rule: dict[str, Any] = {
+        "kind": "input_out_of_range",
+        "tolerance": RANGE_MARGIN,
+        "batch_share": InputRangeRule.model_fields["batch_share"].default,
+        "action": "flag",
+    }
+    if calendar_columns:
+        input_rule["calendar_columns"] = calendar_columns
     if task_name == "regression":
         rules.append({"kind": "finite", "action": "fallback"})
         if float(target_values.min()) >= 0:
             rules.append({"kind": "range", "name": "non_negative", "min": 0, "action": "clip"})
-        rules.append({"kind": "input_out_of_range", "tolerance": RANGE_MARGIN, "action": "flag"})
+        rules.append(input_rule)
         guardrails["fallback"] = {"value": _round(target_values.mean())}
     else:
         rules.append({"kind": "finite", "action": "quarantine"})
-        rules.append({"kind": "input_out_of_range", "tolerance": RANGE_MARGIN, "action": "flag"})
+        rules.append(input_rule)
     guardrails["max_violation_rate"] = 0.25
+    # Flags are expected (a new season's inputs): they never hold a whole batch.
+    guardrails["breaker_counts_flags"] = False
 
     promotion = PromotionPolicy().model_dump()
     promotion["floor"] = _round(floor)
@@ -559,7 +720,8 @@ _SECTION_NOTES: dict[str, str] = {
     "column plays which role. label_delay: periods after a batch before its\n"
     "labels arrive; set it to how late your labels really are.",
     "contract": "Every column of a batch with its type and rules, profiled from the data.\n"
-    "Ranges: codes keep their observed range; measured values are widened by\n"
+    "Ranges: calendar codes (month, hour, weekday, ...) get their whole domain;\n"
+    "other codes keep their observed range; measured values are widened by\n"
     "25% of their span and only warn. Replace them with the real limits you\n"
     "know (a price is never negative, a share never above 1) and make those\n"
     "errors. min_rows: half of a typical period's rows, never more than the\n"
@@ -570,7 +732,14 @@ _SECTION_NOTES: dict[str, str] = {
     "retrain": "When a retrain pays off (project defaults). Set retrain_cost and\n"
     "error_cost_per_unit to weigh a retrain against the error it saves.",
     "promotion": "The gate a retrained model passes to replace the champion.",
-    "guardrails": "Business limits on every prediction before it leaves.",
+    "guardrails": "Business limits on every prediction before it leaves.\n"
+    "input_out_of_range flags the rows whose inputs lie outside the champion's\n"
+    "training range; a column out of range on batch_share of the rows or more,\n"
+    "or a calendar column (calendar_columns) out of range at all, is one finding\n"
+    "for the batch instead (a new season, not a suspect row), and the batch is\n"
+    "delivered. max_violation_rate holds the whole batch when that share of\n"
+    "predictions was clipped, replaced or held; flags count only with\n"
+    "breaker_counts_flags: true.",
 }
 
 

@@ -23,6 +23,7 @@ from mlops_core.decisions import (
     DriftSummary,
     GateDecision,
     GuardrailSummary,
+    InputRangeFinding,
     PerformanceSummary,
     PromotionDecision,
     Reason,
@@ -353,23 +354,78 @@ def drift_sentence(drift: DriftSummary | None) -> str | None:
     return _sentence(clause) + joint
 
 
+#: What a model has not seen when a calendar column is outside its training range.
+_CALENDAR_UNSEEN = {
+    "month": "this season",
+    "season": "this season",
+    "quarter": "this season",
+    "week": "this season",
+    "hour": "this time of day",
+    "weekday": "this day of the week",
+    "day": "this day of the month",
+    "year": "this year",
+}
+
+
+def _span(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return "no values"
+    return _num(low) if low == high else f"{_num(low)} to {_num(high)}"
+
+
+def input_range_finding_sentence(f: InputRangeFinding) -> str:
+    """One input column outside the training range for a batch, in plain words.
+
+    E.g. "mnth (month) is outside the training range for every row (train 1 to 3,
+    batch 4): the model has not seen this season." or "temp is outside the
+    training range for 96% of rows (train 0.02 to 0.56, batch 0.6 to 0.98): the
+    model extrapolates."
+    """
+    name = f.column if f.calendar in (None, f.column) else f"{f.column} ({f.calendar})"
+    if f.rows_out >= f.rows:
+        where = "every row"
+    elif round(f.share, 2) >= 1.0:
+        where = f"all but {_count(f.rows - f.rows_out, 'row')}"
+    else:
+        where = f"{_pct(f.share)} of rows"
+    ranges = f"train {_span(f.train_min, f.train_max)}, batch {_span(f.batch_min, f.batch_max)}"
+    if f.calendar is not None:
+        meaning = f"the model has not seen {_CALENDAR_UNSEEN.get(f.calendar, 'this time')}"
+    else:
+        meaning = "the model extrapolates"
+    return f"{name} is outside the training range for {where} ({ranges}): {meaning}."
+
+
 def guardrail_sentence(g: GuardrailSummary | None, w: Wording | None = None) -> str | None:
-    """What the business limits did to this batch's predictions."""
+    """What the business limits did to this batch's predictions, with the batch's
+    input-range findings (columns out of the training range for the batch as a whole)."""
     if g is None:
         return None
     w = w or Wording(prediction="forecast")
+    # Not through _sentence: a finding opens with a column name, kept as it is spelled.
+    findings = " ".join(input_range_finding_sentence(f) for f in g.findings)
     if g.breaker_tripped:
-        return (
-            f"{_pct(g.violation_rate)} of the {w.predictions} broke business limits, so the "
+        # Records written before breaker_rows existed counted every violating row.
+        rate = g.breaker_rows / g.rows if g.breaker_rows and g.rows else g.violation_rate
+        text = (
+            f"{_pct(rate)} of the {w.predictions} broke business limits, so the "
             f"whole batch of {g.rows:,} was held for review instead of being sent."
         )
-    if g.violating_rows == 0:
+    elif g.violating_rows == 0 and g.findings:
+        noun = "a finding" if len(g.findings) == 1 else "findings"
+        return (
+            f"All {g.rows:,} {w.predictions} were sent on, with {noun} for the batch as a "
+            f"whole rather than a flag on each row. {findings}"
+        )
+    elif g.violating_rows == 0:
         return f"All {g.rows:,} {w.predictions} were within business limits."
-    held = f"; {g.held_rows:,} held for review" if g.held_rows else ""
-    return (
-        f"{g.violating_rows:,} of {g.rows:,} {w.predictions} were adjusted or flagged by "
-        f"business limits{held}."
-    )
+    else:
+        held = f"; {g.held_rows:,} held for review" if g.held_rows else ""
+        text = (
+            f"{g.violating_rows:,} of {g.rows:,} {w.predictions} were adjusted or flagged by "
+            f"business limits{held}."
+        )
+    return f"{text} {findings}" if findings else text
 
 
 # ------------------------------------------------------------ retrain, in words
@@ -817,7 +873,7 @@ def cycle_summary(o: CycleOutcome, w: Wording | None = None) -> str:
             clause = _drift_clause(o.drift)
             parts.append(_sentence(clause) if clause else "")
         g = o.guardrails
-        if g is not None and g.violating_rows:
+        if g is not None and (g.violating_rows or g.findings):
             parts.append(guardrail_sentence(g, w) or "")
         parts.append(_estimate_warning(o.performance, w) or "")
         if o.gate.warnings:

@@ -21,6 +21,7 @@ EventName = Literal[
     "mlops.model.rejected",
     "mlops.model.rolled_back",
     "mlops.guardrail.breach",
+    "mlops.guardrail.finding",
 ]
 EVENTS: tuple[str, ...] = EventName.__args__  # type: ignore[attr-defined]
 

@@ -584,6 +584,8 @@ def _decision_table(cycle: RecordedCycle, w: Wording) -> str:
     if o.guardrails is not None:
         g = o.guardrails
         action = "whole batch held" if g.breaker_tripped else f"{g.violating_rows:,} acted on"
+        if g.findings:
+            action += f"; {len(g.findings)} batch finding{'' if len(g.findings) == 1 else 's'}"
         # Records carry one reason per rule with its count; an older record without
         # them still shows the counts per rule and action.
         facts = [

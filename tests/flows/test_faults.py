@@ -318,6 +318,40 @@ def test_extreme_finite_outliers_pass_with_a_warning_and_their_forecasts_are_fla
     assert out["guardrail_actions"].get("input_out_of_range:flag", 0) >= 4
 
 
+def test_a_week_hotter_than_any_in_training_is_one_finding_and_is_delivered(
+    root: Path, prefect_events
+) -> None:
+    # Every store's reading far above anything the champion was trained on: being out
+    # of range is a fact about the week, not about any one forecast. One finding with
+    # its sentence reaches the record and Prefect; no row is flagged for it and the
+    # circuit breaker (which counts flags in this use case) does not hold the week.
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    frame = SIM.batch(FIRST_LIVE + 4)
+    frame["temperature"] = 1e4
+    name = "heatwave.csv"
+    (rt.paths.landing / name).write_bytes(_csv_bytes(frame))
+
+    out = monitor(str(SHIPPED_USECASE), name, str(root))
+
+    assert out["validation"] == "pass" and out["held_rows"] == 0, out
+    record = tracking.read_decision_record(rt.client, out["decision_run_id"])
+    guardrails = record["guardrails"]
+    assert not guardrails["breaker_tripped"]
+    (finding,) = [f for f in guardrails["findings"] if f["column"] == "temperature"]
+    assert finding["code"] == "inputs_outside_training_range"
+    assert finding["rows_out"] == finding["rows"] == len(frame)
+    assert finding["batch_min"] == finding["batch_max"] == 1e4
+    written = pd.read_parquet(rt.paths.predictions / "heatwave.parquet")
+    assert len(written) == len(frame), "every forecast delivered"
+    assert not written["violations"].str.contains("input_out_of_range").any()
+    events = prefect_events("mlops.guardrail.finding", lambda p: p.get("batch") == name)
+    assert len(events) == 1, "raised once for the batch"
+    assert "temperature" in events[0].payload["columns"]
+    assert (
+        "temperature is outside the training range for every row" in (events[0].payload["findings"])
+    )
+
+
 def test_landed_batches_reconcile_with_scored_plus_quarantined(root: Path) -> None:
     """Run last in this module: every batch landed here was scored or quarantined."""
     rt = open_runtime(SHIPPED_USECASE, str(root))

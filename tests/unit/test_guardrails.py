@@ -687,3 +687,253 @@ def test_a_classifier_use_case_refuses_the_segment_cap() -> None:
     raw["guardrails"]["rules"] = [r for r in raw["guardrails"]["rules"] if r["kind"] != "range"]
     with pytest.raises(UseCaseError, match=r"'segment_history_cap' limits a predicted value"):
         parse_usecase(raw, "walmart.yaml")
+
+
+# ------------------------------------------- inputs out of range for the batch
+#: A champion trained on January to March of hourly bike rentals: months 1-3,
+#: winter temperatures (normalised), every hour of the day.
+WINTER = {"mnth": (1.0, 3.0), "temp": (0.02, 0.56), "hr": (0.0, 23.0)}
+
+
+def april(rows: int = 240, hot: int = 3) -> pd.DataFrame:
+    """A batch of April hours: month 4 on every row, temperatures inside the winter
+    range except ``hot`` outliers (0.98, far past the 25% tolerance)."""
+    temp = np.linspace(0.2, 0.5, rows)
+    temp[:hot] = 0.98
+    return pd.DataFrame({"mnth": 4, "temp": temp, "hr": np.arange(rows) % 24})
+
+
+def input_policy(**rule: Any) -> GuardrailPolicy:
+    base = {"kind": "input_out_of_range", "tolerance": 0.25, "action": "flag"}
+    return policy(base | rule, max_violation_rate=0.25)
+
+
+def test_an_unseen_month_is_one_finding_and_the_batch_is_delivered() -> None:
+    batch = april()
+    result = apply_guardrails(
+        np.full(len(batch), 50.0),
+        batch,
+        input_policy(calendar_columns={"mnth": "month"}),
+        WINTER,
+    )
+    s = result.summary
+    (finding,) = s.findings
+    assert finding.code == "calendar_not_seen" and finding.calendar == "month"
+    assert (finding.column, finding.rows_out, finding.rows, finding.share) == ("mnth", 240, 240, 1)
+    assert (finding.train_min, finding.train_max) == (1.0, 3.0)
+    assert (finding.batch_min, finding.batch_max) == (4.0, 4.0)
+    # The month flags no row; the three hot hours are flagged one by one.
+    assert np.flatnonzero(result.flagged).tolist() == [0, 1, 2]
+    assert s.actions == {"input_out_of_range:flag": 3} and s.violating_rows == 3
+    # Delivered: nothing held, the breaker counted nothing (flags do not count).
+    assert not result.held.any() and s.held_rows == 0
+    assert not s.breaker_tripped and s.breaker_rows == 0
+    reason = next(r for r in s.reasons if r.code == "calendar_not_seen")
+    assert reason.passed is False and reason.numbers["column"] == "mnth"
+    assert reason.message.startswith(
+        "mnth (month) is outside the training range for every row (train 1 to 3, batch 4): "
+        "the model has not seen this season."
+    )
+    rule_reason = next(r for r in s.reasons if r.code == "guardrail_rule")
+    assert "3 of 240" in rule_reason.message and "mnth" in rule_reason.message
+
+
+def test_a_column_out_of_range_for_most_rows_is_a_finding_with_its_ranges() -> None:
+    batch = april(rows=100, hot=0)
+    batch["temp"] = np.r_[np.linspace(0.3, 0.4, 4), np.linspace(0.9, 0.98, 96)]
+    result = apply_guardrails(np.full(100, 50.0), batch, input_policy(), WINTER)
+    columns = {f.column: f for f in result.summary.findings}
+    # Without calendar_columns the month is judged like any number: 100% out of range.
+    assert set(columns) == {"mnth", "temp"}
+    temp = columns["temp"]
+    assert temp.code == "inputs_outside_training_range" and temp.calendar is None
+    assert temp.rows_out == 96 and temp.share == pytest.approx(0.96)
+    assert temp.batch_min == pytest.approx(0.3) and temp.batch_max == pytest.approx(0.98)
+    assert not result.flagged.any() and not result.summary.breaker_tripped
+    message = next(r.message for r in result.summary.reasons if r.numbers.get("column") == "temp")
+    assert message.startswith(
+        "temp is outside the training range for 96% of rows (train 0.02 to 0.56, "
+        "batch 0.3 to 0.98): the model extrapolates."
+    )
+
+
+@pytest.mark.parametrize(
+    ("out_of_range", "batch_share", "finding"),
+    [
+        (49, 0.5, False),  # a minority of rows: each is flagged
+        (50, 0.5, True),  # half or more: one finding for the batch
+        (79, 0.8, False),
+        (80, 0.8, True),
+        (99, 1.0, False),
+        (100, 1.0, True),
+    ],
+)
+def test_batch_share_decides_between_row_flags_and_one_finding(
+    out_of_range: int, batch_share: float, finding: bool
+) -> None:
+    batch = pd.DataFrame({"temp": np.where(np.arange(100) < out_of_range, 0.95, 0.3)})
+    result = apply_guardrails(
+        np.full(100, 1.0),
+        batch,
+        input_policy(batch_share=batch_share),
+        {"temp": (0.02, 0.56)},
+    )
+    assert bool(result.summary.findings) is finding
+    assert int(result.flagged.sum()) == (0 if finding else out_of_range)
+
+
+def test_a_calendar_column_is_judged_without_tolerance_and_on_any_row() -> None:
+    # A weekly batch across the turn of the year: 3 of 7 days in a month never seen.
+    # With a 25% tolerance on months 1-11 (slack 2.5), month 12 would pass unnoticed.
+    batch = pd.DataFrame({"mnth": [11, 11, 11, 11, 12, 12, 12], "temp": 0.3})
+    ranges = {"mnth": (1.0, 11.0), "temp": (0.02, 0.56)}
+    as_number = apply_guardrails(np.ones(7), batch, input_policy(), ranges)
+    assert not as_number.summary.findings and not as_number.flagged.any()
+    as_month = apply_guardrails(
+        np.ones(7), batch, input_policy(calendar_columns={"mnth": "month"}), ranges
+    )
+    (finding,) = as_month.summary.findings
+    assert (finding.rows_out, finding.tolerance) == (3, 0.0)
+    assert not as_month.flagged.any() and not as_month.summary.breaker_tripped
+    assert "for 43% of rows (train 1 to 11, batch 11 to 12)" in as_month.summary.reasons[-1].message
+
+
+def test_a_quarantine_rule_still_holds_the_rows_of_a_finding() -> None:
+    # The user chose to hold forecasts made on unseen inputs: the finding says why,
+    # the rows are held, and they count towards the breaker, which holds the batch.
+    batch = april(hot=0)
+    result = apply_guardrails(
+        np.full(len(batch), 50.0),
+        batch,
+        input_policy(action="quarantine", calendar_columns={"mnth": "month"}),
+        WINTER,
+    )
+    s = result.summary
+    assert [f.column for f in s.findings] == ["mnth"]
+    assert result.held.all() and s.breaker_rows == len(batch) and s.breaker_tripped
+    assert "held for review, as rule 'input_out_of_range' says" in s.reasons[-1].message
+
+
+@pytest.mark.parametrize(
+    ("counts_flags", "tripped"),
+    [(False, False), (True, True)],
+)
+def test_flags_count_towards_the_breaker_only_when_the_policy_says_so(
+    counts_flags: bool, tripped: bool
+) -> None:
+    p = policy(
+        {"kind": "range", "max": 10, "action": "flag"},
+        max_violation_rate=0.25,
+        breaker_counts_flags=counts_flags,
+    )
+    result = apply_guardrails([11, 12, 3, 4], FRAME.iloc[:4], p)
+    s = result.summary
+    assert s.violating_rows == 2 and s.violation_rate == 0.5
+    assert s.breaker_rows == (2 if counts_flags else 0)
+    assert s.breaker_tripped is tripped and bool(result.held.all()) is tripped
+    if tripped:
+        assert "clipped, replaced, held or flagged" in s.reasons[0].message
+
+
+def test_non_finite_predictions_always_count_towards_the_breaker() -> None:
+    p = policy({"kind": "finite", "action": "flag"}, max_violation_rate=0.25)
+    result = apply_guardrails([NAN, NAN, 3, 4], FRAME.iloc[:4], p)
+    assert result.summary.breaker_rows == 2 and result.summary.breaker_tripped
+
+
+def test_findings_reach_the_record_and_the_summary_sentence() -> None:
+    from mlops_core.decisions import GuardrailSummary
+    from mlops_core.report import guardrail_sentence
+
+    batch = april(hot=0)
+    result = apply_guardrails(
+        np.full(len(batch), 50.0),
+        batch,
+        input_policy(calendar_columns={"mnth": "month"}),
+        WINTER,
+    )
+    record = result.summary.model_dump(mode="json")
+    assert GuardrailSummary.model_validate(record) == result.summary
+    text = guardrail_sentence(result.summary)
+    assert text == (
+        "All 240 forecasts were sent on, with a finding for the batch as a whole rather than "
+        "a flag on each row. mnth (month) is outside the training range for every row "
+        "(train 1 to 3, batch 4): the model has not seen this season."
+    )
+
+
+def test_class_labels_carry_the_findings() -> None:
+    batch = april(hot=0)
+    labels = np.array(["UP"] * len(batch), dtype=object)
+    out = apply_guardrails(labels, batch, input_policy(calendar_columns={"mnth": "month"}), WINTER)
+    assert [f.column for f in out.summary.findings] == ["mnth"]
+    assert not out.flagged.any() and not out.held.any()
+
+
+def test_calendar_columns_must_be_numeric_contract_columns() -> None:
+    from mlops_core.config import UseCaseError, parse_usecase
+
+    raw = _walmart_raw()
+    rule = next(r for r in raw["guardrails"]["rules"] if r["kind"] == "input_out_of_range")
+    rule["calendar_columns"] = {"Temperature": "month"}
+    assert parse_usecase(raw, "walmart.yaml")  # a numeric contract column is accepted
+    rule["calendar_columns"] = {"month": "month"}
+    with pytest.raises(UseCaseError) as info:
+        parse_usecase(raw, "walmart.yaml")
+    assert info.value.key.endswith("calendar_columns") and "'month'" in info.value.message
+    rule["calendar_columns"] = {"Temperature": "fortnight"}
+    with pytest.raises(UseCaseError):
+        parse_usecase(raw, "walmart.yaml")
+
+
+def test_a_profiled_bike_sharing_champion_is_never_held_for_a_new_season(real_data) -> None:
+    """The reported case: the profiled use case of hour.csv, a champion trained on
+    January-March 2011 guarding each later month. Before, every month was flagged on
+    nearly every row and held whole by the breaker; now each month is delivered,
+    the unseen month, season and year are one finding each, and only rows with
+    inputs far outside the winter range are flagged."""
+    from mlops_core.config import parse_usecase
+    from mlops_core.features import training_ranges
+    from mlops_core.profiling import profile_frame
+
+    frame = pd.read_csv(real_data / "bike_sharing" / "hour.csv").drop(
+        columns=["casual", "registered"]
+    )
+    profiled = profile_frame(
+        frame,
+        name="hour",
+        target="cnt",
+        time="dteday",
+        period="month",
+        id_column="instant",
+        source_name="hour.csv",
+    )
+    usecase = parse_usecase(profiled.mapping, "hour.yaml")
+    month = pd.to_datetime(frame["dteday"]).dt.to_period("M")
+    months = sorted(month.unique())
+    ranges = training_ranges(frame[month.isin(months[:3])], usecase)
+    assert ranges["mnth"] == (1.0, 3.0)
+    flagged_months = 0
+    for m in months[3:]:
+        batch = frame[month == m].reset_index(drop=True)
+        # The realised counts as forecasts: the guardrails judge inputs, not skill.
+        result = apply_guardrails(
+            batch["cnt"].to_numpy(dtype=float), batch, usecase.guardrails, ranges
+        )
+        s = result.summary
+        assert not s.breaker_tripped and s.held_rows == 0, (str(m), s.reasons[0].message)
+        found = {f.column for f in s.findings}
+        assert "mnth" in found or "yr" in found, str(m)
+        # Flagged: exactly the rows of a measured column out of range on a minority of
+        # the month's rows; calendar columns flag no row.
+        expected = np.zeros(len(batch), dtype=bool)
+        for column in ("temp", "atemp", "hum", "windspeed"):
+            lo, hi = ranges[column]
+            x = batch[column].to_numpy(dtype=float)
+            out = (x < lo - 0.25 * (hi - lo)) | (x > hi + 0.25 * (hi - lo))
+            if out.mean() < 0.5:
+                expected |= out
+        np.testing.assert_array_equal(result.flagged, expected, err_msg=str(m))
+        flagged_months += bool(result.flagged.any())
+    # Summer temperatures beyond winter's range still flag some hours of some months.
+    assert 0 < flagged_months < len(months) - 3

@@ -363,7 +363,11 @@ def test_the_yaml_says_where_it_came_from_and_asks_for_review() -> None:
     # Each column's observation sits right above it.
     lines = text.splitlines()
     at = lines.index("    - name: hour")
-    assert lines[at - 1].startswith("    # observed 0 to 23")
+    first = at - 1
+    while lines[first - 1].startswith("    # "):
+        first -= 1
+    assert lines[first].startswith("    # observed 0 to 23") and first > at - 4
+    assert "calendar code (hour)" in " ".join(lines[first:at])
     assert "floor: a model no better than the naive baseline" in text
 
 
@@ -401,3 +405,136 @@ def test_data_period_is_a_calendar_unit(mapping: dict[str, Any], period: str, ok
     else:
         with pytest.raises(UseCaseError, match="data.period"):
             parse_usecase(raw, "x.yaml")
+
+
+# --------------------------------------------------------------- calendar codes
+def profiled_column(name: str, values: np.ndarray) -> tuple[dict[str, Any], str, dict[str, str]]:
+    """The contract entry and note of one added column, and the calendar columns the
+    input-range guardrail names."""
+    frame = sample_frame().rename(columns={"day": "date"})  # the time column
+    frame[name] = values
+    result = profile_frame(frame, name="shop", target="sales", time="date", source_name="s.csv")
+    rule = next(
+        r for r in result.mapping["guardrails"]["rules"] if r["kind"] == "input_out_of_range"
+    )
+    return (
+        columns_of(result.mapping)[name],
+        result.notes.columns[name],
+        rule.get("calendar_columns", {}),
+    )
+
+
+def cycle(low: int, high: int) -> np.ndarray:
+    return low + np.arange(ROWS) % (high - low + 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "field", "low", "high"),
+    [
+        # A sample of three months still allows the whole year.
+        ("mnth", cycle(1, 3), "month", 1, 12),
+        ("Month", cycle(1, 12), "month", 1, 12),
+        ("hr", cycle(0, 23), "hour", 0, 23),
+        ("hour_of_day", cycle(3, 9), "hour", 0, 23),
+        ("weekday", cycle(0, 6), "weekday", 0, 6),
+        ("dayOfWeek", cycle(1, 7), "weekday", 1, 7),
+        ("dow", cycle(2, 5), "weekday", 0, 7),  # neither 0 nor 7 seen: both numberings
+        ("season", cycle(1, 3), "season", 0, 4),
+        ("day_of_month", cycle(1, 20), "day", 1, 31),
+        ("day", cycle(1, 7), "weekday", 1, 7),  # a bare "day" holding a whole week
+        ("day", cycle(1, 28), "day", 1, 31),
+        ("week_of_year", cycle(1, 17), "week", 0, 53),
+        ("week", cycle(0, 17), "week", 0, 53),
+        ("quarter", cycle(1, 2), "quarter", 1, 4),
+        ("season", cycle(1, 4), "season", 1, 4),
+        ("season", cycle(0, 2), "season", 0, 3),
+        ("yr", cycle(0, 1), "year", 0, None),  # a year index: no upper bound
+        ("year", cycle(2011, 2012), "year", 2011, None),
+    ],
+)
+def test_calendar_codes_get_their_whole_domain(
+    name: str, values: np.ndarray, field: str, low: int, high: int | None
+) -> None:
+    entry, note, calendar = profiled_column(name, values)
+    expected = {"name": name, "type": "integer", "min": low}
+    if high is not None:
+        expected["max"] = high
+    assert entry == expected  # severity error: a month 13 is wrong, not unusual
+    assert f"a calendar code ({field})" in note and "calendar_columns" in note
+    assert calendar[name] == field
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "observed"),
+    [
+        ("workingday", cycle(0, 1), (0, 1)),  # not a calendar word on its own
+        ("is_weekday", cycle(0, 1), (0, 1)),  # an indicator
+        ("hour", cycle(0, 1), (0, 1)),  # 0 and 1 only: an indicator whatever the name
+        ("orders_per_hour", cycle(0, 20), (0, 20)),  # a rate
+        ("days_open", cycle(1, 20), (1, 20)),
+        ("month", cycle(0, 11), (0, 11)),  # 0-11 is no month numbering we know
+        ("hr", cycle(55, 70), (55, 70)),  # a heart rate
+        ("age_yr", cycle(18, 30), (18, 30)),  # an age in years
+        ("day_of_year", cycle(1, 20), (1, 20)),  # no day of the month, no year
+        ("weathersit", cycle(1, 4), (1, 4)),
+    ],
+)
+def test_other_codes_keep_their_observed_range(
+    name: str, values: np.ndarray, observed: tuple[int, int]
+) -> None:
+    entry, note, calendar = profiled_column(name, values)
+    assert (entry["min"], entry["max"]) == observed
+    assert "calendar" not in note and name not in calendar
+
+
+def test_a_constant_calendar_column_is_no_feature_and_not_guarded() -> None:
+    entry, note, calendar = profiled_column("mnth", np.full(ROWS, 1))
+    assert (entry["min"], entry["max"], entry["feature"]) == (1, 12, False)
+    assert "constant" in note and "calendar_columns" not in note and "mnth" not in calendar
+
+
+def test_the_profiled_guardrails_never_let_flags_hold_a_batch(mapping: dict[str, Any]) -> None:
+    guardrails = mapping["guardrails"]
+    assert guardrails["breaker_counts_flags"] is False
+    (rule,) = [r for r in guardrails["rules"] if r["kind"] == "input_out_of_range"]
+    assert rule["batch_share"] == 0.5 and rule["calendar_columns"] == {"hour": "hour"}
+    usecase = parse_usecase(mapping, "shop.yaml")
+    assert usecase.guardrails.rules[-1].calendar_columns == {"hour": "hour"}
+
+
+def test_bike_sharing_calendar_columns_are_profiled_as_calendar_codes(real_data) -> None:
+    frame = pd.read_csv(real_data / "bike_sharing" / "hour.csv").drop(
+        columns=["casual", "registered"]
+    )
+    result = profile_frame(
+        frame,
+        name="hour",
+        target="cnt",
+        time="dteday",
+        period="month",
+        id_column="instant",
+        source_name="hour.csv",
+    )
+    columns = columns_of(result.mapping)
+    domains = {c: (columns[c].get("min"), columns[c].get("max")) for c in columns}
+    assert domains["mnth"] == (1, 12)
+    assert domains["hr"] == (0, 23)
+    assert domains["weekday"] == (0, 6)
+    assert domains["season"] == (1, 4)
+    assert domains["yr"] == (0, None)
+    for column in ("mnth", "hr", "weekday", "season", "yr"):
+        assert "a calendar code" in result.notes.columns[column], column
+        assert columns[column].get("severity", "error") == "error"
+    for column in ("holiday", "workingday", "weathersit"):
+        assert "calendar" not in result.notes.columns[column], column
+    rule = result.mapping["guardrails"]["rules"][-1]
+    assert rule["calendar_columns"] == {
+        "season": "season",
+        "yr": "year",
+        "mnth": "month",
+        "hr": "hour",
+        "weekday": "weekday",
+    }
+    parse_usecase(result.mapping, "hour.yaml")
+    text = render_usecase_yaml(result.mapping, source_name="hour.csv", notes=result.notes)
+    assert yaml.safe_load(text) == result.mapping

@@ -20,6 +20,7 @@ from mlops_core.decisions import (
     FeatureDrift,
     GateDecision,
     GuardrailSummary,
+    InputRangeFinding,
     MetricInterval,
     PerformanceSummary,
     PromotionDecision,
@@ -42,6 +43,7 @@ from mlops_core.report import (
     gate_sentence,
     guardrail_sentence,
     headline_sentence,
+    input_range_finding_sentence,
     promotion_why,
     retrain_why,
     wording_for,
@@ -606,6 +608,89 @@ def test_guardrail_breaker_and_held_rows():
     calm = GuardrailSummary(rows=360, violating_rows=0, violation_rate=0.0)
     assert "business limits" not in cycle_summary(outcome(r, guardrails=calm), W)
     assert "held for review" in cycle_summary(outcome(r, guardrails=tripped), W)
+
+
+def _finding(**over: Any) -> InputRangeFinding:
+    base: dict[str, Any] = {
+        "code": "inputs_outside_training_range",
+        "rule": "input_out_of_range",
+        "column": "temp",
+        "rows_out": 346,
+        "rows": 360,
+        "share": 346 / 360,
+        "train_min": 0.02,
+        "train_max": 0.56,
+        "batch_min": 0.6,
+        "batch_max": 0.98,
+    }
+    return InputRangeFinding(**(base | over))
+
+
+@pytest.mark.parametrize(
+    ("finding", "sentence"),
+    [
+        (
+            {},
+            "temp is outside the training range for 96% of rows (train 0.02 to 0.56, "
+            "batch 0.6 to 0.98): the model extrapolates.",
+        ),
+        (
+            {
+                "code": "calendar_not_seen",
+                "column": "mnth",
+                "calendar": "month",
+                "rows_out": 360,
+                "share": 1.0,
+                "train_min": 1,
+                "train_max": 3,
+                "batch_min": 4,
+                "batch_max": 4,
+            },
+            "mnth (month) is outside the training range for every row (train 1 to 3, "
+            "batch 4): the model has not seen this season.",
+        ),
+        (
+            {
+                "code": "calendar_not_seen",
+                "column": "hour",
+                "calendar": "hour",
+                "rows_out": 359,
+                "share": 359 / 360,
+                "train_min": 6,
+                "train_max": 22,
+                "batch_min": 0,
+                "batch_max": 23,
+            },
+            "hour is outside the training range for all but 1 row (train 6 to 22, "
+            "batch 0 to 23): the model has not seen this time of day.",
+        ),
+    ],
+)
+def test_input_range_finding_sentence(finding: dict[str, Any], sentence: str) -> None:
+    assert input_range_finding_sentence(_finding(**finding)) == sentence
+
+
+def test_batch_findings_are_told_in_the_summary_even_when_no_row_was_flagged():
+    found = GuardrailSummary(rows=360, violating_rows=0, violation_rate=0.0, findings=(_finding(),))
+    r = retrain(performance=perf(7.1), drift=drift({}))
+    text = cycle_summary(outcome(r, guardrails=found), W)
+    assert "All 360 forecasts were sent on, with a finding for the batch as a whole" in text
+    assert "temp is outside the training range for 96% of rows" in text
+    flagged = found.model_copy(update={"violating_rows": 3, "violation_rate": 3 / 360})
+    assert guardrail_sentence(flagged, W) == (
+        "3 of 360 forecasts were adjusted or flagged by business limits. "
+        + input_range_finding_sentence(_finding())
+    )
+    # The breaker's share is the share it counted (flags left out), not every row acted on.
+    tripped = GuardrailSummary(
+        rows=360,
+        violating_rows=300,
+        violation_rate=300 / 360,
+        breaker_rows=120,
+        held_rows=360,
+        breaker_tripped=True,
+    )
+    assert guardrail_sentence(tripped, W).startswith("33% of the forecasts broke business limits")
 
 
 def test_early_estimate_warns_only_when_its_interval_is_worse_than_normal():
