@@ -39,12 +39,12 @@ class DataConfig(Strict):
     """Where batches and labels land and which columns play which role."""
 
     landing: str = Field(
-        description="Folder or fsspec URL where feature batches land; relative paths are "
-        "resolved against the data root."
+        description="Local folder where feature batches land: an absolute path, or a path "
+        "relative to the data root."
     )
     labels: str = Field(
-        description="Folder or fsspec URL where label files (id + target) land, "
-        "label_delay periods after their batch; relative to the data root."
+        description="Local folder where label files (id + target) land, label_delay "
+        "periods after their batch: an absolute path, or a path relative to the data root."
     )
     format: Literal["csv", "parquet"] = Field("csv", description="File format of batches.")
     id_column: str = Field(description="Unique row id; labels are joined on it.")

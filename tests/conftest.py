@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,16 +19,77 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_USECASES = REPO / "usecases"
 
+#: Real datasets shipped with the tests (those whose license allows it).
+SHIPPED_DATA = REPO / "tests" / "data" / "real"
+
+#: Where a user gets the Walmart file, the one real data file not shipped.
+WALMART_SOURCE = (
+    'Kaggle "Walmart Recruiting - Store Sales Forecasting" (research and education use '
+    "only, so not shipped; columns and date format in usecases/walmart_sales.yaml)"
+)
+
 
 def shared_data_dir() -> Path:
-    """The real datasets beside the repository (``../shared/data``)."""
+    """The real datasets beside the repository (``../shared/data``), as CI has them."""
     return REPO.parent / "shared" / "data"
 
 
+def real_data_file(relative: str, source: str) -> Path:
+    """The real data file ``relative`` (e.g. ``elec2/elec2.csv``), or skip the test.
+
+    ``../shared/data/<relative>`` is used when present (CI has every file there),
+    else the copy shipped in ``tests/data/real``; when neither exists the test is
+    skipped with a reason that says where to get the file and where to put it.
+
+    Args:
+        relative: Path of the file under the data folder: ``<dataset>/<file>``.
+        source: Where a user gets the file, for the skip reason.
+    """
+    for folder in (shared_data_dir(), SHIPPED_DATA):
+        path = folder / relative
+        if path.is_file():
+            return path
+    pytest.skip(
+        f"real data file {relative} not found: get it from {source} and place it at "
+        f"../shared/data/{relative} beside the repository"
+    )
+
+
 @pytest.fixture(scope="session")
-def real_data() -> Path:
-    """Folder of the real datasets; tests that need it fail loudly if it is absent."""
-    path = shared_data_dir()
-    if not path.is_dir():
-        pytest.fail(f"real datasets not found at {path}")
-    return path
+def bike_hours_csv() -> Path:
+    """UCI Bike Sharing ``hour.csv`` (shipped in tests/data/real)."""
+    return real_data_file(
+        "bike_sharing/hour.csv", "the UCI Machine Learning Repository, dataset 275"
+    )
+
+
+@pytest.fixture(scope="session")
+def elec2_csv() -> Path:
+    """Elec2 ``elec2.csv`` (shipped in tests/data/real)."""
+    return real_data_file("elec2/elec2.csv", 'OpenML dataset 151 "electricity"')
+
+
+@pytest.fixture(scope="session")
+def walmart_sales_csv() -> Path:
+    """Walmart weekly store sales (never shipped: the test skips without it)."""
+    return real_data_file("walmart_sales/walmart_store_sales.csv", WALMART_SOURCE)
+
+
+#: Use-case name -> the fixture giving the real data file it describes.
+REAL_DATA_FIXTURES = {
+    "bike_sharing": "bike_hours_csv",
+    "elec2": "elec2_csv",
+    "walmart_sales": "walmart_sales_csv",
+}
+
+
+@pytest.fixture
+def real_data_of(request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """Function ``(use case name) -> real data file``, for tests parametrized over the
+    three real use cases (``bike_sharing``, ``elec2``, ``walmart_sales``): each case
+    finds or skips on its own file."""
+
+    def file_of(usecase: str) -> Path:
+        return request.getfixturevalue(REAL_DATA_FIXTURES[usecase])
+
+    return file_of

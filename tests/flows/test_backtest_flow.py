@@ -17,29 +17,25 @@ POLICIES = ["never", "every:2", "default"]
 # Walmart replays 143 weeks: a quarterly refresh keeps the test to about a minute.
 WALMART_POLICIES = ["never", "every:13", "default"]
 
-# (use case, file, time column, days kept from the start, first champion's periods).
+# (use case, time column, days kept from the start, first champion's periods); the
+# real file is found (or the case skipped) by tests/conftest.py.
 # Walmart keeps its whole history: a cut that ends in January leaves the default
 # policy behind `never` (challengers trained on the holiday peak win the gate on
 # holiday weeks, then over-forecast January; the file has no calendar feature),
 # which the README reports.
 CASES = {
-    "bike_sharing": ("bike_sharing.yaml", "bike_sharing/hour.csv", "dteday", 396, 5),
-    "elec2": ("elec2.yaml", "elec2/elec2.csv", "timestamp", 7 * 24, 8),
-    "walmart_sales": (
-        "walmart_sales.yaml",
-        "walmart_sales/walmart_store_sales.csv",
-        "Date",
-        7 * 150,
-        26,
-    ),
+    "bike_sharing": ("bike_sharing.yaml", "dteday", 396, 5),
+    "elec2": ("elec2.yaml", "timestamp", 7 * 24, 8),
+    "walmart_sales": ("walmart_sales.yaml", "Date", 7 * 150, 26),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_short_backtest_of_real_data(name, real_data, tmp_path):
-    usecase, rel, time_column, days, initial = CASES[name]
-    data = tmp_path / Path(rel).name
-    frame = pd.read_csv(real_data / rel)
+def test_short_backtest_of_real_data(name, real_data_of, tmp_path):
+    usecase, time_column, days, initial = CASES[name]
+    source = real_data_of(name)
+    data = tmp_path / source.name
+    frame = pd.read_csv(source)
     when = pd.to_datetime(frame[time_column])
     frame.loc[when < when.min() + pd.Timedelta(days=days)].to_csv(data, index=False)
     policies = WALMART_POLICIES if name == "walmart_sales" else POLICIES
@@ -71,12 +67,12 @@ def test_short_backtest_of_real_data(name, real_data, tmp_path):
     assert Path(out["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_policies_on_a_local_dask_cluster_give_the_same_table_as_threads(real_data, tmp_path):
+def test_policies_on_a_local_dask_cluster_give_the_same_table_as_threads(bike_hours_csv, tmp_path):
     """Scale-out is configuration: two Dask worker processes replay the policies and
     the outcome is the one the threads give (each worker keeps its own cache)."""
-    usecase, rel, time_column, days, initial = CASES["bike_sharing"]
+    usecase, time_column, days, initial = CASES["bike_sharing"]
     data = tmp_path / "hour.csv"
-    frame = pd.read_csv(real_data / rel)
+    frame = pd.read_csv(bike_hours_csv)
     when = pd.to_datetime(frame[time_column])
     frame.loc[when < when.min() + pd.Timedelta(days=days)].to_csv(data, index=False)
     tables = {}
