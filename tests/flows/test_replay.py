@@ -63,10 +63,10 @@ def _generated_usecase(frame: pd.DataFrame, name: str, folder: Path, case: tuple
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_replay_through_the_flows_decides_as_the_backtest(name, real_data, tmp_path):
+def test_replay_through_the_flows_decides_as_the_backtest(name, real_data_of, tmp_path):
     case = CASES[name]
-    rel, dropped, _, time, period, _, live_periods = case
-    frame = pd.read_csv(real_data / rel).drop(columns=dropped)
+    _, dropped, _, time, period, _, live_periods = case
+    frame = pd.read_csv(real_data_of(name)).drop(columns=dropped)
     data = tmp_path / f"{name}.csv"
     frame.to_csv(data, index=False)
     usecase_path = _generated_usecase(frame, name, tmp_path, case)

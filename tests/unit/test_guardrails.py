@@ -886,7 +886,7 @@ def test_calendar_columns_must_be_numeric_contract_columns() -> None:
         parse_usecase(raw, "walmart.yaml")
 
 
-def test_a_profiled_bike_sharing_champion_is_never_held_for_a_new_season(real_data) -> None:
+def test_a_profiled_bike_sharing_champion_is_never_held_for_a_new_season(bike_hours_csv) -> None:
     """The reported case: the profiled use case of hour.csv, a champion trained on
     January-March 2011 guarding each later month. Before, every month was flagged on
     nearly every row and held whole by the breaker; now each month is delivered,
@@ -896,7 +896,7 @@ def test_a_profiled_bike_sharing_champion_is_never_held_for_a_new_season(real_da
     from mlops_core.features import training_ranges
     from mlops_core.profiling import profile_frame
 
-    frame = pd.read_csv(real_data / "bike_sharing" / "hour.csv").drop(
+    frame = pd.read_csv(bike_hours_csv).drop(
         columns=["casual", "registered"]
     )
     profiled = profile_frame(

@@ -502,8 +502,8 @@ def test_the_profiled_guardrails_never_let_flags_hold_a_batch(mapping: dict[str,
     assert usecase.guardrails.rules[-1].calendar_columns == {"hour": "hour"}
 
 
-def test_bike_sharing_calendar_columns_are_profiled_as_calendar_codes(real_data) -> None:
-    frame = pd.read_csv(real_data / "bike_sharing" / "hour.csv").drop(
+def test_bike_sharing_calendar_columns_are_profiled_as_calendar_codes(bike_hours_csv) -> None:
+    frame = pd.read_csv(bike_hours_csv).drop(
         columns=["casual", "registered"]
     )
     result = profile_frame(
