@@ -75,6 +75,13 @@ def _check_usecase(path: Path) -> None:
         raise typer.Exit(2) from None
 
 
+def _check_data_file(path: Path) -> None:
+    """Exit 2 with one line when the data file does not exist."""
+    if not path.is_file():
+        typer.echo(f"error: {path}: no such file", err=True)
+        raise typer.Exit(2)
+
+
 def _print(result: Any) -> None:
     import json
 
@@ -218,9 +225,7 @@ def backtest(
     """Replay a labeled history under several retraining policies and compare them."""
     set_environment_defaults(verbose, command)
     _check_usecase(usecase)
-    if not data.is_file():
-        typer.echo(f"error: {data}: no such file", err=True)
-        raise typer.Exit(2)
+    _check_data_file(data)
     from rich.console import Console
     from rich.table import Table
 
@@ -290,9 +295,7 @@ def replay(
     """Feed a labeled history through the real bootstrap and monitor flows, period by period."""
     set_environment_defaults(verbose, command)
     _check_usecase(usecase)
-    if not data.is_file():
-        typer.echo(f"error: {data}: no such file", err=True)
-        raise typer.Exit(2)
+    _check_data_file(data)
     from rich.console import Console
 
     from flows.cycle_table import results_table

@@ -6,7 +6,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
+
+from mlops_core.profiling import UseCaseProfile, profile_frame
 
 # Set before any test imports scikit-learn: histogram models oversubscribe the
 # cores badly when the suite runs beside other work.
@@ -60,6 +63,28 @@ def bike_hours_csv() -> Path:
     """UCI Bike Sharing ``hour.csv`` (shipped in tests/data/real)."""
     return real_data_file(
         "bike_sharing/hour.csv", "the UCI Machine Learning Repository, dataset 275"
+    )
+
+
+@pytest.fixture(scope="session")
+def bike_hours_frame(bike_hours_csv: Path) -> pd.DataFrame:
+    """``hour.csv`` as a user would model it: without ``casual`` and ``registered``
+    (they add up to the target ``cnt``)."""
+    return pd.read_csv(bike_hours_csv).drop(columns=["casual", "registered"])
+
+
+@pytest.fixture(scope="session")
+def bike_hours_profile(bike_hours_frame: pd.DataFrame) -> UseCaseProfile:
+    """What ``mlops init-usecase hour.csv --target cnt --time dteday --period month
+    --id instant`` profiles from it."""
+    return profile_frame(
+        bike_hours_frame,
+        name="hour",
+        target="cnt",
+        time="dteday",
+        period="month",
+        id_column="instant",
+        source_name="hour.csv",
     )
 
 

@@ -886,7 +886,9 @@ def test_calendar_columns_must_be_numeric_contract_columns() -> None:
         parse_usecase(raw, "walmart.yaml")
 
 
-def test_a_profiled_bike_sharing_champion_is_never_held_for_a_new_season(bike_hours_csv) -> None:
+def test_a_profiled_bike_sharing_champion_is_never_held_for_a_new_season(
+    bike_hours_frame, bike_hours_profile
+) -> None:
     """The reported case: the profiled use case of hour.csv, a champion trained on
     January-March 2011 guarding each later month. Before, every month was flagged on
     nearly every row and held whole by the breaker; now each month is delivered,
@@ -894,20 +896,8 @@ def test_a_profiled_bike_sharing_champion_is_never_held_for_a_new_season(bike_ho
     inputs far outside the winter range are flagged."""
     from mlops_core.config import parse_usecase
     from mlops_core.features import training_ranges
-    from mlops_core.profiling import profile_frame
 
-    frame = pd.read_csv(bike_hours_csv).drop(
-        columns=["casual", "registered"]
-    )
-    profiled = profile_frame(
-        frame,
-        name="hour",
-        target="cnt",
-        time="dteday",
-        period="month",
-        id_column="instant",
-        source_name="hour.csv",
-    )
+    frame, profiled = bike_hours_frame, bike_hours_profile
     usecase = parse_usecase(profiled.mapping, "hour.yaml")
     month = pd.to_datetime(frame["dteday"]).dt.to_period("M")
     months = sorted(month.unique())

@@ -502,19 +502,8 @@ def test_the_profiled_guardrails_never_let_flags_hold_a_batch(mapping: dict[str,
     assert usecase.guardrails.rules[-1].calendar_columns == {"hour": "hour"}
 
 
-def test_bike_sharing_calendar_columns_are_profiled_as_calendar_codes(bike_hours_csv) -> None:
-    frame = pd.read_csv(bike_hours_csv).drop(
-        columns=["casual", "registered"]
-    )
-    result = profile_frame(
-        frame,
-        name="hour",
-        target="cnt",
-        time="dteday",
-        period="month",
-        id_column="instant",
-        source_name="hour.csv",
-    )
+def test_bike_sharing_calendar_columns_are_profiled_as_calendar_codes(bike_hours_profile) -> None:
+    result = bike_hours_profile
     columns = columns_of(result.mapping)
     domains = {c: (columns[c].get("min"), columns[c].get("max")) for c in columns}
     assert domains["mnth"] == (1, 12)
