@@ -44,7 +44,7 @@ from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary, wordi
 from mlops_core.retrain import decide_retrain
 from mlops_core.segmented import SegmentJob, chunk_jobs
 from mlops_core.stats import attribute_decay
-from mlops_core.training import Predictions
+from mlops_core.training import Predictions, labeled_rows
 from tasks import steps, storage, tracking
 from tasks.model_card import publish_card_for_promotion
 from tasks.notify import emit, publish_markdown
@@ -866,6 +866,8 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
         int(recent[time_col].max()) if not recent.empty else None, history.labels_through
     )
     new_rows = recent if seen_through is None else recent[recent[time_col] > seen_through]
+    # A label that arrived blank is no evidence: it neither counts nor scores.
+    new_rows = labeled_rows(new_rows, uc.data.target_column)
 
     perf = drift = None
     if champion is not None and scored.guarded is not None:

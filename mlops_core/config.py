@@ -395,7 +395,19 @@ class PromotionPolicy(Strict):
     """The gate a challenger passes before it becomes champion (DESIGN.md 4.4)."""
 
     floor: float | None = Field(
-        None, description="Absolute floor on the primary metric; None promotes nothing."
+        None,
+        description="Optional absolute floor on the primary metric, checked beside the naive "
+        "baseline. With no floor and baseline 'none' nothing is promoted (fail-safe). Set it "
+        "from what the business needs, not from a whole history file: a floor measured on "
+        "all of it uses the future and goes stale when the data shifts.",
+    )
+    baseline: Literal["naive", "none"] = Field(
+        "naive",
+        description="'naive': a challenger must score better than the naive baseline "
+        "(training-window median for mae/mape, mean for rmse, majority class and class "
+        "prior for classification) refit on its own training rows and scored on the same "
+        "holdout rows; a baseline that cannot be computed rejects (fail-safe). 'none': only "
+        "the floor, if any, bounds the quality.",
     )
     min_improvement: float = Field(
         0.0, ge=0.0, description="Required gain over the champion (see improvement_mode)."

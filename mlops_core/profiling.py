@@ -28,18 +28,40 @@ Profiling rules:
   feature either (it carries no signal).
 - Missing values: a column never missing allows none; otherwise twice the
   observed share plus 5 points, at most 1.
+- Time index: a numeric column with more than ``CODE_MAX_DISTINCT`` values
+  whose rank correlation with the time column reaches
+  ``TIME_INDEX_CORRELATION`` (a day counter, a normalised date) is no
+  feature: every new batch lies past its training range.
 - Leaks: a numeric feature whose correlation with a numeric target reaches
   ``LEAK_CORRELATION`` in size gets a CHECK note (it stays a feature: only the
   user knows whether it is available before the label).
 - Task: a numeric target with fractions or more than ``CODE_MAX_DISTINCT``
-  distinct values is a regression (metric MAE), anything else a classification
-  (metric accuracy).
-- Promotion floor: the naive baseline on the profiled data, so that a model no
-  better than it is never promoted: for regression the MAE of predicting the
-  target's mean for every row, for classification the accuracy of always
-  predicting the most frequent class. Both are measured in-sample on the whole
-  file, which flatters the baseline slightly: the floor is a fail-safe, not a
-  target.
+  distinct values is a regression (metric MAE), anything else a classification.
+- Classification metric: accuracy, unless a class is rare somewhere in the
+  history: when the rarest class holds less than half of its balanced share
+  (``RARE_CLASS_FACTOR / k`` of the rows for ``k`` classes, 25% for two) in
+  the whole file or in any quarter of its periods, the metric is balanced
+  accuracy (the mean of the per-class recalls). Accuracy is then dominated by
+  the common class: always predicting it scores 75% and more, a model can
+  look good while missing every rare row, and under label shift (the rare
+  class growing over time) accuracy falls when the model did not get worse.
+  Balanced accuracy weighs each class the same, equals accuracy when the
+  classes are balanced, and scores 50% for any constant guess of two classes.
+- Promotion: no absolute floor. Every challenger must beat the naive
+  baseline (``promotion.baseline: naive``), refit on the challenger's own
+  training window and scored on the same holdout rows (see
+  :mod:`mlops_core.baseline`). A floor profiled from the whole file would use
+  the future (its class balance, its target level) and go stale as the data
+  moves; the refit baseline does neither.
+- Retrain budget: a window of one year in the period unit (12 months, 52
+  weeks, 365 days; 13 integer periods when the unit is unknown) allowing one
+  retrain per period. With ``retrain_cost`` 0 a retrain costs nothing, so the
+  budget must never be what keeps a decayed model in production: at most one
+  retrain a period is what the monitor can take anyway. Set a lower
+  ``max_retrains`` together with a real ``retrain_cost``.
+- Cooldown: one period (``min_periods_between`` 1), so a challenger the gate
+  rejected can be retried next period when the decay persists, instead of
+  serving a decayed model for two more periods.
 """
 
 from __future__ import annotations
@@ -59,9 +81,19 @@ from mlops_core.config import DriftPolicy, PromotionPolicy, RetrainPolicy
 from mlops_core.guardrails import segment_keys
 
 RANGE_MARGIN = 0.25
+#: A class holding less than this share of its balanced share (1/k) is rare.
+RARE_CLASS_FACTOR = 0.5
+#: Parts of the history (by period) checked for a rare class, besides the whole file.
+RARE_CLASS_PARTS = 4
+#: Periods in one year per unit: the retrain budget's window.
+PERIODS_PER_YEAR = {"day": 365, "week": 52, "month": 12}
+#: Budget window when the time column holds integer periods of unknown length.
+BUDGET_WINDOW_INTEGER_PERIODS = 13
 CODE_MAX_DISTINCT = 24
 CATEGORY_MAX_DISTINCT = 50
 LEAK_CORRELATION = 0.9
+#: A numeric column whose rank correlation with the time reaches this is a time index.
+TIME_INDEX_CORRELATION = 0.99
 NULL_SHARE_FACTOR = 2.0
 NULL_SHARE_SLACK = 0.05
 REPLAY_ID_COLUMN = "row_id"
@@ -81,12 +113,12 @@ class ProfileNotes:
     Attributes:
         columns: Per contract column, what the data showed and why the column got
             its rules.
-        floor: How the promotion floor was measured.
+        metric: Why the primary metric was chosen.
         rows: Rows and periods of the profiled data.
     """
 
     columns: dict[str, str] = field(default_factory=dict)
-    floor: str = ""
+    metric: str = ""
     rows: str = ""
 
 
@@ -324,6 +356,31 @@ def _pick_period(dates: pd.Series) -> str:
     return "day"
 
 
+def _time_order(series: pd.Series) -> pd.Series:
+    """The time column as numbers that order the rows in time."""
+    if _is_number(series):
+        return series.astype(float)
+    dates = _dates(series)
+    assert dates is not None  # _time_entry accepted the column
+    return pd.Series(dates.to_numpy().astype("datetime64[ns]").astype("int64"), index=series.index)
+
+
+def _is_time_index(column: pd.Series, time_order: pd.Series) -> bool:
+    """A numeric column with many values that rises or falls with time, row for row.
+
+    A day counter or a normalised date (``0.0`` on the first day, ``1.0`` on the
+    last) only ever takes values the model has not seen. Codes (at most
+    ``CODE_MAX_DISTINCT`` values, e.g. a year flag) are left alone.
+    """
+    if not _is_number(column) or column.nunique() <= CODE_MAX_DISTINCT:
+        return False
+    both = pd.DataFrame({"x": column.astype(float), "t": time_order}).dropna()
+    if len(both) < 3 or both["t"].nunique() < 2:
+        return False
+    corr = both["x"].rank().corr(both["t"].rank())
+    return bool(np.isfinite(corr) and abs(corr) >= TIME_INDEX_CORRELATION)
+
+
 def _leak_note(column: pd.Series, target: pd.Series) -> str | None:
     """A warning when a numeric column follows a numeric target almost exactly."""
     if not (_is_number(column) and _is_number(target)):
@@ -348,21 +405,35 @@ def _infer_task(target: pd.Series) -> Task:
     return "classification"
 
 
-def _naive_floor(target: pd.Series, task: Task) -> tuple[float, str]:
-    values = target.dropna()
-    if task == "regression":
-        y = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
-        floor = float(np.mean(np.abs(y - y.mean())))
-        return floor, (
-            f"MAE of predicting the mean ({_fmt(y.mean())}) for every row of the profiled "
-            f"data: {_fmt(floor)}"
+def _classification_metric(target: pd.Series, periods: pd.Series) -> tuple[str, str]:
+    """Accuracy, or balanced accuracy when a class is rare in the file or a part of it."""
+    labeled = target.notna()
+    y, keys = target[labeled].astype(str), periods[labeled]
+    classes = sorted(y.unique())
+    k = len(classes)
+    if k < 2:
+        return "accuracy", "one class only in the data: accuracy"
+    rare = RARE_CLASS_FACTOR / k
+    parts = [("the whole file", y)]
+    ordered = sorted(keys.unique())
+    if len(ordered) >= RARE_CLASS_PARTS:
+        for i, chunk in enumerate(np.array_split(np.asarray(ordered), RARE_CLASS_PARTS)):
+            parts.append((f"quarter {i + 1} of the periods", y[keys.isin(chunk).to_numpy()]))
+    lowest_share, lowest_class, where = 1.0, classes[0], "the whole file"
+    for name, part in parts:
+        if part.empty:
+            continue
+        shares = part.value_counts(normalize=True).reindex(classes, fill_value=0.0)
+        if float(shares.min()) < lowest_share:
+            lowest_share, lowest_class, where = float(shares.min()), str(shares.idxmin()), name
+    seen = f"the rarest class ({lowest_class!r}) holds {lowest_share:.1%} of the rows in {where}"
+    if lowest_share < rare:
+        return "balanced_accuracy", (
+            f"{seen}, under {rare:.0%} (half of an even share): balanced accuracy, the mean "
+            "of the per-class recalls, so the rare class counts as much as the common one "
+            "and a shift in the class balance does not read as decay"
         )
-    counts = values.astype(str).value_counts()
-    floor = float(counts.iloc[0] / counts.sum())
-    return floor, (
-        f"accuracy of always predicting the most frequent class ({counts.index[0]!r}) on "
-        f"the profiled data: {_fmt(floor)}"
-    )
+    return "accuracy", f"{seen}, at least {rare:.0%} (half of an even share): accuracy"
 
 
 def _model(task: Task) -> dict[str, Any]:
@@ -449,6 +520,7 @@ def profile_frame(
             "not in the file: the replay adds a unique id per row; live batches must carry it"
         )
     time_entry, time_note, unit, period_keys = _time_entry(frame[time], time, period)
+    time_order = _time_order(frame[time])
 
     for col in frame.columns:
         col = str(col)
@@ -473,6 +545,14 @@ def profile_frame(
             note = f"the segment column (--segment): {note}"
         else:
             entry, note = _profile_column(frame[col], col, rows)
+        if entry.get("feature", True) and _is_time_index(frame[col], time_order):
+            entry["feature"] = False
+            note = (
+                f"{note}; CHECK: follows the time column (rank correlation at least "
+                f"{TIME_INDEX_CORRELATION:g}): a time index, whose every new value lies past "
+                "the training range (a tree model reads them all as its last value, and "
+                "drift fires on it each batch): no feature"
+            )
         leak = _leak_note(frame[col], y) if entry.get("feature", True) else None
         if leak:
             note = f"{note}. {leak}"
@@ -485,12 +565,22 @@ def profile_frame(
     rows_per_period = period_keys.value_counts()
     typical_rows = int(rows_per_period.median())
     min_rows = max(1, typical_rows // 2)
-    floor, floor_note = _naive_floor(y, task_name)
     target_values = pd.to_numeric(y, errors="coerce").dropna()
     binary = task_name == "classification" and y.dropna().nunique() == 2
+    if task_name == "regression":
+        metric = {"primary": "mae", "secondary": ["rmse"]}
+        metric_note = "regression: mean absolute error, in the target's own units"
+    else:
+        primary, metric_note = _classification_metric(y, period_keys)
+        other = "accuracy" if primary == "balanced_accuracy" else "balanced_accuracy"
+        metric = {"primary": primary, "secondary": [other, *(["f1", "roc_auc"] if binary else [])]}
 
     retrain = RetrainPolicy().model_dump()
     retrain["min_new_labels"] = max(1, min(retrain["min_new_labels"], int(typical_rows * 0.8)))
+    budget_window = PERIODS_PER_YEAR[unit] if unit is not None else BUDGET_WINDOW_INTEGER_PERIODS
+    retrain["budget_window_periods"] = budget_window
+    retrain["max_retrains"] = budget_window
+    retrain["min_periods_between"] = 1
     rules: list[dict[str, Any]] = []
     guardrails: dict[str, Any] = {"rules": rules}
     if task_name == "regression":
@@ -505,7 +595,8 @@ def profile_frame(
     guardrails["max_violation_rate"] = 0.25
 
     promotion = PromotionPolicy().model_dump()
-    promotion["floor"] = _round(floor)
+    promotion["floor"] = None
+    promotion["baseline"] = "naive"
 
     data: dict[str, Any] = {
         "landing": f"{name}/landing",
@@ -534,11 +625,7 @@ def profile_frame(
             "columns": columns,
         },
         "model": _model(task_name),
-        "metric": (
-            {"primary": "mae", "secondary": ["rmse"]}
-            if task_name == "regression"
-            else {"primary": "accuracy", "secondary": ["f1", "roc_auc"] if binary else []}
-        ),
+        "metric": metric,
         "drift": DriftPolicy().model_dump(),
         "retrain": retrain,
         "promotion": promotion,
@@ -546,7 +633,7 @@ def profile_frame(
     }
     profile_notes = ProfileNotes(
         columns=notes,
-        floor=floor_note,
+        metric=metric_note,
         rows=f"{rows} rows in {len(rows_per_period)} periods, typically {typical_rows} a period",
     )
     return UseCaseProfile(mapping=mapping, notes=profile_notes)
@@ -567,9 +654,23 @@ _SECTION_NOTES: dict[str, str] = {
     "model": "Histogram gradient boosting: a sound default for tabular data of any size.",
     "metric": "The primary metric drives every decision; secondary ones are logged.",
     "drift": "Per-feature drift tests and the multivariate domain classifier\n(project defaults).",
-    "retrain": "When a retrain pays off (project defaults). Set retrain_cost and\n"
-    "error_cost_per_unit to weigh a retrain against the error it saves.",
-    "promotion": "The gate a retrained model passes to replace the champion.",
+    "retrain": "When a retrain pays off (project defaults, except as said here).\n"
+    "Budget: max_retrains per budget_window_periods, a window of one year in the\n"
+    "period unit, allowing one retrain a period: with retrain_cost 0 a retrain costs\n"
+    "nothing, so the budget never binds (a decayed model is never kept to save a\n"
+    "free retrain). When retraining costs something, set retrain_cost and\n"
+    "error_cost_per_unit (the cost check weighs a retrain against the error it saves)\n"
+    "and lower max_retrains to the retrains a year you can afford; a decay over\n"
+    "critical_decay still overrides it. min_periods_between 1: a challenger the gate\n"
+    "rejected is retried next period while the decay lasts.",
+    "promotion": "The gate a retrained model passes to replace the champion.\n"
+    "baseline: naive: a challenger must beat the naive baseline refit on its own\n"
+    "training window and scored on the same holdout rows: the median of the target\n"
+    "(mae; the mean for rmse), or the majority class with the class shares as\n"
+    "probabilities (classification). It moves with the data; no baseline, no\n"
+    "promotion. floor: none. A floor measured on this whole file would use the\n"
+    "future (its target level and class balance) and go stale as the data shifts;\n"
+    "set one only from a quality the business requires.",
     "guardrails": "Business limits on every prediction before it leaves.",
 }
 
@@ -615,7 +716,7 @@ def render_usecase_yaml(
     Args:
         mapping: The use case, e.g. ``profile_frame(...).mapping``.
         source_name: The profiled file, named in the header.
-        notes: The observations behind the values (per column, the floor, the
+        notes: The observations behind the values (per column, the metric, the
             rows), written as comments above what they explain.
 
     Returns:
@@ -638,11 +739,8 @@ def render_usecase_yaml(
     for key, value in mapping.items():
         out.append("\n")
         note = _SECTION_NOTES.get(key)
-        if key == "promotion" and notes.floor:
-            note = (
-                f"{note}\nfloor: a model no better than the naive baseline is never promoted;\n"
-                f"here the {notes.floor}."
-            )
+        if key == "metric" and notes.metric:
+            note = f"{note}\nChosen because {notes.metric}."
         if key == "guardrails" and mapping.get("model", {}).get("task") == "regression":
             note = (
                 f"{note}\nfallback.value is the target's mean in the profiled data; a column\n"

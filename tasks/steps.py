@@ -493,8 +493,12 @@ def evaluate(
         result.training_ranges,
         result.split.holdout,
         champion.model if champion is not None else None,
+        training_target=result.split.train[uc.data.target_column].to_numpy(),
         seed=seed,
         segment_caps=caps,
+        champion_reference=(
+            champion.info.profile.reference_metric if champion is not None else None
+        ),
     )
 
 
