@@ -969,7 +969,8 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
 
     Every landed batch is validated (failures are quarantined); accepted ones are
     joined with their labels; the first model still has to pass the promotion
-    floor before it becomes champion.
+    gate (the naive baseline, the floor if set, the leak check) before it
+    becomes champion.
 
     Args:
         usecase_path: The use-case file, relative to the project folder or absolute.

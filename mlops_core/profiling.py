@@ -59,9 +59,10 @@ Profiling rules:
   budget must never be what keeps a decayed model in production: at most one
   retrain a period is what the monitor can take anyway. Set a lower
   ``max_retrains`` together with a real ``retrain_cost``.
-- Cooldown: one period (``min_periods_between`` 1), so a challenger the gate
-  rejected can be retried next period when the decay persists, instead of
-  serving a decayed model for two more periods.
+- Cooldown: ``label_delay + 1`` periods (``min_periods_between``): a
+  retrain's effect shows only once the labels of the first period it served
+  have arrived, so deciding again sooner judges the new model on no evidence
+  of its own. A significant decay over ``critical_decay`` overrides it.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ RANGE_MARGIN = 0.25
 RARE_CLASS_FACTOR = 0.5
 #: Parts of the history (by period) checked for a rare class, besides the whole file.
 RARE_CLASS_PARTS = 4
+#: Periods between a batch and its labels in a generated use case (to be reviewed).
+LABEL_DELAY = 1
 #: Periods in one year per unit: the retrain budget's window.
 PERIODS_PER_YEAR = {"day": 365, "week": 52, "month": 12}
 #: Budget window when the time column holds integer periods of unknown length.
@@ -580,7 +583,10 @@ def profile_frame(
     budget_window = PERIODS_PER_YEAR[unit] if unit is not None else BUDGET_WINDOW_INTEGER_PERIODS
     retrain["budget_window_periods"] = budget_window
     retrain["max_retrains"] = budget_window
-    retrain["min_periods_between"] = 1
+    # A retrain's effect is measured once the labels of the first period it served
+    # arrive: label_delay periods later. Deciding again before that judges a model
+    # on no evidence of its own (a decay over critical_decay still overrides it).
+    retrain["min_periods_between"] = LABEL_DELAY + 1
     rules: list[dict[str, Any]] = []
     guardrails: dict[str, Any] = {"rules": rules}
     if task_name == "regression":
@@ -610,7 +616,7 @@ def profile_frame(
     data["target_column"] = target
     if segment is not None:
         data["segment_column"] = segment
-    data["label_delay"] = 1
+    data["label_delay"] = LABEL_DELAY
 
     what = "Forecast" if task_name == "regression" else "Predict"
     mapping: dict[str, Any] = {
@@ -661,8 +667,9 @@ _SECTION_NOTES: dict[str, str] = {
     "free retrain). When retraining costs something, set retrain_cost and\n"
     "error_cost_per_unit (the cost check weighs a retrain against the error it saves)\n"
     "and lower max_retrains to the retrains a year you can afford; a decay over\n"
-    "critical_decay still overrides it. min_periods_between 1: a challenger the gate\n"
-    "rejected is retried next period while the decay lasts.",
+    "critical_decay still overrides it. min_periods_between: label_delay + 1, the\n"
+    "periods until the labels of a new model's first period arrive (its effect is\n"
+    "measured before the next retrain; a decay over critical_decay overrides it).",
     "promotion": "The gate a retrained model passes to replace the champion.\n"
     "baseline: naive: a challenger must beat the naive baseline refit on its own\n"
     "training window and scored on the same holdout rows: the median of the target\n"

@@ -470,7 +470,7 @@ def bootstrap_champion(
         failed = "; ".join(r.message for r in promotion.reasons if r.passed is False)
         raise BootstrapError(
             f"the first model, trained on periods up to {last}, is not promoted: {failed} "
-            "Give more initial periods or check promotion.floor."
+            "Give more initial periods or check promotion.floor and promotion.baseline."
         )
     return Bootstrap(champion=champion, decision=decision, promotion=promotion)
 

@@ -331,7 +331,8 @@ def test_retrain_budget_spans_a_year_and_never_binds_at_no_cost(period: str, win
     assert retrain.budget_window_periods == window
     # One retrain a period at most: with retrain_cost 0 the budget cannot bind.
     assert retrain.max_retrains == window and retrain.retrain_cost == 0
-    assert retrain.min_periods_between == 1
+    # The next decision waits for the labels of the new model's first period.
+    assert retrain.min_periods_between == parse_usecase(result, "x.yaml").data.label_delay + 1
 
 
 def test_a_column_rising_with_time_is_no_feature() -> None:
