@@ -351,7 +351,11 @@ class RetrainPolicy(Strict):
         "champion's reference that triggers a retrain when significant.",
     )
     critical_decay: float = Field(
-        0.30, gt=0.0, le=10.0, description="Relative worsening that overrides the cooldown."
+        0.30,
+        gt=0.0,
+        le=10.0,
+        description="Relative worsening that overrides the cooldown and an exhausted budget "
+        "(when its whole interval is also over max_decay).",
     )
     max_age_periods: int = Field(
         52, ge=1, description="A champion trained longer ago than this is refreshed."

@@ -59,6 +59,8 @@ Profiling rules:
   budget must never be what keeps a decayed model in production: at most one
   retrain a period is what the monitor can take anyway. Set a lower
   ``max_retrains`` together with a real ``retrain_cost``.
+- Age: a champion older than a quarter (3 months, 13 weeks, 91 days) is
+  refreshed, whatever the unit: it has missed a season.
 - Cooldown: ``label_delay + 1`` periods (``min_periods_between``): a
   retrain's effect shows only once the labels of the first period it served
   have arrived, so deciding again sooner judges the new model on no evidence
@@ -90,6 +92,8 @@ RARE_CLASS_PARTS = 4
 LABEL_DELAY = 1
 #: Periods in one year per unit: the retrain budget's window.
 PERIODS_PER_YEAR = {"day": 365, "week": 52, "month": 12}
+#: Periods in one quarter per unit: the oldest a champion may get.
+PERIODS_PER_QUARTER = {"day": 91, "week": 13, "month": 3}
 #: Budget window when the time column holds integer periods of unknown length.
 BUDGET_WINDOW_INTEGER_PERIODS = 13
 CODE_MAX_DISTINCT = 24
@@ -582,6 +586,10 @@ def profile_frame(
     retrain["min_new_labels"] = max(1, min(retrain["min_new_labels"], int(typical_rows * 0.8)))
     budget_window = PERIODS_PER_YEAR[unit] if unit is not None else BUDGET_WINDOW_INTEGER_PERIODS
     retrain["budget_window_periods"] = budget_window
+    if unit is not None:
+        # A model not refreshed for a quarter has missed a season (the project
+        # default, 52 periods, is a year of weeks but four years of months).
+        retrain["max_age_periods"] = PERIODS_PER_QUARTER[unit]
     retrain["max_retrains"] = budget_window
     # A retrain's effect is measured once the labels of the first period it served
     # arrive: label_delay periods later. Deciding again before that judges a model
@@ -667,7 +675,9 @@ _SECTION_NOTES: dict[str, str] = {
     "free retrain). When retraining costs something, set retrain_cost and\n"
     "error_cost_per_unit (the cost check weighs a retrain against the error it saves)\n"
     "and lower max_retrains to the retrains a year you can afford; a decay over\n"
-    "critical_decay still overrides it. min_periods_between: label_delay + 1, the\n"
+    "critical_decay still overrides it. max_age_periods: a quarter in the period\n"
+    "unit (a model older than that has missed a season). min_periods_between:\n"
+    "label_delay + 1, the\n"
     "periods until the labels of a new model's first period arrive (its effect is\n"
     "measured before the next retrain; a decay over critical_decay overrides it).",
     "promotion": "The gate a retrained model passes to replace the champion.\n"

@@ -88,6 +88,20 @@ def _significant(perf: PerformanceSummary, limit: float) -> bool:
     )
 
 
+def _critical(perf: PerformanceSummary, policy: RetrainPolicy) -> bool:
+    """A decay strong enough to override the cooldown or the budget.
+
+    Over ``critical_decay``, and its whole interval over ``max_decay`` (not only
+    over zero): overriding a limit on retraining takes evidence that the model
+    is materially worse, not a noisy point estimate on a small batch.
+    """
+    return (
+        _significant(perf, policy.critical_decay)
+        and perf.decay_low is not None
+        and perf.decay_low > policy.max_decay
+    )
+
+
 def _window(inputs: RetrainInputs, policy: RetrainPolicy) -> TrainingWindow | None:
     last = inputs.last_labeled_period
     if last is None:
@@ -152,8 +166,9 @@ def decide_retrain(
     1. the batch failed the gate: ``block``;
     2. no champion: ``train`` (``skip`` when no labeled period exists yet);
     3. fewer new labeled rows than ``min_new_labels``: ``skip``;
-    4. inside the cooldown: ``skip``, unless the decay is significant and over
-       ``critical_decay``, which overrides the cooldown for the decay rule only;
+    4. inside the cooldown: ``skip``, unless the decay is over ``critical_decay``
+       with its whole interval over ``max_decay``, which overrides the cooldown
+       for the decay rule only (and, later, an exhausted budget);
     5. significant realized decay over ``max_decay``: ``retrain``, naming the cause;
     6. importance-weighted drift over ``importance_drift_limit``: ``retrain``;
     7. champion older than ``max_age_periods``: ``retrain``;
@@ -252,7 +267,7 @@ def decide_retrain(
             "min_periods_between": retrain.min_periods_between,
         }
         if since < retrain.min_periods_between:
-            if perf is not None and _significant(perf, retrain.critical_decay):
+            if perf is not None and _critical(perf, retrain):
                 in_cooldown = True
                 override = Reason(
                     code="critical_decay_overrides_cooldown",
@@ -470,11 +485,7 @@ def _afford(
         "budget_window_periods": retrain.budget_window_periods,
     }
     perf = _realized(inputs.performance)
-    if (
-        used >= retrain.max_retrains
-        and perf is not None
-        and _significant(perf, retrain.critical_decay)
-    ):
+    if used >= retrain.max_retrains and perf is not None and _critical(perf, retrain):
         # A budget limits routine refreshes; it must never keep serving a champion
         # whose error is critically worse than at its training (as the cooldown).
         override = Reason(
