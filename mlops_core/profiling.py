@@ -677,9 +677,9 @@ _SECTION_NOTES: dict[str, str] = {
     "and lower max_retrains to the retrains a year you can afford; a decay over\n"
     "critical_decay still overrides it. max_age_periods: a quarter in the period\n"
     "unit (a model older than that has missed a season). min_periods_between:\n"
-    "label_delay + 1, the\n"
-    "periods until the labels of a new model's first period arrive (its effect is\n"
-    "measured before the next retrain; a decay over critical_decay overrides it).",
+    "label_delay + 1, the periods until the labels of a new model's first period\n"
+    "arrive, so its effect is measured before the next retrain (a decay over\n"
+    "critical_decay, with its whole interval over max_decay, overrides it).",
     "promotion": "The gate a retrained model passes to replace the champion.\n"
     "baseline: naive: a challenger must beat the naive baseline refit on its own\n"
     "training window and scored on the same holdout rows: the median of the target\n"
