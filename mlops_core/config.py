@@ -381,6 +381,13 @@ class RetrainPolicy(Strict):
     holdout_periods: int = Field(
         1, ge=1, description="Most recent labeled periods kept out of training for the gate."
     )
+    min_holdout_rows: int = Field(
+        0,
+        ge=0,
+        description="The holdout reaches back over earlier periods of the window until "
+        "about this many rows are held out (periods of very unequal size would leave the "
+        "gate a handful of rows); 0 keeps exactly holdout_periods.",
+    )
     holdout_share: float = Field(
         0.5,
         gt=0.0,

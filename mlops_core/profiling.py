@@ -59,6 +59,9 @@ Profiling rules:
   budget must never be what keeps a decayed model in production: at most one
   retrain a period is what the monitor can take anyway. Set a lower
   ``max_retrains`` together with a real ``retrain_cost``.
+- Holdout: at least ``MIN_HOLDOUT_ROWS`` (200) rows; with periods of very
+  unequal size the holdout reaches back over earlier periods until it holds
+  them, so the gate never judges on a handful of rows.
 - Age: a champion older than a quarter (3 months, 13 weeks, 91 days) is
   refreshed, whatever the unit: it has missed a season.
 - Cooldown: ``label_delay + 1`` periods (``min_periods_between``): a
@@ -92,6 +95,9 @@ RARE_CLASS_PARTS = 4
 LABEL_DELAY = 1
 #: Periods in one year per unit: the retrain budget's window.
 PERIODS_PER_YEAR = {"day": 365, "week": 52, "month": 12}
+#: Held-out rows the promotion gate judges on, at least: with 200 rows the standard
+#: error of an accuracy near 0.8 is under 0.03, so a gap of a few points shows.
+MIN_HOLDOUT_ROWS = 200
 #: Periods in one quarter per unit: the oldest a champion may get.
 PERIODS_PER_QUARTER = {"day": 91, "week": 13, "month": 3}
 #: Budget window when the time column holds integer periods of unknown length.
@@ -586,6 +592,7 @@ def profile_frame(
     retrain["min_new_labels"] = max(1, min(retrain["min_new_labels"], int(typical_rows * 0.8)))
     budget_window = PERIODS_PER_YEAR[unit] if unit is not None else BUDGET_WINDOW_INTEGER_PERIODS
     retrain["budget_window_periods"] = budget_window
+    retrain["min_holdout_rows"] = MIN_HOLDOUT_ROWS
     if unit is not None:
         # A model not refreshed for a quarter has missed a season (the project
         # default, 52 periods, is a year of weeks but four years of months).
@@ -676,7 +683,9 @@ _SECTION_NOTES: dict[str, str] = {
     "error_cost_per_unit (the cost check weighs a retrain against the error it saves)\n"
     "and lower max_retrains to the retrains a year you can afford; a decay over\n"
     "critical_decay still overrides it. max_age_periods: a quarter in the period\n"
-    "unit (a model older than that has missed a season). min_periods_between:\n"
+    "unit (a model older than that has missed a season). min_holdout_rows: the gate\n"
+    "judges on at least about 200 held-out rows (earlier periods join the holdout\n"
+    "when the last one is small). min_periods_between:\n"
     "label_delay + 1, the periods until the labels of a new model's first period\n"
     "arrive, so its effect is measured before the next retrain (a decay over\n"
     "critical_decay, with its whole interval over max_decay, overrides it).",

@@ -69,7 +69,8 @@ def split_window(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow
     """Cut the labeled pool into the training window and the recent holdout.
 
     The holdout is a stable, id-hashed share of the most recent
-    ``holdout_periods`` labeled periods; the other rows of those periods train,
+    ``holdout_periods`` labeled periods (more while they hold fewer than
+    ``min_holdout_rows`` held-out rows); the other rows of those periods train,
     so a challenger learns from the newest data it is not judged on. Rows whose
     target is missing are left out of both and counted (``unlabeled_rows``).
 
@@ -85,7 +86,7 @@ def split_window(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow
     frame = labeled_rows(in_window_rows, usecase.data.target_column)
     if frame.empty:
         raise ValueError(f"no labeled rows in periods {window.first_period}..{window.last_period}")
-    recent = sorted(frame[time_col].unique())[-usecase.retrain.holdout_periods :]
+    recent = _holdout_periods(frame[time_col], usecase)
     in_recent = frame[time_col].isin(recent).to_numpy()
     in_holdout = in_recent & (
         stable_fraction(frame[usecase.data.id_column]) < usecase.retrain.holdout_share
@@ -99,6 +100,22 @@ def split_window(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow
         window=window,
         unlabeled_rows=len(in_window_rows) - len(frame),
     )
+
+
+def _holdout_periods(periods: pd.Series, usecase: UseCase) -> list[object]:
+    """The most recent ``holdout_periods`` periods, and earlier ones while their rows
+    (times ``holdout_share``) fall short of ``min_holdout_rows``.
+
+    Periods of very unequal size (10 rows one month, 8,000 the next) would
+    otherwise leave the gate a handful of rows to tell a model from a constant.
+    """
+    r = usecase.retrain
+    counts = periods.value_counts().sort_index()
+    ordered = list(counts.index)
+    take = min(r.holdout_periods, len(ordered))
+    while take < len(ordered) and counts.iloc[-take:].sum() * r.holdout_share < r.min_holdout_rows:
+        take += 1
+    return ordered[-take:]
 
 
 #: A model's output on a frame: predictions, and positive-class probabilities
