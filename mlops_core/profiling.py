@@ -62,8 +62,6 @@ Profiling rules:
 - Holdout: at least ``MIN_HOLDOUT_ROWS`` (200) rows; with periods of very
   unequal size the holdout reaches back over earlier periods until it holds
   them, so the gate never judges on a handful of rows.
-- Age: a champion older than a quarter (3 months, 13 weeks, 91 days) is
-  refreshed, whatever the unit: it has missed a season.
 - Cooldown: ``label_delay + 1`` periods (``min_periods_between``): a
   retrain's effect shows only once the labels of the first period it served
   have arrived, so deciding again sooner judges the new model on no evidence
@@ -98,8 +96,6 @@ PERIODS_PER_YEAR = {"day": 365, "week": 52, "month": 12}
 #: Held-out rows the promotion gate judges on, at least: with 200 rows the standard
 #: error of an accuracy near 0.8 is under 0.03, so a gap of a few points shows.
 MIN_HOLDOUT_ROWS = 200
-#: Periods in one quarter per unit: the oldest a champion may get.
-PERIODS_PER_QUARTER = {"day": 91, "week": 13, "month": 3}
 #: Budget window when the time column holds integer periods of unknown length.
 BUDGET_WINDOW_INTEGER_PERIODS = 13
 CODE_MAX_DISTINCT = 24
@@ -593,10 +589,6 @@ def profile_frame(
     budget_window = PERIODS_PER_YEAR[unit] if unit is not None else BUDGET_WINDOW_INTEGER_PERIODS
     retrain["budget_window_periods"] = budget_window
     retrain["min_holdout_rows"] = MIN_HOLDOUT_ROWS
-    if unit is not None:
-        # A model not refreshed for a quarter has missed a season (the project
-        # default, 52 periods, is a year of weeks but four years of months).
-        retrain["max_age_periods"] = PERIODS_PER_QUARTER[unit]
     retrain["max_retrains"] = budget_window
     # A retrain's effect is measured once the labels of the first period it served
     # arrive: label_delay periods later. Deciding again before that judges a model
@@ -682,8 +674,7 @@ _SECTION_NOTES: dict[str, str] = {
     "free retrain). When retraining costs something, set retrain_cost and\n"
     "error_cost_per_unit (the cost check weighs a retrain against the error it saves)\n"
     "and lower max_retrains to the retrains a year you can afford; a decay over\n"
-    "critical_decay still overrides it. max_age_periods: a quarter in the period\n"
-    "unit (a model older than that has missed a season). min_holdout_rows: the gate\n"
+    "critical_decay still overrides it. min_holdout_rows: the gate\n"
     "judges on at least about 200 held-out rows (earlier periods join the holdout\n"
     "when the last one is small). min_periods_between:\n"
     "label_delay + 1, the periods until the labels of a new model's first period\n"
