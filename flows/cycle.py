@@ -51,7 +51,7 @@ from mlops_core.report import (
 from mlops_core.retrain import decide_retrain
 from mlops_core.segmented import SegmentJob, chunk_jobs
 from mlops_core.stats import attribute_decay
-from mlops_core.training import Predictions
+from mlops_core.training import Predictions, labeled_rows
 from tasks import steps, storage, tracking
 from tasks.model_card import publish_card_for_promotion
 from tasks.notify import emit, publish_markdown
@@ -890,6 +890,8 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
         int(recent[time_col].max()) if not recent.empty else None, history.labels_through
     )
     new_rows = recent if seen_through is None else recent[recent[time_col] > seen_through]
+    # A label that arrived blank is no evidence: it neither counts nor scores.
+    new_rows = labeled_rows(new_rows, uc.data.target_column)
 
     perf = drift = None
     if champion is not None and scored.guarded is not None:
@@ -991,7 +993,8 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
 
     Every landed batch is validated (failures are quarantined); accepted ones are
     joined with their labels; the first model still has to pass the promotion
-    floor before it becomes champion.
+    gate (the naive baseline, the floor if set, the leak check) before it
+    becomes champion.
 
     Args:
         usecase_path: The use-case file, relative to the project folder or absolute.

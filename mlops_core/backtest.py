@@ -45,10 +45,11 @@ champion's raw predictions, before guardrails, so policies compare on model
 quality; guardrails are reported as the share of periods where any rule acted.
 Error units (:func:`error_units`) follow the primary metric: absolute error for
 ``mae`` and ``rmse`` (the metric's own units; a squared error is not), absolute
-percentage error for ``mape``, one misclassification for every classification
-metric. ``total_cost = retrains x retrain_cost + total error units x
-error_cost_per_unit`` with the use case's own costs, whatever the policy's
-decision settings say.
+percentage error for ``mape``, a class-weighted misclassification for
+``balanced_accuracy`` (each class of a batch weighs the same in total), one
+misclassification for every other classification metric.
+``total_cost = retrains x retrain_cost + total error units x error_cost_per_unit``
+with the use case's own costs, whatever the policy's decision settings say.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ import numpy as np
 
 from mlops_core.config import DriftPolicy, RetrainPolicy
 from mlops_core.decisions import PromotionDecision, Reason, RetrainDecision, RetrainInputs
-from mlops_core.metrics import METRICS
+from mlops_core.metrics import METRICS, class_balanced_weights
 
 PolicyKind = Literal["never", "every", "drift", "performance", "default"]
 
@@ -248,6 +249,8 @@ ERROR_UNIT_NAMES = {
 
 def error_unit_name(metric: str) -> str:
     """What one error unit is for a primary metric (for tables and reports)."""
+    if metric == "balanced_accuracy":
+        return "class-balanced misclassification"
     if METRICS[metric].task == "classification":
         return "misclassification"
     return ERROR_UNIT_NAMES[metric]
@@ -263,12 +266,18 @@ def error_units(metric: str, y_true: object, y_pred: object) -> np.ndarray:
 
     Returns:
         Absolute error (``mae``, ``rmse``), absolute percentage error (``mape``,
-        the denominator floored at 1e-9 as the metric does) or 1.0 per
-        misclassified row (classification).
+        the denominator floored at 1e-9 as the metric does), 1.0 per
+        misclassified row (classification), or for ``balanced_accuracy`` a
+        misclassified row weighted ``n / (k * n_c)`` by the class counts of these
+        rows (:func:`mlops_core.metrics.class_balanced_weights`): the units of a
+        batch then sum to its rows times one minus its balanced accuracy, so a
+        missed rare class costs as much in total as a missed common one.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}")
     yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    if metric == "balanced_accuracy":
+        return class_balanced_weights(yt) * (yt != yp).astype(float)
     if METRICS[metric].task == "classification":
         return (yt != yp).astype(float)
     err = np.abs(yt.astype(float) - yp.astype(float))
@@ -283,11 +292,12 @@ class PeriodOutcome:
 
     Attributes:
         period: The period whose batch was scored in this cycle.
-        rows: Rows of the batch.
+        rows: Rows of the batch with a target: the rows the error is measured on.
         metric: Primary metric of the serving champion's raw predictions on the
             batch, measured with the batch's labels (which the decision sees only
             ``label_delay`` periods later).
-        error: Error units summed over the batch (see :func:`error_units`).
+        error: Error units summed over the batch's labeled rows (see
+            :func:`error_units`).
         champion: Which model served the batch: ``"bootstrap"`` or
             ``"p<period>"``, the cycle that trained it.
         guardrail_rows: Rows on which any guardrail rule acted (clip, fallback,
@@ -301,6 +311,8 @@ class PeriodOutcome:
             was trained.
         search_reasons: For a ``+search`` policy's retrain, the search's reasons
             (the choice first, then the budget); empty otherwise.
+        unlabeled_rows: Rows of the batch without a target: scored (guardrails
+            judge them) but measured by no error and counted here.
     """
 
     period: int
@@ -314,6 +326,7 @@ class PeriodOutcome:
     challenger_error: str | None = None
     challenger_estimator: str | None = None
     search_reasons: tuple[Reason, ...] = ()
+    unlabeled_rows: int = 0
 
     @property
     def retrained(self) -> bool:
@@ -373,8 +386,13 @@ class PolicyResult:
 
     @property
     def rows(self) -> int:
-        """Rows scored over the replay."""
+        """Labeled rows measured over the replay."""
         return sum(p.rows for p in self.periods)
+
+    @property
+    def unlabeled_rows(self) -> int:
+        """Rows scored over the replay whose target was missing (no error measured)."""
+        return sum(p.unlabeled_rows for p in self.periods)
 
     @property
     def total_error(self) -> float:

@@ -355,7 +355,11 @@ class RetrainPolicy(Strict):
         "champion's reference that triggers a retrain when significant.",
     )
     critical_decay: float = Field(
-        0.30, gt=0.0, le=10.0, description="Relative worsening that overrides the cooldown."
+        0.30,
+        gt=0.0,
+        le=10.0,
+        description="Relative worsening that overrides the cooldown and an exhausted budget "
+        "(when its whole interval is also over max_decay).",
     )
     max_age_periods: int = Field(
         52, ge=1, description="A champion trained longer ago than this is refreshed."
@@ -381,6 +385,13 @@ class RetrainPolicy(Strict):
     holdout_periods: int = Field(
         1, ge=1, description="Most recent labeled periods kept out of training for the gate."
     )
+    min_holdout_rows: int = Field(
+        0,
+        ge=0,
+        description="The holdout reaches back over earlier periods of the window until "
+        "about this many rows are held out (periods of very unequal size would leave the "
+        "gate a handful of rows); 0 keeps exactly holdout_periods.",
+    )
     holdout_share: float = Field(
         0.5,
         gt=0.0,
@@ -399,7 +410,19 @@ class PromotionPolicy(Strict):
     """The gate a challenger passes before it becomes champion (DESIGN.md 4.4)."""
 
     floor: float | None = Field(
-        None, description="Absolute floor on the primary metric; None promotes nothing."
+        None,
+        description="Optional absolute floor on the primary metric, checked beside the naive "
+        "baseline. With no floor and baseline 'none' nothing is promoted (fail-safe). Set it "
+        "from what the business needs, not from a whole history file: a floor measured on "
+        "all of it uses the future and goes stale when the data shifts.",
+    )
+    baseline: Literal["naive", "none"] = Field(
+        "naive",
+        description="'naive': a challenger must score better than the naive baseline "
+        "(training-window median for mae/mape, mean for rmse, majority class and class "
+        "prior for classification) refit on its own training rows and scored on the same "
+        "holdout rows; a baseline that cannot be computed rejects (fail-safe). 'none': only "
+        "the floor, if any, bounds the quality.",
     )
     min_improvement: float = Field(
         0.0, ge=0.0, description="Required gain over the champion (see improvement_mode)."

@@ -239,6 +239,20 @@ class PromotionInputs(Value):
     loss_difference_low: float | None = Field(None, description="Bootstrap lower bound.")
     loss_difference_high: float | None = Field(None, description="Bootstrap upper bound.")
     p_value: float | None = Field(None, description="Bootstrap P(gain <= 0).")
+    champion_reference_metric: float | None = Field(
+        None,
+        description="The champion's metric on its own holdout when it was trained (None: "
+        "unknown); the plausibility check measures the challenger's gain against the better "
+        "of it and the champion's metric now.",
+    )
+    baseline_metric: float | None = Field(
+        None,
+        description="The naive baseline's metric on the same holdout rows (see "
+        "mlops_core.baseline); None when it was not computed.",
+    )
+    baseline: str | None = Field(
+        None, description="What the naive baseline predicts, e.g. 'median 142' (None: none)."
+    )
     segments: tuple[SegmentComparison, ...] = ()
     challenger_guardrail_rate: float = 0.0
     target_association: dict[str, float] = Field(

@@ -56,6 +56,7 @@ ISOTONIC_MIN_CLASS_ROWS = 50
 
 ESTIMABLE_METRICS: dict[str, tuple[TaskType, EstimationMethod]] = {
     "accuracy": ("classification", "cbpe"),
+    "balanced_accuracy": ("classification", "cbpe"),
     "f1": ("classification", "cbpe"),
     "roc_auc": ("classification", "cbpe"),
     "log_loss": ("classification", "cbpe"),
@@ -252,7 +253,8 @@ def fit_estimator(
 
     Args:
         task: ``classification`` or ``regression``.
-        metric: Metric to estimate (accuracy, f1, roc_auc, log_loss; mae, rmse, mape).
+        metric: Metric to estimate (accuracy, balanced_accuracy, f1, roc_auc, log_loss;
+            mae, rmse, mape).
         x_reference: Model-input frame of the reference rows (float64 numeric
             columns, categorical columns as strings with NaN for missing).
         y_reference: True labels or values.
@@ -619,6 +621,12 @@ def _estimate_cbpe(
         tp, fp, fn = float(d @ p), float(d @ (1 - p)), float((1 - d) @ p)
         value = _f1(tp, fp, fn)
         weights, offset = d, 0.0
+    elif metric == "balanced_accuracy":
+        # Expected recall of each class, a ratio of expectations as for F1.
+        tp, pos = float(d @ p), float(p.sum())
+        tn, neg = float((1 - d) @ (1 - p)), float(n - p.sum())
+        value = _balanced_accuracy(tp, pos, tn, neg)
+        weights, offset = d, 0.0
     else:  # roc_auc
         from scipy.stats import rankdata
 
@@ -650,6 +658,14 @@ def _estimate_cbpe(
             fn = labels.sum(axis=1) - tp
             denom = 2 * tp + fp + fn
             simulated[start:stop] = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+        elif metric == "balanced_accuracy":
+            tp, n_pos = dot, labels.sum(axis=1)
+            n_neg = n - n_pos
+            tn = n_neg - (predicted_pos - tp)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                both = 0.5 * (tp / n_pos + tn / n_neg)
+            one = np.where(n_pos > 0, tp / np.maximum(n_pos, 1), tn / np.maximum(n_neg, 1))
+            simulated[start:stop] = np.where((n_pos > 0) & (n_neg > 0), both, one)
         else:
             n_pos = labels.sum(axis=1)
             pairs = n_pos * (n - n_pos)
@@ -657,6 +673,12 @@ def _estimate_cbpe(
                 auc = (dot - n_pos * (n_pos + 1) / 2) / pairs
             simulated[start:stop] = np.where(pairs > 0, auc, np.nan)
     return value, simulated
+
+
+def _balanced_accuracy(tp: float, pos: float, tn: float, neg: float) -> float:
+    """Mean recall of the classes present (expected counts; a class absent is left out)."""
+    recalls = [hit / total for hit, total in ((tp, pos), (tn, neg)) if total > 0]
+    return float(np.mean(recalls)) if recalls else float("nan")
 
 
 def _f1(tp: float, fp: float, fn: float) -> float:

@@ -1,8 +1,9 @@
 """Metrics the product decides on, with their direction and per-row losses.
 
 Every metric maps predictions to one number. Where a metric is a mean of
-per-row losses (MAE, RMSE's square, accuracy's 0/1 error, log loss) the paired
-bootstrap of the promotion gate resamples those losses.
+per-row losses (MAE, RMSE's square, accuracy's 0/1 error, balanced accuracy's
+class-weighted 0/1 error, log loss) the paired bootstrap of the promotion gate
+resamples those losses.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Literal
 import numpy as np
 
 TaskType = Literal["regression", "classification"]
-MetricName = Literal["mae", "rmse", "mape", "accuracy", "f1", "roc_auc", "log_loss"]
+MetricName = Literal[
+    "mae", "rmse", "mape", "accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss"
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,13 @@ METRICS: dict[str, MetricSpec] = {
     "rmse": MetricSpec("rmse", "regression", False, False, "root mean squared error"),
     "mape": MetricSpec("mape", "regression", False, False, "mean absolute percentage error"),
     "accuracy": MetricSpec("accuracy", "classification", True, False, "share of correct labels"),
+    "balanced_accuracy": MetricSpec(
+        "balanced_accuracy",
+        "classification",
+        True,
+        False,
+        "mean over the classes of the share of their rows labeled right",
+    ),
     "f1": MetricSpec("f1", "classification", True, False, "F1 score of the positive class"),
     "roc_auc": MetricSpec("roc_auc", "classification", True, True, "area under the ROC curve"),
     "log_loss": MetricSpec("log_loss", "classification", False, True, "logarithmic loss"),
@@ -69,6 +79,8 @@ def per_row_loss(
     if name == "mape":
         denom = np.maximum(np.abs(_arr(yt)), 1e-9)
         return np.abs(_arr(yt) - _arr(yp)) / denom
+    if name == "balanced_accuracy":
+        return class_balanced_weights(yt) * (yt != yp).astype(float)
     if name == "log_loss" and proba is not None:
         p = np.clip(_arr(proba), 1e-15, 1 - 1e-15)
         t = _arr(yt)
@@ -76,11 +88,26 @@ def per_row_loss(
     return (yt != yp).astype(float)
 
 
+def class_balanced_weights(y_true: object) -> np.ndarray:
+    """Per row, ``n / (k * n_c)``: the weight that gives every class the same total.
+
+    With ``n`` rows, ``k`` classes present and ``n_c`` rows of the row's class,
+    the weights of each class sum to ``n / k``, so the mean of weighted 0/1
+    errors is one minus the balanced accuracy, and a class holding 5% of the
+    rows counts as much as one holding 95%.
+    """
+    yt = np.asarray(y_true)
+    if yt.size == 0:
+        return np.zeros(0, dtype=float)
+    _, inverse, counts = np.unique(yt.astype(str), return_inverse=True, return_counts=True)
+    return yt.size / (counts.size * counts[inverse].astype(float))
+
+
 def loss_to_metric(name: str, mean_loss: float) -> float:
     """Turn a mean of :func:`per_row_loss` values back into the metric's scale."""
     if name == "rmse":
         return float(np.sqrt(mean_loss))
-    if name in ("accuracy", "f1", "roc_auc"):
+    if name in ("accuracy", "balanced_accuracy", "f1", "roc_auc"):
         return float(1.0 - mean_loss)
     return float(mean_loss)
 

@@ -163,11 +163,19 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
             )
         )
     if promo.inputs.champion_metric is None:
+        base = promo.inputs.baseline_metric
         limits.append(
             Reason(
                 code="first_champion",
-                message="There was no champion to compare with: only the floor and the leak "
-                "check decided, so nothing shows this version beats a simpler model.",
+                message=(
+                    "There was no champion to compare with: only the floor and the leak "
+                    "check decided, so nothing shows this version beats a simpler model."
+                    if base is None
+                    else "There was no champion to compare with: only the naive baseline "
+                    f"({promo.inputs.baseline}, {metric} {base:.4g} on the same holdout), "
+                    "the floor if set and the leak check decided; nothing shows it beats "
+                    "another trained model."
+                ),
             )
         )
     secondary = sorted(k for k in inputs.holdout_metrics if k != metric)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from mlops_core.baseline import fit_naive_baseline
 from mlops_core.config import UseCase
 from mlops_core.decisions import MetricInterval, PerformanceSummary, PromotionInputs
 from mlops_core.estimation import PerformanceEstimator, estimate_performance
@@ -19,7 +20,7 @@ from mlops_core.features import model_input, numeric_features
 from mlops_core.guardrails import apply_guardrails
 from mlops_core.promotion import compare_on_holdout
 from mlops_core.stats import performance_summary, target_association
-from mlops_core.training import Predictions, predict
+from mlops_core.training import Predictions, labeled_rows, predict
 
 
 def _estimate(
@@ -85,7 +86,8 @@ def assess_performance(
         model: The champion.
         reference_metric: The champion's metric on its holdout at training time.
         estimator: Fitted on that holdout; None when the champion has none.
-        new_rows: Rows whose labels arrived this cycle (features and target).
+        new_rows: Rows whose labels arrived this cycle (features and target);
+            rows whose target is missing are left out.
         current: The batch just scored (no labels yet), for an early estimate.
         seed: Seed of the bootstrap and the estimator's simulation.
         current_predicted: The model's output on ``current`` when it was
@@ -98,6 +100,7 @@ def assess_performance(
     """
     metric = usecase.metric.primary
     r = usecase.retrain
+    new_rows = labeled_rows(new_rows, usecase.data.target_column)
     on_labeled = None
     # The labeled rows are scored once, for both the realized metric and the estimate.
     predicted = None if new_rows.empty else predict(model, new_rows, usecase)
@@ -140,8 +143,10 @@ def challenger_evidence(
     holdout: pd.DataFrame,
     champion: Pipeline | None,
     *,
+    training_target: object,
     seed: int,
     segment_caps: Mapping[str, float] | None = None,
+    champion_reference: float | None = None,
 ) -> PromotionInputs:
     """Champion and challenger scored on the same holdout the challenger did not train on.
 
@@ -152,12 +157,19 @@ def challenger_evidence(
         usecase: The use case.
         challenger: The newly trained model.
         challenger_ranges: Its numeric training ranges (for the input-range guardrail).
-        holdout: The challenger's holdout rows, with the target.
+        holdout: The challenger's holdout rows, with the target. Rows without
+            a target are left out (they can score no metric).
         champion: The model in production; None before the first one.
+        training_target: The target of the challenger's training rows: the
+            naive baseline (:func:`mlops_core.baseline.fit_naive_baseline`) is
+            refit on it and scored on the same holdout rows.
         seed: Seed of the paired bootstrap.
         segment_caps: Per-segment caps from the challenger's training rows, for
             the ``segment_history_cap`` guardrail.
+        champion_reference: The champion's primary metric on its own holdout
+            when it was trained (the plausibility check's other yardstick).
     """
+    holdout = labeled_rows(holdout, usecase.data.target_column)
     y = holdout[usecase.data.target_column].to_numpy()
     ch_pred, ch_proba = predict(challenger, holdout, usecase)
     champ_pred = champ_proba = None
@@ -183,6 +195,8 @@ def challenger_evidence(
         challenger_proba=ch_proba,
         segments=holdout[segment].astype(str).to_numpy() if segment else None,
         challenger_guardrail_rate=guarded.summary.violation_rate,
+        baseline=fit_naive_baseline(usecase.metric.primary, training_target),
+        champion_reference=champion_reference if champion is not None else None,
         target_association=target_association(
             {
                 name: pd.to_numeric(holdout[name], errors="coerce").to_numpy(dtype=float)

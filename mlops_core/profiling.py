@@ -42,24 +42,50 @@ Profiling rules:
   feature either (it carries no signal).
 - Missing values: a column never missing allows none; otherwise twice the
   observed share plus 5 points, at most 1.
+- Time index: a numeric column with more than ``CODE_MAX_DISTINCT`` values
+  whose rank correlation with the time column reaches
+  ``TIME_INDEX_CORRELATION`` (a day counter, a normalised date) is no
+  feature: every new batch lies past its training range.
 - Leaks: a numeric feature whose correlation with a numeric target reaches
   ``LEAK_CORRELATION`` in size gets a CHECK note (it stays a feature: only the
   user knows whether it is available before the label).
 - Task: a numeric target with fractions or more than ``CODE_MAX_DISTINCT``
-  distinct values is a regression (metric MAE), anything else a classification
-  (metric accuracy).
+  distinct values is a regression (metric MAE), anything else a classification.
+- Classification metric: accuracy, unless a class is rare somewhere in the
+  history: when the rarest class holds less than half of its balanced share
+  (``RARE_CLASS_FACTOR / k`` of the rows for ``k`` classes, 25% for two) in
+  the whole file or in any quarter of its periods, the metric is balanced
+  accuracy (the mean of the per-class recalls). Accuracy is then dominated by
+  the common class: always predicting it scores 75% and more, a model can
+  look good while missing every rare row, and under label shift (the rare
+  class growing over time) accuracy falls when the model did not get worse.
+  Balanced accuracy weighs each class the same, equals accuracy when the
+  classes are balanced, and scores 50% for any constant guess of two classes.
 - Guardrails: non-finite predictions fall back (regression) or are held
   (classification); a never-negative target is clipped at 0; inputs outside the
   champion's training range are flagged, or are one finding for the batch when
   most rows are out (``batch_share``). Flags never count towards the circuit
   breaker (``breaker_counts_flags: false``), so an expected flag, such as a new
   season's inputs, never holds a whole batch.
-- Promotion floor: the naive baseline on the profiled data, so that a model no
-  better than it is never promoted: for regression the MAE of predicting the
-  target's mean for every row, for classification the accuracy of always
-  predicting the most frequent class. Both are measured in-sample on the whole
-  file, which flatters the baseline slightly: the floor is a fail-safe, not a
-  target.
+- Promotion: no absolute floor. Every challenger must beat the naive
+  baseline (``promotion.baseline: naive``), refit on the challenger's own
+  training window and scored on the same holdout rows (see
+  :mod:`mlops_core.baseline`). A floor profiled from the whole file would use
+  the future (its class balance, its target level) and go stale as the data
+  moves; the refit baseline does neither.
+- Retrain budget: a window of one year in the period unit (12 months, 52
+  weeks, 365 days; 13 integer periods when the unit is unknown) allowing one
+  retrain per period. With ``retrain_cost`` 0 a retrain costs nothing, so the
+  budget must never be what keeps a decayed model in production: at most one
+  retrain a period is what the monitor can take anyway. Set a lower
+  ``max_retrains`` together with a real ``retrain_cost``.
+- Holdout: at least ``MIN_HOLDOUT_ROWS`` (200) rows; with periods of very
+  unequal size the holdout reaches back over earlier periods until it holds
+  them, so the gate never judges on a handful of rows.
+- Cooldown: ``label_delay + 1`` periods (``min_periods_between``): a
+  retrain's effect shows only once the labels of the first period it served
+  have arrived, so deciding again sooner judges the new model on no evidence
+  of its own. A significant decay over ``critical_decay`` overrides it.
 """
 
 from __future__ import annotations
@@ -86,9 +112,24 @@ from mlops_core.guardrails import segment_keys
 from mlops_core.periods import cut
 
 RANGE_MARGIN = 0.25
+#: A class holding less than this share of its balanced share (1/k) is rare.
+RARE_CLASS_FACTOR = 0.5
+#: Parts of the history (by period) checked for a rare class, besides the whole file.
+RARE_CLASS_PARTS = 4
+#: Periods between a batch and its labels in a generated use case (to be reviewed).
+LABEL_DELAY = 1
+#: Periods in one year per unit: the retrain budget's window.
+PERIODS_PER_YEAR = {"day": 365, "week": 52, "month": 12}
+#: Held-out rows the promotion gate judges on, at least: with 200 rows the standard
+#: error of an accuracy near 0.8 is under 0.03, so a gap of a few points shows.
+MIN_HOLDOUT_ROWS = 200
+#: Budget window when the time column holds integer periods of unknown length.
+BUDGET_WINDOW_INTEGER_PERIODS = 13
 CODE_MAX_DISTINCT = 24
 CATEGORY_MAX_DISTINCT = 50
 LEAK_CORRELATION = 0.9
+#: A numeric column whose rank correlation with the time reaches this is a time index.
+TIME_INDEX_CORRELATION = 0.99
 NULL_SHARE_FACTOR = 2.0
 NULL_SHARE_SLACK = 0.05
 REPLAY_ID_COLUMN = "row_id"
@@ -108,12 +149,12 @@ class ProfileNotes:
     Attributes:
         columns: Per contract column, what the data showed and why the column got
             its rules.
-        floor: How the promotion floor was measured.
+        metric: Why the primary metric was chosen.
         rows: Rows and periods of the profiled data.
     """
 
     columns: dict[str, str] = field(default_factory=dict)
-    floor: str = ""
+    metric: str = ""
     rows: str = ""
 
 
@@ -469,6 +510,31 @@ def _pick_period(dates: pd.Series) -> str:
     return "day"
 
 
+def _time_order(series: pd.Series) -> pd.Series:
+    """The time column as numbers that order the rows in time."""
+    if _is_number(series):
+        return series.astype(float)
+    dates = _dates(series)
+    assert dates is not None  # _time_entry accepted the column
+    return pd.Series(dates.to_numpy().astype("datetime64[ns]").astype("int64"), index=series.index)
+
+
+def _is_time_index(column: pd.Series, time_order: pd.Series) -> bool:
+    """A numeric column with many values that rises or falls with time, row for row.
+
+    A day counter or a normalised date (``0.0`` on the first day, ``1.0`` on the
+    last) only ever takes values the model has not seen. Codes (at most
+    ``CODE_MAX_DISTINCT`` values, e.g. a year flag) are left alone.
+    """
+    if not _is_number(column) or column.nunique() <= CODE_MAX_DISTINCT:
+        return False
+    both = pd.DataFrame({"x": column.astype(float), "t": time_order}).dropna()
+    if len(both) < 3 or both["t"].nunique() < 2:
+        return False
+    corr = both["x"].rank().corr(both["t"].rank())
+    return bool(np.isfinite(corr) and abs(corr) >= TIME_INDEX_CORRELATION)
+
+
 def _leak_note(column: pd.Series, target: pd.Series) -> str | None:
     """A warning when a numeric column follows a numeric target almost exactly."""
     if not (_is_number(column) and _is_number(target)):
@@ -493,21 +559,35 @@ def _infer_task(target: pd.Series) -> Task:
     return "classification"
 
 
-def _naive_floor(target: pd.Series, task: Task) -> tuple[float, str]:
-    values = target.dropna()
-    if task == "regression":
-        y = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
-        floor = float(np.mean(np.abs(y - y.mean())))
-        return floor, (
-            f"MAE of predicting the mean ({_fmt(y.mean())}) for every row of the profiled "
-            f"data: {_fmt(floor)}"
+def _classification_metric(target: pd.Series, periods: pd.Series) -> tuple[str, str]:
+    """Accuracy, or balanced accuracy when a class is rare in the file or a part of it."""
+    labeled = target.notna()
+    y, keys = target[labeled].astype(str), periods[labeled]
+    classes = sorted(y.unique())
+    k = len(classes)
+    if k < 2:
+        return "accuracy", "one class only in the data: accuracy"
+    rare = RARE_CLASS_FACTOR / k
+    parts = [("the whole file", y)]
+    ordered = sorted(keys.unique())
+    if len(ordered) >= RARE_CLASS_PARTS:
+        for i, chunk in enumerate(np.array_split(np.asarray(ordered), RARE_CLASS_PARTS)):
+            parts.append((f"quarter {i + 1} of the periods", y[keys.isin(chunk).to_numpy()]))
+    lowest_share, lowest_class, where = 1.0, classes[0], "the whole file"
+    for name, part in parts:
+        if part.empty:
+            continue
+        shares = part.value_counts(normalize=True).reindex(classes, fill_value=0.0)
+        if float(shares.min()) < lowest_share:
+            lowest_share, lowest_class, where = float(shares.min()), str(shares.idxmin()), name
+    seen = f"the rarest class ({lowest_class!r}) holds {lowest_share:.1%} of the rows in {where}"
+    if lowest_share < rare:
+        return "balanced_accuracy", (
+            f"{seen}, under {rare:.0%} (half of an even share): balanced accuracy, the mean "
+            "of the per-class recalls, so the rare class counts as much as the common one "
+            "and a shift in the class balance does not read as decay"
         )
-    counts = values.astype(str).value_counts()
-    floor = float(counts.iloc[0] / counts.sum())
-    return floor, (
-        f"accuracy of always predicting the most frequent class ({counts.index[0]!r}) on "
-        f"the profiled data: {_fmt(floor)}"
-    )
+    return "accuracy", f"{seen}, at least {rare:.0%} (half of an even share): accuracy"
 
 
 def _model(task: Task) -> dict[str, Any]:
@@ -595,6 +675,7 @@ def profile_frame(
             "not in the file: the replay adds a unique id per row; live batches must carry it"
         )
     time_entry, time_note, unit, period_keys = _time_entry(frame[time], time, period)
+    time_order = _time_order(frame[time])
 
     for col in frame.columns:
         col = str(col)
@@ -621,6 +702,18 @@ def profile_frame(
             entry, note, calendar = _profile_column(frame[col], col, rows)
             if calendar is not None and entry.get("feature", True):
                 calendar_columns[col] = calendar
+        if (
+            entry.get("feature", True)
+            and col not in calendar_columns
+            and _is_time_index(frame[col], time_order)
+        ):
+            entry["feature"] = False
+            note = (
+                f"{note}; CHECK: follows the time column (rank correlation at least "
+                f"{TIME_INDEX_CORRELATION:g}): a time index, whose every new value lies past "
+                "the training range (a tree model reads them all as its last value, and "
+                "drift fires on it each batch): no feature"
+            )
         leak = _leak_note(frame[col], y) if entry.get("feature", True) else None
         if leak:
             note = f"{note}. {leak}"
@@ -636,12 +729,26 @@ def profile_frame(
     # smallest one in the data is real (periods of very unequal size exist), so
     # the floor never rejects a batch the history itself holds.
     min_rows = max(1, min(typical_rows // 2, int(rows_per_period.min())))
-    floor, floor_note = _naive_floor(y, task_name)
     target_values = pd.to_numeric(y, errors="coerce").dropna()
     binary = task_name == "classification" and y.dropna().nunique() == 2
+    if task_name == "regression":
+        metric = {"primary": "mae", "secondary": ["rmse"]}
+        metric_note = "regression: mean absolute error, in the target's own units"
+    else:
+        primary, metric_note = _classification_metric(y, period_keys)
+        other = "accuracy" if primary == "balanced_accuracy" else "balanced_accuracy"
+        metric = {"primary": primary, "secondary": [other, *(["f1", "roc_auc"] if binary else [])]}
 
     retrain = RetrainPolicy().model_dump()
     retrain["min_new_labels"] = max(1, min(retrain["min_new_labels"], int(typical_rows * 0.8)))
+    budget_window = PERIODS_PER_YEAR[unit] if unit is not None else BUDGET_WINDOW_INTEGER_PERIODS
+    retrain["budget_window_periods"] = budget_window
+    retrain["min_holdout_rows"] = MIN_HOLDOUT_ROWS
+    retrain["max_retrains"] = budget_window
+    # A retrain's effect is measured once the labels of the first period it served
+    # arrive: label_delay periods later. Deciding again before that judges a model
+    # on no evidence of its own (a decay over critical_decay still overrides it).
+    retrain["min_periods_between"] = LABEL_DELAY + 1
     rules: list[dict[str, Any]] = []
     guardrails: dict[str, Any] = {"rules": rules}
     input_rule: dict[str, Any] = {
@@ -666,7 +773,8 @@ def profile_frame(
     guardrails["breaker_counts_flags"] = False
 
     promotion = PromotionPolicy().model_dump()
-    promotion["floor"] = _round(floor)
+    promotion["floor"] = None
+    promotion["baseline"] = "naive"
 
     data: dict[str, Any] = {
         "landing": f"{name}/landing",
@@ -680,7 +788,7 @@ def profile_frame(
     data["target_column"] = target
     if segment is not None:
         data["segment_column"] = segment
-    data["label_delay"] = 1
+    data["label_delay"] = LABEL_DELAY
 
     what = "Forecast" if task_name == "regression" else "Predict"
     mapping: dict[str, Any] = {
@@ -695,11 +803,7 @@ def profile_frame(
             "columns": columns,
         },
         "model": _model(task_name),
-        "metric": (
-            {"primary": "mae", "secondary": ["rmse"]}
-            if task_name == "regression"
-            else {"primary": "accuracy", "secondary": ["f1", "roc_auc"] if binary else []}
-        ),
+        "metric": metric,
         "drift": DriftPolicy().model_dump(),
         "retrain": retrain,
         "promotion": promotion,
@@ -707,7 +811,7 @@ def profile_frame(
     }
     profile_notes = ProfileNotes(
         columns=notes,
-        floor=floor_note,
+        metric=metric_note,
         rows=f"{rows} rows in {len(rows_per_period)} periods, typically {typical_rows} a period",
     )
     return UseCaseProfile(mapping=mapping, notes=profile_notes)
@@ -729,9 +833,27 @@ _SECTION_NOTES: dict[str, str] = {
     "model": "Histogram gradient boosting: a sound default for tabular data of any size.",
     "metric": "The primary metric drives every decision; secondary ones are logged.",
     "drift": "Per-feature drift tests and the multivariate domain classifier\n(project defaults).",
-    "retrain": "When a retrain pays off (project defaults). Set retrain_cost and\n"
-    "error_cost_per_unit to weigh a retrain against the error it saves.",
-    "promotion": "The gate a retrained model passes to replace the champion.",
+    "retrain": "When a retrain pays off (project defaults, except as said here).\n"
+    "Budget: max_retrains per budget_window_periods, a window of one year in the\n"
+    "period unit, allowing one retrain a period: with retrain_cost 0 a retrain costs\n"
+    "nothing, so the budget never binds (a decayed model is never kept to save a\n"
+    "free retrain). When retraining costs something, set retrain_cost and\n"
+    "error_cost_per_unit (the cost check weighs a retrain against the error it saves)\n"
+    "and lower max_retrains to the retrains a year you can afford; a decay over\n"
+    "critical_decay still overrides it. min_holdout_rows: the gate\n"
+    "judges on at least about 200 held-out rows (earlier periods join the holdout\n"
+    "when the last one is small). min_periods_between:\n"
+    "label_delay + 1, the periods until the labels of a new model's first period\n"
+    "arrive, so its effect is measured before the next retrain (a decay over\n"
+    "critical_decay, with its whole interval over max_decay, overrides it).",
+    "promotion": "The gate a retrained model passes to replace the champion.\n"
+    "baseline: naive: a challenger must beat the naive baseline refit on its own\n"
+    "training window and scored on the same holdout rows: the median of the target\n"
+    "(mae; the mean for rmse), or the majority class with the class shares as\n"
+    "probabilities (classification). It moves with the data; no baseline, no\n"
+    "promotion. floor: none. A floor measured on this whole file would use the\n"
+    "future (its target level and class balance) and go stale as the data shifts;\n"
+    "set one only from a quality the business requires.",
     "guardrails": "Business limits on every prediction before it leaves.\n"
     "input_out_of_range flags the rows whose inputs lie outside the champion's\n"
     "training range; a column out of range on batch_share of the rows or more,\n"
@@ -784,7 +906,7 @@ def render_usecase_yaml(
     Args:
         mapping: The use case, e.g. ``profile_frame(...).mapping``.
         source_name: The profiled file, named in the header.
-        notes: The observations behind the values (per column, the floor, the
+        notes: The observations behind the values (per column, the metric, the
             rows), written as comments above what they explain.
 
     Returns:
@@ -807,11 +929,8 @@ def render_usecase_yaml(
     for key, value in mapping.items():
         out.append("\n")
         note = _SECTION_NOTES.get(key)
-        if key == "promotion" and notes.floor:
-            note = (
-                f"{note}\nfloor: a model no better than the naive baseline is never promoted;\n"
-                f"here the {notes.floor}."
-            )
+        if key == "metric" and notes.metric:
+            note = f"{note}\nChosen because {notes.metric}."
         if key == "guardrails" and mapping.get("model", {}).get("task") == "regression":
             note = (
                 f"{note}\nfallback.value is the target's mean in the profiled data; a column\n"

@@ -1,8 +1,9 @@
 """The promotion gate (DESIGN.md 4.4): evidence on a shared holdout, then a decision.
 
 ``compare_on_holdout`` measures champion and challenger on the same labeled
-rows; ``decide_promotion`` turns that evidence into promote / reject /
-await_approval. Missing evidence never promotes: no floor configured, an
+rows, beside the naive baseline refit on the challenger's training rows;
+``decide_promotion`` turns that evidence into promote / reject /
+await_approval. Missing evidence never promotes: no baseline (or floor), an
 undefined metric or an untested gain all reject.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from mlops_core.baseline import NaiveBaseline
 from mlops_core.config import PromotionPolicy
 from mlops_core.decisions import (
     PromotionAction,
@@ -54,6 +56,8 @@ def compare_on_holdout(
     segments: object | None = None,
     challenger_guardrail_rate: float = 0.0,
     target_association: Mapping[str, float] | None = None,
+    baseline: NaiveBaseline | None = None,
+    champion_reference: float | None = None,
 ) -> PromotionInputs:
     """Measure champion and challenger on the same labeled holdout.
 
@@ -78,6 +82,11 @@ def compare_on_holdout(
             violating guardrails.
         target_association: Per numeric feature, its association with the
             target on these rows (``mlops_core.stats.target_association``).
+        baseline: The naive baseline fitted on the challenger's training rows
+            (:func:`mlops_core.baseline.fit_naive_baseline`); it is scored on
+            the same holdout rows. None leaves ``baseline_metric`` empty.
+        champion_reference: The champion's metric on its holdout at training
+            time, for the plausibility check.
 
     Returns:
         The evidence for :func:`decide_promotion`, with approval ``pending``.
@@ -102,6 +111,13 @@ def compare_on_holdout(
             raise ValueError(f"{name} has {np.asarray(arr).shape[0]} rows, the holdout {rows}")
 
     challenger_metric = compute_metric(metric, yt, challenger_pred, challenger_proba)
+    naive: dict[str, float | str | None] = {"baseline_metric": None, "baseline": None}
+    if baseline is not None:
+        base_pred, base_proba = baseline.predict(rows)
+        naive = {
+            "baseline_metric": compute_metric(metric, yt, base_pred, base_proba),
+            "baseline": baseline.describe(),
+        }
     if champion_pred is None:
         return PromotionInputs(
             metric=metric,
@@ -109,6 +125,7 @@ def compare_on_holdout(
             challenger_metric=challenger_metric,
             challenger_guardrail_rate=challenger_guardrail_rate,
             target_association=dict(target_association or {}),
+            **naive,  # type: ignore[arg-type]
         )
 
     champion_metric = compute_metric(metric, yt, champion_pred, champion_proba)
@@ -156,16 +173,46 @@ def compare_on_holdout(
         loss_difference_low=low,
         loss_difference_high=high,
         p_value=p_value,
+        champion_reference_metric=champion_reference,
         segments=tuple(compared),
         challenger_guardrail_rate=challenger_guardrail_rate,
         target_association=dict(target_association or {}),
+        **naive,  # type: ignore[arg-type]
     )
 
 
-def _floor_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason:
+def _baseline_check(inputs: PromotionInputs) -> Reason:
+    """The challenger against the naive baseline refit on its own training rows."""
+    metric = inputs.metric
+    value, base = inputs.challenger_metric, inputs.baseline_metric
+    if not _finite(value, base):
+        return Reason(
+            code="baseline_unavailable",
+            message=f"The naive baseline's {metric} could not be computed on the holdout "
+            f"(baseline {_num(base)}, challenger {_num(value)}): without it nothing is "
+            "promoted (fail-safe).",
+            numbers={"challenger": value, "baseline": base, "baseline_kind": inputs.baseline},
+            passed=False,
+        )
+    assert value is not None and base is not None
+    gib = METRICS[metric].greater_is_better
+    ok = value > base if gib else value < base
+    return Reason(
+        code="baseline_beaten" if ok else "baseline_not_beaten",
+        message=f"Challenger {metric} {_num(value)} {'beats' if ok else 'does not beat'} the "
+        f"naive baseline ({inputs.baseline}, refit on the challenger's training rows) at "
+        f"{_num(base)} on the same {inputs.holdout_rows} holdout rows.",
+        numbers={"challenger": value, "baseline": base, "baseline_kind": inputs.baseline},
+        passed=ok,
+    )
+
+
+def _floor_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason | None:
     metric = inputs.metric
     value = inputs.challenger_metric
     if policy.floor is None:
+        if policy.baseline == "naive":
+            return None  # the naive baseline bounds the quality; a floor is optional
         return Reason(
             code="no_floor_configured",
             message=f"No floor is configured for {metric}: nothing is promoted until the use "
@@ -292,19 +339,32 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
             )
         )
 
-    ok = defined and rel_gain <= policy.max_plausible_gain
+    # Plausibility is judged against the champion at its best: a champion whose
+    # error grew since its training (decay) is legitimately beaten by far, while a
+    # leak beats even the error the champion had when it was fresh.
+    best, when = champ, "now"
+    ref = inputs.champion_reference_metric
+    if defined and _finite(ref) and worsening(metric, champ, ref) < 0:  # type: ignore[arg-type]
+        best, when = ref, "at its training"  # type: ignore[assignment]
+    plausible_gain = -worsening(metric, best, chall) if defined else float("nan")
+    ok = defined and plausible_gain <= policy.max_plausible_gain
     checks.append(
         Reason(
             code="gain_plausible" if ok else "too_good_to_be_true",
             message=(
-                f"The challenger removes {rel_gain:.1%} of the champion's error (plausible up "
-                f"to {policy.max_plausible_gain:.0%})."
+                f"The challenger removes {plausible_gain:.1%} of the champion's error {when} "
+                f"(plausible up to {policy.max_plausible_gain:.0%})."
                 if ok
-                else f"The challenger removes {rel_gain:.1%} of the champion's error, over the "
-                f"plausible {policy.max_plausible_gain:.0%}: too good to be true, check for "
-                "label leakage (a feature computed from the target) before promoting."
+                else f"The challenger removes {plausible_gain:.1%} of the champion's error "
+                f"{when}, over the plausible {policy.max_plausible_gain:.0%}: too good to be "
+                "true, check for label leakage (a feature computed from the target) before "
+                "promoting."
             ),
-            numbers={"relative_gain": rel_gain, "max_plausible_gain": policy.max_plausible_gain},
+            numbers={
+                "relative_gain": plausible_gain,
+                "max_plausible_gain": policy.max_plausible_gain,
+                "champion_error_judged": best,
+            },
             passed=ok,
         )
     )
@@ -382,13 +442,19 @@ def _approval_check(inputs: PromotionInputs) -> Reason:
 def decide_promotion(inputs: PromotionInputs, policy: PromotionPolicy) -> PromotionDecision:
     """Decide whether the challenger replaces the champion.
 
-    Checks: the floor (none configured rejects, fail-safe); with a champion,
+    Checks: the naive baseline (with ``policy.baseline`` ``"naive"``: the
+    challenger must score better than the baseline refit on its own training
+    rows, on the same holdout rows; a baseline not computed rejects, fail-safe),
+    the floor when one is set (with neither a floor nor the baseline, nothing
+    is promoted, fail-safe); with a champion,
     also the minimum improvement, the significance of the paired gain, the
     per-segment regression, the guardrail rate and plausibility (a relative
-    loss reduction over ``max_plausible_gain`` suggests label leakage). Always:
+    loss reduction over ``max_plausible_gain`` suggests label leakage; it is
+    measured against the better of the champion's error now and at its
+    training, so beating a decayed champion by far is no sign of a leak). Always:
     no input may follow the target at ``max_target_association`` or more (a
     leak the gain check can miss when only recent rows leak). With no champion
-    the floor and the leak check decide. When every automatic check passes and the
+    the baseline, the floor and the leak check decide. When every automatic check passes and the
     policy requires approval, the human answer decides: pending waits,
     approved promotes, rejected or timeout reject.
 
@@ -400,12 +466,17 @@ def decide_promotion(inputs: PromotionInputs, policy: PromotionPolicy) -> Promot
         The decision; reasons list failed checks first, then pending ones and
         facts, then passed checks.
     """
-    checks = [_floor_check(inputs, policy), _leak_check(inputs, policy)]
+    floor = _floor_check(inputs, policy)
+    checks = [] if floor is None else [floor]
+    if policy.baseline == "naive":
+        checks.append(_baseline_check(inputs))
+    checks.append(_leak_check(inputs, policy))
     if inputs.champion_metric is None:
         checks.append(
             Reason(
                 code="no_champion",
-                message="There is no champion yet: the floor and the leak check decide.",
+                message="There is no champion yet: the naive baseline, the floor and the leak "
+                "check decide.",
                 passed=None,
             )
         )

@@ -88,6 +88,7 @@ _METRIC_WORDS = {
     "rmse": "{p} error (big misses weigh more)",
     "mape": "{p} error in percent",
     "accuracy": "share of correct {p}s",
+    "balanced_accuracy": "share of correct {p}s, each class weighing the same",
     "f1": "{p} quality on the positive class (F1)",
     "roc_auc": "ranking quality of the {p}s (AUC)",
     "log_loss": "{p} error (log loss)",
@@ -541,6 +542,15 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
                 f"the model learned from data up to {w.periods(age)} old, more than the "
                 f"{w.periods(limit)} allowed, so it is refreshed"
             )
+    if code == "critical_decay_overrides_budget":
+        used, window = _int(n, "retrains_in_window"), _int(n, "budget_window_periods")
+        decay = _float(n, "decay")
+        if used is not None and window is not None and decay is not None:
+            return _sentence(
+                f"{_count(used, 'retrain')} were already made in the last {w.periods(window)}, "
+                f"the whole budget, but the {w.metric} is {_pct(decay)} worse than normal, "
+                "too much to keep the model until the budget frees up"
+            )
     if code == "retrain_budget_exhausted":
         used, cap = _int(n, "retrains_in_window"), _int(n, "max_retrains")
         window = _int(n, "budget_window_periods")
@@ -589,7 +599,11 @@ def retrain_why(d: RetrainDecision, w: Wording | None = None) -> str:
             _sentence(f"{_clause(trigger)}, so a retrain was warranted, but {_clause(said[0])}")
         ]
     if d.action == "retrain":
-        worth = [r for r in d.reasons[1:] if r.code == "retrain_worth_cost"]
+        worth = [
+            r
+            for r in d.reasons[1:]
+            if r.code in ("retrain_worth_cost", "critical_decay_overrides_budget")
+        ]
         said += [retrain_reason_sentence(r, d, w) for r in worth]
     return " ".join(said)
 
@@ -637,6 +651,25 @@ def promotion_reason_sentence(
         return _sentence(
             "the use case sets no minimum quality for a model in production, so none is put "
             "in production (a safety default)"
+        )
+    if code in ("baseline_beaten", "baseline_not_beaten"):
+        base = _float(n, "baseline")
+        naive = str(n.get("baseline_kind") or "a constant")
+        if code == "baseline_not_beaten":
+            return _sentence(
+                f"it is no better than a naive guess: its {w.metric} on recent held-back data "
+                f"was {_num(i.challenger_metric)} against {_num(base)} for always predicting "
+                f"the {naive} of the data it learned from"
+            )
+        return _sentence(
+            f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)}, better "
+            f"than the {_num(base)} of always predicting the {naive} of the data it learned from"
+        )
+    if code == "baseline_unavailable":
+        return _sentence(
+            "it could not be compared with a naive guess (no target to learn one from, or the "
+            f"{w.metric} is undefined on the held-back data), so it is not put in production "
+            "(a safety default)"
         )
     if code in ("floor_met", "floor_not_met"):
         floor = _float(n, "floor")
@@ -734,8 +767,9 @@ def promotion_why(p: PromotionDecision, w: Wording | None = None, kept: str | No
         failed = [r for r in p.reasons if r.passed is False]
         return promotion_reason_sentence(failed[0], p, w, kept) if failed else ""
     codes = {r.code: r for r in p.reasons}
-    # Against a champion the improvement says it all; a first model is judged on the floor.
-    quality = codes.get("improvement_met") or codes.get("floor_met")
+    # Against a champion the improvement says it all; a first model is judged on the
+    # floor when one is set, else on the naive baseline.
+    quality = codes.get("improvement_met") or codes.get("floor_met") or codes.get("baseline_beaten")
     said = [promotion_reason_sentence(r, p, w, kept) for r in (quality, codes.get("approved")) if r]
     return " ".join(said)
 

@@ -88,6 +88,20 @@ def _significant(perf: PerformanceSummary, limit: float) -> bool:
     )
 
 
+def _critical(perf: PerformanceSummary, policy: RetrainPolicy) -> bool:
+    """A decay strong enough to override the cooldown or the budget.
+
+    Over ``critical_decay``, and its whole interval over ``max_decay`` (not only
+    over zero): overriding a limit on retraining takes evidence that the model
+    is materially worse, not a noisy point estimate on a small batch.
+    """
+    return (
+        _significant(perf, policy.critical_decay)
+        and perf.decay_low is not None
+        and perf.decay_low > policy.max_decay
+    )
+
+
 def _window(inputs: RetrainInputs, policy: RetrainPolicy) -> TrainingWindow | None:
     last = inputs.last_labeled_period
     if last is None:
@@ -153,8 +167,9 @@ def decide_retrain(
        the latest period decided): ``skip``, since decisions only move forward;
     2. no champion: ``train`` (``skip`` when no labeled period exists yet);
     3. fewer new labeled rows than ``min_new_labels``: ``skip``;
-    4. inside the cooldown: ``skip``, unless the decay is significant and over
-       ``critical_decay``, which overrides the cooldown for the decay rule only;
+    4. inside the cooldown: ``skip``, unless the decay is over ``critical_decay``
+       with its whole interval over ``max_decay``, which overrides the cooldown
+       for the decay rule only (and, later, an exhausted budget);
     5. significant realized decay over ``max_decay``: ``retrain``, naming the cause;
     6. importance-weighted drift over ``importance_drift_limit``: ``retrain``;
     7. champion older than ``max_age_periods``: ``retrain``;
@@ -265,7 +280,7 @@ def decide_retrain(
             "min_periods_between": retrain.min_periods_between,
         }
         if since < retrain.min_periods_between:
-            if perf is not None and _significant(perf, retrain.critical_decay):
+            if perf is not None and _critical(perf, retrain):
                 in_cooldown = True
                 override = Reason(
                     code="critical_decay_overrides_cooldown",
@@ -470,14 +485,39 @@ def _afford(
     checked: list[Reason],
     notes: list[Reason],
 ) -> RetrainDecision:
-    """Apply the budget and the cost/benefit check to a retrain candidate."""
+    """Apply the budget and the cost/benefit check to a retrain candidate.
+
+    A significant decay over ``critical_decay`` overrides an exhausted budget
+    (reason ``critical_decay_overrides_budget``), as it overrides the cooldown.
+    """
     used = inputs.retrain_periods_in_budget_window
+    budget_ok: Reason | None = None
     budget = {
         "retrains_in_window": used,
         "max_retrains": retrain.max_retrains,
         "budget_window_periods": retrain.budget_window_periods,
     }
-    if used >= retrain.max_retrains:
+    perf = _realized(inputs.performance)
+    if used >= retrain.max_retrains and perf is not None and _critical(perf, retrain):
+        # A budget limits routine refreshes; it must never keep serving a champion
+        # whose error is critically worse than at its training (as the cooldown).
+        override = Reason(
+            code="critical_decay_overrides_budget",
+            message=f"{used} retrains were already taken in the last "
+            f"{retrain.budget_window_periods} periods (budget {retrain.max_retrains}), but the "
+            f"decay {_pct(perf.decay)} (interval {_pct(perf.decay_low)} to "
+            f"{_pct(perf.decay_high)}) is over the critical {retrain.critical_decay:.0%}: the "
+            "budget is overridden.",
+            numbers={
+                **budget,
+                "decay": perf.decay,
+                "critical_decay": retrain.critical_decay,
+            },
+            passed=True,
+        )
+        checked.append(override)
+        notes = [override, *notes]
+    elif used >= retrain.max_retrains:
         reason = Reason(
             code="retrain_budget_exhausted",
             message=f"A retrain is warranted ({candidate.code}) but {used} retrains were already "
@@ -488,14 +528,15 @@ def _afford(
         )
         checked.append(reason)
         return _decide("skip", [reason, candidate, *notes], checked, inputs)
-    budget_ok = Reason(
-        code="retrain_budget_available",
-        message=f"{used} of {retrain.max_retrains} retrains used in the last "
-        f"{retrain.budget_window_periods} periods.",
-        numbers=budget,
-        passed=True,
-    )
-    checked.append(budget_ok)
+    else:
+        budget_ok = Reason(
+            code="retrain_budget_available",
+            message=f"{used} of {retrain.max_retrains} retrains used in the last "
+            f"{retrain.budget_window_periods} periods.",
+            numbers=budget,
+            passed=True,
+        )
+        checked.append(budget_ok)
 
     if retrain.retrain_cost > 0:
         excess = _excess_loss_per_row(inputs.performance, metric)
@@ -544,7 +585,10 @@ def _afford(
     window = _window(inputs, retrain)
     if window is None:
         return _no_labels(checked, inputs)
-    return _decide("retrain", [candidate, budget_ok, cost_ok, *notes], checked, inputs, window)
+    budget_reasons = [budget_ok] if budget_ok is not None else []
+    return _decide(
+        "retrain", [candidate, *budget_reasons, cost_ok, *notes], checked, inputs, window
+    )
 
 
 def _window_text(window: TrainingWindow) -> str:

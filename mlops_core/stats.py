@@ -18,7 +18,10 @@ from mlops_core.metrics import METRICS, compute_metric, per_row_loss, worsening
 
 # Metrics whose value is a function of the mean of per_row_loss; the others
 # (F1, ROC AUC) are recomputed on each resample.
-_MEAN_OF_LOSS = frozenset({"mae", "rmse", "mape", "accuracy", "log_loss"})
+# Balanced accuracy counts too: its row weights come from the class counts of
+# all rows, held fixed over the resamples (a resample's own counts differ by a
+# few rows, which moves the interval by a fraction of its width).
+_MEAN_OF_LOSS = frozenset({"mae", "rmse", "mape", "accuracy", "balanced_accuracy", "log_loss"})
 
 # Largest index matrix (resamples x rows) materialised at once: 4M int64 = 32 MB.
 _MAX_CELLS_PER_CHUNK = 4_000_000
@@ -55,7 +58,7 @@ def _loss_to_metric_array(metric: str, mean_loss: np.ndarray) -> np.ndarray:
     """Vectorised :func:`mlops_core.metrics.loss_to_metric`."""
     if metric == "rmse":
         return np.sqrt(mean_loss)
-    if metric in ("accuracy", "f1", "roc_auc"):
+    if metric in ("accuracy", "balanced_accuracy", "f1", "roc_auc"):
         return 1.0 - mean_loss
     return mean_loss
 

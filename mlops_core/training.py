@@ -37,34 +37,56 @@ def stable_fraction(ids: pd.Series) -> np.ndarray:
     return np.fromiter((one(v) for v in ids), dtype=float, count=len(ids))
 
 
+def labeled_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The rows of ``frame`` whose target is present.
+
+    A row without a label (a blank in the label file, a sensor that failed) can
+    neither teach a model nor score one: training, the promotion holdout,
+    realized performance and a backtest's error all leave it out.
+    """
+    missing = frame[target].isna()
+    return frame.loc[~missing.to_numpy()] if missing.any() else frame
+
+
 @dataclass(frozen=True)
 class Split:
-    """Rows to train on and the holdout the gate compares models on."""
+    """Rows to train on and the holdout the gate compares models on.
+
+    Attributes:
+        train: Training rows (each with a target).
+        holdout: Holdout rows (each with a target).
+        window: The periods the split covers.
+        unlabeled_rows: Rows of the window left out because their target is missing.
+    """
 
     train: pd.DataFrame
     holdout: pd.DataFrame
     window: TrainingWindow
+    unlabeled_rows: int = 0
 
 
 def split_window(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow) -> Split:
     """Cut the labeled pool into the training window and the recent holdout.
 
     The holdout is a stable, id-hashed share of the most recent
-    ``holdout_periods`` labeled periods; the other rows of those periods train,
-    so a challenger learns from the newest data it is not judged on.
+    ``holdout_periods`` labeled periods (more while they hold fewer than
+    ``min_holdout_rows`` held-out rows); the other rows of those periods train,
+    so a challenger learns from the newest data it is not judged on. Rows whose
+    target is missing are left out of both and counted (``unlabeled_rows``).
 
     Raises:
-        ValueError: When the window holds no rows or leaves no training rows.
+        ValueError: When the window holds no labeled rows or leaves no training rows.
     """
     time_col = usecase.data.time_column
     periods = labeled[time_col]
     in_window = periods <= window.last_period
     if window.first_period is not None:
         in_window &= periods >= window.first_period
-    frame = labeled.loc[in_window]
+    in_window_rows = labeled.loc[in_window]
+    frame = labeled_rows(in_window_rows, usecase.data.target_column)
     if frame.empty:
         raise ValueError(f"no labeled rows in periods {window.first_period}..{window.last_period}")
-    recent = sorted(frame[time_col].unique())[-usecase.retrain.holdout_periods :]
+    recent = _holdout_periods(frame[time_col], usecase)
     in_recent = frame[time_col].isin(recent).to_numpy()
     in_holdout = in_recent & (
         stable_fraction(frame[usecase.data.id_column]) < usecase.retrain.holdout_share
@@ -72,7 +94,28 @@ def split_window(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow
     train, holdout = frame.loc[~in_holdout], frame.loc[in_holdout]
     if train.empty or holdout.empty:
         raise ValueError("the window is too small to leave both training and holdout rows")
-    return Split(train=train, holdout=holdout, window=window)
+    return Split(
+        train=train,
+        holdout=holdout,
+        window=window,
+        unlabeled_rows=len(in_window_rows) - len(frame),
+    )
+
+
+def _holdout_periods(periods: pd.Series, usecase: UseCase) -> list[object]:
+    """The most recent ``holdout_periods`` periods, and earlier ones while their rows
+    (times ``holdout_share``) fall short of ``min_holdout_rows``.
+
+    Periods of very unequal size (10 rows one month, 8,000 the next) would
+    otherwise leave the gate a handful of rows to tell a model from a constant.
+    """
+    r = usecase.retrain
+    counts = periods.value_counts().sort_index()
+    ordered = list(counts.index)
+    take = min(r.holdout_periods, len(ordered))
+    while take < len(ordered) and counts.iloc[-take:].sum() * r.holdout_share < r.min_holdout_rows:
+        take += 1
+    return ordered[-take:]
 
 
 #: A model's output on a frame: predictions, and positive-class probabilities

@@ -83,7 +83,13 @@ from mlops_core.promotion import decide_promotion
 from mlops_core.retrain import decide_retrain
 from mlops_core.search import SearchResult, choice_reason, search_candidates
 from mlops_core.stats import attribute_decay
-from mlops_core.training import TrainingResult, predict, split_window, train_model
+from mlops_core.training import (
+    TrainingResult,
+    labeled_rows,
+    predict,
+    split_window,
+    train_model,
+)
 
 _T = TypeVar("_T")
 
@@ -392,8 +398,12 @@ def _evaluate(
         challenger.result.training_ranges,
         challenger.result.split.holdout,
         champion.result.model if champion is not None else None,
+        training_target=challenger.result.split.train[usecase.data.target_column].to_numpy(),
         seed=seed,
         segment_caps=challenger.segment_caps,
+        champion_reference=(
+            champion.reference_metric(usecase.metric.primary) if champion is not None else None
+        ),
     )
 
 
@@ -426,7 +436,8 @@ def bootstrap_champion(
     """
     last = _check_initial(prepared, initial_periods)
     pool = prepared.labeled_through(last)
-    inputs = bootstrap_inputs(last_labeled_period=last, labeled_rows=len(pool))
+    labeled = labeled_rows(pool, usecase.data.target_column)
+    inputs = bootstrap_inputs(last_labeled_period=last, labeled_rows=len(labeled))
     decision = decide_retrain(inputs, usecase.retrain, usecase.drift, usecase.metric.primary)
     assert decision.action == "train" and decision.window is not None
     result = _train(cache or ReplayCache(), prepared, usecase, decision.window)
@@ -436,7 +447,7 @@ def bootstrap_champion(
         failed = "; ".join(r.message for r in promotion.reasons if r.passed is False)
         raise BootstrapError(
             f"the first model, trained on periods up to {last}, is not promoted: {failed} "
-            "Give more initial periods or check promotion.floor."
+            "Give more initial periods or check promotion.floor and promotion.baseline."
         )
     return Bootstrap(champion=champion, decision=decision, promotion=promotion)
 
@@ -568,7 +579,10 @@ def _decide_cycle(
     arrived = _labels_through(prepared, period, usecase.data.label_delay)
     labels_through = arrived if arrived is not None else history.labels_through
     seen_through = history.seen_through(champion.trained_through)
-    new_rows = prepared.between(seen_through, labels_through)
+    # Rows whose label is missing never count as new evidence (as in the live flow).
+    new_rows = labeled_rows(
+        prepared.between(seen_through, labels_through), usecase.data.target_column
+    )
 
     perf = cache.get(
         ("performance", champion.key, period, seen_through, labels_through, seed),
@@ -734,14 +748,19 @@ def run_policy(
                 with_drift=with_drift,
                 seed=seed * SEED_STRIDE + period,
             )
-        y = rows[target].to_numpy()
-        value = compute_metric(metric, y, scored.predictions, scored.proba)
+        # A row without a target is scored (it is served) but measured by no error.
+        labeled = rows[target].notna().to_numpy()
+        y = rows[target].to_numpy()[labeled]
+        pred = scored.predictions[labeled]
+        proba = None if scored.proba is None else scored.proba[labeled]
+        value = compute_metric(metric, y, pred, proba)
         outcomes.append(
             PeriodOutcome(
                 period=period,
-                rows=len(rows),
+                rows=int(labeled.sum()),
+                unlabeled_rows=int(len(rows) - labeled.sum()),
                 metric=value if math.isfinite(value) else math.nan,
-                error=float(error_units(metric, y, scored.predictions).sum()),
+                error=float(error_units(metric, y, pred).sum()),
                 champion=champion.label,
                 guardrail_rows=scored.guardrail_rows,
                 decision=decision,

@@ -504,8 +504,15 @@ def evaluate(
         result.training_ranges,
         result.split.holdout,
         champion.model if champion is not None else None,
+        training_target=result.split.train[uc.data.target_column].to_numpy(),
         seed=seed,
         segment_caps=caps,
+        # Its own holdout metric, when it was measured in the metric judged now.
+        champion_reference=(
+            champion.info.profile.reference_metric
+            if champion is not None and champion.info.profile.metric == uc.metric.primary
+            else None
+        ),
     )
 
 

@@ -366,3 +366,40 @@ def test_a_search_policy_decides_like_its_base_and_records_each_choice(searched,
 def test_a_search_policy_needs_candidates(prepared, uc):
     with pytest.raises(ValueError, match="has none"):
         run_policy(prepared, uc, parse_policy("default+search"), initial_periods=INITIAL)
+
+
+# ------------------------------------------------------------ missing targets
+def test_rows_without_a_target_never_train_and_never_score(uc):
+    """5% of the labels blank: the replay runs, counts them, and measures the rest."""
+    data = year_of_data(seed=11)
+    blank = np.random.default_rng(5).random(len(data)) < 0.05
+    data.loc[blank, "y"] = np.nan
+    prepared = prepare(data, uc)
+    runs = run_backtest(
+        prepared,
+        uc,
+        [parse_policy(p) for p in ("never", "every:1", "default")],
+        initial_periods=INITIAL,
+        seed=0,
+    )
+    replayed = prepared.frame[prepared.frame["when"] > prepared.periods[INITIAL - 1]]
+    for run in runs:
+        assert run.unlabeled_rows == int(replayed["y"].isna().sum()) > 0
+        assert run.rows == int(replayed["y"].notna().sum())
+        assert np.isfinite(run.total_error) and np.isfinite(run.mean_metric)
+    every = next(r for r in runs if r.policy == "every:1")
+    # Every period retrains but the first (its labels are the bootstrap's).
+    assert every.retrains == MONTHS - INITIAL - 1
+    # Each challenger was judged against the naive baseline refit on its own rows.
+    for period in every.periods:
+        if period.promotion is not None:
+            assert period.promotion.inputs.baseline is not None
+            assert np.isfinite(period.promotion.inputs.baseline_metric)
+    # The models' training windows left the blank rows out, and said how many.
+    from mlops_core.decisions import TrainingWindow
+    from mlops_core.training import train_model
+
+    window = TrainingWindow(kind="expanding", first_period=None, last_period=prepared.periods[5])
+    result = train_model(prepared.labeled_through(window.last_period), uc, window)
+    assert result.split.unlabeled_rows > 0
+    assert result.split.train["y"].notna().all() and result.split.holdout["y"].notna().all()

@@ -128,6 +128,8 @@ def _cycle(period: int, realized: float, *, champion: str, challenger: str | Non
                 loss_difference_mean=0.5,
                 loss_difference_low=0.2,
                 loss_difference_high=0.8,
+                baseline_metric=25.0,
+                baseline="median 40",
             ),
             PromotionPolicy(floor=20.0, min_improvement=0.02),
         )

@@ -264,14 +264,15 @@ DECISION_TABLE = [
         ),
     ),
     (
-        # The use case's budget is used up; every:K has none.
+        # The use case's budget is used up; every:K has none. (The decay stays
+        # under critical_decay, which would override the budget.)
         "budget-used",
         {
             "performance": DECAY,
             "champion_trained_period": OLD,
             "retrain_periods_in_budget_window": 4,
         },
-        RETRAIN,
+        RETRAIN.model_copy(update={"critical_decay": 0.9}),
         (
             "skip/retrain_budget_exhausted",
             "skip/retrain_budget_exhausted",

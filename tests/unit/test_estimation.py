@@ -71,13 +71,19 @@ def class_estimators(champion: LogisticRegression) -> dict[str, PerformanceEstim
     pred, proba = _outputs(champion, x)
     return {
         metric: fit_estimator("classification", metric, x, y, pred, proba, seed=0)
-        for metric in ("accuracy", "f1", "roc_auc", "log_loss")
+        for metric in ("accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss")
     }
 
 
 @pytest.mark.parametrize(
     ("metric", "tolerance"),
-    [("accuracy", 0.02), ("f1", 0.03), ("roc_auc", 0.03), ("log_loss", 0.03)],
+    [
+        ("accuracy", 0.02),
+        ("balanced_accuracy", 0.03),
+        ("f1", 0.03),
+        ("roc_auc", 0.03),
+        ("log_loss", 0.03),
+    ],
 )
 @pytest.mark.parametrize("seed", [101, 102, 103])
 def test_classifier_estimate_matches_realized_on_stable_data(
@@ -98,7 +104,7 @@ def test_classifier_estimate_matches_realized_on_stable_data(
     assert estimate.low <= estimate.value <= estimate.high
 
 
-@pytest.mark.parametrize("metric", ["accuracy", "f1", "roc_auc"])
+@pytest.mark.parametrize("metric", ["accuracy", "balanced_accuracy", "f1", "roc_auc"])
 def test_covariate_shift_lowers_the_estimate_with_realized_and_stays_covered(
     champion: LogisticRegression,
     class_estimators: dict[str, PerformanceEstimator],
@@ -371,7 +377,7 @@ def test_fit_estimator_refuses(case: str, message: str) -> None:
     elif case == "wrong_task":
         task = "regression"
     elif case == "unknown_metric":
-        metric = "balanced_accuracy"
+        metric = "brier_score"
     elif case in ("exact_regressor", "missing_target"):
         x, y, pred = _reg_frame(200, seed=52)
         task, metric, proba = "regression", "mae", None

@@ -40,6 +40,8 @@ def promotion(**overrides: Any):
         "segments": (segment("S01", -0.2), segment("S02", 0.05)),
         "challenger_guardrail_rate": 0.01,
         "target_association": {"price": 0.31, "units_last_week": 0.62},
+        "baseline_metric": 15.0,
+        "baseline": "median 40",
     }
     decision = decide_promotion(PromotionInputs(**(base | overrides)), POLICY)
     assert decision.action == "promote", decision.reasons
@@ -169,7 +171,9 @@ def test_metric_direction_is_stated(metric, words) -> None:
     overrides: dict[str, Any] = {"metric": metric, "holdout_metrics": {metric: 0.9}}
     if metric == "accuracy":
         gate = decide_promotion(
-            PromotionInputs(metric="accuracy", holdout_rows=500, challenger_metric=0.9),
+            PromotionInputs(
+                metric="accuracy", holdout_rows=500, challenger_metric=0.9, baseline_metric=0.6
+            ),
             PromotionPolicy(floor=0.6),
         )
         overrides |= {"promotion": gate, "task": "classification", "previous_version": None}

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from mlops_core.config import UseCaseError, parse_usecase
+from mlops_core.metrics import METRICS
 from mlops_core.profiling import (
     CATEGORY_MAX_DISTINCT,
     RANGE_MARGIN,
@@ -272,7 +273,9 @@ def test_task_inference(target: np.ndarray, task: str | None, expected: str) -> 
     result = profile(frame, task=task)
     assert result["model"]["task"] == expected
     regression = expected == "regression"
-    assert result["metric"]["primary"] == ("mae" if regression else "accuracy")
+    assert METRICS[result["metric"]["primary"]].task == expected
+    if regression:
+        assert result["metric"]["primary"] == "mae"
     assert result["model"]["estimator"] == (
         "sklearn.ensemble.HistGradientBoostingRegressor"
         if regression
@@ -280,18 +283,74 @@ def test_task_inference(target: np.ndarray, task: str | None, expected: str) -> 
     )
 
 
-def test_regression_floor_is_the_mae_of_predicting_the_mean(mapping: dict[str, Any]) -> None:
-    y = sample_frame()["sales"].to_numpy()
-    naive_mae = float(np.mean(np.abs(y - y.mean())))
-    assert mapping["promotion"]["floor"] == pytest.approx(naive_mae, rel=1e-5)
+def test_generated_promotion_sets_no_floor_and_requires_the_naive_baseline(
+    mapping: dict[str, Any],
+) -> None:
+    # A floor profiled from the whole file would use the future: none is set.
+    assert mapping["promotion"]["floor"] is None
+    assert mapping["promotion"]["baseline"] == "naive"
+    assert parse_usecase(mapping, "x.yaml").promotion.baseline == "naive"
 
 
-def test_classification_floor_is_the_majority_share() -> None:
+def _classes(shares_by_quarter: list[float], rows_per_quarter: list[int]) -> pd.DataFrame:
+    """Daily rows over a year; in quarter q a share ``shares_by_quarter[q]`` is positive."""
+    parts = []
+    start = pd.Timestamp("2024-01-01")
+    for q, (share, rows) in enumerate(zip(shares_by_quarter, rows_per_quarter, strict=True)):
+        days = pd.date_range(start + pd.Timedelta(days=91 * q), periods=91, freq="D")
+        stamps = np.sort(np.random.default_rng(q).choice(days, rows))
+        positive = np.zeros(rows, dtype=int)
+        positive[: round(share * rows)] = 1
+        parts.append(
+            pd.DataFrame({"day": pd.to_datetime(stamps).strftime("%Y-%m-%d")}).assign(
+                x=np.random.default_rng(10 + q).normal(size=rows), y=positive
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    ("shares", "rows", "primary"),
+    [
+        # Balanced enough everywhere (Elec2-like 42/58): accuracy.
+        ([0.42, 0.40, 0.45, 0.43], [300, 300, 300, 300], "accuracy"),
+        # One class holds 11% of the file: balanced accuracy.
+        ([0.11, 0.11, 0.11, 0.11], [300, 300, 300, 300], "balanced_accuracy"),
+        # Label shift, 5% to 50%, with very unequal quarters: the file holds 33%
+        # positives, but the first quarter only 5%: balanced accuracy.
+        ([0.05, 0.2, 0.35, 0.5], [40, 400, 200, 300], "balanced_accuracy"),
+    ],
+)
+def test_classification_metric_follows_the_class_balance(
+    shares: list[float], rows: list[int], primary: str
+) -> None:
+    result = profile_frame(
+        _classes(shares, rows), name="cls", target="y", time="day", period="month", source_name="c"
+    )
+    assert result.mapping["metric"]["primary"] == primary
+    assert primary in result.notes.metric or "balanced accuracy" in result.notes.metric
+    usecase = parse_usecase(result.mapping, "c.yaml")
+    assert usecase.metric.primary == primary
+
+
+@pytest.mark.parametrize(("period", "window"), [("day", 365), ("week", 52), ("month", 12)])
+def test_retrain_budget_spans_a_year_and_never_binds_at_no_cost(period: str, window: int) -> None:
+    frame = sample_frame(rows=800)
+    result = profile(frame, period=period)
+    retrain = parse_usecase(result, "x.yaml").retrain
+    assert retrain.budget_window_periods == window
+    # One retrain a period at most: with retrain_cost 0 the budget cannot bind.
+    assert retrain.max_retrains == window and retrain.retrain_cost == 0
+    # The next decision waits for the labels of the new model's first period.
+    assert retrain.min_periods_between == parse_usecase(result, "x.yaml").data.label_delay + 1
+
+
+def test_a_column_rising_with_time_is_no_feature() -> None:
     frame = sample_frame()
-    frame["sales"] = np.where(np.arange(ROWS) % 4 == 0, "yes", "no")
-    result = profile(frame)
-    assert result["promotion"]["floor"] == pytest.approx(0.75)
-    assert result["metric"]["secondary"] == ["f1", "roc_auc"]
+    frame["days_since_start"] = np.linspace(0.0, 1.0, ROWS)  # a normalised date
+    cols = columns_of(profile(frame))
+    assert cols["days_since_start"]["feature"] is False
+    assert cols["price"].get("feature", True) is True
 
 
 @pytest.mark.parametrize(
@@ -368,7 +427,9 @@ def test_the_yaml_says_where_it_came_from_and_asks_for_review() -> None:
         first -= 1
     assert lines[first].startswith("    # observed 0 to 23") and first > at - 4
     assert "calendar code (hour)" in " ".join(lines[first:at])
-    assert "floor: a model no better than the naive baseline" in text
+    assert "baseline: naive: a challenger must beat the naive baseline" in text
+    assert "floor: none." in text
+    assert "the budget never binds" in text
 
 
 def test_a_bad_name_fails_the_parse_with_its_key() -> None:

@@ -40,7 +40,9 @@ def make_inputs(**overrides: Any) -> PromotionInputs:
 
 
 def make_policy(**overrides: Any) -> PromotionPolicy:
+    # The decision table checks the floor alone; the naive baseline has its own tests.
     base: dict[str, Any] = {
+        "baseline": "none",
         "floor": 12.0,
         "min_improvement": 0.02,
         "improvement_mode": "relative",

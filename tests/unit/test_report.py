@@ -155,9 +155,8 @@ def retrain(**over: Any) -> RetrainDecision:
         min_new_labels=300,
         min_periods_between=2,
         max_decay=0.15,
-        critical_decay=0.40,
+        **({"critical_decay": 0.40} | over.pop("policy", {})),
         max_age_periods=26,
-        **over.pop("policy", {}),
     )
     base: dict[str, Any] = {
         "period": 20,
@@ -176,6 +175,7 @@ def retrain(**over: Any) -> RetrainDecision:
 def promotion(approval_policy: bool = False, **over: Any) -> PromotionDecision:
     policy = PromotionPolicy(
         floor=over.pop("floor", 20.0),
+        baseline=over.pop("baseline_rule", "naive"),
         min_improvement=0.02,
         max_segment_regression=0.15,
         max_guardrail_rate=0.10,
@@ -192,6 +192,8 @@ def promotion(approval_policy: bool = False, **over: Any) -> PromotionDecision:
         "loss_difference_high": 1.3,
         "p_value": 0.001,
         "challenger_guardrail_rate": 0.01,
+        "baseline_metric": 15.0,
+        "baseline": "median 40",
     }
     return decide_promotion(PromotionInputs(**(base | over)), policy)
 
@@ -427,7 +429,8 @@ def test_skip_over_budget_names_the_trigger_and_the_budget():
         r = retrain(
             performance=perf(10.5),
             retrain_periods_in_budget_window=used,
-            policy={"max_retrains": used},
+            # A decay over critical_decay would override the budget (tested below).
+            policy={"max_retrains": used, "critical_decay": 0.6},
         )
         assert r.reasons[0].code == "retrain_budget_exhausted"
         return retrain_why(r, W)
@@ -435,6 +438,20 @@ def test_skip_over_budget_names_the_trigger_and_the_budget():
     a, b = why(3), why(5)
     assert "but 3 retrains were already made in the last 13 weeks, and at most 3 are allowed" in a
     differ_and_carry(a, b, ("3 retrains", "5 retrains"))
+
+
+def test_critical_decay_over_budget_retrains_and_says_why():
+    r = retrain(
+        performance=perf(11.0),
+        retrain_periods_in_budget_window=3,
+        policy={"max_retrains": 3},
+    )
+    assert r.action == "retrain" and r.reasons[0].code == "realized_decay"
+    text = retrain_why(r, W)
+    assert (
+        "3 retrains were already made in the last 13 weeks, the whole budget, but the forecast "
+        "error is 57% worse than normal" in text
+    ), text
 
 
 def test_first_model_training_names_the_window():
@@ -503,7 +520,20 @@ def test_promotion_without_the_replaced_version_is_still_a_replacement():
             "20.",
         ),
         (
-            {"floor": None},
+            {"challenger_metric": 6.2, "baseline_metric": 6.0},
+            "baseline_not_beaten",
+            "It is no better than a naive guess: its forecast error on recent held-back data was "
+            "6.2 against 6 for always predicting the median 40 of the data it learned from.",
+        ),
+        (
+            {"baseline_metric": None, "baseline": None},
+            "baseline_unavailable",
+            "It could not be compared with a naive guess (no target to learn one from, or the "
+            "forecast error is undefined on the held-back data), so it is not put in production "
+            "(a safety default).",
+        ),
+        (
+            {"floor": None, "baseline_rule": "none"},
             "no_floor_configured",
             "The use case sets no minimum quality for a model in production, so none is put in "
             "production (a safety default).",

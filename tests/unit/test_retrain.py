@@ -314,6 +314,22 @@ CASES = [
         EXPANDING,
     ),
     (
+        "critical-decay-overrides-budget",
+        {"performance": CRITICAL, "retrain_periods_in_budget_window": 4},
+        {"max_retrains": 4},
+        "retrain",
+        "realized_decay",
+        EXPANDING,
+    ),
+    (
+        "noisy-critical-decay-keeps-budget",
+        {"performance": CRITICAL_NOISY, "retrain_periods_in_budget_window": 4},
+        {"max_retrains": 4},
+        "skip",
+        "no_decay",
+        None,
+    ),
+    (
         "budget-blocks-age",
         {"champion_trained_period": 1, "retrain_periods_in_budget_window": 1},
         {"max_retrains": 1},
@@ -554,3 +570,19 @@ def test_not_worth_cost_names_both_numbers_and_the_candidate() -> None:
 def test_performance_in_another_metric_is_a_caller_error() -> None:
     with pytest.raises(ValueError):
         decide_retrain(make_inputs(performance=DECAY), make_policy(), DRIFT_POLICY, "rmse")
+
+
+def test_budget_override_by_critical_decay_is_recorded_with_its_numbers() -> None:
+    decision = decide_retrain(
+        make_inputs(performance=CRITICAL, retrain_periods_in_budget_window=4),
+        make_policy(max_retrains=4, budget_window_periods=13),
+        DRIFT_POLICY,
+        "mae",
+    )
+    assert decision.action == "retrain"
+    override = next(r for r in decision.reasons if r.code == "critical_decay_overrides_budget")
+    assert override.passed is True
+    assert override.numbers["retrains_in_window"] == 4
+    assert override.numbers["max_retrains"] == 4
+    assert override.numbers["decay"] == pytest.approx(0.50)
+    assert "retrain_budget_exhausted" not in [r.code for r in decision.checked]

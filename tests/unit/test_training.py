@@ -173,3 +173,23 @@ def test_the_current_estimate_leaves_out_rows_without_a_usable_prediction(
     else:
         assert perf.current_estimate is not None
         assert perf.current_estimate.rows == len(current) - broken_rows
+
+
+def test_a_small_last_period_pulls_earlier_periods_into_the_holdout() -> None:
+    from mlops_core.training import split_window
+
+    uc = _usecase(*REGRESSION)
+    frame = _frame(1000, classify=False)  # 100 rows a week, weeks 0-9
+    last = frame[frame["week"] == 9].index[:10]
+    frame = frame.drop(frame[frame["week"] == 9].index.difference(last))  # week 9: 10 rows
+    plain = split_window(frame, uc, WINDOW)
+    assert set(plain.holdout["week"]) == {8, 9}  # holdout_periods 2
+    wide = uc.model_copy(
+        update={"retrain": uc.retrain.model_copy(update={"min_holdout_rows": 200})}
+    )
+    split = split_window(frame, wide, WINDOW)
+    # 110 rows in weeks 8-9 hold out about 55; weeks 5-9 (410 rows) about 205.
+    assert set(split.holdout["week"]) == {5, 6, 7, 8, 9}
+    assert len(split.holdout) >= 150 and split.unlabeled_rows == 0
+    # The rest of those weeks still trains.
+    assert (split.train["week"] >= 5).any()
