@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from mlops_core.periods import PeriodUnit
     from tasks.history import RecordedCycle
     from tasks.runtime import Runtime
 
@@ -154,13 +155,19 @@ def write_cycle_report(rt: Runtime, run_id: str, *, with_drift_report: bool = Tr
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
-def parse_since(since: str | int | None) -> tuple[int | None, dt.datetime | None, str | None]:
-    """Read ``--since``: a period number or an ISO date or date-time.
+def parse_since(
+    since: str | int | None, unit: PeriodUnit | None = None
+) -> tuple[int | None, dt.datetime | None, str | None]:
+    """Read ``--since``: a period (number or, with ``data.period``, a date) or an ISO date.
 
-    A date or a date-time without a time zone is taken as UTC.
+    With ``unit`` (the use case cuts its time column into days, weeks or
+    months) a date names the first period of the data to include (``2012-03``,
+    ``2012-03-05``), as the reports show periods; without, a date or date-time
+    is the first moment the cycles ran, a time-zone-less one taken as UTC.
 
     Args:
         since: E.g. ``"12"``, ``"2026-01-31"`` or ``"2026-01-31T08:00:00+01:00"``; None for all.
+        unit: ``data.period`` of the use case.
 
     Returns:
         (first period, first time, label): one of the first two is set, or neither.
@@ -171,6 +178,17 @@ def parse_since(since: str | int | None) -> tuple[int | None, dt.datetime | None
     if since is None or str(since).strip() == "":
         return None, None, None
     text = str(since).strip()
+    if unit is not None and re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", text):
+        import pandas as pd  # here: `mlops --help` does not import pandas
+
+        from mlops_core.periods import period_index, period_label
+
+        try:
+            first = int(period_index(pd.Series([text]), unit, "--since").iloc[0])
+        except ValueError:
+            first = None
+        if first is not None:
+            return first, None, period_label(first, unit)
     if re.fullmatch(r"-?\d+", text):
         return int(text), None, f"period {int(text)}"
     if _ISO_DATE.match(text):
@@ -211,8 +229,8 @@ def history_report(
     from tasks.reports import render_history_report
     from tasks.runtime import open_runtime
 
-    since_period, since_time, label = parse_since(since)
     rt = open_runtime(usecase_path, data_root)
+    since_period, since_time, label = parse_since(since, rt.usecase.data.period)
     past = history.load_history(
         rt.client, rt.decisions_experiment_id, since_period=since_period, since_time=since_time
     )
@@ -230,8 +248,9 @@ def report(
         str | None,
         typer.Option(
             "--since",
-            help="First period (a number, e.g. 12) or first day (an ISO date, e.g. "
-            "2026-01-31) to include; every cycle when omitted.",
+            help="First period to include: a number (e.g. 12) or, for a use case with "
+            "data.period, the period's date (e.g. 2012-03); otherwise an ISO date is the "
+            "first day the cycles ran (e.g. 2026-01-31). Every cycle when omitted.",
         ),
     ] = None,
     home: Annotated[
@@ -248,8 +267,10 @@ def report(
 
     set_environment_defaults()
     _check_usecase(usecase)
+    from tasks.storage import load_usecase_file
+
     try:
-        parse_since(since)
+        parse_since(since, load_usecase_file(usecase).data.period)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

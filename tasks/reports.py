@@ -32,6 +32,7 @@ import pandas as pd
 
 from mlops_core.config import UseCase
 from mlops_core.decisions import DriftSummary, GuardrailSummary, Reason
+from mlops_core.periods import PeriodUnit, short_label
 from mlops_core.report import (
     Wording,
     attribution_sentence,
@@ -190,14 +191,17 @@ def _svg(fig: Any, key: str, title: str) -> Chart:
     return Chart(key=key, title=title, svg=svg)
 
 
-def _style_axes(ax: Any, *, periods: bool = False) -> None:
-    from matplotlib.ticker import MaxNLocator
+def _style_axes(ax: Any, *, periods: bool = False, unit: PeriodUnit | None = None) -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ax.grid(alpha=0.3)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if periods:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if unit is not None:
+            # Periods cut from dates read as dates ("2012-03"), not as period indexes.
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: short_label(round(x), unit)))
 
 
 def _legend(ax: Any) -> None:
@@ -343,7 +347,7 @@ def metric_chart(
         )
     ax.set_xlabel(w.period)
     ax.set_ylabel(_metric_label(metric, w))
-    _style_axes(ax, periods=True)
+    _style_axes(ax, periods=True, unit=w.unit)
     _legend(ax)
     return _svg(fig, "metric-over-time", title)
 
@@ -423,7 +427,7 @@ def estimate_chart(points: Sequence[HistoryPoint], metric: str, w: Wording) -> C
         )
     ax.set_xlabel(f"{w.period} the rows belong to")
     ax.set_ylabel(_metric_label(metric, w))
-    _style_axes(ax, periods=True)
+    _style_axes(ax, periods=True, unit=w.unit)
     _legend(ax)
     return _svg(fig, "estimated-vs-realized", title)
 
@@ -542,7 +546,7 @@ def timeline_chart(spans: Sequence[ChampionSpan], last_period: int | None, w: Wo
         drawn.add(label)
     ax.set_yticks(range(len(versions)), labels=[f"version {v}" for v in versions], fontsize=9)
     ax.set_xlabel(w.period)
-    _style_axes(ax, periods=True)
+    _style_axes(ax, periods=True, unit=w.unit)
     _legend(ax)
     if not drawn:
         ax.text(

@@ -385,3 +385,12 @@ def test_since_is_a_period_or_an_iso_date(since, expected):
 def test_since_refuses_anything_else(since):
     with pytest.raises(ValueError, match="expected a period number"):
         parse_since(since)
+
+
+def test_since_is_the_data_period_when_the_use_case_cuts_dates():
+    # (2012 - 1970) * 12 + 2 is March 2012; weeks are counted from Monday 1970-01-05.
+    assert parse_since("2012-03", "month") == (506, None, "2012-03")
+    assert parse_since("2012-03-07", "week") == (2200, None, "week of 2012-03-05")
+    assert parse_since("17", "month") == (17, None, "period 17")
+    # Without data.period a date is the first day the cycles ran.
+    assert parse_since("2012-03-07")[1] == dt.datetime(2012, 3, 7, tzinfo=dt.UTC)
