@@ -202,6 +202,7 @@ def _style_axes(ax: Any, *, periods: bool = False, unit: PeriodUnit | None = Non
         if unit is not None:
             # Periods cut from dates read as dates ("2012-03"), not as period indexes.
             ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: short_label(round(x), unit)))
+            ax.tick_params(axis="x", labelrotation=30, labelsize=8)
 
 
 def _legend(ax: Any) -> None:
