@@ -112,7 +112,7 @@ def backtest(
     Returns:
         ``table`` (one row per policy), ``plot`` (PNG path), ``run_id`` (MLflow),
         ``estimators`` (per policy, how many challengers each estimator class
-        was) and ``searches`` (per ``+search`` policy, each retrain's period and
+        was) and ``searches`` (per ``+search`` policy, each retrain's period label and
         the sentence saying which candidate it chose and why).
     """
     rt = open_runtime(usecase_path, data_root)
@@ -145,7 +145,11 @@ def backtest(
         results: list[PolicyResult] = [f.result() for f in futures]
     table = summary_table(results)
     searches = {
-        r.policy: [(p.period, p.search_reasons[0].message) for p in r.periods if p.search_reasons]
+        r.policy: [
+            (prepared.period_starts[p.period], p.search_reasons[0].message)
+            for p in r.periods
+            if p.search_reasons
+        ]
         for r in results
         if any(p.search_reasons for p in r.periods)
     }
