@@ -24,13 +24,16 @@ REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import json, os
 
+# As the mlops command does: its process defaults (among them the ephemeral
+# server's start-up timeout, which a busy machine needs) before Prefect is imported.
+from flows.cli import set_environment_defaults
+
+set_environment_defaults()
+
 import psutil
 from prefect import flow, task
 from prefect.client.orchestration import get_client
 
-from flows.cli import set_environment_defaults
-
-set_environment_defaults()
 from flows.runners import make_task_runner, parse_runner
 
 
