@@ -109,7 +109,7 @@ from mlops_core.config import (
     RetrainPolicy,
 )
 from mlops_core.guardrails import segment_keys
-from mlops_core.periods import cut
+from mlops_core.periods import cut, parse_times
 
 RANGE_MARGIN = 0.25
 #: A class holding less than this share of its balanced share (1/k) is rare.
@@ -516,7 +516,8 @@ def _time_order(series: pd.Series) -> pd.Series:
         return series.astype(float)
     dates = _dates(series)
     assert dates is not None  # _time_entry accepted the column
-    return pd.Series(dates.to_numpy().astype("datetime64[ns]").astype("int64"), index=series.index)
+    # Naive wall-clock times, as mlops_core.periods cuts them (no time-zone warning).
+    return parse_times(dates).astype("int64")
 
 
 def _is_time_index(column: pd.Series, time_order: pd.Series) -> bool:

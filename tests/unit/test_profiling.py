@@ -588,3 +588,15 @@ def test_bike_sharing_calendar_columns_are_profiled_as_calendar_codes(bike_hours
     parse_usecase(result.mapping, "hour.yaml")
     text = render_usecase_yaml(result.mapping, source_name="hour.csv", notes=result.notes)
     assert yaml.safe_load(text) == result.mapping
+
+
+def test_a_time_zone_aware_time_column_is_cut_on_its_wall_clock_without_warnings() -> None:
+    import warnings
+
+    frame = sample_frame().drop(columns="day")
+    frame["ts"] = pd.date_range("2024-01-01", periods=len(frame), freq="D", tz="Europe/Berlin")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = profile(frame, time="ts", period="week")
+    assert result["data"]["period"] == "week"
+    assert columns_of(result)["ts"]["feature"] is False
