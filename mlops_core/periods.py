@@ -137,6 +137,13 @@ def cut(raw: pd.Series, unit: PeriodUnit | None) -> tuple[np.ndarray, np.ndarray
 def cut_problem(raw: pd.Series, unit: PeriodUnit | None, column: str) -> str | None:
     """Why ``raw`` cannot be cut into periods (one line naming a value), or None."""
     _, bad = cut(raw, unit)
+    return period_problem(raw, unit, column, bad)
+
+
+def period_problem(
+    raw: pd.Series, unit: PeriodUnit | None, column: str, bad: np.ndarray
+) -> str | None:
+    """The one-line problem of the rows ``bad`` (from :func:`cut`), or None when none is bad."""
     if not bad.any():
         return None
     example = raw[bad].iloc[0]
@@ -166,10 +173,10 @@ def period_index(raw: pd.Series, unit: PeriodUnit | None, column: str) -> pd.Ser
         PeriodError: A value that is not an integer period (no unit) or not a
             date (with a unit); the message names the column and the value.
     """
-    problem = cut_problem(raw, unit, column)
+    periods, bad = cut(raw, unit)  # parsed once: this runs on every batch and pool
+    problem = period_problem(raw, unit, column, bad)
     if problem is not None:
         raise PeriodError(problem)
-    periods, _ = cut(raw, unit)
     return pd.Series(periods, index=raw.index, dtype="int64")
 
 

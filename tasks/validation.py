@@ -71,7 +71,7 @@ import pandas as pd
 
 from mlops_core.config import ColumnContract, ContractConfig, UseCase
 from mlops_core.decisions import RuleResult
-from mlops_core.periods import cut, cut_problem, period_label
+from mlops_core.periods import cut, period_label, period_problem
 
 Severity = Literal["error", "warn"]
 
@@ -325,7 +325,7 @@ def _period_rules(times: pd.Series, usecase: UseCase) -> list[RuleResult]:
     data = usecase.data
     column, rows = data.time_column, len(times)
     periods, bad = cut(times, data.period)
-    problem = cut_problem(times, data.period, column) if bad.any() else None
+    problem = period_problem(times, data.period, column, bad)
     if problem is not None:
         return [
             _rule(
