@@ -142,7 +142,11 @@ class PerformanceSummary(Value):
     """Realized performance of the champion on newly labeled rows."""
 
     metric: str
-    reference: float = Field(description="Champion's metric at training time (its holdout).")
+    reference: float = Field(
+        description="The champion's expected metric one step after its training (out of "
+        "time; its holdout metric when the window allowed no out-of-time fit): what the "
+        "decay is measured against."
+    )
     realized: MetricInterval | None = Field(None, description="None when no labels arrived.")
     decay: float | None = Field(None, description="Relative worsening (positive is worse).")
     decay_low: float | None = Field(None, description="Lower end of the decay interval.")

@@ -84,7 +84,8 @@ def assess_performance(
     Args:
         usecase: The use case.
         model: The champion.
-        reference_metric: The champion's metric on its holdout at training time.
+        reference_metric: The champion's decay reference: its expected metric one step
+            after its training (``mlops_core.training.DecayReference``).
         estimator: Fitted on that holdout; None when the champion has none.
         new_rows: Rows whose labels arrived this cycle (features and target);
             rows whose target is missing are left out.

@@ -82,6 +82,15 @@ Profiling rules:
 - Holdout: at least ``MIN_HOLDOUT_ROWS`` (200) rows; with periods of very
   unequal size the holdout reaches back over earlier periods until it holds
   them, so the gate never judges on a handful of rows.
+- Champion age: refreshed after about a month (``max_age_periods``: 1 month,
+  4 weeks, 30 days; 4 integer periods). With ``retrain_cost`` 0 a refresh costs
+  only compute and the gate keeps out one that is not better, while a model
+  learns from newer rows in a world that trends (levels, prices, new
+  categories) even when no single period shows a significant decay.
+- Decay: measured against the champion's out-of-time reference, the error a
+  refit on its window's earlier rows makes on the holdout periods (see
+  :class:`mlops_core.training.DecayReference`), so the step from training to
+  the next period is not read as decay.
 - Cooldown: ``label_delay + 1`` periods (``min_periods_between``): a
   retrain's effect shows only once the labels of the first period it served
   have arrived, so deciding again sooner judges the new model on no evidence
@@ -120,6 +129,10 @@ RARE_CLASS_PARTS = 4
 LABEL_DELAY = 1
 #: Periods in one year per unit: the retrain budget's window.
 PERIODS_PER_YEAR = {"day": 365, "week": 52, "month": 12}
+#: Periods in about one month per unit: the oldest a champion gets before a refresh.
+PERIODS_PER_MONTH = {"day": 30, "week": 4, "month": 1}
+#: Champion age limit when the time column holds integer periods of unknown length.
+MAX_AGE_INTEGER_PERIODS = 4
 #: Held-out rows the promotion gate judges on, at least: with 200 rows the standard
 #: error of an accuracy near 0.8 is under 0.03, so a gap of a few points shows.
 MIN_HOLDOUT_ROWS = 200
@@ -746,6 +759,14 @@ def profile_frame(
     retrain["budget_window_periods"] = budget_window
     retrain["min_holdout_rows"] = MIN_HOLDOUT_ROWS
     retrain["max_retrains"] = budget_window
+    # A monthly refresh: with retrain_cost 0 it costs only compute, and the
+    # promotion gate keeps out a refresh that is not better. Models learn from
+    # newer rows in a world that trends (levels, prices, new categories) even
+    # when no single period shows a significant decay; the cooldown still
+    # spaces retrains by label_delay + 1 periods.
+    retrain["max_age_periods"] = (
+        PERIODS_PER_MONTH[unit] if unit is not None else MAX_AGE_INTEGER_PERIODS
+    )
     # A retrain's effect is measured once the labels of the first period it served
     # arrive: label_delay periods later. Deciding again before that judges a model
     # on no evidence of its own (a decay over critical_decay still overrides it).
@@ -843,7 +864,12 @@ _SECTION_NOTES: dict[str, str] = {
     "and lower max_retrains to the retrains a year you can afford; a decay over\n"
     "critical_decay still overrides it. min_holdout_rows: the gate\n"
     "judges on at least about 200 held-out rows (earlier periods join the holdout\n"
-    "when the last one is small). min_periods_between:\n"
+    "when the last one is small). max_age_periods: about a month in the period\n"
+    "unit: a free refresh lets the model learn from newer rows in a world that\n"
+    "trends, even when no period shows a significant decay; the gate keeps out a\n"
+    "refresh that is not better. Decay is measured against the error the model\n"
+    "makes one step after its training (out of time), not on its own holdout.\n"
+    "min_periods_between:\n"
     "label_delay + 1, the periods until the labels of a new model's first period\n"
     "arrive, so its effect is measured before the next retrain (a decay over\n"
     "critical_decay, with its whole interval over max_decay, overrides it).",

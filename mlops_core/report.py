@@ -998,7 +998,8 @@ def _performance_table(o: CycleOutcome, w: Wording) -> list[str]:
     rows = [
         "| what | rows | value | interval |",
         "|---|---|---|---|",
-        f"| reference ({p.metric} on the champion's holdout) | - | {_num(p.reference)} | - |",
+        f"| reference ({p.metric} expected one step after the champion's training) | - | "
+        f"{_num(p.reference)} | - |",
     ]
     if p.realized is not None:
         r = p.realized

@@ -207,7 +207,8 @@ def performance_summary(
 
     Args:
         metric: Primary metric name.
-        reference: The champion's metric at training time (its holdout).
+        reference: The champion's decay reference (its expected metric one step
+            after its training).
         y_true: True values of the newly labeled rows.
         y_pred: The champion's predictions for those rows.
         proba: Positive-class probabilities where the metric needs them.

@@ -1,8 +1,9 @@
 """Training a model on a window of labeled data, and what is kept with it.
 
 Pure computation: a labeled frame goes in; a fitted pipeline, its holdout
-metrics, permutation importance, training ranges and a reference sample come
-out. The caller logs them (MLflow) and decides what to do with them.
+metrics, its out-of-time reference, permutation importance, training ranges and
+a reference sample come out. The caller logs them (MLflow) and decides what to
+do with them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -152,13 +153,58 @@ def _predict_input(
     return pred, proba
 
 
+#: Where a model's decay reference was measured (see :class:`DecayReference`).
+ReferenceBasis = Literal["out_of_time", "holdout"]
+#: The out-of-time fit needs at least this share of the training rows before the
+#: holdout periods; a smaller one would measure a weaker model than the one served.
+OUT_OF_TIME_MIN_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class DecayReference:
+    """The error a model is expected to make on the period after its training.
+
+    The decay rule compares a champion's realized metric on newly labeled rows,
+    which come from periods after its training window, with this reference. The
+    holdout metric is the wrong yardstick for that: half of the holdout
+    periods' rows are in the training set, so the holdout is measured in time,
+    and a model's error one period later is higher even when nothing decayed
+    (seasonality, trends, noisy periods). Measured in time, every new period
+    looks decayed and the monitor retrains nearly every period.
+
+    So the reference is measured out of time: the same pipeline is refit on the
+    window's rows from before the holdout periods and scored on the holdout rows,
+    one step ahead, as the served model will be. When too few rows come before
+    the holdout periods (less than :data:`OUT_OF_TIME_MIN_SHARE` of the training
+    rows) or the refit fails, the holdout metrics are the reference
+    (``basis="holdout"``) and the reason is kept.
+
+    Attributes:
+        metrics: Per metric name, the reference value.
+        basis: ``"out_of_time"`` or ``"holdout"``.
+        fit_rows: Rows the out-of-time model trained on (0 with ``basis="holdout"``).
+        note: Why the basis is the holdout (empty when out of time).
+    """
+
+    metrics: dict[str, float]
+    basis: ReferenceBasis
+    fit_rows: int = 0
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class TrainingResult:
-    """A fitted model with the evidence that travels with it."""
+    """A fitted model with the evidence that travels with it.
+
+    ``holdout_metrics`` judge the model at its best (the promotion gate and its
+    plausibility check); ``decay_reference`` is what later cycles measure its
+    decay against.
+    """
 
     model: Pipeline
     split: Split
     holdout_metrics: dict[str, float]
+    decay_reference: DecayReference
     importance: dict[str, float]
     training_ranges: dict[str, tuple[float, float]]
     reference: pd.DataFrame
@@ -195,25 +241,13 @@ def train_model(
     split = split_window(labeled, usecase, window)
     target = usecase.data.target_column
     features, y = model_input(split.train, usecase), split.train[target].to_numpy()
-    model: Any
-    if usecase.model.per_segment:
-        assert usecase.data.segment_column is not None  # the config guarantees it
-        model = fit_segmented(
-            build_pipeline(usecase),
-            features,
-            y,
-            usecase.data.segment_column,
-            usecase.model.min_segment_rows,
-            map_fits,
-            classification=usecase.model.task == "classification",
-        )
-    else:
-        model = build_pipeline(usecase).fit(features, y)
+    model = _fit(usecase, features, y, map_fits)
 
     y_hold = split.holdout[target].to_numpy()
     pred, proba = predict(model, split.holdout, usecase)
     metric_names = (usecase.metric.primary, *usecase.metric.secondary)
     metrics = {name: compute_metric(name, y_hold, pred, proba) for name in metric_names}
+    decay_reference = out_of_time_reference(split, usecase, metrics, map_fits=map_fits)
 
     importance = _permutation_importance(model, split.holdout, usecase)
 
@@ -250,6 +284,7 @@ def train_model(
         model=model,
         split=split,
         holdout_metrics=metrics,
+        decay_reference=decay_reference,
         importance=importance,
         training_ranges=training_ranges(split.train, usecase),
         reference=reference.reset_index(drop=True),
@@ -257,6 +292,80 @@ def train_model(
         estimator=estimator,
         estimator_error=estimator_error,
     )
+
+
+def _fit(
+    usecase: UseCase,
+    features: pd.DataFrame,
+    y: np.ndarray,
+    map_fits: Callable[[Any, Sequence[SegmentJob]], list[Any]] | None,
+) -> Any:
+    """The use case's pipeline (per segment with ``model.per_segment``) fitted on rows."""
+    if usecase.model.per_segment:
+        assert usecase.data.segment_column is not None  # the config guarantees it
+        return fit_segmented(
+            build_pipeline(usecase),
+            features,
+            y,
+            usecase.data.segment_column,
+            usecase.model.min_segment_rows,
+            map_fits,
+            classification=usecase.model.task == "classification",
+        )
+    return build_pipeline(usecase).fit(features, y)
+
+
+def out_of_time_reference(
+    split: Split,
+    usecase: UseCase,
+    holdout_metrics: dict[str, float],
+    *,
+    map_fits: Callable[[Any, Sequence[SegmentJob]], list[Any]] | None = None,
+) -> DecayReference:
+    """The model's expected metrics one step after its training (see :class:`DecayReference`).
+
+    Args:
+        split: The model's split (training rows and holdout).
+        usecase: The use case.
+        holdout_metrics: The model's holdout metrics: the reference when the
+            out-of-time fit is not possible.
+        map_fits: As in :func:`train_model`.
+
+    Returns:
+        The reference, out of time when the window allows it.
+    """
+    time_col, target = usecase.data.time_column, usecase.data.target_column
+    first_holdout = split.holdout[time_col].min()
+    earlier = split.train.loc[(split.train[time_col] < first_holdout).to_numpy()]
+    needed = OUT_OF_TIME_MIN_SHARE * len(split.train)
+    if len(earlier) < needed:
+        return DecayReference(
+            dict(holdout_metrics),
+            "holdout",
+            note=f"only {len(earlier)} training rows come before the holdout periods "
+            f"(at least {needed:.0f} needed for an out-of-time fit)",
+        )
+    try:
+        model = _fit(
+            usecase, model_input(earlier, usecase), earlier[target].to_numpy(), map_fits
+        )
+        pred, proba = predict(model, split.holdout, usecase)
+    except ValueError as exc:  # e.g. one class only before the holdout periods
+        return DecayReference(
+            dict(holdout_metrics), "holdout", note=f"the out-of-time fit failed: {exc}"
+        )
+    y_hold = split.holdout[target].to_numpy()
+    metrics = {name: compute_metric(name, y_hold, pred, proba) for name in holdout_metrics}
+    undefined = sorted(k for k, v in metrics.items() if not np.isfinite(v))
+    if usecase.metric.primary in undefined:
+        return DecayReference(
+            dict(holdout_metrics),
+            "holdout",
+            note=f"{usecase.metric.primary} is undefined out of time on the holdout rows",
+        )
+    # A secondary metric undefined out of time keeps its holdout value.
+    metrics.update({k: holdout_metrics[k] for k in undefined})
+    return DecayReference(metrics, "out_of_time", fit_rows=len(earlier))
 
 
 #: Shuffles per feature: the importance is their mean drop in score.

@@ -357,8 +357,12 @@ class ReplayModel:
         return self.result.split.window.last_period
 
     def reference_metric(self, metric: str) -> float:
-        """Its primary metric on its holdout at training time."""
+        """Its metric on its holdout at training time (the champion at its best)."""
         return self.result.holdout_metrics[metric]
+
+    def decay_reference(self, metric: str) -> float:
+        """The metric its decay is measured against (out of time where possible)."""
+        return self.result.decay_reference.metrics[metric]
 
 
 @dataclass(frozen=True)
@@ -589,7 +593,7 @@ def _decide_cycle(
         lambda: assess_performance(
             usecase,
             champion.result.model,
-            champion.reference_metric(metric),
+            champion.decay_reference(metric),
             champion.result.estimator,
             new_rows,
             batch,

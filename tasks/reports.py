@@ -635,7 +635,7 @@ def _performance_table(cycle: RecordedCycle, w: Wording) -> str:
     p = cycle.outcome.performance
     if p is None:
         return "<p>No performance was measured in this cycle (no model scored the data).</p>"
-    rows = [("normal: the champion on its holdout when trained", "-", p.reference, None, None)]
+    rows = [("normal: the champion one step after its training", "-", p.reference, None, None)]
     if p.realized is not None:
         r = p.realized
         rows.append(("realized on the newly labeled rows", r.rows, r.value, r.low, r.high))

@@ -313,7 +313,7 @@ def measure_performance(
     return assess_performance(
         rt.usecase,
         champion.model,
-        champion.info.profile.reference_metric,
+        champion.info.profile.decay_reference_metric,
         champion.estimator,
         new_rows,
         current,
@@ -437,6 +437,8 @@ def log_challenger(
         training_ranges=result.training_ranges,
         feature_names=uc.contract.feature_names,
         estimator=uc.model.estimator,
+        decay_reference_metric=result.decay_reference.metrics[uc.metric.primary],
+        decay_reference_basis=result.decay_reference.basis,
     )
     params: dict[str, Any] = {f"model.{k}": v for k, v in uc.model.params.items()}
     params.update(
@@ -447,9 +449,13 @@ def log_challenger(
             "window.last_period": window.last_period,
             "train_rows": len(result.split.train),
             "holdout_rows": len(result.split.holdout),
+            "decay_reference.basis": result.decay_reference.basis,
+            "decay_reference.fit_rows": result.decay_reference.fit_rows,
         }
     )
     metrics = {f"holdout_{k}": v for k, v in result.holdout_metrics.items()}
+    if result.decay_reference.basis == "out_of_time":
+        metrics.update({f"out_of_time_{k}": v for k, v in result.decay_reference.metrics.items()})
     metrics.update({f"importance.{k}": v for k, v in result.importance.items()})
     estimator_tag = (
         result.estimator.method if result.estimator else f"none: {result.estimator_error}"[:250]

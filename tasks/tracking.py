@@ -274,7 +274,12 @@ class ModelProfile:
 
     Attributes:
         metric: Name of the primary metric.
-        reference_metric: The primary metric on the model's own holdout at training time.
+        reference_metric: The primary metric on the model's own holdout at training time
+            (the model at its best: the promotion gate's plausibility check).
+        decay_reference_metric: The primary metric its decay is measured against:
+            out of time, one step after its training (see
+            ``mlops_core.training.DecayReference``).
+        decay_reference_basis: ``"out_of_time"`` or ``"holdout"`` (the fallback).
         trained_first_period: First period of the training window (None: from the start).
         trained_last_period: Last period of the training window.
         train_rows: Rows trained on.
@@ -293,6 +298,8 @@ class ModelProfile:
     training_ranges: dict[str, tuple[float, float]]
     feature_names: tuple[str, ...]
     estimator: str
+    decay_reference_metric: float
+    decay_reference_basis: str
 
     def to_json(self) -> str:
         """Serialise to JSON (tuples become lists; numpy scalars become Python numbers)."""
@@ -309,6 +316,8 @@ class ModelProfile:
             },
             "feature_names": [str(f) for f in self.feature_names],
             "estimator": str(self.estimator),
+            "decay_reference_metric": float(self.decay_reference_metric),
+            "decay_reference_basis": str(self.decay_reference_basis),
         }
         return json.dumps(raw, indent=2, sort_keys=True)
 
@@ -320,7 +329,9 @@ class ModelProfile:
             text: JSON text.
 
         Returns:
-            The profile, with tuples restored.
+            The profile, with tuples restored. A profile written before models
+            carried an out-of-time reference gets its holdout metric as the decay
+            reference (basis ``"holdout"``), which is what it was judged on then.
         """
         raw = json.loads(text)
         first = raw["trained_first_period"]
@@ -336,6 +347,10 @@ class ModelProfile:
             },
             feature_names=tuple(str(f) for f in raw["feature_names"]),
             estimator=str(raw["estimator"]),
+            decay_reference_metric=float(
+                raw.get("decay_reference_metric", raw["reference_metric"])
+            ),
+            decay_reference_basis=str(raw.get("decay_reference_basis", "holdout")),
         )
 
 

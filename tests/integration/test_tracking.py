@@ -113,6 +113,8 @@ def fitted() -> Fitted:
         training_ranges={"price": (1.0, 20.0), "promo": (np.int64(0), np.int64(1))},
         feature_names=FEATURES,
         estimator="sklearn.ensemble.HistGradientBoostingRegressor",
+        decay_reference_metric=np.float64(0.74),
+        decay_reference_basis="out_of_time",
     )
     return Fitted(pipeline, frame, target, profile, reference)
 
@@ -603,3 +605,14 @@ def test_a_per_segment_model_round_trips_through_the_registry(store, fitted: Fit
     loaded = load_model(client, info)
     assert type(loaded).__name__ == "SegmentedModel"
     np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
+
+
+def test_a_profile_written_before_the_decay_reference_reads_its_holdout_as_the_reference(
+    fitted: Fitted,
+) -> None:
+    raw = json.loads(fitted.profile.to_json())
+    del raw["decay_reference_metric"], raw["decay_reference_basis"]
+    older = ModelProfile.from_json(json.dumps(raw))
+    assert older.decay_reference_metric == pytest.approx(0.61)
+    assert older.decay_reference_basis == "holdout"
+    assert ModelProfile.from_json(fitted.profile.to_json()) == fitted.profile

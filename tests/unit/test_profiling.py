@@ -191,6 +191,9 @@ def test_integer_periods_need_no_unit() -> None:
     frame["week"] = np.arange(len(frame)) // 7
     result = profile(frame.drop(columns="day"), time="week")
     assert "period" not in result["data"]
+    # Periods of unknown length: the budget and the age limit fall back to counts.
+    assert result["retrain"]["budget_window_periods"] == 13
+    assert result["retrain"]["max_age_periods"] == 4
     assert columns_of(result)["week"] == {
         "name": "week",
         "type": "integer",
@@ -333,12 +336,18 @@ def test_classification_metric_follows_the_class_balance(
     assert usecase.metric.primary == primary
 
 
-@pytest.mark.parametrize(("period", "window"), [("day", 365), ("week", 52), ("month", 12)])
-def test_retrain_budget_spans_a_year_and_never_binds_at_no_cost(period: str, window: int) -> None:
+@pytest.mark.parametrize(
+    ("period", "window", "age"), [("day", 365, 30), ("week", 52, 4), ("month", 12, 1)]
+)
+def test_retrain_budget_spans_a_year_and_never_binds_at_no_cost(
+    period: str, window: int, age: int
+) -> None:
     frame = sample_frame(rows=800)
     result = profile(frame, period=period)
     retrain = parse_usecase(result, "x.yaml").retrain
     assert retrain.budget_window_periods == window
+    # A free refresh about once a month in the period unit.
+    assert retrain.max_age_periods == age
     # One retrain a period at most: with retrain_cost 0 the budget cannot bind.
     assert retrain.max_retrains == window and retrain.retrain_cost == 0
     # The next decision waits for the labels of the new model's first period.

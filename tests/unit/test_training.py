@@ -193,3 +193,55 @@ def test_a_small_last_period_pulls_earlier_periods_into_the_holdout() -> None:
     assert len(split.holdout) >= 150 and split.unlabeled_rows == 0
     # The rest of those weeks still trains.
     assert (split.train["week"] >= 5).any()
+
+
+def _trending(rows: int = 1000) -> pd.DataFrame:
+    """A level that rises every week: a model is always a step behind the next week."""
+    frame = _frame(rows, classify=False)
+    frame["y"] = frame["y"] + 2.0 * frame["week"]
+    return frame
+
+
+def test_the_decay_reference_is_a_refit_on_the_earlier_weeks_scored_on_the_holdout() -> None:
+    from sklearn.linear_model import Ridge
+
+    uc = _usecase(*REGRESSION)
+    frame = _trending()
+    result = train_model(frame, uc, WINDOW)
+    reference = result.decay_reference
+    assert reference.basis == "out_of_time" and reference.note == ""
+    holdout, train = result.split.holdout, result.split.train
+    assert set(holdout["week"]) == {8, 9}
+    earlier = train[train["week"] < 8]
+    assert reference.fit_rows == len(earlier) == 800
+    # The same pipeline, refit by hand on the weeks before the holdout.
+    manual = training.build_pipeline(uc).fit(model_input(earlier, uc), earlier["y"])
+    expected = np.mean(np.abs(manual.predict(model_input(holdout, uc)) - holdout["y"]))
+    assert reference.metrics["mae"] == pytest.approx(expected)
+    assert isinstance(manual[-1], Ridge)
+    # Out of time, the model has seen none of the holdout weeks' higher level: the
+    # reference is above the holdout error, where half of those weeks trained.
+    assert reference.metrics["mae"] > 1.1 * result.holdout_metrics["mae"]
+
+
+def test_a_window_mostly_inside_the_holdout_keeps_the_holdout_as_the_reference() -> None:
+    uc = _usecase(*REGRESSION)
+    frame = _trending()
+    # Weeks 8-9 only, both in the holdout: no training row comes before them.
+    window = TrainingWindow(kind="sliding", first_period=8, last_period=9)
+    result = train_model(frame, uc, window)
+    reference = result.decay_reference
+    assert reference.basis == "holdout" and reference.fit_rows == 0
+    assert reference.metrics == result.holdout_metrics
+    assert "training rows come before the holdout periods" in reference.note
+
+
+def test_one_class_before_the_holdout_falls_back_to_the_holdout_with_the_reason() -> None:
+    uc = _usecase(*CLASSIFICATION)
+    frame = _frame(1000, classify=True)
+    frame.loc[frame["week"] < 8, "y"] = "UP"
+    result = train_model(frame, uc, WINDOW)
+    reference = result.decay_reference
+    assert reference.basis == "holdout"
+    assert reference.note.startswith("the out-of-time fit failed")
+    assert reference.metrics == result.holdout_metrics
