@@ -346,9 +346,7 @@ def out_of_time_reference(
             f"(at least {needed:.0f} needed for an out-of-time fit)",
         )
     try:
-        model = _fit(
-            usecase, model_input(earlier, usecase), earlier[target].to_numpy(), map_fits
-        )
+        model = _fit(usecase, model_input(earlier, usecase), earlier[target].to_numpy(), map_fits)
         pred, proba = predict(model, split.holdout, usecase)
     except ValueError as exc:  # e.g. one class only before the holdout periods
         return DecayReference(
