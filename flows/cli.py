@@ -357,7 +357,8 @@ def status(
         console.print(
             f"[bold]{rt.name}[/]: champion is version {champ.version} "
             f"(trained on {_trained_span(p.trained_first_period, p.trained_last_period, unit)}, "
-            f"{p.metric} {p.reference_metric:.3f} on its holdout)"
+            f"{p.metric} {p.reference_metric:.3f} on its holdout, "
+            f"{p.decay_reference_metric:.3f} {_reference_basis_text(p.decay_reference_basis)})"
         )
     versions = Table(title="versions")
     for col in ("version", "status", "aliases", "created", "why"):
@@ -385,6 +386,13 @@ def status(
             ", ".join(run.reasons),
         )
     console.print(recent)
+
+
+def _reference_basis_text(basis: str) -> str:
+    """How the decay reference of ``mlops status`` was measured, in words."""
+    if basis == "out_of_time":
+        return "expected one step after its training (its decay reference)"
+    return "as its decay reference (its holdout: no out-of-time fit)"
 
 
 def _trained_span(first: int | None, last: int | None, unit: Any) -> str:
