@@ -226,6 +226,11 @@ def test_status_command_shows_champion_history_and_decisions(demo_run):
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     assert f"champion is version {champ.version}" in result.output
+    # Its decay reference, measured out of time when it was trained.
+    assert champ.profile.decay_reference_basis == "out_of_time"
+    assert f"{champ.profile.decay_reference_metric:.3f} expected one step after" in " ".join(
+        result.output.split()
+    )
     assert "latest decisions" in result.output and "versions" in result.output
 
 
