@@ -520,8 +520,18 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
         elif clause:
             parts.append(clause)
         else:
+            # Records written before decay_not_measurable existed said no_decay here.
             parts.append(f"the {w.metric} cannot be measured yet and no input changed noticeably")
         return _sentence(f"{parts[0]}, so there was no reason to retrain")
+    if code == "decay_not_measurable":
+        rows, why = _int(n, "new_labeled_rows"), n.get("why")
+        got = f"{rows} newly labeled rows arrived" if rows is not None else "new labels arrived"
+        because = f" ({why})" if why else ""
+        return _sentence(
+            f"{got}, but the {w.metric} could not be measured on them{because}; without it "
+            "no decay can be judged, so the model was kept, which says nothing about "
+            "whether it is still good"
+        )
     if code == "realized_decay" and perf is not None and perf.realized is not None:
         limit = _float(n, "max_decay")
         over = f" and over the {_pct(limit)} limit" if limit is not None else ""
@@ -867,7 +877,7 @@ def headline_sentence(o: CycleOutcome, w: Wording | None = None) -> str:
 def _covers_performance(o: CycleOutcome) -> bool:
     r = o.retrain
     codes = {x.code for x in r.reasons[:2]} if r is not None else set()
-    return bool(codes & {"no_decay", "realized_decay"})
+    return bool(codes & {"no_decay", "realized_decay", "decay_not_measurable"})
 
 
 def _covers_drift(o: CycleOutcome) -> bool:

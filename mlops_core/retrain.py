@@ -8,6 +8,8 @@ rule that lacks its evidence is recorded as not applicable and does not fire.
 
 from __future__ import annotations
 
+import math
+
 from mlops_core.config import DriftPolicy, RetrainPolicy
 from mlops_core.decisions import (
     PerformanceSummary,
@@ -173,7 +175,9 @@ def decide_retrain(
     5. significant realized decay over ``max_decay``: ``retrain``, naming the cause;
     6. importance-weighted drift over ``importance_drift_limit``: ``retrain``;
     7. champion older than ``max_age_periods``: ``retrain``;
-    8. otherwise ``skip`` ("No decay: retraining postponed").
+    8. otherwise ``skip``: ``decay_not_measurable`` when the new labels gave no
+       measurable performance (no evidence is not "no decay"), else ``no_decay``
+       ("No decay: retraining postponed").
 
     A retrain candidate from rules 5-7 is then checked against the budget
     (``max_retrains`` within the window) and, when ``retrain_cost`` > 0, against
@@ -464,6 +468,20 @@ def decide_retrain(
                 )
 
     # 8. Nothing fired.
+    if candidate is None and perf is None:
+        # Labels arrived (rule 3) but gave no measurable performance: that is no
+        # evidence of decay, and the record must not say "no decay".
+        why = _unmeasured_why(inputs.performance, metric)
+        reason = Reason(
+            code="decay_not_measurable",
+            message=f"Realized performance could not be measured on the "
+            f"{inputs.new_labeled_rows} newly labeled rows: {why}. Without it no decay can be "
+            "judged; the champion stays, and neither drift nor age gave a reason to retrain.",
+            numbers={"new_labeled_rows": inputs.new_labeled_rows, "why": why},
+            passed=False,
+        )
+        checked.append(reason)
+        return _decide("skip", [reason, *notes], checked, inputs)
     if candidate is None:
         reason = Reason(
             code="no_decay",
@@ -595,6 +613,17 @@ def _window_text(window: TrainingWindow) -> str:
     if window.first_period is None:
         return f"from the beginning up to {window.last_period} (expanding window)"
     return f"{window.first_period} to {window.last_period} (sliding window)"
+
+
+def _unmeasured_why(perf: PerformanceSummary | None, metric: str) -> str:
+    """Why a performance summary carries no realized metric, in words."""
+    if perf is None:
+        return "no performance was assessed"
+    if perf.new_labeled_rows == 0:
+        return "none of them could be joined to a scored prediction with a target"
+    if not math.isfinite(perf.reference):
+        return "the champion has no reference metric to compare with"
+    return f"{metric} is undefined on them (for example one class only)"
 
 
 def _no_decay_text(inputs: RetrainInputs, drift: DriftPolicy) -> str:

@@ -827,3 +827,12 @@ def test_cycle_markdown_carries_the_summary_and_the_tables():
     assert cycle_summary(o, W) in md
     assert "| price | wasserstein |" in md and "estimated on the same rows" in md
     assert "## Retrain decision: `skip`" in md
+
+
+def test_labels_without_measurable_performance_never_read_as_no_reason_to_retrain():
+    r = retrain(performance=None, drift=drift({"price": 0.0}))
+    assert r.reasons[0].code == "decay_not_measurable"
+    text = cycle_summary(outcome(r), W)
+    assert "360 newly labeled rows arrived, but the forecast error could not be measured" in text
+    assert "(no performance was assessed)" in text
+    assert "no reason to retrain" not in text

@@ -271,7 +271,7 @@ CASES = [
         "realized_decay",
         SLIDING,
     ),
-    ("no-performance", {"performance": None}, {}, "skip", "no_decay", None),
+    ("no-performance", {"performance": None}, {}, "skip", "decay_not_measurable", None),
     # Rule 6: importance-weighted drift.
     (
         "important-drift",
@@ -447,7 +447,8 @@ def test_missing_evidence_is_not_applicable_and_never_retrains() -> None:
     assert ("performance_unavailable", None) in _codes(decision)
     assert ("drift_unavailable", None) in _codes(decision)
     assert ("model_age_unknown", None) in _codes(decision)
-    assert "not available" in decision.reasons[0].message
+    assert decision.reasons[0].code == "decay_not_measurable"
+    assert "could not be measured" in decision.reasons[0].message
 
 
 def test_cooldown_override_is_recorded() -> None:
@@ -586,3 +587,44 @@ def test_budget_override_by_critical_decay_is_recorded_with_its_numbers() -> Non
     assert override.numbers["max_retrains"] == 4
     assert override.numbers["decay"] == pytest.approx(0.50)
     assert "retrain_budget_exhausted" not in [r.code for r in decision.checked]
+
+
+@pytest.mark.parametrize(
+    ("performance", "why"),
+    [
+        (None, "no performance was assessed"),
+        (
+            PerformanceSummary(metric="mae", reference=REFERENCE_MAE, new_labeled_rows=0),
+            "none of them could be joined",
+        ),
+        (
+            PerformanceSummary(metric="mae", reference=float("nan"), new_labeled_rows=500),
+            "the champion has no reference metric",
+        ),
+        (
+            PerformanceSummary(metric="mae", reference=REFERENCE_MAE, new_labeled_rows=500),
+            "mae is undefined on them",
+        ),
+    ],
+    ids=["not-assessed", "no-rows", "no-reference", "undefined"],
+)
+def test_labels_without_measurable_performance_are_no_evidence_not_no_decay(
+    performance: PerformanceSummary | None, why: str
+) -> None:
+    decision = decide_retrain(
+        make_inputs(performance=performance), make_policy(), DRIFT_POLICY, "mae"
+    )
+    assert decision.action == "skip"
+    first = decision.reasons[0]
+    assert first.code == "decay_not_measurable" and first.passed is False
+    assert str(first.numbers["why"]).startswith(why)
+    assert first.numbers["new_labeled_rows"] == 500
+    assert "no_decay" not in {r.code for r in decision.checked}
+    # Drift or age still retrain without measured performance.
+    aged = decide_retrain(
+        make_inputs(performance=performance, champion_trained_period=PERIOD - 100),
+        make_policy(),
+        DRIFT_POLICY,
+        "mae",
+    )
+    assert aged.action == "retrain" and aged.reasons[0].code == "model_age"
