@@ -29,6 +29,8 @@ ALERT_EVENTS: Mapping[str, str] = {
     "mlops.guardrail.breach": "Predictions broke business limits and were held or changed.",
     "mlops.guardrail.finding": "A batch's inputs lie outside the champion's training range "
     "(one finding for the batch; its predictions were sent on as the rules say).",
+    "mlops.labels.quarantined": "A label file was quarantined: it failed the label gate "
+    "(its labels decide no retrain until a corrected file lands).",
     "mlops.model.leak_suspected": "A challenger was rejected: the target seems to leak into "
     "its inputs (check the feature pipeline).",
     "mlops.model.promoted": "A new model version became champion.",

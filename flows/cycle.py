@@ -885,6 +885,8 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
     # Only rows after both marks can be new or raise the labeled-through mark:
     # older periods were labeled through history.labels_through already, so the
     # history of accepted batches is read only when a retrain needs it.
+    # Label files that arrived since the last cycle pass the label gate first.
+    steps.gate_labels(rt)
     recent = steps.labeled_pool(rt, after_period=_earliest(seen_through, history.labels_through))
     labels_through = _latest(
         int(recent[time_col].max()) if not recent.empty else None, history.labels_through
@@ -1030,6 +1032,7 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
         assert frame is not None
         steps.store_accepted(rt, frame, gate, source=path)
         accepted += 1
+    steps.gate_labels(rt)
     pool = steps.labeled_pool(rt)
     last = int(pool[uc.data.time_column].max()) if not pool.empty else None
     inputs = bootstrap_inputs(last_labeled_period=last, labeled_rows=len(pool))

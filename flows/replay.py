@@ -66,9 +66,7 @@ class ReplayPlan:
     def labels_due(self, period: int, delivered: Sequence[int]) -> tuple[int, ...]:
         """Periods whose labels land by the cycle of ``period`` and have not yet landed."""
         done = set(delivered)
-        return tuple(
-            q for q in self.periods if q <= period - self.label_delay and q not in done
-        )
+        return tuple(q for q in self.periods if q <= period - self.label_delay and q not in done)
 
 
 def plan_replay(

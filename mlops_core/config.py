@@ -646,6 +646,25 @@ class ReportPolicy(Strict):
 
 
 # ----------------------------------------------------------------------- use case
+class LabelPolicy(Strict):
+    """How the label gate treats a label file (see ``mlops_core.label_gate``)."""
+
+    max_bad_row_share: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="A label file whose unusable rows (no id, no target, a target that is "
+        "not a number, ids with conflicting targets) exceed this share "
+        "of its rows is quarantined whole; below it they are left out and counted.",
+    )
+    corrections: Literal["apply", "refuse"] = Field(
+        "apply",
+        description="A later label file that changes an id's label: apply (the new label "
+        "wins; the ids are recorded in the label ledger) or refuse (the earlier label "
+        "stays; the rows are left out and counted).",
+    )
+
+
 class UseCase(Strict):
     """One model in production, as described by its use-case file."""
 
@@ -656,6 +675,7 @@ class UseCase(Strict):
     model: ModelConfig
     metric: MetricConfig
     drift: DriftPolicy = Field(default_factory=DriftPolicy)
+    labels: LabelPolicy = Field(default_factory=LabelPolicy)
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     guardrails: GuardrailPolicy = Field(default_factory=GuardrailPolicy)

@@ -22,6 +22,8 @@ EventName = Literal[
     "mlops.model.rolled_back",
     "mlops.guardrail.breach",
     "mlops.guardrail.finding",
+    "mlops.labels.quarantined",
+    "mlops.labels.findings",
 ]
 EVENTS: tuple[str, ...] = EventName.__args__  # type: ignore[attr-defined]
 

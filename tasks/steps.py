@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
@@ -34,6 +34,7 @@ from mlops_core.estimation import PerformanceEstimator
 from mlops_core.features import model_input, segment_maxima
 from mlops_core.gate import decide_gate
 from mlops_core.guardrails import GuardrailResult, apply_guardrails
+from mlops_core.label_gate import LabelGateDecision
 from mlops_core.monitoring import assess_performance, challenger_evidence
 from mlops_core.periods import batch_periods, period_index
 from mlops_core.reference_profile import ReferenceProfile, profile_reference
@@ -49,6 +50,8 @@ from mlops_core.training import (
 from tasks import storage, tracking
 from tasks.drift import compute_drift
 from tasks.estimator_store import load_estimator, log_estimator
+from tasks.labels import admit_label_files, read_accepted_labels
+from tasks.notify import emit
 from tasks.runtime import Runtime
 from tasks.search import log_search, run_search
 from tasks.validation import read_batch_file, validate_frame
@@ -239,6 +242,35 @@ def store_accepted(
     return storage.write_parquet(frame[cols], target)
 
 
+@step(name="label gate")
+def gate_labels(rt: Runtime) -> list[LabelGateDecision]:
+    """Gate the label files that arrived since the last call (see ``tasks.labels``).
+
+    A quarantined file raises the event ``mlops.labels.quarantined``; an accepted
+    file whose rows were left out or corrected raises ``mlops.labels.findings``.
+    Each is logged with its reason; neither stops the cycle.
+    """
+    decisions = admit_label_files(rt.paths, rt.usecase)
+    logger = get_run_logger()
+    for decision in decisions:
+        findings = "; ".join(f.message for f in decision.findings)
+        payload = {
+            "file": decision.file,
+            "sha256": decision.sha256,
+            "rows": decision.rows,
+            "accepted_rows": decision.accepted_rows,
+            "reason": decision.reason,
+            "findings": findings,
+        }
+        if decision.action == "quarantine":
+            logger.warning("label file %s quarantined: %s", decision.file, decision.reason)
+            emit("mlops.labels.quarantined", rt.name, payload)
+        elif decision.findings:
+            logger.warning("label file %s accepted with findings: %s", decision.file, findings)
+            emit("mlops.labels.findings", rt.name, payload)
+    return decisions
+
+
 @step(name="join labels")
 def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
     """Accepted batches joined with every label that has arrived so far.
@@ -251,7 +283,7 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
     """
     d = rt.usecase.data
     empty = pd.DataFrame(columns=[*(c.name for c in rt.usecase.contract.columns), d.target_column])
-    labels = storage.read_label_files(rt.paths.labels, d.format, d.id_column, d.target_column)
+    labels = read_accepted_labels(rt.paths, d.id_column, d.target_column)
     if labels.empty:
         return empty
     labeled = pd.Index(labels[d.id_column])

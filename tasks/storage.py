@@ -331,7 +331,7 @@ def label_positions(labeled: pd.Index, ids: pd.Series) -> np.ndarray:
     """Position of each id in ``labeled`` (the label ids), -1 where it has no label.
 
     Integer ids are looked up as integers when the labels' are; any other pair
-    is compared as text, the form :func:`read_label_files` gives mixed ids.
+    is compared as text, the form ``tasks.labels.read_accepted_labels`` gives mixed ids.
     """
     if pd.api.types.is_integer_dtype(labeled.dtype):
         if pd.api.types.is_integer_dtype(ids.dtype):
@@ -345,25 +345,3 @@ def ids_as_text(ids: pd.Series) -> pd.Series:
     if pd.api.types.infer_dtype(ids, skipna=False) == "string":
         return ids
     return ids.astype(str)
-
-
-def read_label_files(folder: Path, fmt: str, id_column: str, target_column: str) -> pd.DataFrame:
-    """All labels that have arrived, one row per id (the latest file wins on conflicts).
-
-    Ids keep their integer type when every file has integer ids (an integer's
-    text is unique, so this joins as text would, without converting every id);
-    otherwise they are text.
-    """
-    frames = []
-    for path in list_files(folder, fmt):
-        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
-        missing = {id_column, target_column} - set(frame.columns)
-        if missing:
-            raise ValueError(f"label file {path.name}: missing column(s) {sorted(missing)}")
-        frames.append(frame[[id_column, target_column]])
-    if not frames:
-        return pd.DataFrame(columns=[id_column, target_column])
-    labels = pd.concat(frames, ignore_index=True)
-    if not pd.api.types.is_integer_dtype(labels[id_column]):
-        labels[id_column] = ids_as_text(labels[id_column])
-    return labels.drop_duplicates(subset=id_column, keep="last")

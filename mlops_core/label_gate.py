@@ -1,0 +1,316 @@
+"""The label gate: a label file is checked like a batch before any label decides anything.
+
+Labels decide every retrain (realized performance, the training rows, the
+promotion holdout), so a bad label file must never reach them silently. Each
+newly arrived label file gets one :class:`LabelGateDecision`:
+
+- ``quarantine``: the file as a whole cannot be used (its id or target column
+  is missing, it holds no row, or more than ``labels.max_bad_row_share`` of its
+  rows are unusable). It is moved to quarantine byte for byte with its reason;
+  later batches and label files go on.
+- ``accept``: the usable rows go on; every row left out is counted by rule.
+
+Row rules (a row left out is counted, never silently dropped):
+
+- ``id_missing``: no id; ``target_missing``: no target (the label is unknown);
+- ``target_not_numeric``: a regression target that is not a number (``abc``);
+- ``conflicting_duplicates``: one id with different targets in the same file:
+  every row of that id is left out (which one is right is not knowable);
+- ``duplicate_ids``: one id repeated with the same target: kept once;
+- ``unknown_ids``: ids no accepted batch holds yet (never scored, or for a
+  period not delivered yet): kept and counted, so a label that arrives before
+  its batch still joins it;
+- ``corrections``: ids labeled by an earlier accepted file with a different
+  target. With ``labels.corrections: apply`` the new target wins and the ids
+  are recorded (an audit trail); with ``refuse`` the earlier label stays and
+  the correcting rows are left out.
+
+Pure: frames in, a decision and the accepted rows out. The adapter in
+``tasks/labels.py`` reads the files, moves them and keeps the label ledger.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlops_core.config import LabelPolicy
+
+LabelAction = Literal["accept", "quarantine"]
+#: Ids quoted per rule in a decision (the counts are always whole).
+SAMPLE_IDS = 5
+
+
+class LabelFinding(BaseModel):
+    """Rows of a label file one rule left out or changed.
+
+    Attributes:
+        rule: The rule's code (see the module docs).
+        rows: Rows concerned.
+        message: What was found and what was done, in one sentence.
+        sample_ids: Up to :data:`SAMPLE_IDS` of the ids concerned.
+        dropped: True when the rows were left out, False when they were kept
+            (duplicates kept once, corrections applied).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: str
+    rows: int = Field(ge=0)
+    message: str
+    sample_ids: tuple[str, ...] = ()
+    dropped: bool = True
+
+
+class LabelGateDecision(BaseModel):
+    """What the label gate decided about one label file.
+
+    Attributes:
+        file: The file's name.
+        sha256: Its content hash (the label ledger's key).
+        action: ``accept`` or ``quarantine``.
+        reason: For ``quarantine``, why, in one sentence; empty for ``accept``.
+        rows: Rows in the file.
+        accepted_rows: Rows that go on (0 when quarantined).
+        findings: Every rule that left rows out or changed them.
+        corrections: Ids whose earlier label this file changed (``apply``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str
+    sha256: str
+    action: LabelAction
+    reason: str = ""
+    rows: int = Field(ge=0)
+    accepted_rows: int = Field(ge=0)
+    findings: tuple[LabelFinding, ...] = ()
+    corrections: int = Field(0, ge=0)
+
+    @property
+    def dropped_rows(self) -> int:
+        """Rows left out by the row rules."""
+        return sum(f.rows for f in self.findings if f.dropped)
+
+
+def _sample(ids: pd.Series) -> tuple[str, ...]:
+    return tuple(str(v) for v in pd.unique(ids)[:SAMPLE_IDS])
+
+
+def _quarantine(file: str, sha256: str, rows: int, reason: str, findings=()) -> LabelGateDecision:
+    return LabelGateDecision(
+        file=file,
+        sha256=sha256,
+        action="quarantine",
+        reason=reason,
+        rows=rows,
+        accepted_rows=0,
+        findings=tuple(findings),
+    )
+
+
+def check_label_file(
+    frame: pd.DataFrame,
+    *,
+    file: str,
+    sha256: str,
+    id_column: str,
+    target_column: str,
+    task: Literal["regression", "classification"],
+    scored_ids: pd.Index,
+    known: pd.Series,
+    policy: LabelPolicy,
+) -> tuple[LabelGateDecision, pd.DataFrame]:
+    """Check one label file and return the decision with the rows that go on.
+
+    Args:
+        frame: The file as read (every column as the reader gave it).
+        file: Its name, for the decision.
+        sha256: Its content hash.
+        id_column: The use case's id column.
+        target_column: The use case's target column.
+        task: The model's task (a regression target must be a number).
+        scored_ids: Ids of every accepted batch, as text.
+        known: Targets of the ids already labeled by accepted files (index: id as text).
+        policy: The use case's label policy.
+
+    Returns:
+        The decision, and the accepted rows (columns ``id_column``, as the file
+        gave them, and ``target_column``; empty when quarantined).
+    """
+    empty = pd.DataFrame({id_column: pd.Series(dtype=object), target_column: pd.Series()})
+    missing = [c for c in (id_column, target_column) if c not in frame.columns]
+    if missing:
+        return _quarantine(
+            file,
+            sha256,
+            len(frame),
+            f"the label file has no column {', '.join(repr(c) for c in missing)} (its columns: "
+            f"{', '.join(map(str, frame.columns[:10]))}); a label file holds the id "
+            f"{id_column!r} and the target {target_column!r}",
+        ), empty
+    if frame.empty:
+        return _quarantine(file, sha256, 0, "the label file holds no row"), empty
+
+    rows = len(frame)
+    ids = frame[id_column]
+    target = frame[target_column]
+    findings: list[LabelFinding] = []
+    keep = np.ones(rows, dtype=bool)
+
+    no_id = ids.isna().to_numpy()
+    if no_id.any():
+        findings.append(
+            LabelFinding(
+                rule="id_missing",
+                rows=int(no_id.sum()),
+                message=f"{int(no_id.sum())} rows have no {id_column!r}: left out.",
+            )
+        )
+        keep &= ~no_id
+    if pd.api.types.is_float_dtype(ids) and bool((ids.dropna() % 1 == 0).all()):
+        # Integer ids read as floats because some are missing: 17.0 is id 17.
+        ids = ids.astype("Int64")
+    text_ids = ids.astype(str).where(~no_id, "")
+    if task == "regression":
+        numbers = pd.to_numeric(target, errors="coerce")
+        not_number = (numbers.isna() & target.notna()).to_numpy() & keep
+        if not_number.any():
+            bad = target[not_number]
+            findings.append(
+                LabelFinding(
+                    rule="target_not_numeric",
+                    rows=int(not_number.sum()),
+                    message=f"{int(not_number.sum())} rows have a {target_column!r} that is not "
+                    f"a number (for example {str(bad.iloc[0])!r}): left out.",
+                    sample_ids=_sample(text_ids[not_number]),
+                )
+            )
+            keep &= ~not_number
+        target = numbers
+    no_target = target.isna().to_numpy() & keep
+    if no_target.any():
+        findings.append(
+            LabelFinding(
+                rule="target_missing",
+                rows=int(no_target.sum()),
+                message=f"{int(no_target.sum())} rows have no {target_column!r} (the label is "
+                "unknown): left out; they never count as evidence.",
+                sample_ids=_sample(text_ids[no_target]),
+            )
+        )
+        keep &= ~no_target
+
+    clean = pd.DataFrame({id_column: text_ids, target_column: target})
+    # Duplicates inside the file: the same target is one label, different ones are none.
+    live = clean.loc[keep]
+    per_id = live.groupby(id_column, sort=False)[target_column].nunique()
+    conflicting = per_id.index[per_id.to_numpy() > 1]
+    in_conflict = clean[id_column].isin(conflicting).to_numpy() & keep
+    if in_conflict.any():
+        findings.append(
+            LabelFinding(
+                rule="conflicting_duplicates",
+                rows=int(in_conflict.sum()),
+                message=f"{len(conflicting)} ids appear with different targets "
+                f"({int(in_conflict.sum())} rows): every row of those ids is left out, since "
+                "which target is right cannot be known.",
+                sample_ids=_sample(pd.Series(conflicting)),
+            )
+        )
+        keep &= ~in_conflict
+    repeated = clean[id_column].duplicated(keep="first").to_numpy() & keep
+    if repeated.any():
+        findings.append(
+            LabelFinding(
+                rule="duplicate_ids",
+                rows=int(repeated.sum()),
+                message=f"{int(repeated.sum())} rows repeat an id with the same target: each "
+                "id is kept once.",
+                sample_ids=_sample(clean.loc[repeated, id_column]),
+            )
+        )
+        keep &= ~repeated
+    unknown = ~clean[id_column].isin(scored_ids).to_numpy() & keep
+    if unknown.any():
+        # Kept: a label that arrives before its batch joins it when the batch does.
+        findings.append(
+            LabelFinding(
+                rule="unknown_ids",
+                rows=int(unknown.sum()),
+                message=f"{int(unknown.sum())} rows label ids that no accepted batch holds yet "
+                "(never scored, or of a period not delivered yet): kept, they join their rows "
+                "when a batch holding them is accepted.",
+                sample_ids=_sample(clean.loc[unknown, id_column]),
+                dropped=False,
+            )
+        )
+
+    corrections = 0
+    if len(known):
+        earlier = known.reindex(clean[id_column]).to_numpy()
+        has_earlier = pd.notna(earlier) & keep
+        changed = has_earlier & (earlier.astype(object) != clean[target_column].to_numpy())
+        if task == "regression" and changed.any():
+            # Numbers equal after a round trip through a file are the same label.
+            a = pd.to_numeric(pd.Series(earlier[changed]), errors="coerce").to_numpy(float)
+            b = clean.loc[changed, target_column].to_numpy(float)
+            same = np.isclose(a, b, rtol=1e-12, atol=0.0)
+            changed[np.flatnonzero(changed)[same]] = False
+        if changed.any():
+            corrections = int(changed.sum())
+            refuse = policy.corrections == "refuse"
+            findings.append(
+                LabelFinding(
+                    rule="corrections",
+                    rows=corrections,
+                    message=f"{corrections} rows change the label an earlier file gave their id: "
+                    + (
+                        "refused (labels.corrections: refuse), the earlier labels stay."
+                        if refuse
+                        else "applied (labels.corrections: apply), the new labels replace them."
+                    ),
+                    sample_ids=_sample(clean.loc[changed, id_column]),
+                    dropped=refuse,
+                )
+            )
+            if refuse:
+                keep &= ~changed
+                corrections = 0
+
+    # Unusable rows: a repeated id keeps its label once, and a refused correction
+    # is a policy's choice; neither is bad data.
+    dropped = sum(
+        f.rows for f in findings if f.dropped and f.rule not in ("duplicate_ids", "corrections")
+    )
+    share = dropped / rows
+    if share > policy.max_bad_row_share:
+        return _quarantine(
+            file,
+            sha256,
+            rows,
+            f"{dropped} of {rows} rows ({share:.0%}) are unusable, over the "
+            f"{policy.max_bad_row_share:.0%} allowed (labels.max_bad_row_share): the file is "
+            "not trusted as a whole",
+            findings,
+        ), empty
+    # The ids as the file gave them (integers stay integers: they join faster).
+    accepted = pd.DataFrame(
+        {
+            id_column: ids[keep].reset_index(drop=True),
+            target_column: clean.loc[keep, target_column].reset_index(drop=True),
+        }
+    )
+    decision = LabelGateDecision(
+        file=file,
+        sha256=sha256,
+        action="accept",
+        rows=rows,
+        accepted_rows=len(accepted),
+        findings=tuple(findings),
+        corrections=corrections,
+    )
+    return decision, accepted
