@@ -1,0 +1,115 @@
+"""Label faults through the ``monitor`` flow: labels are gated like batches.
+
+One use case is bootstrapped on the simulator's history (module fixture). Each
+case lands a faulty label file for the first live week, then the next batch,
+and runs a monitor cycle; it asserts what the label gate did (quarantine with
+its reason, or the bad rows left out and counted), that the cycle still ran,
+and that the realized error was measured on the good labels only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.cycle import bootstrap, monitor
+from flows.demo import SHIPPED_USECASE
+from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
+from tasks import storage
+from tasks.labels import label_ledger_decisions, read_accepted_labels
+
+pytestmark = pytest.mark.flows
+
+SIM = RetailDemandSimulator(SimulatorConfig(seed=11))
+FIRST_LIVE = SIM.config.initial_periods
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A bootstrapped data root whose first live week was scored (no labels yet)."""
+    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(SHIPPED_USECASE), tmp_path)
+    for p in range(FIRST_LIVE):
+        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
+        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    assert bootstrap(str(SHIPPED_USECASE), str(tmp_path))["champion_version"] == "1"
+    SIM.batch(FIRST_LIVE).to_csv(paths.landing / "live_0.csv", index=False)
+    monitor(str(SHIPPED_USECASE), "live_0.csv", str(tmp_path))
+    return tmp_path
+
+
+def _paths(root: Path) -> storage.UseCasePaths:
+    return storage.UseCasePaths.for_usecase(storage.load_usecase_file(SHIPPED_USECASE), root)
+
+
+def _next_cycle(root: Path, labels: pd.DataFrame | bytes) -> dict:
+    paths = _paths(root)
+    target = paths.labels / "labels_live_0.csv"
+    if isinstance(labels, bytes):
+        target.write_bytes(labels)
+    else:
+        labels.to_csv(target, index=False)
+    SIM.batch(FIRST_LIVE + 1).to_csv(paths.landing / "live_1.csv", index=False)
+    return monitor(str(SHIPPED_USECASE), "live_1.csv", str(root))
+
+
+def _mae(root: Path, labels: pd.DataFrame, drop: set) -> float:
+    """The champion's MAE on the first live week's labels, without the ``drop`` ids."""
+    served = pd.concat(
+        pd.read_parquet(f) for f in sorted(_paths(root).predictions.glob("live_0*.parquet"))
+    )
+    joined = served.merge(labels[~labels["row_id"].isin(drop)], on="row_id")
+    assert len(joined) == len(labels) - len(drop)
+    # Performance judges the model itself: its raw output, before any guardrail.
+    return float((joined["raw_prediction"] - joined["units_sold"]).abs().mean())
+
+
+def _last_decision(root: Path):
+    return label_ledger_decisions(_paths(root))[-1]
+
+
+def test_conflicting_duplicate_ids_are_left_out_not_last_row_wins(root: Path) -> None:
+    good = SIM.labels(FIRST_LIVE)
+    conflicting = good.iloc[:20].assign(units_sold=lambda f: f["units_sold"] * 10 + 100)
+    out = _next_cycle(root, pd.concat([good, conflicting], ignore_index=True))
+    decision = _last_decision(root)
+    assert decision.action == "accept" and decision.file == "labels_live_0.csv"
+    assert {f.rule: f.rows for f in decision.findings} == {"conflicting_duplicates": 40}
+    accepted = read_accepted_labels(_paths(root), "row_id", "units_sold")
+    assert not set(conflicting["row_id"]) & set(accepted["row_id"])
+    # The realized error is the champion's on the week's other rows, not on the
+    # conflicting targets (last row wins would have used those).
+    assert out["realized"] == pytest.approx(_mae(root, good, drop=set(conflicting["row_id"])))
+
+
+def test_a_text_target_is_left_out_with_its_rule_and_the_cycle_runs(root: Path) -> None:
+    labels = SIM.labels(FIRST_LIVE).astype({"units_sold": object})
+    labels.loc[labels.index[7], "units_sold"] = "abc"
+    out = _next_cycle(root, labels)
+    decision = _last_decision(root)
+    finding = {f.rule: f for f in decision.findings}["target_not_numeric"]
+    assert finding.rows == 1 and "'abc'" in finding.message
+    good = SIM.labels(FIRST_LIVE)
+    bad_id = labels.loc[labels.index[7], "row_id"]
+    assert out["realized"] == pytest.approx(_mae(root, good, drop={bad_id}))
+
+
+def test_a_wrong_header_quarantines_the_label_file_and_later_cycles_go_on(
+    root: Path, prefect_events
+) -> None:
+    labels = SIM.labels(FIRST_LIVE).rename(columns={"units_sold": "count"})
+    data = labels.to_csv(index=False).encode("utf-8")
+    out = _next_cycle(root, data)
+    decision = _last_decision(root)
+    assert decision.action == "quarantine" and "no column 'units_sold'" in decision.reason
+    paths = _paths(root)
+    quarantined = paths.quarantine / "labels" / "labels_live_0.csv"
+    assert quarantined.read_bytes() == data, "quarantined byte for byte"
+    assert not (paths.labels / "labels_live_0.csv").exists()
+    assert quarantined.with_name(quarantined.name + ".reason.json").exists()
+    # The batch itself was scored and decided: no labels is no evidence.
+    assert out["validation"] == "pass" and out["realized"] is None
+    assert out["reason"] == "not_enough_labels", out
+    events = prefect_events("mlops.labels.quarantined", lambda p: p.get("file") == quarantined.name)
+    assert events and "units_sold" in events[0].payload["reason"]
