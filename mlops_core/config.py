@@ -653,8 +653,8 @@ class LabelPolicy(Strict):
         0.2,
         ge=0.0,
         le=1.0,
-        description="A label file whose unusable rows (no id, no target, a target that is "
-        "not a number, ids with conflicting targets) exceed this share "
+        description="A label file whose malformed rows (no id, a target that is not a "
+        "number, ids with conflicting targets) exceed this share "
         "of its rows is quarantined whole; below it they are left out and counted.",
     )
     corrections: Literal["apply", "refuse"] = Field(

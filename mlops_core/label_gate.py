@@ -6,7 +6,8 @@ newly arrived label file gets one :class:`LabelGateDecision`:
 
 - ``quarantine``: the file as a whole cannot be used (its id or target column
   is missing, it holds no row, or more than ``labels.max_bad_row_share`` of its
-  rows are unusable). It is moved to quarantine byte for byte with its reason;
+  rows are malformed: no id, a target that is not a number, conflicting
+  duplicates). It is moved to quarantine byte for byte with its reason;
   later batches and label files go on.
 - ``accept``: the usable rows go on; every row left out is counted by rule.
 
@@ -40,6 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlops_core.config import LabelPolicy
 
 LabelAction = Literal["accept", "quarantine"]
+#: Rules whose rows count towards ``labels.max_bad_row_share``: signs of a broken file.
+MALFORMED = frozenset({"id_missing", "target_not_numeric", "conflicting_duplicates"})
 #: Ids quoted per rule in a decision (the counts are always whole).
 SAMPLE_IDS = 5
 
@@ -281,18 +284,17 @@ def check_label_file(
                 keep &= ~changed
                 corrections = 0
 
-    # Unusable rows: a repeated id keeps its label once, and a refused correction
-    # is a policy's choice; neither is bad data.
-    dropped = sum(
-        f.rows for f in findings if f.dropped and f.rule not in ("duplicate_ids", "corrections")
-    )
+    # Malformed rows only: a blank target is a label not known (a sensor that
+    # failed), a repeated id keeps its label once, and a refused correction is a
+    # policy's choice; none of them makes the rest of the file suspect.
+    dropped = sum(f.rows for f in findings if f.dropped and f.rule in MALFORMED)
     share = dropped / rows
     if share > policy.max_bad_row_share:
         return _quarantine(
             file,
             sha256,
             rows,
-            f"{dropped} of {rows} rows ({share:.0%}) are unusable, over the "
+            f"{dropped} of {rows} rows ({share:.0%}) are malformed, over the "
             f"{policy.max_bad_row_share:.0%} allowed (labels.max_bad_row_share): the file is "
             "not trusted as a whole",
             findings,

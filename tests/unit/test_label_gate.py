@@ -72,13 +72,21 @@ def test_blank_targets_are_left_out_and_counted() -> None:
     assert rules(decision) == {"target_missing": 5} and len(accepted) == 45
 
 
-def test_too_many_unusable_rows_quarantine_the_whole_file() -> None:
-    frame = clean_file()
-    frame.loc[:14, "y"] = None  # 30% of the rows, over the 20% default
+def test_too_many_malformed_rows_quarantine_the_whole_file() -> None:
+    frame = clean_file().astype({"y": object})
+    frame.loc[:14, "y"] = "n/a"  # 30% of the rows, over the 20% default
     decision, accepted = gate(frame)
     assert decision.action == "quarantine" and accepted.empty
-    assert "15 of 50 rows (30%)" in decision.reason
+    assert "15 of 50 rows (30%) are malformed" in decision.reason
     assert gate(frame, max_bad_row_share=0.5)[0].action == "accept"
+
+
+def test_blank_targets_never_quarantine_a_file_they_are_labels_not_known() -> None:
+    frame = clean_file()
+    frame.loc[:39, "y"] = None  # 80% of the rows: a sensor that failed for days
+    decision, accepted = gate(frame)
+    assert decision.action == "accept" and len(accepted) == 10
+    assert {f.rule: f.rows for f in decision.findings} == {"target_missing": 40}
 
 
 def test_a_wrong_header_or_an_empty_file_is_quarantined_with_its_columns() -> None:
