@@ -30,6 +30,7 @@ DISK_FULL = "tests/flows/test_disk_full.py"
 SERVER_LOST = "tests/flows/test_tracking_server_lost.py"
 LEAK = "tests/flows/test_leak.py"
 CRASH = "tests/flows/test_crash.py"
+LABELS = "tests/flows/test_label_faults.py"
 QUARANTINE = "quarantined byte for byte, reason names {what}; champion unchanged; ledger entry"
 
 # (test node id, fault injected, outcome the test asserts)
@@ -53,6 +54,23 @@ CASES: list[tuple[str, str, str]] = [
         ("infinite feature values", "+inf, -inf in a feature", "`temperature`, infinite"),
     ]
 ] + [
+    (
+        f"{LABELS}::test_conflicting_duplicate_ids_are_left_out_not_last_row_wins",
+        "label file with 20 duplicate ids whose targets conflict",
+        "label file accepted, the 40 rows of those ids left out and counted "
+        "(`conflicting_duplicates`); realized error measured on the other rows",
+    ),
+    (
+        f"{LABELS}::test_a_text_target_is_left_out_with_its_rule_and_the_cycle_runs",
+        "the text `abc` in a numeric target",
+        "the row left out and counted (`target_not_numeric`, `'abc'` quoted); the cycle runs",
+    ),
+    (
+        f"{LABELS}::test_a_wrong_header_quarantines_the_label_file_and_later_cycles_go_on",
+        "label file with a wrong header (`count` for `units_sold`)",
+        "label file quarantined byte for byte with its reason and a `mlops.labels.quarantined` "
+        "event; the batch is scored and decided (`not_enough_labels`)",
+    ),
     (
         f"{LEAK}::test_the_challenger_that_learnt_the_leak_is_rejected",
         "the target leaking into a feature (`units_last_week` = this week's sales), contract "
