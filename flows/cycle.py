@@ -786,13 +786,19 @@ def score_batch(usecase_path: str, batch: str, data_root: str | None = None) -> 
     }
 
 
+#: Longest a monitor waits for another process handling the same batch.
+CLAIM_WAIT_SECONDS = 3600.0
+
+
 @flow(name="monitor", flow_run_name="monitor {batch}")
 def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict[str, Any]:
     """One cycle for one landed batch (DESIGN.md section 3).
 
     Validate, score and guard; join newly arrived labels; measure realized
     performance and drift; decide whether to retrain; if so train a challenger
-    and take it through the promotion gate; record every decision.
+    and take it through the promotion gate; record every decision. A second
+    process monitoring the same batch (same content, any name) waits for the
+    first and then returns it as a duplicate (``storage.claim_batch``).
 
     Args:
         usecase_path: The use-case file, relative to the project folder or absolute.
@@ -802,10 +808,27 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
     rt = open_runtime(usecase_path, data_root)
     path = _locate(rt, batch)
     sha = storage.file_sha256(path)
+    logger = get_run_logger()
+    # One cycle per batch across processes: a second monitor of the same batch
+    # waits here for the first, then finds its ledger entry.
+    with storage.claim_batch(
+        rt.paths.claims,
+        sha,
+        timeout_seconds=CLAIM_WAIT_SECONDS,
+        on_wait=lambda holder: logger.warning(
+            "batch %s is being handled by %s: waiting for it to finish", batch, holder
+        ),
+    ):
+        return _claimed_cycle(rt, batch, path, sha)
+
+
+def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
+    """``monitor`` for a batch whose claim this process holds."""
     done = storage.ledger_entry(rt.paths.ledger, sha)
     if done is not None:
         # Same content already handled (any name): idempotent, nothing is redone.
-        if path.parent.resolve() == rt.paths.landing.resolve():
+        # The batch is gone when the process that handled it archived it.
+        if path.exists() and path.parent.resolve() == rt.paths.landing.resolve():
             storage.move_verified(path, rt.paths.archive, sha)
         return CycleResult(
             batch=batch,

@@ -8,12 +8,15 @@ would trust.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +79,11 @@ class UseCasePaths:
     def ledger(self) -> Path:
         """Append-only record of every batch handled, keyed by content hash."""
         return self.quarantine.parent / "ledger.jsonl"
+
+    @property
+    def claims(self) -> Path:
+        """One lock file per batch being handled (see :func:`claim_batch`)."""
+        return self.quarantine.parent / "claims"
 
     @classmethod
     def for_usecase(cls, usecase: UseCase, data_root: Path) -> UseCasePaths:
@@ -240,6 +248,75 @@ def quarantine_batch(
     target = move_verified(source, quarantine, sha256)
     write_json(target.with_name(target.name + ".reason.json"), reason)
     return target
+
+
+class BatchClaimedError(RuntimeError):
+    """Another process held a batch's claim for longer than the wait allowed."""
+
+
+def _holder(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        text = ""
+    return text or "another process"
+
+
+@contextmanager
+def claim_batch(
+    folder: Path,
+    sha256: str,
+    *,
+    timeout_seconds: float,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold the claim on one batch (by content hash) for the body of the block.
+
+    The claim is an exclusive ``flock`` on ``<folder>/<sha256>.lock``: the kernel
+    releases it when its holder exits, however it dies (``kill -9`` included), so
+    a claim never outlives its process and nothing has to expire it. A second
+    process asking for the same batch waits for the first to finish, then sees
+    its ledger entry: one cycle per batch. The lock file names its holder (host,
+    pid, start time) for the message of a process that waits. The claim is
+    local to one host's file system (the data root of the embedded defaults and
+    of the compose stack); ``flock`` over a network file system is not relied on.
+
+    Args:
+        folder: The use case's claims folder.
+        sha256: The batch's content hash.
+        timeout_seconds: Longest wait for another holder before giving up.
+        on_wait: Called once with the holder's description when the claim is taken.
+
+    Raises:
+        BatchClaimedError: The claim stayed held for ``timeout_seconds``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sha256}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_seconds
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _holder(path)
+                if not told and on_wait is not None:
+                    on_wait(holder)
+                    told = True
+                if time.monotonic() >= deadline:
+                    raise BatchClaimedError(
+                        f"batch {sha256[:12]} is being handled by {holder} (waited "
+                        f"{timeout_seconds:.0f} s)"
+                    ) from None
+                time.sleep(0.2)
+        me = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, me.encode("utf-8"), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def ledger_entry(ledger: Path, sha256: str) -> dict[str, Any] | None:

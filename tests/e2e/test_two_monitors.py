@@ -1,0 +1,83 @@
+"""Two ``mlops monitor`` processes started together on one batch: one cycle, not two."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
+from tasks import storage, tracking
+from tasks.runtime import open_runtime
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "usecases" / "retail_demand.yaml"
+MLOPS = Path(sys.executable).parent / "mlops"
+SIM = RetailDemandSimulator(SimulatorConfig(seed=5))
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def test_two_monitor_processes_on_one_batch_run_one_cycle(tmp_path: Path) -> None:
+    root = tmp_path / "home"
+    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(SHIPPED), root)
+    first_live = SIM.config.initial_periods
+    for p in range(first_live):
+        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
+        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    boot = subprocess.run(
+        [str(MLOPS), "bootstrap", str(SHIPPED), "--home", str(root)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert boot.returncode == 0, boot.stderr[-2000:]
+    SIM.labels(first_live - 1).to_csv(paths.labels / "labels_late.csv", index=False)
+    data = SIM.batch(first_live).to_csv(index=False).encode("utf-8")
+    (paths.landing / "live.csv").write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+
+    both = [
+        subprocess.Popen(
+            [str(MLOPS), "monitor", str(SHIPPED), "live.csv", "--home", str(root)],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=900) for p in both]
+    for proc, (out, err) in zip(both, outputs, strict=True):
+        assert proc.returncode == 0, (out[-2000:], err[-2000:])
+
+    entries = [
+        json.loads(line)
+        for line in paths.ledger.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line).get("sha256") == sha
+    ]
+    assert len(entries) == 1, "one ledger entry for the batch"
+    rt = open_runtime(SHIPPED, str(root))
+    decisions = tracking.find_decision_runs(
+        rt.client, rt.decisions_experiment_id, filter_tags={"mlops.batch_sha256": sha}
+    )
+    kinds = sorted(r.kind for r in decisions)
+    assert kinds.count("retrain") == 1, kinds
+    assert (paths.archive / "live.csv").exists() and not (paths.landing / "live.csv").exists()
+    # One ran the cycle; the other waited for it, said so, and found it handled.
+    statuses = sorted(json.loads(out)["status"] for out, _ in outputs)
+    assert statuses == ["done", "duplicate"], statuses
+    said = "\n".join(err for _, err in outputs)
+    assert "is being handled by pid" in said, said[-3000:]
