@@ -31,6 +31,7 @@ SERVER_LOST = "tests/flows/test_tracking_server_lost.py"
 LEAK = "tests/flows/test_leak.py"
 CRASH = "tests/flows/test_crash.py"
 LABELS = "tests/flows/test_label_faults.py"
+TWO_MONITORS = "tests/e2e/test_two_monitors.py"
 QUARANTINE = "quarantined byte for byte, reason names {what}; champion unchanged; ledger entry"
 
 # (test node id, fault injected, outcome the test asserts)
@@ -70,6 +71,12 @@ CASES: list[tuple[str, str, str]] = [
         "label file with a wrong header (`count` for `units_sold`)",
         "label file quarantined byte for byte with its reason and a `mlops.labels.quarantined` "
         "event; the batch is scored and decided (`not_enough_labels`)",
+    ),
+    (
+        f"{TWO_MONITORS}::test_two_monitor_processes_on_one_batch_run_one_cycle",
+        "two `mlops monitor` processes started together on the same batch",
+        "one cycle: one ledger entry and one decision run; the other process waits, names the "
+        "holder, and reports the batch as a duplicate",
     ),
     (
         f"{LEAK}::test_the_challenger_that_learnt_the_leak_is_rejected",
