@@ -34,6 +34,7 @@ from mlops_core.cycle import (
 from mlops_core.decisions import (
     DriftSummary,
     GateDecision,
+    PerformanceSummary,
     PromotionDecision,
     RetrainDecision,
     RetrainInputs,
@@ -595,11 +596,22 @@ def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
     promotion = record.get("promotion") or {}
     reasons = retrain.get("reasons") or [{}]
     guardrails = record.get("guardrails") or {}
+    # The figures the interrupted run measured and recorded, not blanks.
+    perf = (
+        PerformanceSummary.model_validate(record["performance"])
+        if record.get("performance")
+        else None
+    )
+    drift = DriftSummary.model_validate(record["drift"]) if record.get("drift") else None
     return CycleResult(
         batch=record["batch"],
         period=record["period"],
         status="done",
         validation=(record.get("gate") or {}).get("action", "-"),
+        drift_share=drift.drift_share if drift else None,
+        importance_drift=drift.importance_weighted_share if drift else None,
+        realized=perf.realized.value if perf and perf.realized else None,
+        reference=perf.reference if perf else None,
         decision=retrain.get("action", "-"),
         reason=reasons[0].get("code", "-"),
         promotion=promotion.get("action"),

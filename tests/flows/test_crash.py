@@ -214,6 +214,11 @@ def test_a_rerun_finishes_the_job_and_commits_the_batch_once(crashed: dict[str, 
         assert _champion(usecase, root) == version == out["champion_version"]
         assert after[version]["mlops.status"] == "champion"
         assert len(after) == len(before)
+        # The resumed cycle reports the figures the killed run measured and recorded.
+        record = tracking.read_decision_record(rt.client, out["decision_run_id"])
+        realized = (record["performance"] or {}).get("realized")
+        assert realized is not None and out["realized"] == realized["value"]
+        assert out["reference"] == record["performance"]["reference"]
     else:
         # Decided against version 1, but the champion moved: never forced through.
         newest = str(max(int(v) for v in before))
