@@ -15,8 +15,16 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from mlops_core.config import UseCase
+from tasks.relocation import forget_artifact_repositories_outside, relocate_artifact_locations
 from tasks.storage import UseCasePaths, load_usecase_file, resolve_data_root
-from tasks.tracking import MlflowSettings, ensure_experiment, make_client, resolve_settings
+from tasks.tracking import (
+    EMBEDDED_DATABASE_FILE,
+    MlflowSettings,
+    ensure_experiment,
+    make_client,
+    resolve_settings,
+    settings_for_data_root,
+)
 
 #: Bounds on MLflow's HTTP client, used when the tracking store is a server.
 #: MLflow's own defaults retry a failed request 7 times with exponential backoff
@@ -69,6 +77,16 @@ def open_runtime(
 ) -> Runtime:
     """Load the use case and connect to its folders and MLflow experiments.
 
+    With the embedded store (MLflow's SQLite file and artifacts both in the data
+    root), a data root that was copied or moved since it was last opened has
+    its stored artifact locations rewritten to the folder it is in now
+    (``tasks.relocation``) before any run or artifact is touched: a copy never
+    writes into its original, and a moved root reads the runs and model versions
+    made before the move. MLflow's in-process cache of artifact folders, kept
+    per run id whatever the store, is cleared of folders outside this root for
+    the same reason. A tracking server, or ``MLFLOW_TRACKING_URI`` naming another
+    database, is left alone: its locations are its own.
+
     Args:
         usecase_path: Path of the use-case YAML file.
         data_root: Data root; ``$MLOPS_HOME`` or ``./.mlops`` when None.
@@ -87,6 +105,10 @@ def open_runtime(
     if settings.tracking_uri.split(":", 1)[0].lower() in ("http", "https"):
         bound_mlflow_http(env)
     client = make_client(settings)
+    embedded = settings_for_data_root(root)
+    if settings == embedded and embedded.artifact_root is not None:
+        relocate_artifact_locations(root / EMBEDDED_DATABASE_FILE, embedded.artifact_root)
+        forget_artifact_repositories_outside(embedded.artifact_root)
     return Runtime(
         usecase=usecase,
         usecase_path=Path(usecase_path).resolve(),

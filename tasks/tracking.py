@@ -62,6 +62,7 @@ from mlflow.protos.databricks_pb2 import (
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_MODEL_VERSIONS
 
 from mlops_core.reference_profile import ReferenceProfile
+from tasks.relocation import experiment_location
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,11 @@ class MlflowSettings:
     artifact_root: str | None
 
 
+#: The embedded store's files in the data root: MLflow's SQLite database and artifacts.
+EMBEDDED_DATABASE_FILE = "mlflow.db"
+EMBEDDED_ARTIFACTS_FOLDER = "mlartifacts"
+
+
 def settings_for_data_root(root: Path) -> MlflowSettings:
     """Embedded default: a SQLite file and an artifact folder under the data root.
 
@@ -171,8 +177,8 @@ def settings_for_data_root(root: Path) -> MlflowSettings:
     """
     root = Path(root).expanduser().resolve()
     return MlflowSettings(
-        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-        artifact_root=str(root / "mlartifacts"),
+        tracking_uri=f"sqlite:///{root / EMBEDDED_DATABASE_FILE}",
+        artifact_root=str(root / EMBEDDED_ARTIFACTS_FOLDER),
     )
 
 
@@ -264,7 +270,7 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
 def _join_location(root: str, name: str) -> str:
     if "://" in root:
         return f"{root.rstrip('/')}/{name}"
-    return (Path(root).expanduser().resolve() / name).as_uri()
+    return experiment_location(root, name)
 
 
 # ---------------------------------------------------------------------- profile
@@ -1392,6 +1398,8 @@ def find_decision_runs(
 
 __all__ = [
     "CHAMPION_ALIAS",
+    "EMBEDDED_ARTIFACTS_FOLDER",
+    "EMBEDDED_DATABASE_FILE",
     "PREVIOUS_ALIAS",
     "ChampionChangedError",
     "ChampionInfo",
