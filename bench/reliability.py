@@ -32,6 +32,7 @@ LEAK = "tests/flows/test_leak.py"
 CRASH = "tests/flows/test_crash.py"
 LABELS = "tests/flows/test_label_faults.py"
 TWO_MONITORS = "tests/e2e/test_two_monitors.py"
+MOVE = "tests/flows/test_data_root_move.py"
 QUARANTINE = "quarantined byte for byte, reason names {what}; champion unchanged; ledger entry"
 
 # (test node id, fault injected, outcome the test asserts)
@@ -71,6 +72,17 @@ CASES: list[tuple[str, str, str]] = [
         "label file with a wrong header (`count` for `units_sold`)",
         "label file quarantined byte for byte with its reason and a `mlops.labels.quarantined` "
         "event; the batch is scored and decided (`not_enough_labels`)",
+    ),
+    (
+        f"{MOVE}::test_a_copy_never_writes_into_its_original",
+        "the data root copied to another folder, then cycles run in the copy",
+        "the copy's store points at the copy; the original's files are unchanged",
+    ),
+    (
+        f"{MOVE}::test_status_report_and_rollback_run_after_a_move",
+        "the data root moved to another folder",
+        "cycles, scoring, status, the history report and a rollback to a version made "
+        "before the move all run",
     ),
     (
         f"{TWO_MONITORS}::test_two_monitor_processes_on_one_batch_run_one_cycle",
