@@ -164,16 +164,20 @@ def check_label_file(
     findings: list[LabelFinding] = []
     keep = np.ones(rows, dtype=bool)
 
-    no_id = ids.isna().to_numpy()
-    if no_id.any():
+    def leave_out(rule: str, mask: np.ndarray, message: str, sample: pd.Series) -> None:
+        """Record a rule's rows (``mask``) and take them out of ``keep``."""
+        nonlocal keep
         findings.append(
             LabelFinding(
-                rule="id_missing",
-                rows=int(no_id.sum()),
-                message=f"{int(no_id.sum())} rows have no {id_column!r}: left out.",
+                rule=rule, rows=int(mask.sum()), message=message, sample_ids=_sample(sample)
             )
         )
-        keep &= ~no_id
+        keep &= ~mask
+
+    no_id = ids.isna().to_numpy()
+    if no_id.any():
+        n = int(no_id.sum())
+        leave_out("id_missing", no_id, f"{n} rows have no {id_column!r}: left out.", ids[:0])
     if pd.api.types.is_float_dtype(ids) and bool((ids.dropna() % 1 == 0).all()):
         # Integer ids read as floats because some are missing: 17.0 is id 17.
         ids = ids.astype("Int64")
@@ -182,61 +186,47 @@ def check_label_file(
         numbers = pd.to_numeric(target, errors="coerce")
         not_number = (numbers.isna() & target.notna()).to_numpy() & keep
         if not_number.any():
-            bad = target[not_number]
-            findings.append(
-                LabelFinding(
-                    rule="target_not_numeric",
-                    rows=int(not_number.sum()),
-                    message=f"{int(not_number.sum())} rows have a {target_column!r} that is not "
-                    f"a number (for example {str(bad.iloc[0])!r}): left out.",
-                    sample_ids=_sample(text_ids[not_number]),
-                )
+            example = str(target[not_number].iloc[0])
+            leave_out(
+                "target_not_numeric",
+                not_number,
+                f"{int(not_number.sum())} rows have a {target_column!r} that is not a number "
+                f"(for example {example!r}): left out.",
+                text_ids[not_number],
             )
-            keep &= ~not_number
         target = numbers
     no_target = target.isna().to_numpy() & keep
     if no_target.any():
-        findings.append(
-            LabelFinding(
-                rule="target_missing",
-                rows=int(no_target.sum()),
-                message=f"{int(no_target.sum())} rows have no {target_column!r} (the label is "
-                "unknown): left out; they never count as evidence.",
-                sample_ids=_sample(text_ids[no_target]),
-            )
+        leave_out(
+            "target_missing",
+            no_target,
+            f"{int(no_target.sum())} rows have no {target_column!r} (the label is unknown): "
+            "left out; they never count as evidence.",
+            text_ids[no_target],
         )
-        keep &= ~no_target
 
     clean = pd.DataFrame({id_column: text_ids, target_column: target})
     # Duplicates inside the file: the same target is one label, different ones are none.
-    live = clean.loc[keep]
-    per_id = live.groupby(id_column, sort=False)[target_column].nunique()
+    per_id = clean.loc[keep].groupby(id_column, sort=False)[target_column].nunique()
     conflicting = per_id.index[per_id.to_numpy() > 1]
     in_conflict = clean[id_column].isin(conflicting).to_numpy() & keep
     if in_conflict.any():
-        findings.append(
-            LabelFinding(
-                rule="conflicting_duplicates",
-                rows=int(in_conflict.sum()),
-                message=f"{len(conflicting)} ids appear with different targets "
-                f"({int(in_conflict.sum())} rows): every row of those ids is left out, since "
-                "which target is right cannot be known.",
-                sample_ids=_sample(pd.Series(conflicting)),
-            )
+        leave_out(
+            "conflicting_duplicates",
+            in_conflict,
+            f"{len(conflicting)} ids appear with different targets ({int(in_conflict.sum())} "
+            "rows): every row of those ids is left out, since which target is right cannot be "
+            "known.",
+            pd.Series(conflicting),
         )
-        keep &= ~in_conflict
     repeated = clean[id_column].duplicated(keep="first").to_numpy() & keep
     if repeated.any():
-        findings.append(
-            LabelFinding(
-                rule="duplicate_ids",
-                rows=int(repeated.sum()),
-                message=f"{int(repeated.sum())} rows repeat an id with the same target: each "
-                "id is kept once.",
-                sample_ids=_sample(clean.loc[repeated, id_column]),
-            )
+        leave_out(
+            "duplicate_ids",
+            repeated,
+            f"{int(repeated.sum())} rows repeat an id with the same target: each id is kept once.",
+            clean.loc[repeated, id_column],
         )
-        keep &= ~repeated
     unknown = ~clean[id_column].isin(scored_ids).to_numpy() & keep
     if unknown.any():
         # Kept: a label that arrives before its batch joins it when the batch does.
