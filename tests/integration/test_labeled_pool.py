@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from tasks import steps
+from tasks.labels import admit_label_files
 from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.integration
@@ -33,12 +34,15 @@ def _batch(rt, period: int, ids: list[str]) -> pd.DataFrame:
 
 
 def _labels(rt, name: str, ids: list[str], values: list[float]) -> None:
+    """A label file lands and passes the label gate, as at the start of a cycle."""
     d = rt.usecase.data
     frame = pd.DataFrame({d.id_column: ids, d.target_column: values})
     if d.format == "csv":
         frame.to_csv(rt.paths.labels / f"{name}.csv", index=False)
     else:
         frame.to_parquet(rt.paths.labels / f"{name}.parquet", index=False)
+    decisions = admit_label_files(rt.paths, rt.usecase)
+    assert [x.action for x in decisions] == ["accept"]
 
 
 def test_pool_is_the_inner_join_in_period_order(rt) -> None:
