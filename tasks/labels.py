@@ -76,12 +76,6 @@ def read_accepted_labels(paths: UseCasePaths, id_column: str, target_column: str
     return labels.drop_duplicates(subset=id_column, keep="last")
 
 
-def _read(path: Path, fmt: str) -> pd.DataFrame:
-    if fmt == "csv":
-        return pd.read_csv(path)
-    return pd.read_parquet(path)
-
-
 def _scored_ids(paths: UseCasePaths, id_column: str) -> pd.Index:
     """Ids of every accepted batch, as text."""
     parts = [
@@ -106,15 +100,14 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
     d = usecase.data
     handled = {x.sha256 for x in label_ledger_decisions(paths)}
     decisions: list[LabelGateDecision] = []
-    files = [f for f in storage.list_files(paths.labels, d.format)]
     scored: pd.Index | None = None
-    for path in files:
+    for path in storage.list_files(paths.labels, d.format):
         sha = storage.file_sha256(path)
         if sha in handled:
             continue
         handled.add(sha)
         try:
-            frame = _read(path, d.format)
+            frame = storage.read_table(path)
         except Exception as exc:  # noqa: BLE001 - any reader error means unreadable
             decision = LabelGateDecision(
                 file=path.name,
