@@ -116,6 +116,19 @@ CASES: list[tuple[str, str, str]] = [
         "delivered; counts per rule; `mlops.guardrail.breach` event",
     ),
     (
+        f"{FAULTS}::test_a_week_hotter_than_any_in_training_is_one_finding_and_is_delivered",
+        "a batch where `input_out_of_range` would flag every row (a season the champion never "
+        "saw: every temperature far above its training range)",
+        "one batch finding (record, summary, one `mlops.guardrail.finding` event); no row "
+        "flagged for it, nothing held: every forecast delivered",
+    ),
+    (
+        f"{FAULTS}::test_a_cycle_that_fails_after_scoring_publishes_nothing_and_its_rerun_does",
+        "a cycle that fails after the batch was scored (drift step raises)",
+        "no predictions or review rows published (they wait in staging for the commit, and "
+        "the undecided cycle's are removed); batch in landing; the rerun publishes them",
+    ),
+    (
         f"{FAULTS}::test_a_model_that_only_returns_nan_trips_the_breaker_and_holds_the_batch",
         "a champion that returns only NaN",
         "circuit breaker: the whole batch held for review, nothing sent on; breach event",
@@ -146,7 +159,8 @@ CASES: list[tuple[str, str, str]] = [
         f"{CRASH}::test_a_rerun_finishes_the_job_and_commits_the_batch_once[superseded]",
         "that SIGKILL, then another version becomes champion before the rerun",
         "the stale recorded promotion is not forced: its challenger `abandoned` (superseded), "
-        "the new champion kept, batch committed once",
+        "the new champion kept, batch committed once; the output, the record and its summary "
+        "say `superseded` and name the champion",
     ),
     (
         f"{FAULTS}::test_a_parquet_batch_with_a_broken_footer_is_quarantined",

@@ -54,6 +54,7 @@ from mlops_core.segmented import SegmentJob, chunk_jobs
 from mlops_core.stats import attribute_decay
 from mlops_core.training import Predictions, labeled_rows
 from tasks import steps, storage, tracking
+from tasks.history import TAG_SUPERSEDED_BY, cycle_from_record
 from tasks.model_card import publish_card_for_promotion
 from tasks.notify import emit, publish_markdown
 from tasks.runtime import Runtime, open_runtime
@@ -161,8 +162,14 @@ class Scored:
     predicted: Predictions | None = None  # the champion's own output, before guardrails
 
 
-def _validate_and_score(rt: Runtime, path: Path, sha256: str | None = None) -> Scored:
-    """Validate; quarantine a failure; score and guard a pass (shared by two flows)."""
+def _validate_and_score(
+    rt: Runtime, path: Path, sha256: str | None = None, stage: Path | None = None
+) -> Scored:
+    """Validate; quarantine a failure; score and guard a pass (shared by two flows).
+
+    ``stage`` is the batch's staging folder when its outputs wait for the
+    cycle's commit (``monitor``); ``score_batch`` writes them straight away.
+    """
     frame, gate = steps.validate_batch(rt, path, sha256)
     period = steps.batch_period(frame, path, rt.usecase.data)
     champion = steps.load_champion(rt)
@@ -185,7 +192,7 @@ def _validate_and_score(rt: Runtime, path: Path, sha256: str | None = None) -> S
     guarded = predicted = None
     if champion is not None:
         guarded, predicted = steps.score(rt, frame, champion)
-        steps.write_scored(rt, frame, gate, guarded, champion.version)
+        steps.write_scored(rt, frame, gate, guarded, champion.version, stage)
         g = guarded.summary
         if g.violating_rows:
             emit(
@@ -443,18 +450,19 @@ def _complete(
     base_tags: dict[str, str],
     *,
     landed: Path | None,
-) -> str | None:
-    """Carry out a recorded cycle: promotion run, alias move, archive, ledger entry.
+) -> Superseded | None:
+    """Carry out a recorded cycle: promotion run, alias move, outputs, archive, ledger entry.
 
     Every step is idempotent, so a rerun after a crash anywhere here finishes
     the same decisions (the promotion run is written once, the alias moved
-    once, the batch archived once) and commits the batch.
+    once, the staged outputs published once, the batch archived once) and
+    commits the batch.
 
     Returns:
-        The champion version when a recorded promotion was superseded (the
+        What happened instead when a recorded promotion was superseded (the
         champion had moved), else None.
     """
-    superseded: str | None = None
+    superseded: Superseded | None = None
     uc = rt.usecase
     sha = base_tags["mlops.batch_sha256"]
     period = int(record["period"])
@@ -499,13 +507,17 @@ def _complete(
                 # the decision and its execution: the decision is stale, not to be
                 # forced. The challenger is abandoned with the reason, the batch
                 # committed; the next cycle judges against the new champion.
-                _supersede(rt, run_id, str(record["challenger_version"]), exc)
-                superseded = exc.actual
+                superseded = _supersede(rt, run_id, record, exc)
             else:
                 _publish_model_card(rt, promotion, record)
     action = (record.get("retrain") or {}).get("action", "-")
     when = period_label(period, uc.data.period)
     publish_markdown(uc.name, "cycle", markdown, f"Cycle of {when}: {action}")
+    # The batch's predictions and review rows reach their readers only now,
+    # with the decisions recorded: a cycle that failed before left them staged.
+    storage.publish_staged(
+        rt.paths.stage_of(sha), {"predictions": rt.paths.predictions, "review": rt.paths.review}
+    )
     if landed is not None and landed.exists():
         storage.move_verified(landed, rt.paths.archive, sha)
     if storage.ledger_entry(rt.paths.ledger, sha) is not None:
@@ -563,8 +575,30 @@ def _publish_model_card(rt: Runtime, promotion: PromotionDecision, record: dict[
     )
 
 
-def _supersede(rt: Runtime, run_id: str, version: str, exc: tracking.ChampionChangedError) -> None:
-    """Record that a decided promotion was not carried out: the champion had moved."""
+@dataclass(frozen=True)
+class Superseded:
+    """A recorded promotion that was not carried out: another version became champion first.
+
+    Attributes:
+        champion: The version that is champion instead.
+        summary: The cycle's summary, rewritten to say what really happened.
+    """
+
+    champion: str | None
+    summary: str
+
+
+def _supersede(
+    rt: Runtime, run_id: str, record: dict[str, Any], exc: tracking.ChampionChangedError
+) -> Superseded:
+    """Record that a decided promotion was not carried out: the champion had moved.
+
+    The challenger is tagged abandoned with the reason; the decision run gets
+    the superseding version as a tag and its record and report rewritten from
+    the same decisions with ``superseded_by`` set, so the record, the history
+    and this process's output say what happened, not what was decided.
+    """
+    version = str(record["challenger_version"])
     reason = (
         f"superseded: the promotion was decided against version {exc.expected or 'none'}, "
         f"but version {exc.actual or 'none'} became champion before it was carried out"
@@ -575,8 +609,18 @@ def _supersede(rt: Runtime, run_id: str, version: str, exc: tracking.ChampionCha
         version,
         {tracking.TAG_ABANDONED_REASON: reason, tracking.TAG_STATUS: tracking.STATUS_ABANDONED},
     )
-    rt.client.set_tag(run_id, "mlops.promotion_superseded_by", str(exc.actual))
+    rt.client.set_tag(run_id, TAG_SUPERSEDED_BY, str(exc.actual))
+    outcome = cycle_from_record(record, superseded_by=exc.actual)
+    words = wording_for(rt.usecase)
+    summary = cycle_summary(outcome, words)
+    tracking.amend_decision_record(
+        rt.client,
+        run_id,
+        {**record, "summary": summary, "superseded_by": exc.actual},
+        cycle_markdown(outcome, rt.usecase.name, words),
+    )
     get_run_logger().warning("version %s not promoted: %s", version, reason)
+    return Superseded(champion=exc.actual, summary=summary)
 
 
 def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
@@ -614,11 +658,11 @@ def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
         reference=perf.reference if perf else None,
         decision=retrain.get("action", "-"),
         reason=reasons[0].get("code", "-"),
-        promotion=promotion.get("action"),
-        champion_version=superseded or record.get("champion_version"),
+        promotion="superseded" if superseded else promotion.get("action"),
+        champion_version=superseded.champion if superseded else record.get("champion_version"),
         guardrail_actions=dict(guardrails.get("actions") or {}),
         held_rows=int(guardrails.get("held_rows") or 0),
-        summary=record.get("summary", ""),
+        summary=superseded.summary if superseded else record.get("summary", ""),
         decision_run_id=run.run_id,
     )
 
@@ -730,6 +774,7 @@ def _finish(
         "retrain": outcome.retrain.model_dump(mode="json") if outcome.retrain else None,
         "promotion": outcome.promotion.model_dump(mode="json") if outcome.promotion else None,
         "champion_before": champion_before,
+        "labels": [d.model_dump(mode="json") for d in outcome.labels],
     }
     assert outcome.retrain is not None
     r = outcome.retrain
@@ -762,11 +807,13 @@ def _finish(
         reference=perf.reference if perf else None,
         decision=r.action,
         reason=r.reasons[0].code if r.reasons else "-",
-        promotion=outcome.promotion.action if outcome.promotion else None,
-        champion_version=superseded or outcome.champion_version,
+        promotion="superseded"
+        if superseded
+        else (outcome.promotion.action if outcome.promotion else None),
+        champion_version=superseded.champion if superseded else outcome.champion_version,
         guardrail_actions=dict(g.actions) if g else {},
         held_rows=g.held_rows if g else 0,
-        summary=summary,
+        summary=superseded.summary if superseded else summary,
         decision_run_id=run_id,
     )
 
@@ -864,15 +911,18 @@ def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, A
 
 
 def _abandon_undecided(rt: Runtime, sha: str) -> None:
-    """After a failure, mark a challenger the cycle registered but never decided on.
+    """After a failure, undo what a cycle left that no decision covers.
 
-    Only when no decision was recorded: a recorded one names its challenger, and
-    the rerun carries it out. Best effort: the original error is what matters,
-    and a rerun abandons what is left anyway.
+    Only when no decision was recorded (a recorded one names its challenger and
+    its outputs, and the rerun carries it out): the challenger the cycle
+    registered is marked abandoned and its staged predictions and review rows
+    are removed, so nothing of the failed cycle reaches a reader. Best effort:
+    the original error is what matters, and a rerun redoes both anyway.
     """
     try:
         recorded = _recorded(rt, sha, "retrain")
         if not recorded:
+            storage.discard_staged(rt.paths.stage_of(sha))
             tracking.abandon_candidates(rt.client, rt.usecase.registered_model_name, sha)
     except Exception:  # noqa: BLE001 - never mask the failure being raised
         get_run_logger().warning("could not mark the undecided challenger", exc_info=True)
@@ -881,7 +931,7 @@ def _abandon_undecided(rt: Runtime, sha: str) -> None:
 def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
     """The body of ``monitor`` for a batch (of hash ``sha``) neither committed nor decided."""
     uc = rt.usecase
-    scored = _validate_and_score(rt, path, sha)
+    scored = _validate_and_score(rt, path, sha, rt.paths.stage_of(sha))
     gate, champion, period = scored.gate, scored.champion, scored.period
     history = _decision_history(rt)
     if period is None:
@@ -921,7 +971,7 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
     # older periods were labeled through history.labels_through already, so the
     # history of accepted batches is read only when a retrain needs it.
     # Label files that arrived since the last cycle pass the label gate first.
-    steps.gate_labels(rt)
+    label_decisions = tuple(steps.gate_labels(rt))
     recent = steps.labeled_pool(rt, after_period=_earliest(seen_through, history.labels_through))
     labels_through = _latest(
         int(recent[time_col].max()) if not recent.empty else None, history.labels_through
@@ -983,6 +1033,7 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
         champion_version=champion_version,
         challenger_version=challenger,
         champion_before=champion_before,
+        labels=label_decisions,
     )
     return _finish(
         rt,

@@ -30,6 +30,7 @@ from mlops_core.decisions import (
     RetrainDecision,
     TrainingWindow,
 )
+from mlops_core.label_gate import LabelGateDecision
 from mlops_core.metrics import METRICS, worsening
 from mlops_core.periods import PeriodUnit, period_label
 
@@ -187,7 +188,9 @@ class CycleOutcome:
 
     ``champion_before`` is the model in production when the cycle started (the
     one a promotion replaces); ``superseded_by`` is set when a decided promotion
-    was not carried out because another version became champion first.
+    was not carried out because another version became champion first;
+    ``labels`` are the label gate's decisions on the label files that arrived
+    for this cycle.
     """
 
     period: int
@@ -202,6 +205,7 @@ class CycleOutcome:
     challenger_version: str | None = None
     champion_before: str | None = None
     superseded_by: str | None = None
+    labels: tuple[LabelGateDecision, ...] = ()
 
     @property
     def kept_version(self) -> str | None:
@@ -395,6 +399,36 @@ def input_range_finding_sentence(f: InputRangeFinding) -> str:
     else:
         meaning = "the model extrapolates"
     return f"{name} is outside the training range for {where} ({ranges}): {meaning}."
+
+
+def label_gate_sentence(
+    decisions: Sequence[LabelGateDecision], w: Wording | None = None
+) -> str | None:
+    """What the label gate did to the label files of this cycle, when it did anything.
+
+    Quarantined files are named with their reason; accepted files whose rows
+    were left out are counted, so a reader knows the realized figures rest on
+    fewer labels than arrived. Clean files say nothing.
+    """
+    w = w or Wording(prediction="forecast")
+    said: list[str] = []
+    for d in decisions:
+        if d.action == "quarantine":
+            said.append(
+                f"the label file {d.file} was set aside unused ({d.reason.rstrip('.')}), so its "
+                f"{w.outcomes} do not count until a corrected file arrives"
+            )
+        elif d.dropped_rows:
+            rules = ", ".join(
+                f"{f.rule.replace('_', ' ')}: {f.rows:,}" for f in d.findings if f.dropped
+            )
+            said.append(
+                f"{_count(d.dropped_rows, 'row')} of the {d.rows:,} in the label file {d.file} "
+                f"were left out ({rules})"
+            )
+        if d.corrections:
+            said.append(f"the label file {d.file} changed {_count(d.corrections, 'earlier label')}")
+    return " ".join(_sentence(x) for x in said) if said else None
 
 
 def guardrail_sentence(g: GuardrailSummary | None, w: Wording | None = None) -> str | None:
@@ -920,6 +954,7 @@ def cycle_summary(o: CycleOutcome, w: Wording | None = None) -> str:
         if g is not None and (g.violating_rows or g.findings):
             parts.append(guardrail_sentence(g, w) or "")
         parts.append(_estimate_warning(o.performance, w) or "")
+        parts.append(label_gate_sentence(o.labels, w) or "")
         if o.gate.warnings:
             warned = o.gate.warnings
             more = f" (and {len(warned) - 1} more)" if len(warned) > 1 else ""
@@ -1087,6 +1122,20 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None)
         if g.actions:
             lines += ["", "| rule:action | rows |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in sorted(g.actions.items())]
+    if o.labels:
+        lines += [
+            "",
+            "## Labels",
+            "",
+            "| label file | decision | rows | accepted | left out | corrected | why |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for d in o.labels:
+            why = d.reason or "; ".join(f.message for f in d.findings) or "-"
+            lines.append(
+                f"| {d.file} | {d.action} | {d.rows:,} | {d.accepted_rows:,} | "
+                f"{d.dropped_rows:,} | {d.corrections:,} | {why} |"
+            )
     if o.retrain is not None:
         lines += [
             "",

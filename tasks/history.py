@@ -31,6 +31,7 @@ from mlops_core.decisions import (
     PromotionDecision,
     RetrainDecision,
 )
+from mlops_core.label_gate import LabelGateDecision
 from mlops_core.report import ChampionChange, CycleOutcome
 from tasks import tracking
 
@@ -100,6 +101,7 @@ def cycle_from_record(
             challenger_version=_text(record.get("challenger_version")),
             champion_before=_text(record.get("champion_before")),
             superseded_by=superseded_by,
+            labels=tuple(LabelGateDecision.model_validate(d) for d in record.get("labels") or ()),
         )
     except (KeyError, TypeError, ValidationError) as exc:
         raise ValueError(f"not a cycle record of this version: {exc}") from exc

@@ -176,9 +176,26 @@ def write_scored(
     gate: GateDecision,
     guarded: GuardrailResult,
     champion_version: str,
+    stage: Path | None = None,
 ) -> tuple[Path, Path | None]:
-    """Accepted predictions go downstream; held rows go to the review queue."""
+    """Accepted predictions go downstream; held rows go to the review queue.
+
+    Args:
+        rt: The use case's runtime.
+        frame: The batch as read.
+        gate: Its gate decision (names the output files).
+        guarded: The champion's guarded predictions.
+        champion_version: The version that made them.
+        stage: The batch's staging folder when the outputs wait for a commit
+            (a monitor cycle publishes them with ``storage.publish_staged``);
+            None writes them straight to the predictions and review folders.
+
+    Returns:
+        The predictions file and the review file (None when no row is held).
+    """
     d = rt.usecase.data
+    predictions_folder = rt.paths.predictions if stage is None else stage / "predictions"
+    review_folder = rt.paths.review if stage is None else stage / "review"
     keep = [c for c in (d.id_column, d.time_column, d.segment_column) if c]
     out = frame[keep].copy()
     out["prediction"] = guarded.values
@@ -189,7 +206,7 @@ def write_scored(
     out["batch_sha256"] = gate.batch_sha256
     stem = Path(gate.batch).stem
     held = np.asarray(guarded.held, dtype=bool)
-    pred_path = storage.write_parquet(out.loc[~held], rt.paths.predictions / f"{stem}.parquet")
+    pred_path = storage.write_parquet(out.loc[~held], predictions_folder / f"{stem}.parquet")
     review_path = None
     if held.any():
         review = frame.loc[held].copy()
@@ -198,18 +215,18 @@ def write_scored(
         review["violations"] = [v for v, h in zip(guarded.violations, held, strict=True) if h]
         review["review_status"] = "pending"
         review["model_version"] = champion_version
-        target = rt.paths.review / f"{stem}.parquet"
+        published = rt.paths.review / f"{stem}.parquet"
         if (
-            target.exists()
+            published.exists()
             and (
-                pd.read_parquet(target, columns=["review_status"])["review_status"] != "pending"
+                pd.read_parquet(published, columns=["review_status"])["review_status"] != "pending"
             ).any()
         ):
-            # Scored again (a rerun, score_batch twice): rewriting would reopen
-            # rows a reviewer already approved, overrode or rejected.
-            review_path = target
+            # Scored again (score_batch, then monitor of the same batch): rewriting
+            # would reopen rows a reviewer already approved, overrode or rejected.
+            review_path = published
         else:
-            review_path = storage.write_parquet(review, target)
+            review_path = storage.write_parquet(review, review_folder / f"{stem}.parquet")
     return pred_path, review_path
 
 

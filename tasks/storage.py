@@ -81,6 +81,15 @@ class UseCasePaths:
         return self.quarantine.parent / "ledger.jsonl"
 
     @property
+    def staging(self) -> Path:
+        """Outputs of cycles not committed yet, one folder per batch (:func:`publish_staged`)."""
+        return self.quarantine.parent / "staging"
+
+    def stage_of(self, sha256: str) -> Path:
+        """The staging folder of the batch of hash ``sha256``."""
+        return self.staging / sha256
+
+    @property
     def claims(self) -> Path:
         """One lock file per batch being handled (see :func:`claim_batch`)."""
         return self.quarantine.parent / "claims"
@@ -235,6 +244,42 @@ def move_verified(source: Path, folder: Path, sha256: str) -> Path:
             raise OSError(f"copy of {source.name} into {folder.name} does not match its hash")
     source.unlink(missing_ok=True)
     return target
+
+
+def publish_staged(stage: Path, destinations: Mapping[str, Path]) -> list[Path]:
+    """Move the files a cycle staged to where readers look for them; drop the stage.
+
+    A cycle writes its downstream outputs (predictions, the review queue) under
+    ``stage/<kind>/`` and publishes them at its commit, so a cycle that fails
+    leaves nothing a consumer could pick up. Each move is a rename on one file
+    system (a reader sees the old file or the new one), and the call is
+    idempotent: after a crash halfway, a rerun moves what is left.
+
+    Args:
+        stage: The batch's staging folder (``UseCasePaths.stage_of``).
+        destinations: Published folder of each kind of output (``{"predictions": ...}``).
+
+    Returns:
+        The published paths.
+    """
+    published: list[Path] = []
+    for kind, folder in destinations.items():
+        staged = stage / kind
+        if not staged.is_dir():
+            continue
+        for file in sorted(staged.iterdir()):
+            if file.name.startswith("."):
+                continue  # a write a crash interrupted: never published
+            target = folder / file.name
+            os.replace(file, target)
+            published.append(target)
+    discard_staged(stage)
+    return published
+
+
+def discard_staged(stage: Path) -> None:
+    """Remove a batch's staging folder (the outputs of a cycle that did not commit)."""
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def quarantine_batch(

@@ -1324,15 +1324,30 @@ def log_decision_run(
     try:
         if metrics:
             _log_batch(client, run_id, params={}, metrics=metrics)
-        with tempfile.TemporaryDirectory(prefix="mlops-decision-") as tmp:
-            (Path(tmp) / DECISION_JSON_FILE).write_text(record_json, encoding="utf-8")
-            (Path(tmp) / DECISION_MD_FILE).write_text(markdown, encoding="utf-8")
-            client.log_artifacts(run_id, tmp)
+        _log_record_files(client, run_id, record_json, markdown)
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         _fail_quietly(client, run_id, None, "", None)
         raise
     return run_id
+
+
+def amend_decision_record(
+    client: MlflowClient, run_id: str, record: Mapping[str, object], markdown: str
+) -> None:
+    """Replace a decision run's ``decision.json`` and ``decision.md``.
+
+    Only for what happened after the decision was recorded (a promotion that
+    another version superseded): the decisions themselves stay as recorded.
+    """
+    _log_record_files(client, run_id, json.dumps(record, indent=2, ensure_ascii=False), markdown)
+
+
+def _log_record_files(client: MlflowClient, run_id: str, record_json: str, markdown: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="mlops-decision-") as tmp:
+        (Path(tmp) / DECISION_JSON_FILE).write_text(record_json, encoding="utf-8")
+        (Path(tmp) / DECISION_MD_FILE).write_text(markdown, encoding="utf-8")
+        client.log_artifacts(run_id, tmp)
 
 
 def read_decision_record(client: MlflowClient, run_id: str) -> dict[str, Any]:

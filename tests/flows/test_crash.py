@@ -175,6 +175,8 @@ def test_after_the_kill_nothing_moved_and_the_batch_waits(crashed: dict[str, Any
         record = tracking.read_decision_record(rt.client, recorded[0].run_id)
         assert record["promotion"]["action"] == "promote"
         assert str(record["challenger_version"]) == version
+    # The batch was scored, but its predictions wait for the commit.
+    assert not (paths.predictions / f"{Path(crashed['killed_batch']).stem}.parquet").exists()
     orphan = _versions(usecase, root)[version]
     assert orphan["mlops.status"] == "candidate"
     assert orphan["mlops.source_batch_sha256"] == sha
@@ -228,6 +230,14 @@ def test_a_rerun_finishes_the_job_and_commits_the_batch_once(crashed: dict[str, 
         assert len(after) == len(before), "nothing retrained"
         run = rt.client.get_run(out["decision_run_id"])
         assert run.data.tags["mlops.promotion_superseded_by"] == newest
+        # The output and the record say what happened, not what was decided.
+        assert out["promotion"] == "superseded", out
+        assert f"version {newest} became the model in production first" in out["summary"]
+        record = tracking.read_decision_record(rt.client, out["decision_run_id"])
+        assert record["superseded_by"] == newest and record["summary"] == out["summary"]
+        assert record["promotion"]["action"] == "promote", "the decision itself stays recorded"
+    assert (paths.predictions / f"{Path(name).stem}.parquet").exists(), "published at the commit"
+    assert not paths.stage_of(sha).exists()
     assert [v for v, tags in after.items() if tags["mlops.status"] == "candidate"] == [], (
         "no version stays ambiguous"
     )

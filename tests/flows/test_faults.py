@@ -204,6 +204,41 @@ def test_the_same_batch_under_a_new_name_is_handled_once(root: Path) -> None:
     assert not (rt.paths.landing / "live_week_copy.csv").exists()
 
 
+def test_a_cycle_that_fails_after_scoring_publishes_nothing_and_its_rerun_does(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Predictions wait for the commit: a failure leaves none for a reader."""
+    from tasks import steps
+
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    data = _csv_bytes(SIM.batch(FIRST_LIVE + 3))
+    sha = hashlib.sha256(data).hexdigest()
+    (rt.paths.landing / "fails_after_scoring.csv").write_bytes(data)
+    predictions = rt.paths.predictions / "fails_after_scoring.parquet"
+    drift = steps.measure_drift
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        assert (rt.paths.stage_of(sha) / "predictions" / predictions.name).exists()
+        raise OSError("the drift store is unreachable")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(steps, "measure_drift", fails)
+        with pytest.raises(OSError, match="drift store"):
+            monitor(str(SHIPPED_USECASE), "fails_after_scoring.csv", str(root))
+
+    assert not predictions.exists()
+    assert not rt.paths.stage_of(sha).exists(), "the undecided cycle's outputs are removed"
+    assert storage.ledger_entry(rt.paths.ledger, sha) is None
+    assert (rt.paths.landing / "fails_after_scoring.csv").read_bytes() == data
+
+    assert steps.measure_drift is drift
+    out = monitor(str(SHIPPED_USECASE), "fails_after_scoring.csv", str(root))
+
+    assert out["status"] == "done" and out["validation"] == "pass", out
+    assert len(pd.read_parquet(predictions)) == len(SIM.batch(FIRST_LIVE + 3))
+    assert not rt.paths.stage_of(sha).exists()
+
+
 def _corrupting(
     monkeypatch: pytest.MonkeyPatch, corrupt: Callable[[np.ndarray], np.ndarray]
 ) -> None:

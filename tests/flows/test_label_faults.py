@@ -17,8 +17,9 @@ import pytest
 from flows.cycle import bootstrap, monitor
 from flows.demo import SHIPPED_USECASE
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import storage
+from tasks import storage, tracking
 from tasks.labels import label_ledger_decisions, read_accepted_labels
+from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.flows
 
@@ -69,6 +70,12 @@ def _last_decision(root: Path):
     return label_ledger_decisions(_paths(root))[-1]
 
 
+def _recorded_labels(root: Path, out: dict) -> list[dict]:
+    """The label gate's decisions as the cycle's decision record holds them."""
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    return tracking.read_decision_record(rt.client, out["decision_run_id"])["labels"]
+
+
 def test_conflicting_duplicate_ids_are_left_out_not_last_row_wins(root: Path) -> None:
     good = SIM.labels(FIRST_LIVE)
     conflicting = good.iloc[:20].assign(units_sold=lambda f: f["units_sold"] * 10 + 100)
@@ -81,6 +88,13 @@ def test_conflicting_duplicate_ids_are_left_out_not_last_row_wins(root: Path) ->
     # The realized error is the champion's on the week's other rows, not on the
     # conflicting targets (last row wins would have used those).
     assert out["realized"] == pytest.approx(_mae(root, good, drop=set(conflicting["row_id"])))
+    # The cycle's record and summary say what the gate left out.
+    [recorded] = _recorded_labels(root, out)
+    assert recorded == decision.model_dump(mode="json")
+    assert (
+        f"40 rows of the {len(good) + 20:,} in the label file labels_live_0.csv were left out "
+        "(conflicting duplicates: 40)" in out["summary"]
+    ), out["summary"]
 
 
 def test_a_text_target_is_left_out_with_its_rule_and_the_cycle_runs(root: Path) -> None:
@@ -111,5 +125,7 @@ def test_a_wrong_header_quarantines_the_label_file_and_later_cycles_go_on(
     # The batch itself was scored and decided: no labels is no evidence.
     assert out["validation"] == "pass" and out["realized"] is None
     assert out["reason"] == "not_enough_labels", out
+    assert [d["action"] for d in _recorded_labels(root, out)] == ["quarantine"]
+    assert "The label file labels_live_0.csv was set aside unused" in out["summary"], out
     events = prefect_events("mlops.labels.quarantined", lambda p: p.get("file") == quarantined.name)
     assert events and "units_sold" in events[0].payload["reason"]

@@ -194,9 +194,14 @@ def test_a_cycle_whose_tracking_server_dies_fails_fast_and_a_rerun_finishes_it(
     assert f"{HOST}:{server.port}" in message, message
     assert "Connection refused" in message or "Failed to establish" in message, message
     assert gave_up_after < FAIL_WITHIN_SECONDS, f"failed only after {gave_up_after:.0f} s"
-    # Nothing committed, nothing lost.
+    # Nothing committed, nothing lost, nothing of the failed cycle published: the
+    # batch was scored before the server died, but its predictions wait for a commit.
     assert (paths.landing / name).read_bytes() == data
     assert _ledger(rt, sha) == []
+    published = paths.predictions / f"{Path(name).stem}.parquet"
+    # (They stay staged: with the server down nobody can tell whether a decision was
+    # recorded, and a recorded one would publish them at its rerun.)
+    assert not published.exists()
 
     server.start()
     assert _decision_runs(rt, sha) == []
@@ -210,6 +215,7 @@ def test_a_cycle_whose_tracking_server_dies_fails_fast_and_a_rerun_finishes_it(
     assert [r.run_id for r in runs] == [out["decision_run_id"]]
     assert not (paths.landing / name).exists()
     assert (paths.archive / name).read_bytes() == data
+    assert published.exists() and not paths.stage_of(sha).exists()
     champion = steps.load_champion.fn(rt)
     assert champion is not None
     assert champion.version == out["champion_version"] == _champion(rt) == "1"

@@ -836,3 +836,46 @@ def test_labels_without_measurable_performance_never_read_as_no_reason_to_retrai
     assert "360 newly labeled rows arrived, but the forecast error could not be measured" in text
     assert "(no performance was assessed)" in text
     assert "no reason to retrain" not in text
+
+
+def test_label_gate_outcomes_are_said_in_the_summary_and_tabled_in_the_record():
+    from mlops_core.label_gate import LabelFinding, LabelGateDecision
+    from mlops_core.report import label_gate_sentence
+
+    quarantined = LabelGateDecision(
+        file="labels_9.csv",
+        sha256="a" * 64,
+        action="quarantine",
+        reason="the file has no column 'units_sold'.",
+        rows=700,
+        accepted_rows=0,
+    )
+    trimmed = LabelGateDecision(
+        file="labels_10.csv",
+        sha256="b" * 64,
+        action="accept",
+        rows=720,
+        accepted_rows=717,
+        findings=(
+            LabelFinding(rule="target_not_numeric", rows=1, message="1 row: 'abc'."),
+            LabelFinding(rule="conflicting_duplicates", rows=2, message="2 rows: one id."),
+            LabelFinding(rule="duplicate_ids", rows=4, message="kept once.", dropped=False),
+        ),
+        corrections=3,
+    )
+    clean = LabelGateDecision(
+        file="labels_11.csv", sha256="c" * 64, action="accept", rows=10, accepted_rows=10
+    )
+    assert label_gate_sentence([clean], W) is None
+    said = label_gate_sentence([quarantined, trimmed, clean], W)
+    assert said is not None
+    assert "The label file labels_9.csv was set aside unused (the file has no column " in said
+    assert "3 rows of the 720 in the label file labels_10.csv were left out " in said
+    assert "(target not numeric: 1, conflicting duplicates: 2)" in said
+    assert "changed 3 earlier labels" in said
+
+    o = replace(outcome(retrain(performance=perf(7.3))), labels=(quarantined, trimmed))
+    assert said in cycle_summary(o, W)
+    md = cycle_markdown(o, "retail_demand", W)
+    assert "## Labels" in md
+    assert "| labels_10.csv | accept | 720 | 717 | 3 | 3 |" in md
