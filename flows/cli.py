@@ -82,6 +82,14 @@ def _check_data_file(path: Path) -> None:
         raise typer.Exit(2)
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working folder when it is inside it (shorter to copy)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def _print(result: Any) -> None:
     import json
 
@@ -103,6 +111,7 @@ def demo(
     from rich.console import Console
 
     from flows.cycle_table import results_table
+    from flows.demo import SHIPPED_USECASE
     from flows.demo import demo as demo_flow
 
     started = dt.datetime.now()
@@ -114,7 +123,7 @@ def demo(
     console.print(
         f"\nDone in {(dt.datetime.now() - started).total_seconds():.0f} s. Data: {root}\n"
         f"MLflow UI:  uv run mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db\n"
-        f"Status:     uv run mlops status usecases/retail_demand.yaml --home {home}"
+        f"Status:     uv run mlops status {_shown(SHIPPED_USECASE)} --home {home}"
     )
 
 

@@ -24,7 +24,20 @@ from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage
 from tasks.notify import publish_table
 
-SHIPPED_USECASE = Path(__file__).resolve().parent.parent / "usecases" / "retail_demand.yaml"
+
+def _shipped_usecases() -> Path:
+    """The folder of the use-case files the project ships.
+
+    A wheel carries them as package data beside this module (pyproject's
+    ``force-include``), so ``pip install`` gives a working ``mlops demo``; a
+    checkout (and its editable install) keeps them at the project's root.
+    """
+    packaged = Path(__file__).resolve().parent / "usecases"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "usecases"
+
+
+SHIPPED_USECASES = _shipped_usecases()
+SHIPPED_USECASE = SHIPPED_USECASES / "retail_demand.yaml"
 DEMO_MARKER = ".mlops-demo"
 
 
