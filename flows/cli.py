@@ -75,6 +75,23 @@ def _check_usecase(path: Path) -> None:
         raise typer.Exit(2) from None
 
 
+def _check_contract(usecase: Path, home: str | None) -> None:
+    """Exit 2 with one line when the contract drops or retypes an input the champion reads.
+
+    Checked before the flow starts, as the flow itself checks it before it
+    touches a batch: the user gets the one line, not a failed flow run.
+    """
+    from mlops_core.schema_change import SchemaChangeRefused
+    from tasks.runtime import open_runtime
+    from tasks.steps import check_contract
+
+    try:
+        check_contract(open_runtime(usecase, home))
+    except SchemaChangeRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _check_data_file(path: Path) -> None:
     """Exit 2 with one line when the data file does not exist."""
     if not path.is_file():
@@ -150,6 +167,7 @@ def score(
     """Validate a batch, predict with the champion, apply guardrails."""
     set_environment_defaults(verbose, command)
     _check_usecase(usecase)
+    _check_contract(usecase, home)
     from flows.cycle import score_batch
 
     _print(score_batch(str(usecase), batch, data_root=home))
@@ -168,6 +186,7 @@ def monitor(
     """Run the monitoring cycle for one landed batch, or for every landed batch in order."""
     set_environment_defaults(verbose, command)
     _check_usecase(usecase)
+    _check_contract(usecase, home)
     from flows.cycle import monitor as flow
     from tasks import storage
 

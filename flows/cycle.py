@@ -775,6 +775,7 @@ def _finish(
         "promotion": outcome.promotion.model_dump(mode="json") if outcome.promotion else None,
         "champion_before": champion_before,
         "labels": [d.model_dump(mode="json") for d in outcome.labels],
+        "schema_change": outcome.schema.model_dump(mode="json") if outcome.schema else None,
     }
     assert outcome.retrain is not None
     r = outcome.retrain
@@ -832,6 +833,7 @@ def score_batch(usecase_path: str, batch: str, data_root: str | None = None) -> 
         data_root: Data root (default ``$MLOPS_HOME``).
     """
     rt = open_runtime(usecase_path, data_root)
+    steps.check_contract(rt)  # a contract the champion cannot score under touches no batch
     scored = _validate_and_score(rt, _locate(rt, batch))
     if scored.gate.action == "pass" and scored.champion is None:
         raise RuntimeError(f"{rt.name} has no champion yet: run the bootstrap flow first")
@@ -865,6 +867,7 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
         data_root: Data root (default ``$MLOPS_HOME``).
     """
     rt = open_runtime(usecase_path, data_root)
+    steps.check_contract(rt)  # a contract the champion cannot score under touches no batch
     path = _locate(rt, batch)
     sha = storage.file_sha256(path)
     logger = get_run_logger()
@@ -952,6 +955,7 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
             retrain=retrain,
             champion_version=champion_version,
             champion_before=champion_version,
+            schema=champion.schema if champion else None,
         )
         return _finish(
             rt,
@@ -1034,6 +1038,7 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
         challenger_version=challenger,
         champion_before=champion_before,
         labels=label_decisions,
+        schema=champion.schema if champion else None,
     )
     return _finish(
         rt,

@@ -74,6 +74,7 @@ def render_recorded_cycle(
     """
     import warnings
 
+    from mlops_core.schema_change import usecase_for_inputs
     from tasks import history, tracking
     from tasks.reports import REVIEW_ROWS_SHOWN, evidently_drift_html, render_cycle_report
 
@@ -108,7 +109,8 @@ def render_recorded_cycle(
                 drift_html = evidently_drift_html(
                     reference.drop(columns=["prediction"], errors="ignore"),
                     pd.read_parquet(current),
-                    rt.usecase,
+                    # The scorer's own inputs: the reference holds no column added since.
+                    usecase_for_inputs(rt.usecase, info.profile.feature_names),
                     seed=o.period,
                 )
     return render_cycle_report(

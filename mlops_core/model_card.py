@@ -75,6 +75,12 @@ class ModelCardInputs(Value):
     estimator_note: str | None = Field(
         None, description="Label-free performance estimator: its method, or 'none: why'."
     )
+    inputs: tuple[str, ...] = Field(
+        (), description="The version's input columns (empty when not known)."
+    )
+    previous_inputs: tuple[str, ...] | None = Field(
+        None, description="The input columns of the champion it replaced; None when none."
+    )
 
 
 def card_facts(usecase: UseCase) -> dict[str, object]:
@@ -306,6 +312,29 @@ def _comparison_rows(inputs: ModelCardInputs) -> list[str]:
     return rows
 
 
+def inputs_lines(inputs: ModelCardInputs) -> list[str]:
+    """The version's inputs and, against the champion it replaced, those gained and lost.
+
+    A contract change (``mlops_core.schema_change``) takes effect at a retrain:
+    this is where a reader sees which version first read a new column.
+    """
+    if not inputs.inputs:
+        return []
+    lines = [f"{len(inputs.inputs)} columns: {', '.join(inputs.inputs)}."]
+    if inputs.previous_inputs is not None and inputs.previous_version is not None:
+        gained = [c for c in inputs.inputs if c not in inputs.previous_inputs]
+        lost = [c for c in inputs.previous_inputs if c not in inputs.inputs]
+        was = f"version {inputs.previous_version}"
+        if not gained and not lost:
+            lines.append(f"The same inputs as {was}.")
+        else:
+            if gained:
+                lines.append(f"New since {was}: {', '.join(gained)}.")
+            if lost:
+                lines.append(f"Read by {was}, not by this version: {', '.join(lost)}.")
+    return lines
+
+
 def model_card_markdown(inputs: ModelCardInputs) -> str:
     """The model card as markdown (registry version description, ``model_card.md``)."""
     promo = inputs.promotion
@@ -362,6 +391,9 @@ def model_card_markdown(inputs: ModelCardInputs) -> str:
                 f"| {s.segment} | {s.rows:,} | {_num(s.challenger)} | {_num(s.champion)} | "
                 f"{abs(s.worsening):.1%} {'worse' if s.worsening > 0 else 'better'} |"
             )
+    read = inputs_lines(inputs)
+    if read:
+        lines += ["", "## Inputs", "", " ".join(read)]
     lines += ["", f"## Promotion gate: `{promo.action}`", "", reasons_table(promo.reasons)]
     lines += ["", "## Known limits", ""]
     lines += [f"- **{r.code}**: {r.message}" for r in known_limits(inputs)]

@@ -144,6 +144,7 @@ def challenger_evidence(
     holdout: pd.DataFrame,
     champion: Pipeline | None,
     *,
+    champion_usecase: UseCase | None = None,
     training_target: object,
     seed: int,
     segment_caps: Mapping[str, float] | None = None,
@@ -155,12 +156,15 @@ def challenger_evidence(
     evidence here, so a challenger is judged one way only.
 
     Args:
-        usecase: The use case.
+        usecase: The use case as the challenger sees it (its inputs).
         challenger: The newly trained model.
         challenger_ranges: Its numeric training ranges (for the input-range guardrail).
         holdout: The challenger's holdout rows, with the target. Rows without
             a target are left out (they can score no metric).
         champion: The model in production; None before the first one.
+        champion_usecase: The use case as the champion sees it (its own inputs,
+            see ``mlops_core.schema_change.usecase_for_inputs``); default
+            ``usecase``, for a champion that reads the same inputs.
         training_target: The target of the challenger's training rows: the
             naive baseline (:func:`mlops_core.baseline.fit_naive_baseline`) is
             refit on it and scored on the same holdout rows.
@@ -175,7 +179,7 @@ def challenger_evidence(
     ch_pred, ch_proba = predict(challenger, holdout, usecase)
     champ_pred = champ_proba = None
     if champion is not None:
-        champ_pred, champ_proba = predict(champion, holdout, usecase)
+        champ_pred, champ_proba = predict(champion, holdout, champion_usecase or usecase)
     segment = usecase.data.segment_column
     guarded = apply_guardrails(
         ch_pred,

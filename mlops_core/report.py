@@ -33,6 +33,7 @@ from mlops_core.decisions import (
 from mlops_core.label_gate import LabelGateDecision
 from mlops_core.metrics import METRICS, worsening
 from mlops_core.periods import PeriodUnit, period_label
+from mlops_core.schema_change import SchemaDecision
 
 
 # ------------------------------------------------------------------ formatting
@@ -190,7 +191,8 @@ class CycleOutcome:
     one a promotion replaces); ``superseded_by`` is set when a decided promotion
     was not carried out because another version became champion first;
     ``labels`` are the label gate's decisions on the label files that arrived
-    for this cycle.
+    for this cycle; ``schema`` compares the contract that model was trained under with the
+    current one (None without a champion).
     """
 
     period: int
@@ -206,6 +208,7 @@ class CycleOutcome:
     champion_before: str | None = None
     superseded_by: str | None = None
     labels: tuple[LabelGateDecision, ...] = ()
+    schema: SchemaDecision | None = None
 
     @property
     def kept_version(self) -> str | None:
@@ -217,6 +220,24 @@ class CycleOutcome:
 
 
 # ------------------------------------------------------------ detail sentences
+def schema_sentence(s: SchemaDecision | None) -> str | None:
+    """What changed in the contract since the champion was trained, and what follows.
+
+    Args:
+        s: The comparison of the champion's training contract with the current one.
+
+    Returns:
+        One sentence naming each change; None when nothing changed (or when the
+        change was refused, which stops a cycle before anything is recorded).
+    """
+    if s is None or s.action != "compatible" or not s.changes:
+        return None
+    changes = "; ".join(c.message for c in s.changes)
+    return _sentence(
+        f"the contract changed since {_version(s.champion_version)} was trained: {changes}"
+    )
+
+
 def gate_sentence(gate: GateDecision) -> str:
     """One sentence on whether the batch was usable."""
     if gate.action == "fail":
@@ -955,6 +976,7 @@ def cycle_summary(o: CycleOutcome, w: Wording | None = None) -> str:
             parts.append(guardrail_sentence(g, w) or "")
         parts.append(_estimate_warning(o.performance, w) or "")
         parts.append(label_gate_sentence(o.labels, w) or "")
+        parts.append(schema_sentence(o.schema) or "")
         if o.gate.warnings:
             warned = o.gate.warnings
             more = f" (and {len(warned) - 1} more)" if len(warned) > 1 else ""
@@ -1087,6 +1109,19 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None)
     if o.challenger_version:
         lines.append(f"- challenger version: {o.challenger_version}")
     lines += ["", "## Validation", "", reasons_table(o.gate.reasons)]
+    if o.schema is not None and o.schema.changes:
+        lines += [
+            "",
+            f"## Contract changes since {_version(o.schema.champion_version)} was trained",
+            "",
+            "| column | change | code | champion reads it | compatible | detail |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c.column} | {c.kind} | `{c.code}` | {'yes' if c.champion_input else 'no'} | "
+            f"{'yes' if c.compatible else 'no'} | {c.message} |"
+            for c in o.schema.changes
+        ]
     if o.performance is not None:
         lines += ["", "## Performance", "", *_performance_table(o, w)]
     if o.drift is not None:

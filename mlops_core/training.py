@@ -23,6 +23,7 @@ from mlops_core.estimation import PerformanceEstimator, fit_estimator
 from mlops_core.features import build_pipeline, model_input, row_chunks, training_ranges
 from mlops_core.metrics import compute_metric
 from mlops_core.reference_profile import ReferenceProfile, profile_reference
+from mlops_core.schema_change import usecase_for_inputs
 from mlops_core.segmented import SegmentJob, fit_segmented
 
 REFERENCE_ROWS = 5000
@@ -198,7 +199,8 @@ class TrainingResult:
 
     ``holdout_metrics`` judge the model at its best (the promotion gate and its
     plausibility check); ``decay_reference`` is what later cycles measure its
-    decay against.
+    decay against. ``usecase`` is the use case as this model sees it: its
+    feature columns are the model's inputs (:func:`trained_inputs`).
     """
 
     model: Pipeline
@@ -211,6 +213,29 @@ class TrainingResult:
     reference_profile: ReferenceProfile
     estimator: PerformanceEstimator | None
     estimator_error: str | None
+    usecase: UseCase
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The model's input columns, in order."""
+        return self.usecase.contract.feature_names
+
+
+def trained_inputs(frame: pd.DataFrame, usecase: UseCase) -> tuple[str, ...]:
+    """The contract's features a model trained on ``frame`` reads: those with a value in it.
+
+    A feature added to the contract after the rows of a window were stored is
+    missing from them (the labeled pool holds it as missing). A model cannot
+    learn from a column that has no value in its training rows, so it does not
+    read it; the first retrain whose window holds values of it does. When no
+    feature has a value, every feature is kept (the fit then fails on its own
+    terms).
+    """
+    features = usecase.contract.feature_names
+    present = tuple(
+        name for name in features if name in frame.columns and frame[name].notna().any()
+    )
+    return present or features
 
 
 def train_model(
@@ -239,6 +264,9 @@ def train_model(
         reason, when the holdout cannot support one).
     """
     split = split_window(labeled, usecase, window)
+    # From here on the use case as this model sees it: its features are the
+    # contract's features that hold values in the training rows.
+    usecase = usecase_for_inputs(usecase, trained_inputs(split.train, usecase))
     target = usecase.data.target_column
     features, y = model_input(split.train, usecase), split.train[target].to_numpy()
     model = _fit(usecase, features, y, map_fits)
@@ -291,6 +319,7 @@ def train_model(
         reference_profile=profile,
         estimator=estimator,
         estimator_error=estimator_error,
+        usecase=usecase,
     )
 
 
@@ -346,8 +375,16 @@ def out_of_time_reference(
             f"(at least {needed:.0f} needed for an out-of-time fit)",
         )
     try:
-        model = _fit(usecase, model_input(earlier, usecase), earlier[target].to_numpy(), map_fits)
-        pred, proba = predict(model, split.holdout, usecase)
+        # A feature added to the contract recently may have no value before the
+        # holdout periods: the out-of-time model then reads the others only.
+        earlier_usecase = usecase_for_inputs(usecase, trained_inputs(earlier, usecase))
+        model = _fit(
+            earlier_usecase,
+            model_input(earlier, earlier_usecase),
+            earlier[target].to_numpy(),
+            map_fits,
+        )
+        pred, proba = predict(model, split.holdout, earlier_usecase)
     except ValueError as exc:  # e.g. one class only before the holdout periods
         return DecayReference(
             dict(holdout_metrics), "holdout", note=f"the out-of-time fit failed: {exc}"

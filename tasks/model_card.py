@@ -73,6 +73,10 @@ def model_card_inputs(
                 str(k): int(c) for k, c in zip(keys, feature.counts, strict=True) if k is not None
             }
     profile = info.profile
+    previous_inputs = None
+    if previous_version is not None:
+        previous = tracking.get_model_version_info(client, name, version=str(previous_version))
+        previous_inputs = previous.profile.feature_names if previous is not None else None
     return ModelCardInputs.model_validate(
         {
             **card_facts(usecase),
@@ -92,6 +96,8 @@ def model_card_inputs(
             "segment_rows": segment_rows,
             "drift_at_training": drift,
             "estimator_note": run.data.tags.get("mlops.estimator"),
+            "inputs": profile.feature_names,
+            "previous_inputs": previous_inputs,
         }
     )
 

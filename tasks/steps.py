@@ -38,6 +38,13 @@ from mlops_core.label_gate import LabelGateDecision
 from mlops_core.monitoring import assess_performance, challenger_evidence
 from mlops_core.periods import batch_periods, period_index
 from mlops_core.reference_profile import ReferenceProfile, profile_reference
+from mlops_core.schema_change import (
+    SchemaChangeRefused,
+    SchemaDecision,
+    compare_contract,
+    contract_columns,
+    usecase_for_inputs,
+)
 from mlops_core.search import Mapper, SearchResult
 from mlops_core.segmented import SegmentJob, fit_job
 from mlops_core.training import (
@@ -64,13 +71,22 @@ CHAMPION = "champion"
 
 @dataclass(frozen=True)
 class Champion:
-    """The model in production, loaded and verified."""
+    """The model in production, loaded and verified.
+
+    ``usecase`` is the use case as the champion sees it: its feature columns
+    are the champion's own inputs (``mlops_core.schema_change.usecase_for_inputs``),
+    so a column added to the contract since it was trained is ignored by it,
+    also on older rows that lack the column. ``schema`` is the comparison of
+    the contract it was trained under with the current one.
+    """
 
     info: tracking.ChampionInfo
     model: Pipeline
     reference: pd.DataFrame
     reference_profile: ReferenceProfile
     estimator: PerformanceEstimator | None
+    usecase: UseCase
+    schema: SchemaDecision
 
     @property
     def version(self) -> str:
@@ -122,14 +138,57 @@ def quarantine(rt: Runtime, path: Path, gate: GateDecision) -> Path:
     )
 
 
-@io_step(name="load champion")
-def load_champion(rt: Runtime) -> Champion | None:
-    """The current champion with its reference profile and sample, or None before the first."""
+def schema_decision(rt: Runtime, info: tracking.ChampionInfo) -> SchemaDecision:
+    """The current contract against the one the version of ``info`` was trained under."""
+    return compare_contract(
+        rt.usecase.contract,
+        info.profile.feature_names,
+        info.profile.contract_columns,
+        champion_version=info.version,
+    )
+
+
+def check_contract(rt: Runtime) -> SchemaDecision | None:
+    """Refuse a contract the champion cannot score under, before any batch is touched.
+
+    Reads only the champion's registry entry and profile (no model, no batch).
+
+    Returns:
+        The comparison with the champion's training contract; None before the
+        first champion.
+
+    Raises:
+        SchemaChangeRefused: The contract dropped or retyped an input the
+            champion reads; its message is the one line to show.
+    """
     info = tracking.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias=CHAMPION
     )
     if info is None:
         return None
+    decision = schema_decision(rt, info)
+    if decision.action == "refused":
+        raise SchemaChangeRefused(str(rt.usecase_path), decision)
+    return decision
+
+
+@io_step(name="load champion")
+def load_champion(rt: Runtime) -> Champion | None:
+    """The current champion with its reference profile and sample, or None before the first.
+
+    Raises:
+        SchemaChangeRefused: The current contract dropped or retyped one of its
+            inputs (flows check that first, with :func:`check_contract`).
+    """
+    info = tracking.get_model_version_info(
+        rt.client, rt.usecase.registered_model_name, alias=CHAMPION
+    )
+    if info is None:
+        return None
+    schema = schema_decision(rt, info)
+    if schema.action == "refused":
+        raise SchemaChangeRefused(str(rt.usecase_path), schema)
+    sees = usecase_for_inputs(rt.usecase, info.profile.feature_names)
     model = tracking.load_model(rt.client, info)
     reference = tracking.load_reference(rt.client, info.run_id)
     profile = tracking.load_reference_profile(rt.client, info.run_id)
@@ -137,7 +196,7 @@ def load_champion(rt: Runtime) -> Champion | None:
         # A champion trained before drift profiles existed: profile its sample.
         profile = profile_reference(
             reference,
-            rt.usecase,
+            sees,
             predictions=reference["prediction"].to_numpy()
             if rt.usecase.model.task == "regression" and "prediction" in reference
             else None,
@@ -148,6 +207,8 @@ def load_champion(rt: Runtime) -> Champion | None:
         reference=reference,
         reference_profile=profile,
         estimator=load_estimator(rt.client, info.run_id),
+        usecase=sees,
+        schema=schema,
     )
 
 
@@ -162,7 +223,7 @@ def score(
         for a classifier, probabilities), which the label-free estimate reuses
         instead of scoring the batch again.
     """
-    predicted = predict(champion.model, frame, rt.usecase)
+    predicted = predict(champion.model, frame, champion.usecase)
     guarded = apply_guardrails(
         predicted[0], frame, rt.usecase.guardrails, champion.info.profile.training_ranges
     )
@@ -292,6 +353,12 @@ def gate_labels(rt: Runtime) -> list[LabelGateDecision]:
 def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
     """Accepted batches joined with every label that has arrived so far.
 
+    The pool has every column of the current contract: a column added to the
+    contract after a batch was stored is missing (NaN) in that batch's rows, so
+    a model trained on the pool learns it from the rows that have it (see
+    ``mlops_core.training.trained_inputs``) and the champion, which does not
+    read it, is unaffected.
+
     Args:
         rt: The use case's runtime.
         after_period: Only rows of later periods; the accepted batches that hold
@@ -335,6 +402,10 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
     pool = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     position = positions[0] if len(positions) == 1 else np.concatenate(positions)
     del parts, positions
+    for column in rt.usecase.contract.columns:
+        if column.name not in pool.columns:
+            # Added to the contract after every batch read here was stored.
+            pool[column.name] = np.nan
     duplicated = pool[d.id_column].duplicated(keep="last").to_numpy()
     if duplicated.any():
         pool = pool.loc[~duplicated]
@@ -360,7 +431,7 @@ def measure_performance(
     ``current_predicted`` is the champion's output on ``current`` from scoring it.
     """
     return assess_performance(
-        rt.usecase,
+        champion.usecase,
         champion.model,
         champion.info.profile.decay_reference_metric,
         champion.estimator,
@@ -386,8 +457,8 @@ def measure_drift(
         predictions = None
     return compute_drift(
         champion.reference_profile,
-        model_input(frame, rt.usecase),
-        rt.usecase,
+        model_input(frame, champion.usecase),
+        champion.usecase,
         champion.info.profile.importance,
         reference_sample=champion.reference.drop(columns=["prediction"], errors="ignore"),
         current_predictions=predictions,
@@ -484,10 +555,11 @@ def log_challenger(
         train_rows=len(result.split.train),
         importance=result.importance,
         training_ranges=result.training_ranges,
-        feature_names=uc.contract.feature_names,
+        feature_names=result.inputs,
         estimator=uc.model.estimator,
         decay_reference_metric=result.decay_reference.metrics[uc.metric.primary],
         decay_reference_basis=result.decay_reference.basis,
+        contract_columns=contract_columns(uc.contract),
     )
     params: dict[str, Any] = {f"model.{k}": v for k, v in uc.model.params.items()}
     params.update(
@@ -521,7 +593,7 @@ def log_challenger(
         reference_frame=result.reference,
         reference_profile=result.reference_profile,
         source_batch_sha256=batch_sha256,
-        input_example=model_input(result.split.holdout.head(5), uc),
+        input_example=model_input(result.split.holdout.head(5), result.usecase),
         registered_model_name=uc.registered_model_name,
         tags={
             "mlops.period": str(period),
@@ -554,11 +626,14 @@ def evaluate(
     if segment and any(r.kind == "segment_history_cap" for r in uc.guardrails.rules):
         caps = segment_maxima(result.split.train, segment, uc.data.target_column)
     return challenger_evidence(
-        uc,
+        # Each model reads its own inputs: the challenger a feature the contract
+        # gained, the champion only what it was trained on.
+        result.usecase,
         result.model,
         result.training_ranges,
         result.split.holdout,
         champion.model if champion is not None else None,
+        champion_usecase=champion.usecase if champion is not None else None,
         training_target=result.split.train[uc.data.target_column].to_numpy(),
         seed=seed,
         segment_caps=caps,

@@ -62,6 +62,7 @@ from mlflow.protos.databricks_pb2 import (
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_MODEL_VERSIONS
 
 from mlops_core.reference_profile import ReferenceProfile
+from mlops_core.schema_change import KnownColumn
 from tasks.relocation import experiment_location
 
 logger = logging.getLogger(__name__)
@@ -293,6 +294,11 @@ class ModelProfile:
         training_ranges: (min, max) per numeric feature in the training data.
         feature_names: Model inputs, in order.
         estimator: Import path of the estimator class.
+        contract_columns: Every contract column as the model was trained under
+            it (type, range, categories, feature or not), so a later contract
+            change is judged against what the model knows
+            (``mlops_core.schema_change``); None for a model logged before
+            profiles kept it.
     """
 
     metric: str
@@ -306,6 +312,7 @@ class ModelProfile:
     estimator: str
     decay_reference_metric: float
     decay_reference_basis: str
+    contract_columns: tuple[KnownColumn, ...] | None = None
 
     def to_json(self) -> str:
         """Serialise to JSON (tuples become lists; numpy scalars become Python numbers)."""
@@ -325,6 +332,8 @@ class ModelProfile:
             "decay_reference_metric": float(self.decay_reference_metric),
             "decay_reference_basis": str(self.decay_reference_basis),
         }
+        if self.contract_columns is not None:
+            raw["contract_columns"] = [c.model_dump(mode="json") for c in self.contract_columns]
         return json.dumps(raw, indent=2, sort_keys=True)
 
     @classmethod
@@ -357,6 +366,11 @@ class ModelProfile:
                 raw.get("decay_reference_metric", raw["reference_metric"])
             ),
             decay_reference_basis=str(raw.get("decay_reference_basis", "holdout")),
+            contract_columns=(
+                tuple(KnownColumn.model_validate(c) for c in raw["contract_columns"])
+                if raw.get("contract_columns") is not None
+                else None
+            ),
         )
 
 
