@@ -88,7 +88,8 @@ def _check_contract(usecase: Path, home: str | None) -> None:
     try:
         check_contract(open_runtime(usecase, home))
     except SchemaChangeRefused as exc:
-        typer.echo(f"error: {exc}", err=True)
+        # The file as the user named it, like the use-case errors above.
+        typer.echo(f"error: {usecase}: {exc.decision.refusal_message()}", err=True)
         raise typer.Exit(2) from None
 
 

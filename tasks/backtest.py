@@ -397,11 +397,13 @@ def _evaluate(
 ) -> PromotionInputs:
     """The promotion gate's evidence, built exactly as the live flow builds it."""
     return challenger_evidence(
-        usecase,
+        # Each model reads its own inputs (mlops_core.training.trained_inputs).
+        challenger.result.usecase,
         challenger.result.model,
         challenger.result.training_ranges,
         challenger.result.split.holdout,
         champion.result.model if champion is not None else None,
+        champion_usecase=champion.result.usecase if champion is not None else None,
         training_target=challenger.result.split.train[usecase.data.target_column].to_numpy(),
         seed=seed,
         segment_caps=challenger.segment_caps,
@@ -469,8 +471,8 @@ def _drift(
     numeric = predictions.dtype.kind in "biuf" and usecase.model.task == "regression"
     return compute_drift(
         champion.result.reference_profile,
-        model_input(batch, usecase),
-        usecase,
+        model_input(batch, champion.result.usecase),
+        champion.result.usecase,
         champion.result.importance,
         reference_sample=champion.result.reference.drop(columns=["prediction"], errors="ignore"),
         current_predictions=predictions if numeric else None,
@@ -591,7 +593,7 @@ def _decide_cycle(
     perf = cache.get(
         ("performance", champion.key, period, seen_through, labels_through, seed),
         lambda: assess_performance(
-            usecase,
+            champion.result.usecase,
             champion.result.model,
             champion.decay_reference(metric),
             champion.result.estimator,
@@ -658,7 +660,7 @@ class _Scored:
 
 
 def _score(usecase: UseCase, champion: ReplayModel, batch: pd.DataFrame) -> _Scored:
-    pred, proba = predict(champion.result.model, batch, usecase)
+    pred, proba = predict(champion.result.model, batch, champion.result.usecase)
     return _Scored(pred, proba, champion.guard(pred, batch, usecase))
 
 

@@ -252,7 +252,7 @@ def test_the_mlops_command_says_so_in_one_line_and_exits_2(dropped: dict[str, An
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1, result.stderr
         assert "Traceback" not in result.stderr and not result.stdout.strip()
-        assert lines[0].startswith("error: ") and "contract change refused" in lines[0]
+        assert lines[0].startswith(f"error: {usecase}: contract change refused"), lines[0]
         assert "'temperature'" in lines[0] and "version 1" in lines[0], lines[0]
         assert "feature: false" in lines[0], "it says how to drop an input safely"
     assert _state(paths, usecase, root) == before
