@@ -105,7 +105,7 @@ CASES: list[tuple[str, str, str]] = [
     ),
     (
         f"{SCHEMA}::test_the_mlops_command_says_so_in_one_line_and_exits_2",
-        "the same, through `mlops monitor` and `mlops score`",
+        "the same, through `mlops monitor`, `mlops score` and `mlops bootstrap`",
         "one line naming the column, the champion version and the way out (`feature: false`), no "
         "traceback; exit code 2; state unchanged",
     ),

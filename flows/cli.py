@@ -152,6 +152,7 @@ def bootstrap(
     """Train the first champion on the labeled batches in landing."""
     set_environment_defaults(verbose, command)
     _check_usecase(usecase)
+    _check_contract(usecase, home)
     from flows.cycle import bootstrap as flow
 
     _print(flow(str(usecase), data_root=home))

@@ -235,14 +235,15 @@ def test_dropping_a_feature_the_champion_reads_is_refused_before_the_batch_is_to
 
 
 def test_the_mlops_command_says_so_in_one_line_and_exits_2(dropped: dict[str, Any]) -> None:
+    """``monitor`` and ``score`` of the batch, and ``bootstrap`` (a champion exists)."""
     from prefect.settings import PREFECT_API_URL
 
     usecase, root, paths = dropped["usecase"], dropped["root"], dropped["paths"]
     before = _state(paths, usecase, root)
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
-    for command in ("monitor", "score"):
+    for command in (["monitor", dropped["batch"]], ["score", dropped["batch"]], ["bootstrap"]):
         result = subprocess.run(
-            [str(MLOPS), command, str(usecase), dropped["batch"], "--home", str(root)],
+            [str(MLOPS), command[0], str(usecase), *command[1:], "--home", str(root)],
             capture_output=True,
             text=True,
             timeout=300,
