@@ -33,6 +33,7 @@ from mlops_core.decisions import (
 )
 from mlops_core.label_gate import LabelGateDecision
 from mlops_core.report import ChampionChange, CycleOutcome
+from mlops_core.schema_change import SchemaDecision
 from tasks import tracking
 
 #: Tag the cycle sets on its retrain run when a decided promotion was not
@@ -102,6 +103,7 @@ def cycle_from_record(
             champion_before=_text(record.get("champion_before")),
             superseded_by=superseded_by,
             labels=tuple(LabelGateDecision.model_validate(d) for d in record.get("labels") or ()),
+            schema=_optional(SchemaDecision, record.get("schema_change")),
         )
     except (KeyError, TypeError, ValidationError) as exc:
         raise ValueError(f"not a cycle record of this version: {exc}") from exc

@@ -30,9 +30,10 @@ import yaml
 
 from flows.cycle import monitor, score_batch
 from mlops_core.decisions import PromotionDecision
+from mlops_core.report import cycle_summary, wording_for
 from mlops_core.schema_change import SchemaChangeRefused
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import storage, tracking
+from tasks import history, storage, tracking
 from tasks.model_card import model_card_inputs
 from tasks.runtime import open_runtime
 
@@ -148,6 +149,10 @@ def test_the_record_and_the_summary_say_the_column_takes_effect_at_the_next_retr
         ("column_added", "feels_like", "new_feature_next_retrain")
     ]
     assert "feels_like" in first["summary"] and "next retrain" in first["summary"], first["summary"]
+    # The reports rebuild the summary from the record: the same words.
+    rt = open_runtime(added["usecase"], str(added["root"]))
+    rebuilt = cycle_summary(history.cycle_from_record(record), wording_for(rt.usecase))
+    assert rebuilt == first["summary"]
 
 
 def test_retrains_train_on_the_new_column_once_labeled_rows_hold_it(added: dict[str, Any]) -> None:
