@@ -38,7 +38,8 @@ from mlops_core.label_gate import LabelGateDecision, check_label_file
 from tasks import storage
 from tasks.storage import UseCasePaths
 
-#: Ledger key of a file's name, size and modification time when it was hashed.
+#: Ledger key of a file's size and modification time (ns) when it was hashed; its
+#: name is the line's ``file`` (a decision) or ``seen`` (content gated before).
 FILE_STAT = "file_stat"
 #: Ledger key of a line that only records a file whose content was gated before.
 SEEN = "seen"
