@@ -2,6 +2,7 @@
 
     uv run python bench/soak.py               # 200 cycles (about 12 minutes on 2 cores)
     uv run python bench/soak.py --cycles 50
+    uv run python bench/soak.py --label-fault-every 0   # clean label files only
 
 Bootstraps the retail demand use case, then lands one simulated week at a time
 (labels arriving late, as in the demo) and runs a ``monitor`` cycle on it. After
@@ -14,7 +15,17 @@ At the end it prints, measured in this run:
   after the warm-up (target under 20%; retraining cycles are slower, so both
   medians mix them alike);
 - reconciliation: every landed batch is in the ledger exactly once, scored or
-  quarantined, and nothing is left in landing.
+  quarantined, and nothing is left in landing;
+- label faults: every ``--label-fault-every``-th live week's label file (5 by
+  default) carries one fault, in turn: conflicting duplicate ids, blank
+  targets, a decimal-comma target, negative targets, a wrong header, too many
+  negative targets. The label ledger must hold, for each label file landed,
+  exactly the decision its fault calls for (accepted with the bad rows left
+  out and counted under their rule, or quarantined), and clean files accepted
+  whole.
+
+The exit status is 0 only when memory, cycle time, reconciliation and the label
+gate all meet their targets.
 """
 
 from __future__ import annotations
@@ -37,6 +48,18 @@ from flows.cli import set_environment_defaults  # noqa: E402
 set_environment_defaults()
 WARM_UP = 10
 WINDOW = 20
+MEMORY_TARGET = 0.10
+CYCLE_TIME_TARGET = 0.20
+#: The label faults mixed in, in turn: what each does to a week's label file
+#: (``faulty_labels``) and what the label gate must decide about it.
+LABEL_FAULTS = (
+    "conflicting_duplicates",
+    "target_missing",
+    "target_not_numeric",
+    "target_out_of_range",
+    "wrong_header",
+    "too_many_bad_rows",
+)
 
 
 def rss_mib() -> float:
@@ -47,10 +70,48 @@ def rss_mib() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+def faulty_labels(labels, fault: str, target: str):
+    """A week's label file with one fault, and the decision the gate must make.
+
+    Returns:
+        The frame to write, the expected action and the expected rows per rule.
+    """
+    import pandas as pd
+
+    out = labels.copy()
+    if fault == "conflicting_duplicates":
+        twins = out.iloc[:10].assign(**{target: out[target].iloc[:10] + 100.0})
+        return pd.concat([out, twins], ignore_index=True), "accept", {fault: 20}
+    if fault == "target_missing":
+        out.loc[out.index[:15], target] = None  # the sensor failed: labels not known
+        return out, "accept", {fault: 15}
+    if fault == "target_not_numeric":
+        out[target] = out[target].astype(object)
+        out.loc[out.index[:3], target] = "12,5"  # a decimal comma
+        return out, "accept", {fault: 3}
+    if fault == "target_out_of_range":
+        rows = out.index[:4]
+        out.loc[rows, target] = -out.loc[rows, target] - 1.0  # a sign flipped
+        return out, "accept", {fault: 4}
+    if fault == "wrong_header":
+        return out.rename(columns={target: "count"}), "quarantine", {}
+    if fault == "too_many_bad_rows":
+        rows = out.index[: int(len(out) * 0.3)]
+        out.loc[rows, target] = -out.loc[rows, target] - 1.0
+        return out, "quarantine", {"target_out_of_range": len(rows)}
+    raise ValueError(f"unknown label fault {fault!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--label-fault-every",
+        type=int,
+        default=5,
+        help="Every k-th live week's label file carries a fault (0: none).",
+    )
     parser.add_argument("--json", type=Path, help="Also write the per-cycle figures here.")
     args = parser.parse_args(argv)
     if args.cycles < WARM_UP + 2 * WINDOW:
@@ -60,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     from flows.demo import SHIPPED_USECASE
     from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
     from tasks import storage
+    from tasks.labels import label_ledger_decisions
 
     sim = RetailDemandSimulator(SimulatorConfig(seed=args.seed, live_periods=args.cycles))
     usecase = storage.load_usecase_file(SHIPPED_USECASE)
@@ -74,13 +136,27 @@ def main(argv: list[str] | None = None) -> int:
 
         cycles = []
         first_live = sim.config.initial_periods
+        target = sim.target_column
+        # Label file name -> (fault, expected action, expected rows per rule).
+        expected = {f"labels_{q:03d}.csv": ("clean", "accept", {}) for q in range(first_live)}
+        faults_landed = 0
         for p in range(first_live, sim.total_periods):
             name = f"period_{p:03d}.csv"
             sim.batch(p).to_csv(paths.landing / name, index=False)
             landed += 1
             for q in sim.labels_arriving_at(p):
                 if q >= first_live:
-                    sim.labels(q).to_csv(paths.labels / f"labels_{q:03d}.csv", index=False)
+                    labels, fault = sim.labels(q), "clean"
+                    every = args.label_fault_every
+                    if every and (q - first_live) % every == every - 1:
+                        fault = LABEL_FAULTS[faults_landed % len(LABEL_FAULTS)]
+                        faults_landed += 1
+                        labels, action, rules = faulty_labels(labels, fault, target)
+                    else:
+                        action, rules = "accept", {}
+                    label_file = f"labels_{q:03d}.csv"
+                    labels.to_csv(paths.labels / label_file, index=False)
+                    expected[label_file] = (fault, action, rules)
             started = time.perf_counter()
             row = monitor(str(SHIPPED_USECASE), name, str(root))
             seconds = time.perf_counter() - started
@@ -111,20 +187,55 @@ def main(argv: list[str] | None = None) -> int:
         scored = sum(1 for e in entries if e["gate"] == "pass")
         quarantined = sum(1 for e in entries if e["gate"] == "fail")
         left = list(paths.landing.iterdir())
+        gated = label_ledger_decisions(paths)
+        in_label_quarantine = sorted(
+            f.name
+            for f in (paths.quarantine / "labels").glob("*")
+            if not f.name.endswith(".reason.json")
+        )
+
+    # The label gate: one decision per landed label file, the one its fault calls for.
+    label_mismatches = []
+    for decision in gated:
+        fault, action, rules = expected.get(decision.file, ("unexpected", "-", {}))
+        found = {f.rule: f.rows for f in decision.findings if f.dropped}
+        if decision.action != action or found != rules:
+            label_mismatches.append(
+                f"{decision.file} ({fault}): {decision.action} {found}, expected {action} {rules}"
+            )
+    decided = [x.file for x in gated]
+    quarantined_labels = sorted(x.file for x in gated if x.action == "quarantine")
+    labels_ok = (
+        sorted(decided) == sorted(expected)
+        and not label_mismatches
+        and quarantined_labels == in_label_quarantine
+    )
+    by_fault: dict[str, int] = {}
+    for fault, _, _ in expected.values():
+        by_fault[fault] = by_fault.get(fault, 0) + 1
+    left_out: dict[str, int] = {}
+    for decision in gated:
+        for f in decision.findings:
+            if f.dropped and decision.action == "accept":
+                left_out[f.rule] = left_out.get(f.rule, 0) + f.rows
 
     base = cycles[WARM_UP - 1]["rss_mib"]
     growth = cycles[-1]["rss_mib"] / base - 1
     early = statistics.median(c["seconds"] for c in cycles[WARM_UP : WARM_UP + WINDOW])
     late = statistics.median(c["seconds"] for c in cycles[-WINDOW:])
     drift = late / early - 1
+    memory_ok = growth < MEMORY_TARGET
+    time_ok = drift < CYCLE_TIME_TARGET
     print(f"\n{len(cycles)} cycles after the bootstrap, seed {args.seed}")
     print(
         f"memory: {base:.0f} MiB after cycle {WARM_UP}, {cycles[-1]['rss_mib']:.0f} MiB "
-        f"after cycle {len(cycles)}: {growth:+.1%} (target under +10%)"
+        f"after cycle {len(cycles)}: {growth:+.1%} (target under +{MEMORY_TARGET:.0%}): "
+        f"{'OK' if memory_ok else 'OVER TARGET'}"
     )
     print(
         f"cycle time: median {early:.2f} s (cycles {WARM_UP + 1}-{WARM_UP + WINDOW}), "
-        f"{late:.2f} s (last {WINDOW}): {drift:+.1%} (target under +20%)"
+        f"{late:.2f} s (last {WINDOW}): {drift:+.1%} (target under +{CYCLE_TIME_TARGET:.0%}): "
+        f"{'OK' if time_ok else 'OVER TARGET'}"
     )
     ok = len(shas) == len(set(shas)) == landed and scored + quarantined == landed and not left
     print(
@@ -132,9 +243,20 @@ def main(argv: list[str] | None = None) -> int:
         f"ledger entries {len(shas)} (unique {len(set(shas))}); left in landing {len(left)}: "
         f"{'OK' if ok else 'MISMATCH'}"
     )
+    faults = ", ".join(f"{n} {k}" for k, n in sorted(by_fault.items()) if k != "clean")
+    print(
+        f"label gate: {len(expected)} label files landed ({by_fault.get('clean', 0)} clean; "
+        f"{faults or 'no faults'}); {len(decided)} decided = "
+        f"{len(decided) - len(quarantined_labels)} accepted + {len(quarantined_labels)} "
+        f"quarantined ({len(in_label_quarantine)} in quarantine/labels); rows left out of "
+        f"accepted files: {', '.join(f'{n} {k}' for k, n in sorted(left_out.items())) or 'none'}"
+        f": {'OK' if labels_ok else 'MISMATCH'}"
+    )
+    for line in label_mismatches[:10]:
+        print(f"  {line}")
     if args.json:
         args.json.write_text(json.dumps(cycles, indent=1))
-    return 0 if ok else 1
+    return 0 if ok and labels_ok and memory_ok and time_ok else 1
 
 
 if __name__ == "__main__":

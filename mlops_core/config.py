@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -654,7 +655,8 @@ class LabelPolicy(Strict):
         ge=0.0,
         le=1.0,
         description="A label file whose malformed rows (no id, a target that is not a "
-        "number, ids with conflicting targets) exceed this share "
+        "number, a target outside labels.target_min/target_max, a misspelled class, ids "
+        "with conflicting targets) exceed this share "
         "of its rows is quarantined whole; below it they are left out and counted.",
     )
     corrections: Literal["apply", "refuse"] = Field(
@@ -663,6 +665,85 @@ class LabelPolicy(Strict):
         "wins; the ids are recorded in the label ledger) or refuse (the earlier label "
         "stays; the rows are left out and counted).",
     )
+    target_min: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="Smallest possible regression target, inclusive (0 for a count or an "
+        "amount that is never negative). A label below it is a malformed row "
+        "(target_out_of_range). Set a physical or business bound, never the smallest "
+        "value seen: a true label may lie beyond what the history showed. None: no rule.",
+    )
+    target_max: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="Largest possible regression target, inclusive (1 for a share). A label "
+        "above it is a malformed row (target_out_of_range). Only a physical or business "
+        "bound, never the largest value seen (demand grows, a record week is real). "
+        "None: no rule.",
+    )
+    target_classes: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        max_length=10_000,
+        description="Known classes of a classification target, as text (an integer class 1 "
+        "is '1'). A label whose class differs from a known one only in case or surrounding "
+        "spaces ('up ' for 'UP') is a misspelling: a malformed row "
+        "(target_class_misspelled), left out. Any other class not listed is kept and "
+        "counted (target_new_class): a class the model never saw is real data under label "
+        "shift, and leaving it out would hide exactly the rows the model gets wrong. "
+        "None: no rule.",
+    )
+
+    @field_validator("target_classes", mode="before")
+    @classmethod
+    def _classes_as_text(cls, value: Any) -> Any:
+        # YAML reads [0, 1] as numbers; a class is compared as text ('1', not 1.0).
+        if isinstance(value, list | tuple):
+            return tuple(_number_as_class(v) for v in value)
+        return value
+
+    @model_validator(mode="after")
+    def _target_rules_consistent(self) -> LabelPolicy:
+        if (
+            self.target_min is not None
+            and self.target_max is not None
+            and self.target_min > self.target_max
+        ):
+            raise _KeyedValueError(
+                "labels.target_min",
+                f"target_min {self.target_min:g} is above target_max {self.target_max:g}",
+            )
+        if self.target_classes is not None:
+            keys = [class_key(c) for c in self.target_classes]
+            twins = sorted(
+                {c for c, k in zip(self.target_classes, keys, strict=True) if keys.count(k) > 1}
+            )
+            if twins:
+                raise _KeyedValueError(
+                    "labels.target_classes",
+                    f"classes equal up to case or spaces: {', '.join(map(repr, twins))} "
+                    "(a label could not tell them apart from a misspelling)",
+                )
+        return self
+
+
+def _number_as_class(value: Any) -> Any:
+    """A class YAML read as a number, as text: 1 and 1.0 are '1'; anything else as is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def class_key(value: str) -> str:
+    """A class as compared for misspellings: surrounding spaces and case ignored.
+
+    Args:
+        value: A class as text.
+
+    Returns:
+        The text stripped and case-folded (``' Up'`` and ``'UP'`` give ``'up'``).
+    """
+    return value.strip().casefold()
 
 
 class UseCase(Strict):
@@ -743,6 +824,16 @@ class UseCase(Strict):
                 "(rows are routed to their segment's model by it)",
             )
         task = self.model.task
+        if task == "classification":
+            for key in ("target_min", "target_max"):
+                if getattr(self.labels, key) is not None:
+                    raise _KeyedValueError(
+                        f"labels.{key}", "a range limits a number; a classifier's target is a class"
+                    )
+        elif self.labels.target_classes is not None:
+            raise _KeyedValueError(
+                "labels.target_classes", "classes apply to a classification target"
+            )
         for key, name in [("metric.primary", self.metric.primary)] + [
             (f"metric.secondary.{i}", m) for i, m in enumerate(self.metric.secondary)
         ]:

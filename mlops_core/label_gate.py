@@ -6,15 +6,26 @@ newly arrived label file gets one :class:`LabelGateDecision`:
 
 - ``quarantine``: the file as a whole cannot be used (its id or target column
   is missing, it holds no row, or more than ``labels.max_bad_row_share`` of its
-  rows are malformed: no id, a target that is not a number, conflicting
-  duplicates). It is moved to quarantine byte for byte with its reason;
-  later batches and label files go on.
+  rows are malformed: no id, a target that is not a number, a target outside
+  the target rules, a misspelled class, conflicting duplicates). It is moved
+  to quarantine byte for byte with its reason; later batches and label files
+  go on.
 - ``accept``: the usable rows go on; every row left out is counted by rule.
 
 Row rules (a row left out is counted, never silently dropped):
 
 - ``id_missing``: no id; ``target_missing``: no target (the label is unknown);
 - ``target_not_numeric``: a regression target that is not a number (``abc``);
+- ``target_out_of_range``: a regression target below ``labels.target_min`` or
+  above ``labels.target_max`` (a negative count), or not finite while either
+  is set: left out;
+- ``target_class_misspelled``: a class that differs from one of
+  ``labels.target_classes`` only in case or surrounding spaces (``'up '`` for
+  ``'UP'``): left out, since it would otherwise train and score as a class of
+  its own;
+- ``target_new_class``: any other class not in ``labels.target_classes``: kept
+  and counted. A class the model never saw is real data under label shift;
+  leaving it out would hide exactly the rows the model gets wrong;
 - ``conflicting_duplicates``: one id with different targets in the same file:
   every row of that id is left out (which one is right is not knowable);
 - ``duplicate_ids``: one id repeated with the same target: kept once;
@@ -38,11 +49,19 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops_core.config import LabelPolicy
+from mlops_core.config import LabelPolicy, class_key
 
 LabelAction = Literal["accept", "quarantine"]
 #: Rules whose rows count towards ``labels.max_bad_row_share``: signs of a broken file.
-MALFORMED = frozenset({"id_missing", "target_not_numeric", "conflicting_duplicates"})
+MALFORMED = frozenset(
+    {
+        "id_missing",
+        "target_not_numeric",
+        "target_out_of_range",
+        "target_class_misspelled",
+        "conflicting_duplicates",
+    }
+)
 #: Ids quoted per rule in a decision (the counts are always whole).
 SAMPLE_IDS = 5
 
@@ -101,6 +120,21 @@ class LabelGateDecision(BaseModel):
 
 def _sample(ids: pd.Series) -> tuple[str, ...]:
     return tuple(str(v) for v in pd.unique(ids)[:SAMPLE_IDS])
+
+
+def _class_text(target: pd.Series) -> pd.Series:
+    """Classes as text, as ``labels.target_classes`` lists them (1.0 read beside a blank is '1')."""
+    if pd.api.types.is_float_dtype(target) and bool((target.dropna() % 1 == 0).all()):
+        return target.astype("Int64").astype(str)
+    return target.astype(str)
+
+
+def _bounds(policy: LabelPolicy) -> str:
+    """The regression target rules in words, for a finding."""
+    low, high = policy.target_min, policy.target_max
+    if low is not None and high is not None:
+        return f"from {low:g} to {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
 
 
 def _quarantine(file: str, sha256: str, rows: int, reason: str, findings=()) -> LabelGateDecision:
@@ -204,6 +238,58 @@ def check_label_file(
             "left out; they never count as evidence.",
             text_ids[no_target],
         )
+    if task == "regression" and (policy.target_min is not None or policy.target_max is not None):
+        values = target.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            inside = np.isfinite(values)
+            if policy.target_min is not None:
+                inside &= values >= policy.target_min
+            if policy.target_max is not None:
+                inside &= values <= policy.target_max
+        outside = ~inside & target.notna().to_numpy() & keep
+        if outside.any():
+            example = target[outside].iloc[0]
+            leave_out(
+                "target_out_of_range",
+                outside,
+                f"{int(outside.sum())} rows have a {target_column!r} outside the target rules "
+                f"({_bounds(policy)}: labels.target_min/target_max; for example {example:g}): "
+                "left out.",
+                text_ids[outside],
+            )
+    if task == "classification" and policy.target_classes is not None:
+        classes = _class_text(target)
+        present = target.notna().to_numpy() & keep
+        unlisted = present & ~classes.isin(policy.target_classes).to_numpy()
+        if unlisted.any():
+            spelled = {class_key(c): c for c in policy.target_classes}
+            misspelled = unlisted & classes.map(class_key).isin(spelled).to_numpy()
+            if misspelled.any():
+                example = str(classes[misspelled].iloc[0])
+                leave_out(
+                    "target_class_misspelled",
+                    misspelled,
+                    f"{int(misspelled.sum())} rows have a class that differs from a listed one "
+                    f"only in case or spaces (for example {example!r} for "
+                    f"{spelled[class_key(example)]!r}; labels.target_classes): left out.",
+                    text_ids[misspelled],
+                )
+            new_class = unlisted & ~misspelled
+            if new_class.any():
+                found = ", ".join(repr(c) for c in pd.unique(classes[new_class])[:SAMPLE_IDS])
+                # Kept: a new class is real data under label shift, not a fault of the file.
+                findings.append(
+                    LabelFinding(
+                        rule="target_new_class",
+                        rows=int(new_class.sum()),
+                        message=f"{int(new_class.sum())} rows have a class that "
+                        f"labels.target_classes does not list ({found}): kept, a class the "
+                        "model never saw is real data; add it to labels.target_classes once "
+                        "it is confirmed.",
+                        sample_ids=_sample(text_ids[new_class]),
+                        dropped=False,
+                    )
+                )
 
     clean = pd.DataFrame({id_column: text_ids, target_column: target})
     # Duplicates inside the file: the same target is one label, different ones are none.

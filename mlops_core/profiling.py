@@ -61,6 +61,16 @@ Profiling rules:
   class growing over time) accuracy falls when the model did not get worse.
   Balanced accuracy weighs each class the same, equals accuracy when the
   classes are balanced, and scores 50% for any constant guess of two classes.
+- Label rules (``labels``): a regression target never negative in the data
+  gets ``target_min: 0`` (a negative count or amount is a broken label) and no
+  ``target_max``: a true label above the largest one seen is real (demand grows,
+  a record week happens), so no bound is taken from the data; a target that is
+  negative somewhere gets no rule. A classification target gets its observed
+  classes (``target_classes``): a label with a class differing from one of them
+  only in case or spaces is left out as misspelled, any other new class is kept
+  and counted (label shift is real data). Classes that differ only in case or
+  spaces in the data itself get no list (a label could not be told apart from a
+  misspelling).
 - Guardrails: non-finite predictions fall back (regression) or are held
   (classification); a never-negative target is clipped at 0; inputs outside the
   champion's training range are flagged, or are one finding for the batch when
@@ -114,8 +124,10 @@ from mlops_core.config import (
     CalendarField,
     DriftPolicy,
     InputRangeRule,
+    LabelPolicy,
     PromotionPolicy,
     RetrainPolicy,
+    class_key,
 )
 from mlops_core.guardrails import segment_keys
 from mlops_core.periods import cut, parse_times
@@ -163,11 +175,13 @@ class ProfileNotes:
         columns: Per contract column, what the data showed and why the column got
             its rules.
         metric: Why the primary metric was chosen.
+        labels: Why the label gate got its target rules.
         rows: Rows and periods of the profiled data.
     """
 
     columns: dict[str, str] = field(default_factory=dict)
     metric: str = ""
+    labels: str = ""
     rows: str = ""
 
 
@@ -621,6 +635,36 @@ def _model(task: Task) -> dict[str, Any]:
     }
 
 
+def _label_rules(task: Task, target: pd.Series) -> tuple[dict[str, Any], str]:
+    """The label gate's target rules for the class of problem, with why."""
+    rules = LabelPolicy().model_dump(exclude_none=True)
+    values = target.dropna()
+    if task == "regression":
+        numbers = pd.to_numeric(values, errors="coerce").dropna()
+        if float(numbers.min()) >= 0:
+            rules["target_min"] = 0
+            return rules, (
+                "The target is never negative in the data: a negative label is a broken\n"
+                "one (target_min: 0). No target_max: a true label above the largest one\n"
+                f"seen ({_fmt(numbers.max())}) is real data; set one only for a physical limit."
+            )
+        return rules, "The target is negative in the data: no range rule (set a real limit)."
+    if pd.api.types.is_float_dtype(values) and bool((values % 1 == 0).all()):
+        values = values.astype("int64")
+    classes = sorted({str(v) for v in values}, key=_category_order)
+    if len({class_key(c) for c in classes}) < len(classes):
+        return rules, (
+            "Classes in the data differ only in case or spaces: no target_classes (a label\n"
+            "could not be told apart from a misspelling); clean the classes first."
+        )
+    rules["target_classes"] = classes
+    return rules, (
+        "target_classes are the classes seen: a label whose class differs from one only\n"
+        "in case or spaces is left out as misspelled; any other new class is kept and\n"
+        "counted (a class the model never saw is real data under label shift)."
+    )
+
+
 # ---------------------------------------------------------------------- profile
 def profile_frame(
     frame: pd.DataFrame,
@@ -753,6 +797,7 @@ def profile_frame(
         other = "accuracy" if primary == "balanced_accuracy" else "balanced_accuracy"
         metric = {"primary": primary, "secondary": [other, *(["f1", "roc_auc"] if binary else [])]}
 
+    label_rules, label_note = _label_rules(task_name, y)
     retrain = RetrainPolicy().model_dump()
     retrain["min_new_labels"] = max(1, min(retrain["min_new_labels"], int(typical_rows * 0.8)))
     budget_window = PERIODS_PER_YEAR[unit] if unit is not None else BUDGET_WINDOW_INTEGER_PERIODS
@@ -827,6 +872,7 @@ def profile_frame(
         "model": _model(task_name),
         "metric": metric,
         "drift": DriftPolicy().model_dump(),
+        "labels": label_rules,
         "retrain": retrain,
         "promotion": promotion,
         "guardrails": guardrails,
@@ -834,6 +880,7 @@ def profile_frame(
     profile_notes = ProfileNotes(
         columns=notes,
         metric=metric_note,
+        labels=label_note,
         rows=f"{rows} rows in {len(rows_per_period)} periods, typically {typical_rows} a period",
     )
     return UseCaseProfile(mapping=mapping, notes=profile_notes)
@@ -855,6 +902,10 @@ _SECTION_NOTES: dict[str, str] = {
     "model": "Histogram gradient boosting: a sound default for tabular data of any size.",
     "metric": "The primary metric drives every decision; secondary ones are logged.",
     "drift": "Per-feature drift tests and the multivariate domain classifier\n(project defaults).",
+    "labels": "The label gate (mlops_core/label_gate.py): a label file with more than\n"
+    "max_bad_row_share malformed rows is quarantined whole; below it they are left\n"
+    "out and counted. corrections: a later label that changes an earlier one is\n"
+    "applied (recorded) or refused.",
     "retrain": "When a retrain pays off (project defaults, except as said here).\n"
     "Budget: max_retrains per budget_window_periods, a window of one year in the\n"
     "period unit, allowing one retrain a period: with retrain_cost 0 a retrain costs\n"
@@ -958,6 +1009,8 @@ def render_usecase_yaml(
         note = _SECTION_NOTES.get(key)
         if key == "metric" and notes.metric:
             note = f"{note}\nChosen because {notes.metric}."
+        if key == "labels" and notes.labels:
+            note = f"{note}\n{notes.labels}"
         if key == "guardrails" and mapping.get("model", {}).get("task") == "regression":
             note = (
                 f"{note}\nfallback.value is the target's mean in the profiled data; a column\n"

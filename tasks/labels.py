@@ -15,6 +15,15 @@ The labeled pool reads only accepted labels (:func:`read_accepted_labels`).
 The ledger (``labels_ledger.jsonl``) holds one :class:`LabelGateDecision` per
 file: its single writer is :func:`admit_label_files`, its reader
 :func:`label_ledger_decisions`.
+
+A cycle's cost must not grow with the history: each ledger line also records
+the file's name, size and modification time (``file_stat``), so a file seen
+before and unchanged is skipped without reading it. A file with the same name
+but another size or time is hashed and, if its content is new, gated as a new
+file. A file whose content was gated before under another name or time gets a
+``seen`` line (name, hash, ``file_stat``; no decision), so it too is hashed
+only once. Within one call the accepted labels and the scored ids are read at
+most once and extended in memory as files are accepted.
 """
 
 from __future__ import annotations
@@ -29,6 +38,12 @@ from mlops_core.label_gate import LabelGateDecision, check_label_file
 from tasks import storage
 from tasks.storage import UseCasePaths
 
+#: Ledger key of a file's size and modification time (ns) when it was hashed; its
+#: name is the line's ``file`` (a decision) or ``seen`` (content gated before).
+FILE_STAT = "file_stat"
+#: Ledger key of a line that only records a file whose content was gated before.
+SEEN = "seen"
+
 
 def label_ledger(paths: UseCasePaths) -> Path:
     """The append-only record of every label file gated."""
@@ -40,22 +55,30 @@ def accepted_labels_folder(paths: UseCasePaths) -> Path:
     return paths.quarantine.parent / "labels_accepted"
 
 
-def label_ledger_decisions(paths: UseCasePaths) -> list[LabelGateDecision]:
-    """Every gated label file's decision, in the order they were made."""
+def _ledger_lines(paths: UseCasePaths) -> list[dict]:
+    """Every whole line of the label ledger, parsed (a line cut short is skipped)."""
     ledger = label_ledger(paths)
     if not ledger.exists():
         return []
-    decisions = []
+    lines = []
     for line in ledger.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line:
             continue
         try:
-            raw = json.loads(line)
+            lines.append(json.loads(line))
         except json.JSONDecodeError:  # a line cut short by a failed append
             continue
-        decisions.append(LabelGateDecision.model_validate(raw))
-    return decisions
+    return lines
+
+
+def label_ledger_decisions(paths: UseCasePaths) -> list[LabelGateDecision]:
+    """Every gated label file's decision, in the order they were made."""
+    return [
+        LabelGateDecision.model_validate({k: v for k, v in raw.items() if k != FILE_STAT})
+        for raw in _ledger_lines(paths)
+        if SEEN not in raw
+    ]
 
 
 def read_accepted_labels(paths: UseCasePaths, id_column: str, target_column: str) -> pd.DataFrame:
@@ -87,8 +110,38 @@ def _scored_ids(paths: UseCasePaths, id_column: str) -> pd.Index:
     return pd.Index(pd.concat(parts, ignore_index=True).unique())
 
 
+def _file_stat(path: Path) -> dict[str, int]:
+    """What identifies an unchanged file without reading it: its size and mtime."""
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _known_files(paths: UseCasePaths) -> tuple[set[str], set[tuple[str, int, int]]]:
+    """The content hashes gated so far, and the (name, size, mtime_ns) of files hashed."""
+    handled: set[str] = set()
+    hashed: set[tuple[str, int, int]] = set()
+    for raw in _ledger_lines(paths):
+        handled.add(raw["sha256"])
+        stat = raw.get(FILE_STAT)
+        if stat:
+            hashed.add((raw.get(SEEN) or raw["file"], stat["size"], stat["mtime_ns"]))
+    return handled, hashed
+
+
+def _labels_by_id(labels: pd.DataFrame, id_column: str, target_column: str) -> pd.Series:
+    """Targets indexed by id as text, the form the gate compares corrections in."""
+    return pd.Series(
+        labels[target_column].to_numpy(),
+        index=storage.ids_as_text(labels[id_column]).to_numpy(),
+    )
+
+
 def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDecision]:
     """Gate every label file not gated before; return this call's decisions.
+
+    A file already in the ledger with the same name, size and modification time
+    is skipped without being read; the accepted labels and the scored ids are
+    read at most once per call, and only when a new file is gated.
 
     Args:
         paths: The use case's folders.
@@ -98,12 +151,23 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
         One decision per newly gated file, in file-name order.
     """
     d = usecase.data
-    handled = {x.sha256 for x in label_ledger_decisions(paths)}
+    ledger = label_ledger(paths)
+    handled, hashed = _known_files(paths)
     decisions: list[LabelGateDecision] = []
     scored: pd.Index | None = None
+    known: pd.Series | None = None
+    sequence: int | None = None
     for path in storage.list_files(paths.labels, d.format):
+        stat = _file_stat(path)
+        key = (path.name, stat["size"], stat["mtime_ns"])
+        if key in hashed:
+            continue
+        hashed.add(key)
         sha = storage.file_sha256(path)
         if sha in handled:
+            # Content gated before (another name, or touched): record it, so it is not
+            # hashed again, and decide nothing twice.
+            storage.ledger_append(ledger, {SEEN: path.name, "sha256": sha, FILE_STAT: stat})
             continue
         handled.add(sha)
         try:
@@ -122,11 +186,12 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
         else:
             if scored is None:
                 scored = _scored_ids(paths, d.id_column)
-            known = read_accepted_labels(paths, d.id_column, d.target_column)
-            known_by_id = pd.Series(
-                known[d.target_column].to_numpy(),
-                index=storage.ids_as_text(known[d.id_column]).to_numpy(),
-            )
+            if known is None:
+                known = _labels_by_id(
+                    read_accepted_labels(paths, d.id_column, d.target_column),
+                    d.id_column,
+                    d.target_column,
+                )
             decision, accepted = check_label_file(
                 frame,
                 file=path.name,
@@ -135,19 +200,25 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
                 target_column=d.target_column,
                 task=usecase.model.task,
                 scored_ids=scored,
-                known=known_by_id,
+                known=known,
                 policy=usecase.labels,
             )
         if decision.action == "accept":
-            assert accepted is not None
+            assert accepted is not None and known is not None
             folder = accepted_labels_folder(paths)
             folder.mkdir(parents=True, exist_ok=True)
-            sequence = len(list(folder.glob("*.parquet")))
+            if sequence is None:
+                sequence = len(list(folder.glob("*.parquet")))
             storage.write_parquet(accepted, folder / f"{sequence:06d}-{path.stem}.parquet")
+            sequence += 1
+            # The later file wins, as read_accepted_labels has it.
+            added = _labels_by_id(accepted, d.id_column, d.target_column)
+            known = pd.concat([known, added]) if len(known) else added
+            known = known[~known.index.duplicated(keep="last")]
         else:
             storage.quarantine_batch(
                 path, paths.quarantine / "labels", sha, decision.model_dump(mode="json")
             )
-        storage.ledger_append(label_ledger(paths), decision.model_dump(mode="json"))
+        storage.ledger_append(ledger, decision.model_dump(mode="json") | {FILE_STAT: stat})
         decisions.append(decision)
     return decisions

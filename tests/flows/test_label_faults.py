@@ -109,6 +109,25 @@ def test_a_text_target_is_left_out_with_its_rule_and_the_cycle_runs(root: Path) 
     assert out["realized"] == pytest.approx(_mae(root, good, drop={bad_id}))
 
 
+def test_targets_outside_the_target_rules_are_left_out_and_the_cycle_runs(root: Path) -> None:
+    # The shipped use case's label contract: units sold are never negative.
+    assert storage.load_usecase_file(SHIPPED_USECASE).labels.target_min == 0
+    good = SIM.labels(FIRST_LIVE)
+    labels = good.copy()
+    bad = labels.index[[3, 50, 51]]
+    labels.loc[bad, "units_sold"] = -labels.loc[bad, "units_sold"] - 1  # a sign flipped
+    out = _next_cycle(root, labels)
+    decision = _last_decision(root)
+    assert decision.action == "accept"
+    finding = {f.rule: f for f in decision.findings}["target_out_of_range"]
+    assert finding.rows == 3 and finding.dropped and "at least 0" in finding.message
+    accepted = read_accepted_labels(_paths(root), "row_id", "units_sold")
+    bad_ids = set(labels.loc[bad, "row_id"])
+    assert not bad_ids & set(accepted["row_id"]) and (accepted["units_sold"] >= 0).all()
+    # The realized error is measured on the week's other rows only.
+    assert out["realized"] == pytest.approx(_mae(root, good, drop=bad_ids))
+
+
 def test_a_wrong_header_quarantines_the_label_file_and_later_cycles_go_on(
     root: Path, prefect_events
 ) -> None:

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from mlops_core.config import UseCase, parse_usecase
+from mlops_core.label_gate import check_label_file
 from tasks.storage import load_usecase_file
 from tasks.validation import validate_frame
 
@@ -78,6 +79,34 @@ def test_the_real_file_passes_every_error_rule_of_its_contract(name: str, real_d
     failed = [r for r in results if r.severity == "error" and not r.success]
     assert not failed, "; ".join(f"{r.rule}/{r.column}: {r.message}" for r in failed)
     assert {r.rule for r in results} >= {"column_present", "extra_columns", "dtype", "range"}
+
+
+@pytest.mark.parametrize("name", REAL_USECASES)
+def test_the_real_labels_pass_the_label_rules_of_their_use_case(name: str, real_data_of) -> None:
+    """Every real label meets its use case's target rules: the rules are limits of
+    the quantity (a count is never negative, the classes are the classes), not of
+    one sample."""
+    usecase = load_usecase_file(REPO / "usecases" / f"{name}.yaml")
+    rules = usecase.labels
+    assert (rules.target_min, rules.target_max, rules.target_classes) != (None, None, None)
+    raw = pd.read_csv(real_data_of(name), encoding="utf-8-sig")
+    d = usecase.data
+    labels = pd.DataFrame(
+        {d.id_column: [f"r{i:05d}" for i in range(len(raw))], d.target_column: raw[d.target_column]}
+    )
+    decision, accepted = check_label_file(
+        labels,
+        file="labels.csv",
+        sha256="-",
+        id_column=d.id_column,
+        target_column=d.target_column,
+        task=usecase.model.task,
+        scored_ids=pd.Index(labels[d.id_column]),
+        known=pd.Series(dtype=object),
+        policy=rules,
+    )
+    assert decision.action == "accept" and decision.findings == (), decision.findings
+    assert len(accepted) == len(raw)
 
 
 def test_the_bike_contract_keeps_the_target_parts_out_of_the_features() -> None:

@@ -168,6 +168,18 @@ def _add_rule(rule: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
             "defined twice",
             id="duplicate-column",
         ),
+        pytest.param(
+            _set("labels.target_classes", ["UP", "DOWN"]),
+            "labels.target_classes",
+            "classes apply to a classification target",
+            id="classes-on-regression",
+        ),
+        pytest.param(
+            lambda d: d.setdefault("labels", {}).update(target_min=10, target_max=1),
+            "labels.target_min",
+            "above target_max",
+            id="target-min-above-max",
+        ),
         pytest.param(_drop("model"), "model", "required key is missing", id="missing-section"),
         pytest.param(_set("name", "Store Sales"), "name", "pattern", id="bad-name"),
         pytest.param(

@@ -123,3 +123,71 @@ def test_classification_targets_are_any_class_and_ids_with_gaps_stay_integers() 
     decision, accepted = gate(frame, task="classification", max_bad_row_share=0.5)
     assert rules(decision) == {"id_missing": 1}
     assert list(accepted["id"]) == [1, 3] and list(accepted["y"]) == ["UP", "UP"]
+
+
+def test_targets_outside_the_target_rules_are_left_out_under_their_own_rule() -> None:
+    frame = clean_file()
+    frame.loc[[3, 4], "y"] = [-1.0, -0.5]  # a negative count
+    frame.loc[5, "y"] = float("inf")
+    decision, accepted = gate(frame, target_min=0.0)
+    found = {f.rule: f for f in decision.findings}
+    assert decision.action == "accept" and set(found) == {"target_out_of_range"}
+    assert found["target_out_of_range"].rows == 3
+    assert found["target_out_of_range"].sample_ids == ("3", "4", "5")
+    assert "at least 0" in found["target_out_of_range"].message
+    assert not {3, 4, 5} & set(accepted["id"]) and len(accepted) == 47
+    # The bounds are inclusive, and without a rule the same file passes whole.
+    assert (
+        rules(gate(frame.loc[~frame["id"].isin([3, 4, 5])], target_min=0.0, target_max=49.0)[0])
+        == {}
+    )
+    assert len(gate(frame.loc[frame["id"] != 5])[1]) == 49
+
+
+def test_out_of_range_targets_count_towards_the_bad_row_share() -> None:
+    frame = clean_file()
+    frame.loc[:10, "y"] = 1000.0  # 11 rows of 50 (22%), over the 20% default
+    decision, accepted = gate(frame, target_min=0.0, target_max=100.0)
+    assert decision.action == "quarantine" and accepted.empty
+    assert "11 of 50 rows (22%) are malformed" in decision.reason
+    assert rules(decision) == {"target_out_of_range": 11}
+    kept = gate(frame, target_min=0.0, target_max=100.0, max_bad_row_share=0.25)
+    assert kept[0].action == "accept" and len(kept[1]) == 39
+
+
+def test_a_new_class_is_kept_and_counted_a_misspelled_one_is_left_out() -> None:
+    frame = pd.DataFrame({"id": range(20), "y": ["UP", "DOWN"] * 10})
+    frame.loc[0, "y"] = "FLAT"  # a class the model never saw: real data
+    frame.loc[1, "y"] = " down"  # DOWN misspelled
+    decision, accepted = gate(frame, task="classification", target_classes=("DOWN", "UP"))
+    found = {f.rule: f for f in decision.findings}
+    assert found["target_new_class"].rows == 1 and not found["target_new_class"].dropped
+    assert "'FLAT'" in found["target_new_class"].message
+    assert found["target_class_misspelled"].rows == 1 and found["target_class_misspelled"].dropped
+    assert "' down' for 'DOWN'" in found["target_class_misspelled"].message
+    assert set(accepted["y"]) == {"UP", "DOWN", "FLAT"} and 1 not in set(accepted["id"])
+
+
+def test_a_file_of_misspelled_classes_is_quarantined_whole() -> None:
+    frame = pd.DataFrame({"id": range(20), "y": ["up", "down"] * 10})  # a changed export
+    decision, _ = gate(frame, task="classification", target_classes=("DOWN", "UP"))
+    assert decision.action == "quarantine" and rules(decision) == {"target_class_misspelled": 20}
+
+
+def test_integer_classes_match_their_text_even_when_read_as_floats() -> None:
+    frame = pd.DataFrame({"id": range(4), "y": [1.0, 0.0, None, 2.0]})
+    decision, accepted = gate(frame, task="classification", target_classes=[0, 1])
+    assert rules(decision) == {"target_missing": 1, "target_new_class": 1}
+    assert len(accepted) == 3
+
+
+@pytest.mark.parametrize(
+    ("labels", "key"),
+    [
+        ({"target_min": 5.0, "target_max": 1.0}, "labels.target_min"),
+        ({"target_classes": ["UP", "up "]}, "labels.target_classes"),
+    ],
+)
+def test_inconsistent_target_rules_are_refused(labels, key) -> None:
+    with pytest.raises(ValueError, match=key):
+        LabelPolicy(**labels)

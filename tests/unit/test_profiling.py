@@ -388,6 +388,30 @@ def test_classification_guardrails_have_no_value_limits() -> None:
     assert "fallback" not in guardrails
 
 
+@pytest.mark.parametrize(("offset", "target_min"), [(0.0, 0), (-1000.0, None)])
+def test_a_never_negative_regression_target_gets_a_floor_and_no_ceiling(
+    offset: float, target_min: int | None
+) -> None:
+    frame = sample_frame()
+    frame["sales"] = frame["sales"] + offset
+    labels = profile(frame)["labels"]
+    assert labels.get("target_min") == target_min
+    # No ceiling from the data: a true label above the largest one seen is real.
+    assert "target_max" not in labels and "target_classes" not in labels
+    assert labels["max_bad_row_share"] == 0.2 and labels["corrections"] == "apply"
+
+
+def test_a_classification_target_gets_its_classes_as_text() -> None:
+    frame = sample_frame()
+    frame["sales"] = np.where(np.arange(ROWS) % 4 == 0, "yes", "no")
+    assert profile(frame)["labels"]["target_classes"] == ["no", "yes"]
+    frame["sales"] = np.where(np.arange(ROWS) % 3 == 0, 10.0, 2.0)
+    frame.loc[5, "sales"] = None  # floats beside a blank: the classes are still 2 and 10
+    assert profile(frame, task="classification")["labels"]["target_classes"] == ["2", "10"]
+    frame["sales"] = np.where(np.arange(ROWS) % 2 == 0, "Yes", "yes ")
+    assert "target_classes" not in profile(frame)["labels"]
+
+
 def test_a_column_that_follows_the_target_gets_a_leak_note() -> None:
     frame = sample_frame()
     frame["sales_copy"] = frame["sales"] * 0.5 + 1.0
