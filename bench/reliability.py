@@ -72,6 +72,12 @@ CASES: list[tuple[str, str, str]] = [
         "the row left out and counted (`target_not_numeric`, `'abc'` quoted); the cycle runs",
     ),
     (
+        f"{LABELS}::test_targets_outside_the_target_rules_are_left_out_and_the_cycle_runs",
+        "label file with negative targets where the label contract says `target_min: 0`",
+        "the rows left out and counted (`target_out_of_range`); realized error measured on the "
+        "other rows; the cycle runs",
+    ),
+    (
         f"{LABELS}::test_a_wrong_header_quarantines_the_label_file_and_later_cycles_go_on",
         "label file with a wrong header (`count` for `units_sold`)",
         "label file quarantined byte for byte with its reason and a `mlops.labels.quarantined` "
