@@ -21,7 +21,7 @@ machine is still detected where an automation watches for it.
 Without ``PREFECT_API_URL`` Prefect starts a local server of its own, a
 uvicorn child process (``SubprocessASGIServer``), and stops it only from an
 ``atexit`` hook: a command killed with SIGKILL (or by the out-of-memory killer)
-leaves it running, about 230 MB and a listening port for good.
+leaves it running for good, with its memory and a listening port.
 :func:`local_server_ends_with_process` starts that server through this module
 instead, whose ``main`` runs the same uvicorn command beside a watchdog thread:
 when the process that started the server is gone, the server shuts down.
