@@ -35,6 +35,8 @@ LEAK = "tests/flows/test_leak.py"
 CRASH = "tests/flows/test_crash.py"
 LABELS = "tests/flows/test_label_faults.py"
 TWO_MONITORS = "tests/e2e/test_two_monitors.py"
+KILLED = "tests/e2e/test_killed_monitor.py"
+LOCAL_DASK = "tests/e2e/test_local_dask.py"
 MOVE = "tests/flows/test_data_root_move.py"
 SCHEMA = "tests/flows/test_schema_change.py"
 QUARANTINE = "quarantined byte for byte, reason names {what}; champion unchanged; ledger entry"
@@ -209,6 +211,37 @@ CASES: list[tuple[str, str, str]] = [
         "the stale recorded promotion is not forced: its challenger `abandoned` (superseded), "
         "the new champion kept, batch committed once; the output, the record and its summary "
         "say `superseded` and name the champion",
+    ),
+    (
+        f"{KILLED}::test_no_process_of_a_killed_monitor_outlives_it[training]",
+        "`kill -9` of an `mlops monitor` command inside its challenger's MLflow training run "
+        "(embedded defaults: the command runs Prefect's local server)",
+        "within 15 s no process the command started is alive and the server's port is closed; "
+        "no traceback",
+    ),
+    (
+        f"{KILLED}::test_a_rerun_finishes_the_batch_and_fails_the_killed_training_run",
+        "rerun after that kill",
+        "the killed training run ends `FAILED` with `mlops.abandoned_reason`, its logged model "
+        "`FAILED`; batch committed once; no run left `RUNNING`; no traceback",
+    ),
+    (
+        f"{KILLED}::test_no_process_of_a_killed_monitor_outlives_it[alias]",
+        "`kill -9` of an `mlops monitor` command with its decisions recorded, as `champion` is "
+        "about to move",
+        "within 15 s no process the command started is alive and the server's port is closed; "
+        "no traceback",
+    ),
+    (
+        f"{KILLED}::test_a_resumed_cycle_reports_the_figures_the_killed_one_recorded",
+        "rerun after that kill",
+        "the recorded decision is carried out and the realized error the killed cycle recorded "
+        "is reported (not null); no traceback",
+    ),
+    (
+        f"{LOCAL_DASK}::test_no_server_or_dask_worker_outlives_a_killed_command",
+        "`kill -9` of a command whose task is running on a local Dask cluster",
+        "its local Prefect server, Dask workers and helper processes all end within 15 s",
     ),
     (
         f"{FAULTS}::test_a_parquet_batch_with_a_broken_footer_is_quarantined",

@@ -36,7 +36,8 @@ def set_environment_defaults(verbose: bool = False, command: typer.Context | Non
     Args:
         verbose: Show Prefect's logs.
         command: The command that runs flows in this process: until it ends,
-            they run without heartbeats (see ``flows/local.py``).
+            they run without heartbeats, and a local Prefect server it starts
+            ends with the process however the process ends (see ``flows/local.py``).
     """
     # Histogram models oversubscribe the 2 cores badly when runs share them.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -58,9 +59,10 @@ def set_environment_defaults(verbose: bool = False, command: typer.Context | Non
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if command is not None:
         # After the variables above: Prefect reads them when first imported.
-        from flows.local import without_heartbeats
+        from flows.local import local_server_ends_with_process, without_heartbeats
 
         command.with_resource(without_heartbeats())
+        local_server_ends_with_process()
 
 
 def _check_usecase(path: Path) -> None:

@@ -886,6 +886,8 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
 
 def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
     """``monitor`` for a batch whose claim this process holds."""
+    # Under the claim, a run of this batch still open is an interrupted cycle's.
+    steps.fail_runs_left_running(rt, sha)
     done = storage.ledger_entry(rt.paths.ledger, sha)
     if done is not None:
         # Same content already handled (any name): idempotent, nothing is redone.
@@ -919,14 +921,16 @@ def _abandon_undecided(rt: Runtime, sha: str) -> None:
     Only when no decision was recorded (a recorded one names its challenger and
     its outputs, and the rerun carries it out): the challenger the cycle
     registered is marked abandoned and its staged predictions and review rows
-    are removed, so nothing of the failed cycle reaches a reader. Best effort:
-    the original error is what matters, and a rerun redoes both anyway.
+    are removed, so nothing of the failed cycle reaches a reader. Runs the
+    cycle left open end FAILED. Best effort: the original error is what
+    matters, and a rerun redoes all of it anyway.
     """
     try:
         recorded = _recorded(rt, sha, "retrain")
         if not recorded:
             storage.discard_staged(rt.paths.stage_of(sha))
             tracking.abandon_candidates(rt.client, rt.usecase.registered_model_name, sha)
+        steps.fail_runs_left_running(rt, sha)
     except Exception:  # noqa: BLE001 - never mask the failure being raised
         get_run_logger().warning("could not mark the undecided challenger", exc_info=True)
 

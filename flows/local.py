@@ -17,12 +17,32 @@ Where a heartbeat detects nothing, runs go without it:
 
 Deployment runs (``prefect.yaml``) keep Prefect's default, so a crashed worker
 machine is still detected where an automation watches for it.
+
+Without ``PREFECT_API_URL`` Prefect starts a local server of its own, a
+uvicorn child process (``SubprocessASGIServer``), and stops it only from an
+``atexit`` hook: a command killed with SIGKILL (or by the out-of-memory killer)
+leaves it running for good, with its memory and a listening port.
+:func:`local_server_ends_with_process` starts that server through this module
+instead, whose ``main`` runs the same uvicorn command beside a watchdog thread:
+when the process that started the server is gone, the server shuts down.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+#: How often the local server checks that the process that started it is alive.
+PARENT_CHECK_SECONDS = 0.5
+#: How long a local server whose parent died gets to shut down before it is ended.
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 @contextmanager
@@ -36,3 +56,115 @@ def without_heartbeats() -> Iterator[None]:
 
     with temporary_settings(updates={"flows.heartbeat_frequency": None}):
         yield
+
+
+def local_server_ends_with_process() -> bool:
+    """The local Prefect server this process may start ends with it, however it ends.
+
+    Call before the first flow run. When no Prefect API is configured
+    (``PREFECT_API_URL`` unset, in the environment and the profile), Prefect
+    starts its local server as a child process on first use. It is made here
+    instead: the same uvicorn command, started as ``python -m flows.local
+    <this pid> ...`` (:func:`main`), whose watchdog ends it once its parent
+    process is gone, even one killed with SIGKILL. Stopping it at a normal exit
+    stays Prefect's (its ``atexit`` hook). A configured API is left alone.
+
+    Linux's ``PR_SET_PDEATHSIG`` is not used: it fires when the *thread* that
+    started the child ends, and Prefect may start its server from a
+    short-lived thread; the watchdog also works where ``prctl`` does not exist
+    (macOS).
+
+    Returns:
+        True when the local server, if started, will end with this process.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return False
+    server_class = _tethered_server_class()
+    # Prefect takes its local server from SubprocessASGIServer._instances (the
+    # instance of port None) whenever it needs one: the one made here, when it is
+    # made first.
+    return isinstance(server_class(), server_class)
+
+
+@functools.cache
+def _tethered_server_class() -> type:
+    """``SubprocessASGIServer`` started through :func:`main` (imported when first needed)."""
+    import subprocess
+
+    import prefect
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    class TetheredServer(SubprocessASGIServer):
+        """Prefect's local server, started so that it ends with the process that started it."""
+
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+            # Prefect's own command and environment (SubprocessASGIServer), run
+            # by main() below with this process's pid in front.
+            return subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
+                args=[
+                    sys.executable,
+                    "-m",
+                    __name__,
+                    str(os.getpid()),
+                    "--app-dir",
+                    str(prefect.__module_path__.parent),
+                    "--factory",
+                    "prefect.server.api.server:create_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "error",
+                    "--lifespan",
+                    "on",
+                ],
+                env={
+                    **os.environ,
+                    "PREFECT_UI_ENABLED": "0",
+                    "PREFECT__SERVER_EPHEMERAL": "1",
+                    "PREFECT__SERVER_FINAL": "1",
+                    **get_current_settings().to_environment_variables(exclude_unset=True),
+                },
+            )
+
+    return TetheredServer
+
+
+def _end_with_parent(parent: int) -> None:
+    """Shut this process down once ``parent`` is no longer its parent (it died).
+
+    A process whose parent dies is adopted by another (init, or a subreaper),
+    so its parent pid changes: that is the signal, on Linux and macOS alike.
+    SIGTERM first (uvicorn then shuts the server down cleanly); if it is still
+    running after the grace period, it exits at once.
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(SHUTDOWN_GRACE_SECONDS)
+    os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The local server process: ``python -m flows.local <parent pid> <uvicorn options>``.
+
+    Runs uvicorn as ``python -m uvicorn <uvicorn options>`` would, beside the
+    watchdog thread of :func:`_end_with_parent`. Exit codes are uvicorn's
+    (3 when the port is taken: Prefect then tries another).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    parent = int(args[0])
+    threading.Thread(
+        target=_end_with_parent, args=(parent,), name="end with parent", daemon=True
+    ).start()
+    import uvicorn
+
+    uvicorn.main(args=args[1:], prog_name="uvicorn")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -95,7 +95,11 @@ def _trial_params(result: TrialResult) -> list[Param]:
 
 
 def log_search(
-    client: MlflowClient, experiment_id: str, parent_run_id: str, search: SearchResult
+    client: MlflowClient,
+    experiment_id: str,
+    parent_run_id: str,
+    search: SearchResult,
+    tags: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Log every trial as a run nested under ``parent_run_id``; summarise on the parent.
 
@@ -103,7 +107,9 @@ def log_search(
     the metric ``fold_<metric>`` per fold (step = fold index, oldest first),
     ``cv_<metric>`` (fold-weighted) and ``trial_seconds``; tags say whether it
     was chosen and, for a failed fit (run status FAILED), its error. The parent gets
-    ``search_*`` metrics, the chosen estimator and the reasons as tags.
+    ``search_*`` metrics, the chosen estimator and the reasons as tags. ``tags``
+    go on every trial run too (the cycle's batch: a rerun ends a trial run a
+    killed process left running, ``tracking.fail_runs_left_running``).
 
     Returns:
         Run ids of the trial runs, in trial order. Trials the budget did not let
@@ -123,6 +129,7 @@ def log_search(
             experiment_id,
             run_name=f"trial-{trial.number}-{trial.estimator_name}",
             tags={
+                **dict(tags or {}),
                 PARENT_TAG: parent_run_id,
                 "mlops.kind": "search_trial",
                 "mlops.search.chosen": str(trial.number == chosen).lower(),

@@ -7,7 +7,10 @@ call). Retries are set only on tasks whose work is idempotent I/O.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import re
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -611,7 +614,13 @@ def log_challenger(
             tracking.fail_training_run(rt.client, uc.registered_model_name, trained)
             raise
     if search is not None:
-        log_search(rt.client, rt.experiment_id, trained.run_id, search)
+        log_search(
+            rt.client,
+            rt.experiment_id,
+            trained.run_id,
+            search,
+            tags={tracking.TAG_BATCH: batch_sha256},
+        )
     return trained
 
 
@@ -679,6 +688,44 @@ def promote(rt: Runtime, version: str, expected_current: str | None, reason: str
             expected_current=expected_current,
             reason=reason,
         )
+
+
+#: The runs a cycle of a batch makes (``mlops.kind``): the challenger's training
+#: run and its search trials, the retrain and promotion decisions.
+CYCLE_RUN_KINDS = frozenset({"training", "search_trial", "retrain", "promotion"})
+
+
+def fail_runs_left_running(rt: Runtime, batch_sha256: str) -> list[str]:
+    """End FAILED, with the reason, the runs of the batch's cycle a killed process left open.
+
+    Call only while holding the batch's claim (``storage.claim_batch``): no
+    other live process is then in a cycle of this batch, so a run of it still
+    ``RUNNING`` belongs to a holder that died (SIGKILL, out of memory) or to
+    this process's own cycle that failed. Runs other processes make for the
+    batch (a review's) are left alone.
+
+    Returns:
+        The ids of the runs ended.
+    """
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    ended = tracking.fail_runs_left_running(
+        rt.client,
+        [rt.experiment_id, rt.decisions_experiment_id],
+        batch_sha256,
+        CYCLE_RUN_KINDS,
+        reason=(
+            f"the process running the cycle of batch {batch_sha256[:12]} stopped before this "
+            f"run ended (killed or failed); marked failed by pid {os.getpid()} on "
+            f"{socket.gethostname()} at {when}"
+        ),
+    )
+    if ended:
+        get_run_logger().warning(
+            "runs %s of batch %s were left running by an interrupted cycle: marked failed",
+            ", ".join(ended),
+            batch_sha256[:12],
+        )
+    return ended
 
 
 @io_step(name="record decision")

@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,7 +50,14 @@ from typing import Any
 import pandas as pd
 import yaml
 from mlflow import MlflowClient
-from mlflow.entities import DatasetInput, InputTag, LoggedModelOutput, Metric, Param
+from mlflow.entities import (
+    DatasetInput,
+    InputTag,
+    LoggedModelOutput,
+    LoggedModelStatus,
+    Metric,
+    Param,
+)
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
@@ -88,6 +95,8 @@ TAG_PROMOTION_REASON = "mlops.promotion_reason"
 TAG_REPLACED_VERSION = "mlops.replaced_version"
 TAG_HISTORY = "mlops.history"
 TAG_SOURCE_BATCH = "mlops.source_batch_sha256"
+#: On runs: the batch whose cycle made the run (decision, training and search trial runs).
+TAG_BATCH = "mlops.batch_sha256"
 TAG_ABANDONED_REASON = "mlops.abandoned_reason"
 TAG_KIND = "mlops.kind"
 TAG_ACTION = "mlops.action"
@@ -479,7 +488,9 @@ def log_training_run(
         reference_profile: The training window's drift profile.
         source_batch_sha256: The batch whose cycle trained the model; tagged on the
             version so a rerun of that batch can abandon a candidate left behind
-            by a crashed attempt (:func:`abandon_candidates`).
+            by a crashed attempt (:func:`abandon_candidates`), and on the run
+            (``mlops.batch_sha256``) so it can end a run left running
+            (:func:`fail_runs_left_running`).
 
     Returns:
         The run, model URI, registered version, model sha256 and profile.
@@ -488,9 +499,10 @@ def log_training_run(
     import mlflow.sklearn
     from mlflow.models import Model, infer_signature
 
-    run = client.create_run(
-        experiment_id, run_name=run_name, tags={TAG_KIND: "training", **dict(tags)}
-    )
+    run_tags = {TAG_KIND: "training", **dict(tags)}
+    if source_batch_sha256:
+        run_tags[TAG_BATCH] = source_batch_sha256
+    run = client.create_run(experiment_id, run_name=run_name, tags=run_tags)
     run_id = run.info.run_id
     model_id: str | None = None
     version: ModelVersion | None = None
@@ -1170,6 +1182,58 @@ def abandon_candidates(client: MlflowClient, name: str, batch_sha256: str) -> li
     return abandoned
 
 
+def fail_runs_left_running(
+    client: MlflowClient,
+    experiment_ids: Sequence[str],
+    batch_sha256: str,
+    kinds: Collection[str],
+    reason: str,
+) -> list[str]:
+    """End as FAILED, with the reason, the runs of a batch a dead process left running.
+
+    A process killed while a run is open (SIGKILL, the out-of-memory killer, a
+    lost machine) never ends it: MLflow shows it ``RUNNING`` for good. Call this
+    only where no live process can own such a run, e.g. under the batch's claim
+    (``storage.claim_batch``): a run of the batch still running then belongs to
+    a holder that died. Each run found ends FAILED, gets the reason as tag
+    ``mlops.abandoned_reason``, and its logged model, if still pending, is
+    finalized FAILED (never loaded).
+
+    Args:
+        client: MLflow client.
+        experiment_ids: Experiments to look in.
+        batch_sha256: The batch (runs tagged ``mlops.batch_sha256``).
+        kinds: Only runs of these ``mlops.kind`` values (others tagged with the
+            batch, like a review's, are made outside the claim).
+        reason: Why the runs are failed, for the tag.
+
+    Returns:
+        The ids of the runs ended.
+    """
+    if "'" in batch_sha256:
+        raise ValueError(f"batch hash {batch_sha256!r} contains a quote character")
+    runs = client.search_runs(
+        list(experiment_ids),
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{TAG_BATCH}` = '{batch_sha256}'",
+        max_results=1000,
+    )
+    ended = []
+    for run in runs:
+        if run.data.tags.get(TAG_KIND) not in kinds:
+            continue
+        run_id = run.info.run_id
+        client.set_tag(run_id, TAG_ABANDONED_REASON, reason[:5000])
+        client.set_terminated(run_id, "FAILED")
+        models = client.search_logged_models(
+            [run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+        )
+        for model in models:
+            if model.status == LoggedModelStatus.PENDING:
+                client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+        ended.append(run_id)
+    return ended
+
+
 def _reconcile_status(client: MlflowClient, name: str, now: datetime, reason: str) -> None:
     """Make status tags follow the aliases; versions that lost their role are archived."""
     champion = _alias_version(client, name, CHAMPION_ALIAS)
@@ -1442,6 +1506,7 @@ __all__ = [
     "VersionInfo",
     "champion_at",
     "ensure_experiment",
+    "fail_runs_left_running",
     "fail_training_run",
     "read_decision_markdown",
     "read_decision_record",

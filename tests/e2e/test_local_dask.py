@@ -96,3 +96,76 @@ def test_local_dask_workers_report_to_the_flows_ephemeral_server(tmp_path: Path)
     assert len(seen["flow_servers"]) == 1, seen["flow_servers"]
     # Quiet as a command without --verbose: none of Dask's start and stop chatter.
     assert "distributed." not in done.stderr, done.stderr[-3000:]
+
+
+# A flow of a command (its local Prefect server tethered as the commands do)
+# whose task holds a Dask worker until the test kills the command.
+HELD_ON_DASK = """
+import sys, time
+from flows.cli import set_environment_defaults
+
+set_environment_defaults()
+
+from prefect import flow, task
+
+from flows.local import local_server_ends_with_process
+from flows.runners import make_task_runner, parse_runner
+
+
+@task
+def hold():
+    time.sleep(600)
+
+
+@flow
+def held():
+    with make_task_runner(parse_runner("dask:2")) as runner:
+        future = runner.submit(hold, parameters={})
+        time.sleep(3)  # the task reaches its worker
+        print("HELD", flush=True)
+        future.result()
+
+
+if __name__ == "__main__":
+    assert local_server_ends_with_process()
+    held()
+"""
+
+
+def test_no_server_or_dask_worker_outlives_a_killed_command(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import psutil
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLOPS_", "DASK_"))}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    script = tmp_path / "held_on_dask.py"
+    script.write_text(HELD_ON_DASK, encoding="utf-8")
+    command = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    started: list[psutil.Process] = []
+    try:
+        assert command.stdout is not None
+        assert command.stdout.readline().strip() == "HELD"
+        started = psutil.Process(command.pid).children(recursive=True)
+        workers = [p for p in started if "spawn_main" in " ".join(p.cmdline())]
+        servers = [p for p in started if "flows.local" in p.cmdline()]
+        assert len(workers) >= 2 and len(servers) == 1, [p.cmdline() for p in started]
+        command.send_signal(signal.SIGKILL)
+        command.wait(timeout=30)
+        t0 = time.monotonic()
+        _, alive = psutil.wait_procs(started, timeout=15)
+        assert alive == [], f"still running {time.monotonic() - t0:.0f} s after the kill"
+    finally:
+        for leftover in started:  # only if the promise was broken: never leave them running
+            if leftover.is_running():
+                leftover.kill()
+        if command.poll() is None:
+            command.kill()

@@ -37,6 +37,7 @@ from tasks.tracking import (
     TrainedModel,
     champion_at,
     ensure_experiment,
+    fail_runs_left_running,
     find_decision_runs,
     get_model_version_info,
     load_model,
@@ -303,6 +304,64 @@ def test_failed_training_run_is_marked_failed(
     runs = client.search_runs([experiment.experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
     assert client.search_model_versions(f"name = 'failing-{case}'") == []
+
+
+def test_runs_a_killed_process_left_running_end_failed_with_the_reason(
+    store, fitted: Fitted
+) -> None:
+    client, settings = store
+    name = "left-running"
+    batch, other = "a" * 64, "b" * 64
+    experiment_id = ensure_experiment(client, name, settings.artifact_root)
+    # What a process killed inside log_training_run leaves: an open run, a pending model.
+    open_run = client.create_run(
+        experiment_id, tags={"mlops.kind": "training", "mlops.batch_sha256": batch}
+    ).info.run_id
+    pending = client.create_logged_model(experiment_id, name="model", source_run_id=open_run)
+    # Left alone: another batch's run, a kind made outside the batch's claim, a finished run.
+    other_batch = client.create_run(
+        experiment_id, tags={"mlops.kind": "training", "mlops.batch_sha256": other}
+    ).info.run_id
+    review = client.create_run(
+        experiment_id, tags={"mlops.kind": "review", "mlops.batch_sha256": batch}
+    ).info.run_id
+    finished = _train(client, settings, fitted, name)
+    client.set_tag(finished.run_id, "mlops.batch_sha256", batch)
+
+    ended = fail_runs_left_running(
+        client, [experiment_id], batch, {"training"}, reason="killed: test"
+    )
+
+    assert ended == [open_run]
+    run = client.get_run(open_run)
+    assert run.info.status == "FAILED" and run.info.end_time is not None
+    assert run.data.tags["mlops.abandoned_reason"] == "killed: test"
+    assert str(client.get_logged_model(pending.model_id).status) == "FAILED"
+    assert client.get_run(other_batch).info.status == "RUNNING"
+    assert client.get_run(review).info.status == "RUNNING"
+    assert client.get_run(finished.run_id).info.status == "FINISHED"
+    assert fail_runs_left_running(client, [experiment_id], batch, {"training"}, "again") == []
+
+
+def test_a_training_run_names_the_batch_of_its_cycle(store, fitted: Fitted) -> None:
+    client, settings = store
+    experiment_id = ensure_experiment(client, "batch-tag", settings.artifact_root)
+    trained = log_training_run(
+        client,
+        experiment_id=experiment_id,
+        run_name="train",
+        pipeline=fitted.pipeline,
+        params={},
+        metrics={"holdout_mae": 0.61},
+        profile=fitted.profile,
+        train_frame=fitted.frame.assign(target=fitted.target),
+        reference_frame=fitted.reference,
+        input_example=fitted.frame[list(FEATURES)].head(5),
+        registered_model_name="batch-tag",
+        tags={},
+        source_batch_sha256="c" * 64,
+    )
+    assert client.get_run(trained.run_id).data.tags["mlops.batch_sha256"] == "c" * 64
 
 
 def test_promotion_compare_and_set_and_rollback(store, fitted: Fitted) -> None:

@@ -1,0 +1,289 @@
+"""An ``mlops monitor`` process killed with SIGKILL in the middle of a retrain.
+
+The command runs on the embedded defaults (no ``PREFECT_API_URL``), so it
+starts Prefect's local server as a child process. It runs through the landed
+weeks until, at the first retrain, it reaches one of two points, where it is
+held until this test kills it with a real ``kill -9`` (no cleanup, no
+``finally``, no ``atexit``):
+
+- ``training``: inside the challenger's MLflow training run (the run is open,
+  its logged model pending);
+- ``alias``: the cycle's decisions recorded, as ``champion`` is about to move.
+
+Promised: within seconds no process the command started is alive (the local
+server's port is closed); a rerun of the batch completes; the killed training
+run ends ``FAILED`` with the reason; a resumed cycle reports the figures the
+killed one recorded; no traceback reaches the user.
+
+The held command is the ``mlops`` command line itself (``flows.cli.app``, what
+the ``mlops`` script runs) with one function replaced to hold it at the point;
+the rerun is the installed ``mlops`` script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import yaml
+
+from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
+from tasks import storage, tracking
+from tasks.runtime import open_runtime
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "usecases" / "retail_demand.yaml"
+MLOPS = Path(sys.executable).parent / "mlops"
+SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
+FIRST_LIVE = SIM.config.initial_periods
+LIVE_WEEKS = 10
+#: How long the processes a killed command started get to notice and end.
+GRACE_SECONDS = 15.0
+
+# The command line, held at the point until the test kills it.
+HELD_MONITOR = textwrap.dedent(
+    """
+    import json, os, sys, threading
+    from mlflow import MlflowClient
+    from tasks import tracking
+    from flows.cli import app
+
+    point, marker = sys.argv[1], sys.argv[2]
+
+    def hold(what):
+        with open(marker + ".part", "w") as out:
+            json.dump(what, out)
+        os.replace(marker + ".part", marker)
+        threading.Event().wait()  # until the kill
+
+    if point == "training":
+        # Called inside log_training_run, after the run and its logged model exist.
+        MlflowClient.log_inputs = lambda self, run_id, *a, **k: hold({"run_id": run_id})
+    else:
+        tracking.set_champion = lambda client, name, version, **k: hold({"version": version})
+    sys.argv = ["mlops", "monitor", *sys.argv[3:]]
+    app()
+    """
+)
+
+
+def _env(prefect_home: Path) -> dict[str, str]:
+    """The embedded defaults: no Prefect API, no MLflow server, nothing of ours set."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "MLOPS_"))
+    }
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PREFECT_HOME=str(prefect_home))
+    return env
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A data root with champion version 1 and ten live weeks (with labels) landed."""
+    base = tmp_path_factory.mktemp("killed-monitor")
+    root, prefect_home = base / "home", base / "prefect"
+    root.mkdir()
+    doc = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    # A champion older than 2 weeks is refreshed: a retrain comes within a few weeks.
+    doc.setdefault("retrain", {})["max_age_periods"] = 2
+    doc["report"] = {"evidently": False}
+    usecase = root / "retail_demand.yaml"
+    usecase.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
+    for p in range(FIRST_LIVE):
+        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
+        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    boot = subprocess.run(
+        [str(MLOPS), "bootstrap", str(usecase), "--home", str(root)],
+        env=_env(prefect_home),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert boot.returncode == 0, boot.stderr[-3000:]
+    for p in range(FIRST_LIVE, FIRST_LIVE + LIVE_WEEKS):
+        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
+        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    return {"base": base, "root": root, "prefect_home": prefect_home}
+
+
+def _listening_ports(processes: list[psutil.Process]) -> list[int]:
+    ports = []
+    for process in processes:
+        try:
+            connections = process.net_connections(kind="inet")
+        except psutil.NoSuchProcess:
+            continue
+        ports += [c.laddr.port for c in connections if c.status == psutil.CONN_LISTEN]
+    return ports
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _kill_during_retrain(bootstrapped: dict[str, Path], point: str) -> dict[str, Any]:
+    """Copy the bootstrapped root, run the held command in it, kill it at ``point``."""
+    root = bootstrapped["base"] / point
+    shutil.copytree(bootstrapped["root"], root)
+    usecase = root / "retail_demand.yaml"
+    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
+    marker = root / "held.json"
+    out, err = root / "killed.out", root / "killed.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        command = subprocess.Popen(
+            [sys.executable, "-c", HELD_MONITOR, point, str(marker), str(usecase)]
+            + ["--home", str(root)],
+            cwd=REPO,
+            env=_env(bootstrapped["prefect_home"]),
+            stdout=stdout,
+            stderr=stderr,
+        )
+    started: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 900
+        while not marker.exists():
+            assert command.poll() is None, f"never reached {point}: " + err.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"{point} not reached in time"
+            time.sleep(0.2)
+        started = psutil.Process(command.pid).children(recursive=True)
+        described = [f"{p.pid}: {' '.join(p.cmdline()[:4])}" for p in started]
+        ports = _listening_ports(started)
+
+        command.send_signal(signal.SIGKILL)
+        command.wait(timeout=30)
+        _, alive = psutil.wait_procs(started, timeout=GRACE_SECONDS)
+    finally:
+        for leftover in started:  # only if the promise was broken: never leave them running
+            if leftover.is_running():
+                leftover.kill()
+        if command.poll() is None:
+            command.kill()
+    held = json.loads(marker.read_text())
+    killed_batch = storage.list_files(paths.landing, "csv")[0].name
+    return {
+        "point": point,
+        "root": root,
+        "usecase": usecase,
+        "paths": paths,
+        "env": _env(bootstrapped["prefect_home"]),
+        "returncode": command.returncode,
+        "started": described,
+        "ports": ports,
+        "alive": [p.pid for p in alive],
+        "ports_open_after": [port for port in ports if _accepts(port)],
+        "output": out.read_text() + err.read_text(),
+        "held": held,
+        "killed_batch": killed_batch,
+    }
+
+
+def _rerun(killed: dict[str, Any]) -> dict[str, Any]:
+    """The installed ``mlops monitor`` on the killed batch, as a user reruns it."""
+    done = subprocess.run(
+        [str(MLOPS), "monitor", str(killed["usecase"]), killed["killed_batch"]]
+        + ["--home", str(killed["root"])],
+        env=killed["env"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"result": json.loads(done.stdout), "output": done.stdout + done.stderr}
+
+
+@pytest.fixture(scope="module")
+def killed_in_training(bootstrapped: dict[str, Path]) -> dict[str, Any]:
+    return _kill_during_retrain(bootstrapped, "training")
+
+
+@pytest.fixture(scope="module")
+def killed_at_alias(bootstrapped: dict[str, Path]) -> dict[str, Any]:
+    return _kill_during_retrain(bootstrapped, "alias")
+
+
+#: The fixture of each kill point.
+KILLED = {"training": "killed_in_training", "alias": "killed_at_alias"}
+
+
+@pytest.mark.parametrize("point", list(KILLED))
+def test_no_process_of_a_killed_monitor_outlives_it(
+    request: pytest.FixtureRequest, point: str
+) -> None:
+    killed = request.getfixturevalue(KILLED[point])
+    assert killed["returncode"] == -signal.SIGKILL
+    # The command ran Prefect's local server: a child process listening on a port.
+    assert killed["started"] and killed["ports"], killed["started"]
+    assert killed["alive"] == [], (
+        f"still running {GRACE_SECONDS} s after the kill: {killed['started']}"
+    )
+    assert killed["ports_open_after"] == [], killed["ports"]
+    assert "Traceback" not in killed["output"], killed["output"][-3000:]
+
+
+def test_a_rerun_finishes_the_batch_and_fails_the_killed_training_run(
+    killed_in_training: dict[str, Any],
+) -> None:
+    killed = killed_in_training
+    rt = open_runtime(killed["usecase"], str(killed["root"]))
+    run_id = killed["held"]["run_id"]
+    assert rt.client.get_run(run_id).info.status == "RUNNING", "left open by the kill"
+
+    rerun = _rerun(killed)
+
+    assert rerun["result"]["status"] == "done", rerun["result"]
+    assert "Traceback" not in rerun["output"], rerun["output"][-3000:]
+    run = rt.client.get_run(run_id)
+    assert run.info.status == "FAILED"
+    reason = run.data.tags[tracking.TAG_ABANDONED_REASON]
+    assert "stopped before this run ended (killed or failed)" in reason, reason
+    models = rt.client.search_logged_models(
+        [rt.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+    )
+    assert [str(m.status) for m in models] == ["FAILED"]
+    sha = storage.file_sha256(killed["paths"].archive / killed["killed_batch"])
+    entries = [json.loads(line) for line in killed["paths"].ledger.read_text().splitlines()]
+    assert [e["sha256"] for e in entries].count(sha) == 1, "the batch committed once"
+    left_open = rt.client.search_runs(
+        [rt.experiment_id, rt.decisions_experiment_id], "attributes.status = 'RUNNING'"
+    )
+    assert left_open == [], "no run stays open"
+
+
+def test_a_resumed_cycle_reports_the_figures_the_killed_one_recorded(
+    killed_at_alias: dict[str, Any],
+) -> None:
+    killed = killed_at_alias
+    rt = open_runtime(killed["usecase"], str(killed["root"]))
+    sha = storage.file_sha256(killed["paths"].landing / killed["killed_batch"])
+    recorded = tracking.find_decision_runs(
+        rt.client,
+        rt.decisions_experiment_id,
+        filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "retrain"},
+    )
+    assert len(recorded) == 1, "the kill came after the decisions were recorded"
+    record = tracking.read_decision_record(rt.client, recorded[0].run_id)
+    realized = record["performance"]["realized"]["value"]
+
+    rerun = _rerun(killed)
+
+    out = rerun["result"]
+    assert "Traceback" not in rerun["output"], rerun["output"][-3000:]
+    assert out["status"] == "done" and out["decision_run_id"] == recorded[0].run_id, out
+    assert out["realized"] is not None and out["realized"] == realized
+    assert out["reference"] == record["performance"]["reference"]
+    assert out["champion_version"] == str(killed["held"]["version"])
