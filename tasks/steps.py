@@ -164,6 +164,18 @@ def check_contract(rt: Runtime) -> SchemaDecision | None:
         SchemaChangeRefused: The contract dropped or retyped an input the
             champion reads; its message is the one line to show.
     """
+    checked = _champion_under_contract(rt)
+    return checked[1] if checked is not None else None
+
+
+def _champion_under_contract(
+    rt: Runtime,
+) -> tuple[tracking.ChampionInfo, SchemaDecision] | None:
+    """The champion's registry entry and its contract comparison; None before the first.
+
+    Raises:
+        SchemaChangeRefused: The contract dropped or retyped one of its inputs.
+    """
     info = tracking.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias=CHAMPION
     )
@@ -172,7 +184,7 @@ def check_contract(rt: Runtime) -> SchemaDecision | None:
     decision = schema_decision(rt, info)
     if decision.action == "refused":
         raise SchemaChangeRefused(str(rt.usecase_path), decision)
-    return decision
+    return info, decision
 
 
 @io_step(name="load champion")
@@ -183,14 +195,10 @@ def load_champion(rt: Runtime) -> Champion | None:
         SchemaChangeRefused: The current contract dropped or retyped one of its
             inputs (flows check that first, with :func:`check_contract`).
     """
-    info = tracking.get_model_version_info(
-        rt.client, rt.usecase.registered_model_name, alias=CHAMPION
-    )
-    if info is None:
+    checked = _champion_under_contract(rt)
+    if checked is None:
         return None
-    schema = schema_decision(rt, info)
-    if schema.action == "refused":
-        raise SchemaChangeRefused(str(rt.usecase_path), schema)
+    info, schema = checked
     sees = usecase_for_inputs(rt.usecase, info.profile.feature_names)
     model = tracking.load_model(rt.client, info)
     reference = tracking.load_reference(rt.client, info.run_id)
