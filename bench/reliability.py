@@ -74,6 +74,18 @@ CASES: list[tuple[str, str, str]] = [
         "the row left out and counted (`target_not_numeric`, `'abc'` quoted); the cycle runs",
     ),
     (
+        f"{LABELS}::test_blank_targets_are_left_out_and_the_rest_measure_the_champion",
+        "blank targets in one row of seven of a label file",
+        "the rows left out and counted (`target_missing`); realized error measured on the "
+        "known labels (never null)",
+    ),
+    (
+        f"{LABELS}::test_a_label_file_of_blank_targets_is_no_evidence_and_never_reads_as_no_decay",
+        "a label file whose every target is blank",
+        "accepted with 0 usable rows; realized `null`; the decision is `skip` with a reason "
+        "other than `no_decay`, and the summary never says there was no reason to retrain",
+    ),
+    (
         f"{LABELS}::test_targets_outside_the_target_rules_are_left_out_and_the_cycle_runs",
         "label file with negative targets where the label contract says `target_min: 0`",
         "the rows left out and counted (`target_out_of_range`); realized error measured on the "

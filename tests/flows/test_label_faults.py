@@ -109,6 +109,32 @@ def test_a_text_target_is_left_out_with_its_rule_and_the_cycle_runs(root: Path) 
     assert out["realized"] == pytest.approx(_mae(root, good, drop={bad_id}))
 
 
+def test_blank_targets_are_left_out_and_the_rest_measure_the_champion(root: Path) -> None:
+    good = SIM.labels(FIRST_LIVE)
+    labels = good.copy()
+    blank = labels.index[::7]  # about one in seven, as a sensor gap would leave
+    labels.loc[blank, "units_sold"] = None
+    out = _next_cycle(root, labels)
+    decision = _last_decision(root)
+    assert decision.action == "accept"
+    assert {f.rule: f.rows for f in decision.findings} == {"target_missing": len(blank)}
+    # Measured on the labels that are known, never null, never "no decay" by default.
+    blank_ids = set(labels.loc[blank, "row_id"])
+    assert out["realized"] == pytest.approx(_mae(root, good, drop=blank_ids))
+
+
+def test_a_label_file_of_blank_targets_is_no_evidence_and_never_reads_as_no_decay(
+    root: Path,
+) -> None:
+    labels = SIM.labels(FIRST_LIVE).assign(units_sold=None)
+    out = _next_cycle(root, labels)
+    decision = _last_decision(root)
+    assert decision.action == "accept" and decision.accepted_rows == 0
+    assert out["realized"] is None
+    assert out["decision"] == "skip" and out["reason"] != "no_decay", out
+    assert "no reason to retrain" not in out["summary"], out["summary"]
+
+
 def test_targets_outside_the_target_rules_are_left_out_and_the_cycle_runs(root: Path) -> None:
     # The shipped use case's label contract: units sold are never negative.
     assert storage.load_usecase_file(SHIPPED_USECASE).labels.target_min == 0
