@@ -23,7 +23,9 @@ but another size or time is hashed and, if its content is new, gated as a new
 file. A file whose content was gated before under another name or time gets a
 ``seen`` line (name, hash, ``file_stat``; no decision), so it too is hashed
 only once. Within one call the accepted labels and the scored ids are read at
-most once and extended in memory as files are accepted.
+most once and extended in memory as files are accepted. Past
+:data:`COMPACT_AT` files the accepted labels are merged into one file, so
+reading them does not grow with the number of label files either.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ def read_accepted_labels(paths: UseCasePaths, id_column: str, target_column: str
     """
     folder = accepted_labels_folder(paths)
     files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+    return _merged_labels(files, id_column, target_column)
+
+
+def _merged_labels(files: list[Path], id_column: str, target_column: str) -> pd.DataFrame:
+    """The labels of accepted files in their order, one row per id (the later file wins)."""
     frames = [pd.read_parquet(f, columns=[id_column, target_column]) for f in files]
     if not frames:
         return pd.DataFrame(columns=[id_column, target_column])
@@ -97,6 +104,45 @@ def read_accepted_labels(paths: UseCasePaths, id_column: str, target_column: str
     if not pd.api.types.is_integer_dtype(labels[id_column]):
         labels[id_column] = storage.ids_as_text(labels[id_column])
     return labels.drop_duplicates(subset=id_column, keep="last")
+
+
+#: Accepted label files kept apart before they are merged into one (:func:`_compact`).
+COMPACT_AT = 32
+
+
+def _next_sequence(folder: Path) -> int:
+    """The sequence of the next accepted file: after every file in ``folder``."""
+    sequences = [
+        int(f.name.split("-", 1)[0])
+        for f in folder.glob("*.parquet")
+        if f.name.split("-", 1)[0].isdigit()
+    ]
+    return max(sequences) + 1 if sequences else 0
+
+
+def _compact(folder: Path, id_column: str, target_column: str) -> None:
+    """Merge the accepted label files into one once there are more than :data:`COMPACT_AT`.
+
+    Every cycle reads the accepted labels, so their number of files must not
+    grow with the history. The merged file holds one row per id (the later
+    file wins, as :func:`read_accepted_labels` has it) and is named after the
+    newest file it replaces, with a suffix that sorts after it
+    (``<sequence>-~compacted.parquet``), so files accepted later still sort
+    after it and win. It is written before the files it replaces are removed:
+    a crash in between leaves them beside it, sorted before it, so the labels
+    read are the same.
+    """
+    files = sorted(folder.glob("*.parquet"))
+    if len(files) <= COMPACT_AT:
+        return
+    merged = _merged_labels(files, id_column, target_column)
+    newest = files[-1].name.split("-", 1)[0]
+    target = storage.write_parquet(
+        merged.reset_index(drop=True), folder / f"{newest}-~compacted.parquet"
+    )
+    for f in files:
+        if f != target:
+            f.unlink(missing_ok=True)
 
 
 def _scored_ids(paths: UseCasePaths, id_column: str) -> pd.Index:
@@ -208,7 +254,7 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
             folder = accepted_labels_folder(paths)
             folder.mkdir(parents=True, exist_ok=True)
             if sequence is None:
-                sequence = len(list(folder.glob("*.parquet")))
+                sequence = _next_sequence(folder)
             storage.write_parquet(accepted, folder / f"{sequence:06d}-{path.stem}.parquet")
             sequence += 1
             # The later file wins, as read_accepted_labels has it.
@@ -221,4 +267,6 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
             )
         storage.ledger_append(ledger, decision.model_dump(mode="json") | {FILE_STAT: stat})
         decisions.append(decision)
+    if sequence is not None:  # a file was accepted in this call
+        _compact(accepted_labels_folder(paths), d.id_column, d.target_column)
     return decisions

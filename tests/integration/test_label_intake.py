@@ -122,3 +122,31 @@ def test_files_of_one_call_see_each_other_as_files_of_separate_calls_do(rt) -> N
         "000001-labels_1.parquet",
         "000002-labels_2.parquet",
     ]
+
+
+def test_accepted_labels_are_compacted_and_later_files_still_win(rt) -> None:
+    """Past COMPACT_AT files the accepted labels are one file; the labels read are the same."""
+    ids = [f"r{i}" for i in range(intake.COMPACT_AT + 5)]
+    _batch(rt, ids)
+    d = rt.usecase.data
+    for i, row_id in enumerate(ids):  # one file per id, then a correction of the first id
+        _land(rt, f"labels_{i:03d}", [row_id], [float(i)])
+        intake.admit_label_files(rt.paths, rt.usecase)
+    folder = intake.accepted_labels_folder(rt.paths)
+    files = sorted(f.name for f in folder.glob("*.parquet"))
+    assert len(files) <= intake.COMPACT_AT, files
+    assert any(f.endswith("-~compacted.parquet") for f in files), files
+    read = intake.read_accepted_labels(rt.paths, d.id_column, d.target_column)
+    assert dict(zip(read[d.id_column], read[d.target_column], strict=True)) == {
+        row_id: float(i) for i, row_id in enumerate(ids)
+    }
+
+    _land(rt, "labels_zz_correction", [ids[0]], [99.0])
+    [decision] = intake.admit_label_files(rt.paths, rt.usecase)
+    assert decision.corrections == 1
+    newest = sorted(f.name for f in folder.glob("*.parquet"))[-1]
+    assert newest.endswith("-labels_zz_correction.parquet"), "sorts after the compacted file"
+    read = intake.read_accepted_labels(rt.paths, d.id_column, d.target_column).set_index(
+        d.id_column
+    )[d.target_column]
+    assert read[ids[0]] == 99.0 and read[ids[1]] == 1.0 and len(read) == len(ids)
