@@ -37,6 +37,7 @@ from typing import Any
 import psutil
 import pytest
 import yaml
+from held_process import held
 
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
@@ -153,27 +154,17 @@ def _kill_during_retrain(bootstrapped: dict[str, Path], point: str) -> dict[str,
             stdout=stdout,
             stderr=stderr,
         )
-    started: list[psutil.Process] = []
-    try:
+    with held(command) as hold:
         deadline = time.monotonic() + 900
         while not marker.exists():
             assert command.poll() is None, f"never reached {point}: " + err.read_text()[-3000:]
             assert time.monotonic() < deadline, f"{point} not reached in time"
             time.sleep(0.2)
-        started = psutil.Process(command.pid).children(recursive=True)
+        started = hold.children()
         described = [f"{p.pid}: {' '.join(p.cmdline()[:4])}" for p in started]
         ports = _listening_ports(started)
-
-        command.send_signal(signal.SIGKILL)
-        command.wait(timeout=30)
-        _, alive = psutil.wait_procs(started, timeout=GRACE_SECONDS)
-    finally:
-        for leftover in started:  # only if the promise was broken: never leave them running
-            if leftover.is_running():
-                leftover.kill()
-        if command.poll() is None:
-            command.kill()
-    held = json.loads(marker.read_text())
+        alive = hold.sigkill(GRACE_SECONDS)
+    held_at = json.loads(marker.read_text())
     killed_batch = storage.list_files(paths.landing, "csv")[0].name
     return {
         "point": point,
@@ -187,7 +178,7 @@ def _kill_during_retrain(bootstrapped: dict[str, Path], point: str) -> dict[str,
         "alive": [p.pid for p in alive],
         "ports_open_after": [port for port in ports if _accepts(port)],
         "output": out.read_text() + err.read_text(),
-        "held": held,
+        "held": held_at,
         "killed_batch": killed_batch,
     }
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from held_process import held
 
 pytestmark = pytest.mark.e2e
 
@@ -133,10 +134,7 @@ if __name__ == "__main__":
 
 
 def test_no_server_or_dask_worker_outlives_a_killed_command(tmp_path: Path) -> None:
-    import signal
     import time
-
-    import psutil
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLOPS_", "DASK_"))}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
@@ -150,22 +148,13 @@ def test_no_server_or_dask_worker_outlives_a_killed_command(tmp_path: Path) -> N
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    started: list[psutil.Process] = []
-    try:
+    with held(command) as hold:
         assert command.stdout is not None
         assert command.stdout.readline().strip() == "HELD"
-        started = psutil.Process(command.pid).children(recursive=True)
+        started = hold.children()
         workers = [p for p in started if "spawn_main" in " ".join(p.cmdline())]
         servers = [p for p in started if "flows.local" in p.cmdline()]
         assert len(workers) >= 2 and len(servers) == 1, [p.cmdline() for p in started]
-        command.send_signal(signal.SIGKILL)
-        command.wait(timeout=30)
         t0 = time.monotonic()
-        _, alive = psutil.wait_procs(started, timeout=15)
+        alive = hold.sigkill(grace_seconds=15)
         assert alive == [], f"still running {time.monotonic() - t0:.0f} s after the kill"
-    finally:
-        for leftover in started:  # only if the promise was broken: never leave them running
-            if leftover.is_running():
-                leftover.kill()
-        if command.poll() is None:
-            command.kill()
