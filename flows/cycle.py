@@ -853,7 +853,7 @@ CLAIM_WAIT_SECONDS = 3600.0
 
 @flow(name="monitor", flow_run_name="monitor {batch}")
 def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict[str, Any]:
-    """One cycle for one landed batch (DESIGN.md section 3).
+    """One cycle for one landed batch (docs/design.md, section 3).
 
     Validate, score and guard; join newly arrived labels; measure realized
     performance and drift; decide whether to retrain; if so train a challenger

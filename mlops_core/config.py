@@ -342,7 +342,7 @@ class DriftPolicy(Strict):
 
 # ----------------------------------------------------------------------- retrain
 class RetrainPolicy(Strict):
-    """When a retrain pays off (DESIGN.md 4.3)."""
+    """When a retrain pays off (docs/design.md, section 4.3)."""
 
     min_new_labels: int = Field(
         100, ge=1, description="Fewer newly labeled rows than this: skip (no evidence)."
@@ -408,7 +408,7 @@ class RetrainPolicy(Strict):
 
 # --------------------------------------------------------------------- promotion
 class PromotionPolicy(Strict):
-    """The gate a challenger passes before it becomes champion (DESIGN.md 4.4)."""
+    """The gate a challenger passes before it becomes champion (docs/design.md, section 4.4)."""
 
     floor: float | None = Field(
         None,
@@ -604,7 +604,7 @@ class FallbackConfig(Strict):
 
 
 class GuardrailPolicy(Strict):
-    """Business limits on every prediction (DESIGN.md 4.5)."""
+    """Business limits on every prediction (docs/design.md, section 4.5)."""
 
     rules: tuple[GuardrailRule, ...] = Field((), description="Checked in order.")
     fallback: FallbackConfig | None = Field(None, description="Source of fallback values.")

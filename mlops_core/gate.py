@@ -1,4 +1,4 @@
-"""The batch gate: may a batch be scored and trained on (DESIGN.md 4.1)."""
+"""The batch gate: may a batch be scored and trained on (docs/design.md, section 4.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Guardrails on predictions (DESIGN.md 4.5): business limits before anything leaves.
+"""Guardrails on predictions (docs/design.md, section 4.5): business limits before anything leaves.
 
 Rules run in the configured order on the current values, so a clip changes
 what later rules see. Actions: ``clip`` moves the value to the violated limit,

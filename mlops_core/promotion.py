@@ -1,4 +1,4 @@
-"""The promotion gate (DESIGN.md 4.4): evidence on a shared holdout, then a decision.
+"""The promotion gate (docs/design.md, section 4.4): evidence on a shared holdout, then a decision.
 
 ``compare_on_holdout`` measures champion and challenger on the same labeled
 rows, beside the naive baseline refit on the challenger's training rows;

@@ -1,4 +1,4 @@
-"""The retrain decision (DESIGN.md 4.3): ordered rules, first match wins.
+"""The retrain decision (docs/design.md, section 4.3): ordered rules, first match wins.
 
 Every rule that was looked at is kept in ``checked`` with ``passed`` set to
 True (the rule did not fire), False (it fired) or None (not applicable, e.g.

@@ -1,4 +1,4 @@
-"""Review of predictions held by guardrails (DESIGN.md 4.5): a person decides what leaves.
+"""Review of held predictions (docs/design.md, section 4.6): a person decides what leaves.
 
 A guardrail with action ``quarantine``, a prediction that is not finite, or a
 tripped circuit breaker holds rows in the review queue instead of sending them

@@ -514,9 +514,10 @@ def train_segmented_challenger(
 ) -> TrainingResult:
     """Fit a per-segment model on the decided window, its fits mapped by ``map_fits``.
 
-    Not a task itself: it runs in the flow, so that ``map_fits`` can submit one
-    :func:`fit_segment` task per segment to the flow's task runner (threads,
-    or Dask worker processes).
+    Not a task itself: it runs in the flow, so that ``map_fits`` can submit
+    :func:`fit_segments` tasks to the flow's task runner (threads, or Dask
+    worker processes), one chunk of segments per worker
+    (``flows.cycle.fit_segments_on``).
     """
     return train_model(labeled, rt.usecase, window, map_fits=map_fits)
 
