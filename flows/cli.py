@@ -549,7 +549,7 @@ def report(
     """Write the history report: champion timeline (who and why), decisions, performance."""
     set_environment_defaults()
     _check_usecase(usecase)
-    from flows.reporting import history_report, parse_since
+    from flows.report_writer import history_report, parse_since
     from tasks.storage import load_usecase_file
 
     try:

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.cycle import monitor, rollback
-from flows.reporting import history_report, write_cycle_report
+from flows.report_writer import history_report, write_cycle_report
 from mlops_core.report import champion_change_sentence, cycle_summary, wording_for
 from mlops_core.simulator import RetailDemandSimulator, ScenarioEvent, SimulatorConfig
 from tasks import history, tracking

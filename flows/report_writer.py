@@ -6,7 +6,7 @@ was recorded), gathers the history for the charts, the batch's review queue and
 Evidently's drift report on a bounded sample, and writes one HTML file into the
 use case's reports folder. ``history_report`` writes the decisions of many
 cycles (champion timeline, decisions, performance); ``mlops report`` calls it.
-The HTML itself is rendered by ``tasks.reports``.
+The HTML itself is rendered by ``tasks.html_report``.
 
 Heavy imports (MLflow, Evidently, matplotlib) happen inside the functions, so
 the CLI that imports this module stays instant.
@@ -75,7 +75,7 @@ def render_recorded_cycle(
 
     from mlops_core.schema_change import usecase_for_inputs
     from tasks import history, tracking
-    from tasks.reports import REVIEW_ROWS_SHOWN, evidently_drift_html, render_cycle_report
+    from tasks.html_report import REVIEW_ROWS_SHOWN, evidently_drift_html, render_cycle_report
 
     o = cycle.outcome
     past = history.load_history(
@@ -227,7 +227,7 @@ def history_report(
         ValueError: ``since`` is neither a period number nor an ISO date.
     """
     from tasks import history
-    from tasks.reports import render_history_report
+    from tasks.html_report import render_history_report
     from tasks.runtime import open_runtime
 
     rt = open_runtime(usecase_path, data_root)
