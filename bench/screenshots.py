@@ -385,7 +385,7 @@ def main() -> None:
 
     set_environment_defaults()
     from flows.demo import SHIPPED_USECASE, demo
-    from flows.reporting import history_report, write_cycle_report
+    from flows.report_writer import history_report, write_cycle_report
     from tasks.runtime import open_runtime
 
     if args.run_demo:

@@ -14,8 +14,6 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.reporting import report as report_command
-
 app = typer.Typer(
     name="mlops",
     help="Continuous ML for tabular models: validate, monitor, retrain, promote, guard, explain.",
@@ -530,7 +528,38 @@ def init_usecase(
     typer.echo(f"wrote {target_file}: review every value before using it")
 
 
-app.command("report")(report_command)
+@app.command()
+def report(
+    usecase: UsecaseArg,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="First period to include: a number (e.g. 12) or, for a use case with "
+            "data.period, the period's date (e.g. 2012-03); otherwise an ISO date is the "
+            "first day the cycles ran (e.g. 2026-01-31). Every cycle when omitted.",
+        ),
+    ] = None,
+    home: HomeOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="HTML file to write (default: in the use case's reports)."),
+    ] = None,
+) -> None:
+    """Write the history report: champion timeline (who and why), decisions, performance."""
+    set_environment_defaults()
+    _check_usecase(usecase)
+    from flows.report_writer import history_report, parse_since
+    from tasks.storage import load_usecase_file
+
+    try:
+        parse_since(since, load_usecase_file(usecase).data.period)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    path = history_report(usecase, since, home, out)
+    typer.echo(f"wrote {path}")
+
 
 review_app = typer.Typer(
     help="Review predictions held back by guardrails: list, approve, override, reject.",

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from flows.forms import wait_for_answer
 from flows.local import without_heartbeats
-from flows.reporting import write_cycle_report
+from flows.report_writer import write_cycle_report
 from flows.runners import make_task_runner, parse_runner
 from mlops_core.cycle import (
     DecisionHistory,

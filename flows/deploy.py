@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.stack import WORK_POOL
-
+#: The process work pool ``mlops up`` creates, and where deployments go when
+#: Prefect's ``deployments.default_work_pool_name`` names none.
+WORK_POOL = "mlops-process"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The pull step of prefect.yaml (a unit test keeps the two equal): the worker
 # changes to the project folder it was given before it loads the entrypoint.

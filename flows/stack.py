@@ -41,8 +41,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.deploy import WORK_POOL, DeployError
+from flows.deploy import deploy_usecase as deploy_to_pool
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-WORK_POOL = "mlops-process"
 DB_USER = "mlops"
 DATABASES = ("prefect", "mlflow")
 # PostgreSQL refuses to run as root; a root user runs it as this system user.
@@ -556,12 +558,10 @@ def deploy_usecase(usecase: Path, api_url: str) -> str:
     Raises:
         StackError: The use-case file is invalid or the deployments were refused.
     """
-    from flows.deploy import DeployError
-    from flows.deploy import deploy_usecase as deploy
     from mlops_core.config import UseCaseError
 
     try:
-        plan, applied = deploy(usecase, work_pool=WORK_POOL, api_url=api_url)
+        plan, applied = deploy_to_pool(usecase, work_pool=WORK_POOL, api_url=api_url)
     except UseCaseError as exc:
         raise StackError(str(exc)) from None
     except DeployError as exc:

@@ -6,7 +6,7 @@ The decisions experiment in MLflow holds one run per decision: a cycle's
 The review folder holds the rows guardrails held back. This module is the only
 place the reports touch MLflow or those files: it maps them into frozen values
 (``CycleOutcome`` and the decision types of ``mlops_core.decisions``), so the
-renderers in ``tasks.reports`` never index JSON or MLflow objects.
+renderers in ``tasks.html_report`` never index JSON or MLflow objects.
 """
 
 from __future__ import annotations

@@ -58,13 +58,14 @@ from mlops_core.training import (
     train_model,
 )
 from tasks import storage, tracking
+from tasks.batch_file import read_batch_file
 from tasks.drift import compute_drift
 from tasks.estimator_store import load_estimator, log_estimator
 from tasks.labels import admit_label_files, read_accepted_labels
 from tasks.notify import emit
 from tasks.runtime import Runtime
 from tasks.search import log_search, run_search
-from tasks.validation import read_batch_file, validate_frame
+from tasks.validation import validate_frame
 
 step = partial(task, cache_policy=NO_CACHE)
 io_step = partial(task, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)

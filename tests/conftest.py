@@ -1,14 +1,17 @@
-"""Shared test set-up: thread limits, trusted-model policy, paths to real data."""
+"""Shared test set-up: thread limits, trusted-model policy, paths to real data, a shop contract."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from mlops_core.config import UseCase, parse_usecase
 from mlops_core.profiling import UseCaseProfile, profile_frame
 
 # Set before any test imports scikit-learn: histogram models oversubscribe the
@@ -118,3 +121,65 @@ def real_data_of(request: pytest.FixtureRequest) -> Callable[[str], Path]:
         return request.getfixturevalue(REAL_DATA_FIXTURES[usecase])
 
     return file_of
+
+
+# ------------------------------------------------------- a shop's data contract
+def _shop_usecase(**contract_overrides: Any) -> UseCase:
+    contract: dict[str, Any] = {
+        "columns": [
+            {"name": "id", "type": "integer", "feature": False},
+            {"name": "week", "type": "integer", "min": 1, "feature": False},
+            {"name": "store", "type": "categorical", "categories": ["s1", "s2", "s3"]},
+            {"name": "price", "type": "numeric", "min": 0, "max": 100, "max_null_share": 0.1},
+            {"name": "promo", "type": "boolean"},
+            {"name": "temp", "type": "numeric", "min": -30, "max": 45, "severity": "warn"},
+        ],
+        **contract_overrides,
+    }
+    raw = {
+        "name": "shop-demand",
+        "data": {
+            "landing": "landing",
+            "labels": "labels",
+            "id_column": "id",
+            "time_column": "week",
+            "target_column": "sales",
+            "segment_column": "store",
+        },
+        "contract": contract,
+        "model": {"task": "regression", "estimator": "sklearn.linear_model.Ridge"},
+        "metric": {"primary": "mae"},
+    }
+    return parse_usecase(raw, "test-usecase.yaml")
+
+
+def _shop_batch(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "id": np.arange(rows),
+            "week": np.full(rows, 7),
+            "store": rng.choice(["s1", "s2", "s3"], rows),
+            "price": rng.uniform(1.0, 99.0, rows).round(2),
+            "promo": rng.choice([True, False], rows),
+            "temp": rng.normal(15.0, 5.0, rows).clip(-20, 40).round(1),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def shop_usecase() -> Callable[..., UseCase]:
+    """Function ``(**contract overrides) -> UseCase``: a shop whose contract has six columns.
+
+    ``id`` and ``week`` (integers, week at least 1), ``store`` (categories s1 to
+    s3, also the segment), ``price`` (0 to 100, at most 10% missing), ``promo``
+    (boolean) and ``temp`` (-30 to 45, a warning only); the target ``sales`` is
+    not in batches. Keyword arguments replace keys of the contract.
+    """
+    return _shop_usecase
+
+
+@pytest.fixture(scope="session")
+def shop_batch() -> Callable[..., pd.DataFrame]:
+    """Function ``(rows, seed=0) -> DataFrame``: a batch that meets the shop's contract."""
+    return _shop_batch

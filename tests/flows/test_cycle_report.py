@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from flows.cli import app
 from flows.cycle import monitor, rollback
-from flows.reporting import history_report, report, write_cycle_report
+from flows.report_writer import history_report, write_cycle_report
 from mlops_core.report import champion_change_sentence, cycle_summary, wording_for
 from mlops_core.simulator import RetailDemandSimulator, ScenarioEvent, SimulatorConfig
 from tasks import history, tracking
@@ -342,9 +342,7 @@ def test_history_since_a_period_or_a_date(scenario, tmp_path):
 
 
 def test_report_command_writes_the_file_and_refuses_a_bad_since(scenario, tmp_path):
-    app = typer.Typer()
-    app.command()(report)
-    args = [str(scenario["usecase"]), "--home", str(scenario["root"])]
+    args = ["report", str(scenario["usecase"]), "--home", str(scenario["root"])]
     out = tmp_path / "cli.html"
     done = CliRunner().invoke(app, [*args, "--since", str(FIRST_LIVE), "--out", str(out)])
     assert done.exit_code == 0, done.output

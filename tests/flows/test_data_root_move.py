@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.cycle import monitor, rollback, score_batch
-from flows.reporting import history_report
+from flows.report_writer import history_report
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import tracking
 from tasks.relocation import TAG_MOVED_FROM, artifact_root_uri

@@ -173,7 +173,7 @@ def test_a_parquet_batch_with_a_broken_footer_is_quarantined(root: Path, tmp_pat
 
 
 def _read_as_parquet(tmp: Path, data: bytes) -> tuple[Any, Any]:
-    from tasks.validation import read_batch_file
+    from tasks.batch_file import read_batch_file
 
     path = tmp / "broken.parquet"
     path.write_bytes(data)

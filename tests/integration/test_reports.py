@@ -2,7 +2,7 @@
 
 Decision runs are written with ``tasks.tracking.log_decision_run`` exactly as a
 cycle writes them (records from the real decision functions, the same tags and
-metrics), then read back by ``tasks.history`` and rendered by ``tasks.reports``.
+metrics), then read back by ``tasks.history`` and rendered by ``tasks.html_report``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.reporting import parse_since
+from flows.report_writer import parse_since
 from mlops_core.config import DriftPolicy, PromotionPolicy, RetrainPolicy
 from mlops_core.decisions import (
     DriftSummary,
@@ -33,7 +33,7 @@ from mlops_core.promotion import decide_promotion
 from mlops_core.report import CycleOutcome, cycle_summary, wording_for
 from mlops_core.retrain import decide_retrain
 from tasks import history, tracking
-from tasks.reports import render_cycle_report, render_history_report
+from tasks.html_report import render_cycle_report, render_history_report
 from tasks.storage import load_usecase_file
 
 pytestmark = pytest.mark.integration

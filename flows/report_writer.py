@@ -1,11 +1,12 @@
-"""Reports for people: the report a cycle writes, and ``mlops report`` across cycles.
+"""Writing the report files: a cycle's report after its decisions, and the history report.
 
 ``write_cycle_report`` is what a cycle calls once its decisions are recorded:
 it reads the decision run back from MLflow (so the report shows exactly what
 was recorded), gathers the history for the charts, the batch's review queue and
 Evidently's drift report on a bounded sample, and writes one HTML file into the
-use case's reports folder. ``history_report`` renders the decisions of many
-cycles: champion timeline, decisions, performance.
+use case's reports folder. ``history_report`` writes the decisions of many
+cycles (champion timeline, decisions, performance); ``mlops report`` calls it.
+The HTML itself is rendered by ``tasks.html_report``.
 
 Heavy imports (MLflow, Evidently, matplotlib) happen inside the functions, so
 the CLI that imports this module stays instant.
@@ -18,9 +19,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlops_core.periods import PeriodUnit
@@ -76,7 +75,7 @@ def render_recorded_cycle(
 
     from mlops_core.schema_change import usecase_for_inputs
     from tasks import history, tracking
-    from tasks.reports import REVIEW_ROWS_SHOWN, evidently_drift_html, render_cycle_report
+    from tasks.html_report import REVIEW_ROWS_SHOWN, evidently_drift_html, render_cycle_report
 
     o = cycle.outcome
     past = history.load_history(
@@ -228,7 +227,7 @@ def history_report(
         ValueError: ``since`` is neither a period number nor an ISO date.
     """
     from tasks import history
-    from tasks.reports import render_history_report
+    from tasks.html_report import render_history_report
     from tasks.runtime import open_runtime
 
     rt = open_runtime(usecase_path, data_root)
@@ -242,39 +241,3 @@ def history_report(
     slug = re.sub(r"[^0-9A-Za-z]+", "-", label or "all").strip("-")
     target = Path(out) if out is not None else rt.paths.reports / f"history-{slug}.html"
     return _write_atomically(target, text)
-
-
-def report(
-    usecase: Annotated[Path, typer.Argument(help="Use-case YAML file.")],
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since",
-            help="First period to include: a number (e.g. 12) or, for a use case with "
-            "data.period, the period's date (e.g. 2012-03); otherwise an ISO date is the "
-            "first day the cycles ran (e.g. 2026-01-31). Every cycle when omitted.",
-        ),
-    ] = None,
-    home: Annotated[
-        str | None,
-        typer.Option("--home", help="Data root (default: $MLOPS_HOME or ./.mlops)."),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="HTML file to write (default: in the use case's reports)."),
-    ] = None,
-) -> None:
-    """Write the history report: champion timeline (who and why), decisions, performance."""
-    from flows.cli import _check_usecase, set_environment_defaults
-
-    set_environment_defaults()
-    _check_usecase(usecase)
-    from tasks.storage import load_usecase_file
-
-    try:
-        parse_since(since, load_usecase_file(usecase).data.period)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    path = history_report(usecase, since, home, out)
-    typer.echo(f"wrote {path}")
