@@ -938,6 +938,11 @@ def _abandon_undecided(rt: Runtime, sha: str) -> None:
 def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
     """The body of ``monitor`` for a batch (of hash ``sha``) neither committed nor decided."""
     uc = rt.usecase
+    # Staged outputs of this batch can only be a killed run's (no decision
+    # covers them, or this batch would be resumed): this run stages its own,
+    # and a file it does not write (no rows held this time) must not be
+    # published from the killed run's.
+    storage.discard_staged(rt.paths.stage_of(sha))
     scored = _validate_and_score(rt, path, sha, rt.paths.stage_of(sha))
     gate, champion, period = scored.gate, scored.champion, scored.period
     history = _decision_history(rt)

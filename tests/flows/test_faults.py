@@ -239,6 +239,32 @@ def test_a_cycle_that_fails_after_scoring_publishes_nothing_and_its_rerun_does(
     assert not rt.paths.stage_of(sha).exists()
 
 
+def test_a_rerun_publishes_none_of_what_a_killed_undecided_run_staged(root: Path) -> None:
+    """A run killed after scoring leaves its staging folder; the rerun starts afresh.
+
+    Here the killed run had held rows for review (under the champion of its
+    time); the rerun holds none, so it writes no review file, and the stale one
+    must not be published beside its predictions.
+    """
+    rt = open_runtime(SHIPPED_USECASE, str(root))
+    frame = SIM.batch(FIRST_LIVE + 4)
+    data = _csv_bytes(frame)
+    sha = hashlib.sha256(data).hexdigest()
+    (rt.paths.landing / "killed_after_scoring.csv").write_bytes(data)
+    stale = rt.paths.stage_of(sha) / "review" / "killed_after_scoring.parquet"
+    stale.parent.mkdir(parents=True)
+    frame.head(3).assign(review_status="pending").to_parquet(stale)
+
+    out = monitor(str(SHIPPED_USECASE), "killed_after_scoring.csv", str(root))
+
+    assert out["status"] == "done" and out["validation"] == "pass", out
+    published = rt.paths.review / "killed_after_scoring.parquet"
+    if published.exists():  # rows this run held, never the killed run's three
+        review = pd.read_parquet(published)
+        assert "raw_prediction" in review.columns and "model_version" in review.columns
+    assert not rt.paths.stage_of(sha).exists()
+
+
 def _corrupting(
     monkeypatch: pytest.MonkeyPatch, corrupt: Callable[[np.ndarray], np.ndarray]
 ) -> None:
