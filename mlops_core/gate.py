@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mlops_core.decisions import GateDecision, Reason, RuleResult
+from mlops_core.reasons import ReasonCode
 
 
 def _where(result: RuleResult) -> str:
@@ -22,7 +23,7 @@ def _found(result: RuleResult) -> str:
     return "; ".join(parts)
 
 
-def _rule_reason(result: RuleResult, code: str, verb: str) -> Reason:
+def _rule_reason(result: RuleResult, code: ReasonCode, verb: str) -> Reason:
     return Reason(
         code=code,
         message=f"{_where(result)} {verb} rule {result.rule!r}: {_found(result)}.",
@@ -65,11 +66,11 @@ def decide_gate(
     failures = [r for r in results if not r.success and r.severity == "error"]
     warnings = [r for r in results if not r.success and r.severity == "warn"]
 
-    reasons: list[Reason] = [_rule_reason(r, "rule_failed", "failed") for r in failures]
+    reasons: list[Reason] = [_rule_reason(r, ReasonCode.RULE_FAILED, "failed") for r in failures]
     if rows == 0:
         reasons.append(
             Reason(
-                code="empty_batch",
+                code=ReasonCode.EMPTY_BATCH,
                 message=f"Batch {batch!r} has no rows; an empty batch is never scored or "
                 "trained on.",
                 numbers={"rows": 0},
@@ -77,12 +78,12 @@ def decide_gate(
             )
         )
     failed = bool(reasons)
-    reasons.extend(_rule_reason(r, "rule_warning", "broke warning") for r in warnings)
+    reasons.extend(_rule_reason(r, ReasonCode.RULE_WARNING, "broke warning") for r in warnings)
     if not failed:
         reasons.insert(
             0,
             Reason(
-                code="batch_valid",
+                code=ReasonCode.BATCH_VALID,
                 message=f"Batch {batch!r} is valid: {rows} rows, {len(results)} rules checked, "
                 f"{len(warnings)} warnings.",
                 numbers={"rows": rows, "rules": len(results), "warnings": len(warnings)},

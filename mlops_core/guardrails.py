@@ -46,6 +46,7 @@ from mlops_core.config import (
     SegmentHistoryCapRule,
 )
 from mlops_core.decisions import GuardrailSummary, InputRangeFinding, Reason
+from mlops_core.reasons import ReasonCode
 from mlops_core.report import input_range_finding_sentence
 
 _ACTION_WORD = {
@@ -186,7 +187,9 @@ def _input_range(
         batch_min, batch_max = _observed(x)
         findings.append(
             InputRangeFinding(
-                code="inputs_outside_training_range" if calendar is None else "calendar_not_seen",
+                code=ReasonCode.INPUTS_OUTSIDE_TRAINING_RANGE
+                if calendar is None
+                else ReasonCode.CALENDAR_NOT_SEEN,
                 rule=rule.label,
                 column=feature,
                 calendar=calendar,
@@ -353,7 +356,7 @@ def apply_guardrails(
             if not training_ranges:
                 reasons.append(
                     Reason(
-                        code="input_range_unavailable",
+                        code=ReasonCode.INPUT_RANGE_UNAVAILABLE,
                         message=f"Rule {rule.label!r} was not applied: no training ranges "
                         "are known for the champion.",
                         passed=None,
@@ -372,7 +375,7 @@ def apply_guardrails(
                 )
                 reasons.append(
                     Reason(
-                        code="segment_caps_unavailable",
+                        code=ReasonCode.SEGMENT_CAPS_UNAVAILABLE,
                         message=f"Rule {rule.label!r} was not applied: {lacking}.",
                         passed=None,
                     )
@@ -415,7 +418,7 @@ def apply_guardrails(
             )
         reasons.append(
             Reason(
-                code="guardrail_rule",
+                code=ReasonCode.GUARDRAIL_RULE,
                 message=f"Rule {rule.label!r}: {count} of {rows} predictions "
                 f"({count / max(rows, 1):.1%}) violated it and were {_ACTION_WORD[action]}."
                 + extra,
@@ -438,7 +441,7 @@ def apply_guardrails(
             count = int(newly.sum())
             reasons.append(
                 Reason(
-                    code="non_finite_held",
+                    code=ReasonCode.NON_FINITE_HELD,
                     message=f"{count} predictions were not finite after the guardrails and "
                     "were held for review (always, whatever the rules say).",
                     numbers={"rule": "finite", "action": "quarantine", "rows": count},
@@ -461,7 +464,7 @@ def apply_guardrails(
         reasons.insert(
             0,
             Reason(
-                code="circuit_breaker",
+                code=ReasonCode.CIRCUIT_BREAKER,
                 message=f"{breaker_rows} of {rows} predictions ({breaker_rate:.1%}) broke a "
                 f"guardrail ({what}), over the {policy.max_violation_rate:.1%} limit: the "
                 "whole batch is held for review.",

@@ -19,6 +19,7 @@ from mlops_core.config import UseCase
 from mlops_core.decisions import DriftSummary, PromotionDecision, Reason, Value
 from mlops_core.features import numeric_features
 from mlops_core.metrics import METRICS, worsening
+from mlops_core.reasons import ReasonCode
 from mlops_core.report import reasons_table
 
 #: Limits listed at most, per kind (segments, features), before "and N more".
@@ -141,7 +142,7 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
     spec = METRICS[metric]
     limits.append(
         Reason(
-            code="metric_direction",
+            code=ReasonCode.METRIC_DIRECTION,
             message=f"{metric} is the {spec.description}: {_direction(metric)}. Every number "
             "here was measured on holdout rows the version did not train on.",
             numbers={"metric": metric, "greater_is_better": str(spec.greater_is_better)},
@@ -149,12 +150,17 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
     )
     promo = inputs.promotion
     leak = next(
-        (r for r in promo.reasons if r.code in ("no_target_leak", "target_leak_suspected")), None
+        (
+            r
+            for r in promo.reasons
+            if r.code in (ReasonCode.NO_TARGET_LEAK, ReasonCode.TARGET_LEAK_SUSPECTED)
+        ),
+        None,
     )
     if leak is not None:
         limits.append(
             Reason(
-                code="leak_check",
+                code=ReasonCode.LEAK_CHECK,
                 message=f"Leak check: {leak.message}",
                 numbers=dict(leak.numbers),
                 passed=leak.passed,
@@ -163,7 +169,7 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
     else:
         limits.append(
             Reason(
-                code="leak_check",
+                code=ReasonCode.LEAK_CHECK,
                 message="Leak check: not recorded for this promotion.",
                 passed=None,
             )
@@ -172,7 +178,7 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
         base = promo.inputs.baseline_metric
         limits.append(
             Reason(
-                code="first_champion",
+                code=ReasonCode.FIRST_CHAMPION,
                 message=(
                     "There was no champion to compare with: only the floor and the leak "
                     "check decided, so nothing shows this version beats a simpler model."
@@ -188,7 +194,7 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
     if secondary and promo.inputs.champion_metric is not None:
         limits.append(
             Reason(
-                code="secondary_not_compared",
+                code=ReasonCode.SECONDARY_NOT_COMPARED,
                 message=f"The previous champion was measured on {metric} only: this version's "
                 f"{', '.join(secondary)} cannot be compared with it.",
                 numbers={"metrics": ", ".join(secondary)},
@@ -203,7 +209,7 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
         if few:
             limits.append(
                 Reason(
-                    code="few_rows_segments",
+                    code=ReasonCode.FEW_ROWS_SEGMENTS,
                     message=f"{len(few)} {inputs.segment_column} value(s) had fewer than "
                     f"{inputs.few_segment_rows} training rows: "
                     f"{_listed([f'{seg} ({rows})' for rows, seg in few])}. Forecasts for them "
@@ -216,7 +222,7 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
         if unjudged and promo.inputs.champion_metric is not None:
             limits.append(
                 Reason(
-                    code="segments_not_compared",
+                    code=ReasonCode.SEGMENTS_NOT_COMPARED,
                     message=f"{len(unjudged)} {inputs.segment_column} value(s) were not compared "
                     f"with the previous champion (fewer than {inputs.gate_min_segment_rows} "
                     f"holdout rows each): {_listed(unjudged)}.",
@@ -229,7 +235,7 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
         if not inputs.segment_rows:
             limits.append(
                 Reason(
-                    code="segment_rows_unknown",
+                    code=ReasonCode.SEGMENT_ROWS_UNKNOWN,
                     message=f"Training rows per {inputs.segment_column} are not known (it is "
                     "not a model input, so the training profile does not count it).",
                 )
@@ -238,7 +244,7 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
     if drift is not None and drift.drifted_features:
         limits.append(
             Reason(
-                code="drifted_at_training",
+                code=ReasonCode.DRIFTED_AT_TRAINING,
                 message=f"When this version was trained, {_listed(list(drift.drifted_features))}"
                 f" had drifted from the previous champion's reference "
                 f"({drift.importance_weighted_share:.0%} of its importance): the new values "
@@ -269,7 +275,7 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
         )
         limits.append(
             Reason(
-                code="extrapolation",
+                code=ReasonCode.EXTRAPOLATION,
                 message=f"The contract accepts inputs the version never saw: {_listed(wider)}. "
                 f"Beyond the trained range the model extrapolates. {guard}",
                 numbers={"features": len(wider)},
@@ -279,7 +285,7 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
     if note is not None and note.startswith("none"):
         limits.append(
             Reason(
-                code="no_label_free_estimate",
+                code=ReasonCode.NO_LABEL_FREE_ESTIMATE,
                 message="No label-free performance estimate is available for this version "
                 f"({note.removeprefix('none').lstrip(': ') or 'not fitted'}): decay shows "
                 "only once labels arrive.",

@@ -24,11 +24,12 @@ from mlops_core.decisions import (
     SegmentComparison,
 )
 from mlops_core.metrics import METRICS, compute_metric, per_row_loss, worsening
+from mlops_core.reasons import ReasonCode
 from mlops_core.stats import paired_bootstrap_gain
 
 #: Failed checks that point to the target leaking into the inputs (a data bug
 #: upstream, worth an alert) rather than to a weak challenger.
-LEAK_REASONS = frozenset({"target_leak_suspected", "too_good_to_be_true"})
+LEAK_REASONS = frozenset({ReasonCode.TARGET_LEAK_SUSPECTED, ReasonCode.TOO_GOOD_TO_BE_TRUE})
 
 
 def _num(x: float | None) -> str:
@@ -187,7 +188,7 @@ def _baseline_check(inputs: PromotionInputs) -> Reason:
     value, base = inputs.challenger_metric, inputs.baseline_metric
     if not _finite(value, base):
         return Reason(
-            code="baseline_unavailable",
+            code=ReasonCode.BASELINE_UNAVAILABLE,
             message=f"The naive baseline's {metric} could not be computed on the holdout "
             f"(baseline {_num(base)}, challenger {_num(value)}): without it nothing is "
             "promoted (fail-safe).",
@@ -198,7 +199,7 @@ def _baseline_check(inputs: PromotionInputs) -> Reason:
     gib = METRICS[metric].greater_is_better
     ok = value > base if gib else value < base
     return Reason(
-        code="baseline_beaten" if ok else "baseline_not_beaten",
+        code=ReasonCode.BASELINE_BEATEN if ok else ReasonCode.BASELINE_NOT_BEATEN,
         message=f"Challenger {metric} {_num(value)} {'beats' if ok else 'does not beat'} the "
         f"naive baseline ({inputs.baseline}, refit on the challenger's training rows) at "
         f"{_num(base)} on the same {inputs.holdout_rows} holdout rows.",
@@ -214,7 +215,7 @@ def _floor_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason | N
         if policy.baseline == "naive":
             return None  # the naive baseline bounds the quality; a floor is optional
         return Reason(
-            code="no_floor_configured",
+            code=ReasonCode.NO_FLOOR_CONFIGURED,
             message=f"No floor is configured for {metric}: nothing is promoted until the use "
             "case sets promotion.floor (fail-safe).",
             numbers={"challenger": value},
@@ -224,7 +225,7 @@ def _floor_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason | N
     ok = _finite(value) and (value >= policy.floor if gib else value <= policy.floor)
     side = "at least" if gib else "at most"
     return Reason(
-        code="floor_met" if ok else "floor_not_met",
+        code=ReasonCode.FLOOR_MET if ok else ReasonCode.FLOOR_NOT_MET,
         message=f"Challenger {metric} {_num(value)} {'meets' if ok else 'misses'} the floor "
         f"({side} {_num(policy.floor)}).",
         numbers={"challenger": value, "floor": policy.floor},
@@ -254,7 +255,7 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
     ok = defined and gain >= policy.min_improvement
     checks.append(
         Reason(
-            code="improvement_met" if ok else "improvement_too_small",
+            code=ReasonCode.IMPROVEMENT_MET if ok else ReasonCode.IMPROVEMENT_TOO_SMALL,
             message=f"Challenger {metric} {_num(chall)} vs champion {_num(champ)}: gain {shown}, "
             f"{'meets' if ok else 'below'} the required {need} ({policy.improvement_mode}).",
             numbers={
@@ -282,7 +283,7 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
         )
     checks.append(
         Reason(
-            code="gain_significant" if ok else "gain_not_significant",
+            code=ReasonCode.GAIN_SIGNIFICANT if ok else ReasonCode.GAIN_NOT_SIGNIFICANT,
             message=sig_msg,
             numbers={
                 "p_value": p,
@@ -311,7 +312,7 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
             )
             checks.append(
                 Reason(
-                    code="segment_regression",
+                    code=ReasonCode.SEGMENT_REGRESSION,
                     message=f"{len(bad)} of {len(inputs.segments)} segments get worse than the "
                     f"allowed {policy.max_segment_regression:.0%}: {listed}.",
                     numbers={**seg_nums, "regressed_segments": len(bad)},
@@ -321,7 +322,7 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
         else:
             checks.append(
                 Reason(
-                    code="segments_ok",
+                    code=ReasonCode.SEGMENTS_OK,
                     message=f"No segment of {len(inputs.segments)} gets worse than the allowed "
                     f"{policy.max_segment_regression:.0%} (worst: {worst.segment}, "
                     f"{worst.worsening:+.1%}).",
@@ -332,7 +333,7 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
     else:
         checks.append(
             Reason(
-                code="segments_not_judged",
+                code=ReasonCode.SEGMENTS_NOT_JUDGED,
                 message="No segment had enough holdout rows to be compared.",
                 numbers={"min_segment_rows": policy.min_segment_rows},
                 passed=None,
@@ -350,7 +351,7 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
     ok = defined and plausible_gain <= policy.max_plausible_gain
     checks.append(
         Reason(
-            code="gain_plausible" if ok else "too_good_to_be_true",
+            code=ReasonCode.GAIN_PLAUSIBLE if ok else ReasonCode.TOO_GOOD_TO_BE_TRUE,
             message=(
                 f"The challenger removes {plausible_gain:.1%} of the champion's error {when} "
                 f"(plausible up to {policy.max_plausible_gain:.0%})."
@@ -378,14 +379,14 @@ def _leak_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason:
         top = max(inputs.target_association.items(), key=lambda kv: kv[1], default=None)
         closest = f" (closest: {top[0]} at {top[1]:.3f})" if top else ""
         return Reason(
-            code="no_target_leak",
+            code=ReasonCode.NO_TARGET_LEAK,
             message=f"No input follows the target at {limit:g} correlation or more{closest}.",
             numbers={"max_target_association": limit, **({top[0]: top[1]} if top else {})},
             passed=True,
         )
     listed = ", ".join(f"{n} ({v:.3f})" for n, v in sorted(leaking.items(), key=lambda kv: -kv[1]))
     return Reason(
-        code="target_leak_suspected",
+        code=ReasonCode.TARGET_LEAK_SUSPECTED,
         message=f"On the holdout, {listed} follow{'s' if len(leaking) == 1 else ''} the target "
         f"almost exactly (correlation at or over {limit:g}): too good to be true. The target is "
         "leaking into the inputs (a feature filled from the outcome it predicts); fix the data "
@@ -399,7 +400,7 @@ def _guardrail_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason
     rate = inputs.challenger_guardrail_rate
     ok = math.isfinite(rate) and rate <= policy.max_guardrail_rate
     return Reason(
-        code="guardrail_rate_ok" if ok else "guardrail_rate_too_high",
+        code=ReasonCode.GUARDRAIL_RATE_OK if ok else ReasonCode.GUARDRAIL_RATE_TOO_HIGH,
         message=f"{rate:.1%} of the challenger's holdout predictions break a guardrail "
         f"(allowed {policy.max_guardrail_rate:.1%}).",
         numbers={"guardrail_rate": rate, "max_guardrail_rate": policy.max_guardrail_rate},
@@ -412,27 +413,27 @@ def _approval_check(inputs: PromotionInputs) -> Reason:
     comment = f' ("{inputs.approval_comment}")' if inputs.approval_comment else ""
     if inputs.approval == "approved":
         return Reason(
-            code="approved",
+            code=ReasonCode.APPROVED,
             message=f"Approved by {who}{comment}.",
             numbers={"approver": inputs.approver},
             passed=True,
         )
     if inputs.approval == "rejected":
         return Reason(
-            code="approval_rejected",
+            code=ReasonCode.APPROVAL_REJECTED,
             message=f"Rejected by {who}{comment}.",
             numbers={"approver": inputs.approver},
             passed=False,
         )
     if inputs.approval == "timeout":
         return Reason(
-            code="approval_timeout",
+            code=ReasonCode.APPROVAL_TIMEOUT,
             message="No one answered the approval request "
             "in time: a missing answer is a rejection.",
             passed=False,
         )
     return Reason(
-        code="approval_pending",
+        code=ReasonCode.APPROVAL_PENDING,
         message="Every automatic check passed; the use case "
         "requires a human approval, which is pending.",
         passed=None,
@@ -474,7 +475,7 @@ def decide_promotion(inputs: PromotionInputs, policy: PromotionPolicy) -> Promot
     if inputs.champion_metric is None:
         checks.append(
             Reason(
-                code="no_champion",
+                code=ReasonCode.NO_CHAMPION,
                 message="There is no champion yet: the naive baseline, the floor and the leak "
                 "check decide.",
                 passed=None,

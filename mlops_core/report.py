@@ -33,6 +33,7 @@ from mlops_core.decisions import (
 from mlops_core.label_gate import LabelGateDecision
 from mlops_core.metrics import METRICS, worsening
 from mlops_core.periods import PeriodUnit, period_label
+from mlops_core.reasons import ReasonCode
 from mlops_core.schema_change import SchemaDecision
 
 
@@ -518,23 +519,23 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
     w = w or default_wording(perf.metric if perf else None)
     n = reason.numbers
     code = reason.code
-    if code == "batch_failed_gate":
+    if code == ReasonCode.BATCH_FAILED_GATE:
         return _sentence("the data failed its checks, so nothing was scored or retrained")
-    if code == "late_batch":
+    if code == ReasonCode.LATE_BATCH:
         late, latest = _int(n, "period"), _int(n, "latest_decided_period")
         return _sentence(
             f"this batch belongs to {w.when(late)}, which comes before {w.when(latest)}, already "
             f"decided: its {w.predictions} were delivered and its rows will train the next "
             "model, but no retrain is decided on data that arrives late"
         )
-    if code == "no_champion":
+    if code == ReasonCode.NO_CHAMPION:
         return _sentence(
             f"there was no model in production yet; the new one learned from "
             f"{_window_words(d.window, w)}"
         )
-    if code == "no_labeled_data":
+    if code == ReasonCode.NO_LABELED_DATA:
         return _sentence(f"no {w.outcomes} have arrived yet, so there is nothing to learn from")
-    if code == "not_enough_labels":
+    if code == ReasonCode.NOT_ENOUGH_LABELS:
         got, need = _int(n, "new_labeled_rows"), _int(n, "min_new_labels")
         if not got:
             return _sentence(
@@ -545,7 +546,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
             f"and at least {need} are needed to judge the model, so it is too early to "
             "retrain"
         )
-    if code == "cooldown":
+    if code == ReasonCode.COOLDOWN:
         since, wait = _int(n, "periods_since_retrain"), _int(n, "min_periods_between")
         if since is not None and wait is not None:
             decay = _float(n, "decay")
@@ -566,7 +567,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
             f"{_pct(limit) + ' ' if limit is not None else ''}worse than normal, which it "
             "would take to retrain again this soon"
         )
-    if code == "no_decay":
+    if code == ReasonCode.NO_DECAY:
         parts = []
         clause = _drift_clause(drift) if drift is not None else None
         if perf is not None and perf.realized is not None:
@@ -578,7 +579,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
             # Records written before decay_not_measurable existed said no_decay here.
             parts.append(f"the {w.metric} cannot be measured yet and no input changed noticeably")
         return _sentence(f"{parts[0]}, so there was no reason to retrain")
-    if code == "decay_not_measurable":
+    if code == ReasonCode.DECAY_NOT_MEASURABLE:
         rows, why = _int(n, "new_labeled_rows"), n.get("why")
         got = f"{rows} newly labeled rows arrived" if rows is not None else "new labels arrived"
         because = f" ({why})" if why else ""
@@ -587,12 +588,12 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
             "no decay can be judged, so the model was kept, which says nothing about "
             "whether it is still good"
         )
-    if code == "realized_decay" and perf is not None and perf.realized is not None:
+    if code == ReasonCode.REALIZED_DECAY and perf is not None and perf.realized is not None:
         limit = _float(n, "max_decay")
         over = f" and over the {_pct(limit)} limit" if limit is not None else ""
         cause = _cause_clause(str(n.get("cause", inputs.decay_cause)), w)
         return _sentence(_vs_normal(perf, w, over) + cause)
-    if code == "important_feature_drift":
+    if code == ReasonCode.IMPORTANT_FEATURE_DRIFT:
         share, limit = _float(n, "importance_weighted_share"), _float(n, "importance_drift_limit")
         top = n.get("top_drifted") or "some inputs"
         return _sentence(
@@ -600,14 +601,14 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
             f"{_pct(share or 0.0)} of what the model relies on, over the "
             f"{_pct(limit or 0.0)} limit"
         )
-    if code == "model_age":
+    if code == ReasonCode.MODEL_AGE:
         age, limit = _int(n, "age_periods"), _int(n, "max_age_periods")
         if age is not None and limit is not None:
             return _sentence(
                 f"the model learned from data up to {w.periods(age)} old, more than the "
                 f"{w.periods(limit)} allowed, so it is refreshed"
             )
-    if code == "critical_decay_overrides_budget":
+    if code == ReasonCode.CRITICAL_DECAY_OVERRIDES_BUDGET:
         used, window = _int(n, "retrains_in_window"), _int(n, "budget_window_periods")
         decay = _float(n, "decay")
         if used is not None and window is not None and decay is not None:
@@ -616,7 +617,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
                 f"the whole budget, but the {w.metric} is {_pct(decay)} worse than normal, "
                 "too much to keep the model until the budget frees up"
             )
-    if code == "retrain_budget_exhausted":
+    if code == ReasonCode.RETRAIN_BUDGET_EXHAUSTED:
         used, cap = _int(n, "retrains_in_window"), _int(n, "max_retrains")
         window = _int(n, "budget_window_periods")
         if used is not None and cap is not None and window is not None:
@@ -624,11 +625,11 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
                 f"{_count(used, 'retrain')} were already made in the last "
                 f"{w.periods(window)}, and at most {cap} are allowed, so this one waits"
             )
-    if code in ("retrain_not_worth_cost", "retrain_worth_cost"):
+    if code in (ReasonCode.RETRAIN_NOT_WORTH_COST, ReasonCode.RETRAIN_WORTH_COST):
         saving, cost = _float(n, "expected_saving"), _float(n, "retrain_cost")
         horizon = _int(n, "horizon_periods")
         if saving is not None and cost is not None and horizon is not None:
-            if code == "retrain_worth_cost":
+            if code == ReasonCode.RETRAIN_WORTH_COST:
                 return _sentence(
                     f"retraining is expected to save about {_num(saving)} over the next "
                     f"{w.periods(horizon)}, more than its cost of {_num(cost)}"
@@ -658,7 +659,10 @@ def retrain_why(d: RetrainDecision, w: Wording | None = None) -> str:
         return ""
     first = d.reasons[0]
     said = [retrain_reason_sentence(first, d, w)]
-    if first.code in ("retrain_budget_exhausted", "retrain_not_worth_cost") and len(d.reasons) > 1:
+    if (
+        first.code in (ReasonCode.RETRAIN_BUDGET_EXHAUSTED, ReasonCode.RETRAIN_NOT_WORTH_COST)
+        and len(d.reasons) > 1
+    ):
         trigger = retrain_reason_sentence(d.reasons[1], d, w)
         said = [
             _sentence(f"{_clause(trigger)}, so a retrain was warranted, but {_clause(said[0])}")
@@ -667,7 +671,7 @@ def retrain_why(d: RetrainDecision, w: Wording | None = None) -> str:
         worth = [
             r
             for r in d.reasons[1:]
-            if r.code in ("retrain_worth_cost", "critical_decay_overrides_budget")
+            if r.code in (ReasonCode.RETRAIN_WORTH_COST, ReasonCode.CRITICAL_DECAY_OVERRIDES_BUDGET)
         ]
         said += [retrain_reason_sentence(r, d, w) for r in worth]
     return " ".join(said)
@@ -712,15 +716,15 @@ def promotion_reason_sentence(
     n = reason.numbers
     code = reason.code
     champ = _version(kept)
-    if code == "no_floor_configured":
+    if code == ReasonCode.NO_FLOOR_CONFIGURED:
         return _sentence(
             "the use case sets no minimum quality for a model in production, so none is put "
             "in production (a safety default)"
         )
-    if code in ("baseline_beaten", "baseline_not_beaten"):
+    if code in (ReasonCode.BASELINE_BEATEN, ReasonCode.BASELINE_NOT_BEATEN):
         base = _float(n, "baseline")
         naive = str(n.get("baseline_kind") or "a constant")
-        if code == "baseline_not_beaten":
+        if code == ReasonCode.BASELINE_NOT_BEATEN:
             return _sentence(
                 f"it is no better than a naive guess: its {w.metric} on recent held-back data "
                 f"was {_num(i.challenger_metric)} against {_num(base)} for always predicting "
@@ -730,20 +734,20 @@ def promotion_reason_sentence(
             f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)}, better "
             f"than the {_num(base)} of always predicting the {naive} of the data it learned from"
         )
-    if code == "baseline_unavailable":
+    if code == ReasonCode.BASELINE_UNAVAILABLE:
         return _sentence(
             "it could not be compared with a naive guess (no target to learn one from, or the "
             f"{w.metric} is undefined on the held-back data), so it is not put in production "
             "(a safety default)"
         )
-    if code in ("floor_met", "floor_not_met"):
+    if code in (ReasonCode.FLOOR_MET, ReasonCode.FLOOR_NOT_MET):
         floor = _float(n, "floor")
-        verb = "within" if code == "floor_met" else "missing"
+        verb = "within" if code == ReasonCode.FLOOR_MET else "missing"
         return _sentence(
             f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)}, {verb} "
             f"the minimum quality of {_num(floor)}"
         )
-    if code == "target_leak_suspected":
+    if code == ReasonCode.TARGET_LEAK_SUSPECTED:
         leaking = {
             k: v
             for k, v in n.items()
@@ -758,19 +762,19 @@ def promotion_reason_sentence(
             "to a data error (an input filled from what it should predict); the data must be "
             "checked before any new model goes live"
         )
-    if code == "too_good_to_be_true":
+    if code == ReasonCode.TOO_GOOD_TO_BE_TRUE:
         gain, limit = _float(n, "relative_gain"), _float(n, "max_plausible_gain")
         return _sentence(
             f"it looks too good to be true: it removes {_pct(gain or 0.0)} of the error of "
             f"{champ} (at most {_pct(limit or 0.0)} is plausible), which points to a data "
             f"error such as an input filled from the {w.outcomes}"
         )
-    if code in ("improvement_met", "improvement_too_small"):
+    if code in (ReasonCode.IMPROVEMENT_MET, ReasonCode.IMPROVEMENT_TOO_SMALL):
         against = (
             f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)} against "
             f"{_num(i.champion_metric)} for {champ}"
         )
-        if code == "improvement_too_small":
+        if code == ReasonCode.IMPROVEMENT_TOO_SMALL:
             return _sentence(
                 f"it did not improve enough: {against}, short of {_gain_words(n, n.get('mode'))}"
             )
@@ -781,36 +785,36 @@ def promotion_reason_sentence(
         )
         better = f" ({_pct(rel)} better)" if rel is not None and math.isfinite(rel) else ""
         return _sentence(f"{against}{better}")
-    if code in ("gain_significant", "gain_not_significant"):
+    if code in (ReasonCode.GAIN_SIGNIFICANT, ReasonCode.GAIN_NOT_SIGNIFICANT):
         if i.p_value is None:
             return _sentence("its advantage was not tested, so it cannot be trusted")
-        if code == "gain_not_significant":
+        if code == ReasonCode.GAIN_NOT_SIGNIFICANT:
             return _sentence(
                 f"its advantage over {champ} is too small to tell from chance "
                 f"(p = {i.p_value:.2g}, {_num(_float(n, 'significance'))} or less needed)"
             )
         return _sentence(f"its advantage is not chance (p = {i.p_value:.2g})")
-    if code == "segment_regression":
+    if code == ReasonCode.SEGMENT_REGRESSION:
         bad, worst = _int(n, "regressed_segments"), n.get("worst_segment")
         by, cap = _float(n, "worst_worsening"), _float(n, "max_segment_regression")
         return _sentence(
             f"it would be worse for {_count(bad or 1, w.segment)}, most for {worst} "
             f"({_pct(by or 0.0)} worse; at most {_pct(cap or 0.0)} is allowed)"
         )
-    if code == "guardrail_rate_too_high":
+    if code == ReasonCode.GUARDRAIL_RATE_TOO_HIGH:
         rate, cap = _float(n, "guardrail_rate"), _float(n, "max_guardrail_rate")
         return _sentence(
             f"{_pct(rate or 0.0)} of its {w.predictions} on recent data broke business limits "
             f"(at most {_pct(cap or 0.0)} is allowed)"
         )
-    if code == "approval_rejected":
+    if code == ReasonCode.APPROVAL_REJECTED:
         comment = f' ("{i.approval_comment}")' if i.approval_comment else ""
         return _sentence(f"{i.approver or 'a reviewer'} rejected it{comment}")
-    if code == "approval_timeout":
+    if code == ReasonCode.APPROVAL_TIMEOUT:
         return _sentence("no one approved it in time, and no answer counts as a no")
-    if code == "approval_pending":
+    if code == ReasonCode.APPROVAL_PENDING:
         return _sentence("it waits for a person to approve it")
-    if code == "approved":
+    if code == ReasonCode.APPROVED:
         comment = f' ("{i.approval_comment}")' if i.approval_comment else ""
         return _sentence(f"{i.approver or 'a reviewer'} approved it{comment}")
     return reason.message
@@ -834,8 +838,16 @@ def promotion_why(p: PromotionDecision, w: Wording | None = None, kept: str | No
     codes = {r.code: r for r in p.reasons}
     # Against a champion the improvement says it all; a first model is judged on the
     # floor when one is set, else on the naive baseline.
-    quality = codes.get("improvement_met") or codes.get("floor_met") or codes.get("baseline_beaten")
-    said = [promotion_reason_sentence(r, p, w, kept) for r in (quality, codes.get("approved")) if r]
+    quality = (
+        codes.get(ReasonCode.IMPROVEMENT_MET)
+        or codes.get(ReasonCode.FLOOR_MET)
+        or codes.get(ReasonCode.BASELINE_BEATEN)
+    )
+    said = [
+        promotion_reason_sentence(r, p, w, kept)
+        for r in (quality, codes.get(ReasonCode.APPROVED))
+        if r
+    ]
     return " ".join(said)
 
 

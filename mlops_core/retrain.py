@@ -20,6 +20,7 @@ from mlops_core.decisions import (
     TrainingWindow,
 )
 from mlops_core.metrics import METRICS
+from mlops_core.reasons import ReasonCode
 
 _CAUSE_TEXT = {
     "concept_drift": "concept drift (the link between inputs and target changed: realized "
@@ -132,7 +133,7 @@ def _excess_loss_per_row(perf: PerformanceSummary | None, metric: str) -> float:
 
 def _no_labels(checked: list[Reason], inputs: RetrainInputs) -> RetrainDecision:
     reason = Reason(
-        code="no_labeled_data",
+        code=ReasonCode.NO_LABELED_DATA,
         message="No labeled period is available yet, so there is nothing to train on; "
         "training waits for labels.",
         numbers={"new_labeled_rows": inputs.new_labeled_rows},
@@ -208,7 +209,7 @@ def decide_retrain(
     # 1. Gate.
     if not inputs.gate_passed:
         reason = Reason(
-            code="batch_failed_gate",
+            code=ReasonCode.BATCH_FAILED_GATE,
             message="The batch failed the validation gate: nothing is scored or trained and "
             "the champion stays.",
             passed=False,
@@ -217,12 +218,14 @@ def decide_retrain(
         return _decide("block", [reason], checked, inputs)
     checked.append(
         Reason(
-            code="batch_passed_gate", message="The batch passed the validation gate.", passed=True
+            code=ReasonCode.BATCH_PASSED_GATE,
+            message="The batch passed the validation gate.",
+            passed=True,
         )
     )
     if inputs.late_after is not None:
         reason = Reason(
-            code="late_batch",
+            code=ReasonCode.LATE_BATCH,
             message="The batch arrived late: its period is before the latest one already "
             "decided. Its predictions were delivered and its rows join the labeled pool for "
             "the next retrain; no retrain is decided on it, since decisions only move forward "
@@ -239,7 +242,7 @@ def decide_retrain(
         if window is None:
             return _no_labels(checked, inputs)
         reason = Reason(
-            code="no_champion",
+            code=ReasonCode.NO_CHAMPION,
             message=f"There is no champion yet: a first model is trained on periods "
             f"{_window_text(window)}.",
             numbers={"last_period": window.last_period, "first_period": window.first_period},
@@ -247,13 +250,15 @@ def decide_retrain(
         )
         checked.append(reason)
         return _decide("train", [reason], checked, inputs, window)
-    checked.append(Reason(code="has_champion", message="A champion is in production.", passed=True))
+    checked.append(
+        Reason(code=ReasonCode.HAS_CHAMPION, message="A champion is in production.", passed=True)
+    )
 
     # 3. Labels.
     labels = {"new_labeled_rows": inputs.new_labeled_rows, "min_new_labels": retrain.min_new_labels}
     if inputs.new_labeled_rows < retrain.min_new_labels:
         reason = Reason(
-            code="not_enough_labels",
+            code=ReasonCode.NOT_ENOUGH_LABELS,
             message=f"Only {inputs.new_labeled_rows} newly labeled rows arrived (at least "
             f"{retrain.min_new_labels} needed): too little evidence to judge the model or to "
             "retrain on.",
@@ -264,7 +269,7 @@ def decide_retrain(
         return _decide("skip", [reason], checked, inputs)
     checked.append(
         Reason(
-            code="enough_labels",
+            code=ReasonCode.ENOUGH_LABELS,
             message=f"{inputs.new_labeled_rows} newly labeled rows arrived (at least "
             f"{retrain.min_new_labels} needed).",
             numbers=labels,
@@ -287,7 +292,7 @@ def decide_retrain(
             if perf is not None and _critical(perf, retrain):
                 in_cooldown = True
                 override = Reason(
-                    code="critical_decay_overrides_cooldown",
+                    code=ReasonCode.CRITICAL_DECAY_OVERRIDES_COOLDOWN,
                     message=f"The last retrain was {_periods(since)} ago (cooldown "
                     f"{retrain.min_periods_between}), but the decay {_pct(perf.decay)} (interval "
                     f"{_pct(perf.decay_low)} to {_pct(perf.decay_high)}) is over the critical "
@@ -305,7 +310,7 @@ def decide_retrain(
                     f"the critical {retrain.critical_decay:.0%} with significance."
                 )
                 reason = Reason(
-                    code="cooldown",
+                    code=ReasonCode.COOLDOWN,
                     message=f"The last retrain was {_periods(since)} ago, inside the cooldown of "
                     f"{retrain.min_periods_between} periods.{decay_txt}",
                     numbers={**cool, "decay": None if perf is None else perf.decay},
@@ -316,7 +321,7 @@ def decide_retrain(
         else:
             checked.append(
                 Reason(
-                    code="outside_cooldown",
+                    code=ReasonCode.OUTSIDE_COOLDOWN,
                     message=f"The last retrain was {_periods(since)} ago (cooldown "
                     f"{retrain.min_periods_between}).",
                     numbers=cool,
@@ -326,7 +331,7 @@ def decide_retrain(
     else:
         checked.append(
             Reason(
-                code="outside_cooldown",
+                code=ReasonCode.OUTSIDE_COOLDOWN,
                 message="No retrain has happened yet: no cooldown.",
                 passed=True,
             )
@@ -337,7 +342,7 @@ def decide_retrain(
     if perf is None:
         checked.append(
             Reason(
-                code="performance_unavailable",
+                code=ReasonCode.PERFORMANCE_UNAVAILABLE,
                 message="Realized performance is not available (no joined labels or the metric "
                 "is undefined on them): the decay rule does not apply.",
                 passed=None,
@@ -345,7 +350,7 @@ def decide_retrain(
         )
     elif _significant(perf, retrain.max_decay):
         candidate = Reason(
-            code="realized_decay",
+            code=ReasonCode.REALIZED_DECAY,
             message=f"Significant decay: {_performance_text(perf)}, over the "
             f"{retrain.max_decay:.0%} limit. Cause: {_CAUSE_TEXT[inputs.decay_cause]}.",
             numbers={
@@ -359,7 +364,7 @@ def decide_retrain(
     else:
         checked.append(
             Reason(
-                code="no_significant_decay",
+                code=ReasonCode.NO_SIGNIFICANT_DECAY,
                 message=f"No significant decay over {retrain.max_decay:.0%}: "
                 f"{_performance_text(perf)}.",
                 numbers={**_performance_numbers(perf), "max_decay": retrain.max_decay},
@@ -371,7 +376,7 @@ def decide_retrain(
         # The override only lets a decay retrain through; drift or age do not
         # justify breaking the cooldown.
         reason = Reason(
-            code="cooldown",
+            code=ReasonCode.COOLDOWN,
             message="Inside the cooldown and the decay does not reach the retrain limit "
             f"{retrain.max_decay:.0%}: retraining waits for the cooldown to end.",
             numbers={"max_decay": retrain.max_decay},
@@ -386,7 +391,7 @@ def decide_retrain(
         if drift_facts is None:
             checked.append(
                 Reason(
-                    code="drift_unavailable",
+                    code=ReasonCode.DRIFT_UNAVAILABLE,
                     message="No drift summary for this batch: the drift rule does not apply.",
                     passed=None,
                 )
@@ -404,7 +409,7 @@ def decide_retrain(
             }
             if share > drift.importance_drift_limit:
                 candidate = Reason(
-                    code="important_feature_drift",
+                    code=ReasonCode.IMPORTANT_FEATURE_DRIFT,
                     message=f"Drifted features carry {share:.0%} of the champion's importance "
                     f"(limit {drift.importance_drift_limit:.0%}); most important drifted: "
                     f"{names}.",
@@ -414,7 +419,7 @@ def decide_retrain(
                 checked.append(candidate)
             elif drift_facts.drifted_features:
                 fact = Reason(
-                    code="unimportant_feature_drift",
+                    code=ReasonCode.UNIMPORTANT_FEATURE_DRIFT,
                     message=f"{len(drift_facts.drifted_features)} drifted feature(s) ({names}) "
                     f"carry only {share:.0%} of the champion's importance (limit "
                     f"{drift.importance_drift_limit:.0%}): reported, not acted on.",
@@ -426,7 +431,7 @@ def decide_retrain(
             else:
                 checked.append(
                     Reason(
-                        code="no_feature_drift",
+                        code=ReasonCode.NO_FEATURE_DRIFT,
                         message="No feature drifted.",
                         numbers=dnums,
                         passed=True,
@@ -438,7 +443,7 @@ def decide_retrain(
         if inputs.champion_trained_period is None:
             checked.append(
                 Reason(
-                    code="model_age_unknown",
+                    code=ReasonCode.MODEL_AGE_UNKNOWN,
                     message="The champion's training period is "
                     "unknown: the age rule does not apply.",
                     passed=None,
@@ -449,7 +454,7 @@ def decide_retrain(
             anums = {"age_periods": age, "max_age_periods": retrain.max_age_periods}
             if age > retrain.max_age_periods:
                 candidate = Reason(
-                    code="model_age",
+                    code=ReasonCode.MODEL_AGE,
                     message=f"The champion was trained on data up to {age} periods ago, over the "
                     f"{retrain.max_age_periods}-period limit: it is refreshed.",
                     numbers=anums,
@@ -459,7 +464,7 @@ def decide_retrain(
             else:
                 checked.append(
                     Reason(
-                        code="model_fresh",
+                        code=ReasonCode.MODEL_FRESH,
                         message=f"The champion is {age} periods old "
                         f"(limit {retrain.max_age_periods}).",
                         numbers=anums,
@@ -473,7 +478,7 @@ def decide_retrain(
         # evidence of decay, and the record must not say "no decay".
         why = _unmeasured_why(inputs.performance, metric)
         reason = Reason(
-            code="decay_not_measurable",
+            code=ReasonCode.DECAY_NOT_MEASURABLE,
             message=f"Realized performance could not be measured on the "
             f"{inputs.new_labeled_rows} newly labeled rows: {why}. Without it no decay can be "
             "judged; the champion stays, and neither drift nor age gave a reason to retrain.",
@@ -484,7 +489,7 @@ def decide_retrain(
         return _decide("skip", [reason, *notes], checked, inputs)
     if candidate is None:
         reason = Reason(
-            code="no_decay",
+            code=ReasonCode.NO_DECAY,
             message=f"No decay: retraining postponed. {_no_decay_text(inputs, drift)}",
             numbers=_no_decay_numbers(inputs, drift),
             passed=True,
@@ -520,7 +525,7 @@ def _afford(
         # A budget limits routine refreshes; it must never keep serving a champion
         # whose error is critically worse than at its training (as the cooldown).
         override = Reason(
-            code="critical_decay_overrides_budget",
+            code=ReasonCode.CRITICAL_DECAY_OVERRIDES_BUDGET,
             message=f"{used} retrains were already taken in the last "
             f"{retrain.budget_window_periods} periods (budget {retrain.max_retrains}), but the "
             f"decay {_pct(perf.decay)} (interval {_pct(perf.decay_low)} to "
@@ -537,7 +542,7 @@ def _afford(
         notes = [override, *notes]
     elif used >= retrain.max_retrains:
         reason = Reason(
-            code="retrain_budget_exhausted",
+            code=ReasonCode.RETRAIN_BUDGET_EXHAUSTED,
             message=f"A retrain is warranted ({candidate.code}) but {used} retrains were already "
             f"taken in the last {retrain.budget_window_periods} periods (budget "
             f"{retrain.max_retrains}): skipped.",
@@ -548,7 +553,7 @@ def _afford(
         return _decide("skip", [reason, candidate, *notes], checked, inputs)
     else:
         budget_ok = Reason(
-            code="retrain_budget_available",
+            code=ReasonCode.RETRAIN_BUDGET_AVAILABLE,
             message=f"{used} of {retrain.max_retrains} retrains used in the last "
             f"{retrain.budget_window_periods} periods.",
             numbers=budget,
@@ -575,7 +580,7 @@ def _afford(
         )
         if saving <= retrain.retrain_cost:
             reason = Reason(
-                code="retrain_not_worth_cost",
+                code=ReasonCode.RETRAIN_NOT_WORTH_COST,
                 message=f"A retrain is warranted ({candidate.code}) but its expected saving "
                 f"{_num(saving)} ({formula}) does not exceed its cost "
                 f"{_num(retrain.retrain_cost)}: skipped.",
@@ -585,7 +590,7 @@ def _afford(
             checked.append(reason)
             return _decide("skip", [reason, candidate, *notes], checked, inputs)
         cost_ok = Reason(
-            code="retrain_worth_cost",
+            code=ReasonCode.RETRAIN_WORTH_COST,
             message=f"Expected saving {_num(saving)} ({formula}) exceeds the retrain cost "
             f"{_num(retrain.retrain_cost)}.",
             numbers=cost,
@@ -593,7 +598,7 @@ def _afford(
         )
     else:
         cost_ok = Reason(
-            code="retrain_cost_free",
+            code=ReasonCode.RETRAIN_COST_FREE,
             message="No retrain cost is configured: cost does not limit retraining.",
             numbers={"retrain_cost": 0.0},
             passed=True,

@@ -38,6 +38,7 @@ from pydantic import Field, field_validator
 from mlops_core.config import CapColumnRule, RangeRule, RatioColumnRule, UseCase
 from mlops_core.decisions import Reason, Value
 from mlops_core.guardrails import apply_guardrails, segment_keys
+from mlops_core.reasons import ReasonCode
 
 ReviewAction = Literal["approve", "override", "reject"]
 ReviewedStatus = Literal["approved", "overridden", "rejected"]
@@ -334,7 +335,7 @@ def override_limit_violations(
     )
     facts = [
         Reason(
-            code="limit_not_checked",
+            code=ReasonCode.LIMIT_NOT_CHECKED,
             message=f"Rule {rule.label!r} was not checked on override values: it needs the "
             "champion's training maxima per segment.",
             numbers={"rule": rule.label},
@@ -388,7 +389,7 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
     if not request.reviewer.strip():
         problems.append(
             Reason(
-                code="reviewer_missing",
+                code=ReasonCode.REVIEWER_MISSING,
                 message="The review names no reviewer: say who you are, it is recorded.",
                 passed=False,
             )
@@ -396,7 +397,7 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
     if not request.decisions:
         problems.append(
             Reason(
-                code="no_rows",
+                code=ReasonCode.NO_ROWS,
                 message=f"The review of batch {request.batch!r} decides no row.",
                 passed=False,
             )
@@ -414,7 +415,7 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
         if row_id in seen:
             problems.append(
                 Reason(
-                    code="row_listed_twice",
+                    code=ReasonCode.ROW_LISTED_TWICE,
                     message=f"{where} is decided more than once in the review.",
                     numbers={"row": row_id},
                     passed=False,
@@ -426,7 +427,7 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
         if not positions:
             problems.append(
                 Reason(
-                    code="row_not_held",
+                    code=ReasonCode.ROW_NOT_HELD,
                     message=f"{where} is not in the review queue.",
                     numbers={"row": row_id},
                     passed=False,
@@ -436,7 +437,7 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
         if len(positions) > 1:
             problems.append(
                 Reason(
-                    code="row_ambiguous",
+                    code=ReasonCode.ROW_AMBIGUOUS,
                     message=f"{where} is in the queue {len(positions)} times: the id does "
                     "not tell which row is meant.",
                     numbers={"row": row_id, "rows": len(positions)},
@@ -449,7 +450,7 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
             by = f" by {held.reviewed_by}" if held.reviewed_by else ""
             problems.append(
                 Reason(
-                    code="row_not_pending",
+                    code=ReasonCode.ROW_NOT_PENDING,
                     message=f"{where} was already reviewed ({held.status}{by}).",
                     numbers={"row": row_id, "status": held.status},
                     passed=False,
@@ -474,7 +475,7 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
         except ValueError as exc:
             problems.append(
                 Reason(
-                    code="limits_not_checkable",
+                    code=ReasonCode.LIMITS_NOT_CHECKABLE,
                     message=f"The override values could not be checked against the "
                     f"guardrail limits: {exc}.",
                     passed=False,
@@ -492,7 +493,7 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
             if request.allow_outside_limits:
                 facts.append(
                     Reason(
-                        code="override_outside_limits",
+                        code=ReasonCode.OVERRIDE_OUTSIDE_LIMITS,
                         message=f"{message}: released because the reviewer allowed values "
                         "outside the limits.",
                         numbers={"row": decision.row_id, "value": decision.value},
@@ -502,7 +503,7 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
             else:
                 problems.append(
                     Reason(
-                        code="override_outside_limits",
+                        code=ReasonCode.OVERRIDE_OUTSIDE_LIMITS,
                         message=f"{message}. Correct the value, or allow values outside the "
                         "limits explicitly (it is recorded).",
                         numbers={"row": decision.row_id, "value": decision.value},
@@ -547,7 +548,7 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
     released = counts["approved"] + counts["overridden"]
     comment = f' ("{request.comment.strip()}")' if request.comment.strip() else ""
     summary = Reason(
-        code="review_applied",
+        code=ReasonCode.REVIEW_APPLIED,
         message=f"{request.reviewer.strip()} reviewed {len(outcomes)} held row(s) of batch "
         f"{request.batch!r}{comment}: {counts['approved']} approved as proposed, "
         f"{counts['overridden']} overridden, {counts['rejected']} rejected; {released} "
@@ -579,7 +580,7 @@ def _decision_problem(
     if decision.action == "override":
         if usecase.model.task != "regression":
             return Reason(
-                code="override_unsupported",
+                code=ReasonCode.OVERRIDE_UNSUPPORTED,
                 message=f"{where}: a classifier's predictions are labels; an override value "
                 "cannot be checked against them. Approve or reject the row.",
                 numbers=numbers,
@@ -587,14 +588,14 @@ def _decision_problem(
             )
         if decision.value is None:
             return Reason(
-                code="override_missing_value",
+                code=ReasonCode.OVERRIDE_MISSING_VALUE,
                 message=f"{where}: an override needs the value to release.",
                 numbers=numbers,
                 passed=False,
             )
         if not math.isfinite(decision.value):
             return Reason(
-                code="override_not_finite",
+                code=ReasonCode.OVERRIDE_NOT_FINITE,
                 message=f"{where}: the override value {decision.value} is not a finite number.",
                 numbers={**numbers, "value": str(decision.value)},
                 passed=False,
@@ -602,7 +603,7 @@ def _decision_problem(
         return None
     if decision.value is not None:
         return Reason(
-            code="value_without_override",
+            code=ReasonCode.VALUE_WITHOUT_OVERRIDE,
             message=f"{where}: a value ({_show(decision.value)}) was given but the decision "
             f"is {decision.action}; choose override to release your value.",
             numbers={**numbers, "value": decision.value},
@@ -610,7 +611,7 @@ def _decision_problem(
         )
     if decision.action == "approve" and not _usable(held.proposed_prediction):
         return Reason(
-            code="proposed_not_usable",
+            code=ReasonCode.PROPOSED_NOT_USABLE,
             message=f"{where}: the proposed value ({_show(held.proposed_prediction)}) cannot "
             "be released; override it with a value or reject the row.",
             numbers=numbers,

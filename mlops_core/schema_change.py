@@ -32,6 +32,7 @@ from pydantic import Field
 
 from mlops_core.config import ColumnContract, ContractConfig, UseCase
 from mlops_core.decisions import Value
+from mlops_core.reasons import ReasonCode
 
 ColumnType = Literal["numeric", "integer", "categorical", "boolean"]
 
@@ -75,7 +76,7 @@ class SchemaChange(Value):
 
     kind: ChangeKind
     column: str
-    code: str = Field(description="Stable reason code, e.g. 'new_feature_next_retrain'.")
+    code: ReasonCode = Field(description="Stable reason code, e.g. 'new_feature_next_retrain'.")
     compatible: bool = Field(description="Whether the champion can keep scoring with it.")
     champion_input: bool = Field(description="The champion reads this column.")
     message: str = Field(description="Plain-language sentence: what changed and what follows.")
@@ -176,7 +177,7 @@ def _column_changes(
                 SchemaChange(
                     kind="type_changed",
                     column=name,
-                    code="input_type_changed",
+                    code=ReasonCode.INPUT_TYPE_CHANGED,
                     compatible=False,
                     champion_input=True,
                     message=f"'{name}' changed from {known.type} to {now.type} and {who} reads "
@@ -191,7 +192,9 @@ def _column_changes(
                 SchemaChange(
                     kind="type_changed",
                     column=name,
-                    code="type_changed_same_encoding" if reads else "type_changed",
+                    code=ReasonCode.TYPE_CHANGED_SAME_ENCODING
+                    if reads
+                    else ReasonCode.TYPE_CHANGED,
                     compatible=True,
                     champion_input=reads,
                     message=f"'{name}' changed from {known.type} to {now.type}"
@@ -218,7 +221,7 @@ def _column_changes(
                 SchemaChange(
                     kind="range_widened" if widened else "range_narrowed",
                     column=name,
-                    code="range_widened" if widened else "range_narrowed",
+                    code=ReasonCode.RANGE_WIDENED if widened else ReasonCode.RANGE_NARROWED,
                     compatible=True,
                     champion_input=reads,
                     message=f"the range of '{name}' {'widened' if widened else 'narrowed'} "
@@ -244,7 +247,7 @@ def _column_changes(
                     SchemaChange(
                         kind="category_added",
                         column=name,
-                        code="category_added",
+                        code=ReasonCode.CATEGORY_ADDED,
                         compatible=True,
                         champion_input=reads,
                         message=f"'{name}' now accepts {what}{note}",
@@ -258,7 +261,7 @@ def _column_changes(
                     SchemaChange(
                         kind="category_removed",
                         column=name,
-                        code="category_removed",
+                        code=ReasonCode.CATEGORY_REMOVED,
                         compatible=True,
                         champion_input=reads,
                         message=f"'{name}' no longer accepts "
@@ -325,7 +328,7 @@ def compare_contract(
                     SchemaChange(
                         kind="column_dropped",
                         column=col.name,
-                        code="input_dropped",
+                        code=ReasonCode.INPUT_DROPPED,
                         compatible=False,
                         champion_input=True,
                         message=f"'{col.name}' was dropped from the contract but version "
@@ -339,7 +342,7 @@ def compare_contract(
                     SchemaChange(
                         kind="column_dropped",
                         column=col.name,
-                        code="column_dropped",
+                        code=ReasonCode.COLUMN_DROPPED,
                         compatible=True,
                         champion_input=False,
                         message=f"'{col.name}' was dropped from the contract (version "
@@ -354,7 +357,7 @@ def compare_contract(
                 SchemaChange(
                     kind="feature_removed",
                     column=col.name,
-                    code="feature_removed_next_retrain",
+                    code=ReasonCode.FEATURE_REMOVED_NEXT_RETRAIN,
                     compatible=True,
                     champion_input=True,
                     message=f"'{col.name}' is no longer a feature (version {version} keeps "
@@ -366,7 +369,7 @@ def compare_contract(
                 SchemaChange(
                     kind="feature_added",
                     column=col.name,
-                    code="new_feature_next_retrain",
+                    code=ReasonCode.NEW_FEATURE_NEXT_RETRAIN,
                     compatible=True,
                     champion_input=False,
                     message=f"'{col.name}' is now a feature (version {version} does not read "
@@ -380,7 +383,9 @@ def compare_contract(
             SchemaChange(
                 kind="column_added",
                 column=now.name,
-                code="new_feature_next_retrain" if now.feature else "column_added",
+                code=ReasonCode.NEW_FEATURE_NEXT_RETRAIN
+                if now.feature
+                else ReasonCode.COLUMN_ADDED,
                 compatible=True,
                 champion_input=False,
                 message=f"'{now.name}' was added to the contract"

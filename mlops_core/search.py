@@ -28,6 +28,7 @@ from mlops_core.config import CandidateConfig, SearchConfig, SearchRange, UseCas
 from mlops_core.decisions import Reason
 from mlops_core.features import build_pipeline, model_input
 from mlops_core.metrics import METRICS, compute_metric
+from mlops_core.reasons import ReasonCode
 
 #: Maps a function over items and returns the results in order (sequential or a
 #: task runner's submit-and-wait, as ``flows.cycle._map_segment_fits`` does).
@@ -360,7 +361,7 @@ def choice_reason(
     inc_name = short_name(incumbent)
     if best is None:
         return Reason(
-            code="search_no_trial",
+            code=ReasonCode.SEARCH_NO_TRIAL,
             message=f"kept {inc_name}: no trial of the search could be scored",
             numbers={"trials": len(results), "scored": 0},
         )
@@ -382,7 +383,7 @@ def choice_reason(
     if compared is None:
         verb = "kept" if best.trial.estimator == incumbent else "chose"
         return Reason(
-            code="search_kept" if verb == "kept" else "search_switched",
+            code=ReasonCode.SEARCH_KEPT if verb == "kept" else ReasonCode.SEARCH_SWITCHED,
             message=f"{verb} {best_name}: {label} {best.score:.4g} on the last "
             f"{folds} fold(s) (no other estimator scored to compare with)",
             numbers=numbers,
@@ -399,14 +400,14 @@ def choice_reason(
     share = _percent(gain)
     if switched:
         return Reason(
-            code="search_switched",
+            code=ReasonCode.SEARCH_SWITCHED,
             message=f"switched from {inc_name} to {best_name}: {share} {direction} {label} "
             f"{figures}",
             numbers=numbers,
         )
     kept = best.trial.estimator == incumbent
     return Reason(
-        code="search_kept" if kept else "search_switched",
+        code=ReasonCode.SEARCH_KEPT if kept else ReasonCode.SEARCH_SWITCHED,
         message=f"{'kept' if kept else 'chose'} {best_name}: {share} {direction} {label} "
         f"than {compared.trial.estimator_name} {figures}",
         numbers=numbers,
@@ -431,7 +432,7 @@ def relative_gain(best: float, other: float, greater_is_better: bool) -> float:
 def budget_reason(elapsed: float, budget_seconds: float, started: int, total: int) -> Reason:
     """The budget fact: elapsed against budget, trials run against sampled."""
     return Reason(
-        code="search_budget",
+        code=ReasonCode.SEARCH_BUDGET,
         message=f"search ran {started} of {total} trials in {elapsed:.1f} s "
         f"(budget {budget_seconds:.0f} s"
         + (f"; {total - started} not started once it was spent)" if started < total else ")"),
