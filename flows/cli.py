@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from flows.reporting import report as report_command
+from tasks.tags import TAG_PERIOD
 
 app = typer.Typer(
     name="mlops",
@@ -414,7 +415,7 @@ def status(
             _ms(run.start_time),
             run.kind,
             run.action,
-            _period_tag(run.tags.get("mlops.period"), unit),
+            _period_tag(run.tags.get(TAG_PERIOD), unit),
             ", ".join(run.reasons),
         )
     console.print(recent)

@@ -150,4 +150,3 @@ class ReasonCode(StrEnum):
     DRIFTED_AT_TRAINING = "drifted_at_training"
     EXTRAPOLATION = "extrapolation"
     NO_LABEL_FREE_ESTIMATE = "no_label_free_estimate"
-

@@ -944,13 +944,16 @@ def headline_sentence(o: CycleOutcome, w: Wording | None = None) -> str:
 def _covers_performance(o: CycleOutcome) -> bool:
     r = o.retrain
     codes = {x.code for x in r.reasons[:2]} if r is not None else set()
-    return bool(codes & {"no_decay", "realized_decay", "decay_not_measurable"})
+    return bool(
+        codes
+        & {ReasonCode.NO_DECAY, ReasonCode.REALIZED_DECAY, ReasonCode.DECAY_NOT_MEASURABLE}
+    )
 
 
 def _covers_drift(o: CycleOutcome) -> bool:
     r = o.retrain
     codes = {x.code for x in r.reasons[:2]} if r is not None else set()
-    return bool(codes & {"no_decay", "important_feature_drift"})
+    return bool(codes & {ReasonCode.NO_DECAY, ReasonCode.IMPORTANT_FEATURE_DRIFT})
 
 
 def cycle_summary(o: CycleOutcome, w: Wording | None = None) -> str:
