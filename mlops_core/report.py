@@ -23,38 +23,22 @@ from mlops_core.decisions import (
     DriftSummary,
     GateDecision,
     GuardrailSummary,
-    InputRangeFinding,
     PerformanceSummary,
     PromotionDecision,
     Reason,
     RetrainDecision,
     TrainingWindow,
 )
+from mlops_core.formatting import count, number, percent
 from mlops_core.label_gate import LabelGateDecision
 from mlops_core.metrics import METRICS, worsening
 from mlops_core.periods import PeriodUnit, period_label
 from mlops_core.reasons import ReasonCode
 from mlops_core.schema_change import SchemaDecision
+from mlops_core.sentences import input_range_finding_sentence
 
 
-# ------------------------------------------------------------------ formatting
-def _pct(x: float) -> str:
-    # Whole percents read best; below 10% one decimal keeps small changes visible.
-    if abs(x) >= 0.095:
-        return f"{x * 100:.0f}%"
-    return f"{x * 100:.1f}".rstrip("0").rstrip(".") + "%"
-
-
-def _num(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
-
-
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
-
-
+# ------------------------------------------------------------- reading numbers
 def _float(numbers: Mapping[str, float | int | str | None], key: str) -> float | None:
     value = numbers.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -138,7 +122,7 @@ class Wording:
 
     def periods(self, n: int) -> str:
         """``n`` periods, e.g. "1 week", "3 weeks"."""
-        return _count(n, self.period)
+        return count(n, self.period)
 
 
 def _prediction_noun(task: str) -> str:
@@ -271,8 +255,8 @@ def _vs_normal(perf: PerformanceSummary, w: Wording, note: str = "") -> str:
         noise = "within normal variation"
     direction = "worse" if decay > 0 else "better"
     return (
-        f"the {w.metric} was {_num(r.value)} against {_num(perf.reference)} normally "
-        f"({_pct(abs(decay))} {direction}, {noise}{note})"
+        f"the {w.metric} was {number(r.value)} against {number(perf.reference)} normally "
+        f"({percent(abs(decay))} {direction}, {noise}{note})"
     )
 
 
@@ -281,7 +265,7 @@ def performance_sentence(perf: PerformanceSummary | None, w: Wording | None = No
     if perf is None or perf.realized is None:
         return None
     w = w or default_wording(perf.metric)
-    rows = _count(perf.realized.rows, w.prediction)
+    rows = count(perf.realized.rows, w.prediction)
     return _sentence(f"measured on {rows} whose {w.outcomes} arrived, {_vs_normal(perf, w)}")
 
 
@@ -299,21 +283,21 @@ def attribution_sentence(
             "moved or the relationship changed."
         )
     expected = (
-        f"{_num(perf.estimated)} (between {_num(perf.estimated_low)} and "
-        f"{_num(perf.estimated_high)})"
+        f"{number(perf.estimated)} (between {number(perf.estimated_low)} and "
+        f"{number(perf.estimated_high)})"
     )
     if cause == "concept_drift":
         return (
             f"Had the relationship between inputs and outcome stayed the same, the "
             f"{w.metric} would have been about {expected}; it was "
-            f"{_num(perf.realized.value)}, so the relationship itself changed "
+            f"{number(perf.realized.value)}, so the relationship itself changed "
             f"(concept drift)."
         )
     if cause == "covariate_shift":
         return (
             f"The inputs moved into harder cases: with the relationship unchanged we "
             f"expected a {w.metric} of {expected}, which explains the "
-            f"{_num(perf.realized.value)} seen (covariate shift)."
+            f"{number(perf.realized.value)} seen (covariate shift)."
         )
     return None
 
@@ -326,8 +310,8 @@ def estimate_sentence(perf: PerformanceSummary | None, w: Wording | None = None)
     e = perf.current_estimate
     return (
         f"For the {e.rows:,} {w.predictions} just made, before the {w.outcomes} arrive, the "
-        f"expected {w.metric} is {_num(e.value)} (between {_num(e.low)} and {_num(e.high)}; "
-        f"{_num(perf.reference)} normally)."
+        f"expected {w.metric} is {number(e.value)} (between {number(e.low)} and {number(e.high)}; "
+        f"{number(perf.reference)} normally)."
     )
 
 
@@ -342,8 +326,8 @@ def _estimate_warning(perf: PerformanceSummary | None, w: Wording) -> str | None
         return None
     return (
         f"Early warning: before the {w.outcomes} arrive, the {w.metric} of the "
-        f"{_count(e.rows, w.prediction)} just made is estimated at {_num(e.value)} (between "
-        f"{_num(e.low)} and {_num(e.high)}), worse than the normal {_num(perf.reference)}."
+        f"{count(e.rows, w.prediction)} just made is estimated at {number(e.value)} (between "
+        f"{number(e.low)} and {number(e.high)}), worse than the normal {number(perf.reference)}."
     )
 
 
@@ -359,7 +343,7 @@ def _drift_clause(drift: DriftSummary) -> str | None:
     n = len(drift.features)
     shown = ", ".join(names[:3]) + (" and others" if len(names) > 3 else "")
     if _importance_known(drift):
-        weight = f"carrying {_pct(drift.importance_weighted_share)} of what the model relies on"
+        weight = f"carrying {percent(drift.importance_weighted_share)} of what the model relies on"
     else:
         weight = "how much the model relies on them is not known"
     return f"{len(names)} of {n} inputs changed ({shown}), {weight}"
@@ -379,48 +363,6 @@ def drift_sentence(drift: DriftSummary | None) -> str | None:
     if clause is None:
         return f"None of the {len(drift.features)} inputs changed noticeably on its own.{joint}"
     return _sentence(clause) + joint
-
-
-#: What a model has not seen when a calendar column is outside its training range.
-_CALENDAR_UNSEEN = {
-    "month": "this season",
-    "season": "this season",
-    "quarter": "this season",
-    "week": "this season",
-    "hour": "this time of day",
-    "weekday": "this day of the week",
-    "day": "this day of the month",
-    "year": "this year",
-}
-
-
-def _span(low: float | None, high: float | None) -> str:
-    if low is None or high is None:
-        return "no values"
-    return _num(low) if low == high else f"{_num(low)} to {_num(high)}"
-
-
-def input_range_finding_sentence(f: InputRangeFinding) -> str:
-    """One input column outside the training range for a batch, in plain words.
-
-    E.g. "mnth (month) is outside the training range for every row (train 1 to 3,
-    batch 4): the model has not seen this season." or "temp is outside the
-    training range for 96% of rows (train 0.02 to 0.56, batch 0.6 to 0.98): the
-    model extrapolates."
-    """
-    name = f.column if f.calendar in (None, f.column) else f"{f.column} ({f.calendar})"
-    if f.rows_out >= f.rows:
-        where = "every row"
-    elif round(f.share, 2) >= 1.0:
-        where = f"all but {_count(f.rows - f.rows_out, 'row')}"
-    else:
-        where = f"{_pct(f.share)} of rows"
-    ranges = f"train {_span(f.train_min, f.train_max)}, batch {_span(f.batch_min, f.batch_max)}"
-    if f.calendar is not None:
-        meaning = f"the model has not seen {_CALENDAR_UNSEEN.get(f.calendar, 'this time')}"
-    else:
-        meaning = "the model extrapolates"
-    return f"{name} is outside the training range for {where} ({ranges}): {meaning}."
 
 
 def label_gate_sentence(
@@ -445,11 +387,11 @@ def label_gate_sentence(
                 f"{f.rule.replace('_', ' ')}: {f.rows:,}" for f in d.findings if f.dropped
             )
             said.append(
-                f"{_count(d.dropped_rows, 'row')} of the {d.rows:,} in the label file {d.file} "
+                f"{count(d.dropped_rows, 'row')} of the {d.rows:,} in the label file {d.file} "
                 f"were left out ({rules})"
             )
         if d.corrections:
-            said.append(f"the label file {d.file} changed {_count(d.corrections, 'earlier label')}")
+            said.append(f"the label file {d.file} changed {count(d.corrections, 'earlier label')}")
     return " ".join(_sentence(x) for x in said) if said else None
 
 
@@ -465,7 +407,7 @@ def guardrail_sentence(g: GuardrailSummary | None, w: Wording | None = None) -> 
         # Records written before breaker_rows existed counted every violating row.
         rate = g.breaker_rows / g.rows if g.breaker_rows and g.rows else g.violation_rate
         text = (
-            f"{_pct(rate)} of the {w.predictions} broke business limits, so the "
+            f"{percent(rate)} of the {w.predictions} broke business limits, so the "
             f"whole batch of {g.rows:,} was held for review instead of being sent."
         )
     elif g.violating_rows == 0 and g.findings:
@@ -542,7 +484,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
                 f"no {w.outcomes} arrived this {w.period}, so the model cannot be judged yet"
             )
         return _sentence(
-            f"only {_count(got or 0, w.prediction)} got their {w.outcomes} this {w.period} "
+            f"only {count(got or 0, w.prediction)} got their {w.outcomes} this {w.period} "
             f"and at least {need} are needed to judge the model, so it is too early to "
             "retrain"
         )
@@ -553,7 +495,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
             change = (
                 ""
                 if decay is None
-                else f"; the {w.metric} is {_pct(abs(decay))} "
+                else f"; the {w.metric} is {percent(abs(decay))} "
                 f"{'worse' if decay > 0 else 'better'} than normal, not enough to cut the "
                 "wait short"
             )
@@ -564,7 +506,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
         limit = _float(n, "max_decay")
         return _sentence(
             f"the model was retrained recently, and the {w.metric} is not "
-            f"{_pct(limit) + ' ' if limit is not None else ''}worse than normal, which it "
+            f"{percent(limit) + ' ' if limit is not None else ''}worse than normal, which it "
             "would take to retrain again this soon"
         )
     if code == ReasonCode.NO_DECAY:
@@ -590,7 +532,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
         )
     if code == ReasonCode.REALIZED_DECAY and perf is not None and perf.realized is not None:
         limit = _float(n, "max_decay")
-        over = f" and over the {_pct(limit)} limit" if limit is not None else ""
+        over = f" and over the {percent(limit)} limit" if limit is not None else ""
         cause = _cause_clause(str(n.get("cause", inputs.decay_cause)), w)
         return _sentence(_vs_normal(perf, w, over) + cause)
     if code == ReasonCode.IMPORTANT_FEATURE_DRIFT:
@@ -598,8 +540,8 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
         top = n.get("top_drifted") or "some inputs"
         return _sentence(
             f"inputs the model relies on changed ({top}): they carry "
-            f"{_pct(share or 0.0)} of what the model relies on, over the "
-            f"{_pct(limit or 0.0)} limit"
+            f"{percent(share or 0.0)} of what the model relies on, over the "
+            f"{percent(limit or 0.0)} limit"
         )
     if code == ReasonCode.MODEL_AGE:
         age, limit = _int(n, "age_periods"), _int(n, "max_age_periods")
@@ -613,8 +555,8 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
         decay = _float(n, "decay")
         if used is not None and window is not None and decay is not None:
             return _sentence(
-                f"{_count(used, 'retrain')} were already made in the last {w.periods(window)}, "
-                f"the whole budget, but the {w.metric} is {_pct(decay)} worse than normal, "
+                f"{count(used, 'retrain')} were already made in the last {w.periods(window)}, "
+                f"the whole budget, but the {w.metric} is {percent(decay)} worse than normal, "
                 "too much to keep the model until the budget frees up"
             )
     if code == ReasonCode.RETRAIN_BUDGET_EXHAUSTED:
@@ -622,7 +564,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
         window = _int(n, "budget_window_periods")
         if used is not None and cap is not None and window is not None:
             return _sentence(
-                f"{_count(used, 'retrain')} were already made in the last "
+                f"{count(used, 'retrain')} were already made in the last "
                 f"{w.periods(window)}, and at most {cap} are allowed, so this one waits"
             )
     if code in (ReasonCode.RETRAIN_NOT_WORTH_COST, ReasonCode.RETRAIN_WORTH_COST):
@@ -631,12 +573,12 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
         if saving is not None and cost is not None and horizon is not None:
             if code == ReasonCode.RETRAIN_WORTH_COST:
                 return _sentence(
-                    f"retraining is expected to save about {_num(saving)} over the next "
-                    f"{w.periods(horizon)}, more than its cost of {_num(cost)}"
+                    f"retraining is expected to save about {number(saving)} over the next "
+                    f"{w.periods(horizon)}, more than its cost of {number(cost)}"
                 )
             return _sentence(
-                f"retraining would not pay off: it would save about {_num(saving)} over the "
-                f"next {w.periods(horizon)}, less than its cost of {_num(cost)}"
+                f"retraining would not pay off: it would save about {number(saving)} over the "
+                f"next {w.periods(horizon)}, less than its cost of {number(cost)}"
             )
     return reason.message
 
@@ -694,7 +636,7 @@ def _gain_words(numbers: Mapping[str, float | int | str | None], mode: object) -
     need = _float(numbers, "min_improvement")
     if need is None:
         return "the improvement required"
-    return f"the {_pct(need)} improvement required" if mode != "absolute" else f"{_num(need)}"
+    return f"the {percent(need)} improvement required" if mode != "absolute" else f"{number(need)}"
 
 
 def promotion_reason_sentence(
@@ -727,12 +669,12 @@ def promotion_reason_sentence(
         if code == ReasonCode.BASELINE_NOT_BEATEN:
             return _sentence(
                 f"it is no better than a naive guess: its {w.metric} on recent held-back data "
-                f"was {_num(i.challenger_metric)} against {_num(base)} for always predicting "
+                f"was {number(i.challenger_metric)} against {number(base)} for always predicting "
                 f"the {naive} of the data it learned from"
             )
         return _sentence(
-            f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)}, better "
-            f"than the {_num(base)} of always predicting the {naive} of the data it learned from"
+            f"its {w.metric} on recent held-back data was {number(i.challenger_metric)}, better "
+            f"than the {number(base)} of always predicting the {naive} of the data it learned from"
         )
     if code == ReasonCode.BASELINE_UNAVAILABLE:
         return _sentence(
@@ -744,8 +686,8 @@ def promotion_reason_sentence(
         floor = _float(n, "floor")
         verb = "within" if code == ReasonCode.FLOOR_MET else "missing"
         return _sentence(
-            f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)}, {verb} "
-            f"the minimum quality of {_num(floor)}"
+            f"its {w.metric} on recent held-back data was {number(i.challenger_metric)}, {verb} "
+            f"the minimum quality of {number(floor)}"
         )
     if code == ReasonCode.TARGET_LEAK_SUSPECTED:
         leaking = {
@@ -765,14 +707,14 @@ def promotion_reason_sentence(
     if code == ReasonCode.TOO_GOOD_TO_BE_TRUE:
         gain, limit = _float(n, "relative_gain"), _float(n, "max_plausible_gain")
         return _sentence(
-            f"it looks too good to be true: it removes {_pct(gain or 0.0)} of the error of "
-            f"{champ} (at most {_pct(limit or 0.0)} is plausible), which points to a data "
+            f"it looks too good to be true: it removes {percent(gain or 0.0)} of the error of "
+            f"{champ} (at most {percent(limit or 0.0)} is plausible), which points to a data "
             f"error such as an input filled from the {w.outcomes}"
         )
     if code in (ReasonCode.IMPROVEMENT_MET, ReasonCode.IMPROVEMENT_TOO_SMALL):
         against = (
-            f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)} against "
-            f"{_num(i.champion_metric)} for {champ}"
+            f"its {w.metric} on recent held-back data was {number(i.challenger_metric)} against "
+            f"{number(i.champion_metric)} for {champ}"
         )
         if code == ReasonCode.IMPROVEMENT_TOO_SMALL:
             return _sentence(
@@ -783,7 +725,7 @@ def promotion_reason_sentence(
             if i.champion_metric is not None
             else None
         )
-        better = f" ({_pct(rel)} better)" if rel is not None and math.isfinite(rel) else ""
+        better = f" ({percent(rel)} better)" if rel is not None and math.isfinite(rel) else ""
         return _sentence(f"{against}{better}")
     if code in (ReasonCode.GAIN_SIGNIFICANT, ReasonCode.GAIN_NOT_SIGNIFICANT):
         if i.p_value is None:
@@ -791,21 +733,21 @@ def promotion_reason_sentence(
         if code == ReasonCode.GAIN_NOT_SIGNIFICANT:
             return _sentence(
                 f"its advantage over {champ} is too small to tell from chance "
-                f"(p = {i.p_value:.2g}, {_num(_float(n, 'significance'))} or less needed)"
+                f"(p = {i.p_value:.2g}, {number(_float(n, 'significance'))} or less needed)"
             )
         return _sentence(f"its advantage is not chance (p = {i.p_value:.2g})")
     if code == ReasonCode.SEGMENT_REGRESSION:
         bad, worst = _int(n, "regressed_segments"), n.get("worst_segment")
         by, cap = _float(n, "worst_worsening"), _float(n, "max_segment_regression")
         return _sentence(
-            f"it would be worse for {_count(bad or 1, w.segment)}, most for {worst} "
-            f"({_pct(by or 0.0)} worse; at most {_pct(cap or 0.0)} is allowed)"
+            f"it would be worse for {count(bad or 1, w.segment)}, most for {worst} "
+            f"({percent(by or 0.0)} worse; at most {percent(cap or 0.0)} is allowed)"
         )
     if code == ReasonCode.GUARDRAIL_RATE_TOO_HIGH:
         rate, cap = _float(n, "guardrail_rate"), _float(n, "max_guardrail_rate")
         return _sentence(
-            f"{_pct(rate or 0.0)} of its {w.predictions} on recent data broke business limits "
-            f"(at most {_pct(cap or 0.0)} is allowed)"
+            f"{percent(rate or 0.0)} of its {w.predictions} on recent data broke business limits "
+            f"(at most {percent(cap or 0.0)} is allowed)"
         )
     if code == ReasonCode.APPROVAL_REJECTED:
         comment = f' ("{i.approval_comment}")' if i.approval_comment else ""
@@ -945,8 +887,7 @@ def _covers_performance(o: CycleOutcome) -> bool:
     r = o.retrain
     codes = {x.code for x in r.reasons[:2]} if r is not None else set()
     return bool(
-        codes
-        & {ReasonCode.NO_DECAY, ReasonCode.REALIZED_DECAY, ReasonCode.DECAY_NOT_MEASURABLE}
+        codes & {ReasonCode.NO_DECAY, ReasonCode.REALIZED_DECAY, ReasonCode.DECAY_NOT_MEASURABLE}
     )
 
 
@@ -997,7 +938,7 @@ def cycle_summary(o: CycleOutcome, w: Wording | None = None) -> str:
             more = f" (and {len(warned) - 1} more)" if len(warned) > 1 else ""
             parts.append(
                 _sentence(
-                    f"the data had {_count(len(warned), 'warning')}: {warned[0].message}"
+                    f"the data had {count(len(warned), 'warning')}: {warned[0].message}"
                 ).rstrip(".")
                 + f"{more}."
             )
@@ -1081,25 +1022,25 @@ def _performance_table(o: CycleOutcome, w: Wording) -> list[str]:
         "| what | rows | value | interval |",
         "|---|---|---|---|",
         f"| reference ({p.metric} expected one step after the champion's training) | - | "
-        f"{_num(p.reference)} | - |",
+        f"{number(p.reference)} | - |",
     ]
     if p.realized is not None:
         r = p.realized
         rows.append(
-            f"| realized on newly labeled rows (decay {_pct(p.decay or 0)}) | {r.rows} | "
-            f"{_num(r.value)} | [{_num(r.low)}, {_num(r.high)}] |"
+            f"| realized on newly labeled rows (decay {percent(p.decay or 0)}) | {r.rows} | "
+            f"{number(r.value)} | [{number(r.low)}, {number(r.high)}] |"
         )
     if p.estimated is not None:
         rows.append(
             f"| estimated on the same rows, relationship unchanged ({p.estimate_method}) "
-            f"| {p.new_labeled_rows} | {_num(p.estimated)} | "
-            f"[{_num(p.estimated_low)}, {_num(p.estimated_high)}] |"
+            f"| {p.new_labeled_rows} | {number(p.estimated)} | "
+            f"[{number(p.estimated_low)}, {number(p.estimated_high)}] |"
         )
     if p.current_estimate is not None:
         e = p.current_estimate
         rows.append(
             f"| estimated on the batch just scored (no labels yet) | {e.rows} | "
-            f"{_num(e.value)} | [{_num(e.low)}, {_num(e.high)}] |"
+            f"{number(e.value)} | [{number(e.low)}, {number(e.high)}] |"
         )
     cause = o.retrain.inputs.decay_cause if o.retrain is not None else "unknown"
     attribution = attribution_sentence(p, cause, w)
@@ -1144,15 +1085,15 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None)
             "",
             "## Drift",
             "",
-            f"Drift share {_pct(o.drift.drift_share)}, "
-            f"importance-weighted {_pct(o.drift.importance_weighted_share)}"
+            f"Drift share {percent(o.drift.drift_share)}, "
+            f"importance-weighted {percent(o.drift.importance_weighted_share)}"
             + (
-                f", prediction drift {_num(o.drift.prediction_drift)}"
+                f", prediction drift {number(o.drift.prediction_drift)}"
                 if o.drift.prediction_drift is not None
                 else ""
             )
             + (
-                f", domain classifier AUC {_num(o.drift.domain_auc)}"
+                f", domain classifier AUC {number(o.drift.domain_auc)}"
                 if o.drift.domain_auc is not None
                 else ""
             )
@@ -1163,8 +1104,8 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None)
         ]
         for f in sorted(o.drift.features, key=lambda f: -f.importance):
             lines.append(
-                f"| {f.feature} | {f.method} | {_num(f.score)} | {_num(f.threshold)} | "
-                f"{'yes' if f.drifted else 'no'} | {_pct(f.importance)} |"
+                f"| {f.feature} | {f.method} | {number(f.score)} | {number(f.threshold)} | "
+                f"{'yes' if f.drifted else 'no'} | {percent(f.importance)} |"
             )
     if o.guardrails is not None:
         g = o.guardrails

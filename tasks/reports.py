@@ -44,6 +44,7 @@ from mlops_core.report import (
     guardrail_sentence,
     wording_for,
 )
+from mlops_core.sentences import reason
 from tasks.history import ChampionSpan, History, HistoryPoint, RecordedCycle, ReviewQueue
 
 #: Nothing may be fetched: no script, style, font, image, frame or connection
@@ -625,12 +626,11 @@ def _decision_table(cycle: RecordedCycle, w: Wording) -> str:
         if o.superseded_by is not None:
             action = "superseded"
             extra.append(
-                Reason(
-                    code=ReasonCode.SUPERSEDED,
-                    message=f"Decided '{o.promotion.action}', not carried out: version "
-                    f"{o.superseded_by} became champion first.",
-                    numbers={"champion": o.superseded_by},
+                reason(
+                    ReasonCode.SUPERSEDED,
+                    {"champion": o.superseded_by},
                     passed=False,
+                    action=o.promotion.action,
                 )
             )
         rows.append(("Promotion", action, _reason_items([*extra, *o.promotion.reasons])))
