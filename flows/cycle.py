@@ -42,15 +42,10 @@ from mlops_core.decisions import (
 from mlops_core.guardrails import GuardrailResult
 from mlops_core.periods import period_label
 from mlops_core.promotion import LEAK_REASONS, decide_promotion
-from mlops_core.report import (
-    CycleOutcome,
-    cycle_markdown,
-    cycle_summary,
-    input_range_finding_sentence,
-    wording_for,
-)
+from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary
 from mlops_core.retrain import decide_retrain
 from mlops_core.segmented import SegmentJob, chunk_jobs
+from mlops_core.sentences import input_range_finding_sentence, wording_for
 from mlops_core.stats import attribute_decay
 from mlops_core.training import Predictions, labeled_rows
 from tasks import steps, storage, tracking

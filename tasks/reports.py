@@ -35,16 +35,14 @@ from mlops_core.decisions import DriftSummary, GuardrailSummary, Reason
 from mlops_core.periods import PeriodUnit, short_label
 from mlops_core.reasons import ReasonCode
 from mlops_core.report import (
-    Wording,
     attribution_sentence,
     champion_change_sentence,
     cycle_summary,
     drift_sentence,
     estimate_sentence,
     guardrail_sentence,
-    wording_for,
 )
-from mlops_core.sentences import reason
+from mlops_core.sentences import Wording, reason, wording_for
 from tasks.history import ChampionSpan, History, HistoryPoint, RecordedCycle, ReviewQueue
 
 #: Nothing may be fetched: no script, style, font, image, frame or connection

@@ -30,8 +30,9 @@ from mlops_core.decisions import (
     RetrainInputs,
 )
 from mlops_core.promotion import decide_promotion
-from mlops_core.report import CycleOutcome, cycle_summary, wording_for
+from mlops_core.report import CycleOutcome, cycle_summary
 from mlops_core.retrain import decide_retrain
+from mlops_core.sentences import wording_for
 from tasks import history, tracking
 from tasks.reports import render_cycle_report, render_history_report
 from tasks.storage import load_usecase_file
