@@ -344,25 +344,26 @@ EVIDENTLY_DRAWN = (
 # --------------------------------------------------------------------- script
 def _latest_cycle(rt: Any) -> str:
     from tasks import tracking
+    from tasks.tags import TAG_BATCH, TAG_BATCH_NAME, TAG_KIND
 
     runs = tracking.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
-        filter_tags={"mlops.kind": "retrain"},
+        filter_tags={TAG_KIND: "retrain"},
         max_results=500,
     )
     promoted = {
-        r.tags.get("mlops.batch_sha256")
+        r.tags.get(TAG_BATCH)
         for r in tracking.find_decision_runs(
             rt.client,
             rt.decisions_experiment_id,
-            filter_tags={"mlops.kind": "promotion"},
+            filter_tags={TAG_KIND: "promotion"},
             max_results=500,
         )
         if r.action == "promote"
     }
-    cycles = [r for r in runs if r.tags.get("mlops.batch") != "bootstrap"]
-    chosen = [r for r in cycles if r.tags.get("mlops.batch_sha256") in promoted] or cycles
+    cycles = [r for r in runs if r.tags.get(TAG_BATCH_NAME) != "bootstrap"]
+    chosen = [r for r in cycles if r.tags.get(TAG_BATCH) in promoted] or cycles
     if not chosen:
         raise SystemExit("no monitor cycle recorded under this data root: run the demo first")
     return chosen[0].run_id  # newest first

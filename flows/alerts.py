@@ -22,19 +22,20 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from tasks.storage import resolve_data_root
+from tasks.tags import RESOURCE_USECASE, Event
 
 #: Events that page a person, with the sentence that opens the alert.
-ALERT_EVENTS: Mapping[str, str] = {
-    "mlops.batch.quarantined": "A batch was quarantined: it failed the data contract.",
-    "mlops.guardrail.breach": "Predictions broke business limits and were held or changed.",
-    "mlops.guardrail.finding": "A batch's inputs lie outside the champion's training range "
+ALERT_EVENTS: Mapping[Event, str] = {
+    Event.BATCH_QUARANTINED: "A batch was quarantined: it failed the data contract.",
+    Event.GUARDRAIL_BREACH: "Predictions broke business limits and were held or changed.",
+    Event.GUARDRAIL_FINDING: "A batch's inputs lie outside the champion's training range "
     "(one finding for the batch; its predictions were sent on as the rules say).",
-    "mlops.labels.quarantined": "A label file was quarantined: it failed the label gate "
+    Event.LABELS_QUARANTINED: "A label file was quarantined: it failed the label gate "
     "(its labels decide no retrain until a corrected file lands).",
-    "mlops.model.leak_suspected": "A challenger was rejected: the target seems to leak into "
+    Event.MODEL_LEAK_SUSPECTED: "A challenger was rejected: the target seems to leak into "
     "its inputs (check the feature pipeline).",
-    "mlops.model.promoted": "A new model version became champion.",
-    "mlops.model.rolled_back": "The champion was rolled back to the previous version.",
+    Event.MODEL_PROMOTED: "A new model version became champion.",
+    Event.MODEL_ROLLED_BACK: "The champion was rolled back to the previous version.",
 }
 ALERT_DEPLOYMENT = "alert/alert"
 AUTOMATION_PREFIX = "mlops alert: "
@@ -43,7 +44,7 @@ AUTOMATION_PREFIX = "mlops alert: "
 def alert_message(event: str, resource: str, payload: Mapping[str, Any]) -> str:
     """One readable line: what happened, to which use case, with the event's key numbers."""
     opening = ALERT_EVENTS.get(event, f"Event {event}.")
-    usecase = resource.removeprefix("mlops.usecase.")
+    usecase = resource.removeprefix(RESOURCE_USECASE)
     details = ", ".join(
         f"{k}={v}" for k, v in payload.items() if isinstance(v, (str, int, float, bool))
     )
@@ -128,8 +129,8 @@ def apply_automations(api_url: str | None = None) -> list[str]:
                 name=f"{AUTOMATION_PREFIX}{event}",
                 description=ALERT_EVENTS[event],
                 trigger=EventTrigger(
-                    expect={event},
-                    match={"prefect.resource.id": "mlops.usecase.*"},
+                    expect={event.value},
+                    match={"prefect.resource.id": f"{RESOURCE_USECASE}*"},
                     posture=Posture.Reactive,
                     threshold=1,
                     within=dt.timedelta(0),

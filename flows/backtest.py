@@ -28,6 +28,7 @@ from tasks.backtest import Prepared, ReplayCache, prepare, run_policy
 from tasks.notify import publish_table
 from tasks.plots import plot_policies
 from tasks.runtime import open_runtime
+from tasks.tags import TAG_KIND, TAG_USECASE
 
 DEFAULT_POLICIES = ("never", "every:1", "drift", "performance", "default")
 
@@ -160,7 +161,7 @@ def backtest(
     run = rt.client.create_run(
         experiment_id,
         run_name=f"backtest-{source.stem}",
-        tags={"mlops.kind": "backtest", "mlops.usecase": uc.name},
+        tags={TAG_KIND: "backtest", TAG_USECASE: uc.name},
     )
     run_id = run.info.run_id
     try:

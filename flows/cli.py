@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from tasks.tags import TAG_PERIOD
+
 app = typer.Typer(
     name="mlops",
     help="Continuous ML for tabular models: validate, monitor, retrain, promote, guard, explain.",
@@ -412,7 +414,7 @@ def status(
             _ms(run.start_time),
             run.kind,
             run.action,
-            _period_tag(run.tags.get("mlops.period"), unit),
+            _period_tag(run.tags.get(TAG_PERIOD), unit),
             ", ".join(run.reasons),
         )
     console.print(recent)

@@ -42,23 +42,35 @@ from mlops_core.decisions import (
 from mlops_core.guardrails import GuardrailResult
 from mlops_core.periods import period_label
 from mlops_core.promotion import LEAK_REASONS, decide_promotion
-from mlops_core.report import (
-    CycleOutcome,
-    cycle_markdown,
-    cycle_summary,
-    input_range_finding_sentence,
-    wording_for,
-)
+from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary
 from mlops_core.retrain import decide_retrain
 from mlops_core.segmented import SegmentJob, chunk_jobs
+from mlops_core.sentences import input_range_finding_sentence, wording_for
 from mlops_core.stats import attribute_decay
 from mlops_core.training import Predictions, labeled_rows
 from tasks import steps, storage, tracking
-from tasks.history import TAG_SUPERSEDED_BY, cycle_from_record
+from tasks.history import cycle_from_record
 from tasks.model_card import publish_card_for_promotion
 from tasks.notify import emit, publish_markdown
 from tasks.runtime import Runtime, open_runtime
 from tasks.search import runner_mapper
+from tasks.tags import (
+    PREFIX,
+    TAG_ABANDONED_REASON,
+    TAG_BATCH,
+    TAG_BATCH_NAME,
+    TAG_CHALLENGER_VERSION,
+    TAG_CHAMPION_VERSION,
+    TAG_DECAY_CAUSE,
+    TAG_KIND,
+    TAG_LABELS_THROUGH,
+    TAG_PERIOD,
+    TAG_PREVIOUS_VERSION,
+    TAG_STATUS,
+    TAG_SUPERSEDED_BY,
+    TAG_TRIGGER,
+    Event,
+)
 
 
 # ---------------------------------------------------------------- results
@@ -110,14 +122,14 @@ def _decision_history(rt: Runtime) -> DecisionHistory:
     runs = tracking.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
-        filter_tags={"mlops.kind": "retrain"},
+        filter_tags={TAG_KIND: "retrain"},
         max_results=500,
     )
     return DecisionHistory.from_decisions(
         PastDecision(
-            period=_tag_int(run.tags.get("mlops.period")),
+            period=_tag_int(run.tags.get(TAG_PERIOD)),
             action=run.action,
-            labels_through=_tag_int(run.tags.get("mlops.labels_through")),
+            labels_through=_tag_int(run.tags.get(TAG_LABELS_THROUGH)),
         )
         for run in runs  # newest first
     )
@@ -177,7 +189,7 @@ def _validate_and_score(
         if path.parent.resolve() != rt.paths.quarantine.resolve():
             steps.quarantine(rt, path, gate)
         emit(
-            "mlops.batch.quarantined",
+            Event.BATCH_QUARANTINED,
             rt.name,
             {
                 "batch": gate.batch,
@@ -196,7 +208,7 @@ def _validate_and_score(
         g = guarded.summary
         if g.violating_rows:
             emit(
-                "mlops.guardrail.breach",
+                Event.GUARDRAIL_BREACH,
                 rt.name,
                 {
                     "batch": gate.batch,
@@ -213,7 +225,7 @@ def _validate_and_score(
             # Once per batch, whatever the number of rows: the inputs of the batch as
             # a whole lie outside what the champion was trained on.
             emit(
-                "mlops.guardrail.finding",
+                Event.GUARDRAIL_FINDING,
                 rt.name,
                 {
                     "batch": gate.batch,
@@ -363,7 +375,7 @@ def _challenge(
         rt, result, period, retrain.reasons[0].code, batch_sha256, usecase=chosen, search=search
     )
     emit(
-        "mlops.model.retrained",
+        Event.MODEL_RETRAINED,
         rt.name,
         {
             "period": period,
@@ -388,11 +400,11 @@ def _challenge(
             rt.client,
             rt.usecase.registered_model_name,
             trained.version,
-            {"mlops.status": "rejected"},
+            {TAG_STATUS: "rejected"},
         )
         failed = [r for r in decision.reasons if r.passed is False]
         emit(
-            "mlops.model.rejected",
+            Event.MODEL_REJECTED,
             rt.name,
             {"period": period, "version": trained.version, "reasons": [r.code for r in failed]},
             related_version=trained.version,
@@ -401,7 +413,7 @@ def _challenge(
         if leaks:
             # A leak is a data bug upstream, not a weak model: someone must look.
             emit(
-                "mlops.model.leak_suspected",
+                Event.MODEL_LEAK_SUSPECTED,
                 rt.name,
                 {
                     "period": period,
@@ -427,7 +439,7 @@ def _carry_out_promotion(
     evidence = "; ".join(r.message for r in decision.reasons if r.passed)
     steps.promote(rt, version, before, f"promoted by {who}: {evidence}"[:4000])
     emit(
-        "mlops.model.promoted",
+        Event.MODEL_PROMOTED,
         rt.name,
         {
             "period": period,
@@ -464,7 +476,7 @@ def _complete(
     """
     superseded: Superseded | None = None
     uc = rt.usecase
-    sha = base_tags["mlops.batch_sha256"]
+    sha = base_tags[TAG_BATCH]
     period = int(record["period"])
     promotion = (
         PromotionDecision.model_validate(record["promotion"]) if record.get("promotion") else None
@@ -490,7 +502,7 @@ def _complete(
                 },
                 tags={
                     **base_tags,
-                    "mlops.challenger_version": str(record.get("challenger_version")),
+                    TAG_CHALLENGER_VERSION: str(record.get("challenger_version")),
                 },
             )
         if promotion.action == "promote":
@@ -607,7 +619,7 @@ def _supersede(
         rt.client,
         rt.usecase.registered_model_name,
         version,
-        {tracking.TAG_ABANDONED_REASON: reason, tracking.TAG_STATUS: tracking.STATUS_ABANDONED},
+        {TAG_ABANDONED_REASON: reason, TAG_STATUS: tracking.STATUS_ABANDONED},
     )
     rt.client.set_tag(run_id, TAG_SUPERSEDED_BY, str(exc.actual))
     outcome = cycle_from_record(record, superseded_by=exc.actual)
@@ -627,8 +639,8 @@ def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
     """Finish a batch whose decisions an interrupted run recorded but did not carry out."""
     record = tracking.read_decision_record(rt.client, run.run_id)
     markdown = tracking.read_decision_markdown(rt.client, run.run_id)
-    base_tags = {k: v for k, v in run.tags.items() if k.startswith("mlops.") and k in _BASE_TAGS}
-    base_tags["mlops.batch_sha256"] = sha
+    base_tags = {k: v for k, v in run.tags.items() if k.startswith(PREFIX) and k in _BASE_TAGS}
+    base_tags[TAG_BATCH] = sha
     get_run_logger().warning(
         "batch %s was decided by an interrupted run (decision run %s): finishing it",
         record["batch"],
@@ -672,7 +684,7 @@ def _recorded(rt: Runtime, sha: str, kind: str) -> list[Any]:
     return tracking.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
-        filter_tags={"mlops.batch_sha256": sha, "mlops.kind": kind},
+        filter_tags={TAG_BATCH: sha, TAG_KIND: kind},
         max_results=1,
     )
 
@@ -680,12 +692,12 @@ def _recorded(rt: Runtime, sha: str, kind: str) -> list[Any]:
 #: Tags every decision run of a cycle carries (see ``_finish``).
 _BASE_TAGS = frozenset(
     {
-        "mlops.batch",
-        "mlops.batch_sha256",
-        "mlops.period",
-        "mlops.labels_through",
-        "mlops.champion_version",
-        "mlops.trigger",
+        TAG_BATCH_NAME,
+        TAG_BATCH,
+        TAG_PERIOD,
+        TAG_LABELS_THROUGH,
+        TAG_CHAMPION_VERSION,
+        TAG_TRIGGER,
     }
 )
 
@@ -711,12 +723,12 @@ def _finish(
     markdown = cycle_markdown(outcome, uc.name, words)
     summary = cycle_summary(outcome, words)
     base_tags = {
-        "mlops.batch": outcome.batch,
-        "mlops.batch_sha256": outcome.gate.batch_sha256,
-        "mlops.period": str(outcome.period),
-        "mlops.labels_through": str(labels_through),
-        "mlops.champion_version": str(outcome.champion_version),
-        "mlops.trigger": trigger,
+        TAG_BATCH_NAME: outcome.batch,
+        TAG_BATCH: outcome.gate.batch_sha256,
+        TAG_PERIOD: str(outcome.period),
+        TAG_LABELS_THROUGH: str(labels_through),
+        TAG_CHAMPION_VERSION: str(outcome.champion_version),
+        TAG_TRIGGER: trigger,
     }
     perf, drift, g = outcome.performance, outcome.drift, outcome.guardrails
     metrics: dict[str, float] = {"period": float(outcome.period), "rows": float(outcome.gate.rows)}
@@ -792,7 +804,7 @@ def _finish(
         record=record,
         markdown=markdown,
         metrics=metrics,
-        tags={**base_tags, "mlops.decay_cause": decay_cause},
+        tags={**base_tags, TAG_DECAY_CAUSE: decay_cause},
     )
     superseded = _complete(rt, run_id, record, markdown, base_tags, landed=landed)
     if uc.report.cycle_report:
@@ -1001,7 +1013,7 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
         drift = steps.measure_drift(rt, champion, scored.frame, scored.guarded.raw, seed=period)
         if drift.drifted_features:
             emit(
-                "mlops.drift.detected",
+                Event.DRIFT_DETECTED,
                 uc.name,
                 {
                     "period": period,
@@ -1123,7 +1135,7 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
         if gate.action == "fail":
             steps.quarantine(rt, path, gate)
             emit(
-                "mlops.batch.quarantined",
+                Event.BATCH_QUARANTINED,
                 uc.name,
                 {"batch": gate.batch, "sha256": gate.batch_sha256},
             )
@@ -1244,10 +1256,10 @@ def rollback(
         },
         markdown=md,
         metrics={},
-        tags={"mlops.champion_version": to_v, "mlops.previous_version": from_v},
+        tags={TAG_CHAMPION_VERSION: to_v, TAG_PREVIOUS_VERSION: from_v},
     )
     emit(
-        "mlops.model.rolled_back",
+        Event.MODEL_ROLLED_BACK,
         uc.name,
         {"from": from_v, "to": to_v, "reason": reason},
         related_version=to_v,

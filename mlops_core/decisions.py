@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops_core.reasons import ReasonCode
+
 
 class Value(BaseModel):
     """Base for decision values: strict, frozen, JSON-serialisable."""
@@ -22,7 +24,7 @@ class Value(BaseModel):
 class Reason(Value):
     """One reason behind a decision."""
 
-    code: str = Field(description="Stable machine code, e.g. 'realized_decay'.")
+    code: ReasonCode = Field(description="Stable machine code, e.g. 'realized_decay'.")
     message: str = Field(description="Plain-language sentence with the numbers in it.")
     numbers: dict[str, float | int | str | None] = Field(default_factory=dict)
     passed: bool | None = Field(
@@ -295,7 +297,7 @@ class InputRangeFinding(Value):
     is a calendar column (a month, an hour the model never saw).
     """
 
-    code: Literal["calendar_not_seen", "inputs_outside_training_range"] = Field(
+    code: Literal[ReasonCode.CALENDAR_NOT_SEEN, ReasonCode.INPUTS_OUTSIDE_TRAINING_RANGE] = Field(
         description="calendar_not_seen for a calendar column, else inputs_outside_training_range."
     )
     rule: str = Field(description="Label of the rule that raised it.")

@@ -5,34 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mlops_core.decisions import GateDecision, Reason, RuleResult
+from mlops_core.reasons import ReasonCode
+from mlops_core.sentences import reason
 
 
-def _where(result: RuleResult) -> str:
-    return f"Column {result.column!r}" if result.column else "The batch"
-
-
-def _found(result: RuleResult) -> str:
-    parts = [result.message.rstrip(".")]
-    if result.unexpected_count or result.unexpected_share:
-        parts.append(
-            f"{result.unexpected_count} unexpected values ({result.unexpected_share:.1%} of rows)"
-        )
-    if result.examples:
-        parts.append("e.g. " + ", ".join(result.examples[:5]))
-    return "; ".join(parts)
-
-
-def _rule_reason(result: RuleResult, code: str, verb: str) -> Reason:
-    return Reason(
-        code=code,
-        message=f"{_where(result)} {verb} rule {result.rule!r}: {_found(result)}.",
-        numbers={
+def _rule_reason(result: RuleResult, code: ReasonCode) -> Reason:
+    return reason(
+        code,
+        {
             "column": result.column,
             "rule": result.rule,
             "unexpected_count": result.unexpected_count,
             "unexpected_share": result.unexpected_share,
         },
         passed=False,
+        result=result,
     )
 
 
@@ -65,28 +52,19 @@ def decide_gate(
     failures = [r for r in results if not r.success and r.severity == "error"]
     warnings = [r for r in results if not r.success and r.severity == "warn"]
 
-    reasons: list[Reason] = [_rule_reason(r, "rule_failed", "failed") for r in failures]
+    reasons: list[Reason] = [_rule_reason(r, ReasonCode.RULE_FAILED) for r in failures]
     if rows == 0:
-        reasons.append(
-            Reason(
-                code="empty_batch",
-                message=f"Batch {batch!r} has no rows; an empty batch is never scored or "
-                "trained on.",
-                numbers={"rows": 0},
-                passed=False,
-            )
-        )
+        reasons.append(reason(ReasonCode.EMPTY_BATCH, {"rows": 0}, passed=False, batch=batch))
     failed = bool(reasons)
-    reasons.extend(_rule_reason(r, "rule_warning", "broke warning") for r in warnings)
+    reasons.extend(_rule_reason(r, ReasonCode.RULE_WARNING) for r in warnings)
     if not failed:
         reasons.insert(
             0,
-            Reason(
-                code="batch_valid",
-                message=f"Batch {batch!r} is valid: {rows} rows, {len(results)} rules checked, "
-                f"{len(warnings)} warnings.",
-                numbers={"rows": rows, "rules": len(results), "warnings": len(warnings)},
+            reason(
+                ReasonCode.BATCH_VALID,
+                {"rows": rows, "rules": len(results), "warnings": len(warnings)},
                 passed=True,
+                batch=batch,
             ),
         )
     return GateDecision(

@@ -46,14 +46,8 @@ from mlops_core.config import (
     SegmentHistoryCapRule,
 )
 from mlops_core.decisions import GuardrailSummary, InputRangeFinding, Reason
-from mlops_core.report import input_range_finding_sentence
-
-_ACTION_WORD = {
-    "clip": "clipped to the limit",
-    "fallback": "replaced by the fallback value",
-    "flag": "passed on with a flag",
-    "quarantine": "held for review",
-}
+from mlops_core.reasons import ReasonCode
+from mlops_core.sentences import reason
 
 
 @dataclass(frozen=True)
@@ -186,7 +180,9 @@ def _input_range(
         batch_min, batch_max = _observed(x)
         findings.append(
             InputRangeFinding(
-                code="inputs_outside_training_range" if calendar is None else "calendar_not_seen",
+                code=ReasonCode.INPUTS_OUTSIDE_TRAINING_RANGE
+                if calendar is None
+                else ReasonCode.CALENDAR_NOT_SEEN,
                 rule=rule.label,
                 column=feature,
                 calendar=calendar,
@@ -206,18 +202,9 @@ def _input_range(
 
 
 def _finding_reason(finding: InputRangeFinding, action: str) -> Reason:
-    sentence = input_range_finding_sentence(finding)
-    if action in ("quarantine", "fallback"):
-        then = f" Its rows were {_ACTION_WORD[action]}, as rule {finding.rule!r} says."
-    else:
-        then = (
-            " One finding for the batch: its rows are not flagged for it and it does not "
-            "count towards the circuit breaker."
-        )
-    return Reason(
-        code=finding.code,
-        message=sentence + then,
-        numbers={
+    return reason(
+        finding.code,
+        {
             "rule": finding.rule,
             "column": finding.column,
             "calendar": finding.calendar,
@@ -230,6 +217,8 @@ def _finding_reason(finding: InputRangeFinding, action: str) -> Reason:
             "batch_max": finding.batch_max,
         },
         passed=False,
+        finding=finding,
+        action=action,
     )
 
 
@@ -352,12 +341,7 @@ def apply_guardrails(
         elif isinstance(rule, InputRangeRule):
             if not training_ranges:
                 reasons.append(
-                    Reason(
-                        code="input_range_unavailable",
-                        message=f"Rule {rule.label!r} was not applied: no training ranges "
-                        "are known for the champion.",
-                        passed=None,
-                    )
+                    reason(ReasonCode.INPUT_RANGE_UNAVAILABLE, passed=None, rule=rule.label)
                 )
                 continue
             if action == "clip":
@@ -365,16 +349,12 @@ def apply_guardrails(
             outcome, missing, found = _input_range(rule, action, frame, judged, training_ranges)
         elif isinstance(rule, SegmentHistoryCapRule):
             if not segment_caps or segments is None:
-                lacking = (
-                    "no per-segment training maxima are known for the champion"
-                    if not segment_caps
-                    else "no segment labels were given for the batch"
-                )
                 reasons.append(
-                    Reason(
-                        code="segment_caps_unavailable",
-                        message=f"Rule {rule.label!r} was not applied: {lacking}.",
+                    reason(
+                        ReasonCode.SEGMENT_CAPS_UNAVAILABLE,
                         passed=None,
+                        rule=rule.label,
+                        caps_known=bool(segment_caps),
                     )
                 )
                 continue
@@ -399,28 +379,15 @@ def apply_guardrails(
         tag = f"{rule.label}:{action}"
         labels.append((tag, mask))
         count = int(mask.sum())
-        extra = (
-            f" Training ranges of {', '.join(missing)} could not be checked: not in the batch."
-            if missing
-            else ""
-        )
-        if found:
-            extra += (
-                f" Out of range for the batch as a whole: {', '.join(f.column for f in found)}"
-                " (one finding per column)."
-            )
-        if uncapped:
-            extra += (
-                f" {uncapped} rows could not be checked: their segment has no training history."
-            )
         reasons.append(
-            Reason(
-                code="guardrail_rule",
-                message=f"Rule {rule.label!r}: {count} of {rows} predictions "
-                f"({count / max(rows, 1):.1%}) violated it and were {_ACTION_WORD[action]}."
-                + extra,
-                numbers={"rule": rule.label, "action": action, "rows": count},
+            reason(
+                ReasonCode.GUARDRAIL_RULE,
+                {"rule": rule.label, "action": action, "rows": count},
                 passed=count == 0,
+                predictions=rows,
+                missing=missing,
+                found=[f.column for f in found],
+                uncapped=uncapped,
             )
         )
         findings.extend(found)
@@ -437,11 +404,9 @@ def apply_guardrails(
             labels.append(("finite:quarantine", newly))
             count = int(newly.sum())
             reasons.append(
-                Reason(
-                    code="non_finite_held",
-                    message=f"{count} predictions were not finite after the guardrails and "
-                    "were held for review (always, whatever the rules say).",
-                    numbers={"rule": "finite", "action": "quarantine", "rows": count},
+                reason(
+                    ReasonCode.NON_FINITE_HELD,
+                    {"rule": "finite", "action": "quarantine", "rows": count},
                     passed=False,
                 )
             )
@@ -453,19 +418,11 @@ def apply_guardrails(
     tripped = breaker_rate > policy.max_violation_rate
     if tripped:
         held[:] = True
-        what = (
-            "clipped, replaced, held or flagged"
-            if policy.breaker_counts_flags
-            else "clipped, replaced or held"
-        )
         reasons.insert(
             0,
-            Reason(
-                code="circuit_breaker",
-                message=f"{breaker_rows} of {rows} predictions ({breaker_rate:.1%}) broke a "
-                f"guardrail ({what}), over the {policy.max_violation_rate:.1%} limit: the "
-                "whole batch is held for review.",
-                numbers={
+            reason(
+                ReasonCode.CIRCUIT_BREAKER,
+                {
                     "breaker_rows": breaker_rows,
                     "violating_rows": violating_rows,
                     "rows": rows,
@@ -473,6 +430,7 @@ def apply_guardrails(
                     "max_violation_rate": policy.max_violation_rate,
                 },
                 passed=False,
+                counts_flags=policy.breaker_counts_flags,
             ),
         )
 

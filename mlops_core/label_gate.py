@@ -43,23 +43,25 @@ Pure: frames in, a decision and the accepted rows out. The adapter in
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_core.config import LabelPolicy, class_key
+from mlops_core.reasons import ReasonCode
+from mlops_core.sentences import sentence
 
 LabelAction = Literal["accept", "quarantine"]
 #: Rules whose rows count towards ``labels.max_bad_row_share``: signs of a broken file.
 MALFORMED = frozenset(
     {
-        "id_missing",
-        "target_not_numeric",
-        "target_out_of_range",
-        "target_class_misspelled",
-        "conflicting_duplicates",
+        ReasonCode.ID_MISSING,
+        ReasonCode.TARGET_NOT_NUMERIC,
+        ReasonCode.TARGET_OUT_OF_RANGE,
+        ReasonCode.TARGET_CLASS_MISSPELLED,
+        ReasonCode.CONFLICTING_DUPLICATES,
     }
 )
 #: Ids quoted per rule in a decision (the counts are always whole).
@@ -80,7 +82,7 @@ class LabelFinding(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    rule: str
+    rule: ReasonCode
     rows: int = Field(ge=0)
     message: str
     sample_ids: tuple[str, ...] = ()
@@ -198,20 +200,23 @@ def check_label_file(
     findings: list[LabelFinding] = []
     keep = np.ones(rows, dtype=bool)
 
-    def leave_out(rule: str, mask: np.ndarray, message: str, sample: pd.Series) -> None:
+    def leave_out(rule: ReasonCode, mask: np.ndarray, sample: pd.Series, **words: Any) -> None:
         """Record a rule's rows (``mask``) and take them out of ``keep``."""
         nonlocal keep
+        found = int(mask.sum())
         findings.append(
             LabelFinding(
-                rule=rule, rows=int(mask.sum()), message=message, sample_ids=_sample(sample)
+                rule=rule,
+                rows=found,
+                message=sentence(rule, {"rows": found}, **words),
+                sample_ids=_sample(sample),
             )
         )
         keep &= ~mask
 
     no_id = ids.isna().to_numpy()
     if no_id.any():
-        n = int(no_id.sum())
-        leave_out("id_missing", no_id, f"{n} rows have no {id_column!r}: left out.", ids[:0])
+        leave_out(ReasonCode.ID_MISSING, no_id, ids[:0], id_column=id_column)
     if pd.api.types.is_float_dtype(ids) and bool((ids.dropna() % 1 == 0).all()):
         # Integer ids read as floats because some are missing: 17.0 is id 17.
         ids = ids.astype("Int64")
@@ -222,21 +227,20 @@ def check_label_file(
         if not_number.any():
             example = str(target[not_number].iloc[0])
             leave_out(
-                "target_not_numeric",
+                ReasonCode.TARGET_NOT_NUMERIC,
                 not_number,
-                f"{int(not_number.sum())} rows have a {target_column!r} that is not a number "
-                f"(for example {example!r}): left out.",
                 text_ids[not_number],
+                target_column=target_column,
+                example=example,
             )
         target = numbers
     no_target = target.isna().to_numpy() & keep
     if no_target.any():
         leave_out(
-            "target_missing",
+            ReasonCode.TARGET_MISSING,
             no_target,
-            f"{int(no_target.sum())} rows have no {target_column!r} (the label is unknown): "
-            "left out; they never count as evidence.",
             text_ids[no_target],
+            target_column=target_column,
         )
     if task == "regression" and (policy.target_min is not None or policy.target_max is not None):
         values = target.to_numpy(dtype=float, na_value=np.nan)
@@ -250,12 +254,12 @@ def check_label_file(
         if outside.any():
             example = target[outside].iloc[0]
             leave_out(
-                "target_out_of_range",
+                ReasonCode.TARGET_OUT_OF_RANGE,
                 outside,
-                f"{int(outside.sum())} rows have a {target_column!r} outside the target rules "
-                f"({_bounds(policy)}: labels.target_min/target_max; for example {example:g}): "
-                "left out.",
                 text_ids[outside],
+                target_column=target_column,
+                bounds=_bounds(policy),
+                example=example,
             )
     if task == "classification" and policy.target_classes is not None:
         classes = _class_text(target)
@@ -267,25 +271,24 @@ def check_label_file(
             if misspelled.any():
                 example = str(classes[misspelled].iloc[0])
                 leave_out(
-                    "target_class_misspelled",
+                    ReasonCode.TARGET_CLASS_MISSPELLED,
                     misspelled,
-                    f"{int(misspelled.sum())} rows have a class that differs from a listed one "
-                    f"only in case or spaces (for example {example!r} for "
-                    f"{spelled[class_key(example)]!r}; labels.target_classes): left out.",
                     text_ids[misspelled],
+                    example=example,
+                    listed_as=spelled[class_key(example)],
                 )
             new_class = unlisted & ~misspelled
             if new_class.any():
-                found = ", ".join(repr(c) for c in pd.unique(classes[new_class])[:SAMPLE_IDS])
+                found = [str(c) for c in pd.unique(classes[new_class])[:SAMPLE_IDS]]
+                new_rows = int(new_class.sum())
                 # Kept: a new class is real data under label shift, not a fault of the file.
                 findings.append(
                     LabelFinding(
-                        rule="target_new_class",
-                        rows=int(new_class.sum()),
-                        message=f"{int(new_class.sum())} rows have a class that "
-                        f"labels.target_classes does not list ({found}): kept, a class the "
-                        "model never saw is real data; add it to labels.target_classes once "
-                        "it is confirmed.",
+                        rule=ReasonCode.TARGET_NEW_CLASS,
+                        rows=new_rows,
+                        message=sentence(
+                            ReasonCode.TARGET_NEW_CLASS, {"rows": new_rows}, classes=found
+                        ),
                         sample_ids=_sample(text_ids[new_class]),
                         dropped=False,
                     )
@@ -298,19 +301,16 @@ def check_label_file(
     in_conflict = clean[id_column].isin(conflicting).to_numpy() & keep
     if in_conflict.any():
         leave_out(
-            "conflicting_duplicates",
+            ReasonCode.CONFLICTING_DUPLICATES,
             in_conflict,
-            f"{len(conflicting)} ids appear with different targets ({int(in_conflict.sum())} "
-            "rows): every row of those ids is left out, since which target is right cannot be "
-            "known.",
             pd.Series(conflicting),
+            ids=len(conflicting),
         )
     repeated = clean[id_column].duplicated(keep="first").to_numpy() & keep
     if repeated.any():
         leave_out(
-            "duplicate_ids",
+            ReasonCode.DUPLICATE_IDS,
             repeated,
-            f"{int(repeated.sum())} rows repeat an id with the same target: each id is kept once.",
             clean.loc[repeated, id_column],
         )
     unknown = ~clean[id_column].isin(scored_ids).to_numpy() & keep
@@ -318,11 +318,9 @@ def check_label_file(
         # Kept: a label that arrives before its batch joins it when the batch does.
         findings.append(
             LabelFinding(
-                rule="unknown_ids",
+                rule=ReasonCode.UNKNOWN_IDS,
                 rows=int(unknown.sum()),
-                message=f"{int(unknown.sum())} rows label ids that no accepted batch holds yet "
-                "(never scored, or of a period not delivered yet): kept, they join their rows "
-                "when a batch holding them is accepted.",
+                message=sentence(ReasonCode.UNKNOWN_IDS, {"rows": int(unknown.sum())}),
                 sample_ids=_sample(clean.loc[unknown, id_column]),
                 dropped=False,
             )
@@ -344,14 +342,9 @@ def check_label_file(
             refuse = policy.corrections == "refuse"
             findings.append(
                 LabelFinding(
-                    rule="corrections",
+                    rule=ReasonCode.CORRECTIONS,
                     rows=corrections,
-                    message=f"{corrections} rows change the label an earlier file gave their id: "
-                    + (
-                        "refused (labels.corrections: refuse), the earlier labels stay."
-                        if refuse
-                        else "applied (labels.corrections: apply), the new labels replace them."
-                    ),
+                    message=sentence(ReasonCode.CORRECTIONS, {"rows": corrections}, refused=refuse),
                     sample_ids=_sample(clean.loc[changed, id_column]),
                     dropped=refuse,
                 )

@@ -18,11 +18,11 @@ from pydantic import Field
 from mlops_core.config import UseCase
 from mlops_core.decisions import DriftSummary, PromotionDecision, Reason, Value
 from mlops_core.features import numeric_features
+from mlops_core.formatting import PRECISE, number
 from mlops_core.metrics import METRICS, worsening
+from mlops_core.reasons import ReasonCode
 from mlops_core.report import reasons_table
-
-#: Limits listed at most, per kind (segments, features), before "and N more".
-MAX_LISTED = 10
+from mlops_core.sentences import MAX_LISTED, reason
 
 
 class ModelCardInputs(Value):
@@ -107,24 +107,14 @@ def card_facts(usecase: UseCase) -> dict[str, object]:
     }
 
 
-def _num(x: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    return f"{x:.4g}" if abs(x) < 10_000 else f"{x:,.0f}"
-
-
-def _listed(items: list[str]) -> str:
-    shown = ", ".join(items[:MAX_LISTED])
-    more = len(items) - MAX_LISTED
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
 def _direction(metric: str) -> str:
     return "higher is better" if METRICS[metric].greater_is_better else "lower is better"
 
 
 def _range(low: float | None, high: float | None) -> str:
-    return f"{'-inf' if low is None else _num(low)} to {'+inf' if high is None else _num(high)}"
+    lo = "-inf" if low is None else number(low, PRECISE)
+    hi = "+inf" if high is None else number(high, PRECISE)
+    return f"{lo} to {hi}"
 
 
 def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
@@ -140,58 +130,43 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
     metric = inputs.metric
     spec = METRICS[metric]
     limits.append(
-        Reason(
-            code="metric_direction",
-            message=f"{metric} is the {spec.description}: {_direction(metric)}. Every number "
-            "here was measured on holdout rows the version did not train on.",
-            numbers={"metric": metric, "greater_is_better": str(spec.greater_is_better)},
+        reason(
+            ReasonCode.METRIC_DIRECTION,
+            {"metric": metric, "greater_is_better": str(spec.greater_is_better)},
+            description=spec.description,
         )
     )
     promo = inputs.promotion
     leak = next(
-        (r for r in promo.reasons if r.code in ("no_target_leak", "target_leak_suspected")), None
+        (
+            r
+            for r in promo.reasons
+            if r.code in (ReasonCode.NO_TARGET_LEAK, ReasonCode.TARGET_LEAK_SUSPECTED)
+        ),
+        None,
     )
     if leak is not None:
         limits.append(
-            Reason(
-                code="leak_check",
-                message=f"Leak check: {leak.message}",
-                numbers=dict(leak.numbers),
-                passed=leak.passed,
-            )
+            reason(ReasonCode.LEAK_CHECK, dict(leak.numbers), passed=leak.passed, check=leak)
         )
     else:
-        limits.append(
-            Reason(
-                code="leak_check",
-                message="Leak check: not recorded for this promotion.",
-                passed=None,
-            )
-        )
+        limits.append(reason(ReasonCode.LEAK_CHECK, passed=None, check=None))
     if promo.inputs.champion_metric is None:
-        base = promo.inputs.baseline_metric
         limits.append(
-            Reason(
-                code="first_champion",
-                message=(
-                    "There was no champion to compare with: only the floor and the leak "
-                    "check decided, so nothing shows this version beats a simpler model."
-                    if base is None
-                    else "There was no champion to compare with: only the naive baseline "
-                    f"({promo.inputs.baseline}, {metric} {base:.4g} on the same holdout), "
-                    "the floor if set and the leak check decided; nothing shows it beats "
-                    "another trained model."
-                ),
+            reason(
+                ReasonCode.FIRST_CHAMPION,
+                metric=metric,
+                baseline=promo.inputs.baseline_metric,
+                baseline_kind=promo.inputs.baseline,
             )
         )
     secondary = sorted(k for k in inputs.holdout_metrics if k != metric)
     if secondary and promo.inputs.champion_metric is not None:
         limits.append(
-            Reason(
-                code="secondary_not_compared",
-                message=f"The previous champion was measured on {metric} only: this version's "
-                f"{', '.join(secondary)} cannot be compared with it.",
-                numbers={"metrics": ", ".join(secondary)},
+            reason(
+                ReasonCode.SECONDARY_NOT_COMPARED,
+                {"metrics": ", ".join(secondary)},
+                metric=metric,
             )
         )
     if inputs.segment_column is not None:
@@ -202,89 +177,60 @@ def known_limits(inputs: ModelCardInputs) -> tuple[Reason, ...]:
         )
         if few:
             limits.append(
-                Reason(
-                    code="few_rows_segments",
-                    message=f"{len(few)} {inputs.segment_column} value(s) had fewer than "
-                    f"{inputs.few_segment_rows} training rows: "
-                    f"{_listed([f'{seg} ({rows})' for rows, seg in few])}. Forecasts for them "
-                    "rest on little data.",
-                    numbers={"segments": len(few), "min_rows": inputs.few_segment_rows},
+                reason(
+                    ReasonCode.FEW_ROWS_SEGMENTS,
+                    {"segments": len(few), "min_rows": inputs.few_segment_rows},
+                    segment_column=inputs.segment_column,
+                    few=few,
                 )
             )
         compared = {s.segment for s in promo.inputs.segments}
         unjudged = sorted(seg for seg in inputs.segment_rows if seg not in compared)
         if unjudged and promo.inputs.champion_metric is not None:
             limits.append(
-                Reason(
-                    code="segments_not_compared",
-                    message=f"{len(unjudged)} {inputs.segment_column} value(s) were not compared "
-                    f"with the previous champion (fewer than {inputs.gate_min_segment_rows} "
-                    f"holdout rows each): {_listed(unjudged)}.",
-                    numbers={
+                reason(
+                    ReasonCode.SEGMENTS_NOT_COMPARED,
+                    {
                         "segments": len(unjudged),
                         "min_holdout_rows": inputs.gate_min_segment_rows,
                     },
+                    segment_column=inputs.segment_column,
+                    unjudged=unjudged,
                 )
             )
         if not inputs.segment_rows:
             limits.append(
-                Reason(
-                    code="segment_rows_unknown",
-                    message=f"Training rows per {inputs.segment_column} are not known (it is "
-                    "not a model input, so the training profile does not count it).",
-                )
+                reason(ReasonCode.SEGMENT_ROWS_UNKNOWN, segment_column=inputs.segment_column)
             )
     drift = inputs.drift_at_training
     if drift is not None and drift.drifted_features:
         limits.append(
-            Reason(
-                code="drifted_at_training",
-                message=f"When this version was trained, {_listed(list(drift.drifted_features))}"
-                f" had drifted from the previous champion's reference "
-                f"({drift.importance_weighted_share:.0%} of its importance): the new values "
-                "appear only in the latest periods of the training window.",
-                numbers={
+            reason(
+                ReasonCode.DRIFTED_AT_TRAINING,
+                {
                     "features": len(drift.drifted_features),
                     "importance_weighted_share": drift.importance_weighted_share,
                 },
+                features=list(drift.drifted_features),
             )
         )
     wider = []
     for feature, (lo, hi) in sorted(inputs.training_ranges.items()):
         c_lo, c_hi = inputs.contract_ranges.get(feature, (None, None))
         if (c_lo is None or c_lo < lo) or (c_hi is None or c_hi > hi):
-            wider.append(f"{feature} (trained {_range(lo, hi)}, accepted {_range(c_lo, c_hi)})")
+            wider.append((feature, lo, hi, c_lo, c_hi))
     if wider:
-        guard = (
-            "The input_out_of_range guardrail flags forecasts made outside the trained range"
-            + (
-                f" plus {inputs.input_range_tolerance:.0%} of it"
-                if inputs.input_range_tolerance
-                else ""
-            )
-            + "; an input outside it on batch_share of a batch's rows or more, or a calendar "
-            "field the model never saw, is one finding for the batch instead."
-            if inputs.input_range_tolerance is not None
-            else "No guardrail flags such inputs in this use case."
-        )
         limits.append(
-            Reason(
-                code="extrapolation",
-                message=f"The contract accepts inputs the version never saw: {_listed(wider)}. "
-                f"Beyond the trained range the model extrapolates. {guard}",
-                numbers={"features": len(wider)},
+            reason(
+                ReasonCode.EXTRAPOLATION,
+                {"features": len(wider)},
+                wider=wider,
+                tolerance=inputs.input_range_tolerance,
             )
         )
     note = inputs.estimator_note
     if note is not None and note.startswith("none"):
-        limits.append(
-            Reason(
-                code="no_label_free_estimate",
-                message="No label-free performance estimate is available for this version "
-                f"({note.removeprefix('none').lstrip(': ') or 'not fitted'}): decay shows "
-                "only once labels arrive.",
-            )
-        )
+        limits.append(reason(ReasonCode.NO_LABEL_FREE_ESTIMATE, note=note))
     return tuple(limits)
 
 
@@ -302,13 +248,15 @@ def _comparison_rows(inputs: ModelCardInputs) -> list[str]:
         rel = worsening(inputs.metric, theirs, mine)
         change = f"{abs(rel):.1%} {'worse' if rel > 0 else 'better'}"
     rows.append(
-        f"| {inputs.metric} | {_direction(inputs.metric)} | {_num(mine)} | "
-        f"{_num(theirs) if theirs is not None else '-'} | {change} |"
+        f"| {inputs.metric} | {_direction(inputs.metric)} | {number(mine, PRECISE)} | "
+        f"{number(theirs, PRECISE) if theirs is not None else '-'} | {change} |"
     )
     for name, value in sorted(inputs.holdout_metrics.items()):
         if name == inputs.metric or name not in METRICS:
             continue
-        rows.append(f"| {name} | {_direction(name)} | {_num(value)} | not measured | - |")
+        rows.append(
+            f"| {name} | {_direction(name)} | {number(value, PRECISE)} | not measured | - |"
+        )
     return rows
 
 
@@ -375,8 +323,9 @@ def model_card_markdown(inputs: ModelCardInputs) -> str:
         lines += [
             "",
             f"Paired bootstrap over {p.holdout_rows:,} rows: mean loss reduction "
-            f"{_num(p.loss_difference_mean)} per row (interval {_num(p.loss_difference_low)} "
-            f"to {_num(p.loss_difference_high)}), p = {p.p_value:.3g}.",
+            f"{number(p.loss_difference_mean, PRECISE)} per row (interval "
+            f"{number(p.loss_difference_low, PRECISE)} to "
+            f"{number(p.loss_difference_high, PRECISE)}), p = {p.p_value:.3g}.",
         ]
     if p.segments:
         lines += [
@@ -388,7 +337,8 @@ def model_card_markdown(inputs: ModelCardInputs) -> str:
         ]
         for s in sorted(p.segments, key=lambda s: -s.worsening):
             lines.append(
-                f"| {s.segment} | {s.rows:,} | {_num(s.challenger)} | {_num(s.champion)} | "
+                f"| {s.segment} | {s.rows:,} | {number(s.challenger, PRECISE)} | "
+                f"{number(s.champion, PRECISE)} | "
                 f"{abs(s.worsening):.1%} {'worse' if s.worsening > 0 else 'better'} |"
             )
     read = inputs_lines(inputs)

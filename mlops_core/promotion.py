@@ -24,15 +24,13 @@ from mlops_core.decisions import (
     SegmentComparison,
 )
 from mlops_core.metrics import METRICS, compute_metric, per_row_loss, worsening
+from mlops_core.reasons import ReasonCode
+from mlops_core.sentences import reason
 from mlops_core.stats import paired_bootstrap_gain
 
 #: Failed checks that point to the target leaking into the inputs (a data bug
 #: upstream, worth an alert) rather than to a weak challenger.
-LEAK_REASONS = frozenset({"target_leak_suspected", "too_good_to_be_true"})
-
-
-def _num(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.4g}"
+LEAK_REASONS = frozenset({ReasonCode.TARGET_LEAK_SUSPECTED, ReasonCode.TOO_GOOD_TO_BE_TRUE})
 
 
 def _finite(*values: float | None) -> bool:
@@ -186,24 +184,21 @@ def _baseline_check(inputs: PromotionInputs) -> Reason:
     metric = inputs.metric
     value, base = inputs.challenger_metric, inputs.baseline_metric
     if not _finite(value, base):
-        return Reason(
-            code="baseline_unavailable",
-            message=f"The naive baseline's {metric} could not be computed on the holdout "
-            f"(baseline {_num(base)}, challenger {_num(value)}): without it nothing is "
-            "promoted (fail-safe).",
-            numbers={"challenger": value, "baseline": base, "baseline_kind": inputs.baseline},
+        return reason(
+            ReasonCode.BASELINE_UNAVAILABLE,
+            {"challenger": value, "baseline": base, "baseline_kind": inputs.baseline},
             passed=False,
+            metric=metric,
         )
     assert value is not None and base is not None
     gib = METRICS[metric].greater_is_better
     ok = value > base if gib else value < base
-    return Reason(
-        code="baseline_beaten" if ok else "baseline_not_beaten",
-        message=f"Challenger {metric} {_num(value)} {'beats' if ok else 'does not beat'} the "
-        f"naive baseline ({inputs.baseline}, refit on the challenger's training rows) at "
-        f"{_num(base)} on the same {inputs.holdout_rows} holdout rows.",
-        numbers={"challenger": value, "baseline": base, "baseline_kind": inputs.baseline},
+    return reason(
+        ReasonCode.BASELINE_BEATEN if ok else ReasonCode.BASELINE_NOT_BEATEN,
+        {"challenger": value, "baseline": base, "baseline_kind": inputs.baseline},
         passed=ok,
+        metric=metric,
+        holdout_rows=inputs.holdout_rows,
     )
 
 
@@ -213,22 +208,17 @@ def _floor_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason | N
     if policy.floor is None:
         if policy.baseline == "naive":
             return None  # the naive baseline bounds the quality; a floor is optional
-        return Reason(
-            code="no_floor_configured",
-            message=f"No floor is configured for {metric}: nothing is promoted until the use "
-            "case sets promotion.floor (fail-safe).",
-            numbers={"challenger": value},
-            passed=False,
+        return reason(
+            ReasonCode.NO_FLOOR_CONFIGURED, {"challenger": value}, passed=False, metric=metric
         )
     gib = METRICS[metric].greater_is_better
     ok = _finite(value) and (value >= policy.floor if gib else value <= policy.floor)
-    side = "at least" if gib else "at most"
-    return Reason(
-        code="floor_met" if ok else "floor_not_met",
-        message=f"Challenger {metric} {_num(value)} {'meets' if ok else 'misses'} the floor "
-        f"({side} {_num(policy.floor)}).",
-        numbers={"challenger": value, "floor": policy.floor},
+    return reason(
+        ReasonCode.FLOOR_MET if ok else ReasonCode.FLOOR_NOT_MET,
+        {"challenger": value, "floor": policy.floor},
         passed=ok,
+        metric=metric,
+        greater_is_better=gib,
     )
 
 
@@ -245,19 +235,12 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
     # the error (relative), the same scale as decay and plausibility.
     abs_gain = (chall - champ) if gib else (champ - chall)
     rel_gain = -worsening(metric, champ, chall) if defined else float("nan")
-    if policy.improvement_mode == "absolute":
-        gain, shown = abs_gain, f"{_num(abs_gain)} {metric}"
-        need = f"{_num(policy.min_improvement)} {metric}"
-    else:
-        gain, shown = rel_gain, f"{rel_gain:.1%} of the error"
-        need = f"{policy.min_improvement:.1%}"
+    gain = abs_gain if policy.improvement_mode == "absolute" else rel_gain
     ok = defined and gain >= policy.min_improvement
     checks.append(
-        Reason(
-            code="improvement_met" if ok else "improvement_too_small",
-            message=f"Challenger {metric} {_num(chall)} vs champion {_num(champ)}: gain {shown}, "
-            f"{'meets' if ok else 'below'} the required {need} ({policy.improvement_mode}).",
-            numbers={
+        reason(
+            ReasonCode.IMPROVEMENT_MET if ok else ReasonCode.IMPROVEMENT_TOO_SMALL,
+            {
                 "champion": champ,
                 "challenger": chall,
                 "gain": gain,
@@ -265,26 +248,16 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
                 "mode": policy.improvement_mode,
             },
             passed=ok,
+            metric=metric,
         )
     )
 
     p = inputs.p_value
     ok = p is not None and math.isfinite(p) and p <= policy.significance
-    if p is None:
-        sig_msg = "The gain was not tested with a paired bootstrap: it cannot be trusted."
-    else:
-        sig_msg = (
-            f"Paired bootstrap on {inputs.holdout_rows} holdout rows: mean loss reduction "
-            f"{_num(inputs.loss_difference_mean)} per row (interval "
-            f"{_num(inputs.loss_difference_low)} to {_num(inputs.loss_difference_high)}), "
-            f"p = {p:.3g} {'<=' if ok else '>'} {policy.significance:g}: the gain is "
-            f"{'significant' if ok else 'possibly noise'}."
-        )
     checks.append(
-        Reason(
-            code="gain_significant" if ok else "gain_not_significant",
-            message=sig_msg,
-            numbers={
+        reason(
+            ReasonCode.GAIN_SIGNIFICANT if ok else ReasonCode.GAIN_NOT_SIGNIFICANT,
+            {
                 "p_value": p,
                 "significance": policy.significance,
                 "loss_difference_mean": inputs.loss_difference_mean,
@@ -292,6 +265,7 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
                 "loss_difference_high": inputs.loss_difference_high,
             },
             passed=ok,
+            holdout_rows=inputs.holdout_rows,
         )
     )
 
@@ -305,36 +279,25 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
             "max_segment_regression": policy.max_segment_regression,
         }
         if bad:
-            listed = ", ".join(
-                f"{s.segment} ({_num(s.champion)} -> {_num(s.challenger)}, {s.worsening:+.1%})"
-                for s in sorted(bad, key=lambda s: -s.worsening)[:5]
-            )
+            regressed = [
+                (s.segment, s.champion, s.challenger, s.worsening)
+                for s in sorted(bad, key=lambda s: -s.worsening)
+            ]
             checks.append(
-                Reason(
-                    code="segment_regression",
-                    message=f"{len(bad)} of {len(inputs.segments)} segments get worse than the "
-                    f"allowed {policy.max_segment_regression:.0%}: {listed}.",
-                    numbers={**seg_nums, "regressed_segments": len(bad)},
+                reason(
+                    ReasonCode.SEGMENT_REGRESSION,
+                    {**seg_nums, "regressed_segments": len(bad)},
                     passed=False,
+                    regressed=regressed,
                 )
             )
         else:
-            checks.append(
-                Reason(
-                    code="segments_ok",
-                    message=f"No segment of {len(inputs.segments)} gets worse than the allowed "
-                    f"{policy.max_segment_regression:.0%} (worst: {worst.segment}, "
-                    f"{worst.worsening:+.1%}).",
-                    numbers=seg_nums,
-                    passed=True,
-                )
-            )
+            checks.append(reason(ReasonCode.SEGMENTS_OK, seg_nums, passed=True))
     else:
         checks.append(
-            Reason(
-                code="segments_not_judged",
-                message="No segment had enough holdout rows to be compared.",
-                numbers={"min_segment_rows": policy.min_segment_rows},
+            reason(
+                ReasonCode.SEGMENTS_NOT_JUDGED,
+                {"min_segment_rows": policy.min_segment_rows},
                 passed=None,
             )
         )
@@ -349,23 +312,15 @@ def _comparison_checks(inputs: PromotionInputs, policy: PromotionPolicy) -> list
     plausible_gain = -worsening(metric, best, chall) if defined else float("nan")
     ok = defined and plausible_gain <= policy.max_plausible_gain
     checks.append(
-        Reason(
-            code="gain_plausible" if ok else "too_good_to_be_true",
-            message=(
-                f"The challenger removes {plausible_gain:.1%} of the champion's error {when} "
-                f"(plausible up to {policy.max_plausible_gain:.0%})."
-                if ok
-                else f"The challenger removes {plausible_gain:.1%} of the champion's error "
-                f"{when}, over the plausible {policy.max_plausible_gain:.0%}: too good to be "
-                "true, check for label leakage (a feature computed from the target) before "
-                "promoting."
-            ),
-            numbers={
+        reason(
+            ReasonCode.GAIN_PLAUSIBLE if ok else ReasonCode.TOO_GOOD_TO_BE_TRUE,
+            {
                 "relative_gain": plausible_gain,
                 "max_plausible_gain": policy.max_plausible_gain,
                 "champion_error_judged": best,
             },
             passed=ok,
+            when=when,
         )
     )
     return checks
@@ -376,21 +331,14 @@ def _leak_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason:
     leaking = {name: value for name, value in inputs.target_association.items() if value >= limit}
     if not leaking:
         top = max(inputs.target_association.items(), key=lambda kv: kv[1], default=None)
-        closest = f" (closest: {top[0]} at {top[1]:.3f})" if top else ""
-        return Reason(
-            code="no_target_leak",
-            message=f"No input follows the target at {limit:g} correlation or more{closest}.",
-            numbers={"max_target_association": limit, **({top[0]: top[1]} if top else {})},
+        return reason(
+            ReasonCode.NO_TARGET_LEAK,
+            {"max_target_association": limit, **({top[0]: top[1]} if top else {})},
             passed=True,
         )
-    listed = ", ".join(f"{n} ({v:.3f})" for n, v in sorted(leaking.items(), key=lambda kv: -kv[1]))
-    return Reason(
-        code="target_leak_suspected",
-        message=f"On the holdout, {listed} follow{'s' if len(leaking) == 1 else ''} the target "
-        f"almost exactly (correlation at or over {limit:g}): too good to be true. The target is "
-        "leaking into the inputs (a feature filled from the outcome it predicts); fix the data "
-        "before any model trained on it is promoted.",
-        numbers={"max_target_association": limit, **leaking},
+    return reason(
+        ReasonCode.TARGET_LEAK_SUSPECTED,
+        {"max_target_association": limit, **leaking},
         passed=False,
     )
 
@@ -398,45 +346,23 @@ def _leak_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason:
 def _guardrail_check(inputs: PromotionInputs, policy: PromotionPolicy) -> Reason:
     rate = inputs.challenger_guardrail_rate
     ok = math.isfinite(rate) and rate <= policy.max_guardrail_rate
-    return Reason(
-        code="guardrail_rate_ok" if ok else "guardrail_rate_too_high",
-        message=f"{rate:.1%} of the challenger's holdout predictions break a guardrail "
-        f"(allowed {policy.max_guardrail_rate:.1%}).",
-        numbers={"guardrail_rate": rate, "max_guardrail_rate": policy.max_guardrail_rate},
+    return reason(
+        ReasonCode.GUARDRAIL_RATE_OK if ok else ReasonCode.GUARDRAIL_RATE_TOO_HIGH,
+        {"guardrail_rate": rate, "max_guardrail_rate": policy.max_guardrail_rate},
         passed=ok,
     )
 
 
 def _approval_check(inputs: PromotionInputs) -> Reason:
-    who = inputs.approver or "an unnamed approver"
-    comment = f' ("{inputs.approval_comment}")' if inputs.approval_comment else ""
+    who = {"approver": inputs.approver}
+    comment = inputs.approval_comment
     if inputs.approval == "approved":
-        return Reason(
-            code="approved",
-            message=f"Approved by {who}{comment}.",
-            numbers={"approver": inputs.approver},
-            passed=True,
-        )
+        return reason(ReasonCode.APPROVED, who, passed=True, comment=comment)
     if inputs.approval == "rejected":
-        return Reason(
-            code="approval_rejected",
-            message=f"Rejected by {who}{comment}.",
-            numbers={"approver": inputs.approver},
-            passed=False,
-        )
+        return reason(ReasonCode.APPROVAL_REJECTED, who, passed=False, comment=comment)
     if inputs.approval == "timeout":
-        return Reason(
-            code="approval_timeout",
-            message="No one answered the approval request "
-            "in time: a missing answer is a rejection.",
-            passed=False,
-        )
-    return Reason(
-        code="approval_pending",
-        message="Every automatic check passed; the use case "
-        "requires a human approval, which is pending.",
-        passed=None,
-    )
+        return reason(ReasonCode.APPROVAL_TIMEOUT, passed=False)
+    return reason(ReasonCode.APPROVAL_PENDING, passed=None)
 
 
 def decide_promotion(inputs: PromotionInputs, policy: PromotionPolicy) -> PromotionDecision:
@@ -472,14 +398,7 @@ def decide_promotion(inputs: PromotionInputs, policy: PromotionPolicy) -> Promot
         checks.append(_baseline_check(inputs))
     checks.append(_leak_check(inputs, policy))
     if inputs.champion_metric is None:
-        checks.append(
-            Reason(
-                code="no_champion",
-                message="There is no champion yet: the naive baseline, the floor and the leak "
-                "check decide.",
-                passed=None,
-            )
-        )
+        checks.append(reason(ReasonCode.NO_CHAMPION, passed=None))
     else:
         checks.extend(_comparison_checks(inputs, policy))
         checks.append(_guardrail_check(inputs, policy))

@@ -9,177 +9,46 @@ is read from the decision's inputs or the numbers of its reasons.
 The summary at the top of a cycle report speaks to the people who own the
 business (a store manager, a fraud analyst): first what happened to the model
 in production, then why, in the use case's own words (``Wording``).
+
+The sentence of each single reason comes from :mod:`mlops_core.sentences`, the
+one renderer of reason codes; this module composes those sentences into the
+summary, the record's markdown and the history of the model in production.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mlops_core.config import UseCase
 from mlops_core.decisions import (
     DriftSummary,
     GateDecision,
     GuardrailSummary,
-    InputRangeFinding,
     PerformanceSummary,
     PromotionDecision,
     Reason,
     RetrainDecision,
-    TrainingWindow,
 )
+from mlops_core.formatting import count, number, percent
 from mlops_core.label_gate import LabelGateDecision
-from mlops_core.metrics import METRICS, worsening
-from mlops_core.periods import PeriodUnit, period_label
+from mlops_core.metrics import METRICS
+from mlops_core.reasons import ReasonCode
 from mlops_core.schema_change import SchemaDecision
-
-
-# ------------------------------------------------------------------ formatting
-def _pct(x: float) -> str:
-    # Whole percents read best; below 10% one decimal keeps small changes visible.
-    if abs(x) >= 0.095:
-        return f"{x * 100:.0f}%"
-    return f"{x * 100:.1f}".rstrip("0").rstrip(".") + "%"
-
-
-def _num(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
-
-
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
-
-
-def _float(numbers: Mapping[str, float | int | str | None], key: str) -> float | None:
-    value = numbers.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _int(numbers: Mapping[str, float | int | str | None], key: str) -> int | None:
-    value = _float(numbers, key)
-    return None if value is None else int(value)
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def _clause(sentence: str) -> str:
-    """A sentence as a clause to embed: first letter lowered, final period dropped."""
-    text = sentence.strip().rstrip(".")
-    return text[:1].lower() + text[1:]
-
-
-def _version(v: str | None) -> str:
-    return f"version {v}" if v else "the model in production"
-
+from mlops_core.sentences import (
+    Wording,
+    as_clause,
+    as_sentence,
+    default_wording,
+    drift_clause,
+    input_range_finding_sentence,
+    promotion_reason_sentence,
+    retrain_reason_sentence,
+    version_words,
+    versus_normal,
+)
 
 # --------------------------------------------------------------------- wording
-_METRIC_WORDS = {
-    "mae": "{p} error",
-    "rmse": "{p} error (big misses weigh more)",
-    "mape": "{p} error in percent",
-    "accuracy": "share of correct {p}s",
-    "balanced_accuracy": "share of correct {p}s, each class weighing the same",
-    "f1": "{p} quality on the positive class (F1)",
-    "roc_auc": "ranking quality of the {p}s (AUC)",
-    "log_loss": "{p} error (log loss)",
-}
-
-
-@dataclass(frozen=True)
-class Wording:
-    """The use case's own words for what the summary talks about.
-
-    Attributes:
-        prediction: One output of the model ("forecast", "prediction").
-        metric: The primary metric in plain words ("forecast error").
-        outcomes: What the labels are, plural ("actual units sold").
-        period: The time unit of a batch ("week", or "period").
-        segment: What a segment is ("store", or "segment").
-        unit: ``data.period`` when periods are cut from dates: periods then read
-            as dates ("2012-03", "week of 2012-03-05"); None for integer periods.
-    """
-
-    prediction: str = "prediction"
-    metric: str = "error"
-    outcomes: str = "actual outcomes"
-    period: str = "period"
-    segment: str = "segment"
-    unit: PeriodUnit | None = None
-
-    def when(self, period: int | None) -> str:
-        """One period as people read it: "2012-03", "week of 2012-03-05", "period 17"."""
-        if self.unit is None:
-            return "-" if period is None else f"{self.period} {period}"
-        return period_label(period, self.unit)
-
-    def span(self, first: int | None, last: int | None) -> str:
-        """Periods ``first`` to ``last``: "2012-01 to 2012-03", "weeks 3 to 9"."""
-        if self.unit is None:
-            return f"{self.period}s {first} to {last}"
-        return f"{period_label(first, self.unit)} to {period_label(last, self.unit)}"
-
-    @property
-    def predictions(self) -> str:
-        """Plural of ``prediction``."""
-        return self.prediction + "s"
-
-    def periods(self, n: int) -> str:
-        """``n`` periods, e.g. "1 week", "3 weeks"."""
-        return _count(n, self.period)
-
-
-def _prediction_noun(task: str) -> str:
-    # A regression model here predicts a future quantity; a classifier a class.
-    return "forecast" if task == "regression" else "prediction"
-
-
-def default_wording(metric: str | None) -> Wording:
-    """Words derived from the primary metric alone (no use case at hand).
-
-    Args:
-        metric: Primary metric name, or None when unknown.
-
-    Returns:
-        Generic words; "forecast error" for a regression metric such as MAE.
-    """
-    if metric is None or metric not in METRICS:
-        return Wording()
-    noun = _prediction_noun(METRICS[metric].task)
-    return Wording(prediction=noun, metric=_METRIC_WORDS[metric].format(p=noun))
-
-
-def wording_for(usecase: UseCase) -> Wording:
-    """The words of a use case: its task, metric, target, period and segment names.
-
-    Args:
-        usecase: The use case.
-
-    Returns:
-        E.g. for the retail demand use case: "forecast", "forecast error",
-        "actual units sold", "period", "store".
-    """
-    noun = _prediction_noun(usecase.model.task)
-    data = usecase.data
-    return Wording(
-        prediction=noun,
-        metric=_METRIC_WORDS[usecase.metric.primary].format(p=noun),
-        outcomes="actual " + data.target_column.replace("_", " ").strip(),
-        period=data.period or "period",
-        segment=(data.segment_column or "segment").replace("_", " "),
-        unit=data.period,
-    )
 
 
 # --------------------------------------------------------------------- outcome
@@ -233,8 +102,8 @@ def schema_sentence(s: SchemaDecision | None) -> str | None:
     if s is None or s.action != "compatible" or not s.changes:
         return None
     changes = "; ".join(c.message for c in s.changes)
-    return _sentence(
-        f"the contract changed since {_version(s.champion_version)} was trained: {changes}"
+    return as_sentence(
+        f"the contract changed since {version_words(s.champion_version)} was trained: {changes}"
     )
 
 
@@ -252,36 +121,13 @@ def gate_sentence(gate: GateDecision) -> str:
     return f"The new data ({gate.rows:,} rows) passed every check{warn}."
 
 
-def _vs_normal(perf: PerformanceSummary, w: Wording, note: str = "") -> str:
-    """'the forecast error was 7.3 against 7.0 normally (4.3% worse, within normal variation)'.
-
-    ``note`` is added inside the parentheses (e.g. the limit that was crossed).
-    """
-    r = perf.realized
-    assert r is not None
-    decay = perf.decay or 0.0
-    significant = perf.decay_low is not None and perf.decay_low > 0
-    better = perf.decay_high is not None and perf.decay_high < 0
-    if significant:
-        noise = "clearly beyond normal variation"
-    elif better:
-        noise = "clearly better than usual"
-    else:
-        noise = "within normal variation"
-    direction = "worse" if decay > 0 else "better"
-    return (
-        f"the {w.metric} was {_num(r.value)} against {_num(perf.reference)} normally "
-        f"({_pct(abs(decay))} {direction}, {noise}{note})"
-    )
-
-
 def performance_sentence(perf: PerformanceSummary | None, w: Wording | None = None) -> str | None:
     """How the model did on the labels that arrived, in words."""
     if perf is None or perf.realized is None:
         return None
     w = w or default_wording(perf.metric)
-    rows = _count(perf.realized.rows, w.prediction)
-    return _sentence(f"measured on {rows} whose {w.outcomes} arrived, {_vs_normal(perf, w)}")
+    rows = count(perf.realized.rows, w.prediction)
+    return as_sentence(f"measured on {rows} whose {w.outcomes} arrived, {versus_normal(perf, w)}")
 
 
 def attribution_sentence(
@@ -298,21 +144,21 @@ def attribution_sentence(
             "moved or the relationship changed."
         )
     expected = (
-        f"{_num(perf.estimated)} (between {_num(perf.estimated_low)} and "
-        f"{_num(perf.estimated_high)})"
+        f"{number(perf.estimated)} (between {number(perf.estimated_low)} and "
+        f"{number(perf.estimated_high)})"
     )
     if cause == "concept_drift":
         return (
             f"Had the relationship between inputs and outcome stayed the same, the "
             f"{w.metric} would have been about {expected}; it was "
-            f"{_num(perf.realized.value)}, so the relationship itself changed "
+            f"{number(perf.realized.value)}, so the relationship itself changed "
             f"(concept drift)."
         )
     if cause == "covariate_shift":
         return (
             f"The inputs moved into harder cases: with the relationship unchanged we "
             f"expected a {w.metric} of {expected}, which explains the "
-            f"{_num(perf.realized.value)} seen (covariate shift)."
+            f"{number(perf.realized.value)} seen (covariate shift)."
         )
     return None
 
@@ -325,8 +171,8 @@ def estimate_sentence(perf: PerformanceSummary | None, w: Wording | None = None)
     e = perf.current_estimate
     return (
         f"For the {e.rows:,} {w.predictions} just made, before the {w.outcomes} arrive, the "
-        f"expected {w.metric} is {_num(e.value)} (between {_num(e.low)} and {_num(e.high)}; "
-        f"{_num(perf.reference)} normally)."
+        f"expected {w.metric} is {number(e.value)} (between {number(e.low)} and {number(e.high)}; "
+        f"{number(perf.reference)} normally)."
     )
 
 
@@ -341,27 +187,9 @@ def _estimate_warning(perf: PerformanceSummary | None, w: Wording) -> str | None
         return None
     return (
         f"Early warning: before the {w.outcomes} arrive, the {w.metric} of the "
-        f"{_count(e.rows, w.prediction)} just made is estimated at {_num(e.value)} (between "
-        f"{_num(e.low)} and {_num(e.high)}), worse than the normal {_num(perf.reference)}."
+        f"{count(e.rows, w.prediction)} just made is estimated at {number(e.value)} (between "
+        f"{number(e.low)} and {number(e.high)}), worse than the normal {number(perf.reference)}."
     )
-
-
-def _importance_known(drift: DriftSummary) -> bool:
-    return sum(f.importance for f in drift.features) > 0
-
-
-def _drift_clause(drift: DriftSummary) -> str | None:
-    """'3 of 9 inputs changed (price, ...), carrying 12% of what the model relies on'."""
-    names = drift.drifted_features
-    if not names:
-        return None
-    n = len(drift.features)
-    shown = ", ".join(names[:3]) + (" and others" if len(names) > 3 else "")
-    if _importance_known(drift):
-        weight = f"carrying {_pct(drift.importance_weighted_share)} of what the model relies on"
-    else:
-        weight = "how much the model relies on them is not known"
-    return f"{len(names)} of {n} inputs changed ({shown}), {weight}"
 
 
 def drift_sentence(drift: DriftSummary | None) -> str | None:
@@ -374,52 +202,10 @@ def drift_sentence(drift: DriftSummary | None) -> str | None:
             f" Taken together, the new rows can be told apart from the training data "
             f"(classifier AUC {drift.domain_auc:.2f})."
         )
-    clause = _drift_clause(drift)
+    clause = drift_clause(drift)
     if clause is None:
         return f"None of the {len(drift.features)} inputs changed noticeably on its own.{joint}"
-    return _sentence(clause) + joint
-
-
-#: What a model has not seen when a calendar column is outside its training range.
-_CALENDAR_UNSEEN = {
-    "month": "this season",
-    "season": "this season",
-    "quarter": "this season",
-    "week": "this season",
-    "hour": "this time of day",
-    "weekday": "this day of the week",
-    "day": "this day of the month",
-    "year": "this year",
-}
-
-
-def _span(low: float | None, high: float | None) -> str:
-    if low is None or high is None:
-        return "no values"
-    return _num(low) if low == high else f"{_num(low)} to {_num(high)}"
-
-
-def input_range_finding_sentence(f: InputRangeFinding) -> str:
-    """One input column outside the training range for a batch, in plain words.
-
-    E.g. "mnth (month) is outside the training range for every row (train 1 to 3,
-    batch 4): the model has not seen this season." or "temp is outside the
-    training range for 96% of rows (train 0.02 to 0.56, batch 0.6 to 0.98): the
-    model extrapolates."
-    """
-    name = f.column if f.calendar in (None, f.column) else f"{f.column} ({f.calendar})"
-    if f.rows_out >= f.rows:
-        where = "every row"
-    elif round(f.share, 2) >= 1.0:
-        where = f"all but {_count(f.rows - f.rows_out, 'row')}"
-    else:
-        where = f"{_pct(f.share)} of rows"
-    ranges = f"train {_span(f.train_min, f.train_max)}, batch {_span(f.batch_min, f.batch_max)}"
-    if f.calendar is not None:
-        meaning = f"the model has not seen {_CALENDAR_UNSEEN.get(f.calendar, 'this time')}"
-    else:
-        meaning = "the model extrapolates"
-    return f"{name} is outside the training range for {where} ({ranges}): {meaning}."
+    return as_sentence(clause) + joint
 
 
 def label_gate_sentence(
@@ -444,12 +230,12 @@ def label_gate_sentence(
                 f"{f.rule.replace('_', ' ')}: {f.rows:,}" for f in d.findings if f.dropped
             )
             said.append(
-                f"{_count(d.dropped_rows, 'row')} of the {d.rows:,} in the label file {d.file} "
+                f"{count(d.dropped_rows, 'row')} of the {d.rows:,} in the label file {d.file} "
                 f"were left out ({rules})"
             )
         if d.corrections:
-            said.append(f"the label file {d.file} changed {_count(d.corrections, 'earlier label')}")
-    return " ".join(_sentence(x) for x in said) if said else None
+            said.append(f"the label file {d.file} changed {count(d.corrections, 'earlier label')}")
+    return " ".join(as_sentence(x) for x in said) if said else None
 
 
 def guardrail_sentence(g: GuardrailSummary | None, w: Wording | None = None) -> str | None:
@@ -464,7 +250,7 @@ def guardrail_sentence(g: GuardrailSummary | None, w: Wording | None = None) -> 
         # Records written before breaker_rows existed counted every violating row.
         rate = g.breaker_rows / g.rows if g.breaker_rows and g.rows else g.violation_rate
         text = (
-            f"{_pct(rate)} of the {w.predictions} broke business limits, so the "
+            f"{percent(rate)} of the {w.predictions} broke business limits, so the "
             f"whole batch of {g.rows:,} was held for review instead of being sent."
         )
     elif g.violating_rows == 0 and g.findings:
@@ -485,159 +271,6 @@ def guardrail_sentence(g: GuardrailSummary | None, w: Wording | None = None) -> 
 
 
 # ------------------------------------------------------------ retrain, in words
-def _window_words(window: TrainingWindow | None, w: Wording) -> str:
-    if window is None:
-        return "the labeled data"
-    if window.first_period is None:
-        last = window.last_period if w.unit is None else period_label(window.last_period, w.unit)
-        return f"every {w.period} up to {last}"
-    return w.span(window.first_period, window.last_period)
-
-
-def _cause_clause(cause: str, w: Wording) -> str:
-    if cause == "concept_drift":
-        return f"; the link between the inputs and the {w.outcomes} changed"
-    if cause == "covariate_shift":
-        return "; the inputs moved into cases the model handles less well"
-    return ""
-
-
-def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | None = None) -> str:
-    """One reason of a retrain decision in plain words, with its numbers.
-
-    Args:
-        reason: A reason of ``d`` (any of ``d.reasons`` or ``d.checked``).
-        d: The decision it belongs to (its inputs give the measured values).
-        w: The use case's words.
-
-    Returns:
-        A sentence; the reason's own message for a code this function does not know.
-    """
-    inputs = d.inputs
-    perf, drift = inputs.performance, inputs.drift
-    w = w or default_wording(perf.metric if perf else None)
-    n = reason.numbers
-    code = reason.code
-    if code == "batch_failed_gate":
-        return _sentence("the data failed its checks, so nothing was scored or retrained")
-    if code == "late_batch":
-        late, latest = _int(n, "period"), _int(n, "latest_decided_period")
-        return _sentence(
-            f"this batch belongs to {w.when(late)}, which comes before {w.when(latest)}, already "
-            f"decided: its {w.predictions} were delivered and its rows will train the next "
-            "model, but no retrain is decided on data that arrives late"
-        )
-    if code == "no_champion":
-        return _sentence(
-            f"there was no model in production yet; the new one learned from "
-            f"{_window_words(d.window, w)}"
-        )
-    if code == "no_labeled_data":
-        return _sentence(f"no {w.outcomes} have arrived yet, so there is nothing to learn from")
-    if code == "not_enough_labels":
-        got, need = _int(n, "new_labeled_rows"), _int(n, "min_new_labels")
-        if not got:
-            return _sentence(
-                f"no {w.outcomes} arrived this {w.period}, so the model cannot be judged yet"
-            )
-        return _sentence(
-            f"only {_count(got or 0, w.prediction)} got their {w.outcomes} this {w.period} "
-            f"and at least {need} are needed to judge the model, so it is too early to "
-            "retrain"
-        )
-    if code == "cooldown":
-        since, wait = _int(n, "periods_since_retrain"), _int(n, "min_periods_between")
-        if since is not None and wait is not None:
-            decay = _float(n, "decay")
-            change = (
-                ""
-                if decay is None
-                else f"; the {w.metric} is {_pct(abs(decay))} "
-                f"{'worse' if decay > 0 else 'better'} than normal, not enough to cut the "
-                "wait short"
-            )
-            return _sentence(
-                f"the model was retrained {w.periods(since)} ago and a retrain waits at least "
-                f"{w.periods(wait)} so that its effect can be measured{change}"
-            )
-        limit = _float(n, "max_decay")
-        return _sentence(
-            f"the model was retrained recently, and the {w.metric} is not "
-            f"{_pct(limit) + ' ' if limit is not None else ''}worse than normal, which it "
-            "would take to retrain again this soon"
-        )
-    if code == "no_decay":
-        parts = []
-        clause = _drift_clause(drift) if drift is not None else None
-        if perf is not None and perf.realized is not None:
-            said = _vs_normal(perf, w)
-            parts.append(f"{clause}, but {said}" if clause else said)
-        elif clause:
-            parts.append(clause)
-        else:
-            # Records written before decay_not_measurable existed said no_decay here.
-            parts.append(f"the {w.metric} cannot be measured yet and no input changed noticeably")
-        return _sentence(f"{parts[0]}, so there was no reason to retrain")
-    if code == "decay_not_measurable":
-        rows, why = _int(n, "new_labeled_rows"), n.get("why")
-        got = f"{rows} newly labeled rows arrived" if rows is not None else "new labels arrived"
-        because = f" ({why})" if why else ""
-        return _sentence(
-            f"{got}, but the {w.metric} could not be measured on them{because}; without it "
-            "no decay can be judged, so the model was kept, which says nothing about "
-            "whether it is still good"
-        )
-    if code == "realized_decay" and perf is not None and perf.realized is not None:
-        limit = _float(n, "max_decay")
-        over = f" and over the {_pct(limit)} limit" if limit is not None else ""
-        cause = _cause_clause(str(n.get("cause", inputs.decay_cause)), w)
-        return _sentence(_vs_normal(perf, w, over) + cause)
-    if code == "important_feature_drift":
-        share, limit = _float(n, "importance_weighted_share"), _float(n, "importance_drift_limit")
-        top = n.get("top_drifted") or "some inputs"
-        return _sentence(
-            f"inputs the model relies on changed ({top}): they carry "
-            f"{_pct(share or 0.0)} of what the model relies on, over the "
-            f"{_pct(limit or 0.0)} limit"
-        )
-    if code == "model_age":
-        age, limit = _int(n, "age_periods"), _int(n, "max_age_periods")
-        if age is not None and limit is not None:
-            return _sentence(
-                f"the model learned from data up to {w.periods(age)} old, more than the "
-                f"{w.periods(limit)} allowed, so it is refreshed"
-            )
-    if code == "critical_decay_overrides_budget":
-        used, window = _int(n, "retrains_in_window"), _int(n, "budget_window_periods")
-        decay = _float(n, "decay")
-        if used is not None and window is not None and decay is not None:
-            return _sentence(
-                f"{_count(used, 'retrain')} were already made in the last {w.periods(window)}, "
-                f"the whole budget, but the {w.metric} is {_pct(decay)} worse than normal, "
-                "too much to keep the model until the budget frees up"
-            )
-    if code == "retrain_budget_exhausted":
-        used, cap = _int(n, "retrains_in_window"), _int(n, "max_retrains")
-        window = _int(n, "budget_window_periods")
-        if used is not None and cap is not None and window is not None:
-            return _sentence(
-                f"{_count(used, 'retrain')} were already made in the last "
-                f"{w.periods(window)}, and at most {cap} are allowed, so this one waits"
-            )
-    if code in ("retrain_not_worth_cost", "retrain_worth_cost"):
-        saving, cost = _float(n, "expected_saving"), _float(n, "retrain_cost")
-        horizon = _int(n, "horizon_periods")
-        if saving is not None and cost is not None and horizon is not None:
-            if code == "retrain_worth_cost":
-                return _sentence(
-                    f"retraining is expected to save about {_num(saving)} over the next "
-                    f"{w.periods(horizon)}, more than its cost of {_num(cost)}"
-                )
-            return _sentence(
-                f"retraining would not pay off: it would save about {_num(saving)} over the "
-                f"next {w.periods(horizon)}, less than its cost of {_num(cost)}"
-            )
-    return reason.message
 
 
 def retrain_why(d: RetrainDecision, w: Wording | None = None) -> str:
@@ -658,16 +291,21 @@ def retrain_why(d: RetrainDecision, w: Wording | None = None) -> str:
         return ""
     first = d.reasons[0]
     said = [retrain_reason_sentence(first, d, w)]
-    if first.code in ("retrain_budget_exhausted", "retrain_not_worth_cost") and len(d.reasons) > 1:
+    if (
+        first.code in (ReasonCode.RETRAIN_BUDGET_EXHAUSTED, ReasonCode.RETRAIN_NOT_WORTH_COST)
+        and len(d.reasons) > 1
+    ):
         trigger = retrain_reason_sentence(d.reasons[1], d, w)
         said = [
-            _sentence(f"{_clause(trigger)}, so a retrain was warranted, but {_clause(said[0])}")
+            as_sentence(
+                f"{as_clause(trigger)}, so a retrain was warranted, but {as_clause(said[0])}"
+            )
         ]
     if d.action == "retrain":
         worth = [
             r
             for r in d.reasons[1:]
-            if r.code in ("retrain_worth_cost", "critical_decay_overrides_budget")
+            if r.code in (ReasonCode.RETRAIN_WORTH_COST, ReasonCode.CRITICAL_DECAY_OVERRIDES_BUDGET)
         ]
         said += [retrain_reason_sentence(r, d, w) for r in worth]
     return " ".join(said)
@@ -682,138 +320,10 @@ def retrain_sentence(d: RetrainDecision, w: Wording | None = None) -> str:
         "retrain": "A new candidate model was trained",
     }[d.action]
     why = retrain_why(d, w)
-    return f"{head}: {_clause(why)}." if why else f"{head}."
+    return f"{head}: {as_clause(why)}." if why else f"{head}."
 
 
 # ---------------------------------------------------------- promotion, in words
-def _gain_words(numbers: Mapping[str, float | int | str | None], mode: object) -> str:
-    need = _float(numbers, "min_improvement")
-    if need is None:
-        return "the improvement required"
-    return f"the {_pct(need)} improvement required" if mode != "absolute" else f"{_num(need)}"
-
-
-def promotion_reason_sentence(
-    reason: Reason, p: PromotionDecision, w: Wording | None = None, kept: str | None = None
-) -> str:
-    """One check of the promotion gate in plain words, with its numbers.
-
-    Args:
-        reason: A reason of ``p``.
-        p: The promotion decision (its inputs give the measured values).
-        w: The use case's words.
-        kept: The version in production the challenger was compared with.
-
-    Returns:
-        A sentence; the reason's own message for a code this function does not know.
-    """
-    i = p.inputs
-    w = w or default_wording(i.metric)
-    n = reason.numbers
-    code = reason.code
-    champ = _version(kept)
-    if code == "no_floor_configured":
-        return _sentence(
-            "the use case sets no minimum quality for a model in production, so none is put "
-            "in production (a safety default)"
-        )
-    if code in ("baseline_beaten", "baseline_not_beaten"):
-        base = _float(n, "baseline")
-        naive = str(n.get("baseline_kind") or "a constant")
-        if code == "baseline_not_beaten":
-            return _sentence(
-                f"it is no better than a naive guess: its {w.metric} on recent held-back data "
-                f"was {_num(i.challenger_metric)} against {_num(base)} for always predicting "
-                f"the {naive} of the data it learned from"
-            )
-        return _sentence(
-            f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)}, better "
-            f"than the {_num(base)} of always predicting the {naive} of the data it learned from"
-        )
-    if code == "baseline_unavailable":
-        return _sentence(
-            "it could not be compared with a naive guess (no target to learn one from, or the "
-            f"{w.metric} is undefined on the held-back data), so it is not put in production "
-            "(a safety default)"
-        )
-    if code in ("floor_met", "floor_not_met"):
-        floor = _float(n, "floor")
-        verb = "within" if code == "floor_met" else "missing"
-        return _sentence(
-            f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)}, {verb} "
-            f"the minimum quality of {_num(floor)}"
-        )
-    if code == "target_leak_suspected":
-        leaking = {
-            k: v
-            for k, v in n.items()
-            if k != "max_target_association" and isinstance(v, int | float)
-        }
-        named = ", ".join(
-            f"{k} ({v:.2f})" for k, v in sorted(leaking.items(), key=lambda kv: -kv[1])
-        )
-        return _sentence(
-            f"it looks too good to be true: {named or 'an input'} follow"
-            f"{'s' if len(leaking) == 1 else ''} the {w.outcomes} almost exactly, which points "
-            "to a data error (an input filled from what it should predict); the data must be "
-            "checked before any new model goes live"
-        )
-    if code == "too_good_to_be_true":
-        gain, limit = _float(n, "relative_gain"), _float(n, "max_plausible_gain")
-        return _sentence(
-            f"it looks too good to be true: it removes {_pct(gain or 0.0)} of the error of "
-            f"{champ} (at most {_pct(limit or 0.0)} is plausible), which points to a data "
-            f"error such as an input filled from the {w.outcomes}"
-        )
-    if code in ("improvement_met", "improvement_too_small"):
-        against = (
-            f"its {w.metric} on recent held-back data was {_num(i.challenger_metric)} against "
-            f"{_num(i.champion_metric)} for {champ}"
-        )
-        if code == "improvement_too_small":
-            return _sentence(
-                f"it did not improve enough: {against}, short of {_gain_words(n, n.get('mode'))}"
-            )
-        rel = (
-            -worsening(i.metric, i.champion_metric, i.challenger_metric)
-            if i.champion_metric is not None
-            else None
-        )
-        better = f" ({_pct(rel)} better)" if rel is not None and math.isfinite(rel) else ""
-        return _sentence(f"{against}{better}")
-    if code in ("gain_significant", "gain_not_significant"):
-        if i.p_value is None:
-            return _sentence("its advantage was not tested, so it cannot be trusted")
-        if code == "gain_not_significant":
-            return _sentence(
-                f"its advantage over {champ} is too small to tell from chance "
-                f"(p = {i.p_value:.2g}, {_num(_float(n, 'significance'))} or less needed)"
-            )
-        return _sentence(f"its advantage is not chance (p = {i.p_value:.2g})")
-    if code == "segment_regression":
-        bad, worst = _int(n, "regressed_segments"), n.get("worst_segment")
-        by, cap = _float(n, "worst_worsening"), _float(n, "max_segment_regression")
-        return _sentence(
-            f"it would be worse for {_count(bad or 1, w.segment)}, most for {worst} "
-            f"({_pct(by or 0.0)} worse; at most {_pct(cap or 0.0)} is allowed)"
-        )
-    if code == "guardrail_rate_too_high":
-        rate, cap = _float(n, "guardrail_rate"), _float(n, "max_guardrail_rate")
-        return _sentence(
-            f"{_pct(rate or 0.0)} of its {w.predictions} on recent data broke business limits "
-            f"(at most {_pct(cap or 0.0)} is allowed)"
-        )
-    if code == "approval_rejected":
-        comment = f' ("{i.approval_comment}")' if i.approval_comment else ""
-        return _sentence(f"{i.approver or 'a reviewer'} rejected it{comment}")
-    if code == "approval_timeout":
-        return _sentence("no one approved it in time, and no answer counts as a no")
-    if code == "approval_pending":
-        return _sentence("it waits for a person to approve it")
-    if code == "approved":
-        comment = f' ("{i.approval_comment}")' if i.approval_comment else ""
-        return _sentence(f"{i.approver or 'a reviewer'} approved it{comment}")
-    return reason.message
 
 
 def promotion_why(p: PromotionDecision, w: Wording | None = None, kept: str | None = None) -> str:
@@ -834,8 +344,16 @@ def promotion_why(p: PromotionDecision, w: Wording | None = None, kept: str | No
     codes = {r.code: r for r in p.reasons}
     # Against a champion the improvement says it all; a first model is judged on the
     # floor when one is set, else on the naive baseline.
-    quality = codes.get("improvement_met") or codes.get("floor_met") or codes.get("baseline_beaten")
-    said = [promotion_reason_sentence(r, p, w, kept) for r in (quality, codes.get("approved")) if r]
+    quality = (
+        codes.get(ReasonCode.IMPROVEMENT_MET)
+        or codes.get(ReasonCode.FLOOR_MET)
+        or codes.get(ReasonCode.BASELINE_BEATEN)
+    )
+    said = [
+        promotion_reason_sentence(r, p, w, kept)
+        for r in (quality, codes.get(ReasonCode.APPROVED))
+        if r
+    ]
     return " ".join(said)
 
 
@@ -864,7 +382,7 @@ def promotion_sentence(
         return f"{head} {why}".strip()
     if p.action == "await_approval":
         return f"The candidate{v} passed every automatic check and waits for approval."
-    return f"The candidate{v} was not put in production: {_clause(why)}."
+    return f"The candidate{v} was not put in production: {as_clause(why)}."
 
 
 # --------------------------------------------------------------- the summary
@@ -885,46 +403,48 @@ def headline_sentence(o: CycleOutcome, w: Wording | None = None) -> str:
         reasons = o.gate.reasons
         first = failed[0].message if failed else (reasons[0].message if reasons else "")
         more = f" (and {len(failed) - 1} more problem(s))" if len(failed) > 1 else ""
-        stays = f"{_version(kept)} stays as it was" if kept else "no model was trained on it"
-        return _sentence(
+        stays = f"{version_words(kept)} stays as it was" if kept else "no model was trained on it"
+        return as_sentence(
             f"we set the data of {w.when(o.period)} ({o.batch}) aside unused: "
             f"{first.rstrip('.')}{more}; {stays}"
         )
     r, p, c = o.retrain, o.promotion, o.challenger_version
     if r is None or r.action in ("skip", "block"):
         if kept is None:
-            return _sentence("no model is in production yet, and none could be trained")
-        return _sentence(f"we kept the current model ({_version(kept)})")
+            return as_sentence("no model is in production yet, and none could be trained")
+        return as_sentence(f"we kept the current model ({version_words(kept)})")
     first_model = r.action == "train"
     candidate = f"version {c}" if c else "a candidate"
     if p is None:
-        return _sentence(f"we trained {candidate} but did not judge it")
+        return as_sentence(f"we trained {candidate} but did not judge it")
     if o.superseded_by is not None:
-        return _sentence(
+        return as_sentence(
             f"we trained {candidate} and the checks approved it, but it was not put in "
             f"production: version {o.superseded_by} became the model in production first, and "
             f"the next {w.period} judges against it"
         )
     if p.action == "promote":
         if first_model:
-            return _sentence(f"we put a first model in production ({candidate})")
+            return as_sentence(f"we put a first model in production ({candidate})")
         instead = f" instead of version {kept}" if kept is not None else ""
-        return _sentence(
+        return as_sentence(
             f"we replaced the model in production: {candidate} now makes the "
             f"{w.predictions}{instead}"
         )
     if p.action == "await_approval":
         meanwhile = (
-            "" if first_model else f", while {_version(kept)} keeps making the {w.predictions}"
+            "" if first_model else f", while {version_words(kept)} keeps making the {w.predictions}"
         )
-        return _sentence(
+        return as_sentence(
             f"we trained {candidate}; it passed every automatic check and waits for a person "
             f"to approve it{meanwhile}"
         )
     if first_model:
-        return _sentence(f"we trained a first model ({candidate}) but did not put it in production")
-    kept_words = f" ({_version(kept)})" if kept is not None else ""
-    return _sentence(
+        return as_sentence(
+            f"we trained a first model ({candidate}) but did not put it in production"
+        )
+    kept_words = f" ({version_words(kept)})" if kept is not None else ""
+    return as_sentence(
         f"we trained a new candidate ({candidate}) but kept the current model{kept_words}"
     )
 
@@ -932,13 +452,15 @@ def headline_sentence(o: CycleOutcome, w: Wording | None = None) -> str:
 def _covers_performance(o: CycleOutcome) -> bool:
     r = o.retrain
     codes = {x.code for x in r.reasons[:2]} if r is not None else set()
-    return bool(codes & {"no_decay", "realized_decay", "decay_not_measurable"})
+    return bool(
+        codes & {ReasonCode.NO_DECAY, ReasonCode.REALIZED_DECAY, ReasonCode.DECAY_NOT_MEASURABLE}
+    )
 
 
 def _covers_drift(o: CycleOutcome) -> bool:
     r = o.retrain
     codes = {x.code for x in r.reasons[:2]} if r is not None else set()
-    return bool(codes & {"no_decay", "important_feature_drift"})
+    return bool(codes & {ReasonCode.NO_DECAY, ReasonCode.IMPORTANT_FEATURE_DRIFT})
 
 
 def cycle_summary(o: CycleOutcome, w: Wording | None = None) -> str:
@@ -969,8 +491,8 @@ def cycle_summary(o: CycleOutcome, w: Wording | None = None) -> str:
         if not _covers_performance(o):
             parts.append(performance_sentence(o.performance, w) or "")
         if o.drift is not None and not _covers_drift(o):
-            clause = _drift_clause(o.drift)
-            parts.append(_sentence(clause) if clause else "")
+            clause = drift_clause(o.drift)
+            parts.append(as_sentence(clause) if clause else "")
         g = o.guardrails
         if g is not None and (g.violating_rows or g.findings):
             parts.append(guardrail_sentence(g, w) or "")
@@ -981,12 +503,12 @@ def cycle_summary(o: CycleOutcome, w: Wording | None = None) -> str:
             warned = o.gate.warnings
             more = f" (and {len(warned) - 1} more)" if len(warned) > 1 else ""
             parts.append(
-                _sentence(
-                    f"the data had {_count(len(warned), 'warning')}: {warned[0].message}"
+                as_sentence(
+                    f"the data had {count(len(warned), 'warning')}: {warned[0].message}"
                 ).rstrip(".")
                 + f"{more}."
             )
-    return " ".join(_sentence(p) for p in parts if p)
+    return " ".join(as_sentence(p) for p in parts if p)
 
 
 # ----------------------------------------------------------- champion changes
@@ -1032,7 +554,7 @@ def champion_change_sentence(change: ChampionChange, w: Wording | None = None) -
     if change.kind == "rollback":
         who = change.requested_by or "someone"
         why = f': "{change.reason}"' if change.reason else ""
-        return _sentence(
+        return as_sentence(
             f"version {change.version} came back {when + ' ' if when else ''}when {who} rolled "
             f"back version {change.previous}{why}"
         )
@@ -1041,7 +563,7 @@ def champion_change_sentence(change: ChampionChange, w: Wording | None = None) -
         if change.kind == "first" or change.previous is None
         else f"version {change.version} replaced version {change.previous} {when}".rstrip()
     )
-    said = [_sentence(head)]
+    said = [as_sentence(head)]
     if change.retrain is not None and change.kind != "first":
         said.append(retrain_why(change.retrain, w))
     if change.promotion is not None:
@@ -1066,25 +588,25 @@ def _performance_table(o: CycleOutcome, w: Wording) -> list[str]:
         "| what | rows | value | interval |",
         "|---|---|---|---|",
         f"| reference ({p.metric} expected one step after the champion's training) | - | "
-        f"{_num(p.reference)} | - |",
+        f"{number(p.reference)} | - |",
     ]
     if p.realized is not None:
         r = p.realized
         rows.append(
-            f"| realized on newly labeled rows (decay {_pct(p.decay or 0)}) | {r.rows} | "
-            f"{_num(r.value)} | [{_num(r.low)}, {_num(r.high)}] |"
+            f"| realized on newly labeled rows (decay {percent(p.decay or 0)}) | {r.rows} | "
+            f"{number(r.value)} | [{number(r.low)}, {number(r.high)}] |"
         )
     if p.estimated is not None:
         rows.append(
             f"| estimated on the same rows, relationship unchanged ({p.estimate_method}) "
-            f"| {p.new_labeled_rows} | {_num(p.estimated)} | "
-            f"[{_num(p.estimated_low)}, {_num(p.estimated_high)}] |"
+            f"| {p.new_labeled_rows} | {number(p.estimated)} | "
+            f"[{number(p.estimated_low)}, {number(p.estimated_high)}] |"
         )
     if p.current_estimate is not None:
         e = p.current_estimate
         rows.append(
             f"| estimated on the batch just scored (no labels yet) | {e.rows} | "
-            f"{_num(e.value)} | [{_num(e.low)}, {_num(e.high)}] |"
+            f"{number(e.value)} | [{number(e.low)}, {number(e.high)}] |"
         )
     cause = o.retrain.inputs.decay_cause if o.retrain is not None else "unknown"
     attribution = attribution_sentence(p, cause, w)
@@ -1112,7 +634,7 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None)
     if o.schema is not None and o.schema.changes:
         lines += [
             "",
-            f"## Contract changes since {_version(o.schema.champion_version)} was trained",
+            f"## Contract changes since {version_words(o.schema.champion_version)} was trained",
             "",
             "| column | change | code | champion reads it | compatible | detail |",
             "|---|---|---|---|---|---|",
@@ -1129,15 +651,15 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None)
             "",
             "## Drift",
             "",
-            f"Drift share {_pct(o.drift.drift_share)}, "
-            f"importance-weighted {_pct(o.drift.importance_weighted_share)}"
+            f"Drift share {percent(o.drift.drift_share)}, "
+            f"importance-weighted {percent(o.drift.importance_weighted_share)}"
             + (
-                f", prediction drift {_num(o.drift.prediction_drift)}"
+                f", prediction drift {number(o.drift.prediction_drift)}"
                 if o.drift.prediction_drift is not None
                 else ""
             )
             + (
-                f", domain classifier AUC {_num(o.drift.domain_auc)}"
+                f", domain classifier AUC {number(o.drift.domain_auc)}"
                 if o.drift.domain_auc is not None
                 else ""
             )
@@ -1148,8 +670,8 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None)
         ]
         for f in sorted(o.drift.features, key=lambda f: -f.importance):
             lines.append(
-                f"| {f.feature} | {f.method} | {_num(f.score)} | {_num(f.threshold)} | "
-                f"{'yes' if f.drifted else 'no'} | {_pct(f.importance)} |"
+                f"| {f.feature} | {f.method} | {number(f.score)} | {number(f.threshold)} | "
+                f"{'yes' if f.drifted else 'no'} | {percent(f.importance)} |"
             )
     if o.guardrails is not None:
         g = o.guardrails

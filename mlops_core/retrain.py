@@ -4,11 +4,18 @@ Every rule that was looked at is kept in ``checked`` with ``passed`` set to
 True (the rule did not fire), False (it fired) or None (not applicable, e.g.
 no labels yet). A missing threshold or baseline never leads to a retrain: a
 rule that lacks its evidence is recorded as not applicable and does not fire.
+
+The rules are small functions listed in order in :data:`RULES`. Each looks at
+the cycle's evidence, records what it checked, and either decides (returns the
+decision: the first rule that does wins) or passes to the next. Rules emit
+reason codes and numbers only; their sentences come from
+:mod:`mlops_core.sentences`.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from mlops_core.config import DriftPolicy, RetrainPolicy
 from mlops_core.decisions import (
@@ -20,31 +27,10 @@ from mlops_core.decisions import (
     TrainingWindow,
 )
 from mlops_core.metrics import METRICS
+from mlops_core.reasons import ReasonCode
+from mlops_core.sentences import reason, unmeasured_why
 
-_CAUSE_TEXT = {
-    "concept_drift": "concept drift (the link between inputs and target changed: realized "
-    "performance is clearly worse than the label-free estimate)",
-    "covariate_shift": "covariate shift (inputs moved into regions where the model is weaker; "
-    "the label-free estimate explains the loss)",
-    "unknown": "unattributed (the label-free estimate is missing or does not separate concept "
-    "drift from covariate shift)",
-}
-
-
-def _num(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.4g}"
-
-
-def _pct(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:+.1%}"
-
-
-def _periods(n: int) -> str:
-    return f"{n} period" if n == 1 else f"{n} periods"
+Numbers = dict[str, float | int | str | None]
 
 
 def _realized(perf: PerformanceSummary | None) -> PerformanceSummary | None:
@@ -54,17 +40,7 @@ def _realized(perf: PerformanceSummary | None) -> PerformanceSummary | None:
     return perf
 
 
-def _performance_text(perf: PerformanceSummary) -> str:
-    r = perf.realized
-    assert r is not None
-    return (
-        f"realized {perf.metric} {_num(r.value)} (interval {_num(r.low)} to {_num(r.high)}, "
-        f"{r.rows} rows) vs reference {_num(perf.reference)}: decay {_pct(perf.decay)} "
-        f"(interval {_pct(perf.decay_low)} to {_pct(perf.decay_high)})"
-    )
-
-
-def _performance_numbers(perf: PerformanceSummary) -> dict[str, float | int | str | None]:
+def _performance_numbers(perf: PerformanceSummary) -> Numbers:
     r = perf.realized
     assert r is not None
     return {
@@ -130,32 +106,329 @@ def _excess_loss_per_row(perf: PerformanceSummary | None, metric: str) -> float:
     return max(diff, 0.0)
 
 
-def _no_labels(checked: list[Reason], inputs: RetrainInputs) -> RetrainDecision:
-    reason = Reason(
-        code="no_labeled_data",
-        message="No labeled period is available yet, so there is nothing to train on; "
-        "training waits for labels.",
-        numbers={"new_labeled_rows": inputs.new_labeled_rows},
+@dataclass
+class _Cycle:
+    """What the rules share while deciding one cycle.
+
+    Attributes:
+        inputs, retrain, drift, metric: The evidence and the policies.
+        perf: The performance summary when it carries a realized metric and a decay.
+        checked: Every rule looked at so far, in order.
+        notes: Facts that go with the decision (an override, unimportant drift).
+        candidate: The rule (5-7) that makes this cycle a retrain candidate.
+        cooldown_overridden: A critical decay overrode the cooldown (for decay only).
+        budget_ok: The budget check that let the candidate through, if it did.
+        cost_ok: The cost check that let the candidate through.
+    """
+
+    inputs: RetrainInputs
+    retrain: RetrainPolicy
+    drift: DriftPolicy
+    metric: str
+    perf: PerformanceSummary | None
+    checked: list[Reason] = field(default_factory=list)
+    notes: list[Reason] = field(default_factory=list)
+    candidate: Reason | None = None
+    cooldown_overridden: bool = False
+    budget_ok: Reason | None = None
+    cost_ok: Reason | None = None
+
+    def check(self, r: Reason) -> Reason:
+        """Record a rule that was looked at."""
+        self.checked.append(r)
+        return r
+
+    def decide(
+        self,
+        action: RetrainAction,
+        reasons: list[Reason],
+        window: TrainingWindow | None = None,
+    ) -> RetrainDecision:
+        """The decision, with the deciding reason first and every checked rule."""
+        return RetrainDecision(
+            action=action,
+            reasons=tuple(reasons),
+            checked=tuple(self.checked),
+            window=window,
+            inputs=self.inputs,
+        )
+
+    def no_labels(self) -> RetrainDecision:
+        """Skip: no labeled period to train on."""
+        r = self.check(
+            reason(
+                ReasonCode.NO_LABELED_DATA,
+                {"new_labeled_rows": self.inputs.new_labeled_rows},
+                passed=False,
+            )
+        )
+        return self.decide("skip", [r])
+
+
+#: A rule: decides (first match wins) or returns None to pass to the next rule.
+Rule = Callable[[_Cycle], RetrainDecision | None]
+
+
+# -------------------------------------------------------------------- the rules
+def _gate(c: _Cycle) -> RetrainDecision | None:
+    """1. A batch that failed the gate blocks everything."""
+    if not c.inputs.gate_passed:
+        return c.decide("block", [c.check(reason(ReasonCode.BATCH_FAILED_GATE, passed=False))])
+    c.check(reason(ReasonCode.BATCH_PASSED_GATE, passed=True))
+    return None
+
+
+def _late(c: _Cycle) -> RetrainDecision | None:
+    """1b. A late batch is skipped: decisions only move forward in time."""
+    if c.inputs.late_after is None:
+        return None
+    numbers = {"period": c.inputs.period, "latest_decided_period": c.inputs.late_after}
+    return c.decide("skip", [c.check(reason(ReasonCode.LATE_BATCH, numbers, passed=False))])
+
+
+def _champion(c: _Cycle) -> RetrainDecision | None:
+    """2. Without a champion a first model is trained (when labels exist)."""
+    if c.inputs.has_champion:
+        c.check(reason(ReasonCode.HAS_CHAMPION, passed=True))
+        return None
+    window = _window(c.inputs, c.retrain)
+    if window is None:
+        return c.no_labels()
+    numbers = {"last_period": window.last_period, "first_period": window.first_period}
+    r = c.check(reason(ReasonCode.NO_CHAMPION, numbers, passed=False))
+    return c.decide("train", [r], window)
+
+
+def _labels(c: _Cycle) -> RetrainDecision | None:
+    """3. Too few new labels: no evidence to judge the model or to retrain on."""
+    numbers = {
+        "new_labeled_rows": c.inputs.new_labeled_rows,
+        "min_new_labels": c.retrain.min_new_labels,
+    }
+    if c.inputs.new_labeled_rows < c.retrain.min_new_labels:
+        r = c.check(reason(ReasonCode.NOT_ENOUGH_LABELS, numbers, passed=False))
+        return c.decide("skip", [r])
+    c.check(reason(ReasonCode.ENOUGH_LABELS, numbers, passed=True))
+    return None
+
+
+def _cooldown(c: _Cycle) -> RetrainDecision | None:
+    """4. Inside the cooldown: skip, unless a critical decay overrides it."""
+    last = c.inputs.last_retrain_period
+    if last is None:
+        c.check(reason(ReasonCode.OUTSIDE_COOLDOWN, passed=True))
+        return None
+    since = c.inputs.period - last
+    numbers: Numbers = {
+        "periods_since_retrain": since,
+        "min_periods_between": c.retrain.min_periods_between,
+    }
+    if since >= c.retrain.min_periods_between:
+        c.check(reason(ReasonCode.OUTSIDE_COOLDOWN, numbers, passed=True))
+        return None
+    perf = c.perf
+    if perf is not None and _critical(perf, c.retrain):
+        c.cooldown_overridden = True
+        override = reason(
+            ReasonCode.CRITICAL_DECAY_OVERRIDES_COOLDOWN,
+            {**numbers, "decay": perf.decay, "critical_decay": c.retrain.critical_decay},
+            passed=True,
+            decay_low=perf.decay_low,
+            decay_high=perf.decay_high,
+        )
+        c.notes.append(c.check(override))
+        return None
+    r = reason(
+        ReasonCode.COOLDOWN,
+        {**numbers, "decay": None if perf is None else perf.decay},
         passed=False,
+        critical_decay=c.retrain.critical_decay,
     )
-    checked.append(reason)
-    return _decide("skip", [reason], checked, inputs)
+    return c.decide("skip", [c.check(r)])
 
 
-def _decide(
-    action: RetrainAction,
-    reasons: list[Reason],
-    checked: list[Reason],
-    inputs: RetrainInputs,
-    window: TrainingWindow | None = None,
-) -> RetrainDecision:
-    return RetrainDecision(
-        action=action,
-        reasons=tuple(reasons),
-        checked=tuple(checked),
-        window=window,
-        inputs=inputs,
+def _decay(c: _Cycle) -> RetrainDecision | None:
+    """5. Significant realized decay over ``max_decay``: a retrain candidate."""
+    perf = c.perf
+    if perf is None:
+        c.check(reason(ReasonCode.PERFORMANCE_UNAVAILABLE, passed=None))
+        return None
+    numbers = {**_performance_numbers(perf), "max_decay": c.retrain.max_decay}
+    if _significant(perf, c.retrain.max_decay):
+        numbers["cause"] = c.inputs.decay_cause
+        c.candidate = c.check(
+            reason(ReasonCode.REALIZED_DECAY, numbers, passed=False, metric=perf.metric)
+        )
+    else:
+        c.check(reason(ReasonCode.NO_SIGNIFICANT_DECAY, numbers, passed=True, metric=perf.metric))
+    return None
+
+
+def _cooldown_holds(c: _Cycle) -> RetrainDecision | None:
+    """4b. The cooldown override lets only a decay retrain through: drift or age
+    do not justify breaking the cooldown."""
+    if c.candidate is not None or not c.cooldown_overridden:
+        return None
+    r = reason(ReasonCode.COOLDOWN, {"max_decay": c.retrain.max_decay}, passed=False)
+    return c.decide("skip", [c.check(r), *c.notes])
+
+
+def _feature_drift(c: _Cycle) -> RetrainDecision | None:
+    """6. Importance-weighted drift over ``importance_drift_limit``: a retrain candidate."""
+    if c.candidate is not None:
+        return None
+    facts = c.inputs.drift
+    if facts is None:
+        c.check(reason(ReasonCode.DRIFT_UNAVAILABLE, passed=None))
+        return None
+    share = facts.importance_weighted_share
+    top = facts.drifted_features[:3]
+    numbers: Numbers = {
+        "importance_weighted_share": share,
+        "importance_drift_limit": c.drift.importance_drift_limit,
+        "drift_share": facts.drift_share,
+        "drifted_features": len(facts.drifted_features),
+        "top_drifted": ", ".join(top) if top else "none",
+    }
+    if share > c.drift.importance_drift_limit:
+        c.candidate = c.check(reason(ReasonCode.IMPORTANT_FEATURE_DRIFT, numbers, passed=False))
+    elif facts.drifted_features:
+        c.notes.append(c.check(reason(ReasonCode.UNIMPORTANT_FEATURE_DRIFT, numbers, passed=True)))
+    else:
+        c.check(reason(ReasonCode.NO_FEATURE_DRIFT, numbers, passed=True))
+    return None
+
+
+def _model_age(c: _Cycle) -> RetrainDecision | None:
+    """7. A champion older than ``max_age_periods``: a retrain candidate."""
+    if c.candidate is not None:
+        return None
+    trained = c.inputs.champion_trained_period
+    if trained is None:
+        c.check(reason(ReasonCode.MODEL_AGE_UNKNOWN, passed=None))
+        return None
+    age = c.inputs.period - trained
+    numbers = {"age_periods": age, "max_age_periods": c.retrain.max_age_periods}
+    if age > c.retrain.max_age_periods:
+        c.candidate = c.check(reason(ReasonCode.MODEL_AGE, numbers, passed=False))
+    else:
+        c.check(reason(ReasonCode.MODEL_FRESH, numbers, passed=True))
+    return None
+
+
+def _nothing_fired(c: _Cycle) -> RetrainDecision | None:
+    """8. No candidate: skip, saying whether the decay could be judged at all."""
+    if c.candidate is not None:
+        return None
+    if c.perf is None:
+        # Labels arrived (rule 3) but gave no measurable performance: that is no
+        # evidence of decay, and the record must not say "no decay".
+        numbers: Numbers = {
+            "new_labeled_rows": c.inputs.new_labeled_rows,
+            "why": unmeasured_why(c.inputs.performance, c.metric),
+        }
+        r = reason(ReasonCode.DECAY_NOT_MEASURABLE, numbers, passed=False)
+        return c.decide("skip", [c.check(r), *c.notes])
+    numbers = dict(_performance_numbers(c.perf))
+    if c.inputs.drift is not None:
+        numbers["importance_weighted_share"] = c.inputs.drift.importance_weighted_share
+        numbers["importance_drift_limit"] = c.drift.importance_drift_limit
+        numbers["drift_share"] = c.inputs.drift.drift_share
+    r = reason(ReasonCode.NO_DECAY, numbers, passed=True, metric=c.perf.metric)
+    return c.decide("skip", [c.check(r), *c.notes])
+
+
+def _budget(c: _Cycle) -> RetrainDecision | None:
+    """9. The budget (``max_retrains`` within the window); a critical decay overrides it."""
+    assert c.candidate is not None
+    used = c.inputs.retrain_periods_in_budget_window
+    numbers: Numbers = {
+        "retrains_in_window": used,
+        "max_retrains": c.retrain.max_retrains,
+        "budget_window_periods": c.retrain.budget_window_periods,
+    }
+    if used < c.retrain.max_retrains:
+        c.budget_ok = c.check(reason(ReasonCode.RETRAIN_BUDGET_AVAILABLE, numbers, passed=True))
+        return None
+    perf = c.perf
+    if perf is not None and _critical(perf, c.retrain):
+        # A budget limits routine refreshes; it must never keep serving a champion
+        # whose error is critically worse than at its training (as the cooldown).
+        override = reason(
+            ReasonCode.CRITICAL_DECAY_OVERRIDES_BUDGET,
+            {**numbers, "decay": perf.decay, "critical_decay": c.retrain.critical_decay},
+            passed=True,
+            decay_low=perf.decay_low,
+            decay_high=perf.decay_high,
+        )
+        c.notes.insert(0, c.check(override))
+        return None
+    r = reason(ReasonCode.RETRAIN_BUDGET_EXHAUSTED, numbers, passed=False, trigger=c.candidate.code)
+    return c.decide("skip", [c.check(r), c.candidate, *c.notes])
+
+
+def _cost(c: _Cycle) -> RetrainDecision | None:
+    """10. With a ``retrain_cost``, the expected saving must exceed it.
+
+    Saving: excess loss per row x ``rows_per_period`` x ``horizon_periods`` x
+    ``error_cost_per_unit``.
+    """
+    assert c.candidate is not None
+    policy = c.retrain
+    if policy.retrain_cost <= 0:
+        c.cost_ok = c.check(reason(ReasonCode.RETRAIN_COST_FREE, {"retrain_cost": 0.0}, True))
+        return None
+    excess = _excess_loss_per_row(c.inputs.performance, c.metric)
+    saving = excess * c.inputs.rows_per_period * policy.horizon_periods * policy.error_cost_per_unit
+    numbers: Numbers = {
+        "expected_saving": saving,
+        "retrain_cost": policy.retrain_cost,
+        "excess_loss_per_row": excess,
+        "rows_per_period": c.inputs.rows_per_period,
+        "horizon_periods": policy.horizon_periods,
+        "error_cost_per_unit": policy.error_cost_per_unit,
+    }
+    if saving <= policy.retrain_cost:  # not "saving > cost": a NaN saving is not a skip
+        r = reason(
+            ReasonCode.RETRAIN_NOT_WORTH_COST,
+            numbers,
+            passed=False,
+            metric=c.metric,
+            trigger=c.candidate.code,
+        )
+        return c.decide("skip", [c.check(r), c.candidate, *c.notes])
+    c.cost_ok = c.check(
+        reason(ReasonCode.RETRAIN_WORTH_COST, numbers, passed=True, metric=c.metric)
     )
+    return None
+
+
+def _retrain(c: _Cycle) -> RetrainDecision | None:
+    """11. Retrain on the training window (skip when no labeled period exists)."""
+    assert c.candidate is not None and c.cost_ok is not None
+    window = _window(c.inputs, c.retrain)
+    if window is None:
+        return c.no_labels()
+    budget = [c.budget_ok] if c.budget_ok is not None else []
+    return c.decide("retrain", [c.candidate, *budget, c.cost_ok, *c.notes], window)
+
+
+#: The retrain rules in order; the first that decides wins.
+RULES: tuple[Rule, ...] = (
+    _gate,
+    _late,
+    _champion,
+    _labels,
+    _cooldown,
+    _decay,
+    _cooldown_holds,
+    _feature_drift,
+    _model_age,
+    _nothing_fired,
+    _budget,
+    _cost,
+    _retrain,
+)
 
 
 def decide_retrain(
@@ -163,7 +436,7 @@ def decide_retrain(
 ) -> RetrainDecision:
     """Decide whether to block, train, retrain or skip this cycle.
 
-    Rules, first match wins:
+    Rules (:data:`RULES`), first match wins:
 
     1. the batch failed the gate: ``block``; a late batch (its period is before
        the latest period decided): ``skip``, since decisions only move forward;
@@ -203,453 +476,9 @@ def decide_retrain(
         raise ValueError(
             f"performance is measured in {inputs.performance.metric!r}, decision uses {metric!r}"
         )
-    checked: list[Reason] = []
-
-    # 1. Gate.
-    if not inputs.gate_passed:
-        reason = Reason(
-            code="batch_failed_gate",
-            message="The batch failed the validation gate: nothing is scored or trained and "
-            "the champion stays.",
-            passed=False,
-        )
-        checked.append(reason)
-        return _decide("block", [reason], checked, inputs)
-    checked.append(
-        Reason(
-            code="batch_passed_gate", message="The batch passed the validation gate.", passed=True
-        )
-    )
-    if inputs.late_after is not None:
-        reason = Reason(
-            code="late_batch",
-            message="The batch arrived late: its period is before the latest one already "
-            "decided. Its predictions were delivered and its rows join the labeled pool for "
-            "the next retrain; no retrain is decided on it, since decisions only move forward "
-            "in time.",
-            numbers={"period": inputs.period, "latest_decided_period": inputs.late_after},
-            passed=False,
-        )
-        checked.append(reason)
-        return _decide("skip", [reason], checked, inputs)
-
-    # 2. Champion.
-    if not inputs.has_champion:
-        window = _window(inputs, retrain)
-        if window is None:
-            return _no_labels(checked, inputs)
-        reason = Reason(
-            code="no_champion",
-            message=f"There is no champion yet: a first model is trained on periods "
-            f"{_window_text(window)}.",
-            numbers={"last_period": window.last_period, "first_period": window.first_period},
-            passed=False,
-        )
-        checked.append(reason)
-        return _decide("train", [reason], checked, inputs, window)
-    checked.append(Reason(code="has_champion", message="A champion is in production.", passed=True))
-
-    # 3. Labels.
-    labels = {"new_labeled_rows": inputs.new_labeled_rows, "min_new_labels": retrain.min_new_labels}
-    if inputs.new_labeled_rows < retrain.min_new_labels:
-        reason = Reason(
-            code="not_enough_labels",
-            message=f"Only {inputs.new_labeled_rows} newly labeled rows arrived (at least "
-            f"{retrain.min_new_labels} needed): too little evidence to judge the model or to "
-            "retrain on.",
-            numbers=labels,
-            passed=False,
-        )
-        checked.append(reason)
-        return _decide("skip", [reason], checked, inputs)
-    checked.append(
-        Reason(
-            code="enough_labels",
-            message=f"{inputs.new_labeled_rows} newly labeled rows arrived (at least "
-            f"{retrain.min_new_labels} needed).",
-            numbers=labels,
-            passed=True,
-        )
-    )
-
-    perf = _realized(inputs.performance)
-    notes: list[Reason] = []
-
-    # 4. Cooldown.
-    in_cooldown = False
-    if inputs.last_retrain_period is not None:
-        since = inputs.period - inputs.last_retrain_period
-        cool = {
-            "periods_since_retrain": since,
-            "min_periods_between": retrain.min_periods_between,
-        }
-        if since < retrain.min_periods_between:
-            if perf is not None and _critical(perf, retrain):
-                in_cooldown = True
-                override = Reason(
-                    code="critical_decay_overrides_cooldown",
-                    message=f"The last retrain was {_periods(since)} ago (cooldown "
-                    f"{retrain.min_periods_between}), but the decay {_pct(perf.decay)} (interval "
-                    f"{_pct(perf.decay_low)} to {_pct(perf.decay_high)}) is over the critical "
-                    f"{retrain.critical_decay:.0%}: the cooldown is overridden.",
-                    numbers={**cool, "decay": perf.decay, "critical_decay": retrain.critical_decay},
-                    passed=True,
-                )
-                checked.append(override)
-                notes.append(override)
-            else:
-                decay_txt = (
-                    ""
-                    if perf is None
-                    else f" The decay {_pct(perf.decay)} is not over "
-                    f"the critical {retrain.critical_decay:.0%} with significance."
-                )
-                reason = Reason(
-                    code="cooldown",
-                    message=f"The last retrain was {_periods(since)} ago, inside the cooldown of "
-                    f"{retrain.min_periods_between} periods.{decay_txt}",
-                    numbers={**cool, "decay": None if perf is None else perf.decay},
-                    passed=False,
-                )
-                checked.append(reason)
-                return _decide("skip", [reason], checked, inputs)
-        else:
-            checked.append(
-                Reason(
-                    code="outside_cooldown",
-                    message=f"The last retrain was {_periods(since)} ago (cooldown "
-                    f"{retrain.min_periods_between}).",
-                    numbers=cool,
-                    passed=True,
-                )
-            )
-    else:
-        checked.append(
-            Reason(
-                code="outside_cooldown",
-                message="No retrain has happened yet: no cooldown.",
-                passed=True,
-            )
-        )
-
-    # 5. Realized decay.
-    candidate: Reason | None = None
-    if perf is None:
-        checked.append(
-            Reason(
-                code="performance_unavailable",
-                message="Realized performance is not available (no joined labels or the metric "
-                "is undefined on them): the decay rule does not apply.",
-                passed=None,
-            )
-        )
-    elif _significant(perf, retrain.max_decay):
-        candidate = Reason(
-            code="realized_decay",
-            message=f"Significant decay: {_performance_text(perf)}, over the "
-            f"{retrain.max_decay:.0%} limit. Cause: {_CAUSE_TEXT[inputs.decay_cause]}.",
-            numbers={
-                **_performance_numbers(perf),
-                "max_decay": retrain.max_decay,
-                "cause": inputs.decay_cause,
-            },
-            passed=False,
-        )
-        checked.append(candidate)
-    else:
-        checked.append(
-            Reason(
-                code="no_significant_decay",
-                message=f"No significant decay over {retrain.max_decay:.0%}: "
-                f"{_performance_text(perf)}.",
-                numbers={**_performance_numbers(perf), "max_decay": retrain.max_decay},
-                passed=True,
-            )
-        )
-
-    if candidate is None and in_cooldown:
-        # The override only lets a decay retrain through; drift or age do not
-        # justify breaking the cooldown.
-        reason = Reason(
-            code="cooldown",
-            message="Inside the cooldown and the decay does not reach the retrain limit "
-            f"{retrain.max_decay:.0%}: retraining waits for the cooldown to end.",
-            numbers={"max_decay": retrain.max_decay},
-            passed=False,
-        )
-        checked.append(reason)
-        return _decide("skip", [reason, *notes], checked, inputs)
-
-    # 6. Importance-weighted drift.
-    drift_facts = inputs.drift
-    if candidate is None:
-        if drift_facts is None:
-            checked.append(
-                Reason(
-                    code="drift_unavailable",
-                    message="No drift summary for this batch: the drift rule does not apply.",
-                    passed=None,
-                )
-            )
-        else:
-            share = drift_facts.importance_weighted_share
-            top = drift_facts.drifted_features[:3]
-            names = ", ".join(top) if top else "none"
-            dnums: dict[str, float | int | str | None] = {
-                "importance_weighted_share": share,
-                "importance_drift_limit": drift.importance_drift_limit,
-                "drift_share": drift_facts.drift_share,
-                "drifted_features": len(drift_facts.drifted_features),
-                "top_drifted": names,
-            }
-            if share > drift.importance_drift_limit:
-                candidate = Reason(
-                    code="important_feature_drift",
-                    message=f"Drifted features carry {share:.0%} of the champion's importance "
-                    f"(limit {drift.importance_drift_limit:.0%}); most important drifted: "
-                    f"{names}.",
-                    numbers=dnums,
-                    passed=False,
-                )
-                checked.append(candidate)
-            elif drift_facts.drifted_features:
-                fact = Reason(
-                    code="unimportant_feature_drift",
-                    message=f"{len(drift_facts.drifted_features)} drifted feature(s) ({names}) "
-                    f"carry only {share:.0%} of the champion's importance (limit "
-                    f"{drift.importance_drift_limit:.0%}): reported, not acted on.",
-                    numbers=dnums,
-                    passed=True,
-                )
-                checked.append(fact)
-                notes.append(fact)
-            else:
-                checked.append(
-                    Reason(
-                        code="no_feature_drift",
-                        message="No feature drifted.",
-                        numbers=dnums,
-                        passed=True,
-                    )
-                )
-
-    # 7. Model age.
-    if candidate is None:
-        if inputs.champion_trained_period is None:
-            checked.append(
-                Reason(
-                    code="model_age_unknown",
-                    message="The champion's training period is "
-                    "unknown: the age rule does not apply.",
-                    passed=None,
-                )
-            )
-        else:
-            age = inputs.period - inputs.champion_trained_period
-            anums = {"age_periods": age, "max_age_periods": retrain.max_age_periods}
-            if age > retrain.max_age_periods:
-                candidate = Reason(
-                    code="model_age",
-                    message=f"The champion was trained on data up to {age} periods ago, over the "
-                    f"{retrain.max_age_periods}-period limit: it is refreshed.",
-                    numbers=anums,
-                    passed=False,
-                )
-                checked.append(candidate)
-            else:
-                checked.append(
-                    Reason(
-                        code="model_fresh",
-                        message=f"The champion is {age} periods old "
-                        f"(limit {retrain.max_age_periods}).",
-                        numbers=anums,
-                        passed=True,
-                    )
-                )
-
-    # 8. Nothing fired.
-    if candidate is None and perf is None:
-        # Labels arrived (rule 3) but gave no measurable performance: that is no
-        # evidence of decay, and the record must not say "no decay".
-        why = _unmeasured_why(inputs.performance, metric)
-        reason = Reason(
-            code="decay_not_measurable",
-            message=f"Realized performance could not be measured on the "
-            f"{inputs.new_labeled_rows} newly labeled rows: {why}. Without it no decay can be "
-            "judged; the champion stays, and neither drift nor age gave a reason to retrain.",
-            numbers={"new_labeled_rows": inputs.new_labeled_rows, "why": why},
-            passed=False,
-        )
-        checked.append(reason)
-        return _decide("skip", [reason, *notes], checked, inputs)
-    if candidate is None:
-        reason = Reason(
-            code="no_decay",
-            message=f"No decay: retraining postponed. {_no_decay_text(inputs, drift)}",
-            numbers=_no_decay_numbers(inputs, drift),
-            passed=True,
-        )
-        checked.append(reason)
-        return _decide("skip", [reason, *notes], checked, inputs)
-
-    return _afford(candidate, inputs, retrain, metric, checked, notes)
-
-
-def _afford(
-    candidate: Reason,
-    inputs: RetrainInputs,
-    retrain: RetrainPolicy,
-    metric: str,
-    checked: list[Reason],
-    notes: list[Reason],
-) -> RetrainDecision:
-    """Apply the budget and the cost/benefit check to a retrain candidate.
-
-    A significant decay over ``critical_decay`` overrides an exhausted budget
-    (reason ``critical_decay_overrides_budget``), as it overrides the cooldown.
-    """
-    used = inputs.retrain_periods_in_budget_window
-    budget_ok: Reason | None = None
-    budget = {
-        "retrains_in_window": used,
-        "max_retrains": retrain.max_retrains,
-        "budget_window_periods": retrain.budget_window_periods,
-    }
-    perf = _realized(inputs.performance)
-    if used >= retrain.max_retrains and perf is not None and _critical(perf, retrain):
-        # A budget limits routine refreshes; it must never keep serving a champion
-        # whose error is critically worse than at its training (as the cooldown).
-        override = Reason(
-            code="critical_decay_overrides_budget",
-            message=f"{used} retrains were already taken in the last "
-            f"{retrain.budget_window_periods} periods (budget {retrain.max_retrains}), but the "
-            f"decay {_pct(perf.decay)} (interval {_pct(perf.decay_low)} to "
-            f"{_pct(perf.decay_high)}) is over the critical {retrain.critical_decay:.0%}: the "
-            "budget is overridden.",
-            numbers={
-                **budget,
-                "decay": perf.decay,
-                "critical_decay": retrain.critical_decay,
-            },
-            passed=True,
-        )
-        checked.append(override)
-        notes = [override, *notes]
-    elif used >= retrain.max_retrains:
-        reason = Reason(
-            code="retrain_budget_exhausted",
-            message=f"A retrain is warranted ({candidate.code}) but {used} retrains were already "
-            f"taken in the last {retrain.budget_window_periods} periods (budget "
-            f"{retrain.max_retrains}): skipped.",
-            numbers=budget,
-            passed=False,
-        )
-        checked.append(reason)
-        return _decide("skip", [reason, candidate, *notes], checked, inputs)
-    else:
-        budget_ok = Reason(
-            code="retrain_budget_available",
-            message=f"{used} of {retrain.max_retrains} retrains used in the last "
-            f"{retrain.budget_window_periods} periods.",
-            numbers=budget,
-            passed=True,
-        )
-        checked.append(budget_ok)
-
-    if retrain.retrain_cost > 0:
-        excess = _excess_loss_per_row(inputs.performance, metric)
-        saving = (
-            excess * inputs.rows_per_period * retrain.horizon_periods * retrain.error_cost_per_unit
-        )
-        cost = {
-            "expected_saving": saving,
-            "retrain_cost": retrain.retrain_cost,
-            "excess_loss_per_row": excess,
-            "rows_per_period": inputs.rows_per_period,
-            "horizon_periods": retrain.horizon_periods,
-            "error_cost_per_unit": retrain.error_cost_per_unit,
-        }
-        formula = (
-            f"excess {metric} {_num(excess)} per row x {_num(inputs.rows_per_period)} rows x "
-            f"{retrain.horizon_periods} periods x {_num(retrain.error_cost_per_unit)} per unit"
-        )
-        if saving <= retrain.retrain_cost:
-            reason = Reason(
-                code="retrain_not_worth_cost",
-                message=f"A retrain is warranted ({candidate.code}) but its expected saving "
-                f"{_num(saving)} ({formula}) does not exceed its cost "
-                f"{_num(retrain.retrain_cost)}: skipped.",
-                numbers=cost,
-                passed=False,
-            )
-            checked.append(reason)
-            return _decide("skip", [reason, candidate, *notes], checked, inputs)
-        cost_ok = Reason(
-            code="retrain_worth_cost",
-            message=f"Expected saving {_num(saving)} ({formula}) exceeds the retrain cost "
-            f"{_num(retrain.retrain_cost)}.",
-            numbers=cost,
-            passed=True,
-        )
-    else:
-        cost_ok = Reason(
-            code="retrain_cost_free",
-            message="No retrain cost is configured: cost does not limit retraining.",
-            numbers={"retrain_cost": 0.0},
-            passed=True,
-        )
-    checked.append(cost_ok)
-
-    window = _window(inputs, retrain)
-    if window is None:
-        return _no_labels(checked, inputs)
-    budget_reasons = [budget_ok] if budget_ok is not None else []
-    return _decide(
-        "retrain", [candidate, *budget_reasons, cost_ok, *notes], checked, inputs, window
-    )
-
-
-def _window_text(window: TrainingWindow) -> str:
-    if window.first_period is None:
-        return f"from the beginning up to {window.last_period} (expanding window)"
-    return f"{window.first_period} to {window.last_period} (sliding window)"
-
-
-def _unmeasured_why(perf: PerformanceSummary | None, metric: str) -> str:
-    """Why a performance summary carries no realized metric, in words."""
-    if perf is None:
-        return "no performance was assessed"
-    if perf.new_labeled_rows == 0:
-        return "none of them could be joined to a scored prediction with a target"
-    if not math.isfinite(perf.reference):
-        return "the champion has no reference metric to compare with"
-    return f"{metric} is undefined on them (for example one class only)"
-
-
-def _no_decay_text(inputs: RetrainInputs, drift: DriftPolicy) -> str:
-    perf = _realized(inputs.performance)
-    if perf is None:
-        parts = ["Realized performance is not available yet"]
-    else:
-        parts = [_performance_text(perf)[0].upper() + _performance_text(perf)[1:]]
-    if inputs.drift is not None:
-        parts.append(
-            f"{inputs.drift.importance_weighted_share:.0%} of the champion's importance sits in "
-            f"drifted features (limit {drift.importance_drift_limit:.0%}), "
-            f"{inputs.drift.drift_share:.0%} of features drifted"
-        )
-    return "; ".join(parts) + "."
-
-
-def _no_decay_numbers(
-    inputs: RetrainInputs, drift: DriftPolicy
-) -> dict[str, float | int | str | None]:
-    perf = _realized(inputs.performance)
-    numbers: dict[str, float | int | str | None] = {}
-    if perf is not None:
-        numbers.update(_performance_numbers(perf))
-    if inputs.drift is not None:
-        numbers["importance_weighted_share"] = inputs.drift.importance_weighted_share
-        numbers["importance_drift_limit"] = drift.importance_drift_limit
-        numbers["drift_share"] = inputs.drift.drift_share
-    return numbers
+    cycle = _Cycle(inputs, retrain, drift, metric, perf=_realized(inputs.performance))
+    for rule in RULES:
+        decision = rule(cycle)
+        if decision is not None:
+            return decision
+    raise AssertionError("the last rule always decides")  # pragma: no cover

@@ -38,6 +38,8 @@ from pydantic import Field, field_validator
 from mlops_core.config import CapColumnRule, RangeRule, RatioColumnRule, UseCase
 from mlops_core.decisions import Reason, Value
 from mlops_core.guardrails import apply_guardrails, segment_keys
+from mlops_core.reasons import ReasonCode
+from mlops_core.sentences import reason, shown_value
 
 ReviewAction = Literal["approve", "override", "reject"]
 ReviewedStatus = Literal["approved", "overridden", "rejected"]
@@ -333,13 +335,7 @@ def override_limit_violations(
         if isinstance(rule, _VALUE_RULES)
     )
     facts = [
-        Reason(
-            code="limit_not_checked",
-            message=f"Rule {rule.label!r} was not checked on override values: it needs the "
-            "champion's training maxima per segment.",
-            numbers={"rule": rule.label},
-            passed=None,
-        )
+        reason(ReasonCode.LIMIT_NOT_CHECKED, {"rule": rule.label}, passed=None)
         for rule in policy.rules
         if rule.kind == "segment_history_cap"
     ]
@@ -365,12 +361,6 @@ def _usable(value: Prediction | None) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
 
 
-def _show(value: Prediction | None) -> str:
-    if value is None:
-        return "none"
-    return f"{value:.6g}" if isinstance(value, float) else value
-
-
 def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase) -> ReviewDecision:
     """Validate a review against the batch's queue and decide what it releases.
 
@@ -386,21 +376,9 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
     problems: list[Reason] = []
     facts: list[Reason] = []
     if not request.reviewer.strip():
-        problems.append(
-            Reason(
-                code="reviewer_missing",
-                message="The review names no reviewer: say who you are, it is recorded.",
-                passed=False,
-            )
-        )
+        problems.append(reason(ReasonCode.REVIEWER_MISSING, passed=False))
     if not request.decisions:
-        problems.append(
-            Reason(
-                code="no_rows",
-                message=f"The review of batch {request.batch!r} decides no row.",
-                passed=False,
-            )
-        )
+        problems.append(reason(ReasonCode.NO_ROWS, passed=False, batch=request.batch))
     rows = held_rows(queue, usecase, request.batch)
     by_id: dict[str, list[int]] = {}
     for position, row in enumerate(rows):
@@ -410,53 +388,42 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
     accepted: list[tuple[RowDecision, int]] = []
     for decision in request.decisions:
         row_id = decision.row_id
-        where = f"row {row_id!r} of batch {request.batch!r}"
+        batch = request.batch
         if row_id in seen:
             problems.append(
-                Reason(
-                    code="row_listed_twice",
-                    message=f"{where} is decided more than once in the review.",
-                    numbers={"row": row_id},
-                    passed=False,
-                )
+                reason(ReasonCode.ROW_LISTED_TWICE, {"row": row_id}, passed=False, batch=batch)
             )
             continue
         seen.add(row_id)
         positions = by_id.get(row_id, [])
         if not positions:
             problems.append(
-                Reason(
-                    code="row_not_held",
-                    message=f"{where} is not in the review queue.",
-                    numbers={"row": row_id},
-                    passed=False,
-                )
+                reason(ReasonCode.ROW_NOT_HELD, {"row": row_id}, passed=False, batch=batch)
             )
             continue
         if len(positions) > 1:
             problems.append(
-                Reason(
-                    code="row_ambiguous",
-                    message=f"{where} is in the queue {len(positions)} times: the id does "
-                    "not tell which row is meant.",
-                    numbers={"row": row_id, "rows": len(positions)},
+                reason(
+                    ReasonCode.ROW_AMBIGUOUS,
+                    {"row": row_id, "rows": len(positions)},
                     passed=False,
+                    batch=batch,
                 )
             )
             continue
         held = rows[positions[0]]
         if held.status != STATUS_PENDING:
-            by = f" by {held.reviewed_by}" if held.reviewed_by else ""
             problems.append(
-                Reason(
-                    code="row_not_pending",
-                    message=f"{where} was already reviewed ({held.status}{by}).",
-                    numbers={"row": row_id, "status": held.status},
+                reason(
+                    ReasonCode.ROW_NOT_PENDING,
+                    {"row": row_id, "status": held.status},
                     passed=False,
+                    batch=batch,
+                    reviewed_by=held.reviewed_by,
                 )
             )
             continue
-        problem = _decision_problem(decision, held, usecase, where)
+        problem = _decision_problem(decision, held, usecase, batch)
         if problem is not None:
             problems.append(problem)
             continue
@@ -472,43 +439,22 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
                 usecase,
             )
         except ValueError as exc:
-            problems.append(
-                Reason(
-                    code="limits_not_checkable",
-                    message=f"The override values could not be checked against the "
-                    f"guardrail limits: {exc}.",
-                    passed=False,
-                )
-            )
+            problems.append(reason(ReasonCode.LIMITS_NOT_CHECKABLE, passed=False, error=str(exc)))
             broken = []
         for (decision, _), rules in zip(overrides, broken, strict=False):
             if not rules:
                 continue
             outside[decision.row_id] = rules
-            message = (
-                f"Override {_show(decision.value)} of row {decision.row_id!r} breaks "
-                f"{', '.join(rules)}"
+            allowed = request.allow_outside_limits
+            (facts if allowed else problems).append(
+                reason(
+                    ReasonCode.OVERRIDE_OUTSIDE_LIMITS,
+                    {"row": decision.row_id, "value": decision.value},
+                    passed=None if allowed else False,
+                    broken=list(rules),
+                    allowed=allowed,
+                )
             )
-            if request.allow_outside_limits:
-                facts.append(
-                    Reason(
-                        code="override_outside_limits",
-                        message=f"{message}: released because the reviewer allowed values "
-                        "outside the limits.",
-                        numbers={"row": decision.row_id, "value": decision.value},
-                        passed=None,
-                    )
-                )
-            else:
-                problems.append(
-                    Reason(
-                        code="override_outside_limits",
-                        message=f"{message}. Correct the value, or allow values outside the "
-                        "limits explicitly (it is recorded).",
-                        numbers={"row": decision.row_id, "value": decision.value},
-                        passed=False,
-                    )
-                )
 
     review_id = request.review_id
     if problems:
@@ -545,14 +491,9 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
         )
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in STATUS_OF_ACTION.values()}
     released = counts["approved"] + counts["overridden"]
-    comment = f' ("{request.comment.strip()}")' if request.comment.strip() else ""
-    summary = Reason(
-        code="review_applied",
-        message=f"{request.reviewer.strip()} reviewed {len(outcomes)} held row(s) of batch "
-        f"{request.batch!r}{comment}: {counts['approved']} approved as proposed, "
-        f"{counts['overridden']} overridden, {counts['rejected']} rejected; {released} "
-        "released downstream.",
-        numbers={
+    summary = reason(
+        ReasonCode.REVIEW_APPLIED,
+        {
             "rows": len(outcomes),
             "approved": counts["approved"],
             "overridden": counts["overridden"],
@@ -561,6 +502,9 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
             "outside_limits": len(outside),
         },
         passed=True,
+        reviewer=request.reviewer.strip(),
+        batch=request.batch,
+        comment=request.comment.strip(),
     )
     return ReviewDecision(
         action="apply",
@@ -572,49 +516,38 @@ def decide_review(request: ReviewRequest, queue: pd.DataFrame, usecase: UseCase)
 
 
 def _decision_problem(
-    decision: RowDecision, held: HeldRow, usecase: UseCase, where: str
+    decision: RowDecision, held: HeldRow, usecase: UseCase, batch: str
 ) -> Reason | None:
     """What is wrong with one row's decision on its own, or None."""
     numbers: dict[str, float | int | str | None] = {"row": decision.row_id}
     if decision.action == "override":
         if usecase.model.task != "regression":
-            return Reason(
-                code="override_unsupported",
-                message=f"{where}: a classifier's predictions are labels; an override value "
-                "cannot be checked against them. Approve or reject the row.",
-                numbers=numbers,
-                passed=False,
-            )
+            return reason(ReasonCode.OVERRIDE_UNSUPPORTED, numbers, passed=False, batch=batch)
         if decision.value is None:
-            return Reason(
-                code="override_missing_value",
-                message=f"{where}: an override needs the value to release.",
-                numbers=numbers,
-                passed=False,
-            )
+            return reason(ReasonCode.OVERRIDE_MISSING_VALUE, numbers, passed=False, batch=batch)
         if not math.isfinite(decision.value):
-            return Reason(
-                code="override_not_finite",
-                message=f"{where}: the override value {decision.value} is not a finite number.",
-                numbers={**numbers, "value": str(decision.value)},
+            return reason(
+                ReasonCode.OVERRIDE_NOT_FINITE,
+                {**numbers, "value": str(decision.value)},
                 passed=False,
+                batch=batch,
             )
         return None
     if decision.value is not None:
-        return Reason(
-            code="value_without_override",
-            message=f"{where}: a value ({_show(decision.value)}) was given but the decision "
-            f"is {decision.action}; choose override to release your value.",
-            numbers={**numbers, "value": decision.value},
+        return reason(
+            ReasonCode.VALUE_WITHOUT_OVERRIDE,
+            {**numbers, "value": decision.value},
             passed=False,
+            batch=batch,
+            action=decision.action,
         )
     if decision.action == "approve" and not _usable(held.proposed_prediction):
-        return Reason(
-            code="proposed_not_usable",
-            message=f"{where}: the proposed value ({_show(held.proposed_prediction)}) cannot "
-            "be released; override it with a value or reject the row.",
-            numbers=numbers,
+        return reason(
+            ReasonCode.PROPOSED_NOT_USABLE,
+            numbers,
             passed=False,
+            batch=batch,
+            proposed=held.proposed_prediction,
         )
     return None
 
@@ -786,8 +719,8 @@ def review_markdown(decision: ReviewDecision, usecase_name: str) -> str:
         ]
         for o in decision.rows:
             lines.append(
-                f"| {_cell(o.row_id)} | {o.status} | {_show(o.final_prediction)} | "
-                f"{_show(o.proposed_prediction)} | {_show(o.raw_prediction)} | "
+                f"| {_cell(o.row_id)} | {o.status} | {shown_value(o.final_prediction)} | "
+                f"{shown_value(o.proposed_prediction)} | {shown_value(o.raw_prediction)} | "
                 f"{_cell(violation_text(o.held_for))} | {', '.join(o.outside_limits) or '-'} |"
             )
     return "\n".join(lines) + "\n"
@@ -817,7 +750,7 @@ def pending_markdown(
     for row in shown:
         lines.append(
             f"| {_cell(row.batch)} | {_cell(row.row_id)} | {_cell(row.segment or '-')} | "
-            f"{_show(row.proposed_prediction)} | {_show(row.raw_prediction)} | "
+            f"{shown_value(row.proposed_prediction)} | {shown_value(row.raw_prediction)} | "
             f"{_cell(row.reasons)} |"
         )
     if pending_total > len(shown):

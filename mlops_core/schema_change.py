@@ -32,6 +32,8 @@ from pydantic import Field
 
 from mlops_core.config import ColumnContract, ContractConfig, UseCase
 from mlops_core.decisions import Value
+from mlops_core.reasons import ReasonCode
+from mlops_core.sentences import sentence
 
 ColumnType = Literal["numeric", "integer", "categorical", "boolean"]
 
@@ -75,7 +77,7 @@ class SchemaChange(Value):
 
     kind: ChangeKind
     column: str
-    code: str = Field(description="Stable reason code, e.g. 'new_feature_next_retrain'.")
+    code: ReasonCode = Field(description="Stable reason code, e.g. 'new_feature_next_retrain'.")
     compatible: bool = Field(description="Whether the champion can keep scoring with it.")
     champion_input: bool = Field(description="The champion reads this column.")
     message: str = Field(description="Plain-language sentence: what changed and what follows.")
@@ -167,7 +169,6 @@ def _column_changes(
 ) -> list[SchemaChange]:
     """Differences in type, range and categories of one column in both contracts."""
     name = known.name
-    who = f"version {version}"
     out: list[SchemaChange] = []
     if known.type != now.type:
         same_encoding = _ENCODING[known.type] == _ENCODING[now.type]
@@ -176,27 +177,31 @@ def _column_changes(
                 SchemaChange(
                     kind="type_changed",
                     column=name,
-                    code="input_type_changed",
+                    code=ReasonCode.INPUT_TYPE_CHANGED,
                     compatible=False,
                     champion_input=True,
-                    message=f"'{name}' changed from {known.type} to {now.type} and {who} reads "
-                    f"it as {known.type}: keep '{name}' as {known.type} and add the "
-                    f"{now.type} column under a new name",
+                    message=sentence(
+                        ReasonCode.INPUT_TYPE_CHANGED,
+                        column=name,
+                        before=known.type,
+                        after=now.type,
+                        version=version,
+                    ),
                     before=known.type,
                     after=now.type,
                 )
             )
         else:
+            code = ReasonCode.TYPE_CHANGED_SAME_ENCODING if reads else ReasonCode.TYPE_CHANGED
             out.append(
                 SchemaChange(
                     kind="type_changed",
                     column=name,
-                    code="type_changed_same_encoding" if reads else "type_changed",
+                    code=code,
                     compatible=True,
                     champion_input=reads,
-                    message=f"'{name}' changed from {known.type} to {now.type}"
-                    + (
-                        f" (both reach {who} as numbers)" if reads else f" ({who} does not read it)"
+                    message=sentence(
+                        code, column=name, before=known.type, after=now.type, version=version
                     ),
                     before=known.type,
                     after=now.type,
@@ -208,21 +213,22 @@ def _column_changes(
         if lower is not None or upper is not None:
             widened = bool(lower) or bool(upper)
             before, after = _bounds(known.min, known.max), _bounds(now.min, now.max)
-            note = (
-                f" ({who} keeps scoring it: values beyond those it was trained on are flagged "
-                "by the input-range guardrail where the use case has one)"
-                if reads and widened
-                else ""
-            )
+            code = ReasonCode.RANGE_WIDENED if widened else ReasonCode.RANGE_NARROWED
             out.append(
                 SchemaChange(
                     kind="range_widened" if widened else "range_narrowed",
                     column=name,
-                    code="range_widened" if widened else "range_narrowed",
+                    code=code,
                     compatible=True,
                     champion_input=reads,
-                    message=f"the range of '{name}' {'widened' if widened else 'narrowed'} "
-                    f"from {before} to {after}{note}",
+                    message=sentence(
+                        code,
+                        column=name,
+                        before=before,
+                        after=after,
+                        version=version,
+                        reads=reads,
+                    ),
                     before=before,
                     after=after,
                 )
@@ -233,36 +239,38 @@ def _column_changes(
             added = () if new is None or old is None else tuple(c for c in new if c not in old)
             removed = () if old is None or new is None else tuple(c for c in old if c not in new)
             if new is None or added:
-                what = "any category" if new is None else ", ".join(added)
-                note = (
-                    f" ({who} never saw {'them' if new is None else 'it'} and scores such rows "
-                    "as an unknown category until the next retrain)"
-                    if reads
-                    else ""
-                )
                 out.append(
                     SchemaChange(
                         kind="category_added",
                         column=name,
-                        code="category_added",
+                        code=ReasonCode.CATEGORY_ADDED,
                         compatible=True,
                         champion_input=reads,
-                        message=f"'{name}' now accepts {what}{note}",
+                        message=sentence(
+                            ReasonCode.CATEGORY_ADDED,
+                            column=name,
+                            added=None if new is None else added,
+                            version=version,
+                            reads=reads,
+                        ),
                         before=_categories(old),
                         after=_categories(new),
                     )
                 )
             if old is None or removed:
-                what = "only " + _categories(new) if old is None else ", ".join(removed)
                 out.append(
                     SchemaChange(
                         kind="category_removed",
                         column=name,
-                        code="category_removed",
+                        code=ReasonCode.CATEGORY_REMOVED,
                         compatible=True,
                         champion_input=reads,
-                        message=f"'{name}' no longer accepts "
-                        + (what if old is not None else f"every category ({what})"),
+                        message=sentence(
+                            ReasonCode.CATEGORY_REMOVED,
+                            column=name,
+                            removed=None if old is None else removed,
+                            now=_categories(new),
+                        ),
                         before=_categories(old),
                         after=_categories(new),
                     )
@@ -325,12 +333,12 @@ def compare_contract(
                     SchemaChange(
                         kind="column_dropped",
                         column=col.name,
-                        code="input_dropped",
+                        code=ReasonCode.INPUT_DROPPED,
                         compatible=False,
                         champion_input=True,
-                        message=f"'{col.name}' was dropped from the contract but version "
-                        f"{version} reads it: keep it in the contract with 'feature: false' "
-                        "until a champion trained without it is promoted",
+                        message=sentence(
+                            ReasonCode.INPUT_DROPPED, column=col.name, version=version
+                        ),
                         before=col.type if known is not None else None,
                     )
                 )
@@ -339,11 +347,12 @@ def compare_contract(
                     SchemaChange(
                         kind="column_dropped",
                         column=col.name,
-                        code="column_dropped",
+                        code=ReasonCode.COLUMN_DROPPED,
                         compatible=True,
                         champion_input=False,
-                        message=f"'{col.name}' was dropped from the contract (version "
-                        f"{version} does not read it)",
+                        message=sentence(
+                            ReasonCode.COLUMN_DROPPED, column=col.name, version=version
+                        ),
                         before=col.type if known is not None else None,
                     )
                 )
@@ -354,11 +363,12 @@ def compare_contract(
                 SchemaChange(
                     kind="feature_removed",
                     column=col.name,
-                    code="feature_removed_next_retrain",
+                    code=ReasonCode.FEATURE_REMOVED_NEXT_RETRAIN,
                     compatible=True,
                     champion_input=True,
-                    message=f"'{col.name}' is no longer a feature (version {version} keeps "
-                    "reading it: the next retrain trains without it)",
+                    message=sentence(
+                        ReasonCode.FEATURE_REMOVED_NEXT_RETRAIN, column=col.name, version=version
+                    ),
                 )
             )
         elif not uses and now.feature and not col.feature:
@@ -366,31 +376,29 @@ def compare_contract(
                 SchemaChange(
                     kind="feature_added",
                     column=col.name,
-                    code="new_feature_next_retrain",
+                    code=ReasonCode.NEW_FEATURE_NEXT_RETRAIN,
                     compatible=True,
                     champion_input=False,
-                    message=f"'{col.name}' is now a feature (version {version} does not read "
-                    "it: it takes effect at the next retrain)",
+                    message=sentence(
+                        ReasonCode.NEW_FEATURE_NEXT_RETRAIN,
+                        column=col.name,
+                        version=version,
+                        added=False,
+                    ),
                 )
             )
     for now in contract.columns:
         if now.name in before:
             continue
+        code = ReasonCode.NEW_FEATURE_NEXT_RETRAIN if now.feature else ReasonCode.COLUMN_ADDED
         changes.append(
             SchemaChange(
                 kind="column_added",
                 column=now.name,
-                code="new_feature_next_retrain" if now.feature else "column_added",
+                code=code,
                 compatible=True,
                 champion_input=False,
-                message=f"'{now.name}' was added to the contract"
-                + (
-                    f" as a feature (version {version} does not read it: it takes effect at "
-                    "the next retrain whose training rows hold it, rows stored before it count "
-                    "as missing)"
-                    if now.feature
-                    else " (not a feature)"
-                ),
+                message=sentence(code, column=now.name, version=version, added=True),
                 after=now.type,
             )
         )

@@ -28,6 +28,8 @@ from mlops_core.config import CandidateConfig, SearchConfig, SearchRange, UseCas
 from mlops_core.decisions import Reason
 from mlops_core.features import build_pipeline, model_input
 from mlops_core.metrics import METRICS, compute_metric
+from mlops_core.reasons import ReasonCode
+from mlops_core.sentences import reason
 
 #: Maps a function over items and returns the results in order (sequential or a
 #: task runner's submit-and-wait, as ``flows.cycle._map_segment_fits`` does).
@@ -359,10 +361,10 @@ def choice_reason(
     label = metric.upper() if metric in ("mae", "rmse", "mape") else metric.replace("_", " ")
     inc_name = short_name(incumbent)
     if best is None:
-        return Reason(
-            code="search_no_trial",
-            message=f"kept {inc_name}: no trial of the search could be scored",
-            numbers={"trials": len(results), "scored": 0},
+        return reason(
+            ReasonCode.SEARCH_NO_TRIAL,
+            {"trials": len(results), "scored": 0},
+            incumbent=inc_name,
         )
     best_name = best.trial.estimator_name
     incumbent_best = best_trial(
@@ -379,45 +381,24 @@ def choice_reason(
         "incumbent": incumbent,
         "folds": folds,
     }
+    kept = best.trial.estimator == incumbent
+    code = ReasonCode.SEARCH_KEPT if kept else ReasonCode.SEARCH_SWITCHED
+    words = {"label": label, "chosen": best_name, "incumbent": inc_name}
     if compared is None:
-        verb = "kept" if best.trial.estimator == incumbent else "chose"
-        return Reason(
-            code="search_kept" if verb == "kept" else "search_switched",
-            message=f"{verb} {best_name}: {label} {best.score:.4g} on the last "
-            f"{folds} fold(s) (no other estimator scored to compare with)",
-            numbers=numbers,
-        )
-    gain = relative_gain(best.score, compared.score, spec.greater_is_better)
-    direction = "higher" if spec.greater_is_better else "lower"
+        return reason(code, numbers, **words)
     numbers |= {
         "compared": compared.trial.estimator,
         "compared_score": compared.score,
-        "relative_gain": gain,
+        "relative_gain": relative_gain(best.score, compared.score, spec.greater_is_better),
     }
-    span = "the last fold" if folds == 1 else f"the last {folds} folds"
-    figures = f"on {span} ({best.score:.4g} vs {compared.score:.4g}, fold-weighted)"
-    share = _percent(gain)
-    if switched:
-        return Reason(
-            code="search_switched",
-            message=f"switched from {inc_name} to {best_name}: {share} {direction} {label} "
-            f"{figures}",
-            numbers=numbers,
-        )
-    kept = best.trial.estimator == incumbent
-    return Reason(
-        code="search_kept" if kept else "search_switched",
-        message=f"{'kept' if kept else 'chose'} {best_name}: {share} {direction} {label} "
-        f"than {compared.trial.estimator_name} {figures}",
-        numbers=numbers,
+    return reason(
+        code,
+        numbers,
+        compared=compared.trial.estimator_name,
+        switched=switched,
+        greater_is_better=spec.greater_is_better,
+        **words,
     )
-
-
-def _percent(share: float) -> str:
-    # Whole percents hide small gains ("0% lower"); below 10% one decimal shows them.
-    if not math.isfinite(share) or round(abs(share) * 100, 6) >= 10:
-        return f"{share:.0%}"
-    return f"{share:.1%}"
 
 
 def relative_gain(best: float, other: float, greater_is_better: bool) -> float:
@@ -430,12 +411,9 @@ def relative_gain(best: float, other: float, greater_is_better: bool) -> float:
 
 def budget_reason(elapsed: float, budget_seconds: float, started: int, total: int) -> Reason:
     """The budget fact: elapsed against budget, trials run against sampled."""
-    return Reason(
-        code="search_budget",
-        message=f"search ran {started} of {total} trials in {elapsed:.1f} s "
-        f"(budget {budget_seconds:.0f} s"
-        + (f"; {total - started} not started once it was spent)" if started < total else ")"),
-        numbers={
+    return reason(
+        ReasonCode.SEARCH_BUDGET,
+        {
             "elapsed_seconds": elapsed,
             "budget_seconds": budget_seconds,
             "trials_started": started,

@@ -35,10 +35,19 @@ from mlops_core.label_gate import LabelGateDecision
 from mlops_core.report import ChampionChange, CycleOutcome
 from mlops_core.schema_change import SchemaDecision
 from tasks import tracking
+from tasks.tags import (
+    TAG_BATCH,
+    TAG_BATCH_NAME,
+    TAG_CHALLENGER_VERSION,
+    TAG_CHAMPION_VERSION,
+    TAG_KIND,
+    TAG_LABELS_THROUGH,
+    TAG_PERIOD,
+    TAG_PREVIOUS_VERSION,
+    TAG_SUPERSEDED_BY,
+)
 
 #: Tag the cycle sets on its retrain run when a decided promotion was not
-#: carried out because another version had become champion (flows.cycle).
-TAG_SUPERSEDED_BY = "mlops.promotion_superseded_by"
 
 #: Most decision runs one history reads; older ones are left out (and said so).
 MAX_HISTORY_RUNS = 5000
@@ -125,7 +134,7 @@ def read_cycle(client: MlflowClient, run_id: str) -> RecordedCycle:
     """
     run = client.get_run(run_id)
     tags = run.data.tags
-    if tags.get(tracking.TAG_KIND) != "retrain":
+    if tags.get(TAG_KIND) != "retrain":
         raise ValueError(f"run {run_id} is not a cycle's decision run")
     record = tracking.read_decision_record(client, run_id)
     return RecordedCycle(
@@ -134,7 +143,7 @@ def read_cycle(client: MlflowClient, run_id: str) -> RecordedCycle:
         usecase=str(record.get("usecase", "")),
         outcome=cycle_from_record(record, superseded_by=_text(tags.get(TAG_SUPERSEDED_BY))),
         decay_cause=str(record.get("decay_cause", "unknown")),
-        labels_through=_int(tags.get("mlops.labels_through")),
+        labels_through=_int(tags.get(TAG_LABELS_THROUGH)),
         recorded_summary=str(record.get("summary", "")),
     )
 
@@ -272,36 +281,34 @@ def load_history(
     runs = tracking.find_decision_runs(client, decisions_experiment_id, max_results=max_runs)
     truncated = len(runs) >= max_runs
     runs = sorted(runs, key=lambda r: r.start_time)  # oldest first
-    promotions = {
-        r.tags.get("mlops.batch_sha256"): r for r in runs if r.kind == "promotion" and r.action
-    }
+    promotions = {r.tags.get(TAG_BATCH): r for r in runs if r.kind == "promotion" and r.action}
     points: list[HistoryPoint] = []
     for run in runs:
         if run.kind != "retrain":
             continue
-        period = _int(run.tags.get("mlops.period"))
+        period = _int(run.tags.get(TAG_PERIOD))
         at = _time(run.start_time)
         if until_period is not None and period is not None and period > until_period:
             continue
         if not _in_window(period, at, since_period, since_time):
             continue
-        promotion_run = promotions.get(run.tags.get("mlops.batch_sha256"))
+        promotion_run = promotions.get(run.tags.get(TAG_BATCH))
         m = run.metrics
         points.append(
             HistoryPoint(
                 run_id=run.run_id,
                 at=at,
                 period=period,
-                batch=run.tags.get("mlops.batch", ""),
+                batch=run.tags.get(TAG_BATCH_NAME, ""),
                 action=run.action,
                 reasons=run.reasons,
-                champion_version=_text(run.tags.get("mlops.champion_version")),
+                champion_version=_text(run.tags.get(TAG_CHAMPION_VERSION)),
                 challenger_version=_text(
-                    promotion_run.tags.get("mlops.challenger_version") if promotion_run else None
+                    promotion_run.tags.get(TAG_CHALLENGER_VERSION) if promotion_run else None
                 ),
                 promotion=promotion_run.action if promotion_run else None,
                 superseded_by=_text(run.tags.get(TAG_SUPERSEDED_BY)),
-                labels_through=_int(run.tags.get("mlops.labels_through")),
+                labels_through=_int(run.tags.get(TAG_LABELS_THROUGH)),
                 realized=_metric(m, "realized"),
                 realized_low=_metric(m, "realized_low"),
                 realized_high=_metric(m, "realized_high"),
@@ -345,8 +352,8 @@ def _rollback(client: MlflowClient, run: tracking.DecisionRunInfo, read: bool) -
     return RollbackPoint(
         run_id=run.run_id,
         at=_time(run.start_time),
-        from_version=_text(record.get("from_version", run.tags.get("mlops.previous_version"))),
-        to_version=_text(record.get("to_version", run.tags.get("mlops.champion_version"))),
+        from_version=_text(record.get("from_version", run.tags.get(TAG_PREVIOUS_VERSION))),
+        to_version=_text(record.get("to_version", run.tags.get(TAG_CHAMPION_VERSION))),
         reason=_text(record.get("reason")),
         requested_by=_text(record.get("requested_by")),
     )
@@ -359,25 +366,23 @@ def _timeline(
 ) -> list[ChampionSpan]:
     """Every change of champion, oldest first: promotions carried out and rollbacks."""
     superseded = {
-        r.tags.get("mlops.batch_sha256")
-        for r in runs
-        if r.kind == "retrain" and r.tags.get(TAG_SUPERSEDED_BY)
+        r.tags.get(TAG_BATCH) for r in runs if r.kind == "retrain" and r.tags.get(TAG_SUPERSEDED_BY)
     }
     cycle_periods = sorted(
-        (r.start_time, _int(r.tags.get("mlops.period"))) for r in runs if r.kind == "retrain"
+        (r.start_time, _int(r.tags.get(TAG_PERIOD))) for r in runs if r.kind == "retrain"
     )
     changes: list[tuple[dt.datetime, ChampionChange]] = []
     for run in runs:
         if run.kind != "promotion" or run.action != "promote":
             continue
-        if run.tags.get("mlops.batch_sha256") in superseded:
+        if run.tags.get(TAG_BATCH) in superseded:
             continue
         record = tracking.read_decision_record(client, run.run_id)
         try:
             outcome = cycle_from_record(record)
         except ValueError:
             outcome = None
-        version = _text(run.tags.get("mlops.challenger_version"))
+        version = _text(run.tags.get(TAG_CHALLENGER_VERSION))
         if version is None:
             continue
         previous = outcome.champion_before if outcome else None
@@ -387,7 +392,7 @@ def _timeline(
                 ChampionChange(
                     version=version,
                     previous=previous,
-                    period=_int(run.tags.get("mlops.period")),
+                    period=_int(run.tags.get(TAG_PERIOD)),
                     kind="first" if previous is None else "promotion",
                     retrain=outcome.retrain if outcome else None,
                     promotion=outcome.promotion if outcome else None,

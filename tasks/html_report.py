@@ -24,7 +24,7 @@ import io
 import math
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +33,16 @@ import pandas as pd
 from mlops_core.config import UseCase
 from mlops_core.decisions import DriftSummary, GuardrailSummary, Reason
 from mlops_core.periods import PeriodUnit, short_label
+from mlops_core.reasons import ReasonCode
 from mlops_core.report import (
-    Wording,
     attribution_sentence,
     champion_change_sentence,
     cycle_summary,
     drift_sentence,
     estimate_sentence,
     guardrail_sentence,
-    wording_for,
 )
+from mlops_core.sentences import Wording, reason, wording_for
 from tasks.history import ChampionSpan, History, HistoryPoint, RecordedCycle, ReviewQueue
 
 #: Nothing may be fetched: no script, style, font, image, frame or connection
@@ -568,7 +568,21 @@ def _numbers(numbers: Mapping[str, object]) -> str:
     return f'<span class="numbers">{_e("; ".join(shown))}</span>' if shown else ""
 
 
-def _reason_items(reasons: Iterable[Reason]) -> str:
+@dataclass(frozen=True)
+class _RuleCount:
+    """A count of rows per guardrail rule, listed like a reason for an older record.
+
+    Not a ``Reason``: its code names a rule and action (``rule:cap:clip``), not a
+    reason code.
+    """
+
+    code: str
+    message: str
+    numbers: Mapping[str, object] = field(default_factory=dict)
+    passed: bool | None = None
+
+
+def _reason_items(reasons: Iterable[Reason | _RuleCount]) -> str:
     items = []
     for r in reasons:
         mark, css = {True: ("pass", "pass"), False: ("fail", "fail"), None: ("fact", "fact")}[
@@ -594,10 +608,9 @@ def _decision_table(cycle: RecordedCycle, w: Wording) -> str:
         # Records carry one reason per rule with its count; an older record without
         # them still shows the counts per rule and action.
         facts = [
-            Reason(
+            _RuleCount(
                 code=f"rule:{k}",
                 message=f"{v:,} {w.prediction}{'' if v == 1 else 's'} ({k.split(':')[-1]})",
-                numbers={},
             )
             for k, v in sorted(g.actions.items())
             if not g.reasons
@@ -611,12 +624,11 @@ def _decision_table(cycle: RecordedCycle, w: Wording) -> str:
         if o.superseded_by is not None:
             action = "superseded"
             extra.append(
-                Reason(
-                    code="superseded",
-                    message=f"Decided '{o.promotion.action}', not carried out: version "
-                    f"{o.superseded_by} became champion first.",
-                    numbers={"champion": o.superseded_by},
+                reason(
+                    ReasonCode.SUPERSEDED,
+                    {"champion": o.superseded_by},
                     passed=False,
+                    action=o.promotion.action,
                 )
             )
         rows.append(("Promotion", action, _reason_items([*extra, *o.promotion.reasons])))

@@ -17,6 +17,7 @@ from mlops_core.decisions import DriftSummary, PromotionDecision
 from mlops_core.guardrails import segment_keys
 from mlops_core.model_card import ModelCardInputs, card_facts, model_card_markdown
 from tasks import tracking
+from tasks.tags import TAG_ESTIMATOR, TAG_PROMOTED_AT
 
 MODEL_CARD_FILE = "model_card.md"
 #: A registry version's description is at most 5000 characters (MLflow's SQL
@@ -61,7 +62,7 @@ def model_card_inputs(
         if key.startswith("holdout_")
     }
     tags = client.get_model_version(name, str(version)).tags or {}
-    promoted = tags.get(tracking.TAG_PROMOTED_AT)
+    promoted = tags.get(TAG_PROMOTED_AT)
     segment_rows: dict[str, int] = {}
     segment = usecase.data.segment_column
     if segment is not None:
@@ -95,7 +96,7 @@ def model_card_inputs(
             "training_ranges": profile.training_ranges,
             "segment_rows": segment_rows,
             "drift_at_training": drift,
-            "estimator_note": run.data.tags.get("mlops.estimator"),
+            "estimator_note": run.data.tags.get(TAG_ESTIMATOR),
             "inputs": profile.feature_names,
             "previous_inputs": previous_inputs,
         }

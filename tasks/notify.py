@@ -1,31 +1,22 @@
 """Prefect events and artifacts: how a cycle tells automations and the UI what happened.
 
 Event names are the product's public contract for automations; they are listed
-in ``EVENTS`` and nowhere else.
+in ``tasks.tags.Event`` and nowhere else.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
-EventName = Literal[
-    "mlops.batch.quarantined",
-    "mlops.drift.detected",
-    "mlops.model.retrained",
-    "mlops.model.promoted",
-    "mlops.model.rejected",
-    "mlops.model.rolled_back",
-    "mlops.guardrail.breach",
-    "mlops.guardrail.finding",
-    "mlops.labels.quarantined",
-    "mlops.labels.findings",
-]
-EVENTS: tuple[str, ...] = EventName.__args__  # type: ignore[attr-defined]
+from tasks.tags import RESOURCE_MODEL, RESOURCE_USECASE, Event
+
+#: Every event name, as Prefect receives it.
+EVENTS: tuple[str, ...] = tuple(e.value for e in Event)
 
 
 def artifact_key(*parts: str) -> str:
@@ -34,7 +25,7 @@ def artifact_key(*parts: str) -> str:
 
 
 def emit(
-    event: EventName, usecase: str, payload: Mapping[str, Any], related_version: str | None = None
+    event: Event, usecase: str, payload: Mapping[str, Any], related_version: str | None = None
 ) -> None:
     """Emit a product event about a use case.
 
@@ -46,14 +37,14 @@ def emit(
     if related_version is not None:
         related.append(
             {
-                "prefect.resource.id": f"mlops.model.{usecase}.v{related_version}",
+                "prefect.resource.id": f"{RESOURCE_MODEL}{usecase}.v{related_version}",
                 "prefect.resource.role": "model-version",
             }
         )
     emit_event(
-        event=event,
+        event=event.value,
         resource={
-            "prefect.resource.id": f"mlops.usecase.{usecase}",
+            "prefect.resource.id": f"{RESOURCE_USECASE}{usecase}",
             "prefect.resource.name": usecase,
         },
         related=related or None,

@@ -35,12 +35,11 @@ from pathlib import Path
 
 from mlflow.utils.mlflow_tags import MLFLOW_ARTIFACT_LOCATION
 
+from tasks.tags import TAG_MOVED_AT, TAG_MOVED_FROM
+
 logger = logging.getLogger(__name__)
 
 #: Experiment tags that record a relocation: the artifact root the store pointed at
-#: before, and when (UTC, ISO 8601) it was rewritten to the current one.
-TAG_MOVED_FROM = "mlops.artifact_root_moved_from"
-TAG_MOVED_AT = "mlops.artifact_root_moved_at"
 
 #: Every column of MLflow's SQL schema that holds an artifact location:
 #: (table, column, extra condition). Read from MLflow 3's SQLAlchemy stores.

@@ -50,12 +50,16 @@ from mlops_core.review import (
 )
 from tasks import storage, tracking
 from tasks.runtime import Runtime
+from tasks.tags import (
+    TAG_BATCH,
+    TAG_KIND,
+    TAG_REVIEW_BATCH,
+    TAG_REVIEW_ID,
+    TAG_REVIEW_STATE,
+    TAG_REVIEWER,
+)
 
 KIND = "review"
-TAG_REVIEW_ID = "mlops.review_id"
-TAG_REVIEW_BATCH = "mlops.review_batch"
-TAG_REVIEW_STATE = "mlops.review_state"
-TAG_REVIEWER = "mlops.reviewer"
 STATE_RECORDED = "recorded"
 STATE_APPLIED = "applied"
 
@@ -235,7 +239,7 @@ def apply_review(rt: Runtime, request: ReviewRequest) -> ReviewResult:
         earlier = tracking.find_decision_runs(
             rt.client,
             rt.decisions_experiment_id,
-            filter_tags={tracking.TAG_KIND: KIND, TAG_REVIEW_ID: request.review_id},
+            filter_tags={TAG_KIND: KIND, TAG_REVIEW_ID: request.review_id},
             max_results=1,
         )
         if earlier:
@@ -293,7 +297,7 @@ def _finish_recorded(rt: Runtime, batch: str) -> list[str]:
     runs = tracking.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
-        filter_tags={tracking.TAG_KIND: KIND, TAG_REVIEW_STATE: STATE_RECORDED},
+        filter_tags={TAG_KIND: KIND, TAG_REVIEW_STATE: STATE_RECORDED},
         max_results=1000,
     )
     finished = []
@@ -316,7 +320,7 @@ def _record(rt: Runtime, decision: ReviewDecision, record: dict[str, Any]) -> st
         TAG_REVIEWER: request.reviewer.strip(),
     }
     if record["batch_sha256"]:
-        tags["mlops.batch_sha256"] = record["batch_sha256"]
+        tags[TAG_BATCH] = record["batch_sha256"]
     return tracking.log_decision_run(
         rt.client,
         experiment_id=rt.decisions_experiment_id,

@@ -24,6 +24,13 @@ from prefect.cache_policies import NO_CACHE
 
 from mlops_core.config import UseCase
 from mlops_core.search import Mapper, SearchResult, TrialResult, search_candidates, sequential_map
+from tasks.tags import (
+    TAG_KIND,
+    TAG_SEARCH_CHOSEN,
+    TAG_SEARCH_ERROR,
+    TAG_SEARCH_REASON,
+    TAG_SEARCH_REASONS,
+)
 
 #: Tag MLflow reads to show a run nested under another.
 PARENT_TAG = "mlflow.parentRunId"
@@ -131,8 +138,8 @@ def log_search(
             tags={
                 **dict(tags or {}),
                 PARENT_TAG: parent_run_id,
-                "mlops.kind": "search_trial",
-                "mlops.search.chosen": str(trial.number == chosen).lower(),
+                TAG_KIND: "search_trial",
+                TAG_SEARCH_CHOSEN: str(trial.number == chosen).lower(),
             },
         )
         run_id = run.info.run_id
@@ -143,7 +150,7 @@ def log_search(
         if math.isfinite(result.score):
             metrics.append(Metric(f"cv_{metric}", result.score, now, 0))
         metrics.append(Metric("trial_seconds", result.seconds, now, 0))
-        tags = [RunTag("mlops.search.error", result.error[:5000])] if result.error else []
+        tags = [RunTag(TAG_SEARCH_ERROR, result.error[:5000])] if result.error else []
         client.log_batch(run_id, metrics=metrics, params=_trial_params(result), tags=tags)
         client.set_terminated(run_id, status="FAILED" if result.error else "FINISHED")
         run_ids.append(run_id)
@@ -154,10 +161,10 @@ def log_search(
         Metric("search_trials_sampled", float(len(search.trials)), now, 0),
     ]
     tags = [
-        RunTag("mlops.search.reason", search.reasons[0].message[:5000]),
-        RunTag("mlops.search.reasons", json.dumps([r.model_dump() for r in search.reasons])),
+        RunTag(TAG_SEARCH_REASON, search.reasons[0].message[:5000]),
+        RunTag(TAG_SEARCH_REASONS, json.dumps([r.model_dump() for r in search.reasons])),
         RunTag(
-            "mlops.search.chosen",
+            TAG_SEARCH_CHOSEN,
             search.chosen.trial.estimator if search.chosen is not None else "none",
         ),
     ]

@@ -65,6 +65,7 @@ from tasks.labels import admit_label_files, read_accepted_labels
 from tasks.notify import emit
 from tasks.runtime import Runtime
 from tasks.search import log_search, run_search
+from tasks.tags import TAG_BATCH, TAG_ESTIMATOR, TAG_PERIOD, TAG_TRIGGER, Event
 from tasks.validation import validate_frame
 
 step = partial(task, cache_policy=NO_CACHE)
@@ -354,10 +355,10 @@ def gate_labels(rt: Runtime) -> list[LabelGateDecision]:
         }
         if decision.action == "quarantine":
             logger.warning("label file %s quarantined: %s", decision.file, decision.reason)
-            emit("mlops.labels.quarantined", rt.name, payload)
+            emit(Event.LABELS_QUARANTINED, rt.name, payload)
         elif decision.findings:
             logger.warning("label file %s accepted with findings: %s", decision.file, findings)
-            emit("mlops.labels.findings", rt.name, payload)
+            emit(Event.LABELS_FINDINGS, rt.name, payload)
     return decisions
 
 
@@ -609,9 +610,9 @@ def log_challenger(
         input_example=model_input(result.split.holdout.head(5), result.usecase),
         registered_model_name=uc.registered_model_name,
         tags={
-            "mlops.period": str(period),
-            "mlops.trigger": trigger,
-            "mlops.estimator": estimator_tag,
+            TAG_PERIOD: str(period),
+            TAG_TRIGGER: trigger,
+            TAG_ESTIMATOR: estimator_tag,
         },
     )
     if result.estimator is not None:
@@ -629,7 +630,7 @@ def log_challenger(
             rt.experiment_id,
             trained.run_id,
             search,
-            tags={tracking.TAG_BATCH: batch_sha256},
+            tags={TAG_BATCH: batch_sha256},
         )
     return trained
 

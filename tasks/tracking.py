@@ -71,6 +71,22 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_MODEL_VERSIO
 from mlops_core.reference_profile import ReferenceProfile
 from mlops_core.schema_change import KnownColumn
 from tasks.relocation import experiment_location
+from tasks.tags import (
+    TAG_ABANDONED_REASON,
+    TAG_ACTION,
+    TAG_BATCH,
+    TAG_HISTORY,
+    TAG_KIND,
+    TAG_MODEL_ID,
+    TAG_PROMOTED_AT,
+    TAG_PROMOTION_REASON,
+    TAG_REASONS,
+    TAG_REPLACED_VERSION,
+    TAG_RUN_ID,
+    TAG_SHA256,
+    TAG_SOURCE_BATCH,
+    TAG_STATUS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -86,21 +102,6 @@ STATUS_REJECTED = "rejected"
 STATUS_FAILED = "failed"
 STATUS_ABANDONED = "abandoned"
 
-TAG_STATUS = "mlops.status"
-TAG_SHA256 = "mlops.model_sha256"
-TAG_RUN_ID = "mlops.run_id"
-TAG_MODEL_ID = "mlops.model_id"
-TAG_PROMOTED_AT = "mlops.promoted_at"
-TAG_PROMOTION_REASON = "mlops.promotion_reason"
-TAG_REPLACED_VERSION = "mlops.replaced_version"
-TAG_HISTORY = "mlops.history"
-TAG_SOURCE_BATCH = "mlops.source_batch_sha256"
-#: On runs: the batch whose cycle made the run (decision, training and search trial runs).
-TAG_BATCH = "mlops.batch_sha256"
-TAG_ABANDONED_REASON = "mlops.abandoned_reason"
-TAG_KIND = "mlops.kind"
-TAG_ACTION = "mlops.action"
-TAG_REASONS = "mlops.reasons"
 
 PROFILE_FILE = "profile.json"
 REFERENCE_FILE = "reference.parquet"
@@ -723,7 +724,7 @@ def _dataset_source(run_id: str) -> Any:
     # git) on every call; the training run is the meaningful origin of the window.
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
-    return CodeDatasetSource(tags={"mlops.run_id": run_id})
+    return CodeDatasetSource(tags={TAG_RUN_ID: run_id})
 
 
 def _window_name(profile: ModelProfile) -> str:

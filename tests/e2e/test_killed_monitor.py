@@ -42,6 +42,7 @@ from held_process import held
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
+from tasks.tags import TAG_ABANDONED_REASON
 
 pytestmark = pytest.mark.e2e
 
@@ -240,7 +241,7 @@ def test_a_rerun_finishes_the_batch_and_fails_the_killed_training_run(
     assert "Traceback" not in rerun["output"], rerun["output"][-3000:]
     run = rt.client.get_run(run_id)
     assert run.info.status == "FAILED"
-    reason = run.data.tags[tracking.TAG_ABANDONED_REASON]
+    reason = run.data.tags[TAG_ABANDONED_REASON]
     assert "stopped before this run ended (killed or failed)" in reason, reason
     models = rt.client.search_logged_models(
         [rt.experiment_id], filter_string=f"source_run_id = '{run_id}'"

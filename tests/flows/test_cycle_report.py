@@ -26,7 +26,8 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.cycle import monitor, rollback
 from flows.report_writer import history_report, write_cycle_report
-from mlops_core.report import champion_change_sentence, cycle_summary, wording_for
+from mlops_core.report import champion_change_sentence, cycle_summary
+from mlops_core.sentences import wording_for
 from mlops_core.simulator import RetailDemandSimulator, ScenarioEvent, SimulatorConfig
 from tasks import history, tracking
 from tasks.runtime import open_runtime

@@ -24,8 +24,9 @@ from flows.cycle import monitor, rollback, score_batch
 from flows.report_writer import history_report
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import tracking
-from tasks.relocation import TAG_MOVED_FROM, artifact_root_uri
+from tasks.relocation import artifact_root_uri
 from tasks.runtime import open_runtime
+from tasks.tags import TAG_MOVED_FROM
 
 pytestmark = pytest.mark.flows
 

@@ -37,6 +37,7 @@ from mlops_core.review import ReviewRequest, RowDecision
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import review, tracking
 from tasks.runtime import Runtime, open_runtime
+from tasks.tags import TAG_REVIEW_BATCH, TAG_REVIEWER
 
 pytestmark = pytest.mark.flows
 
@@ -128,7 +129,7 @@ def review_runs(rt: Runtime, batch: str) -> list[tracking.DecisionRunInfo]:
     runs = tracking.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.kind": "review"}
     )
-    return [r for r in runs if r.tags.get(review.TAG_REVIEW_BATCH) == batch]
+    return [r for r in runs if r.tags.get(TAG_REVIEW_BATCH) == batch]
 
 
 def test_the_form_shows_the_held_rows_and_its_answer_is_applied(setup) -> None:
@@ -172,7 +173,7 @@ def test_the_form_shows_the_held_rows_and_its_answer_is_applied(setup) -> None:
     assert released["outside_limits"].iloc[1].startswith("store_capacity")
     (record,) = review_runs(rt, batch)
     assert record.run_id == result["decision_run_id"]
-    assert record.tags[review.TAG_REVIEWER] == "Maria (store S01)"
+    assert record.tags[TAG_REVIEWER] == "Maria (store S01)"
     assert [r.row_id for r in review.pending_rows(rt, batch)] == ids[3:]
 
 

@@ -30,8 +30,9 @@ import yaml
 
 from flows.cycle import monitor, score_batch
 from mlops_core.decisions import PromotionDecision
-from mlops_core.report import cycle_summary, wording_for
+from mlops_core.report import cycle_summary
 from mlops_core.schema_change import SchemaChangeRefused
+from mlops_core.sentences import wording_for
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import history, storage, tracking
 from tasks.model_card import model_card_inputs

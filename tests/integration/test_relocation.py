@@ -18,12 +18,11 @@ from mlflow import MlflowClient
 
 from flows.demo import SHIPPED_USECASE
 from tasks.relocation import (
-    TAG_MOVED_AT,
-    TAG_MOVED_FROM,
     artifact_root_uri,
     relocate_artifact_locations,
 )
 from tasks.runtime import open_runtime
+from tasks.tags import TAG_MOVED_AT, TAG_MOVED_FROM
 from tasks.tracking import (
     ensure_experiment,
     log_decision_run,

@@ -30,11 +30,13 @@ from mlops_core.decisions import (
     RetrainInputs,
 )
 from mlops_core.promotion import decide_promotion
-from mlops_core.report import CycleOutcome, cycle_summary, wording_for
+from mlops_core.report import CycleOutcome, cycle_summary
 from mlops_core.retrain import decide_retrain
+from mlops_core.sentences import wording_for
 from tasks import history, tracking
 from tasks.html_report import render_cycle_report, render_history_report
 from tasks.storage import load_usecase_file
+from tasks.tags import TAG_SUPERSEDED_BY
 
 pytestmark = pytest.mark.integration
 
@@ -224,7 +226,7 @@ def _log(client, exp: str, o: CycleOutcome, *, superseded_by: str | None = None)
             tags={**tags, "mlops.challenger_version": str(o.challenger_version)},
         )
     if superseded_by is not None:
-        client.set_tag(run_id, history.TAG_SUPERSEDED_BY, superseded_by)
+        client.set_tag(run_id, TAG_SUPERSEDED_BY, superseded_by)
     time.sleep(0.01)
     return run_id
 

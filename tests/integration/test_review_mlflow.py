@@ -25,6 +25,7 @@ from mlops_core.review import ReviewRequest, RowDecision
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import review, steps, storage, tracking
 from tasks.runtime import Runtime, open_runtime
+from tasks.tags import TAG_REVIEW_BATCH, TAG_REVIEW_ID, TAG_REVIEW_STATE, TAG_REVIEWER
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +88,7 @@ def review_runs(rt: Runtime, batch: str) -> list[tracking.DecisionRunInfo]:
     runs = tracking.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.kind": "review"}
     )
-    return [r for r in runs if r.tags.get(review.TAG_REVIEW_BATCH) == batch]
+    return [r for r in runs if r.tags.get(TAG_REVIEW_BATCH) == batch]
 
 
 def digest(path: Path) -> str:
@@ -145,9 +146,9 @@ def test_a_review_is_recorded_as_a_decision_run(rt: Runtime) -> None:
     (run,) = review_runs(rt, batch)
     assert run.run_id == result.decision_run_id
     assert run.kind == "review" and run.action == "mixed"
-    assert run.tags[review.TAG_REVIEW_STATE] == "applied"
-    assert run.tags[review.TAG_REVIEWER] == "alice"
-    assert run.tags[review.TAG_REVIEW_ID] == result.decision.review_id
+    assert run.tags[TAG_REVIEW_STATE] == "applied"
+    assert run.tags[TAG_REVIEWER] == "alice"
+    assert run.tags[TAG_REVIEW_ID] == result.decision.review_id
     assert run.metrics["released_rows"] == 1 and run.metrics["rejected_rows"] == 1
     record = tracking.read_decision_record(rt.client, run.run_id)
     assert record["batch"] == batch and record["released_file"] == f"{batch}.reviewed-1.parquet"
@@ -245,13 +246,13 @@ def test_a_crash_after_the_record_is_finished_by_the_rerun(
     with pytest.raises(DiskFull):
         review.apply_review(rt, request)
     (run,) = review_runs(rt, batch)
-    assert run.tags[review.TAG_REVIEW_STATE] == "recorded"
+    assert run.tags[TAG_REVIEW_STATE] == "recorded"
     assert a in pending_ids(rt, batch), "nothing released yet"
 
     resumed = review.apply_review(rt, request)
     assert resumed.status == "resumed" and resumed.decision_run_id == run.run_id
     assert pd.read_parquet(resumed.released_file)["row_id"].tolist() == [a, b]
-    assert [r.tags[review.TAG_REVIEW_STATE] for r in review_runs(rt, batch)] == ["applied"]
+    assert [r.tags[TAG_REVIEW_STATE] for r in review_runs(rt, batch)] == ["applied"]
     assert a not in pending_ids(rt, batch) and b not in pending_ids(rt, batch)
 
 

@@ -33,22 +33,19 @@ from mlops_core.promotion import decide_promotion
 from mlops_core.report import (
     ChampionChange,
     CycleOutcome,
-    Wording,
     attribution_sentence,
     champion_change_sentence,
     cycle_markdown,
     cycle_summary,
-    default_wording,
     drift_sentence,
     gate_sentence,
     guardrail_sentence,
     headline_sentence,
-    input_range_finding_sentence,
     promotion_why,
     retrain_why,
-    wording_for,
 )
 from mlops_core.retrain import decide_retrain
+from mlops_core.sentences import Wording, default_wording, input_range_finding_sentence, wording_for
 
 pytestmark = pytest.mark.unit
 
