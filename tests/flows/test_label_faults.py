@@ -93,7 +93,7 @@ def test_conflicting_duplicate_ids_are_left_out_not_last_row_wins(root: Path) ->
     assert out.realized == pytest.approx(_mae(root, good, drop=set(conflicting["row_id"])))
     # The cycle's record and summary say what the gate left out.
     [recorded] = _recorded_labels(root, out)
-    assert recorded == decision.model_dump(mode="json")
+    assert recorded == decision
     assert (
         f"40 rows of the {len(good) + 20:,} in the label file labels_live_0.csv were left out "
         "(conflicting duplicates: 40)" in out.summary

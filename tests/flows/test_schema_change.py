@@ -296,15 +296,16 @@ def test_a_widened_range_and_a_new_category_are_accepted_and_recorded(
     widened: dict[str, Any],
 ) -> None:
     out = widened["out"]
-    assert out["status"] == "done" and out["validation"] == "pass", out
+    assert out.status == "done" and out.validation == "pass", out
     record = _record(widened["usecase"], widened["root"], out)
-    schema = record["schema_change"]
-    assert schema["action"] == "compatible" and schema["new_features"] == []
-    kinds = {(c["kind"], c["column"]): c for c in schema["changes"]}
+    schema = record.schema_change
+    assert schema is not None
+    assert schema.action == "compatible" and schema.new_features == ()
+    kinds = {(c.kind, c.column): c for c in schema.changes}
     assert set(kinds) == {("range_widened", "temperature"), ("category_added", "store")}
-    assert kinds[("category_added", "store")]["champion_input"] is True
-    assert "S07" in kinds[("category_added", "store")]["message"]
-    assert "temperature" in out["summary"] and "S07" in out["summary"], out["summary"]
+    assert kinds[("category_added", "store")].champion_input is True
+    assert "S07" in kinds[("category_added", "store")].message
+    assert "temperature" in out.summary and "S07" in out.summary, out.summary
     served = pd.read_parquet(widened["paths"].predictions / f"period_{FIRST_LIVE:03d}.parquet")
     new_store = served[served["store"] == "S07"]
     assert len(new_store) == widened["s07"] > 0
