@@ -166,9 +166,9 @@ def run_generated(home: Path) -> list[str]:
         out = backtest(str(usecase), str(data), data_root=str(home))
         seconds = time.perf_counter() - t0
         text = (
-            f"**{name}, generated** (`{shown}`, unedited; {out['periods']} periods, first "
-            f"champion on {out['initial_periods']}; {seconds:.0f} s for five policies)\n\n"
-            f"{out['markdown']}\n\n{generated_verdict(out['table'])}\n"
+            f"**{name}, generated** (`{shown}`, unedited; {out.periods} periods, first "
+            f"champion on {out.initial_periods}; {seconds:.0f} s for five policies)\n\n"
+            f"{out.markdown}\n\n{generated_verdict(out.table)}\n"
         )
         print(text, flush=True)
         sections.append(text)
@@ -231,12 +231,12 @@ def first_periods(data: Path, usecase: Path, periods: int, folder: Path) -> Path
 
 def search_verdict(out: dict) -> str:
     """The search policy against the plain one, said plainly from the numbers."""
-    by = {r["policy"]: r for r in out["table"]}
+    by = {r["policy"]: r for r in out.table}
     plain, search = by.get("default"), by.get("default+search")
     if not (plain and search):
         return ""
     change = search["total_error"] / plain["total_error"] - 1
-    chosen = out["estimators"].get("default+search", {})
+    chosen = out.estimators.get("default+search", {})
     picks = ", ".join(f"{name} {n}x" for name, n in sorted(chosen.items())) or "none"
     lines = [
         f"default+search total error {change:+.1%} against default "
@@ -244,7 +244,7 @@ def search_verdict(out: dict) -> str:
         f"{picks}.",
         "",
     ]
-    lines += [f"- period {p}: {msg}" for p, msg in out["searches"].get("default+search", [])]
+    lines += [f"- period {p}: {msg}" for p, msg in out.searches.get("default+search", [])]
     return "\n".join(lines)
 
 
@@ -267,8 +267,8 @@ def run_search_backtest(home: Path, periods: int | None, budget: float) -> str:
     return (
         f"**bike_sharing with candidate search** (`{usecase}` plus candidates {names}, "
         f"{SEARCH_SETTINGS['trials']} trials, {SEARCH_SETTINGS['folds']} time-ordered folds, "
-        f"{budget:g} s budget per retrain; {out['periods']} periods, first champion on "
-        f"{out['initial_periods']}; {seconds:.0f} s)\n\n{out['markdown']}\n\n"
+        f"{budget:g} s budget per retrain; {out.periods} periods, first champion on "
+        f"{out.initial_periods}; {seconds:.0f} s)\n\n{out.markdown}\n\n"
         f"{search_verdict(out)}\n"
     )
 
@@ -325,9 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         out = backtest(str(REPO / usecase), str(data), data_root=str(home))
         seconds = time.perf_counter() - t0
         text = (
-            f"**{name}** (`{usecase}`, {out['periods']} periods, first champion on "
-            f"{out['initial_periods']}; {seconds:.0f} s for five policies)\n\n"
-            f"{out['markdown']}\n\n{verdict(out['table'])}\n"
+            f"**{name}** (`{usecase}`, {out.periods} periods, first champion on "
+            f"{out.initial_periods}; {seconds:.0f} s for five policies)\n\n"
+            f"{out.markdown}\n\n{verdict(out.table)}\n"
         )
         print(text, flush=True)
         sections.append(text)

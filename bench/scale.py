@@ -807,9 +807,9 @@ def run_cycles(case: Case, seed: int) -> dict[str, Any]:
         started = time.perf_counter()
         boot = bootstrap(str(usecase_path), str(root))
         out["bootstrap_s"] = time.perf_counter() - started
-        out["bootstrap_champion"] = boot.get("champion_version")
-        if boot.get("champion_version") is None:
-            raise RuntimeError(f"bootstrap promoted no champion: {boot.get('decision')}")
+        out["bootstrap_champion"] = boot.champion_version
+        if boot.champion_version is None:
+            raise RuntimeError(f"bootstrap promoted no champion: {boot.decision}")
 
         for cycle, (period, labels_of) in (("no retrain", (2, 1)), ("retrain", (3, 2))):
             name = land(period, "current", labels_of)
@@ -839,10 +839,10 @@ def run_cycles(case: Case, seed: int) -> dict[str, Any]:
                 "resident_before_mib": memory.base_kib / 1024,
                 "memory_method": memory.method,
                 "batch_mib": batch_mib,
-                "decision": row.get("decision"),
-                "reason": row.get("reason"),
-                "promotion": row.get("promotion"),
-                "drift_share": row.get("drift_share"),
+                "decision": row.decision,
+                "reason": row.reason,
+                "promotion": row.promotion,
+                "drift_share": row.drift_share,
             }
     return out
 

@@ -172,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                     "period": p,
                     "seconds": seconds,
                     "rss_mib": rss_mib(),
-                    "decision": row.get("decision"),
-                    "validation": row.get("validation"),
+                    "decision": row.decision,
+                    "validation": row.validation,
                 }
             )
             if len(cycles) % 20 == 0:
@@ -184,14 +184,10 @@ def main(argv: list[str] | None = None) -> int:
 
         # The bootstrap's own decision is in the ledger too (batch "bootstrap"); it
         # is no landed batch.
-        entries = [
-            e
-            for e in (json.loads(x) for x in paths.ledger.read_text().splitlines())
-            if e["batch"] != "bootstrap"
-        ]
-        shas = [e["sha256"] for e in entries]
-        scored = sum(1 for e in entries if e["gate"] == "pass")
-        quarantined = sum(1 for e in entries if e["gate"] == "fail")
+        entries = [e for e in storage.ledger_entries(paths.ledger) if e.batch != "bootstrap"]
+        shas = [e.sha256 for e in entries]
+        scored = sum(1 for e in entries if e.gate == "pass")
+        quarantined = sum(1 for e in entries if e.gate == "fail")
         left = list(paths.landing.iterdir())
         gated = label_ledger_decisions(paths)
         in_label_quarantine = sorted(

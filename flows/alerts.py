@@ -21,6 +21,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
+from mlops_core.records import AlertRecord
 from tasks.storage import resolve_data_root
 from tasks.tags import RESOURCE_USECASE, Event
 
@@ -70,7 +71,7 @@ def alert(
     resource: str = "",
     payload: dict[str, Any] | None = None,
     occurred: str | None = None,
-) -> dict[str, Any]:
+) -> AlertRecord:
     """Tell people about a product event: a log line, ``alerts.jsonl``, an optional webhook.
 
     Args:
@@ -82,20 +83,23 @@ def alert(
     payload = dict(payload or {})
     message = alert_message(event, resource, payload)
     get_run_logger().warning(message)
-    record = {
-        "event": event,
-        "resource": resource,
-        "occurred": occurred or dt.datetime.now(dt.UTC).isoformat(),
-        "message": message,
-        "payload": payload,
-    }
+    record = AlertRecord(
+        event=event,
+        resource=resource,
+        occurred=occurred or dt.datetime.now(dt.UTC).isoformat(),
+        message=message,
+        # As the file line has it: a value JSON has no form for is kept as its text.
+        payload=json.loads(json.dumps(payload, default=str)),
+    )
     root = resolve_data_root()
     root.mkdir(parents=True, exist_ok=True)
+    line = record.model_dump(mode="json", exclude={"webhook_status"})
     with (root / "alerts.jsonl").open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, default=str) + "\n")
+        handle.write(json.dumps(line) + "\n")
     url = os.environ.get("MLOPS_ALERT_WEBHOOK_URL", "").strip()
     if url:
-        record["webhook_status"] = post_webhook(url, {"text": message, **record})
+        status = post_webhook(url, {"text": message, **line})
+        record = record.model_copy(update={"webhook_status": status})
     return record
 
 

@@ -14,6 +14,7 @@ import json
 import math
 import re
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.runners import make_task_runner, parse_runner
 from mlops_core.backtest import Policy, PolicyResult, parse_policy, summary_table
+from mlops_core.records import BacktestResult
 from tasks import storage, tracking
 from tasks.backtest import Prepared, ReplayCache, prepare, run_policy
 from tasks.notify import publish_table
@@ -66,7 +68,7 @@ def _metric_key(policy: str, name: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', policy)}.{name}"
 
 
-def _markdown_table(rows: list[dict[str, Any]]) -> str:
+def _markdown_table(rows: Sequence[Mapping[str, object]]) -> str:
     if not rows:
         return ""
     cols = list(rows[0])
@@ -93,7 +95,7 @@ def backtest(
     seed: int = 0,
     data_root: str | None = None,
     task_runner: str | None = None,
-) -> dict[str, Any]:
+) -> BacktestResult:
     """Replay ``data_path`` under each policy and compare error, retrains and cost.
 
     Args:
@@ -111,10 +113,10 @@ def backtest(
             ``$MLOPS_TASK_RUNNER`` or threads).
 
     Returns:
-        ``table`` (one row per policy), ``plot`` (PNG path), ``run_id`` (MLflow),
-        ``estimators`` (per policy, how many challengers each estimator class
-        was) and ``searches`` (per ``+search`` policy, each retrain's period label and
-        the sentence saying which candidate it chose and why).
+        The table (one row per policy), the plot (PNG path), the MLflow run, per
+        policy how many challengers each estimator class was, and per ``+search``
+        policy each retrain's period label and the sentence saying which
+        candidate it chose and why.
     """
     rt = open_runtime(usecase_path, data_root)
     uc = rt.usecase
@@ -251,13 +253,13 @@ def backtest(
         rt.client.set_terminated(run_id, "FAILED")
         raise
     publish_table(uc.name, "backtest", table, f"Backtest of {source.name}: one row per policy")
-    return {
-        "table": table,
-        "plot": str(kept),
-        "run_id": run_id,
-        "initial_periods": initial,
-        "periods": len(prepared.periods),
-        "markdown": _markdown_table(table),
-        "estimators": {r.policy: r.challenger_estimators for r in results},
-        "searches": searches,
-    }
+    return BacktestResult(
+        table=tuple(table),
+        plot=str(kept),
+        run_id=run_id,
+        initial_periods=initial,
+        periods=len(prepared.periods),
+        markdown=_markdown_table(table),
+        estimators={r.policy: r.challenger_estimators for r in results},
+        searches={policy: tuple(found) for policy, found in searches.items()},
+    )

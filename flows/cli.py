@@ -10,11 +10,14 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tasks.tags import TAG_PERIOD
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 app = typer.Typer(
     name="mlops",
@@ -110,10 +113,14 @@ def _shown(path: Path) -> Path:
         return path
 
 
-def _print(result: Any) -> None:
+def _print(result: BaseModel | dict[str, object]) -> None:
+    """Print a flow's result (or another view) as indented JSON."""
     import json
 
-    typer.echo(json.dumps(result, indent=2, default=str))
+    from pydantic import BaseModel
+
+    payload = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    typer.echo(json.dumps(payload, indent=2, default=str))
 
 
 @app.command()
@@ -289,17 +296,17 @@ def backtest(
         task_runner=task_runner,
     )
     table = Table(
-        title=f"backtest of {data.name} ({out['periods']} periods, "
-        f"first champion on {out['initial_periods']})"
+        title=f"backtest of {data.name} ({out.periods} periods, "
+        f"first champion on {out.initial_periods})"
     )
-    rows = out["table"]
+    rows = out.table
     for col in rows[0]:
         table.add_column(col)
     for r in rows:
         table.add_row(*(f"{v:,.4g}" if isinstance(v, float) else str(v) for v in r.values()))
     console = Console(width=max(Console().width, 120))
     console.print(table)
-    console.print(f"plot: {out['plot']}\nMLflow run: {out['run_id']}")
+    console.print(f"plot: {out.plot}\nMLflow run: {out.run_id}")
 
 
 @app.command()
@@ -630,7 +637,7 @@ def _apply_review(
         raise typer.Exit(2) from None
     except (review.UnknownBatchError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    _print(result.as_dict())
+    _print(result.summary())
 
 
 def _decide_rows(

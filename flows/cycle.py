@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +32,25 @@ from mlops_core.cycle import (
     build_retrain_inputs,
 )
 from mlops_core.decisions import (
-    DriftSummary,
     GateDecision,
-    PerformanceSummary,
     PromotionDecision,
+    PromotionInputs,
     RetrainDecision,
     RetrainInputs,
 )
 from mlops_core.guardrails import GuardrailResult
 from mlops_core.periods import period_label
 from mlops_core.promotion import LEAK_REASONS, decide_promotion
+from mlops_core.records import (
+    BootstrapResult,
+    CycleRecord,
+    CycleResult,
+    LedgerEntry,
+    MonitorLandedResult,
+    RollbackRecord,
+    RollbackResult,
+    ScoreResult,
+)
 from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary
 from mlops_core.retrain import decide_retrain
 from mlops_core.segmented import SegmentJob, chunk_jobs
@@ -49,7 +58,6 @@ from mlops_core.sentences import input_range_finding_sentence, wording_for
 from mlops_core.stats import attribute_decay
 from mlops_core.training import Predictions, labeled_rows
 from tasks import steps, storage, tracking
-from tasks.history import cycle_from_record
 from tasks.model_card import publish_card_for_promotion
 from tasks.notify import emit, publish_markdown
 from tasks.runtime import Runtime, open_runtime
@@ -74,32 +82,6 @@ from tasks.tags import (
 
 
 # ---------------------------------------------------------------- results
-@dataclass
-class CycleResult:
-    """What a cycle did, as plain values for the CLI, the demo table and tests."""
-
-    batch: str
-    period: int | None
-    status: str  # "done" | "duplicate"
-    validation: str = "-"
-    drift_share: float | None = None
-    importance_drift: float | None = None
-    realized: float | None = None
-    reference: float | None = None
-    decision: str = "-"
-    reason: str = "-"
-    promotion: str | None = None
-    champion_version: str | None = None
-    guardrail_actions: dict[str, int] = field(default_factory=dict)
-    held_rows: int = 0
-    summary: str = ""
-    decision_run_id: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly view."""
-        return dict(self.__dict__)
-
-
 class ApprovalInput(RunInput):
     """The form a reviewer fills in the Prefect UI to approve a promotion."""
 
@@ -244,12 +226,15 @@ def _validate_and_score(
 #: fail the run) must never come first.
 
 
-def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> dict[str, Any]:
+def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> PromotionInputs:
     """Pause the flow for a human answer in the Prefect UI; no answer means reject.
 
     At the deadline a timer takes the run from Paused back to Running, which
     ends Prefect's wait without input; the answer is then "timeout" (a
     rejection) and the run goes on to record it and complete.
+
+    Returns:
+        The decision's inputs with the answer (approval, approver, comment) in them.
     """
     answer = wait_for_answer(
         ApprovalInput.with_initial_data(
@@ -259,12 +244,16 @@ def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> di
         "No approval answer in time: the promotion is rejected.",
     )
     if answer is None:
-        return {"approval": "timeout", "approver": None, "approval_comment": None}
-    return {
-        "approval": "approved" if answer.approve else "rejected",
-        "approver": answer.reviewer or None,
-        "approval_comment": answer.comment or None,
-    }
+        return decision.inputs.model_copy(
+            update={"approval": "timeout", "approver": None, "approval_comment": None}
+        )
+    return decision.inputs.model_copy(
+        update={
+            "approval": "approved" if answer.approve else "rejected",
+            "approver": answer.reviewer or None,
+            "approval_comment": answer.comment or None,
+        }
+    )
 
 
 def _map_search_trials(fn: Any, items: Sequence[Any]) -> list[Any]:
@@ -389,8 +378,8 @@ def _challenge(
     inputs = steps.evaluate(rt, result, champion, seed=period)
     decision = decide_promotion(inputs, rt.usecase.promotion)
     if decision.action == "await_approval":
-        answer = _ask_approval(rt, decision, _approval_request(rt, decision, trained.version))
-        decision = decide_promotion(inputs.model_copy(update=answer), rt.usecase.promotion)
+        answered = _ask_approval(rt, decision, _approval_request(rt, decision, trained.version))
+        decision = decide_promotion(answered, rt.usecase.promotion)
     if search is not None:
         # Why this model: the search's choice is part of the record (passed=None:
         # never read as a failed gate check).
@@ -457,7 +446,7 @@ def _carry_out_promotion(
 def _complete(
     rt: Runtime,
     run_id: str,
-    record: dict[str, Any],
+    record: CycleRecord,
     markdown: str,
     base_tags: dict[str, str],
     *,
@@ -477,10 +466,8 @@ def _complete(
     superseded: Superseded | None = None
     uc = rt.usecase
     sha = base_tags[TAG_BATCH]
-    period = int(record["period"])
-    promotion = (
-        PromotionDecision.model_validate(record["promotion"]) if record.get("promotion") else None
-    )
+    period = record.period
+    promotion = record.promotion
     if promotion is not None:
         recorded = _recorded(rt, sha, "promotion")
         if not recorded:
@@ -502,7 +489,7 @@ def _complete(
                 },
                 tags={
                     **base_tags,
-                    TAG_CHALLENGER_VERSION: str(record.get("challenger_version")),
+                    TAG_CHALLENGER_VERSION: str(record.challenger_version),
                 },
             )
         if promotion.action == "promote":
@@ -510,8 +497,8 @@ def _complete(
                 _carry_out_promotion(
                     rt,
                     promotion,
-                    str(record["challenger_version"]),
-                    record.get("champion_before"),
+                    str(record.challenger_version),
+                    record.champion_before,
                     period,
                 )
             except tracking.ChampionChangedError as exc:
@@ -522,7 +509,7 @@ def _complete(
                 superseded = _supersede(rt, run_id, record, exc)
             else:
                 _publish_model_card(rt, promotion, record)
-    action = (record.get("retrain") or {}).get("action", "-")
+    action = record.retrain.action if record.retrain is not None else "-"
     when = period_label(period, uc.data.period)
     publish_markdown(uc.name, "cycle", markdown, f"Cycle of {when}: {action}")
     # The batch's predictions and review rows reach their readers only now,
@@ -536,15 +523,15 @@ def _complete(
         return superseded  # committed already (a bootstrap's pseudo-batch is committed once)
     storage.ledger_append(
         rt.paths.ledger,
-        {
-            "sha256": sha,
-            "batch": record["batch"],
-            "period": period,
-            "gate": (record.get("gate") or {}).get("action"),
-            "decision": action,
-            "decision_run_id": run_id,
-            "at": dt.datetime.now(dt.UTC).isoformat(),
-        },
+        LedgerEntry(
+            sha256=sha,
+            batch=record.batch,
+            period=period,
+            gate=record.gate.action,
+            decision=action,
+            decision_run_id=run_id,
+            at=dt.datetime.now(dt.UTC),
+        ),
     )
     return superseded
 
@@ -570,20 +557,19 @@ def publish_cycle_report(rt: Runtime, run_id: str, period: int) -> None:
     )
 
 
-def _publish_model_card(rt: Runtime, promotion: PromotionDecision, record: dict[str, Any]) -> None:
+def _publish_model_card(rt: Runtime, promotion: PromotionDecision, record: CycleRecord) -> None:
     """The promoted version's card: its registry description and ``model_card.md`` of its run.
 
     Published again by a rerun (it replaces both), so a crash here is finished
     like any other step of ``_complete``.
     """
-    drift = record.get("drift")
     publish_card_for_promotion(
         rt.client,
         rt.usecase,
-        str(record["challenger_version"]),
+        str(record.challenger_version),
         promotion,
-        previous_version=record.get("champion_before"),
-        drift=DriftSummary.model_validate(drift) if drift else None,
+        previous_version=record.champion_before,
+        drift=record.drift,
     )
 
 
@@ -601,7 +587,7 @@ class Superseded:
 
 
 def _supersede(
-    rt: Runtime, run_id: str, record: dict[str, Any], exc: tracking.ChampionChangedError
+    rt: Runtime, run_id: str, record: CycleRecord, exc: tracking.ChampionChangedError
 ) -> Superseded:
     """Record that a decided promotion was not carried out: the champion had moved.
 
@@ -610,7 +596,7 @@ def _supersede(
     the same decisions with ``superseded_by`` set, so the record, the history
     and this process's output say what happened, not what was decided.
     """
-    version = str(record["challenger_version"])
+    version = str(record.challenger_version)
     reason = (
         f"superseded: the promotion was decided against version {exc.expected or 'none'}, "
         f"but version {exc.actual or 'none'} became champion before it was carried out"
@@ -622,13 +608,13 @@ def _supersede(
         {TAG_ABANDONED_REASON: reason, TAG_STATUS: tracking.STATUS_ABANDONED},
     )
     rt.client.set_tag(run_id, TAG_SUPERSEDED_BY, str(exc.actual))
-    outcome = cycle_from_record(record, superseded_by=exc.actual)
+    outcome = record.outcome(superseded_by=exc.actual)
     words = wording_for(rt.usecase)
     summary = cycle_summary(outcome, words)
     tracking.amend_decision_record(
         rt.client,
         run_id,
-        {**record, "summary": summary, "superseded_by": exc.actual},
+        record.model_copy(update={"summary": summary, "superseded_by": exc.actual}),
         cycle_markdown(outcome, rt.usecase.name, words),
     )
     get_run_logger().warning("version %s not promoted: %s", version, reason)
@@ -637,45 +623,49 @@ def _supersede(
 
 def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
     """Finish a batch whose decisions an interrupted run recorded but did not carry out."""
-    record = tracking.read_decision_record(rt.client, run.run_id)
+    record = tracking.read_decision_record(rt.client, run.run_id, CycleRecord)
     markdown = tracking.read_decision_markdown(rt.client, run.run_id)
     base_tags = {k: v for k, v in run.tags.items() if k.startswith(PREFIX) and k in _BASE_TAGS}
     base_tags[TAG_BATCH] = sha
     get_run_logger().warning(
         "batch %s was decided by an interrupted run (decision run %s): finishing it",
-        record["batch"],
+        record.batch,
         run.run_id,
     )
     landed = path if path.parent.resolve() == rt.paths.landing.resolve() else None
     superseded = _complete(rt, run.run_id, record, markdown, base_tags, landed=landed)
-    retrain = record.get("retrain") or {}
-    promotion = record.get("promotion") or {}
-    reasons = retrain.get("reasons") or [{}]
-    guardrails = record.get("guardrails") or {}
     # The figures the interrupted run measured and recorded, not blanks.
-    perf = (
-        PerformanceSummary.model_validate(record["performance"])
-        if record.get("performance")
-        else None
-    )
-    drift = DriftSummary.model_validate(record["drift"]) if record.get("drift") else None
+    return _result(record.outcome(), record.summary, run.run_id, superseded)
+
+
+def _result(
+    outcome: CycleOutcome,
+    summary: str,
+    run_id: str,
+    superseded: Superseded | None,
+) -> CycleResult:
+    """What a cycle did, from its decisions (decided now or read from its record)."""
+    perf, drift, g = outcome.performance, outcome.drift, outcome.guardrails
+    retrain = outcome.retrain
     return CycleResult(
-        batch=record["batch"],
-        period=record["period"],
+        batch=outcome.batch,
+        period=outcome.period,
         status="done",
-        validation=(record.get("gate") or {}).get("action", "-"),
+        validation=outcome.gate.action,
         drift_share=drift.drift_share if drift else None,
         importance_drift=drift.importance_weighted_share if drift else None,
         realized=perf.realized.value if perf and perf.realized else None,
         reference=perf.reference if perf else None,
-        decision=retrain.get("action", "-"),
-        reason=reasons[0].get("code", "-"),
-        promotion="superseded" if superseded else promotion.get("action"),
-        champion_version=superseded.champion if superseded else record.get("champion_version"),
-        guardrail_actions=dict(guardrails.get("actions") or {}),
-        held_rows=int(guardrails.get("held_rows") or 0),
-        summary=superseded.summary if superseded else record.get("summary", ""),
-        decision_run_id=run.run_id,
+        decision=retrain.action if retrain else "-",
+        reason=retrain.reasons[0].code if retrain and retrain.reasons else "-",
+        promotion="superseded"
+        if superseded
+        else (outcome.promotion.action if outcome.promotion else None),
+        champion_version=superseded.champion if superseded else outcome.champion_version,
+        guardrail_actions=dict(g.actions) if g else {},
+        held_rows=g.held_rows if g else 0,
+        summary=superseded.summary if superseded else summary,
+        decision_run_id=run_id,
     )
 
 
@@ -771,24 +761,13 @@ def _finish(
                 "guardrail_held_rows": float(g.held_rows),
             }
         )
-    record: dict[str, Any] = {
-        "usecase": uc.name,
-        "period": outcome.period,
-        "batch": outcome.batch,
-        "summary": summary,
-        "decay_cause": decay_cause,
-        "champion_version": outcome.champion_version,
-        "challenger_version": outcome.challenger_version,
-        "gate": outcome.gate.model_dump(mode="json"),
-        "performance": perf.model_dump(mode="json") if perf else None,
-        "drift": drift.model_dump(mode="json") if drift else None,
-        "guardrails": g.model_dump(mode="json") if g else None,
-        "retrain": outcome.retrain.model_dump(mode="json") if outcome.retrain else None,
-        "promotion": outcome.promotion.model_dump(mode="json") if outcome.promotion else None,
-        "champion_before": champion_before,
-        "labels": [d.model_dump(mode="json") for d in outcome.labels],
-        "schema_change": outcome.schema.model_dump(mode="json") if outcome.schema else None,
-    }
+    record = CycleRecord.from_outcome(
+        outcome,
+        usecase=uc.name,
+        summary=summary,
+        decay_cause=decay_cause,
+        champion_before=champion_before,
+    )
     assert outcome.retrain is not None
     r = outcome.retrain
     # The retrain-kind run is the record of the cycle's decisions: once it is
@@ -809,31 +788,12 @@ def _finish(
     superseded = _complete(rt, run_id, record, markdown, base_tags, landed=landed)
     if uc.report.cycle_report:
         publish_cycle_report(rt, run_id, outcome.period)
-    return CycleResult(
-        batch=outcome.batch,
-        period=outcome.period,
-        status="done",
-        validation=outcome.gate.action,
-        drift_share=drift.drift_share if drift else None,
-        importance_drift=drift.importance_weighted_share if drift else None,
-        realized=perf.realized.value if perf and perf.realized else None,
-        reference=perf.reference if perf else None,
-        decision=r.action,
-        reason=r.reasons[0].code if r.reasons else "-",
-        promotion="superseded"
-        if superseded
-        else (outcome.promotion.action if outcome.promotion else None),
-        champion_version=superseded.champion if superseded else outcome.champion_version,
-        guardrail_actions=dict(g.actions) if g else {},
-        held_rows=g.held_rows if g else 0,
-        summary=superseded.summary if superseded else summary,
-        decision_run_id=run_id,
-    )
+    return _result(outcome, summary, run_id, superseded)
 
 
 # ------------------------------------------------------------------ flows
 @flow(name="score_batch", flow_run_name="score {batch}")
-def score_batch(usecase_path: str, batch: str, data_root: str | None = None) -> dict[str, Any]:
+def score_batch(usecase_path: str, batch: str, data_root: str | None = None) -> ScoreResult:
     """Validate a landed batch, predict with the champion, apply guardrails, write results.
 
     Accepted predictions go to the predictions folder, held rows (with their
@@ -849,14 +809,13 @@ def score_batch(usecase_path: str, batch: str, data_root: str | None = None) -> 
     scored = _validate_and_score(rt, _locate(rt, batch))
     if scored.gate.action == "pass" and scored.champion is None:
         raise RuntimeError(f"{rt.name} has no champion yet: run the bootstrap flow first")
-    g = scored.guarded.summary if scored.guarded else None
-    return {
-        "batch": batch,
-        "period": scored.period,
-        "validation": scored.gate.action,
-        "rows": scored.gate.rows,
-        "guardrails": g.model_dump(mode="json") if g else None,
-    }
+    return ScoreResult(
+        batch=batch,
+        period=scored.period,
+        validation=scored.gate.action,
+        rows=scored.gate.rows,
+        guardrails=scored.guarded.summary if scored.guarded else None,
+    )
 
 
 #: Longest a monitor waits for another process handling the same batch.
@@ -864,7 +823,7 @@ CLAIM_WAIT_SECONDS = 3600.0
 
 
 @flow(name="monitor", flow_run_name="monitor {batch}")
-def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict[str, Any]:
+def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> CycleResult:
     """One cycle for one landed batch (docs/design.md, section 3).
 
     Validate, score and guard; join newly arrived labels; measure realized
@@ -896,7 +855,7 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> dict
         return _claimed_cycle(rt, batch, path, sha)
 
 
-def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
+def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
     """``monitor`` for a batch whose claim this process holds."""
     # Under the claim, a run of this batch still open is an interrupted cycle's.
     steps.fail_runs_left_running(rt, sha)
@@ -908,17 +867,17 @@ def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, A
             storage.move_verified(path, rt.paths.archive, sha)
         return CycleResult(
             batch=batch,
-            period=done.get("period"),
+            period=done.period,
             status="duplicate",
-            decision=str(done.get("decision")),
+            decision=done.decision,
             reason="already_processed",
-            decision_run_id=done.get("decision_run_id"),
-        ).as_dict()
+            decision_run_id=done.decision_run_id,
+        )
 
     recorded = _recorded(rt, sha, "retrain")
     if recorded:
         # Decided by a run that died before committing: carry out what it decided.
-        return _resume(rt, path, sha, recorded[0]).as_dict()
+        return _resume(rt, path, sha, recorded[0])
 
     try:
         return _cycle(rt, batch, path, sha)
@@ -947,7 +906,7 @@ def _abandon_undecided(rt: Runtime, sha: str) -> None:
         get_run_logger().warning("could not mark the undecided challenger", exc_info=True)
 
 
-def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
+def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
     """The body of ``monitor`` for a batch (of hash ``sha``) neither committed nor decided."""
     uc = rt.usecase
     # Staged outputs of this batch can only be a killed run's (no decision
@@ -985,7 +944,7 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
             decay_cause="unknown",
             trigger="batch",
             landed=None,
-        ).as_dict()
+        )
 
     assert scored.frame is not None
     steps.store_accepted(rt, scored.frame, gate, source=path)
@@ -1069,13 +1028,13 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> dict[str, Any]:
         trigger=retrain.reasons[0].code,
         landed=path,
         champion_before=champion_before,
-    ).as_dict()
+    )
 
 
 @flow(name="monitor_landed", flow_run_name="monitor landed batches of {usecase_path}")
 def monitor_landed(
     usecase_path: str, data_root: str | None = None, max_batches: int = 50
-) -> dict[str, Any]:
+) -> MonitorLandedResult:
     """Run one ``monitor`` cycle per batch waiting in landing, oldest name first.
 
     This is what the scheduled deployment runs: whatever landed since the last
@@ -1094,15 +1053,13 @@ def monitor_landed(
         cycles = [
             monitor(usecase_path, path.name, data_root) for path in waiting[: max(0, max_batches)]
         ]
-    return {
-        "handled": len(cycles),
-        "waiting": max(0, len(waiting) - len(cycles)),
-        "cycles": cycles,
-    }
+    return MonitorLandedResult(
+        handled=len(cycles), waiting=max(0, len(waiting) - len(cycles)), cycles=tuple(cycles)
+    )
 
 
 @flow(name="bootstrap")
-def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]:
+def bootstrap(usecase_path: str, data_root: str | None = None) -> BootstrapResult:
     """Train the first champion on the labeled batches already landed.
 
     Every landed batch is validated (failures are quarantined); accepted ones are
@@ -1121,14 +1078,14 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
         # A bootstrap decided but died before committing: finish it (idempotent).
         done = _resume(rt, rt.paths.landing / "bootstrap", BOOTSTRAP_SHA, recorded[0])
         committed = _commit_bootstrap_batches(rt)
-        return {
-            "status": "exists",
-            "champion_version": done.champion_version,
-            "committed_batches": committed,
-        }
+        return BootstrapResult(
+            **done.model_dump(exclude={"status"}), status="exists", committed_batches=committed
+        )
     existing = steps.load_champion(rt)
     if existing is not None:
-        return {"status": "exists", "champion_version": existing.version}
+        return BootstrapResult(
+            batch="bootstrap", period=None, status="exists", champion_version=existing.version
+        )
     accepted = quarantined = 0
     for path in storage.list_files(rt.paths.landing, uc.data.format):
         frame, gate = steps.validate_batch(rt, path)
@@ -1176,10 +1133,13 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> dict[str, Any]
     )
     # The history batches are committed after the bootstrap's decision: a crash
     # before leaves them in landing for the rerun, a crash after is finished by it.
-    _commit_bootstrap_batches(rt)
-    out = result.as_dict()
-    out.update({"accepted_batches": accepted, "quarantined_batches": quarantined})
-    return out
+    committed = _commit_bootstrap_batches(rt)
+    return BootstrapResult(
+        **result.model_dump(),
+        accepted_batches=accepted,
+        quarantined_batches=quarantined,
+        committed_batches=committed,
+    )
 
 
 def _commit_bootstrap_batches(rt: Runtime) -> int:
@@ -1199,13 +1159,9 @@ def _commit_bootstrap_batches(rt: Runtime) -> int:
         storage.move_verified(path, rt.paths.archive, sha)
         storage.ledger_append(
             rt.paths.ledger,
-            {
-                "sha256": sha,
-                "batch": path.name,
-                "period": period,
-                "gate": "pass",
-                "decision": "bootstrap",
-            },
+            LedgerEntry(
+                sha256=sha, batch=path.name, period=period, gate="pass", decision="bootstrap"
+            ),
         )
         committed += 1
     return committed
@@ -1218,7 +1174,7 @@ def rollback(
     data_root: str | None = None,
     from_version: str | None = None,
     requested_by: str | None = None,
-) -> dict[str, Any]:
+) -> RollbackResult:
     """Move alias ``champion`` back to ``previous`` and record why and who asked.
 
     Args:
@@ -1248,12 +1204,9 @@ def rollback(
         kind="rollback",
         action="rollback",
         reason_codes=["manual_rollback"],
-        record={
-            "from_version": from_v,
-            "to_version": to_v,
-            "reason": reason,
-            "requested_by": who,
-        },
+        record=RollbackRecord(
+            from_version=from_v, to_version=to_v, reason=reason, requested_by=who
+        ),
         markdown=md,
         metrics={},
         tags={TAG_CHAMPION_VERSION: to_v, TAG_PREVIOUS_VERSION: from_v},
@@ -1265,4 +1218,4 @@ def rollback(
         related_version=to_v,
     )
     publish_markdown(uc.name, "rollback", md, f"Rollback to version {to_v}")
-    return {"from_version": from_v, "to_version": to_v, "decision_run_id": run_id}
+    return RollbackResult(from_version=from_v, to_version=to_v, decision_run_id=run_id)

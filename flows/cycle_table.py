@@ -6,6 +6,7 @@ as people read them (``2012-03``, ``2012-03-05``) when the use case cuts dates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -13,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mlops_core.periods import PeriodUnit, short_label
+from mlops_core.records import CycleResult
 
 
 def cycle_progress() -> Progress:
@@ -34,18 +36,18 @@ def period_text(period: int | None, unit: PeriodUnit | None) -> str:
 def advance(
     progress: Progress,
     bar: Any,
-    row: dict[str, Any],
+    row: CycleResult,
     show: bool,
     unit: PeriodUnit | None = None,
 ) -> None:
     """Advance the bar by one cycle and, when shown, describe what it decided."""
     progress.advance(bar)
     if show:
-        promo = f", {row['promotion']}" if row.get("promotion") else ""
+        promo = f", {row.promotion}" if row.promotion else ""
         progress.update(
             bar,
-            description=f"period {period_text(row.get('period'), unit)}: {row.get('decision')} "
-            f"({row.get('reason')}{promo})".ljust(48),
+            description=f"period {period_text(row.period, unit)}: {row.decision} "
+            f"({row.reason}{promo})".ljust(48),
         )
 
 
@@ -54,7 +56,7 @@ def _fmt(x: Any) -> str:
 
 
 def results_table(
-    rows: list[dict[str, Any]],
+    rows: Sequence[CycleResult],
     metric: str = "mae",
     unit: PeriodUnit | None = None,
     title: str = "mlops demo: one row per period",
@@ -89,18 +91,18 @@ def results_table(
     return table
 
 
-def table_row(r: dict[str, Any], unit: PeriodUnit | None = None) -> dict[str, Any]:
+def table_row(
+    r: CycleResult, unit: PeriodUnit | None = None
+) -> dict[str, str | int | float | None]:
     """One cycle's result as a row of the table (and of the Prefect table artifact)."""
     return {
-        "period": period_text(r.get("period"), unit) if unit else r.get("period"),
-        "validation": r.get("validation"),
-        "drift_share": r.get("drift_share"),
-        "realized": r.get("realized"),
-        "decision": r.get("decision"),
-        "reason": r.get("reason"),
-        "promotion": r.get("promotion"),
-        "champion": r.get("champion_version"),
-        "guardrails": ", ".join(
-            f"{k}={v}" for k, v in sorted((r.get("guardrail_actions") or {}).items())
-        ),
+        "period": period_text(r.period, unit) if unit else r.period,
+        "validation": r.validation,
+        "drift_share": r.drift_share,
+        "realized": r.realized,
+        "decision": r.decision,
+        "reason": r.reason,
+        "promotion": r.promotion,
+        "champion": r.champion_version,
+        "guardrails": ", ".join(f"{k}={v}" for k, v in sorted(r.guardrail_actions.items())),
     }

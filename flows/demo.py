@@ -13,13 +13,13 @@ from __future__ import annotations
 import shutil
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
 from prefect import flow
 
 from flows.cycle import bootstrap, monitor
 from flows.cycle_table import advance, cycle_progress, table_row
 from flows.local import without_heartbeats
+from mlops_core.records import CycleResult
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage
 from tasks.notify import publish_table
@@ -64,7 +64,7 @@ def demo(
     live_periods: int = 26,
     usecase_path: str = str(SHIPPED_USECASE),
     show_progress: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[CycleResult]:
     """Simulate ``live_periods`` weeks of a retail business through the product.
 
     Args:
@@ -89,7 +89,7 @@ def demo(
 
     first_live = sim.config.initial_periods
     progress = cycle_progress()
-    rows: list[dict[str, Any]] = []
+    rows: list[CycleResult] = []
     # Subflows: the demo run's own heartbeat (if any) covers the process.
     with progress if show_progress else nullcontext(), without_heartbeats():
         bar = progress.add_task("bootstrap", total=live_periods + 1)

@@ -43,7 +43,7 @@ WORK_POOL = "mlops-process"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The pull step of prefect.yaml (a unit test keeps the two equal): the worker
 # changes to the project folder it was given before it loads the entrypoint.
-PULL_STEPS: tuple[dict[str, Any], ...] = (
+PULL_STEPS: tuple[dict[str, dict[str, str]], ...] = (
     {
         "prefect.deployments.steps.set_working_directory": {
             "directory": "{{ $MLOPS_PROJECT_DIR }}",
@@ -80,7 +80,7 @@ class FlowDeployment:
     verb: str
     entrypoint: str
     description: str
-    parameters: Mapping[str, Any] = field(default_factory=dict)
+    parameters: Mapping[str, str] = field(default_factory=dict)
     scheduled: bool = False
 
     def name(self, usecase_name: str) -> str:
@@ -179,9 +179,9 @@ class DeployPlan:
     work_pool: str
     data_root: str | None = None
 
-    def parameters(self, spec: FlowDeployment) -> dict[str, Any]:
+    def parameters(self, spec: FlowDeployment) -> dict[str, str]:
         """The deployment's default parameters: the use-case file, the data root if given."""
-        values: dict[str, Any] = {"usecase_path": self.usecase_path, **spec.parameters}
+        values = {"usecase_path": self.usecase_path, **spec.parameters}
         if self.data_root is not None:
             values["data_root"] = self.data_root
         return values
@@ -351,7 +351,7 @@ class _ProjectFolder:
     async def pull_code(self) -> None:
         return None
 
-    def to_pull_step(self) -> list[dict[str, Any]]:
+    def to_pull_step(self) -> list[dict[str, dict[str, str]]]:
         return [dict(step) for step in PULL_STEPS]
 
     def __eq__(self, other: object) -> bool:

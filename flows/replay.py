@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect import flow
@@ -33,6 +32,7 @@ from flows.cycle_table import advance, cycle_progress, table_row
 from flows.local import without_heartbeats
 from mlops_core.config import UseCase
 from mlops_core.periods import PeriodError, PeriodUnit, period_index, period_label, short_label
+from mlops_core.records import CycleResult
 from tasks import storage
 from tasks.backtest import history_order
 from tasks.notify import publish_table
@@ -173,7 +173,7 @@ def replay(
     start: str | None = None,
     max_periods: int | None = None,
     show_progress: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[CycleResult]:
     """Replay a labeled history file through ``bootstrap`` and ``monitor``, period by period.
 
     Args:
@@ -236,12 +236,12 @@ def replay(
     land_labels(plan.bootstrap_periods)
 
     progress = cycle_progress()
-    rows: list[dict[str, Any]] = []
+    rows: list[CycleResult] = []
     # Subflows: the replay run's own heartbeat (if any) covers the process.
     with progress if show_progress else nullcontext(), without_heartbeats():
         bar = progress.add_task("bootstrap", total=len(plan.live) + 1)
         rows.append(bootstrap(usecase_path, data_root=str(root)))
-        if rows[-1].get("status") == "exists":
+        if rows[-1].status == "exists":
             raise ReplayError(
                 f"{usecase.name!r} already has a model in this MLflow registry: replay into "
                 "a fresh data root and tracking store"

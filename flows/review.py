@@ -11,7 +11,7 @@ through ``mlops review`` (:mod:`tasks.review` does the work for both).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -19,6 +19,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.forms import wait_for_answer
+from mlops_core.records import ReviewFlowResult
 from mlops_core.review import ReviewRequest, RowDecision, pending_markdown, review_markdown
 from tasks import review
 from tasks.notify import publish_markdown
@@ -111,7 +112,7 @@ def review_held_predictions(
     batch: str | None = None,
     max_rows: int = 50,
     timeout_seconds: int = 3600,
-) -> dict[str, Any]:
+) -> ReviewFlowResult:
     """Show the predictions guardrails held back on a form and apply the reviewer's answer.
 
     The run pauses with the pending rows and their reasons; the reviewer
@@ -137,7 +138,7 @@ def review_held_predictions(
         logger.warning("finished %d review(s) an interrupted run had recorded", len(resumed))
     pending = list_pending(rt, batch)
     if not pending:
-        return {"status": "nothing_pending", "pending_rows": 0, "reviews": []}
+        return ReviewFlowResult(status="nothing_pending", pending_rows=0)
     shown = pending[: max(1, max_rows)]
     form = ReviewForm.with_initial_data(
         description=pending_markdown(rt.name, shown, len(pending), timeout_seconds),
@@ -152,11 +153,11 @@ def review_held_predictions(
     )
     if answer is None:
         logger.info("no answer within %d s: %d row(s) stay pending", timeout_seconds, len(pending))
-        return {"status": "no_answer", "pending_rows": len(pending), "reviews": []}
+        return ReviewFlowResult(status="no_answer", pending_rows=len(pending))
 
     requests = requests_from_answer(answer, dt.datetime.now(dt.UTC))
     if not requests:
-        return {"status": "nothing_decided", "pending_rows": len(pending), "reviews": []}
+        return ReviewFlowResult(status="nothing_decided", pending_rows=len(pending))
     # Every batch's review is checked before any is applied: one answer, all or nothing.
     refused = [d for d in (check_review(rt, r) for r in requests) if d.action == "refuse"]
     if refused:
@@ -177,8 +178,8 @@ def review_held_predictions(
         f"{sum(len(r.decision.released) for r in results)} row(s) released",
     )
     decided = sum(len(r.decision.rows) for r in results if r.status != "already_applied")
-    return {
-        "status": "applied",
-        "pending_rows": len(pending) - decided,
-        "reviews": [r.as_dict() for r in results],
-    }
+    return ReviewFlowResult(
+        status="applied",
+        pending_rows=len(pending) - decided,
+        reviews=tuple(r.summary() for r in results),
+    )

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.deploy import WORK_POOL, DeployError
 from flows.deploy import deploy_usecase as deploy_to_pool
+from mlops_core.records import RecordError, StoredRecord
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DB_USER = "mlops"
@@ -450,7 +451,7 @@ def base_env(settings: StackSettings) -> dict[str, str]:
     return env
 
 
-def _start_prefect(settings: StackSettings, state: dict[str, Any]) -> Service:
+def _start_prefect(settings: StackSettings) -> Service:
     env = base_env(settings)
     env.update(
         {
@@ -472,12 +473,10 @@ def _start_prefect(settings: StackSettings, state: dict[str, Any]) -> Service:
         "--port",
         str(settings.prefect_port),
     ]
-    return _launch(
-        settings, state, "prefect-server", command, env, f"{settings.prefect_api_url}/health"
-    )
+    return _launch(settings, "prefect-server", command, env, f"{settings.prefect_api_url}/health")
 
 
-def _start_mlflow(settings: StackSettings, state: dict[str, Any]) -> Service:
+def _start_mlflow(settings: StackSettings) -> Service:
     env = base_env(settings)
     env.pop("MLFLOW_TRACKING_URI")
     _check_port_free(settings.host, settings.mlflow_port, "The MLflow server")
@@ -497,10 +496,10 @@ def _start_mlflow(settings: StackSettings, state: dict[str, Any]) -> Service:
         "--workers",
         "1",
     ]
-    return _launch(settings, state, "mlflow-server", command, env, f"{settings.mlflow_url}/health")
+    return _launch(settings, "mlflow-server", command, env, f"{settings.mlflow_url}/health")
 
 
-def _start_worker(settings: StackSettings, state: dict[str, Any]) -> Service:
+def _start_worker(settings: StackSettings) -> Service:
     command = [
         _bin("prefect"),
         "worker",
@@ -512,12 +511,11 @@ def _start_worker(settings: StackSettings, state: dict[str, Any]) -> Service:
         "--limit",
         "2",
     ]
-    return _launch(settings, state, "worker", command, base_env(settings), None)
+    return _launch(settings, "worker", command, base_env(settings), None)
 
 
 def _launch(
     settings: StackSettings,
-    state: dict[str, Any],
     name: str,
     command: list[str],
     env: Mapping[str, str],
@@ -525,8 +523,8 @@ def _launch(
 ) -> Service:
     """Start a service in its own process group, record it, wait until it answers."""
     service = _spawn(name, command, env, settings.home)
-    state["services"][name] = service.__dict__
-    _save_state(settings, state)
+    state = load_state(settings)
+    _save_state(settings, state.model_copy(update={"services": {**state.services, name: service}}))
     if health_url is not None:
         _wait_http(health_url, 180, service)
     return service
@@ -575,28 +573,51 @@ def _state_path(settings: StackSettings) -> Path:
     return settings.home / "stack.json"
 
 
-def load_state(settings: StackSettings) -> dict[str, Any]:
-    """What ``up`` recorded: settings and the services' process groups."""
+class StackState(StoredRecord):
+    """What ``up`` recorded in ``stack.json``: the services it started and its settings.
+
+    Its one writer is :func:`_save_state`, its one reader :func:`load_state`.
+    """
+
+    services: dict[str, Service] = Field(
+        default_factory=dict, description="The started server processes, by service name."
+    )
+    settings: StackSettings | None = Field(
+        None, description="The settings of the last ``up``; None before the first."
+    )
+
+
+def load_state(settings: StackSettings) -> StackState:
+    """What ``up`` recorded: the services' process groups and the settings.
+
+    Raises:
+        StackError: ``stack.json`` is not a state any version of ``up`` wrote.
+    """
     path = _state_path(settings)
     if not path.exists():
-        return {"services": {}}
-    return json.loads(path.read_text())
+        return StackState()
+    hint = "fix or remove it (the processes it names may still run)"
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise StackError(f"{path} is not JSON ({exc}): {hint}") from None
+    try:
+        return StackState.read(data, str(path))
+    except RecordError as exc:
+        raise StackError(f"{exc}: {hint}") from None
 
 
-def _save_state(settings: StackSettings, state: Mapping[str, Any]) -> None:
+def _save_state(settings: StackSettings, state: StackState) -> None:
     path = _state_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, default=str))
+    tmp.write_text(json.dumps(state.model_dump(mode="json"), indent=2, default=str))
     tmp.replace(path)
 
 
-def _running(state: Mapping[str, Any], name: str) -> Service | None:
-    raw = state.get("services", {}).get(name)
-    if not raw:
-        return None
-    service = Service(**raw)
-    return service if service.alive() else None
+def _running(state: StackState, name: str) -> Service | None:
+    service = state.services.get(name)
+    return service if service is not None and service.alive() else None
 
 
 # ------------------------------------------------------------------ commands
@@ -609,19 +630,17 @@ def up(settings: StackSettings, echo: Any = print) -> dict[str, str]:
     """
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.data_root.mkdir(parents=True, exist_ok=True)
-    state = load_state(settings)
-    state["settings"] = settings.model_dump(mode="json")
-    state.setdefault("services", {})
+    state = load_state(settings).model_copy(update={"settings": settings})
     _save_state(settings, state)
 
     echo(f"PostgreSQL      {settings.host}:{settings.pg_port}")
     start_postgres(settings)
     if _running(state, "prefect-server") is None:
         echo(f"Prefect server  {settings.prefect_ui_url} (starting)")
-        _start_prefect(settings, state)
+        _start_prefect(settings)
     if _running(state, "mlflow-server") is None:
         echo(f"MLflow server   {settings.mlflow_url} (starting)")
-        _start_mlflow(settings, state)
+        _start_mlflow(settings)
     if settings.deploy:
         echo("Deployments     prefect deploy --all, alert automations")
         apply_deployments(settings)
@@ -633,7 +652,7 @@ def up(settings: StackSettings, echo: Any = print) -> dict[str, str]:
             echo(f"Use case        {deployed}")
     if settings.worker and _running(state, "worker") is None:
         echo(f"Worker          pool {WORK_POOL}")
-        _start_worker(settings, state)
+        _start_worker(settings)
     return {
         "prefect_ui": settings.prefect_ui_url,
         "prefect_api": settings.prefect_api_url,
@@ -652,7 +671,8 @@ def down(settings: StackSettings, echo: Any = print) -> None:
             continue
         echo(f"stopping {name}")
         _stop_group(service.pid)
-        state["services"].pop(name, None)
+        remaining = {k: v for k, v in state.services.items() if k != name}
+        state = state.model_copy(update={"services": remaining})
         _save_state(settings, state)
     echo("stopping PostgreSQL")
     stop_postgres(settings)

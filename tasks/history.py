@@ -20,20 +20,10 @@ from typing import Any
 
 import pandas as pd
 from mlflow import MlflowClient
-from pydantic import ValidationError
 
 from mlops_core.config import UseCase
-from mlops_core.decisions import (
-    DriftSummary,
-    GateDecision,
-    GuardrailSummary,
-    PerformanceSummary,
-    PromotionDecision,
-    RetrainDecision,
-)
-from mlops_core.label_gate import LabelGateDecision
+from mlops_core.records import CycleRecord, RecordError, RollbackRecord
 from mlops_core.report import ChampionChange, CycleOutcome
-from mlops_core.schema_change import SchemaDecision
 from tasks import tracking
 from tasks.tags import (
     TAG_BATCH,
@@ -77,47 +67,6 @@ class RecordedCycle:
     recorded_summary: str
 
 
-def _optional(model: type, value: Any) -> Any:
-    return None if value is None else model.model_validate(value)
-
-
-def cycle_from_record(
-    record: Mapping[str, Any], *, superseded_by: str | None = None
-) -> CycleOutcome:
-    """The typed decisions of a cycle record (``decision.json``).
-
-    Args:
-        record: The record ``flows.cycle`` writes.
-        superseded_by: The champion that got in the way of a decided promotion
-            (the run's ``mlops.promotion_superseded_by`` tag), if any.
-
-    Returns:
-        The cycle's outcome.
-
-    Raises:
-        ValueError: The record does not hold a cycle of this version's shape.
-    """
-    try:
-        return CycleOutcome(
-            period=int(record["period"]),
-            batch=str(record["batch"]),
-            gate=GateDecision.model_validate(record["gate"]),
-            retrain=_optional(RetrainDecision, record.get("retrain")),
-            performance=_optional(PerformanceSummary, record.get("performance")),
-            drift=_optional(DriftSummary, record.get("drift")),
-            guardrails=_optional(GuardrailSummary, record.get("guardrails")),
-            promotion=_optional(PromotionDecision, record.get("promotion")),
-            champion_version=_text(record.get("champion_version")),
-            challenger_version=_text(record.get("challenger_version")),
-            champion_before=_text(record.get("champion_before")),
-            superseded_by=superseded_by,
-            labels=tuple(LabelGateDecision.model_validate(d) for d in record.get("labels") or ()),
-            schema=_optional(SchemaDecision, record.get("schema_change")),
-        )
-    except (KeyError, TypeError, ValidationError) as exc:
-        raise ValueError(f"not a cycle record of this version: {exc}") from exc
-
-
 def read_cycle(client: MlflowClient, run_id: str) -> RecordedCycle:
     """Read the record of one cycle's decision run.
 
@@ -130,21 +79,21 @@ def read_cycle(client: MlflowClient, run_id: str) -> RecordedCycle:
 
     Raises:
         ValueError: The run is not a cycle's decision run, or its record is not
-            of this version's shape.
+            a cycle record of any version (:class:`~mlops_core.records.RecordError`).
     """
     run = client.get_run(run_id)
     tags = run.data.tags
     if tags.get(TAG_KIND) != "retrain":
         raise ValueError(f"run {run_id} is not a cycle's decision run")
-    record = tracking.read_decision_record(client, run_id)
+    record = tracking.read_decision_record(client, run_id, CycleRecord)
     return RecordedCycle(
         run_id=run_id,
         at=_time(run.info.start_time),
-        usecase=str(record.get("usecase", "")),
-        outcome=cycle_from_record(record, superseded_by=_text(tags.get(TAG_SUPERSEDED_BY))),
-        decay_cause=str(record.get("decay_cause", "unknown")),
+        usecase=record.usecase,
+        outcome=record.outcome(superseded_by=_text(tags.get(TAG_SUPERSEDED_BY))),
+        decay_cause=record.decay_cause,
         labels_through=_int(tags.get(TAG_LABELS_THROUGH)),
-        recorded_summary=str(record.get("summary", "")),
+        recorded_summary=record.summary,
     )
 
 
@@ -348,14 +297,29 @@ def _read_cycle_or_none(client: MlflowClient, run_id: str) -> RecordedCycle | No
 
 
 def _rollback(client: MlflowClient, run: tracking.DecisionRunInfo, read: bool) -> RollbackPoint:
-    record: Mapping[str, Any] = tracking.read_decision_record(client, run.run_id) if read else {}
+    # Without a readable record, the run's tags still name the two versions.
+    record = None
+    if read:
+        try:
+            record = tracking.read_decision_record(client, run.run_id, RollbackRecord)
+        except RecordError:
+            record = None
+    if record is None:
+        return RollbackPoint(
+            run_id=run.run_id,
+            at=_time(run.start_time),
+            from_version=_text(run.tags.get(TAG_PREVIOUS_VERSION)),
+            to_version=_text(run.tags.get(TAG_CHAMPION_VERSION)),
+            reason=None,
+            requested_by=None,
+        )
     return RollbackPoint(
         run_id=run.run_id,
         at=_time(run.start_time),
-        from_version=_text(record.get("from_version", run.tags.get(TAG_PREVIOUS_VERSION))),
-        to_version=_text(record.get("to_version", run.tags.get(TAG_CHAMPION_VERSION))),
-        reason=_text(record.get("reason")),
-        requested_by=_text(record.get("requested_by")),
+        from_version=_text(record.from_version),
+        to_version=_text(record.to_version),
+        reason=_text(record.reason),
+        requested_by=_text(record.requested_by),
     )
 
 
@@ -377,10 +341,9 @@ def _timeline(
             continue
         if run.tags.get(TAG_BATCH) in superseded:
             continue
-        record = tracking.read_decision_record(client, run.run_id)
         try:
-            outcome = cycle_from_record(record)
-        except ValueError:
+            outcome = tracking.read_decision_record(client, run.run_id, CycleRecord).outcome()
+        except RecordError:
             outcome = None
         version = _text(run.tags.get(TAG_CHALLENGER_VERSION))
         if version is None:

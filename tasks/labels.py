@@ -13,8 +13,8 @@ Every label file that lands in the use case's labels folder is gated once
 
 The labeled pool reads only accepted labels (:func:`read_accepted_labels`).
 The ledger (``labels_ledger.jsonl``) holds one :class:`LabelGateDecision` per
-file: its single writer is :func:`admit_label_files`, its reader
-:func:`label_ledger_decisions`.
+file (:class:`~mlops_core.records.LabelDecisionLine`): its single writer is
+:func:`admit_label_files`, its reader :func:`label_ledger_lines`.
 
 A cycle's cost must not grow with the history: each ledger line also records
 the file's name, size and modification time (``file_stat``), so a file seen
@@ -30,20 +30,18 @@ reading them does not grow with the number of label files either.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from mlops_core.config import UseCase
 from mlops_core.label_gate import LabelGateDecision, check_label_file
+from mlops_core.records import FileStat, LabelDecisionLine, LabelLedgerLine, LabelSeenLine
 from tasks import storage
 from tasks.storage import UseCasePaths
 
-#: Ledger key of a file's size and modification time (ns) when it was hashed; its
-#: name is the line's ``file`` (a decision) or ``seen`` (content gated before).
-FILE_STAT = "file_stat"
-#: Ledger key of a line that only records a file whose content was gated before.
+#: Ledger key of a line that only records a file whose content was gated before
+#: (:class:`~mlops_core.records.LabelSeenLine`).
 SEEN = "seen"
 
 
@@ -57,29 +55,25 @@ def accepted_labels_folder(paths: UseCasePaths) -> Path:
     return paths.quarantine.parent / "labels_accepted"
 
 
-def _ledger_lines(paths: UseCasePaths) -> list[dict]:
-    """Every whole line of the label ledger, parsed (a line cut short is skipped)."""
+def label_ledger_lines(paths: UseCasePaths) -> list[LabelLedgerLine]:
+    """Every whole line of the label ledger, oldest first (a line cut short is skipped).
+
+    Raises:
+        RecordError: A whole line is neither kind of label ledger line; the
+            message names the file, the line and the field.
+    """
     ledger = label_ledger(paths)
-    if not ledger.exists():
-        return []
-    lines = []
-    for line in ledger.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            lines.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut short by a failed append
-            continue
+    lines: list[LabelLedgerLine] = []
+    for number, raw in storage.json_lines(ledger):
+        kind = LabelSeenLine if isinstance(raw, dict) and SEEN in raw else LabelDecisionLine
+        lines.append(kind.read(raw, f"{ledger} line {number}"))
     return lines
 
 
 def label_ledger_decisions(paths: UseCasePaths) -> list[LabelGateDecision]:
     """Every gated label file's decision, in the order they were made."""
     return [
-        LabelGateDecision.model_validate({k: v for k, v in raw.items() if k != FILE_STAT})
-        for raw in _ledger_lines(paths)
-        if SEEN not in raw
+        line.decision() for line in label_ledger_lines(paths) if isinstance(line, LabelDecisionLine)
     ]
 
 
@@ -156,21 +150,22 @@ def _scored_ids(paths: UseCasePaths, id_column: str) -> pd.Index:
     return pd.Index(pd.concat(parts, ignore_index=True).unique())
 
 
-def _file_stat(path: Path) -> dict[str, int]:
+def _file_stat(path: Path) -> FileStat:
     """What identifies an unchanged file without reading it: its size and mtime."""
     stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return FileStat(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 
 
 def _known_files(paths: UseCasePaths) -> tuple[set[str], set[tuple[str, int, int]]]:
     """The content hashes gated so far, and the (name, size, mtime_ns) of files hashed."""
     handled: set[str] = set()
     hashed: set[tuple[str, int, int]] = set()
-    for raw in _ledger_lines(paths):
-        handled.add(raw["sha256"])
-        stat = raw.get(FILE_STAT)
-        if stat:
-            hashed.add((raw.get(SEEN) or raw["file"], stat["size"], stat["mtime_ns"]))
+    for line in label_ledger_lines(paths):
+        handled.add(line.sha256)
+        stat = line.file_stat
+        if stat is not None:
+            name = line.seen if isinstance(line, LabelSeenLine) else line.file
+            hashed.add((name, stat.size, stat.mtime_ns))
     return handled, hashed
 
 
@@ -205,7 +200,7 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
     sequence: int | None = None
     for path in storage.list_files(paths.labels, d.format):
         stat = _file_stat(path)
-        key = (path.name, stat["size"], stat["mtime_ns"])
+        key = (path.name, stat.size, stat.mtime_ns)
         if key in hashed:
             continue
         hashed.add(key)
@@ -213,7 +208,9 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
         if sha in handled:
             # Content gated before (another name, or touched): record it, so it is not
             # hashed again, and decide nothing twice.
-            storage.ledger_append(ledger, {SEEN: path.name, "sha256": sha, FILE_STAT: stat})
+            storage.append_json_line(
+                ledger, LabelSeenLine(seen=path.name, sha256=sha, file_stat=stat)
+            )
             continue
         handled.add(sha)
         try:
@@ -262,10 +259,8 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
             known = pd.concat([known, added]) if len(known) else added
             known = known[~known.index.duplicated(keep="last")]
         else:
-            storage.quarantine_batch(
-                path, paths.quarantine / "labels", sha, decision.model_dump(mode="json")
-            )
-        storage.ledger_append(ledger, decision.model_dump(mode="json") | {FILE_STAT: stat})
+            storage.quarantine_batch(path, paths.quarantine / "labels", sha, decision)
+        storage.append_json_line(ledger, LabelDecisionLine(**dict(decision), file_stat=stat))
         decisions.append(decision)
     if sequence is not None:  # a file was accepted in this call
         _compact(accepted_labels_folder(paths), d.id_column, d.target_column)

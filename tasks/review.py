@@ -27,16 +27,16 @@ the review flow wraps them in tasks.
 from __future__ import annotations
 
 import fcntl
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
 
+from mlops_core.records import AppliedReview, ReviewRecord
 from mlops_core.review import (
     STATUS_PENDING,
     HeldRow,
@@ -119,21 +119,21 @@ class ReviewResult:
     decision_run_id: str
     released_file: Path | None
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly view for the CLI and the flow's result."""
+    def summary(self) -> AppliedReview:
+        """The plain values the CLI prints and the review flow returns."""
         d = self.decision
-        return {
-            "status": self.status,
-            "batch": d.request.batch,
-            "review_id": d.review_id,
-            "decision_run_id": self.decision_run_id,
-            "released_file": str(self.released_file) if self.released_file else None,
-            "approved": d.count("approved"),
-            "overridden": d.count("overridden"),
-            "rejected": d.count("rejected"),
-            "released": len(d.released),
-            "reasons": [r.message for r in d.reasons],
-        }
+        return AppliedReview(
+            status=self.status,
+            batch=d.request.batch,
+            review_id=d.review_id,
+            decision_run_id=self.decision_run_id,
+            released_file=str(self.released_file) if self.released_file else None,
+            approved=d.count("approved"),
+            overridden=d.count("overridden"),
+            rejected=d.count("rejected"),
+            released=len(d.released),
+            reasons=tuple(r.message for r in d.reasons),
+        )
 
 
 # ------------------------------------------------------------------ reading
@@ -244,10 +244,10 @@ def apply_review(rt: Runtime, request: ReviewRequest) -> ReviewResult:
         )
         if earlier:
             run_id = earlier[0].run_id
-            record = tracking.read_decision_record(rt.client, run_id)
+            record = tracking.read_decision_record(rt.client, run_id, ReviewRecord)
             return ReviewResult(
                 status="resumed" if run_id in finished else "already_applied",
-                decision=ReviewDecision.model_validate(record["decision"]),
+                decision=record.decision,
                 decision_run_id=run_id,
                 released_file=_released_path(rt, record),
             )
@@ -256,15 +256,15 @@ def apply_review(rt: Runtime, request: ReviewRequest) -> ReviewResult:
         if decision.action != "apply":
             raise ReviewRefusedError(decision)
         sequence = _next_sequence(rt.paths, batch) if decision.released else None
-        record = {
-            "usecase": rt.name,
-            "batch": batch,
-            "review_id": decision.review_id,
-            "sequence": sequence,
-            "released_file": f"{batch}.reviewed-{sequence}.parquet" if sequence else None,
-            "batch_sha256": _batch_sha256(rt.paths, batch),
-            "decision": decision.model_dump(mode="json"),
-        }
+        record = ReviewRecord(
+            usecase=rt.name,
+            batch=batch,
+            review_id=decision.review_id,
+            sequence=sequence,
+            released_file=f"{batch}.reviewed-{sequence}.parquet" if sequence else None,
+            batch_sha256=_batch_sha256(rt.paths, batch),
+            decision=decision,
+        )
         run_id = _record(rt, decision, record)
         released = _carry_out(rt, run_id, record)
         return ReviewResult(
@@ -304,23 +304,24 @@ def _finish_recorded(rt: Runtime, batch: str) -> list[str]:
     for run in reversed(runs):  # newest first from MLflow
         if run.tags.get(TAG_REVIEW_BATCH) != batch:
             continue
-        _carry_out(rt, run.run_id, tracking.read_decision_record(rt.client, run.run_id))
+        record = tracking.read_decision_record(rt.client, run.run_id, ReviewRecord)
+        _carry_out(rt, run.run_id, record)
         finished.append(run.run_id)
     return finished
 
 
-def _record(rt: Runtime, decision: ReviewDecision, record: dict[str, Any]) -> str:
+def _record(rt: Runtime, decision: ReviewDecision, record: ReviewRecord) -> str:
     """Write the review's decision run (state ``recorded``); returns its id."""
     request = decision.request
-    sequence = record["sequence"]
+    sequence = record.sequence
     tags = {
         TAG_REVIEW_ID: decision.review_id,
         TAG_REVIEW_BATCH: request.batch,
         TAG_REVIEW_STATE: STATE_RECORDED,
         TAG_REVIEWER: request.reviewer.strip(),
     }
-    if record["batch_sha256"]:
-        tags[TAG_BATCH] = record["batch_sha256"]
+    if record.batch_sha256:
+        tags[TAG_BATCH] = record.batch_sha256
     return tracking.log_decision_run(
         rt.client,
         experiment_id=rt.decisions_experiment_id,
@@ -341,10 +342,10 @@ def _record(rt: Runtime, decision: ReviewDecision, record: dict[str, Any]) -> st
     )
 
 
-def _carry_out(rt: Runtime, run_id: str, record: dict[str, Any]) -> Path | None:
+def _carry_out(rt: Runtime, run_id: str, record: ReviewRecord) -> Path | None:
     """Write the released rows and the marked queue, then tag the run applied (idempotent)."""
-    decision = ReviewDecision.model_validate(record["decision"])
-    batch = str(record["batch"])
+    decision = record.decision
+    batch = record.batch
     queue = read_queue(rt.paths, batch)
     released = _released_path(rt, record)
     if released is not None:
@@ -352,7 +353,7 @@ def _carry_out(rt: Runtime, run_id: str, record: dict[str, Any]) -> Path | None:
             decision,
             queue,
             rt.usecase,
-            batch_sha256=record.get("batch_sha256"),
+            batch_sha256=record.batch_sha256,
             decision_run_id=run_id,
         )
         storage.write_parquet(frame, released)
@@ -368,9 +369,9 @@ def _carry_out(rt: Runtime, run_id: str, record: dict[str, Any]) -> Path | None:
     return released
 
 
-def _released_path(rt: Runtime, record: dict[str, Any]) -> Path | None:
-    name = record.get("released_file")
-    return None if not name else storage.landed_batch(rt.paths.predictions, str(name))
+def _released_path(rt: Runtime, record: ReviewRecord) -> Path | None:
+    name = record.released_file
+    return None if not name else storage.landed_batch(rt.paths.predictions, name)
 
 
 def _next_sequence(paths: storage.UseCasePaths, batch: str) -> int:
@@ -389,15 +390,9 @@ def _batch_sha256(paths: storage.UseCasePaths, batch: str) -> str | None:
         if not column.empty:
             return str(column.iloc[0])
     found = None
-    if paths.ledger.exists():
-        with paths.ledger.open(encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a failed append is not an entry
-                if Path(str(entry.get("batch", ""))).stem == batch and entry.get("sha256"):
-                    found = str(entry["sha256"])
+    for entry in storage.ledger_entries(paths.ledger):
+        if Path(entry.batch).stem == batch and entry.sha256:
+            found = entry.sha256
     return found
 
 

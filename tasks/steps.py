@@ -40,6 +40,7 @@ from mlops_core.guardrails import GuardrailResult, apply_guardrails
 from mlops_core.label_gate import LabelGateDecision
 from mlops_core.monitoring import assess_performance, challenger_evidence
 from mlops_core.periods import batch_periods, period_index
+from mlops_core.records import DecisionRecord
 from mlops_core.reference_profile import ReferenceProfile, profile_reference
 from mlops_core.schema_change import (
     SchemaChangeRefused,
@@ -138,9 +139,7 @@ def validate_batch(
 @io_step(name="quarantine batch")
 def quarantine(rt: Runtime, path: Path, gate: GateDecision) -> Path:
     """Move a failed batch to quarantine with its reasons."""
-    return storage.quarantine_batch(
-        path, rt.paths.quarantine, gate.batch_sha256, gate.model_dump(mode="json")
-    )
+    return storage.quarantine_batch(path, rt.paths.quarantine, gate.batch_sha256, gate)
 
 
 def schema_decision(rt: Runtime, info: tracking.ChampionInfo) -> SchemaDecision:
@@ -575,7 +574,7 @@ def log_challenger(
         decay_reference_basis=result.decay_reference.basis,
         contract_columns=contract_columns(uc.contract),
     )
-    params: dict[str, Any] = {f"model.{k}": v for k, v in uc.model.params.items()}
+    params: dict[str, object] = {f"model.{k}": v for k, v in uc.model.params.items()}
     params.update(
         {
             "estimator": uc.model.estimator,
@@ -747,7 +746,7 @@ def record_decision(
     kind: str,
     action: str,
     reason_codes: list[str],
-    record: dict[str, Any],
+    record: DecisionRecord,
     markdown: str,
     metrics: dict[str, float],
     tags: dict[str, str],

@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from pydantic import BaseModel
 
 from mlops_core.config import UseCase, UseCaseError, parse_usecase
+from mlops_core.records import LedgerEntry
 
 DATA_ROOT_ENV = "MLOPS_HOME"
 DEFAULT_DATA_ROOT = ".mlops"
@@ -282,16 +284,16 @@ def discard_staged(stage: Path) -> None:
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def quarantine_batch(
-    source: Path, quarantine: Path, sha256: str, reason: Mapping[str, Any]
-) -> Path:
+def quarantine_batch(source: Path, quarantine: Path, sha256: str, reason: BaseModel) -> Path:
     """Move a failed batch to quarantine byte for byte, with a reason file beside it.
+
+    The reason file is the decision that refused the batch, as JSON.
 
     Returns:
         Path of the quarantined copy.
     """
     target = move_verified(source, quarantine, sha256)
-    write_json(target.with_name(target.name + ".reason.json"), reason)
+    write_json(target.with_name(target.name + ".reason.json"), reason.model_dump(mode="json"))
     return target
 
 
@@ -364,38 +366,61 @@ def claim_batch(
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def ledger_entry(ledger: Path, sha256: str) -> dict[str, Any] | None:
-    """The ledger entry of a batch (by content hash), or None if never handled.
+def ledger_entries(ledger: Path) -> list[LedgerEntry]:
+    """Every entry of a batch ledger, oldest first: the one reader of ``ledger.jsonl``.
 
     A line cut short by a failed append (a full disk) is not an entry: its
     batch was never committed, and a rerun commits it again.
+
+    Raises:
+        RecordError: A whole line is not a ledger entry of any version; the
+            message names the file, the line and the field.
     """
-    if not ledger.exists():
-        return None
+    return [LedgerEntry.read(raw, f"{ledger} line {number}") for number, raw in json_lines(ledger)]
+
+
+def ledger_entry(ledger: Path, sha256: str) -> LedgerEntry | None:
+    """The ledger entry of a batch (by content hash), or None if never handled."""
     found = None
-    with ledger.open(encoding="utf-8") as fh:
-        for line in fh:
+    for entry in ledger_entries(ledger):
+        if entry.sha256 == sha256:
+            found = entry
+    return found
+
+
+def ledger_append(ledger: Path, entry: LedgerEntry) -> None:
+    """Append one entry and fsync: the commit marker of a handled batch (the one writer)."""
+    append_json_line(ledger, entry)
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, object]]:
+    """The parsed whole lines of a JSON-lines file with their numbers (from 1).
+
+    Blank lines and a line cut short by a failed append are skipped.
+    """
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
             line = line.strip()
             if not line:
                 continue
             try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
+                yield number, json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a failed append
                 continue
-            if entry.get("sha256") == sha256:
-                found = entry
-    return found
 
 
-def ledger_append(ledger: Path, entry: Mapping[str, Any]) -> None:
-    """Append one entry and fsync: the commit marker of a handled batch.
+def append_json_line(path: Path, record: BaseModel) -> None:
+    """Append one record as a JSON line (sorted keys) and fsync.
 
     The line is written whole or the call raises; a torn line an earlier
     failed append left behind is closed first, so it cannot swallow this one.
     """
-    ledger.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(dict(entry), default=str, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(ledger, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = record.model_dump(mode="json")
+    line = (json.dumps(payload, default=str, sort_keys=True) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":

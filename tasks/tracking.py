@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import yaml
@@ -68,6 +68,7 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_MODEL_VERSIONS
 
+from mlops_core.records import CycleRecord, DecisionRecord, RecordError, StoredRecord
 from mlops_core.reference_profile import ReferenceProfile
 from mlops_core.schema_change import KnownColumn
 from tasks.relocation import experiment_location
@@ -87,6 +88,9 @@ from tasks.tags import (
     TAG_SOURCE_BATCH,
     TAG_STATUS,
 )
+
+#: The model of a decision run's record (see :func:`read_decision_record`).
+R = TypeVar("R", bound=StoredRecord)
 
 logger = logging.getLogger(__name__)
 
@@ -1368,7 +1372,7 @@ def log_decision_run(
     kind: str,
     action: str,
     reason_codes: Sequence[str],
-    record: Mapping[str, object],
+    record: DecisionRecord,
     markdown: str,
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
@@ -1382,7 +1386,8 @@ def log_decision_run(
         kind: Decision kind (gate, retrain, promotion, rollback, ...).
         action: The decision's action.
         reason_codes: Reason codes, deciding reason first.
-        record: The full decision, JSON-serialisable (stored as ``decision.json``).
+        record: The full decision (stored as ``decision.json``; read back with
+            :func:`read_decision_record`).
         markdown: The plain-language report (stored as ``decision.md``).
         metrics: Numbers worth charting across decisions.
         tags: Extra tags (e.g. ``mlops.batch_sha256``, ``mlops.period``).
@@ -1391,7 +1396,7 @@ def log_decision_run(
         The run id.
     """
     # Serialise first: a record that cannot be written must not leave a half run.
-    record_json = json.dumps(record, indent=2, ensure_ascii=False)
+    record_json = _record_json(record)
     run_tags = {
         **{str(k): str(v) for k, v in tags.items()},
         TAG_KIND: kind,
@@ -1412,14 +1417,19 @@ def log_decision_run(
 
 
 def amend_decision_record(
-    client: MlflowClient, run_id: str, record: Mapping[str, object], markdown: str
+    client: MlflowClient, run_id: str, record: CycleRecord, markdown: str
 ) -> None:
-    """Replace a decision run's ``decision.json`` and ``decision.md``.
+    """Replace a cycle decision run's ``decision.json`` and ``decision.md``.
 
     Only for what happened after the decision was recorded (a promotion that
     another version superseded): the decisions themselves stay as recorded.
     """
-    _log_record_files(client, run_id, json.dumps(record, indent=2, ensure_ascii=False), markdown)
+    _log_record_files(client, run_id, _record_json(record), markdown)
+
+
+def _record_json(record: DecisionRecord) -> str:
+    """The text of ``decision.json``: the record's fields in their order, indented."""
+    return json.dumps(record.model_dump(mode="json"), indent=2, ensure_ascii=False)
 
 
 def _log_record_files(client: MlflowClient, run_id: str, record_json: str, markdown: str) -> None:
@@ -1429,9 +1439,28 @@ def _log_record_files(client: MlflowClient, run_id: str, record_json: str, markd
         client.log_artifacts(run_id, tmp)
 
 
-def read_decision_record(client: MlflowClient, run_id: str) -> dict[str, Any]:
-    """The ``decision.json`` record of a decision run."""
-    return json.loads(_read_run_text(client, run_id, DECISION_JSON_FILE))
+def read_decision_record(client: MlflowClient, run_id: str, model: type[R]) -> R:
+    """The ``decision.json`` record of a decision run, as the model of its kind.
+
+    Args:
+        client: MLflow client.
+        run_id: The decision run.
+        model: The record's model (:class:`~mlops_core.records.CycleRecord` for a
+            cycle's retrain and promotion runs, ``RollbackRecord``, ``ReviewRecord``).
+
+    Returns:
+        The record; keys another version wrote that this one does not know are dropped.
+
+    Raises:
+        RecordError: The file is not JSON, or not a record of that kind.
+    """
+    text = _read_run_text(client, run_id, DECISION_JSON_FILE)
+    where = f"decision.json of run {run_id}"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{where}: not JSON: {exc}") from None
+    return model.read(data, where)
 
 
 def read_decision_markdown(client: MlflowClient, run_id: str) -> str:

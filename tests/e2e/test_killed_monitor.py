@@ -39,6 +39,7 @@ import pytest
 import yaml
 from held_process import held
 
+from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
@@ -248,8 +249,8 @@ def test_a_rerun_finishes_the_batch_and_fails_the_killed_training_run(
     )
     assert [str(m.status) for m in models] == ["FAILED"]
     sha = storage.file_sha256(killed["paths"].archive / killed["killed_batch"])
-    entries = [json.loads(line) for line in killed["paths"].ledger.read_text().splitlines()]
-    assert [e["sha256"] for e in entries].count(sha) == 1, "the batch committed once"
+    entries = storage.ledger_entries(killed["paths"].ledger)
+    assert [e.sha256 for e in entries].count(sha) == 1, "the batch committed once"
     left_open = rt.client.search_runs(
         [rt.experiment_id, rt.decisions_experiment_id], "attributes.status = 'RUNNING'"
     )
@@ -268,8 +269,9 @@ def test_a_resumed_cycle_reports_the_figures_the_killed_one_recorded(
         filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "retrain"},
     )
     assert len(recorded) == 1, "the kill came after the decisions were recorded"
-    record = tracking.read_decision_record(rt.client, recorded[0].run_id)
-    realized = record["performance"]["realized"]["value"]
+    record = tracking.read_decision_record(rt.client, recorded[0].run_id, CycleRecord)
+    assert record.performance is not None and record.performance.realized is not None
+    realized = record.performance.realized.value
 
     rerun = _rerun(killed)
 
@@ -277,5 +279,5 @@ def test_a_resumed_cycle_reports_the_figures_the_killed_one_recorded(
     assert "Traceback" not in rerun["output"], rerun["output"][-3000:]
     assert out["status"] == "done" and out["decision_run_id"] == recorded[0].run_id, out
     assert out["realized"] is not None and out["realized"] == realized
-    assert out["reference"] == record["performance"]["reference"]
+    assert out["reference"] == record.performance.reference
     assert out["champion_version"] == str(killed["held"]["version"])

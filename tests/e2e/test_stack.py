@@ -22,10 +22,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    from mlops_core.records import CycleRecord
 
 pytestmark = [pytest.mark.e2e, pytest.mark.stack]
 
@@ -220,10 +223,11 @@ def _decision_rows(s: Stack, usecase: str) -> list[tuple[str, str, str]]:
     return asyncio.run(query())
 
 
-def _decision_record(s: Stack, run_id: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = s.mlflow_client().download_artifacts(run_id, "decision.json", tmp)
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+def _decision_record(s: Stack, run_id: str) -> CycleRecord:
+    from mlops_core.records import CycleRecord
+    from tasks import tracking
+
+    return tracking.read_decision_record(s.mlflow_client(), run_id, CycleRecord)
 
 
 # --------------------------------------------------------------------- tests
@@ -457,11 +461,12 @@ def test_promotion_waits_for_a_human_answer_given_through_the_api(
     assert (champion is not None) is (approval == "approved")
     promotions = [run_id for run_id, kind, _ in _decision_rows(stack, name) if kind == "promotion"]
     assert len(promotions) == 1
-    promotion = _decision_record(stack, promotions[0])["promotion"]
-    assert promotion["action"] == ("promote" if approval == "approved" else "reject")
-    assert promotion["inputs"]["approval"] == approval
-    assert promotion["inputs"]["approver"] == (answer["reviewer"] if answer else None)
-    assert promotion["inputs"]["approval_comment"] == (answer["comment"] if answer else None)
+    promotion = _decision_record(stack, promotions[0]).promotion
+    assert promotion is not None
+    assert promotion.action == ("promote" if approval == "approved" else "reject")
+    assert promotion.inputs.approval == approval
+    assert promotion.inputs.approver == (answer["reviewer"] if answer else None)
+    assert promotion.inputs.approval_comment == (answer["comment"] if answer else None)
 
 
 def test_a_product_event_fires_its_alert_automation(stack: Stack) -> None:

@@ -63,11 +63,7 @@ def test_two_monitor_processes_on_one_batch_run_one_cycle(tmp_path: Path) -> Non
     for proc, (out, err) in zip(both, outputs, strict=True):
         assert proc.returncode == 0, (out[-2000:], err[-2000:])
 
-    entries = [
-        json.loads(line)
-        for line in paths.ledger.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("sha256") == sha
-    ]
+    entries = [e for e in storage.ledger_entries(paths.ledger) if e.sha256 == sha]
     assert len(entries) == 1, "one ledger entry for the batch"
     rt = open_runtime(SHIPPED, str(root))
     decisions = tracking.find_decision_runs(

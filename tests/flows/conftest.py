@@ -51,7 +51,7 @@ def bootstrapped_variant():
             simulator.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
             simulator.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
         out = bootstrap(str(usecase), str(root))
-        assert out["champion_version"] == "1", out
+        assert out.champion_version == "1", out
         return usecase, paths
 
     return make

@@ -47,7 +47,7 @@ def test_short_backtest_of_real_data(name, real_data_of, tmp_path):
         data_root=str(tmp_path / "home"),
     )
 
-    table = {row["policy"]: row for row in out["table"]}
+    table = {row["policy"]: row for row in out.table}
     assert list(table) == policies
     for row in table.values():
         assert {
@@ -62,9 +62,9 @@ def test_short_backtest_of_real_data(name, real_data_of, tmp_path):
     assert table["default"]["total_error"] < table["never"]["total_error"]
 
     rt = open_runtime(REPO / "usecases" / usecase, str(tmp_path / "home"))
-    files = {a.path for a in rt.client.list_artifacts(out["run_id"])}
+    files = {a.path for a in rt.client.list_artifacts(out.run_id)}
     assert {"metric_over_time.png", "table.json", "table.md", "periods.csv"} <= files
-    assert Path(out["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Path(out.plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_policies_on_a_local_dask_cluster_give_the_same_table_as_threads(bike_hours_csv, tmp_path):
@@ -85,7 +85,7 @@ def test_policies_on_a_local_dask_cluster_give_the_same_table_as_threads(bike_ho
             data_root=str(tmp_path / runner.replace(":", "-")),
             task_runner=runner,
         )
-        tables[runner] = out["table"]
+        tables[runner] = out.table
         rt = open_runtime(REPO / "usecases" / usecase, str(tmp_path / runner.replace(":", "-")))
-        assert rt.client.get_run(out["run_id"]).data.params["task_runner"] == runner
+        assert rt.client.get_run(out.run_id).data.params["task_runner"] == runner
     assert tables["dask:2"] == tables["threads"]

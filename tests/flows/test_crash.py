@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 from flows.cycle import monitor
+from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
@@ -76,7 +77,7 @@ CHILD = textwrap.dedent(
         tracking.set_champion = dies_once_registered(tracking.set_champion)
     for batch in sys.argv[5:]:
         out = monitor(sys.argv[1], batch, sys.argv[2])
-        print(json.dumps({"batch": batch, "decision": out["decision"]}), flush=True)
+        print(json.dumps({"batch": batch, "decision": out.decision}), flush=True)
     """
 )
 
@@ -172,9 +173,9 @@ def test_after_the_kill_nothing_moved_and_the_batch_waits(crashed: dict[str, Any
         assert recorded == [], "killed before the decision was recorded"
     else:
         assert len(recorded) == 1, "the decision was recorded before the alias move"
-        record = tracking.read_decision_record(rt.client, recorded[0].run_id)
-        assert record["promotion"]["action"] == "promote"
-        assert str(record["challenger_version"]) == version
+        record = tracking.read_decision_record(rt.client, recorded[0].run_id, CycleRecord)
+        assert record.promotion is not None and record.promotion.action == "promote"
+        assert str(record.challenger_version) == version
     # The batch was scored, but its predictions wait for the commit.
     assert not (paths.predictions / f"{Path(crashed['killed_batch']).stem}.parquet").exists()
     orphan = _versions(usecase, root)[version]
@@ -203,7 +204,7 @@ def test_a_rerun_finishes_the_job_and_commits_the_batch_once(crashed: dict[str, 
 
     out = monitor(str(usecase), name, str(root))
 
-    assert out["status"] == "done" and out["decision"] in ("train", "retrain"), out
+    assert out.status == "done" and out.decision in ("train", "retrain"), out
     after = _versions(usecase, root)
     if crashed["point"] == "record":
         # Nothing was decided: the orphan is abandoned, a new challenger decided.
@@ -213,37 +214,38 @@ def test_a_rerun_finishes_the_job_and_commits_the_batch_once(crashed: dict[str, 
         assert len(after) == len(before) + 1
     elif crashed["point"] == "alias":
         # Decided, not carried out: the rerun moves the alias as recorded, trains nothing.
-        assert _champion(usecase, root) == version == out["champion_version"]
+        assert _champion(usecase, root) == version == out.champion_version
         assert after[version]["mlops.status"] == "champion"
         assert len(after) == len(before)
         # The resumed cycle reports the figures the killed run measured and recorded.
-        record = tracking.read_decision_record(rt.client, out["decision_run_id"])
-        realized = (record["performance"] or {}).get("realized")
-        assert realized is not None and out["realized"] == realized["value"]
-        assert out["reference"] == record["performance"]["reference"]
+        record = tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
+        assert record.performance is not None and record.performance.realized is not None
+        assert out.realized == record.performance.realized.value
+        assert out.reference == record.performance.reference
     else:
         # Decided against version 1, but the champion moved: never forced through.
         newest = str(max(int(v) for v in before))
-        assert _champion(usecase, root) == newest == out["champion_version"]
+        assert _champion(usecase, root) == newest == out.champion_version
         assert after[version]["mlops.status"] == "abandoned"
         assert "superseded" in after[version]["mlops.abandoned_reason"]
         assert len(after) == len(before), "nothing retrained"
-        run = rt.client.get_run(out["decision_run_id"])
+        run = rt.client.get_run(out.decision_run_id)
         assert run.data.tags["mlops.promotion_superseded_by"] == newest
         # The output and the record say what happened, not what was decided.
-        assert out["promotion"] == "superseded", out
-        assert f"version {newest} became the model in production first" in out["summary"]
-        record = tracking.read_decision_record(rt.client, out["decision_run_id"])
-        assert record["superseded_by"] == newest and record["summary"] == out["summary"]
-        assert record["promotion"]["action"] == "promote", "the decision itself stays recorded"
+        assert out.promotion == "superseded", out
+        assert f"version {newest} became the model in production first" in out.summary
+        record = tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
+        assert record.superseded_by == newest and record.summary == out.summary
+        assert record.promotion is not None
+        assert record.promotion.action == "promote", "the decision itself stays recorded"
     assert (paths.predictions / f"{Path(name).stem}.parquet").exists(), "published at the commit"
     assert not paths.stage_of(sha).exists()
     assert [v for v, tags in after.items() if tags["mlops.status"] == "candidate"] == [], (
         "no version stays ambiguous"
     )
 
-    entries = [json.loads(line) for line in paths.ledger.read_text().splitlines()]
-    assert [e["sha256"] for e in entries].count(sha) == 1
+    entries = storage.ledger_entries(paths.ledger)
+    assert [e.sha256 for e in entries].count(sha) == 1
     for kind in ("retrain", "promotion"):
         runs = tracking.find_decision_runs(
             rt.client,

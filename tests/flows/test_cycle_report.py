@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.cycle import monitor, rollback
 from flows.report_writer import history_report, write_cycle_report
+from mlops_core.records import CycleRecord
 from mlops_core.report import champion_change_sentence, cycle_summary
 from mlops_core.sentences import wording_for
 from mlops_core.simulator import RetailDemandSimulator, ScenarioEvent, SimulatorConfig
@@ -97,8 +98,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant) -> 
         for late in SIM.labels_arriving_at(period):
             SIM.labels(late).to_csv(paths.labels / f"labels_{late:03d}.csv", index=False)
         cycles[period] = monitor(str(usecase), f"period_{period:03d}.csv", str(root))
-    promoted = [c for c in cycles.values() if c["promotion"] == "promote"]
-    assert len(promoted) == 1, {p: (c["decision"], c["promotion"]) for p, c in cycles.items()}
+    promoted = [c for c in cycles.values() if c.promotion == "promote"]
+    assert len(promoted) == 1, {p: (c.decision, c.promotion) for p, c in cycles.items()}
     rolled = rollback(str(usecase), reason=ROLLBACK_REASON, data_root=str(root), requested_by="Ana")
     return {
         "root": root,
@@ -191,7 +192,7 @@ def _assert_self_contained(text: str) -> None:
 # ------------------------------------------------------------ cycle report
 def test_cycle_report_opens_offline_with_summary_charts_and_decisions(scenario, tmp_path):
     rt, cycle = scenario["rt"], scenario["promoted"]
-    path = write_cycle_report(rt, cycle["decision_run_id"])
+    path = write_cycle_report(rt, cycle.decision_run_id)
     assert path is not None and path.parent == rt.paths.reports
     text = path.read_text(encoding="utf-8")
     _assert_self_contained(text)
@@ -212,15 +213,16 @@ def test_cycle_report_opens_offline_with_summary_charts_and_decisions(scenario, 
     assert inked > 0.05 and colours > 50, (inked, colours)
 
     # The summary is the sentence computed from the recorded decisions.
-    record = tracking.read_decision_record(rt.client, cycle["decision_run_id"])
-    expected = cycle_summary(history.cycle_from_record(record), wording_for(rt.usecase))
+    record = tracking.read_decision_record(rt.client, cycle.decision_run_id, CycleRecord)
+    expected = cycle_summary(record.outcome(), wording_for(rt.usecase))
     dom = _dom(capture.dom)
     assert " ".join(dom.summary.split()) == expected
     assert expected.startswith(
         "We replaced the model in production: version 2 now makes the forecasts instead of "
         "version 1."
     )
-    realized = record["performance"]["realized"]["value"]
+    assert record.performance is not None and record.performance.realized is not None
+    realized = record.performance.realized.value
     assert f"The forecast error was {realized:.3g} against" in expected
 
     # Every chart drawn, each titled (caption and the SVG's own title agree).
@@ -238,10 +240,12 @@ def test_cycle_report_opens_offline_with_summary_charts_and_decisions(scenario, 
     # The decision table: each decision with its action and coded reasons.
     rows = {r[0]: r for r in dom.tables["decisions"][1:]}
     assert rows["Data checks (gate)"][1] == "pass"
-    assert rows["Retrain"][1] == record["retrain"]["action"] == "retrain"
-    assert rows["Promotion"][1] == record["promotion"]["action"] == "promote"
+    assert record.retrain is not None and record.promotion is not None
+    assert rows["Retrain"][1] == record.retrain.action == "retrain"
+    assert rows["Promotion"][1] == record.promotion.action == "promote"
     assert "realized_decay" in rows["Retrain"][2] and "improvement_met" in rows["Promotion"][2]
-    held, acted = record["guardrails"]["held_rows"], record["guardrails"]["violating_rows"]
+    assert record.guardrails is not None
+    held, acted = record.guardrails.held_rows, record.guardrails.violating_rows
     assert held > 0 and rows["Business limits (guardrails)"][1] == f"{acted} acted on"
 
     # The review queue lists the held rows; Evidently's report was drawn inside the page.
@@ -253,8 +257,8 @@ def test_cycle_report_opens_offline_with_summary_charts_and_decisions(scenario, 
 def test_blocked_cycle_report_says_why_and_has_no_drift(scenario):
     rt = scenario["rt"]
     blocked = scenario["cycles"][FIRST_LIVE + 1]
-    assert blocked["decision"] == "block"
-    path = write_cycle_report(rt, blocked["decision_run_id"])
+    assert blocked.decision == "block"
+    path = write_cycle_report(rt, blocked.decision_run_id)
     assert path is not None
     text = path.read_text(encoding="utf-8")
     _assert_self_contained(text)
@@ -276,7 +280,7 @@ def test_blocked_cycle_report_says_why_and_has_no_drift(scenario):
 
 def test_a_report_that_cannot_be_written_never_fails_the_caller(scenario, caplog):
     # A rollback run is no cycle: the report is refused with a warning, not an error.
-    assert write_cycle_report(scenario["rt"], scenario["rollback"]["decision_run_id"]) is None
+    assert write_cycle_report(scenario["rt"], scenario["rollback"].decision_run_id) is None
     assert "was not written" in caplog.text and "is not a cycle's decision run" in caplog.text
 
 
@@ -303,25 +307,24 @@ def test_history_report_names_each_champion_and_why_it_changed(scenario, tmp_pat
     words = wording_for(rt.usecase)
     assert [r[4] for r in timeline] == [champion_change_sentence(s.change, words) for s in spans]
     promoted = scenario["promoted"]
-    record = tracking.read_decision_record(rt.client, promoted["decision_run_id"])
-    challenger = record["promotion"]["inputs"]["challenger_metric"]
-    assert timeline[1][4].startswith(
-        f"Version 2 replaced version 1 in period {promoted['period']}."
-    )
+    record = tracking.read_decision_record(rt.client, promoted.decision_run_id, CycleRecord)
+    assert record.promotion is not None
+    challenger = record.promotion.inputs.challenger_metric
+    assert timeline[1][4].startswith(f"Version 2 replaced version 1 in period {promoted.period}.")
     assert f"was {challenger:.3g} against" in timeline[1][4]
     assert timeline[2][4] == (
         f'Version 1 came back when Ana rolled back version 2: "{ROLLBACK_REASON}".'
     )
     last = max(scenario["cycles"])
     assert [r[1] for r in timeline] == [
-        f"period {FIRST_LIVE - 1} to period {promoted['period']}",
-        f"period {promoted['period']} to period {last}",
+        f"period {FIRST_LIVE - 1} to period {promoted.period}",
+        f"period {promoted.period} to period {last}",
         f"period {last + 1} to now",
     ]
 
     decisions = dom.tables["history-decisions"][1:]
     assert [int(r[0]) for r in decisions] == sorted(
-        [c["period"] for c in scenario["cycles"].values()] + [FIRST_LIVE - 1], reverse=True
+        [c.period for c in scenario["cycles"].values()] + [FIRST_LIVE - 1], reverse=True
     )
     assert [c["id"] for c in dom.charts] == [
         "chart-champion-timeline",

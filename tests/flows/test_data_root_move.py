@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.cycle import monitor, rollback, score_batch
 from flows.report_writer import history_report
+from mlops_core.records import CycleRecord, CycleResult
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import tracking
 from tasks.relocation import artifact_root_uri
@@ -55,7 +56,7 @@ def _land(root: Path, period: int) -> str:
     return name
 
 
-def _two_cycles(root: Path) -> dict[str, Any]:
+def _two_cycles(root: Path) -> CycleResult:
     """Monitor the first two live weeks in ``root``; the second one's outcome.
 
     The first week's labels arrive with the second week's batch, and the
@@ -65,7 +66,7 @@ def _two_cycles(root: Path) -> dict[str, Any]:
     """
     usecase = str(root / USECASE_FILE)
     first = monitor(usecase, _land(root, FIRST_LIVE), str(root))
-    assert first["status"] == "done", first
+    assert first.status == "done", first
     return monitor(usecase, _land(root, FIRST_LIVE + 1), str(root))
 
 
@@ -126,11 +127,11 @@ def copied(roots: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_cycle_runs_in_a_copy(roots: dict[str, Any], copied: dict[str, Any]) -> None:
     cycle = copied["cycle"]
-    assert cycle["status"] == "done" and cycle["validation"] == "pass", cycle
-    assert cycle["decision"] in ("retrain", "train"), (cycle["reason"], cycle["summary"])
+    assert cycle.status == "done" and cycle.validation == "pass", cycle
+    assert cycle.decision in ("retrain", "train"), (cycle.reason, cycle.summary)
     rt = open_runtime(roots["copy"] / USECASE_FILE, str(roots["copy"]))
-    record = tracking.read_decision_record(rt.client, cycle["decision_run_id"])
-    assert record, "the cycle's decision record reads back from the copy"
+    record = tracking.read_decision_record(rt.client, cycle.decision_run_id, CycleRecord)
+    assert record.period == cycle.period, "the cycle's decision record reads back from the copy"
     _assert_all_under(rt.client, rt.usecase.registered_model_name, roots["copy"])
 
 
@@ -174,8 +175,8 @@ def moved(roots: dict[str, Any], copied: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_cycle_runs_after_a_move(roots: dict[str, Any], moved: dict[str, Any]) -> None:
     cycle = moved["cycle"]
-    assert cycle["status"] == "done" and cycle["validation"] == "pass", cycle
-    assert cycle["decision"] in ("retrain", "train"), (cycle["reason"], cycle["summary"])
+    assert cycle.status == "done" and cycle.validation == "pass", cycle
+    assert cycle.decision in ("retrain", "train"), (cycle.reason, cycle.summary)
     rt = open_runtime(moved["usecase"], str(roots["moved"]))
     # The version made before the move loads (its file and sha256 from the new folder).
     first = tracking.get_model_version_info(
@@ -188,9 +189,9 @@ def test_a_cycle_runs_after_a_move(roots: dict[str, Any], moved: dict[str, Any])
 
 def test_scoring_runs_after_a_move(moved: dict[str, Any]) -> None:
     scored = moved["scored"]
-    assert scored["validation"] == "pass", scored
-    assert scored["rows"] == len(SIM.batch(FIRST_LIVE + 2)), scored
-    assert scored["guardrails"] is not None, "the champion from before the move predicted"
+    assert scored.validation == "pass", scored
+    assert scored.rows == len(SIM.batch(FIRST_LIVE + 2)), scored
+    assert scored.guardrails is not None, "the champion from before the move predicted"
 
 
 def test_status_report_and_rollback_run_after_a_move(
@@ -217,7 +218,7 @@ def test_status_report_and_rollback_run_after_a_move(
             rt.client, name, str(latest), expected_current="1", reason="data root move test"
         )
     back = rollback(moved["usecase"], reason="data root move test", data_root=str(target))
-    assert (back["from_version"], back["to_version"]) == (str(latest), "1"), back
+    assert (back.from_version, back.to_version) == (str(latest), "1"), back
     first = tracking.get_model_version_info(rt.client, name, alias="champion")
     assert first is not None and first.version == "1"
     assert tracking.load_model(rt.client, first) is not None

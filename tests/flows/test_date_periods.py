@@ -18,6 +18,7 @@ from flows.cycle import monitor
 from flows.replay import replay
 from mlops_core.periods import period_index, period_label
 from mlops_core.profiling import profile_frame
+from mlops_core.records import CycleRecord
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
 
@@ -68,8 +69,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.DataF
     data = folder / "weekly.csv"
     frame.to_csv(data, index=False)
     rows = replay(str(usecase), str(data), data_root=str(folder / "home"), max_periods=5)
-    assert [r["validation"] for r in rows[1:]] == ["pass"] * 5
-    assert rows[0]["promotion"] == "promote", rows[0]
+    assert [r.validation for r in rows[1:]] == ["pass"] * 5
+    assert rows[0].promotion == "promote", rows[0]
     return usecase, folder / "home", frame
 
 
@@ -90,9 +91,9 @@ def test_a_batch_with_a_value_that_is_no_date_is_quarantined_naming_it(live):
     bad.loc[bad.index[7], "when"] = "next tuesday"
     paths = _land(usecase, root, "bad_dates.csv", bad)
     out = monitor(str(usecase), "bad_dates.csv", str(root))
-    assert out["validation"] == "fail" and out["decision"] == "block"
+    assert out.validation == "fail" and out.decision == "block"
     assert (paths.quarantine / "bad_dates.csv").exists()
-    assert "'when' holds 'next tuesday' (1 row), which is not a date" in out["summary"]
+    assert "'when' holds 'next tuesday' (1 row), which is not a date" in out.summary
 
 
 def test_a_batch_spanning_two_weeks_counts_as_the_later_one_and_says_so(live):
@@ -100,23 +101,23 @@ def test_a_batch_spanning_two_weeks_counts_as_the_later_one_and_says_so(live):
     both = pd.concat([_week(frame, 8).tail(40), _week(frame, 9).head(300)])
     _land(usecase, root, "weeks_9_10.csv", both)
     out = monitor(str(usecase), "weeks_9_10.csv", str(root))
-    assert out["validation"] == "pass"
+    assert out.validation == "pass"
     tenth = int(period_index(_week(frame, 9)["when"], "week", "when").iloc[0])
-    assert out["period"] == tenth
+    assert out.period == tenth
     assert period_label(tenth, "week") == "week of 2024-03-04"
     rt = open_runtime(usecase, str(root))
-    record = tracking.read_decision_record(rt.client, out["decision_run_id"])
-    span = [r for r in record["gate"]["results"] if r["rule"] == "period_span"]
-    assert span and span[0]["success"] is False
-    assert "spans 2 periods (week of 2024-02-26 to week of 2024-03-04)" in span[0]["message"]
+    record = tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
+    span = [r for r in record.gate.results if r.rule == "period_span"]
+    assert span and span[0].success is False
+    assert "spans 2 periods (week of 2024-02-26 to week of 2024-03-04)" in span[0].message
 
 
 def test_a_late_batch_is_delivered_but_decides_no_retrain(live):
     usecase, root, frame = live
     paths = _land(usecase, root, "late_week_2.csv", _week(frame, 1).sample(200, random_state=1))
     out = monitor(str(usecase), "late_week_2.csv", str(root))
-    assert out["validation"] == "pass"
-    assert (out["decision"], out["reason"]) == ("skip", "late_batch")
-    assert "week of 2024-01-08, which comes before week of 2024-03-04" in out["summary"]
+    assert out.validation == "pass"
+    assert (out.decision, out.reason) == ("skip", "late_batch")
+    assert "week of 2024-01-08, which comes before week of 2024-03-04" in out.summary
     delivered = pd.read_parquet(paths.predictions / "late_week_2.parquet")
-    assert len(delivered) + out["held_rows"] == 200
+    assert len(delivered) + out.held_rows == 200

@@ -17,6 +17,7 @@ import pytest
 
 from flows.cycle import monitor, rollback
 from flows.demo import SHIPPED_USECASE, demo
+from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
@@ -56,8 +57,8 @@ def _decisions(rt, **tags):
 
 def test_every_period_has_a_row(demo_run):
     _, rows, _, sim = demo_run
-    assert rows[0]["decision"] == "train"
-    assert [r["period"] for r in rows[1:]] == list(
+    assert rows[0].decision == "train"
+    assert [r.period for r in rows[1:]] == list(
         range(sim.config.initial_periods, sim.total_periods)
     )
 
@@ -96,8 +97,8 @@ def test_concept_drift_causes_a_retrain(demo_run):
 def test_corrupt_batch_blocked_and_quarantined_byte_for_byte(demo_run):
     root, rows, rt, sim = demo_run
     corrupt_at = _event_period(sim, "corrupt_batch")
-    row = next(r for r in rows if r["period"] == corrupt_at)
-    assert row["validation"] == "fail" and row["decision"] == "block"
+    row = next(r for r in rows if r.period == corrupt_at)
+    assert row.validation == "fail" and row.decision == "block"
     quarantined = rt.paths.quarantine / f"period_{corrupt_at:03d}.csv"
     expected = sim.batch(corrupt_at).to_csv(index=False).encode("utf-8")
     assert hashlib.sha256(quarantined.read_bytes()).digest() == hashlib.sha256(expected).digest()
@@ -109,10 +110,7 @@ def test_corrupt_batch_blocked_and_quarantined_byte_for_byte(demo_run):
 def test_capacity_guardrail_acted(demo_run):
     _, rows, rt, _ = demo_run
     acted = {
-        k: v
-        for r in rows
-        for k, v in (r.get("guardrail_actions") or {}).items()
-        if k.startswith("store_capacity")
+        k: v for r in rows for k, v in r.guardrail_actions.items() if k.startswith("store_capacity")
     }
     assert sum(acted.values()) > 0
     preds = storage.read_frames(rt.paths.predictions)
@@ -134,7 +132,7 @@ def test_same_batch_under_a_new_name_is_processed_once(demo_run):
     source = sorted(storage.list_files(rt.paths.archive, "csv"))[-1]
     shutil.copyfile(source, rt.paths.landing / "redelivered.csv")
     result = monitor(str(SHIPPED_USECASE), "redelivered.csv", data_root=str(root))
-    assert result["status"] == "duplicate"
+    assert result.status == "duplicate"
     assert len(_decisions(rt)) == before
 
 
@@ -145,7 +143,7 @@ def test_rollback_moves_champion_back_and_is_recorded(demo_run):
     prev = tracking.get_model_version_info(rt.client, name, alias="previous")
     assert champ is not None and prev is not None
     out = rollback(str(SHIPPED_USECASE), reason="test rollback", data_root=str(root))
-    assert (out["from_version"], out["to_version"]) == (champ.version, prev.version)
+    assert (out.from_version, out.to_version) == (champ.version, prev.version)
     now = tracking.get_model_version_info(rt.client, name, alias="champion")
     assert now is not None and now.version == prev.version
     recorded = [r for r in _decisions(rt, **{"mlops.kind": "rollback"}) if r.action == "rollback"]
@@ -256,10 +254,7 @@ def test_records_show_drift_estimates_and_attribution(demo_run):
 
 def test_backtest_default_policy_decides_as_the_live_flow_did(demo_run):
     """The backtester's ``default`` policy is the live decision, not a copy of it."""
-    import json
-
     from mlops_core.backtest import parse_policy, policy_settings
-    from mlops_core.decisions import RetrainInputs
     from mlops_core.retrain import decide_retrain
 
     _, _, rt, _ = demo_run
@@ -270,14 +265,11 @@ def test_backtest_default_policy_decides_as_the_live_flow_did(demo_run):
     assert settings is not None
     compared = 0
     for run in _decisions(rt, **{"mlops.kind": "retrain"}):
-        record = json.loads(
-            Path(rt.client.download_artifacts(run.run_id, "decision.json")).read_text()
-        )
-        live = record["retrain"]
-        inputs = RetrainInputs.model_validate(live["inputs"])
-        replayed = decide_retrain(inputs, *settings, uc.metric.primary)
-        assert replayed.action == live["action"]
-        assert [r["code"] for r in live["reasons"]] == [r.code for r in replayed.reasons]
+        live = tracking.read_decision_record(rt.client, run.run_id, CycleRecord).retrain
+        assert live is not None
+        replayed = decide_retrain(live.inputs, *settings, uc.metric.primary)
+        assert replayed.action == live.action
+        assert [r.code for r in live.reasons] == [r.code for r in replayed.reasons]
         compared += 1
     assert compared >= 20
 

@@ -28,7 +28,6 @@ the tests with the reason.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import subprocess
@@ -44,6 +43,7 @@ import yaml
 
 from flows.cycle import bootstrap, monitor
 from flows.demo import SHIPPED_USECASE
+from mlops_core.records import LedgerEntry
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import steps, storage, tracking
 from tasks.runtime import Runtime, open_runtime
@@ -222,7 +222,7 @@ def home(
         for p in range(FIRST_LIVE):
             h.land(p)
         out = bootstrap(str(h.usecase), str(h.root))
-        assert out["champion_version"] == "1", out
+        assert out.champion_version == "1", out
         yield h
 
 
@@ -288,11 +288,9 @@ def _champion(rt: Runtime) -> str | None:
     return info.version if info else None
 
 
-def _ledger_lines(rt: Runtime, sha: str | None = None) -> list[dict]:
-    if not rt.paths.ledger.exists():
-        return []
-    entries = [json.loads(x) for x in rt.paths.ledger.read_text().splitlines() if x.strip()]
-    return [e for e in entries if sha is None or e.get("sha256") == sha]
+def _ledger_lines(rt: Runtime, sha: str | None = None) -> list[LedgerEntry]:
+    entries = storage.ledger_entries(rt.paths.ledger)
+    return [e for e in entries if sha is None or e.sha256 == sha]
 
 
 def _decisions(rt: Runtime, sha: str) -> list[tracking.DecisionRunInfo]:
@@ -352,14 +350,14 @@ def test_a_full_artifact_volume_fails_the_cycle_cleanly_and_a_rerun_finishes_it(
     (home.volume / "filler.bin").unlink()
     out = monitor(str(home.usecase), name, str(home.root))
 
-    assert out["status"] == "done" and out["decision"] == "retrain", out
-    assert [e["decision"] for e in _ledger_lines(rt, sha)] == ["retrain"]
+    assert out.status == "done" and out.decision == "retrain", out
+    assert [e.decision for e in _ledger_lines(rt, sha)] == ["retrain"]
     retrain_runs = [d for d in _decisions(rt, sha) if d.kind == "retrain"]
-    assert [d.run_id for d in retrain_runs] == [out["decision_run_id"]]
+    assert [d.run_id for d in retrain_runs] == [out.decision_run_id]
     assert not (rt.paths.landing / name).exists()
     assert (rt.paths.archive / name).read_bytes() == data
     champion = steps.load_champion.fn(rt)
-    assert champion is not None and champion.version == out["champion_version"] == _champion(rt)
+    assert champion is not None and champion.version == out.champion_version == _champion(rt)
     _assert_versions_unambiguous(rt, versions_before)
 
 
@@ -389,9 +387,9 @@ def test_a_full_artifact_volume_fails_the_bootstrap_cleanly_and_a_rerun_finishes
         (h.volume / "filler.bin").unlink()
         out = bootstrap(str(h.usecase), str(h.root))
 
-        assert out["champion_version"] is not None, out
+        assert out.champion_version is not None, out
         champion = steps.load_champion.fn(rt)
-        assert champion is not None and champion.version == out["champion_version"]
+        assert champion is not None and champion.version == out.champion_version
         _assert_versions_unambiguous(rt, set())
         for sha in shas:
             assert len(_ledger_lines(rt, sha)) == 1, shas[sha]

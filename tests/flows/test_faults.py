@@ -23,6 +23,7 @@ import pytest
 
 from flows.cycle import bootstrap, monitor
 from flows.demo import SHIPPED_USECASE
+from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
@@ -42,7 +43,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
         SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
     out = bootstrap(str(SHIPPED_USECASE), str(root))
-    assert out["champion_version"] == "1"
+    assert out.champion_version == "1"
     return root
 
 
@@ -147,7 +148,7 @@ def test_a_faulty_batch_is_quarantined_with_a_named_reason_and_changes_nothing(
 
     out = monitor(str(SHIPPED_USECASE), name, str(root))
 
-    assert out["validation"] == "fail" and out["decision"] == "block", out
+    assert out.validation == "fail" and out.decision == "block", out
     assert _champion_version(root) == champion_before
     kept = rt.paths.quarantine / name
     assert kept.read_bytes() == data, "quarantined byte for byte"
@@ -159,7 +160,7 @@ def test_a_faulty_batch_is_quarantined_with_a_named_reason_and_changes_nothing(
     for word in words:
         assert word.lower() in text.lower(), (word, text)
     entry = storage.ledger_entry(rt.paths.ledger, sha)
-    assert entry is not None and entry["gate"] == "fail" and entry["decision"] == "block"
+    assert entry is not None and entry.gate == "fail" and entry.decision == "block"
 
 
 def test_a_parquet_batch_with_a_broken_footer_is_quarantined(root: Path, tmp_path: Path) -> None:
@@ -186,7 +187,7 @@ def test_the_same_batch_under_a_new_name_is_handled_once(root: Path) -> None:
     sha = hashlib.sha256(data).hexdigest()
     (rt.paths.landing / "live_week.csv").write_bytes(data)
     first = monitor(str(SHIPPED_USECASE), "live_week.csv", str(root))
-    assert first["status"] == "done" and first["validation"] == "pass"
+    assert first.status == "done" and first.validation == "pass"
     predictions = sorted(rt.paths.predictions.iterdir())
     decisions = tracking.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.batch_sha256": sha}
@@ -195,7 +196,7 @@ def test_the_same_batch_under_a_new_name_is_handled_once(root: Path) -> None:
     (rt.paths.landing / "live_week_copy.csv").write_bytes(data)
     again = monitor(str(SHIPPED_USECASE), "live_week_copy.csv", str(root))
 
-    assert again["status"] == "duplicate" and again["decision_run_id"] == first["decision_run_id"]
+    assert again.status == "duplicate" and again.decision_run_id == first.decision_run_id
     assert sorted(rt.paths.predictions.iterdir()) == predictions, "no second set of predictions"
     after = tracking.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.batch_sha256": sha}
@@ -234,7 +235,7 @@ def test_a_cycle_that_fails_after_scoring_publishes_nothing_and_its_rerun_does(
     assert steps.measure_drift is drift
     out = monitor(str(SHIPPED_USECASE), "fails_after_scoring.csv", str(root))
 
-    assert out["status"] == "done" and out["validation"] == "pass", out
+    assert out.status == "done" and out.validation == "pass", out
     assert len(pd.read_parquet(predictions)) == len(SIM.batch(FIRST_LIVE + 3))
     assert not rt.paths.stage_of(sha).exists()
 
@@ -298,7 +299,7 @@ def test_nan_inf_and_out_of_range_predictions_are_replaced_clipped_counted_and_a
     champion_before = _champion_version(root)
     out = monitor(str(SHIPPED_USECASE), name, str(root))
 
-    assert out["validation"] == "pass" and out["held_rows"] == 0, out
+    assert out.validation == "pass" and out.held_rows == 0, out
     assert _champion_version(root) == champion_before
     written = pd.read_parquet(rt.paths.predictions / "bad_predictions.parquet")
     assert len(written) == len(frame), "every row delivered, none lost"
@@ -312,7 +313,7 @@ def test_nan_inf_and_out_of_range_predictions_are_replaced_clipped_counted_and_a
     assert (written["prediction"] >= 0).all()
     cap = frame.set_index("row_id").loc[written["row_id"], "store_capacity"].to_numpy()
     assert (written["prediction"].to_numpy() <= cap).all()
-    actions = out["guardrail_actions"]
+    actions = out.guardrail_actions
     assert actions.get("finite:fallback") == 3, actions
     assert actions.get("range:clip", 0) >= 1 and actions.get("store_capacity:clip", 0) >= 1
     events = prefect_events("mlops.guardrail.breach", lambda p: p.get("batch") == name)
@@ -333,7 +334,7 @@ def test_a_model_that_only_returns_nan_trips_the_breaker_and_holds_the_batch(
     assert _champion_version(root) == champion_before
     # The finite rule proposes last week's units for every row, but every row broke a
     # rule: over the 30% limit, the whole batch waits for a person instead.
-    assert out["held_rows"] == len(frame), out
+    assert out.held_rows == len(frame), out
     sent = rt.paths.predictions / "all_nan_predictions.parquet"
     assert not sent.exists() or pd.read_parquet(sent).empty, "nothing is sent downstream"
     review = pd.read_parquet(rt.paths.review / "all_nan_predictions.parquet")
@@ -361,22 +362,22 @@ def test_extreme_finite_outliers_pass_with_a_warning_and_their_forecasts_are_fla
 
     out = monitor(str(SHIPPED_USECASE), name, str(root))
 
-    assert out["validation"] == "pass", out
+    assert out.validation == "pass", out
     assert _champion_version(root) == champion_before
-    record = tracking.read_decision_record(rt.client, out["decision_run_id"])
+    record = tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
     warned = [
         r
-        for r in record["gate"]["results"]
-        if r["column"] == "temperature" and r["rule"] == "range" and not r["success"]
+        for r in record.gate.results
+        if r.column == "temperature" and r.rule == "range" and not r.success
     ]
-    assert warned and warned[0]["severity"] == "warn", record["gate"]["results"]
+    assert warned and warned[0].severity == "warn", record.gate.results
     written = pd.read_parquet(rt.paths.predictions / "temperature_glitches.parquet")
     by_id = written.set_index("row_id")
     for row_id in frame["row_id"].iloc[:4]:
         assert by_id.loc[row_id, "flagged"], row_id
         assert "input_out_of_range" in by_id.loc[row_id, "violations"]
         assert np.isfinite(by_id.loc[row_id, "prediction"])
-    assert out["guardrail_actions"].get("input_out_of_range:flag", 0) >= 4
+    assert out.guardrail_actions.get("input_out_of_range:flag", 0) >= 4
 
 
 def test_a_week_hotter_than_any_in_training_is_one_finding_and_is_delivered(
@@ -394,14 +395,14 @@ def test_a_week_hotter_than_any_in_training_is_one_finding_and_is_delivered(
 
     out = monitor(str(SHIPPED_USECASE), name, str(root))
 
-    assert out["validation"] == "pass" and out["held_rows"] == 0, out
-    record = tracking.read_decision_record(rt.client, out["decision_run_id"])
-    guardrails = record["guardrails"]
-    assert not guardrails["breaker_tripped"]
-    (finding,) = [f for f in guardrails["findings"] if f["column"] == "temperature"]
-    assert finding["code"] == "inputs_outside_training_range"
-    assert finding["rows_out"] == finding["rows"] == len(frame)
-    assert finding["batch_min"] == finding["batch_max"] == 1e4
+    assert out.validation == "pass" and out.held_rows == 0, out
+    record = tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
+    guardrails = record.guardrails
+    assert guardrails is not None and not guardrails.breaker_tripped
+    (finding,) = [f for f in guardrails.findings if f.column == "temperature"]
+    assert finding.code == "inputs_outside_training_range"
+    assert finding.rows_out == finding.rows == len(frame)
+    assert finding.batch_min == finding.batch_max == 1e4
     written = pd.read_parquet(rt.paths.predictions / "heatwave.parquet")
     assert len(written) == len(frame), "every forecast delivered"
     assert not written["violations"].str.contains("input_out_of_range").any()
@@ -416,9 +417,9 @@ def test_a_week_hotter_than_any_in_training_is_one_finding_and_is_delivered(
 def test_landed_batches_reconcile_with_scored_plus_quarantined(root: Path) -> None:
     """Run last in this module: every batch landed here was scored or quarantined."""
     rt = open_runtime(SHIPPED_USECASE, str(root))
-    entries = [json.loads(line) for line in rt.paths.ledger.read_text().splitlines()]
-    passed = {e["sha256"] for e in entries if e["gate"] == "pass"}
-    failed = {e["sha256"] for e in entries if e["gate"] == "fail"}
+    entries = storage.ledger_entries(rt.paths.ledger)
+    passed = {e.sha256 for e in entries if e.gate == "pass"}
+    failed = {e.sha256 for e in entries if e.gate == "fail"}
     quarantined = {
         hashlib.sha256(p.read_bytes()).hexdigest()
         for p in rt.paths.quarantine.iterdir()

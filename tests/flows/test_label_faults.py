@@ -16,6 +16,8 @@ import pytest
 
 from flows.cycle import bootstrap, monitor
 from flows.demo import SHIPPED_USECASE
+from mlops_core.label_gate import LabelGateDecision
+from mlops_core.records import CycleRecord, CycleResult
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.labels import label_ledger_decisions, read_accepted_labels
@@ -34,7 +36,7 @@ def root(tmp_path: Path) -> Path:
     for p in range(FIRST_LIVE):
         SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
         SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
-    assert bootstrap(str(SHIPPED_USECASE), str(tmp_path))["champion_version"] == "1"
+    assert bootstrap(str(SHIPPED_USECASE), str(tmp_path)).champion_version == "1"
     SIM.batch(FIRST_LIVE).to_csv(paths.landing / "live_0.csv", index=False)
     monitor(str(SHIPPED_USECASE), "live_0.csv", str(tmp_path))
     return tmp_path
@@ -70,10 +72,11 @@ def _last_decision(root: Path):
     return label_ledger_decisions(_paths(root))[-1]
 
 
-def _recorded_labels(root: Path, out: dict) -> list[dict]:
+def _recorded_labels(root: Path, out: CycleResult) -> tuple[LabelGateDecision, ...]:
     """The label gate's decisions as the cycle's decision record holds them."""
     rt = open_runtime(SHIPPED_USECASE, str(root))
-    return tracking.read_decision_record(rt.client, out["decision_run_id"])["labels"]
+    assert out.decision_run_id is not None
+    return tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord).labels
 
 
 def test_conflicting_duplicate_ids_are_left_out_not_last_row_wins(root: Path) -> None:
@@ -87,14 +90,14 @@ def test_conflicting_duplicate_ids_are_left_out_not_last_row_wins(root: Path) ->
     assert not set(conflicting["row_id"]) & set(accepted["row_id"])
     # The realized error is the champion's on the week's other rows, not on the
     # conflicting targets (last row wins would have used those).
-    assert out["realized"] == pytest.approx(_mae(root, good, drop=set(conflicting["row_id"])))
+    assert out.realized == pytest.approx(_mae(root, good, drop=set(conflicting["row_id"])))
     # The cycle's record and summary say what the gate left out.
     [recorded] = _recorded_labels(root, out)
-    assert recorded == decision.model_dump(mode="json")
+    assert recorded == decision
     assert (
         f"40 rows of the {len(good) + 20:,} in the label file labels_live_0.csv were left out "
-        "(conflicting duplicates: 40)" in out["summary"]
-    ), out["summary"]
+        "(conflicting duplicates: 40)" in out.summary
+    ), out.summary
 
 
 def test_a_text_target_is_left_out_with_its_rule_and_the_cycle_runs(root: Path) -> None:
@@ -106,7 +109,7 @@ def test_a_text_target_is_left_out_with_its_rule_and_the_cycle_runs(root: Path) 
     assert finding.rows == 1 and "'abc'" in finding.message
     good = SIM.labels(FIRST_LIVE)
     bad_id = labels.loc[labels.index[7], "row_id"]
-    assert out["realized"] == pytest.approx(_mae(root, good, drop={bad_id}))
+    assert out.realized == pytest.approx(_mae(root, good, drop={bad_id}))
 
 
 def test_blank_targets_are_left_out_and_the_rest_measure_the_champion(root: Path) -> None:
@@ -120,7 +123,7 @@ def test_blank_targets_are_left_out_and_the_rest_measure_the_champion(root: Path
     assert {f.rule: f.rows for f in decision.findings} == {"target_missing": len(blank)}
     # Measured on the labels that are known, never null, never "no decay" by default.
     blank_ids = set(labels.loc[blank, "row_id"])
-    assert out["realized"] == pytest.approx(_mae(root, good, drop=blank_ids))
+    assert out.realized == pytest.approx(_mae(root, good, drop=blank_ids))
 
 
 def test_a_label_file_of_blank_targets_is_no_evidence_and_never_reads_as_no_decay(
@@ -130,9 +133,9 @@ def test_a_label_file_of_blank_targets_is_no_evidence_and_never_reads_as_no_deca
     out = _next_cycle(root, labels)
     decision = _last_decision(root)
     assert decision.action == "accept" and decision.accepted_rows == 0
-    assert out["realized"] is None
-    assert out["decision"] == "skip" and out["reason"] != "no_decay", out
-    assert "no reason to retrain" not in out["summary"], out["summary"]
+    assert out.realized is None
+    assert out.decision == "skip" and out.reason != "no_decay", out
+    assert "no reason to retrain" not in out.summary, out.summary
 
 
 def test_targets_outside_the_target_rules_are_left_out_and_the_cycle_runs(root: Path) -> None:
@@ -151,7 +154,7 @@ def test_targets_outside_the_target_rules_are_left_out_and_the_cycle_runs(root: 
     bad_ids = set(labels.loc[bad, "row_id"])
     assert not bad_ids & set(accepted["row_id"]) and (accepted["units_sold"] >= 0).all()
     # The realized error is measured on the week's other rows only.
-    assert out["realized"] == pytest.approx(_mae(root, good, drop=bad_ids))
+    assert out.realized == pytest.approx(_mae(root, good, drop=bad_ids))
 
 
 def test_a_wrong_header_quarantines_the_label_file_and_later_cycles_go_on(
@@ -168,9 +171,9 @@ def test_a_wrong_header_quarantines_the_label_file_and_later_cycles_go_on(
     assert not (paths.labels / "labels_live_0.csv").exists()
     assert quarantined.with_name(quarantined.name + ".reason.json").exists()
     # The batch itself was scored and decided: no labels is no evidence.
-    assert out["validation"] == "pass" and out["realized"] is None
-    assert out["reason"] == "not_enough_labels", out
-    assert [d["action"] for d in _recorded_labels(root, out)] == ["quarantine"]
-    assert "The label file labels_live_0.csv was set aside unused" in out["summary"], out
+    assert out.validation == "pass" and out.realized is None
+    assert out.reason == "not_enough_labels", out
+    assert [d.action for d in _recorded_labels(root, out)] == ["quarantine"]
+    assert "The label file labels_live_0.csv was set aside unused" in out.summary, out
     events = prefect_events("mlops.labels.quarantined", lambda p: p.get("file") == quarantined.name)
     assert events and "units_sold" in events[0].payload["reason"]

@@ -81,13 +81,13 @@ def test_replay_through_the_flows_decides_as_the_backtest(name, real_data_of, tm
     plan = plan_replay(
         periods, usecase.data.label_delay, usecase.retrain.holdout_periods, max_periods=live_periods
     )
-    assert [r["period"] for r in rows] == [plan.bootstrap_periods[-1], *plan.live]
-    assert all(r["validation"] == "pass" for r in rows[1:])
+    assert [r.period for r in rows] == [plan.bootstrap_periods[-1], *plan.live]
+    assert all(r.validation == "pass" for r in rows[1:])
     # The backtest of the same periods (decisions at a period never read later data).
     cut = period_index(frame[time], period, time) <= plan.live[-1]  # type: ignore[arg-type]
     prepared = prepare(frame.loc[cut], usecase)
     result = run_policy(prepared, usecase, parse_policy("default"), initial_periods=plan.initial)
-    live = [(r["period"], r["decision"], r["reason"], r["promotion"]) for r in rows[1:]]
+    live = [(r.period, r.decision, r.reason, r.promotion) for r in rows[1:]]
     replayed = [
         (
             o.period,

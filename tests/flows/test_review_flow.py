@@ -33,6 +33,7 @@ from prefect.client.schemas.objects import StateType
 from flows.cycle import score_batch
 from flows.demo import SHIPPED_USECASE
 from flows.review import ReviewForm, requests_from_answer, review_held_predictions
+from mlops_core.records import ReviewFlowResult
 from mlops_core.review import ReviewRequest, RowDecision
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import review, tracking
@@ -66,7 +67,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant) -> tup
         name = f"period_{FIRST_LIVE + offset:03d}.csv"
         frame.to_csv(paths.landing / name, index=False)
         out = score_batch(str(usecase), name, str(root))
-        assert out["guardrails"]["held_rows"] >= TINY, out
+        assert out.guardrails is not None and out.guardrails.held_rows >= TINY, out
     yield usecase, open_runtime(usecase, str(root))
     mp.undo()
 
@@ -162,17 +163,18 @@ def test_the_form_shows_the_held_rows_and_its_answer_is_applied(setup) -> None:
     state = finish(thread, states)
     assert state.is_completed(), state
     out = state.result()
-    assert out["status"] == "applied" and out["pending_rows"] == len(ids) - 3
-    (result,) = out["reviews"]
-    assert (result["approved"], result["overridden"], result["rejected"]) == (1, 1, 1)
-    released = pd.read_parquet(result["released_file"])
+    assert out.status == "applied" and out.pending_rows == len(ids) - 3
+    (result,) = out.reviews
+    assert (result.approved, result.overridden, result.rejected) == (1, 1, 1)
+    assert result.released_file is not None
+    released = pd.read_parquet(result.released_file)
     assert released["row_id"].tolist() == ids[:2]
     assert released["prediction"].iloc[1] == 42.0
     assert set(released["reviewed_by"]) == {"Maria (store S01)"}
     # 42 units on a shelf for one: outside the capacity limit, allowed and recorded as such.
     assert released["outside_limits"].iloc[1].startswith("store_capacity")
     (record,) = review_runs(rt, batch)
-    assert record.run_id == result["decision_run_id"]
+    assert record.run_id == result.decision_run_id
     assert record.tags[TAG_REVIEWER] == "Maria (store S01)"
     assert [r.row_id for r in review.pending_rows(rt, batch)] == ids[3:]
 
@@ -203,7 +205,7 @@ def test_the_server_refuses_an_answer_the_form_does_not_allow(setup) -> None:
         )
         assert accepted.status.value == "ACCEPT", accepted
     out = finish(thread, states).result()
-    assert out["status"] == "applied" and out["reviews"][0]["approved"] == held
+    assert out.status == "applied" and out.reviews[0].approved == held
     assert review.pending_rows(rt, batch) == []
 
 
@@ -242,7 +244,7 @@ def test_no_answer_by_the_deadline_leaves_the_rows_pending(setup) -> None:
     queue = digest(review.queue_path(rt.paths, batch))
     state = finish(*start(usecase, rt, batch, timeout=3))
     assert state.is_completed(), state
-    assert state.result() == {"status": "no_answer", "pending_rows": held, "reviews": []}
+    assert state.result() == ReviewFlowResult(status="no_answer", pending_rows=held)
     assert digest(review.queue_path(rt.paths, batch)) == queue
     with get_client(sync_client=True) as client:
         history = [s.type for s in client.read_flow_run_states(state.state_details.flow_run_id)]
@@ -263,7 +265,7 @@ def test_a_batch_with_nothing_pending_asks_nothing(setup) -> None:
         ),
     )
     out = review_held_predictions(str(usecase), data_root=str(rt.paths.root), batch=batch)
-    assert out == {"status": "nothing_pending", "pending_rows": 0, "reviews": []}
+    assert out == ReviewFlowResult(status="nothing_pending", pending_rows=0, reviews=())
 
 
 ROWS = [

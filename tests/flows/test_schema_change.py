@@ -29,12 +29,12 @@ import pytest
 import yaml
 
 from flows.cycle import monitor, score_batch
-from mlops_core.decisions import PromotionDecision
+from mlops_core.records import CycleRecord, CycleResult
 from mlops_core.report import cycle_summary
 from mlops_core.schema_change import SchemaChangeRefused
 from mlops_core.sentences import wording_for
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import history, storage, tracking
+from tasks import storage, tracking
 from tasks.model_card import model_card_inputs
 from tasks.runtime import open_runtime
 
@@ -71,9 +71,10 @@ def _land(paths: storage.UseCasePaths, period: int, batch: pd.DataFrame) -> str:
     return name
 
 
-def _record(usecase: Path, root: Path, out: dict[str, Any]) -> dict[str, Any]:
+def _record(usecase: Path, root: Path, out: CycleResult) -> CycleRecord:
     rt = open_runtime(usecase, str(root))
-    return tracking.read_decision_record(rt.client, out["decision_run_id"])
+    assert out.decision_run_id is not None
+    return tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
 
 
 def _version_info(usecase: Path, root: Path, version: str) -> tracking.ChampionInfo:
@@ -106,7 +107,7 @@ def added(tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant) -> dic
     root = tmp_path_factory.mktemp("schema-added")
     usecase, paths = bootstrapped_variant(root, SIM, RETRAIN_EVERY_WEEK)
     before = monitor(str(usecase), _land(paths, FIRST_LIVE, SIM.batch(FIRST_LIVE)), str(root))
-    assert before["status"] == "done", before
+    assert before.status == "done", before
 
     _edit_usecase(
         usecase,
@@ -125,9 +126,9 @@ def test_after_a_column_is_added_the_champion_scores_and_is_measured_on_older_ro
     added: dict[str, Any],
 ) -> None:
     first = added["cycles"][0]
-    assert first["status"] == "done" and first["validation"] == "pass", first
+    assert first.status == "done" and first.validation == "pass", first
     # Realized error on the week labeled now: rows stored before feels_like existed.
-    assert first["realized"] is not None and np.isfinite(first["realized"]), first
+    assert first.realized is not None and np.isfinite(first.realized), first
     served = pd.read_parquet(added["paths"].predictions / f"period_{FIRST_LIVE + 1:03d}.parquet")
     assert set(served["model_version"]) == {"1"}
     assert len(served) == len(SIM.batch(FIRST_LIVE + 1)) and served["prediction"].notna().all()
@@ -141,19 +142,20 @@ def test_the_record_and_the_summary_say_the_column_takes_effect_at_the_next_retr
 ) -> None:
     first = added["cycles"][0]
     record = _record(added["usecase"], added["root"], first)
-    schema = record["schema_change"]
-    assert schema["action"] == "compatible" and schema["champion_version"] == "1", schema
-    assert schema["basis"] == "training_contract"
-    assert "feels_like" not in schema["champion_inputs"]
-    assert schema["new_features"] == ["feels_like"]
-    assert [(c["kind"], c["column"], c["code"]) for c in schema["changes"]] == [
+    schema = record.schema_change
+    assert schema is not None
+    assert schema.action == "compatible" and schema.champion_version == "1", schema
+    assert schema.basis == "training_contract"
+    assert "feels_like" not in schema.champion_inputs
+    assert schema.new_features == ("feels_like",)
+    assert [(c.kind, c.column, c.code) for c in schema.changes] == [
         ("column_added", "feels_like", "new_feature_next_retrain")
     ]
-    assert "feels_like" in first["summary"] and "next retrain" in first["summary"], first["summary"]
+    assert "feels_like" in first.summary and "next retrain" in first.summary, first.summary
     # The reports rebuild the summary from the record: the same words.
     rt = open_runtime(added["usecase"], str(added["root"]))
-    rebuilt = cycle_summary(history.cycle_from_record(record), wording_for(rt.usecase))
-    assert rebuilt == first["summary"]
+    rebuilt = cycle_summary(record.outcome(), wording_for(rt.usecase))
+    assert rebuilt == first.summary
 
 
 def test_retrains_train_on_the_new_column_once_labeled_rows_hold_it(added: dict[str, Any]) -> None:
@@ -161,14 +163,17 @@ def test_retrains_train_on_the_new_column_once_labeled_rows_hold_it(added: dict[
     first, second = added["cycles"]
     # The first retrain after the change: every labeled row predates the column,
     # so that challenger cannot learn from it and does not read it.
-    assert first["decision"] == "retrain", (first["reason"], first["summary"])
-    first_challenger = _record(usecase, root, first)["challenger_version"]
+    assert first.decision == "retrain", (first.reason, first.summary)
+    first_challenger = _record(usecase, root, first).challenger_version
+    assert first_challenger is not None
     assert "feels_like" not in _version_info(usecase, root, first_challenger).profile.feature_names
     # A week later the labeled rows of the first batch with the column arrived:
     # the challenger reads it (older rows hold it as missing).
-    assert second["status"] == "done" and second["decision"] == "retrain", second
+    assert second.status == "done" and second.decision == "retrain", second
     record = _record(usecase, root, second)
-    challenger = _version_info(usecase, root, record["challenger_version"])
+    assert record.challenger_version is not None and record.champion_before is not None
+    assert record.promotion is not None
+    challenger = _version_info(usecase, root, record.challenger_version)
     assert "feels_like" in challenger.profile.feature_names
     known = {c.name: c for c in challenger.profile.contract_columns or ()}
     assert known["feels_like"].feature and known["feels_like"].max == 60
@@ -177,12 +182,12 @@ def test_retrains_train_on_the_new_column_once_labeled_rows_hold_it(added: dict[
     card = model_card_inputs(
         rt.client,
         rt.usecase,
-        record["challenger_version"],
-        PromotionDecision.model_validate(record["promotion"]),
-        previous_version=record["champion_before"],
+        record.challenger_version,
+        record.promotion,
+        previous_version=record.champion_before,
         drift=None,
     )
-    previous = _version_info(usecase, root, record["champion_before"])
+    previous = _version_info(usecase, root, record.champion_before)
     assert "feels_like" in card.inputs and "feels_like" not in (card.previous_inputs or ())
     assert card.previous_inputs == previous.profile.feature_names
 
@@ -292,15 +297,16 @@ def test_a_widened_range_and_a_new_category_are_accepted_and_recorded(
     widened: dict[str, Any],
 ) -> None:
     out = widened["out"]
-    assert out["status"] == "done" and out["validation"] == "pass", out
+    assert out.status == "done" and out.validation == "pass", out
     record = _record(widened["usecase"], widened["root"], out)
-    schema = record["schema_change"]
-    assert schema["action"] == "compatible" and schema["new_features"] == []
-    kinds = {(c["kind"], c["column"]): c for c in schema["changes"]}
+    schema = record.schema_change
+    assert schema is not None
+    assert schema.action == "compatible" and schema.new_features == ()
+    kinds = {(c.kind, c.column): c for c in schema.changes}
     assert set(kinds) == {("range_widened", "temperature"), ("category_added", "store")}
-    assert kinds[("category_added", "store")]["champion_input"] is True
-    assert "S07" in kinds[("category_added", "store")]["message"]
-    assert "temperature" in out["summary"] and "S07" in out["summary"], out["summary"]
+    assert kinds[("category_added", "store")].champion_input is True
+    assert "S07" in kinds[("category_added", "store")].message
+    assert "temperature" in out.summary and "S07" in out.summary, out.summary
     served = pd.read_parquet(widened["paths"].predictions / f"period_{FIRST_LIVE:03d}.parquet")
     new_store = served[served["store"] == "S07"]
     assert len(new_store) == widened["s07"] > 0

@@ -9,13 +9,12 @@ estimator was chosen and why, with the numbers.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import tracking
 from tasks.runtime import open_runtime
@@ -89,12 +88,11 @@ def test_the_choice_is_a_reason_in_the_decision_record(searched: dict[str, Any])
     runs = tracking.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.kind": "retrain"}
     )
-    record = json.loads(
-        Path(rt.client.download_artifacts(runs[0].run_id, "decision.json")).read_text()
-    )
-    reasons = [r for r in record["promotion"]["reasons"] if r["passed"] is None]
-    assert reasons, record["promotion"]["reasons"]
-    message = " ".join(r["message"] for r in reasons)
+    promotion = tracking.read_decision_record(rt.client, runs[0].run_id, CycleRecord).promotion
+    assert promotion is not None
+    reasons = [r for r in promotion.reasons if r.passed is None]
+    assert reasons, promotion.reasons
+    message = " ".join(r.message for r in reasons)
     assert "folds" in message and "MAE" in message.upper()
 
 

@@ -165,7 +165,7 @@ def test_a_cycle_whose_tracking_server_dies_fails_fast_and_a_rerun_finishes_it(
     for p in range(FIRST_LIVE):
         SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
         SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
-    assert bootstrap(str(SHIPPED_USECASE), str(root))["champion_version"] == "1"
+    assert bootstrap(str(SHIPPED_USECASE), str(root)).champion_version == "1"
     rt = open_runtime(SHIPPED_USECASE, str(root))
     assert rt.mlflow.tracking_uri == server.url and rt.mlflow.artifact_root is None
     for key, value in MLFLOW_HTTP_DEFAULTS.items():
@@ -209,14 +209,14 @@ def test_a_cycle_whose_tracking_server_dies_fails_fast_and_a_rerun_finishes_it(
 
     out = monitor(str(SHIPPED_USECASE), name, str(root))
 
-    assert out["status"] == "done", out
+    assert out.status == "done", out
     assert len(_ledger(rt, sha)) == 1
     runs = _decision_runs(rt, sha)
-    assert [r.run_id for r in runs] == [out["decision_run_id"]]
+    assert [r.run_id for r in runs] == [out.decision_run_id]
     assert not (paths.landing / name).exists()
     assert (paths.archive / name).read_bytes() == data
     assert published.exists() and not paths.stage_of(sha).exists()
     champion = steps.load_champion.fn(rt)
     assert champion is not None
-    assert champion.version == out["champion_version"] == _champion(rt) == "1"
+    assert champion.version == out.champion_version == _champion(rt) == "1"
     print(f"\ngave up {gave_up_after:.1f} s after the server was killed")

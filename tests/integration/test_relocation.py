@@ -17,6 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 from flows.demo import SHIPPED_USECASE
+from mlops_core.records import RollbackRecord
 from tasks.relocation import (
     artifact_root_uri,
     relocate_artifact_locations,
@@ -32,6 +33,9 @@ from tasks.tracking import (
 )
 
 pytestmark = pytest.mark.integration
+
+#: A decision record to read back after the move.
+RECORD = RollbackRecord(from_version="2", to_version="1", reason="moved", requested_by="ops")
 
 #: A name that needs percent-encoding in a ``file:`` URI, as a folder name may.
 EXPERIMENT = "retail demand"
@@ -69,7 +73,7 @@ def _make_store(root: Path) -> dict[str, str]:
         kind="retrain",
         action="skip",
         reason_codes=["no_decay"],
-        record={"action": "skip"},
+        record=RECORD,
         markdown="# skip\n",
         metrics={},
         tags={},
@@ -171,7 +175,7 @@ def test_a_moved_root_is_rewritten_once_and_reads_what_was_written_before(
     assert sorted(len(r) for r in results) == [0, 0, 0, 1]
 
     rt = open_runtime(SHIPPED_USECASE, str(moved), env={})
-    assert read_decision_record(rt.client, ids["run"]) == {"action": "skip"}
+    assert read_decision_record(rt.client, ids["run"], RollbackRecord) == RECORD
     assert "decision.json" in [f.path for f in rt.client.list_artifacts(ids["run"])]
     source = rt.client.get_model_version_download_uri(MODEL, ids["version"])
     assert source.startswith(artifact_root_uri(moved / "mlartifacts") + "/")

@@ -30,6 +30,7 @@ from mlops_core.decisions import (
     RetrainInputs,
 )
 from mlops_core.promotion import decide_promotion
+from mlops_core.records import CycleRecord, RollbackRecord
 from mlops_core.report import CycleOutcome, cycle_summary
 from mlops_core.retrain import decide_retrain
 from mlops_core.sentences import wording_for
@@ -157,28 +158,15 @@ def _cycle(period: int, realized: float, *, champion: str, challenger: str | Non
     )
 
 
-def _record(o: CycleOutcome) -> dict[str, Any]:
+def _record(o: CycleOutcome) -> CycleRecord:
     """The record ``flows.cycle._finish`` writes."""
-
-    def dump(x: Any) -> Any:
-        return None if x is None else x.model_dump(mode="json")
-
-    return {
-        "usecase": USECASE.name,
-        "period": o.period,
-        "batch": o.batch,
-        "summary": cycle_summary(o),
-        "decay_cause": "concept_drift",
-        "champion_version": o.champion_version,
-        "challenger_version": o.challenger_version,
-        "gate": dump(o.gate),
-        "performance": dump(o.performance),
-        "drift": dump(o.drift),
-        "guardrails": dump(o.guardrails),
-        "retrain": dump(o.retrain),
-        "promotion": dump(o.promotion),
-        "champion_before": o.champion_before,
-    }
+    return CycleRecord.from_outcome(
+        o,
+        usecase=USECASE.name,
+        summary=cycle_summary(o),
+        decay_cause="concept_drift",
+        champion_before=o.champion_before,
+    )
 
 
 def _log(client, exp: str, o: CycleOutcome, *, superseded_by: str | None = None) -> str:
@@ -248,7 +236,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         kind="rollback",
         action="rollback",
         reason_codes=["manual_rollback"],
-        record={"from_version": "4", "to_version": "3", "reason": "odd", "requested_by": "Ana"},
+        record=RollbackRecord(from_version="4", to_version="3", reason="odd", requested_by="Ana"),
         markdown="-",
         metrics={},
         tags={"mlops.champion_version": "3", "mlops.previous_version": "4"},

@@ -21,6 +21,7 @@ import yaml
 from flows.demo import SHIPPED_USECASE
 from mlops_core.decisions import GateDecision
 from mlops_core.guardrails import apply_guardrails
+from mlops_core.records import LedgerEntry, ReviewRecord
 from mlops_core.review import ReviewRequest, RowDecision
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import review, steps, storage, tracking
@@ -150,12 +151,12 @@ def test_a_review_is_recorded_as_a_decision_run(rt: Runtime) -> None:
     assert run.tags[TAG_REVIEWER] == "alice"
     assert run.tags[TAG_REVIEW_ID] == result.decision.review_id
     assert run.metrics["released_rows"] == 1 and run.metrics["rejected_rows"] == 1
-    record = tracking.read_decision_record(rt.client, run.run_id)
-    assert record["batch"] == batch and record["released_file"] == f"{batch}.reviewed-1.parquet"
-    assert record["decision"]["action"] == "apply"
-    assert [r["row_id"] for r in record["decision"]["rows"]] == [a, b]
+    record = tracking.read_decision_record(rt.client, run.run_id, ReviewRecord)
+    assert record.batch == batch and record.released_file == f"{batch}.reviewed-1.parquet"
+    assert record.decision.action == "apply"
+    assert [r.row_id for r in record.decision.rows] == [a, b]
     assert (
-        record["batch_sha256"]
+        record.batch_sha256
         == pd.read_parquet(rt.paths.predictions / f"{batch}.parquet")["batch_sha256"].iloc[0]
     )
     markdown = tracking.read_decision_markdown(rt.client, run.run_id)
@@ -310,7 +311,10 @@ def test_two_reviewers_at_once_release_a_row_once(rt: Runtime) -> None:
 def test_a_whole_held_batch_takes_its_hash_from_the_ledger(rt: Runtime) -> None:
     batch = hold(rt, 18, everything=True)
     assert pd.read_parquet(rt.paths.predictions / f"{batch}.parquet").empty
-    storage.ledger_append(rt.paths.ledger, {"sha256": "e" * 64, "batch": f"{batch}.csv"})
+    storage.ledger_append(
+        rt.paths.ledger,
+        LedgerEntry(sha256="e" * 64, batch=f"{batch}.csv", period=18, gate="pass", decision="skip"),
+    )
     rows = review.pending_rows(rt, batch)
     assert len(rows) == 360
     assert all("circuit breaker" in row.reasons for row in rows)

@@ -28,6 +28,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from mlops_core.records import RollbackRecord
 from tasks.tracking import (
     ChampionChangedError,
     MlflowSettings,
@@ -45,6 +46,7 @@ from tasks.tracking import (
     log_decision_run,
     log_training_run,
     make_client,
+    read_decision_record,
     resolve_settings,
     rollback_champion,
     set_champion,
@@ -550,7 +552,9 @@ def test_decision_runs_are_logged_and_found_by_tag(store) -> None:
     experiment_id = ensure_experiment(client, "decisions", settings.artifact_root)
     logged = []
     for period, action in [(1, "skip"), (2, "retrain"), (2, "skip")]:
-        record = {"action": action, "period": period, "reasons": [{"code": "no_labels"}]}
+        record = RollbackRecord(
+            from_version=str(period), to_version=action, reason="no_labels", requested_by="ops"
+        )
         logged.append(
             log_decision_run(
                 client,
@@ -584,7 +588,10 @@ def test_decision_runs_are_logged_and_found_by_tag(store) -> None:
     run = client.get_run(logged[1])
     assert run.info.status == "FINISHED"
     with_files = _local(run.info.artifact_uri)
-    assert json.loads((with_files / "decision.json").read_text())["action"] == "retrain"
+    assert json.loads((with_files / "decision.json").read_text())["to_version"] == "retrain"
+    assert read_decision_record(client, logged[1], RollbackRecord) == RollbackRecord(
+        from_version="2", to_version="retrain", reason="no_labels", requested_by="ops"
+    )
     assert "We chose to retrain." in (with_files / "decision.md").read_text()
 
 
@@ -605,7 +612,9 @@ def test_concurrent_decision_runs_all_land(store) -> None:
                     kind="gate",
                     action="pass",
                     reason_codes=["ok"],
-                    record={"worker": name, "i": i},
+                    record=RollbackRecord(
+                        from_version=str(i), to_version=str(i), reason="ok", requested_by=name
+                    ),
                     markdown="ok",
                     metrics={"rows": float(i)},
                     tags={"mlops.worker": name},
