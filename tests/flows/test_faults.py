@@ -258,7 +258,7 @@ def test_a_rerun_publishes_none_of_what_a_killed_undecided_run_staged(root: Path
 
     out = monitor(str(SHIPPED_USECASE), "killed_after_scoring.csv", str(root))
 
-    assert out["status"] == "done" and out["validation"] == "pass", out
+    assert out.status == "done" and out.validation == "pass", out
     published = rt.paths.review / "killed_after_scoring.parquet"
     if published.exists():  # rows this run held, never the killed run's three
         review = pd.read_parquet(published)
