@@ -39,7 +39,8 @@ from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
 
-pytestmark = pytest.mark.flows
+# Each crashed child process gets up to 600 s after its bootstrap.
+pytestmark = [pytest.mark.flows, pytest.mark.timeout(900)]
 
 SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
 FIRST_LIVE = SIM.config.initial_periods

@@ -32,7 +32,8 @@ from tasks.tracking import (
     settings_for_data_root,
 )
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): each test opens a fresh MLflow store.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 #: A name that needs percent-encoding in a ``file:`` URI, as a folder name may.
 EXPERIMENT = "retail demand"

@@ -36,7 +36,8 @@ from tasks import history, tracking
 from tasks.reports import render_cycle_report, render_history_report
 from tasks.storage import load_usecase_file
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): each test opens a fresh MLflow store.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 USECASE = load_usecase_file(Path(__file__).resolve().parents[2] / "usecases" / "retail_demand.yaml")
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)

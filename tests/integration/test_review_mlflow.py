@@ -26,7 +26,8 @@ from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import review, steps, storage, tracking
 from tasks.runtime import Runtime, open_runtime
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): each test opens a fresh MLflow store.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
 
