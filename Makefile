@@ -10,7 +10,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export UV_PYTHON_PREFERENCE ?= only-system
 
-.PHONY: demo test test-unit lint setup system-deps up down clean
+.PHONY: demo test test-fast test-unit lint setup system-deps up down clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -40,8 +40,20 @@ system-deps:
 	    echo "chromium is missing (sudo apt-get install chromium): the browser test will fail"; \
 	  fi; }
 
+# Test processes: one per core, at least 2 (much of a test's time is spent
+# waiting on servers and child processes) and at most 4 (each runs its own
+# Prefect and MLflow, and the stack tests their servers). `make test TEST_WORKERS=0`
+# runs everything in one process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); \
+	if [ "$$n" -lt 2 ]; then n=2; elif [ "$$n" -gt 4 ]; then n=4; fi; echo $$n)
+
 test: setup system-deps  ## Run every test tier (unit, integration, flows, end to end).
-	$(UV) run --frozen --no-sync pytest
+	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS)
+
+# Under 90 s: the pure core and the quick integration tests (not marked slow).
+test-fast: setup  ## Unit tests and the quick integration tests.
+	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS) tests/unit tests/integration \
+	  -m "unit or (integration and not slow)"
 
 up: setup  ## Start the local production stack (PostgreSQL, Prefect, MLflow, worker).
 	$(UV) run --frozen --no-sync mlops up

@@ -61,6 +61,33 @@ def real_data_file(relative: str, source: str) -> Path:
     )
 
 
+#: The xdist group of every test against real servers (PostgreSQL, Prefect and
+#: MLflow started by the test): one worker runs them one after the other, so two
+#: stacks never start at once on a small machine or race for the ports they pick.
+STACK_GROUP = "stack"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the tests for ``pytest -n N --dist loadgroup`` (what ``make test`` runs).
+
+    Each module's tests share one worker, so a module-scoped fixture (a
+    bootstrapped data root, a demo run, a started stack) is built once, not once
+    per worker; the ``stack`` modules share one group. Groups go to the workers in
+    collection order (``--no-loadscope-reorder``): end to end first, unit last, so
+    the long groups start early and the short ones fill in at the end. Without
+    ``-n`` the marks change nothing.
+    """
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        if item.get_closest_marker("stack") is not None:
+            group = STACK_GROUP
+        else:
+            group = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def bike_hours_csv() -> Path:
     """UCI Bike Sharing ``hour.csv`` (shipped in tests/data/real)."""

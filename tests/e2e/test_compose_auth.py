@@ -44,7 +44,8 @@ import yaml
 
 from flows import stack as local_stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.stack]
+# The first test starts PostgreSQL and both servers (STARTUP_SECONDS each).
+pytestmark = [pytest.mark.e2e, pytest.mark.stack, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"

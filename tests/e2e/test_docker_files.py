@@ -144,6 +144,7 @@ def _docker_daemon() -> bool:
 
 
 @pytest.mark.skipif(not _docker_daemon(), reason="no docker daemon on this machine")
+@pytest.mark.timeout(2100)  # the image build alone gets 1800 s
 def test_runtime_image_builds_and_runs_the_cli() -> None:
     tag = "mlops-pipeline:test"
     build = subprocess.run(

@@ -45,7 +45,8 @@ from tasks import storage, tracking
 from tasks.runtime import open_runtime
 from tasks.tags import TAG_ABANDONED_REASON
 
-pytestmark = pytest.mark.e2e
+# The first test bootstraps and runs the held command (up to 900 s each).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "usecases" / "retail_demand.yaml"

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from held_process import held
 
-pytestmark = pytest.mark.e2e
+# A command with its local Dask cluster gets up to 300 s.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,8 @@ import pytest
 
 from mlops_core.config import parse_usecase
 
-pytestmark = pytest.mark.e2e
+# Building the wheel and installing it get 300 s and 120 s.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -25,7 +25,8 @@ from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import review, steps
 from tasks.runtime import open_runtime
 
-pytestmark = pytest.mark.e2e
+# One test runs seven `mlops review` commands (up to 180 s each).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "usecases" / "retail_demand.yaml"

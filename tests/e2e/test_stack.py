@@ -30,7 +30,8 @@ import yaml
 if TYPE_CHECKING:
     from mlops_core.records import CycleRecord
 
-pytestmark = [pytest.mark.e2e, pytest.mark.stack]
+# The first test starts the stack (`mlops up` gets 900 s), each waits up to 420 s for a run.
+pytestmark = [pytest.mark.e2e, pytest.mark.stack, pytest.mark.timeout(1200)]
 
 REPO = Path(__file__).resolve().parents[2]
 MLOPS = Path(sys.executable).parent / "mlops"

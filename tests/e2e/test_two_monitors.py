@@ -15,7 +15,8 @@ from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
 
-pytestmark = pytest.mark.e2e
+# A bootstrap (up to 600 s), then both monitor commands (up to 900 s).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "usecases" / "retail_demand.yaml"

@@ -18,6 +18,10 @@ registered, the first time a cycle gets there:
 Either way, right after the kill ``champion`` is unchanged and the batch waits
 in landing with no ledger entry; after the rerun the batch is committed once and
 no version is left an undecided ``candidate``.
+
+The use case is bootstrapped once; each kill runs in a copy of that data root.
+``alias`` and ``superseded`` are one kill (the child is the same): the
+``superseded`` case reruns in a copy of the killed root taken right after the kill.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,11 +45,15 @@ from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
 
-pytestmark = pytest.mark.flows
+# Each crashed child process gets up to 600 s after its bootstrap.
+pytestmark = [pytest.mark.flows, pytest.mark.timeout(900)]
 
 SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
 FIRST_LIVE = SIM.config.initial_periods
 LABEL_DELAY = 2
+LIVE_WEEKS = 10
+#: What ``bootstrapped_variant`` names the use-case file in the data root.
+USECASE_FILE = "retail_demand.yaml"
 REPO = Path(__file__).resolve().parents[2]
 
 # The child: cycles through the landed live weeks until the kill point is reached.
@@ -90,37 +99,35 @@ def _champion(usecase: Path, root: Path) -> str | None:
     return info.version if info else None
 
 
-@pytest.fixture(scope="module", params=["record", "alias", "superseded"])
-def crashed(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant
-) -> dict[str, Any]:
-    """Bootstrap here, then run live weeks in a child process until it is killed."""
-    from prefect.settings import PREFECT_API_URL
+def _paths(root: Path) -> tuple[Path, storage.UseCasePaths]:
+    usecase = root / USECASE_FILE
+    return usecase, storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
 
-    point = request.param
-    root = tmp_path_factory.mktemp(f"crash-{point}")
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant) -> Path:
+    """A bootstrapped data root with ten live weeks and their labels landed."""
+    root = tmp_path_factory.mktemp("crash-bootstrapped") / "root"
     # A champion older than 2 weeks is refreshed: a retrain, and so a promotion
     # attempt, comes within a few live weeks whatever the data does.
-    usecase, paths = bootstrapped_variant(root, SIM, {"retrain": {"max_age_periods": 2}})
-
-    batches = []
-    for period in range(FIRST_LIVE, FIRST_LIVE + 10):
+    _, paths = bootstrapped_variant(root, SIM, {"retrain": {"max_age_periods": 2}})
+    for period in range(FIRST_LIVE, FIRST_LIVE + LIVE_WEEKS):
         SIM.batch(period).to_csv(paths.landing / f"period_{period:03d}.csv", index=False)
         SIM.labels(period).to_csv(paths.labels / f"labels_{period:03d}.csv", index=False)
-        batches.append(f"period_{period:03d}.csv")
+    return root
+
+
+def _kill(landed: Path, root: Path, child_point: str) -> dict[str, Any]:
+    """Copy the landed root to ``root``, run live weeks there in a child until it is killed."""
+    from prefect.settings import PREFECT_API_URL
+
+    shutil.copytree(landed, root, symlinks=True)
+    usecase, paths = _paths(root)
+    batches = [f"period_{period:03d}.csv" for period in range(FIRST_LIVE, FIRST_LIVE + LIVE_WEEKS)]
     marker = root / "killed.json"
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     child = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CHILD,
-            str(usecase),
-            str(root),
-            "record" if point == "record" else "alias",
-            str(marker),
-            *batches,
-        ],
+        [sys.executable, "-c", CHILD, str(usecase), str(root), child_point, str(marker), *batches],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -130,7 +137,7 @@ def crashed(
     done = [json.loads(line)["batch"] for line in child.stdout.splitlines() if line.startswith("{")]
     killed_batch = batches[len(done)] if len(done) < len(batches) else None
     return {
-        "point": point,
+        "point": child_point,
         "root": root,
         "usecase": usecase,
         "returncode": child.returncode,
@@ -140,6 +147,33 @@ def crashed(
         "killed_batch": killed_batch,
         "paths": paths,
     }
+
+
+@pytest.fixture(scope="module")
+def killed_at_record(landed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _kill(landed, tmp_path_factory.mktemp("crash-record") / "root", "record")
+
+
+@pytest.fixture(scope="module")
+def killed_at_alias(
+    landed: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """The ``alias`` kill, and a copy of its root taken at once for the ``superseded`` case."""
+    killed = _kill(landed, tmp_path_factory.mktemp("crash-alias") / "root", "alias")
+    copy = tmp_path_factory.mktemp("crash-superseded") / "root"
+    shutil.copytree(killed["root"], copy, symlinks=True)
+    usecase, paths = _paths(copy)
+    superseded = {**killed, "point": "superseded", "root": copy, "usecase": usecase}
+    return {"alias": killed, "superseded": {**superseded, "paths": paths}}
+
+
+@pytest.fixture(scope="module", params=["record", "alias", "superseded"])
+def crashed(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The killed data root of one case (each case reruns in its own root)."""
+    point = request.param
+    if point == "record":
+        return request.getfixturevalue("killed_at_record")
+    return request.getfixturevalue("killed_at_alias")[point]
 
 
 def test_the_child_was_killed_after_registering_a_challenger(crashed: dict[str, Any]) -> None:

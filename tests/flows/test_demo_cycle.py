@@ -22,7 +22,9 @@ from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage, tracking
 from tasks.runtime import open_runtime
 
-pytestmark = pytest.mark.flows
+# The first test runs the whole demo (26 live weeks through the flows) as its set-up:
+# past 300 s on a loaded 2-core machine.
+pytestmark = [pytest.mark.flows, pytest.mark.timeout(900)]
 
 SEED = 7
 LIVE_PERIODS = 26

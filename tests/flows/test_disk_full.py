@@ -48,7 +48,8 @@ from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import steps, storage, tracking
 from tasks.runtime import Runtime, open_runtime
 
-pytestmark = pytest.mark.flows
+# Without root the module runs again in a mount namespace (NAMESPACED_RUN_SECONDS).
+pytestmark = [pytest.mark.flows, pytest.mark.timeout(1200)]
 
 SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
 FIRST_LIVE = SIM.config.initial_periods

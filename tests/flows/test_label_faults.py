@@ -1,20 +1,24 @@
 """Label faults through the ``monitor`` flow: labels are gated like batches.
 
-One use case is bootstrapped on the simulator's history (module fixture). Each
-case lands a faulty label file for the first live week, then the next batch,
-and runs a monitor cycle; it asserts what the label gate did (quarantine with
-its reason, or the bad rows left out and counted), that the cycle still ran,
-and that the realized error was measured on the good labels only.
+One use case (the shipped one, without the report's Evidently part) is
+bootstrapped on the simulator's history and its first live week scored, once
+per module; each case works in its own copy of that data root (a copied root is
+a supported move: tests/flows/test_data_root_move.py). Each case lands a faulty
+label file for the first live week, then the next batch, and runs a monitor
+cycle; it asserts what the label gate did (quarantine with its reason, or the
+bad rows left out and counted), that the cycle still ran, and that the realized
+error was measured on the good labels only.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from flows.cycle import bootstrap, monitor
+from flows.cycle import monitor
 from flows.demo import SHIPPED_USECASE
 from mlops_core.label_gate import LabelGateDecision
 from mlops_core.records import CycleRecord, CycleResult
@@ -27,23 +31,34 @@ pytestmark = pytest.mark.flows
 
 SIM = RetailDemandSimulator(SimulatorConfig(seed=11))
 FIRST_LIVE = SIM.config.initial_periods
+#: What ``bootstrapped_variant`` names the use-case file in the data root.
+USECASE_FILE = "retail_demand.yaml"
+
+
+@pytest.fixture(scope="module")
+def scored_root(tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant) -> Path:
+    """A bootstrapped data root whose first live week was scored (no labels yet)."""
+    root = tmp_path_factory.mktemp("label-faults") / "root"
+    usecase, paths = bootstrapped_variant(root, SIM, {})
+    SIM.batch(FIRST_LIVE).to_csv(paths.landing / "live_0.csv", index=False)
+    assert monitor(str(usecase), "live_0.csv", str(root)).status == "done"
+    return root
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A bootstrapped data root whose first live week was scored (no labels yet)."""
-    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(SHIPPED_USECASE), tmp_path)
-    for p in range(FIRST_LIVE):
-        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
-    assert bootstrap(str(SHIPPED_USECASE), str(tmp_path)).champion_version == "1"
-    SIM.batch(FIRST_LIVE).to_csv(paths.landing / "live_0.csv", index=False)
-    monitor(str(SHIPPED_USECASE), "live_0.csv", str(tmp_path))
-    return tmp_path
+def root(scored_root: Path, tmp_path: Path) -> Path:
+    """This case's own copy of the scored data root."""
+    copy = tmp_path / "root"
+    shutil.copytree(scored_root, copy, symlinks=True)
+    return copy
+
+
+def _usecase(root: Path) -> Path:
+    return root / USECASE_FILE
 
 
 def _paths(root: Path) -> storage.UseCasePaths:
-    return storage.UseCasePaths.for_usecase(storage.load_usecase_file(SHIPPED_USECASE), root)
+    return storage.UseCasePaths.for_usecase(storage.load_usecase_file(_usecase(root)), root)
 
 
 def _next_cycle(root: Path, labels: pd.DataFrame | bytes) -> dict:
@@ -54,7 +69,7 @@ def _next_cycle(root: Path, labels: pd.DataFrame | bytes) -> dict:
     else:
         labels.to_csv(target, index=False)
     SIM.batch(FIRST_LIVE + 1).to_csv(paths.landing / "live_1.csv", index=False)
-    return monitor(str(SHIPPED_USECASE), "live_1.csv", str(root))
+    return monitor(str(_usecase(root)), "live_1.csv", str(root))
 
 
 def _mae(root: Path, labels: pd.DataFrame, drop: set) -> float:
@@ -74,7 +89,7 @@ def _last_decision(root: Path):
 
 def _recorded_labels(root: Path, out: CycleResult) -> tuple[LabelGateDecision, ...]:
     """The label gate's decisions as the cycle's decision record holds them."""
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     assert out.decision_run_id is not None
     return tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord).labels
 
@@ -141,6 +156,7 @@ def test_a_label_file_of_blank_targets_is_no_evidence_and_never_reads_as_no_deca
 def test_targets_outside_the_target_rules_are_left_out_and_the_cycle_runs(root: Path) -> None:
     # The shipped use case's label contract: units sold are never negative.
     assert storage.load_usecase_file(SHIPPED_USECASE).labels.target_min == 0
+    assert storage.load_usecase_file(_usecase(root)).labels.target_min == 0
     good = SIM.labels(FIRST_LIVE)
     labels = good.copy()
     bad = labels.index[[3, 50, 51]]

@@ -38,7 +38,8 @@ from tasks import storage, tracking
 from tasks.model_card import model_card_inputs
 from tasks.runtime import open_runtime
 
-pytestmark = pytest.mark.flows
+# The command run as a child process gets up to 300 s.
+pytestmark = [pytest.mark.flows, pytest.mark.timeout(600)]
 
 SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
 FIRST_LIVE = SIM.config.initial_periods

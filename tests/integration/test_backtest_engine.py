@@ -18,7 +18,8 @@ from tasks.backtest import (
     run_policy,
 )
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): backtests train a model per simulated period.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MONTHS = 12
 #: The period of January 2021: months are counted from 1970-01 (mlops_core.periods).

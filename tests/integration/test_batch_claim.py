@@ -12,7 +12,8 @@ import pytest
 
 from tasks.storage import BatchClaimedError, claim_batch
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): each test runs and kills a second Python process.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SHA = "ab" * 32
 

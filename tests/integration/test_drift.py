@@ -17,7 +17,8 @@ from mlops_core.drift_stats import benjamini_hochberg, category_effect, ks_effec
 from mlops_core.reference_profile import DISCRETE_VALUES
 from tasks.drift import compute_drift, evidently_feature_scores, render_drift_report
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): Evidently computes every score and renders its HTML report.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROWS = 2000
 NUMERIC = ("x1", "x2", "x3", "units")

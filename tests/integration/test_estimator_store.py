@@ -16,7 +16,8 @@ from mlops_core.estimation import PerformanceEstimator, estimate_performance, fi
 from tasks.estimator_store import ESTIMATOR_DIR, load_estimator, log_estimator
 from tasks.tracking import ModelIntegrityError
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): each test opens a fresh MLflow store.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

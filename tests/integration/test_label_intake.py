@@ -13,7 +13,8 @@ from tasks import labels as intake
 from tasks import storage
 from tasks.runtime import open_runtime
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): each test opens a fresh MLflow store.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 USECASE = Path(__file__).resolve().parents[2] / "usecases" / "retail_demand.yaml"
 

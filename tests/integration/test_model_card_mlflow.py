@@ -32,7 +32,8 @@ from tasks.model_card import (
 )
 from tasks.runtime import Runtime, open_runtime
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): trains and registers champions in MLflow.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
 

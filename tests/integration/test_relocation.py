@@ -32,7 +32,8 @@ from tasks.tracking import (
     settings_for_data_root,
 )
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): each test opens a fresh MLflow store.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 #: A decision record to read back after the move.
 RECORD = RollbackRecord(from_version="2", to_version="1", reason="moved", requested_by="ops")

@@ -39,7 +39,8 @@ from tasks.html_report import render_cycle_report, render_history_report
 from tasks.storage import load_usecase_file
 from tasks.tags import TAG_SUPERSEDED_BY
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): each test opens a fresh MLflow store.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 USECASE = load_usecase_file(Path(__file__).resolve().parents[2] / "usecases" / "retail_demand.yaml")
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)

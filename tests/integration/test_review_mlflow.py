@@ -28,7 +28,8 @@ from tasks import review, steps, storage, tracking
 from tasks.runtime import Runtime, open_runtime
 from tasks.tags import TAG_REVIEW_BATCH, TAG_REVIEW_ID, TAG_REVIEW_STATE, TAG_REVIEWER
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): each test opens a fresh MLflow store.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
 

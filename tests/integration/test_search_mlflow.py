@@ -15,7 +15,8 @@ from mlops_core.config import UseCase, parse_usecase
 from tasks.search import PARENT_TAG, log_search, run_search, runner_mapper
 from tasks.tracking import ensure_experiment, make_client, settings_for_data_root
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): searches train many trials, one case in a Prefect harness.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RIDGE = "sklearn.linear_model.Ridge"
 HGB = "sklearn.ensemble.HistGradientBoostingRegressor"

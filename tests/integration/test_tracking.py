@@ -55,7 +55,8 @@ from tasks.tracking import (
     version_history,
 )
 
-pytestmark = pytest.mark.integration
+# slow (left out of `make test-fast`): each test opens a fresh MLflow store.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FEATURES = ("store", "price", "promo")
 
