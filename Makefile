@@ -50,7 +50,7 @@ TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); \
 test: setup system-deps  ## Run every test tier (unit, integration, flows, end to end).
 	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS)
 
-# Under 90 s: the pure core and the quick integration tests (not marked slow).
+# For the edit-test loop: the pure core and the quick integration tests (not marked slow).
 test-fast: setup  ## Unit tests and the quick integration tests.
 	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS) tests/unit tests/integration \
 	  -m "unit or (integration and not slow)"
