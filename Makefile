@@ -40,12 +40,11 @@ system-deps:
 	    echo "chromium is missing (sudo apt-get install chromium): the browser test will fail"; \
 	  fi; }
 
-# Test processes: one per core, at least 2 (much of a test's time is spent
-# waiting on servers and child processes) and at most 4 (each runs its own
-# Prefect and MLflow, and the stack tests their servers). `make test TEST_WORKERS=0`
-# runs everything in one process.
-TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); \
-	if [ "$$n" -lt 2 ]; then n=2; elif [ "$$n" -gt 4 ]; then n=4; fi; echo $$n)
+# Test processes. One for now: with `--dist loadgroup` the tests of one module
+# must share a worker (tests/conftest.py marks them), but pytest-xdist 3.8 still
+# spread them over workers here, and tests that build on the module's earlier
+# tests then failed. `make test TEST_WORKERS=2` runs two (not yet reliable).
+TEST_WORKERS ?= 0
 
 test: setup system-deps  ## Run every test tier (unit, integration, flows, end to end).
 	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS)

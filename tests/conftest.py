@@ -67,16 +67,19 @@ def real_data_file(relative: str, source: str) -> Path:
 STACK_GROUP = "stack"
 
 
+# First: xdist turns the marks into its groups in its own hook of this name.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group the tests for ``pytest -n N --dist loadgroup`` (what ``make test`` runs).
+    """Group the tests for ``pytest -n N --dist loadgroup``.
 
-    Each module's tests share one worker, so a module-scoped fixture (a
+    Meant to give each module's tests one worker, so a module-scoped fixture (a
     bootstrapped data root, a demo run, a started stack) is built once, not once
     per worker; the ``stack`` modules share one group. Groups go to the workers in
     collection order (``--no-loadscope-reorder``): end to end first, unit last, so
     the long groups start early and the short ones fill in at the end. Without
-    ``-n`` the marks change nothing.
+    ``-n`` the marks change nothing. Not effective yet: with pytest-xdist 3.8 a
+    module's tests still went to both workers, so ``make test`` runs one process
+    (Makefile).
     """
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
