@@ -40,10 +40,11 @@ system-deps:
 	    echo "chromium is missing (sudo apt-get install chromium): the browser test will fail"; \
 	  fi; }
 
-# Test processes. One for now: with `--dist loadgroup` the tests of one module
-# must share a worker (tests/conftest.py marks them), but pytest-xdist 3.8 still
-# spread them over workers here, and tests that build on the module's earlier
-# tests then failed. `make test TEST_WORKERS=2` runs two (not yet reliable).
+# Test processes. One for now: `--dist loadgroup` is meant to keep a module's
+# tests on one worker (tests/conftest.py marks them), but pytest-xdist 3.8 adds
+# the group to `item._nodeid`, which pytest 9 no longer reads (its node ids live
+# in `_id`), so the groups are ignored and tests that build on their module's
+# earlier tests fail on another worker. `make test TEST_WORKERS=2` runs two anyway.
 TEST_WORKERS ?= 0
 
 test: setup system-deps  ## Run every test tier (unit, integration, flows, end to end).

@@ -77,9 +77,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     per worker; the ``stack`` modules share one group. Groups go to the workers in
     collection order (``--no-loadscope-reorder``): end to end first, unit last, so
     the long groups start early and the short ones fill in at the end. Without
-    ``-n`` the marks change nothing. Not effective yet: with pytest-xdist 3.8 a
-    module's tests still went to both workers, so ``make test`` runs one process
-    (Makefile).
+    ``-n`` the marks change nothing. Not effective yet: pytest-xdist 3.8 writes the
+    group into ``item._nodeid``, which pytest 9 no longer reads, so a module's
+    tests still go to both workers and ``make test`` runs one process (Makefile).
     """
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
