@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from rule_results import failures, only_failure
 
 from mlops_core.config import UseCase
-from mlops_core.decisions import RuleResult
 from tasks.batch_file import read_batch_file
 from tasks.validation import validate_frame
 
@@ -27,20 +27,6 @@ ROWS = 200
 @pytest.fixture(scope="module")
 def usecase(shop_usecase: Callable[..., UseCase]) -> UseCase:
     return shop_usecase()
-
-
-def failures(results: tuple[RuleResult, ...], rule: str, column: str | None = None) -> list:
-    return [
-        r
-        for r in results
-        if r.rule == rule and not r.success and (column is None or r.column == column)
-    ]
-
-
-def only_failure(results: tuple[RuleResult, ...], rule: str, column: str | None) -> RuleResult:
-    found = failures(results, rule, column)
-    assert len(found) == 1, f"expected one failed {rule!r} on {column!r}, got {results}"
-    return found[0]
 
 
 # ---------------------------------------------------------------- frames
