@@ -57,7 +57,7 @@ from mlops_core.segmented import SegmentJob, chunk_jobs
 from mlops_core.sentences import input_range_finding_sentence, wording_for
 from mlops_core.stats import attribute_decay
 from mlops_core.training import Predictions, labeled_rows
-from tasks import steps, storage, tracking
+from tasks import decision_store, model_registry, steps, storage
 from tasks.model_card import publish_card_for_promotion
 from tasks.notify import emit, publish_markdown
 from tasks.runtime import Runtime, open_runtime
@@ -101,7 +101,7 @@ def _tag_int(value: str | None) -> int | None:
 
 def _decision_history(rt: Runtime) -> DecisionHistory:
     """Earlier retrain-kind decisions of this use case, from the decisions experiment."""
-    runs = tracking.find_decision_runs(
+    runs = decision_store.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
         filter_tags={TAG_KIND: "retrain"},
@@ -343,7 +343,9 @@ def _challenge(
     """
     assert retrain.window is not None
     logger = get_run_logger()
-    orphans = tracking.abandon_candidates(rt.client, rt.usecase.registered_model_name, batch_sha256)
+    orphans = model_registry.abandon_candidates(
+        rt.client, rt.usecase.registered_model_name, batch_sha256
+    )
     if orphans:
         logger.warning(
             "versions %s were left undecided by an interrupted run of this batch: abandoned",
@@ -385,7 +387,7 @@ def _challenge(
         # never read as a failed gate check).
         decision = decision.model_copy(update={"reasons": (*decision.reasons, *search.reasons)})
     if decision.action != "promote":
-        tracking.tag_version(
+        model_registry.tag_version(
             rt.client,
             rt.usecase.registered_model_name,
             trained.version,
@@ -421,7 +423,7 @@ def _carry_out_promotion(
     """Move ``champion`` to the promoted version (compare-and-set against ``before``).
 
     Idempotent: when a crash left the alias moved and its tags half written,
-    the same call finishes them (``tracking.set_champion``).
+    the same call finishes them (``model_registry.set_champion``).
     """
     inputs = decision.inputs
     who = f"approved by {inputs.approver}" if inputs.approver else "the gate"
@@ -501,7 +503,7 @@ def _complete(
                     record.champion_before,
                     period,
                 )
-            except tracking.ChampionChangedError as exc:
+            except model_registry.ChampionChangedError as exc:
                 # The champion moved (another batch's promotion, a rollback) between
                 # the decision and its execution: the decision is stale, not to be
                 # forced. The challenger is abandoned with the reason, the batch
@@ -587,7 +589,7 @@ class Superseded:
 
 
 def _supersede(
-    rt: Runtime, run_id: str, record: CycleRecord, exc: tracking.ChampionChangedError
+    rt: Runtime, run_id: str, record: CycleRecord, exc: model_registry.ChampionChangedError
 ) -> Superseded:
     """Record that a decided promotion was not carried out: the champion had moved.
 
@@ -601,17 +603,17 @@ def _supersede(
         f"superseded: the promotion was decided against version {exc.expected or 'none'}, "
         f"but version {exc.actual or 'none'} became champion before it was carried out"
     )
-    tracking.tag_version(
+    model_registry.tag_version(
         rt.client,
         rt.usecase.registered_model_name,
         version,
-        {TAG_ABANDONED_REASON: reason, TAG_STATUS: tracking.STATUS_ABANDONED},
+        {TAG_ABANDONED_REASON: reason, TAG_STATUS: model_registry.STATUS_ABANDONED},
     )
     rt.client.set_tag(run_id, TAG_SUPERSEDED_BY, str(exc.actual))
     outcome = record.outcome(superseded_by=exc.actual)
     words = wording_for(rt.usecase)
     summary = cycle_summary(outcome, words)
-    tracking.amend_decision_record(
+    decision_store.amend_decision_record(
         rt.client,
         run_id,
         record.model_copy(update={"summary": summary, "superseded_by": exc.actual}),
@@ -623,8 +625,8 @@ def _supersede(
 
 def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
     """Finish a batch whose decisions an interrupted run recorded but did not carry out."""
-    record = tracking.read_decision_record(rt.client, run.run_id, CycleRecord)
-    markdown = tracking.read_decision_markdown(rt.client, run.run_id)
+    record = decision_store.read_decision_record(rt.client, run.run_id, CycleRecord)
+    markdown = decision_store.read_decision_markdown(rt.client, run.run_id)
     base_tags = {k: v for k, v in run.tags.items() if k.startswith(PREFIX) and k in _BASE_TAGS}
     base_tags[TAG_BATCH] = sha
     get_run_logger().warning(
@@ -671,7 +673,7 @@ def _result(
 
 def _recorded(rt: Runtime, sha: str, kind: str) -> list[Any]:
     """The finished decision run of ``kind`` recorded for a batch, if any (at most one)."""
-    return tracking.find_decision_runs(
+    return decision_store.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
         filter_tags={TAG_BATCH: sha, TAG_KIND: kind},
@@ -900,7 +902,7 @@ def _abandon_undecided(rt: Runtime, sha: str) -> None:
         recorded = _recorded(rt, sha, "retrain")
         if not recorded:
             storage.discard_staged(rt.paths.stage_of(sha))
-            tracking.abandon_candidates(rt.client, rt.usecase.registered_model_name, sha)
+            model_registry.abandon_candidates(rt.client, rt.usecase.registered_model_name, sha)
         steps.fail_runs_left_running(rt, sha)
     except Exception:  # noqa: BLE001 - never mask the failure being raised
         get_run_logger().warning("could not mark the undecided challenger", exc_info=True)
@@ -1188,7 +1190,7 @@ def rollback(
     rt = open_runtime(usecase_path, data_root)
     uc = rt.usecase
     who = requested_by or os.environ.get("USER") or "unknown"
-    from_v, to_v = tracking.rollback_champion(
+    from_v, to_v = model_registry.rollback_champion(
         rt.client,
         uc.registered_model_name,
         reason=f"rollback by {who}: {reason}",
