@@ -32,6 +32,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 
+from tasks.commit_protocol import ChampionChangedError
 from tasks.mlflow_store import EXISTS_CODES, MISSING_CODE
 from tasks.tags import (
     TAG_ABANDONED_REASON,
@@ -61,19 +62,6 @@ STATUS_ABANDONED = "abandoned"
 # Registry tag values are capped by MLflow (100,000 characters); the history of one
 # version keeps its newest events within a much smaller budget.
 _MAX_HISTORY_EVENTS = 50
-
-
-class ChampionChangedError(RuntimeError):
-    """The champion is not the version the caller based its decision on."""
-
-    def __init__(self, name: str, expected: str | None, actual: str | None) -> None:
-        super().__init__(
-            f"registered model {name!r}: champion is version {actual or 'none'}, "
-            f"expected {expected or 'none'}; the promotion decision is stale"
-        )
-        self.name = name
-        self.expected = expected
-        self.actual = actual
 
 
 class NoPreviousVersionError(RuntimeError):
@@ -520,7 +508,6 @@ def champion_at(history: Sequence[VersionInfo], at: datetime) -> str | None:
 
 __all__ = [
     "CHAMPION_ALIAS",
-    "ChampionChangedError",
     "NoPreviousVersionError",
     "PREVIOUS_ALIAS",
     "STATUS_ABANDONED",

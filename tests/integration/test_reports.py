@@ -160,7 +160,7 @@ def _cycle(period: int, realized: float, *, champion: str, challenger: str | Non
 
 
 def _record(o: CycleOutcome) -> CycleRecord:
-    """The record ``flows.cycle._finish`` writes."""
+    """The record ``tasks.commit_protocol.finish`` writes."""
     return CycleRecord.from_outcome(
         o,
         usecase=USECASE.name,

@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from mlops_core.records import RollbackRecord
+from tasks.commit_protocol import ChampionChangedError
 from tasks.decision_store import find_decision_runs, log_decision_run, read_decision_record
 from tasks.mlflow_store import (
     MlflowSettings,
@@ -39,7 +40,6 @@ from tasks.mlflow_store import (
     settings_for_data_root,
 )
 from tasks.model_registry import (
-    ChampionChangedError,
     NoPreviousVersionError,
     champion_at,
     rollback_champion,
