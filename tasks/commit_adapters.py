@@ -74,9 +74,7 @@ class MlflowDecisionStore:
         self, run_id: str, record: CycleRecord, markdown: str, tags: Mapping[str, str]
     ) -> None:
         """Set tags on a decision run, then replace its record and report."""
-        for key, value in tags.items():
-            self._rt.client.set_tag(run_id, key, value)
-        decision_store.amend_decision_record(self._rt.client, run_id, record, markdown)
+        decision_store.amend_decision_record(self._rt.client, run_id, record, markdown, tags)
 
     def end_open_runs(self, batch_sha256: str) -> None:
         """End FAILED the runs of the batch's cycle a dead holder left open."""

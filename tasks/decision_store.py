@@ -97,13 +97,19 @@ def log_decision_run(
 
 
 def amend_decision_record(
-    client: MlflowClient, run_id: str, record: CycleRecord, markdown: str
+    client: MlflowClient,
+    run_id: str,
+    record: CycleRecord,
+    markdown: str,
+    tags: Mapping[str, str] | None = None,
 ) -> None:
-    """Replace a cycle decision run's ``decision.json`` and ``decision.md``.
+    """Set ``tags`` on a cycle decision run, then replace its ``decision.json`` and ``decision.md``.
 
     Only for what happened after the decision was recorded (a promotion that
     another version superseded): the decisions themselves stay as recorded.
     """
+    for key, value in (tags or {}).items():
+        client.set_tag(run_id, key, value)
     _log_record_files(client, run_id, _record_json(record), markdown)
 
 

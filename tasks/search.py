@@ -57,7 +57,7 @@ def runner_mapper(runner: Any) -> Mapper:
     """A mapper that submits one ``search trial`` task per trial to a started task runner.
 
     The flow passes it to :func:`run_search` inside ``with make_task_runner(...) as
-    runner``, as ``flows.cycle.fit_segments_on`` does for per-segment fits; with
+    runner``, as ``flows.challenger.fit_segments_on`` does for per-segment fits; with
     a thread pool of N workers, N trials run at once.
     """
 

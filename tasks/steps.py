@@ -518,7 +518,7 @@ def train_segmented_challenger(
     Not a task itself: it runs in the flow, so that ``map_fits`` can submit
     :func:`fit_segments` tasks to the flow's task runner (threads, or Dask
     worker processes), one chunk of segments per worker
-    (``flows.cycle.fit_segments_on``).
+    (``flows.challenger.fit_segments_on``).
     """
     return train_model(labeled, rt.usecase, window, map_fits=map_fits)
 
