@@ -11,6 +11,8 @@ at a named write. The decisions are real values (``decide_retrain``,
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -356,3 +358,20 @@ def test_fakes_and_real_adapters_have_the_interfaces_methods(
             assert inspect.signature(getattr(implementation, name)).parameters.keys() == (
                 signature.parameters.keys()
             ), f"{implementation.__name__}.{name}"
+
+
+def test_the_protocol_module_loads_neither_prefect_nor_mlflow() -> None:
+    """What makes its cases unit tests: importing it starts no orchestration or tracking."""
+    probe = (
+        "import sys, tasks.commit_protocol\n"
+        "print(','.join(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'mlflow'})))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.strip()
+    assert loaded == ""
