@@ -343,10 +343,10 @@ EVIDENTLY_DRAWN = (
 
 # --------------------------------------------------------------------- script
 def _latest_cycle(rt: Any) -> str:
-    from tasks import tracking
+    from tasks import decision_store
     from tasks.tags import TAG_BATCH, TAG_BATCH_NAME, TAG_KIND
 
-    runs = tracking.find_decision_runs(
+    runs = decision_store.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
         filter_tags={TAG_KIND: "retrain"},
@@ -354,7 +354,7 @@ def _latest_cycle(rt: Any) -> str:
     )
     promoted = {
         r.tags.get(TAG_BATCH)
-        for r in tracking.find_decision_runs(
+        for r in decision_store.find_decision_runs(
             rt.client,
             rt.decisions_experiment_id,
             filter_tags={TAG_KIND: "promotion"},

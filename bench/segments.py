@@ -6,7 +6,7 @@
 The use case of ``usecases/walmart_sales.yaml`` with ``model.per_segment`` on:
 one model per store (45) plus one on every row, fitted on the whole file of
 ../shared/data/walmart_sales. The fits go through the retrain's own
-submission (``flows.cycle.fit_segments_on``: ``fit segments`` tasks on the
+submission (``flows.challenger.fit_segments_on``: ``fit segments`` tasks on the
 flow's task runner) on two local Dask clusters open side by side, of 1 and of 2
 worker processes (one thread each). Each cluster first fits every store once:
 that round includes starting the workers and their imports of the project
@@ -202,7 +202,7 @@ def measure(pairs: int, max_pairs: int, settle: float, budget: float) -> dict[st
     """
     from prefect import flow
 
-    from flows.cycle import fit_segments_on
+    from flows.challenger import fit_segments_on
     from flows.runners import make_task_runner, parse_runner
     from mlops_core.features import build_pipeline, model_input
     from mlops_core.segmented import SegmentedModel, segment_jobs

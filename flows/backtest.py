@@ -25,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.runners import make_task_runner, parse_runner
 from mlops_core.backtest import Policy, PolicyResult, parse_policy, summary_table
 from mlops_core.records import BacktestResult
-from tasks import storage, tracking
+from tasks import mlflow_store, storage, training_runs
 from tasks.backtest import Prepared, ReplayCache, prepare, run_policy
 from tasks.notify import publish_table
 from tasks.plots import plot_policies
@@ -157,7 +157,7 @@ def backtest(
         if any(p.search_reasons for p in r.periods)
     }
 
-    experiment_id = tracking.ensure_experiment(
+    experiment_id = mlflow_store.ensure_experiment(
         rt.client, f"{uc.name}-backtests", rt.mlflow.artifact_root
     )
     run = rt.client.create_run(
@@ -178,7 +178,7 @@ def backtest(
             ):
                 if key in row and isinstance(row[key], (int, float)):
                     metrics[_metric_key(result.policy, key)] = float(row[key])
-        tracking.log_params_and_metrics(
+        training_runs.log_params_and_metrics(
             rt.client,
             run_id,
             params={

@@ -380,13 +380,13 @@ def status(
     from rich.console import Console
     from rich.table import Table
 
-    from tasks import tracking
+    from tasks import decision_store, model_registry, training_runs
     from tasks.runtime import open_runtime
 
     rt = open_runtime(usecase, home)
     unit = rt.usecase.data.period
     console = Console()
-    champ = tracking.get_model_version_info(
+    champ = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     if champ is None:
@@ -402,7 +402,7 @@ def status(
     versions = Table(title="versions")
     for col in ("version", "status", "aliases", "created", "why"):
         versions.add_column(col)
-    for v in tracking.version_history(rt.client, rt.usecase.registered_model_name):
+    for v in model_registry.version_history(rt.client, rt.usecase.registered_model_name):
         versions.add_row(
             v.version,
             v.status or "-",
@@ -414,7 +414,7 @@ def status(
     recent = Table(title="latest decisions")
     for col in ("when", "kind", "action", "period", "reasons"):
         recent.add_column(col)
-    for run in tracking.find_decision_runs(
+    for run in decision_store.find_decision_runs(
         rt.client, rt.decisions_experiment_id, max_results=decisions
     ):
         recent.add_row(

@@ -1,30 +1,24 @@
 """The flows of one model in production: bootstrap, score_batch, monitor, rollback.
 
-Flows compose tasks and branch only on decision values from mlops_core. The
-ledger entry written at the end of a batch's handling is its commit marker:
-a batch whose content hash is in the ledger is never handled again, and a crash
-before that point leaves the champion as it was and lets a rerun finish.
+Flows compose tasks and branch only on decision values from mlops_core. How a
+batch's decisions are recorded, carried out and committed (the ledger entry is
+the commit marker), and what a rerun does after a crash, is the commit protocol
+in ``tasks/commit_protocol.py``; these flows decide and hand it the outcome.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.input import RunInput
-from pydantic import Field
 
-from flows.forms import wait_for_answer
+from flows.challenger import challenge
 from flows.local import without_heartbeats
 from flows.report_writer import write_cycle_report
-from flows.runners import make_task_runner, parse_runner
 from mlops_core.cycle import (
     DecisionHistory,
     PastDecision,
@@ -33,17 +27,12 @@ from mlops_core.cycle import (
 )
 from mlops_core.decisions import (
     GateDecision,
-    PromotionDecision,
-    PromotionInputs,
-    RetrainDecision,
     RetrainInputs,
 )
 from mlops_core.guardrails import GuardrailResult
 from mlops_core.periods import period_label
-from mlops_core.promotion import LEAK_REASONS, decide_promotion
 from mlops_core.records import (
     BootstrapResult,
-    CycleRecord,
     CycleResult,
     LedgerEntry,
     MonitorLandedResult,
@@ -51,44 +40,23 @@ from mlops_core.records import (
     RollbackResult,
     ScoreResult,
 )
-from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary
+from mlops_core.report import CycleOutcome
 from mlops_core.retrain import decide_retrain
-from mlops_core.segmented import SegmentJob, chunk_jobs
-from mlops_core.sentences import input_range_finding_sentence, wording_for
+from mlops_core.sentences import input_range_finding_sentence
 from mlops_core.stats import attribute_decay
 from mlops_core.training import Predictions, labeled_rows
-from tasks import steps, storage, tracking
-from tasks.model_card import publish_card_for_promotion
+from tasks import commit_protocol, decision_store, model_registry, steps, storage
+from tasks.commit_adapters import commit_ports
 from tasks.notify import emit, publish_markdown
 from tasks.runtime import Runtime, open_runtime
-from tasks.search import runner_mapper
 from tasks.tags import (
-    PREFIX,
-    TAG_ABANDONED_REASON,
-    TAG_BATCH,
-    TAG_BATCH_NAME,
-    TAG_CHALLENGER_VERSION,
     TAG_CHAMPION_VERSION,
-    TAG_DECAY_CAUSE,
     TAG_KIND,
     TAG_LABELS_THROUGH,
     TAG_PERIOD,
     TAG_PREVIOUS_VERSION,
-    TAG_STATUS,
-    TAG_SUPERSEDED_BY,
-    TAG_TRIGGER,
     Event,
 )
-
-
-# ---------------------------------------------------------------- results
-class ApprovalInput(RunInput):
-    """The form a reviewer fills in the Prefect UI to approve a promotion."""
-
-    approve: bool = Field(description="Tick to promote the challenger; leave unticked to reject.")
-    reviewer: str = Field(description="Your name: recorded with the decision.")
-    comment: str = Field("", description="Why (kept in the decision record).")
-
 
 #: Stands for the batch of a bootstrap (it trains on every landed batch at once).
 BOOTSTRAP_SHA = "-" * 64
@@ -101,7 +69,7 @@ def _tag_int(value: str | None) -> int | None:
 
 def _decision_history(rt: Runtime) -> DecisionHistory:
     """Earlier retrain-kind decisions of this use case, from the decisions experiment."""
-    runs = tracking.find_decision_runs(
+    runs = decision_store.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
         filter_tags={TAG_KIND: "retrain"},
@@ -221,321 +189,6 @@ def _validate_and_score(
     return Scored(path, frame, gate, period, champion, guarded, predicted)
 
 
-#: Seconds the server keeps a paused run past the approval deadline. The flow
-#: itself ends the wait at the deadline; the server's own expiry (which would
-#: fail the run) must never come first.
-
-
-def _ask_approval(rt: Runtime, decision: PromotionDecision, markdown: str) -> PromotionInputs:
-    """Pause the flow for a human answer in the Prefect UI; no answer means reject.
-
-    At the deadline a timer takes the run from Paused back to Running, which
-    ends Prefect's wait without input; the answer is then "timeout" (a
-    rejection) and the run goes on to record it and complete.
-
-    Returns:
-        The decision's inputs with the answer (approval, approver, comment) in them.
-    """
-    answer = wait_for_answer(
-        ApprovalInput.with_initial_data(
-            description=markdown, approve=False, reviewer="", comment=""
-        ),
-        rt.usecase.promotion.approval_timeout_seconds,
-        "No approval answer in time: the promotion is rejected.",
-    )
-    if answer is None:
-        return decision.inputs.model_copy(
-            update={"approval": "timeout", "approver": None, "approval_comment": None}
-        )
-    return decision.inputs.model_copy(
-        update={
-            "approval": "approved" if answer.approve else "rejected",
-            "approver": answer.reviewer or None,
-            "approval_comment": answer.comment or None,
-        }
-    )
-
-
-def _map_search_trials(fn: Any, items: Sequence[Any]) -> list[Any]:
-    """Run search trials as tasks on the runner ``MLOPS_TASK_RUNNER`` names (threads by default)."""
-    with make_task_runner(parse_runner(None)) as runner:
-        return runner_mapper(runner)(fn, items)
-
-
-def _map_segment_fits(template: Any, jobs: Sequence[SegmentJob]) -> list[Any]:
-    """Fit the segments in ``fit segments`` tasks on the runner ``MLOPS_TASK_RUNNER`` names.
-
-    Threads by default; ``dask`` or ``dask:N`` fits them in worker processes (a
-    per-store model of 45 stores is 46 independent fits).
-    """
-    setting = parse_runner(None)
-    with make_task_runner(setting) as runner:
-        return fit_segments_on(runner, template, jobs, setting.workers or 2)
-
-
-def fit_segments_on(
-    runner: Any, template: Any, jobs: Sequence[SegmentJob], workers: int
-) -> list[Any]:
-    """Submit the fits to a started task runner; the pipelines in the jobs' order.
-
-    The jobs are dealt into one chunk per worker, of about equal estimated cost
-    (:func:`~mlops_core.segmented.chunk_jobs`): a task run on a Dask worker
-    costs about 0.2 s of Prefect bookkeeping (starting the run, its states,
-    fetching its result), more than a store's fit, so each worker pays it once.
-    """
-    chunks = chunk_jobs(jobs, workers)
-    futures = [
-        runner.submit(steps.fit_segments, parameters={"template": template, "jobs": chunk})
-        for chunk in chunks
-    ]
-    fitted = {
-        job.segment: model
-        for chunk, future in zip(chunks, futures, strict=True)
-        for job, model in zip(chunk, future.result(), strict=True)
-    }
-    return [fitted[job.segment] for job in jobs]
-
-
-def _approval_request(rt: Runtime, decision: PromotionDecision, version: str) -> str:
-    """The decision record a reviewer sees on the approval form (markdown)."""
-    i = decision.inputs
-    champion = f"{i.champion_metric:.4g}" if i.champion_metric is not None else "none yet"
-    lines = [
-        f"## {rt.name}: promote version {version} to champion?",
-        "",
-        "Every automatic check of the promotion gate passed; the policy asks a person.",
-        "",
-        "| evidence | value |",
-        "|---|---|",
-        f"| {i.metric} of the challenger on the holdout | {i.challenger_metric:.4g} |",
-        f"| {i.metric} of the champion on the same rows | {champion} |",
-        f"| holdout rows | {i.holdout_rows} |",
-    ]
-    if i.p_value is not None:
-        lines.append(f"| p-value of the gain (paired bootstrap) | {i.p_value:.3g} |")
-    lines.append(f"| challenger rows flagged by guardrails | {i.challenger_guardrail_rate:.1%} |")
-    lines += ["", "Checks:", *(f"- {r.message}" for r in decision.reasons), ""]
-    lines.append(
-        "Approve or reject, and say who you are. No answer within "
-        f"{rt.usecase.promotion.approval_timeout_seconds} s means reject."
-    )
-    return "\n".join(lines)
-
-
-def _challenge(
-    rt: Runtime,
-    pool: pd.DataFrame,
-    retrain: RetrainDecision,
-    champion: steps.Champion | None,
-    period: int,
-    batch_sha256: str,
-) -> tuple[PromotionDecision, str]:
-    """Train a challenger on the decided window and take it through the promotion gate.
-
-    Candidates an interrupted earlier run of the same batch registered but never
-    decided on are abandoned first, so no version stays ambiguous. A rejected
-    challenger is tagged here; a promotion is only decided: ``_finish`` records
-    the decision first and then moves the alias (:func:`_carry_out_promotion`),
-    so a crash in between is finished by a rerun from the record.
-
-    Returns:
-        The promotion decision and the challenger's version.
-    """
-    assert retrain.window is not None
-    logger = get_run_logger()
-    orphans = tracking.abandon_candidates(rt.client, rt.usecase.registered_model_name, batch_sha256)
-    if orphans:
-        logger.warning(
-            "versions %s were left undecided by an interrupted run of this batch: abandoned",
-            ", ".join(orphans),
-        )
-    search = chosen = None
-    if rt.usecase.model.per_segment:
-        result = steps.train_segmented_challenger(rt, pool, retrain.window, _map_segment_fits)
-    elif rt.usecase.model.candidates:
-        incumbent = champion.info.profile.estimator if champion is not None else None
-        search, chosen = steps.search_challenger(
-            rt, pool, retrain.window, _map_search_trials, incumbent
-        )
-        result = steps.train_challenger(rt, pool, retrain.window, chosen)
-    else:
-        result = steps.train_challenger(rt, pool, retrain.window)
-    trained = steps.log_challenger(
-        rt, result, period, retrain.reasons[0].code, batch_sha256, usecase=chosen, search=search
-    )
-    emit(
-        Event.MODEL_RETRAINED,
-        rt.name,
-        {
-            "period": period,
-            "version": trained.version,
-            "trigger": retrain.reasons[0].code,
-            "window": retrain.window.model_dump(),
-            "holdout_metrics": result.holdout_metrics,
-        },
-        related_version=trained.version,
-    )
-    inputs = steps.evaluate(rt, result, champion, seed=period)
-    decision = decide_promotion(inputs, rt.usecase.promotion)
-    if decision.action == "await_approval":
-        answered = _ask_approval(rt, decision, _approval_request(rt, decision, trained.version))
-        decision = decide_promotion(answered, rt.usecase.promotion)
-    if search is not None:
-        # Why this model: the search's choice is part of the record (passed=None:
-        # never read as a failed gate check).
-        decision = decision.model_copy(update={"reasons": (*decision.reasons, *search.reasons)})
-    if decision.action != "promote":
-        tracking.tag_version(
-            rt.client,
-            rt.usecase.registered_model_name,
-            trained.version,
-            {TAG_STATUS: "rejected"},
-        )
-        failed = [r for r in decision.reasons if r.passed is False]
-        emit(
-            Event.MODEL_REJECTED,
-            rt.name,
-            {"period": period, "version": trained.version, "reasons": [r.code for r in failed]},
-            related_version=trained.version,
-        )
-        leaks = [r for r in failed if r.code in LEAK_REASONS]
-        if leaks:
-            # A leak is a data bug upstream, not a weak model: someone must look.
-            emit(
-                Event.MODEL_LEAK_SUSPECTED,
-                rt.name,
-                {
-                    "period": period,
-                    "version": trained.version,
-                    "reasons": [r.code for r in leaks],
-                    "reason": leaks[0].message,
-                },
-                related_version=trained.version,
-            )
-    return decision, trained.version
-
-
-def _carry_out_promotion(
-    rt: Runtime, decision: PromotionDecision, version: str, before: str | None, period: int
-) -> None:
-    """Move ``champion`` to the promoted version (compare-and-set against ``before``).
-
-    Idempotent: when a crash left the alias moved and its tags half written,
-    the same call finishes them (``tracking.set_champion``).
-    """
-    inputs = decision.inputs
-    who = f"approved by {inputs.approver}" if inputs.approver else "the gate"
-    evidence = "; ".join(r.message for r in decision.reasons if r.passed)
-    steps.promote(rt, version, before, f"promoted by {who}: {evidence}"[:4000])
-    emit(
-        Event.MODEL_PROMOTED,
-        rt.name,
-        {
-            "period": period,
-            "version": version,
-            "previous": before,
-            "metric": inputs.metric,
-            "challenger": inputs.challenger_metric,
-            "champion": inputs.champion_metric,
-        },
-        related_version=version,
-    )
-    get_run_logger().info("promoted version %s (was %s)", version, before)
-
-
-def _complete(
-    rt: Runtime,
-    run_id: str,
-    record: CycleRecord,
-    markdown: str,
-    base_tags: dict[str, str],
-    *,
-    landed: Path | None,
-) -> Superseded | None:
-    """Carry out a recorded cycle: promotion run, alias move, outputs, archive, ledger entry.
-
-    Every step is idempotent, so a rerun after a crash anywhere here finishes
-    the same decisions (the promotion run is written once, the alias moved
-    once, the staged outputs published once, the batch archived once) and
-    commits the batch.
-
-    Returns:
-        What happened instead when a recorded promotion was superseded (the
-        champion had moved), else None.
-    """
-    superseded: Superseded | None = None
-    uc = rt.usecase
-    sha = base_tags[TAG_BATCH]
-    period = record.period
-    promotion = record.promotion
-    if promotion is not None:
-        recorded = _recorded(rt, sha, "promotion")
-        if not recorded:
-            steps.record_decision(
-                rt,
-                run_name=f"p{period}-{promotion.action}",
-                kind="promotion",
-                action=promotion.action,
-                reason_codes=[r.code for r in promotion.reasons if r.passed is False]
-                or [r.code for r in promotion.reasons],
-                record=record,
-                markdown=markdown,
-                metrics={
-                    "challenger_metric": promotion.inputs.challenger_metric,
-                    "champion_metric": promotion.inputs.champion_metric or float("nan"),
-                    "p_value": promotion.inputs.p_value
-                    if promotion.inputs.p_value is not None
-                    else float("nan"),
-                },
-                tags={
-                    **base_tags,
-                    TAG_CHALLENGER_VERSION: str(record.challenger_version),
-                },
-            )
-        if promotion.action == "promote":
-            try:
-                _carry_out_promotion(
-                    rt,
-                    promotion,
-                    str(record.challenger_version),
-                    record.champion_before,
-                    period,
-                )
-            except tracking.ChampionChangedError as exc:
-                # The champion moved (another batch's promotion, a rollback) between
-                # the decision and its execution: the decision is stale, not to be
-                # forced. The challenger is abandoned with the reason, the batch
-                # committed; the next cycle judges against the new champion.
-                superseded = _supersede(rt, run_id, record, exc)
-            else:
-                _publish_model_card(rt, promotion, record)
-    action = record.retrain.action if record.retrain is not None else "-"
-    when = period_label(period, uc.data.period)
-    publish_markdown(uc.name, "cycle", markdown, f"Cycle of {when}: {action}")
-    # The batch's predictions and review rows reach their readers only now,
-    # with the decisions recorded: a cycle that failed before left them staged.
-    storage.publish_staged(
-        rt.paths.stage_of(sha), {"predictions": rt.paths.predictions, "review": rt.paths.review}
-    )
-    if landed is not None and landed.exists():
-        storage.move_verified(landed, rt.paths.archive, sha)
-    if storage.ledger_entry(rt.paths.ledger, sha) is not None:
-        return superseded  # committed already (a bootstrap's pseudo-batch is committed once)
-    storage.ledger_append(
-        rt.paths.ledger,
-        LedgerEntry(
-            sha256=sha,
-            batch=record.batch,
-            period=period,
-            gate=record.gate.action,
-            decision=action,
-            decision_run_id=run_id,
-            at=dt.datetime.now(dt.UTC),
-        ),
-    )
-    return superseded
-
-
 @task(name="cycle report", cache_policy=NO_CACHE)
 def publish_cycle_report(rt: Runtime, run_id: str, period: int) -> None:
     """Render the cycle report from the recorded decision; log it and link it.
@@ -557,141 +210,6 @@ def publish_cycle_report(rt: Runtime, run_id: str, period: int) -> None:
     )
 
 
-def _publish_model_card(rt: Runtime, promotion: PromotionDecision, record: CycleRecord) -> None:
-    """The promoted version's card: its registry description and ``model_card.md`` of its run.
-
-    Published again by a rerun (it replaces both), so a crash here is finished
-    like any other step of ``_complete``.
-    """
-    publish_card_for_promotion(
-        rt.client,
-        rt.usecase,
-        str(record.challenger_version),
-        promotion,
-        previous_version=record.champion_before,
-        drift=record.drift,
-    )
-
-
-@dataclass(frozen=True)
-class Superseded:
-    """A recorded promotion that was not carried out: another version became champion first.
-
-    Attributes:
-        champion: The version that is champion instead.
-        summary: The cycle's summary, rewritten to say what really happened.
-    """
-
-    champion: str | None
-    summary: str
-
-
-def _supersede(
-    rt: Runtime, run_id: str, record: CycleRecord, exc: tracking.ChampionChangedError
-) -> Superseded:
-    """Record that a decided promotion was not carried out: the champion had moved.
-
-    The challenger is tagged abandoned with the reason; the decision run gets
-    the superseding version as a tag and its record and report rewritten from
-    the same decisions with ``superseded_by`` set, so the record, the history
-    and this process's output say what happened, not what was decided.
-    """
-    version = str(record.challenger_version)
-    reason = (
-        f"superseded: the promotion was decided against version {exc.expected or 'none'}, "
-        f"but version {exc.actual or 'none'} became champion before it was carried out"
-    )
-    tracking.tag_version(
-        rt.client,
-        rt.usecase.registered_model_name,
-        version,
-        {TAG_ABANDONED_REASON: reason, TAG_STATUS: tracking.STATUS_ABANDONED},
-    )
-    rt.client.set_tag(run_id, TAG_SUPERSEDED_BY, str(exc.actual))
-    outcome = record.outcome(superseded_by=exc.actual)
-    words = wording_for(rt.usecase)
-    summary = cycle_summary(outcome, words)
-    tracking.amend_decision_record(
-        rt.client,
-        run_id,
-        record.model_copy(update={"summary": summary, "superseded_by": exc.actual}),
-        cycle_markdown(outcome, rt.usecase.name, words),
-    )
-    get_run_logger().warning("version %s not promoted: %s", version, reason)
-    return Superseded(champion=exc.actual, summary=summary)
-
-
-def _resume(rt: Runtime, path: Path, sha: str, run: Any) -> CycleResult:
-    """Finish a batch whose decisions an interrupted run recorded but did not carry out."""
-    record = tracking.read_decision_record(rt.client, run.run_id, CycleRecord)
-    markdown = tracking.read_decision_markdown(rt.client, run.run_id)
-    base_tags = {k: v for k, v in run.tags.items() if k.startswith(PREFIX) and k in _BASE_TAGS}
-    base_tags[TAG_BATCH] = sha
-    get_run_logger().warning(
-        "batch %s was decided by an interrupted run (decision run %s): finishing it",
-        record.batch,
-        run.run_id,
-    )
-    landed = path if path.parent.resolve() == rt.paths.landing.resolve() else None
-    superseded = _complete(rt, run.run_id, record, markdown, base_tags, landed=landed)
-    # The figures the interrupted run measured and recorded, not blanks.
-    return _result(record.outcome(), record.summary, run.run_id, superseded)
-
-
-def _result(
-    outcome: CycleOutcome,
-    summary: str,
-    run_id: str,
-    superseded: Superseded | None,
-) -> CycleResult:
-    """What a cycle did, from its decisions (decided now or read from its record)."""
-    perf, drift, g = outcome.performance, outcome.drift, outcome.guardrails
-    retrain = outcome.retrain
-    return CycleResult(
-        batch=outcome.batch,
-        period=outcome.period,
-        status="done",
-        validation=outcome.gate.action,
-        drift_share=drift.drift_share if drift else None,
-        importance_drift=drift.importance_weighted_share if drift else None,
-        realized=perf.realized.value if perf and perf.realized else None,
-        reference=perf.reference if perf else None,
-        decision=retrain.action if retrain else "-",
-        reason=retrain.reasons[0].code if retrain and retrain.reasons else "-",
-        promotion="superseded"
-        if superseded
-        else (outcome.promotion.action if outcome.promotion else None),
-        champion_version=superseded.champion if superseded else outcome.champion_version,
-        guardrail_actions=dict(g.actions) if g else {},
-        held_rows=g.held_rows if g else 0,
-        summary=superseded.summary if superseded else summary,
-        decision_run_id=run_id,
-    )
-
-
-def _recorded(rt: Runtime, sha: str, kind: str) -> list[Any]:
-    """The finished decision run of ``kind`` recorded for a batch, if any (at most one)."""
-    return tracking.find_decision_runs(
-        rt.client,
-        rt.decisions_experiment_id,
-        filter_tags={TAG_BATCH: sha, TAG_KIND: kind},
-        max_results=1,
-    )
-
-
-#: Tags every decision run of a cycle carries (see ``_finish``).
-_BASE_TAGS = frozenset(
-    {
-        TAG_BATCH_NAME,
-        TAG_BATCH,
-        TAG_PERIOD,
-        TAG_LABELS_THROUGH,
-        TAG_CHAMPION_VERSION,
-        TAG_TRIGGER,
-    }
-)
-
-
 def _finish(
     rt: Runtime,
     outcome: CycleOutcome,
@@ -702,93 +220,23 @@ def _finish(
     landed: Path | None,
     champion_before: str | None = None,
 ) -> CycleResult:
-    """Record the decisions (MLflow, Prefect artifact), carry them out, commit the batch.
+    """Record the decisions, carry them out, commit the batch (``commit_protocol.finish``).
 
-    ``landed`` is an accepted batch file still in landing; it moves to the
-    archive just before the ledger entry, the last step. ``champion_before`` is
-    the champion the promotion gate judged against (the alias move checks it).
+    Then, after the commit, the cycle report (best effort).
     """
-    uc = rt.usecase
-    words = wording_for(uc)
-    markdown = cycle_markdown(outcome, uc.name, words)
-    summary = cycle_summary(outcome, words)
-    base_tags = {
-        TAG_BATCH_NAME: outcome.batch,
-        TAG_BATCH: outcome.gate.batch_sha256,
-        TAG_PERIOD: str(outcome.period),
-        TAG_LABELS_THROUGH: str(labels_through),
-        TAG_CHAMPION_VERSION: str(outcome.champion_version),
-        TAG_TRIGGER: trigger,
-    }
-    perf, drift, g = outcome.performance, outcome.drift, outcome.guardrails
-    metrics: dict[str, float] = {"period": float(outcome.period), "rows": float(outcome.gate.rows)}
-    if perf is not None and perf.realized is not None:
-        metrics.update(
-            {
-                "realized": perf.realized.value,
-                "reference": perf.reference,
-                "realized_low": perf.realized.low,
-                "realized_high": perf.realized.high,
-                "decay": perf.decay or 0.0,
-                "new_labeled_rows": perf.new_labeled_rows,
-            }
-        )
-    if perf is not None and perf.estimated is not None:
-        metrics.update(
-            {
-                "estimated": perf.estimated,
-                "estimated_low": perf.estimated_low,
-                "estimated_high": perf.estimated_high,
-            }
-        )
-    if perf is not None and perf.current_estimate is not None:
-        metrics.update({"estimated_current": perf.current_estimate.value})
-    if drift is not None:
-        metrics.update(
-            {
-                "drift_share": drift.drift_share,
-                "importance_weighted_drift": drift.importance_weighted_share,
-            }
-        )
-        if drift.prediction_drift is not None:
-            metrics["prediction_drift"] = drift.prediction_drift
-        if drift.domain_auc is not None:
-            metrics["domain_auc"] = drift.domain_auc
-    if g is not None:
-        metrics.update(
-            {
-                "guardrail_violation_rate": g.violation_rate,
-                "guardrail_held_rows": float(g.held_rows),
-            }
-        )
-    record = CycleRecord.from_outcome(
+    result = commit_protocol.finish(
+        commit_ports(rt),
         outcome,
-        usecase=uc.name,
-        summary=summary,
+        labels_through=labels_through,
         decay_cause=decay_cause,
+        trigger=trigger,
+        landed=landed,
         champion_before=champion_before,
     )
-    assert outcome.retrain is not None
-    r = outcome.retrain
-    # The retrain-kind run is the record of the cycle's decisions: once it is
-    # written, a rerun of the batch carries them out (_complete) instead of
-    # deciding again. The promotion run, the alias move, the archive and the
-    # ledger entry (the commit marker) follow it.
-    run_id = steps.record_decision(
-        rt,
-        run_name=f"p{outcome.period}-{r.action}",
-        kind="retrain",
-        action=r.action,
-        reason_codes=[x.code for x in r.reasons],
-        record=record,
-        markdown=markdown,
-        metrics=metrics,
-        tags={**base_tags, TAG_DECAY_CAUSE: decay_cause},
-    )
-    superseded = _complete(rt, run_id, record, markdown, base_tags, landed=landed)
-    if uc.report.cycle_report:
-        publish_cycle_report(rt, run_id, outcome.period)
-    return _result(outcome, summary, run_id, superseded)
+    if rt.usecase.report.cycle_report:
+        assert result.decision_run_id is not None
+        publish_cycle_report(rt, result.decision_run_id, outcome.period)
+    return result
 
 
 # ------------------------------------------------------------------ flows
@@ -856,54 +304,11 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> Cycl
 
 
 def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
-    """``monitor`` for a batch whose claim this process holds."""
-    # Under the claim, a run of this batch still open is an interrupted cycle's.
-    steps.fail_runs_left_running(rt, sha)
-    done = storage.ledger_entry(rt.paths.ledger, sha)
-    if done is not None:
-        # Same content already handled (any name): idempotent, nothing is redone.
-        # The batch is gone when the process that handled it archived it.
-        if path.exists() and path.parent.resolve() == rt.paths.landing.resolve():
-            storage.move_verified(path, rt.paths.archive, sha)
-        return CycleResult(
-            batch=batch,
-            period=done.period,
-            status="duplicate",
-            decision=done.decision,
-            reason="already_processed",
-            decision_run_id=done.decision_run_id,
-        )
-
-    recorded = _recorded(rt, sha, "retrain")
-    if recorded:
-        # Decided by a run that died before committing: carry out what it decided.
-        return _resume(rt, path, sha, recorded[0])
-
-    try:
-        return _cycle(rt, batch, path, sha)
-    except BaseException:
-        _abandon_undecided(rt, sha)
-        raise
-
-
-def _abandon_undecided(rt: Runtime, sha: str) -> None:
-    """After a failure, undo what a cycle left that no decision covers.
-
-    Only when no decision was recorded (a recorded one names its challenger and
-    its outputs, and the rerun carries it out): the challenger the cycle
-    registered is marked abandoned and its staged predictions and review rows
-    are removed, so nothing of the failed cycle reaches a reader. Runs the
-    cycle left open end FAILED. Best effort: the original error is what
-    matters, and a rerun redoes all of it anyway.
-    """
-    try:
-        recorded = _recorded(rt, sha, "retrain")
-        if not recorded:
-            storage.discard_staged(rt.paths.stage_of(sha))
-            tracking.abandon_candidates(rt.client, rt.usecase.registered_model_name, sha)
-        steps.fail_runs_left_running(rt, sha)
-    except Exception:  # noqa: BLE001 - never mask the failure being raised
-        get_run_logger().warning("could not mark the undecided challenger", exc_info=True)
+    """``monitor`` for a batch whose claim this process holds (see ``handle_claimed``)."""
+    landed = path if path.parent.resolve() == rt.paths.landing.resolve() else None
+    return commit_protocol.handle_claimed(
+        commit_ports(rt), batch, sha, landed, lambda: _cycle(rt, batch, path, sha)
+    )
 
 
 def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
@@ -1002,7 +407,7 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
     champion_before = champion_version
     if retrain.action in ("train", "retrain"):
         pool = steps.labeled_pool(rt)
-        promotion, challenger = _challenge(rt, pool, retrain, champion, period, gate.batch_sha256)
+        promotion, challenger = challenge(rt, pool, retrain, champion, period, gate.batch_sha256)
         if promotion.action == "promote":
             champion_version = challenger
     outcome = CycleOutcome(
@@ -1073,10 +478,13 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> BootstrapResul
     """
     rt = open_runtime(usecase_path, data_root)
     uc = rt.usecase
-    recorded = _recorded(rt, BOOTSTRAP_SHA, "retrain")
-    if recorded and storage.ledger_entry(rt.paths.ledger, BOOTSTRAP_SHA) is None:
+    ports = commit_ports(rt)
+    recorded = commit_protocol.recorded(ports, BOOTSTRAP_SHA, "retrain")
+    if recorded is not None and ports.ledger.entry(BOOTSTRAP_SHA) is None:
         # A bootstrap decided but died before committing: finish it (idempotent).
-        done = _resume(rt, rt.paths.landing / "bootstrap", BOOTSTRAP_SHA, recorded[0])
+        done = commit_protocol.resume(
+            ports, rt.paths.landing / "bootstrap", BOOTSTRAP_SHA, recorded
+        )
         committed = _commit_bootstrap_batches(rt)
         return BootstrapResult(
             **done.model_dump(exclude={"status"}), status="exists", committed_batches=committed
@@ -1109,7 +517,7 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> BootstrapResul
     retrain = decide_retrain(inputs, uc.retrain, uc.drift, uc.metric.primary)
     promotion = challenger = version = None
     if retrain.action == "train":
-        promotion, challenger = _challenge(rt, pool, retrain, None, period, BOOTSTRAP_SHA)
+        promotion, challenger = challenge(rt, pool, retrain, None, period, BOOTSTRAP_SHA)
         version = challenger if promotion.action == "promote" else None
     gate = GateDecision(
         action="pass",
@@ -1188,7 +596,7 @@ def rollback(
     rt = open_runtime(usecase_path, data_root)
     uc = rt.usecase
     who = requested_by or os.environ.get("USER") or "unknown"
-    from_v, to_v = tracking.rollback_champion(
+    from_v, to_v = model_registry.rollback_champion(
         rt.client,
         uc.registered_model_name,
         reason=f"rollback by {who}: {reason}",

@@ -74,7 +74,7 @@ def render_recorded_cycle(
     import warnings
 
     from mlops_core.schema_change import usecase_for_inputs
-    from tasks import history, tracking
+    from tasks import history, training_runs
     from tasks.html_report import REVIEW_ROWS_SHOWN, evidently_drift_html, render_cycle_report
 
     o = cycle.outcome
@@ -96,11 +96,11 @@ def render_recorded_cycle(
     if with_drift_report and o.drift is not None and scorer is not None and current.exists():
         import pandas as pd
 
-        info = tracking.get_model_version_info(
+        info = training_runs.get_model_version_info(
             rt.client, rt.usecase.registered_model_name, version=scorer
         )
         if info is not None:
-            reference = tracking.load_reference(rt.client, info.run_id)
+            reference = training_runs.load_reference(rt.client, info.run_id)
             with warnings.catch_warnings():
                 # Evidently's correlation step divides by a zero spread on constant
                 # columns; the drift verdicts do not use it.

@@ -4,9 +4,9 @@ The records the product writes as JSON and reads back have one model here
 each, one writer and one reader:
 
 - :class:`CycleRecord`: a cycle's ``decision.json`` in its decision runs
-  (``retrain`` and ``promotion`` kinds), written by ``tasks.tracking.log_decision_run``
-  (and ``tasks.tracking.amend_decision_record`` for a superseded promotion),
-  read by ``tasks.tracking.read_decision_record``;
+  (``retrain`` and ``promotion`` kinds), written by ``tasks.decision_store.log_decision_run``
+  (and ``tasks.decision_store.amend_decision_record`` for a superseded promotion),
+  read by ``tasks.decision_store.read_decision_record``;
 - :class:`RollbackRecord` and :class:`ReviewRecord`: the ``decision.json`` of a
   rollback and of a review, through the same functions;
 - :class:`LedgerEntry`: one line of a use case's ``ledger.jsonl`` (the commit

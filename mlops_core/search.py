@@ -32,7 +32,7 @@ from mlops_core.reasons import ReasonCode
 from mlops_core.sentences import reason
 
 #: Maps a function over items and returns the results in order (sequential or a
-#: task runner's submit-and-wait, as ``flows.cycle._map_segment_fits`` does).
+#: task runner's submit-and-wait, as ``flows.challenger.map_segment_fits`` does).
 Mapper = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
 
 

@@ -8,7 +8,7 @@ A run's estimator lives under ``estimator/``:
 - ``trusted_types.json``: the types skops must trust to load ``objects.skops``,
   computed from the dumped bytes when it is logged.
 
-As for models (see ``tasks.tracking``), only scikit-learn, numpy and scipy types
+As for models (see ``tasks.training_runs``), only scikit-learn, numpy and scipy types
 are ever trusted, whatever the stored list says, and the list is passed to skops
 verbatim. Everything goes through an explicit ``MlflowClient`` and run id.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from mlops_core.estimation import PerformanceEstimator
-from tasks.tracking import _TRUSTABLE_MODULE_PREFIXES, ModelIntegrityError
+from tasks.training_runs import _TRUSTABLE_MODULE_PREFIXES, ModelIntegrityError
 
 ESTIMATOR_DIR = "estimator"
 OBJECTS_FILE = "objects.skops"

@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from mlops_core.config import UseCase
 from mlops_core.records import CycleRecord, RecordError, RollbackRecord
 from mlops_core.report import ChampionChange, CycleOutcome
-from tasks import tracking
+from tasks import decision_store
 from tasks.tags import (
     TAG_BATCH,
     TAG_BATCH_NAME,
@@ -85,7 +85,7 @@ def read_cycle(client: MlflowClient, run_id: str) -> RecordedCycle:
     tags = run.data.tags
     if tags.get(TAG_KIND) != "retrain":
         raise ValueError(f"run {run_id} is not a cycle's decision run")
-    record = tracking.read_decision_record(client, run_id, CycleRecord)
+    record = decision_store.read_decision_record(client, run_id, CycleRecord)
     return RecordedCycle(
         run_id=run_id,
         at=_time(run.info.start_time),
@@ -227,7 +227,7 @@ def load_history(
     Returns:
         The history, oldest first.
     """
-    runs = tracking.find_decision_runs(client, decisions_experiment_id, max_results=max_runs)
+    runs = decision_store.find_decision_runs(client, decisions_experiment_id, max_results=max_runs)
     truncated = len(runs) >= max_runs
     runs = sorted(runs, key=lambda r: r.start_time)  # oldest first
     promotions = {r.tags.get(TAG_BATCH): r for r in runs if r.kind == "promotion" and r.action}
@@ -296,12 +296,14 @@ def _read_cycle_or_none(client: MlflowClient, run_id: str) -> RecordedCycle | No
         return None
 
 
-def _rollback(client: MlflowClient, run: tracking.DecisionRunInfo, read: bool) -> RollbackPoint:
+def _rollback(
+    client: MlflowClient, run: decision_store.DecisionRunInfo, read: bool
+) -> RollbackPoint:
     # Without a readable record, the run's tags still name the two versions.
     record = None
     if read:
         try:
-            record = tracking.read_decision_record(client, run.run_id, RollbackRecord)
+            record = decision_store.read_decision_record(client, run.run_id, RollbackRecord)
         except RecordError:
             record = None
     if record is None:
@@ -325,7 +327,7 @@ def _rollback(client: MlflowClient, run: tracking.DecisionRunInfo, read: bool) -
 
 def _timeline(
     client: MlflowClient,
-    runs: Sequence[tracking.DecisionRunInfo],
+    runs: Sequence[decision_store.DecisionRunInfo],
     rollbacks: Sequence[RollbackPoint],
 ) -> list[ChampionSpan]:
     """Every change of champion, oldest first: promotions carried out and rollbacks."""
@@ -342,7 +344,7 @@ def _timeline(
         if run.tags.get(TAG_BATCH) in superseded:
             continue
         try:
-            outcome = tracking.read_decision_record(client, run.run_id, CycleRecord).outcome()
+            outcome = decision_store.read_decision_record(client, run.run_id, CycleRecord).outcome()
         except RecordError:
             outcome = None
         version = _text(run.tags.get(TAG_CHALLENGER_VERSION))

@@ -16,7 +16,7 @@ from mlops_core.config import UseCase
 from mlops_core.decisions import DriftSummary, PromotionDecision
 from mlops_core.guardrails import segment_keys
 from mlops_core.model_card import ModelCardInputs, card_facts, model_card_markdown
-from tasks import tracking
+from tasks import training_runs
 from tasks.tags import TAG_ESTIMATOR, TAG_PROMOTED_AT
 
 MODEL_CARD_FILE = "model_card.md"
@@ -51,7 +51,7 @@ def model_card_inputs(
         LookupError: The version does not exist.
     """
     name = usecase.registered_model_name
-    info = tracking.get_model_version_info(client, name, version=str(version))
+    info = training_runs.get_model_version_info(client, name, version=str(version))
     if info is None:
         raise LookupError(f"registered model {name!r} has no version {version}")
     run = client.get_run(info.run_id)
@@ -66,7 +66,7 @@ def model_card_inputs(
     segment_rows: dict[str, int] = {}
     segment = usecase.data.segment_column
     if segment is not None:
-        reference = tracking.load_reference_profile(client, info.run_id)
+        reference = training_runs.load_reference_profile(client, info.run_id)
         feature = reference.features.get(segment) if reference is not None else None
         if feature is not None and feature.kind in ("categorical", "discrete"):
             keys = segment_keys(list(feature.values))
@@ -76,7 +76,7 @@ def model_card_inputs(
     profile = info.profile
     previous_inputs = None
     if previous_version is not None:
-        previous = tracking.get_model_version_info(client, name, version=str(previous_version))
+        previous = training_runs.get_model_version_info(client, name, version=str(previous_version))
         previous_inputs = previous.profile.feature_names if previous is not None else None
     return ModelCardInputs.model_validate(
         {

@@ -88,7 +88,7 @@ def experiment_location(artifact_root: str | Path, name: str) -> str:
     """Artifact location of experiment ``name`` under a local artifact root.
 
     The single definition used both to create experiments
-    (``tasks.tracking.ensure_experiment``) and to recognise them when the root moved.
+    (``tasks.mlflow_store.ensure_experiment``) and to recognise them when the root moved.
     """
     return (Path(artifact_root).expanduser().resolve() / name).as_uri()
 

@@ -48,7 +48,7 @@ from mlops_core.review import (
     review_markdown,
     reviewed_queue,
 )
-from tasks import storage, tracking
+from tasks import decision_store, storage
 from tasks.runtime import Runtime
 from tasks.tags import (
     TAG_BATCH,
@@ -236,7 +236,7 @@ def apply_review(rt: Runtime, request: ReviewRequest) -> ReviewResult:
     read_queue(rt.paths, batch)  # fails early, naming the known queues
     with _locked(rt.paths, batch):
         finished = _finish_recorded(rt, batch)
-        earlier = tracking.find_decision_runs(
+        earlier = decision_store.find_decision_runs(
             rt.client,
             rt.decisions_experiment_id,
             filter_tags={TAG_KIND: KIND, TAG_REVIEW_ID: request.review_id},
@@ -244,7 +244,7 @@ def apply_review(rt: Runtime, request: ReviewRequest) -> ReviewResult:
         )
         if earlier:
             run_id = earlier[0].run_id
-            record = tracking.read_decision_record(rt.client, run_id, ReviewRecord)
+            record = decision_store.read_decision_record(rt.client, run_id, ReviewRecord)
             return ReviewResult(
                 status="resumed" if run_id in finished else "already_applied",
                 decision=record.decision,
@@ -294,7 +294,7 @@ def finish_recorded_reviews(rt: Runtime, batch: str | None = None) -> list[str]:
 
 def _finish_recorded(rt: Runtime, batch: str) -> list[str]:
     """Carry out the batch's recorded reviews, oldest first; the caller holds the lock."""
-    runs = tracking.find_decision_runs(
+    runs = decision_store.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
         filter_tags={TAG_KIND: KIND, TAG_REVIEW_STATE: STATE_RECORDED},
@@ -304,7 +304,7 @@ def _finish_recorded(rt: Runtime, batch: str) -> list[str]:
     for run in reversed(runs):  # newest first from MLflow
         if run.tags.get(TAG_REVIEW_BATCH) != batch:
             continue
-        record = tracking.read_decision_record(rt.client, run.run_id, ReviewRecord)
+        record = decision_store.read_decision_record(rt.client, run.run_id, ReviewRecord)
         _carry_out(rt, run.run_id, record)
         finished.append(run.run_id)
     return finished
@@ -322,7 +322,7 @@ def _record(rt: Runtime, decision: ReviewDecision, record: ReviewRecord) -> str:
     }
     if record.batch_sha256:
         tags[TAG_BATCH] = record.batch_sha256
-    return tracking.log_decision_run(
+    return decision_store.log_decision_run(
         rt.client,
         experiment_id=rt.decisions_experiment_id,
         run_name=f"review-{request.batch}" + (f"-{sequence}" if sequence else "-rejected"),

@@ -15,9 +15,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from mlops_core.config import UseCase
-from tasks.relocation import forget_artifact_repositories_outside, relocate_artifact_locations
-from tasks.storage import UseCasePaths, load_usecase_file, resolve_data_root
-from tasks.tracking import (
+from tasks.mlflow_store import (
     EMBEDDED_DATABASE_FILE,
     MlflowSettings,
     ensure_experiment,
@@ -25,6 +23,8 @@ from tasks.tracking import (
     resolve_settings,
     settings_for_data_root,
 )
+from tasks.relocation import forget_artifact_repositories_outside, relocate_artifact_locations
+from tasks.storage import UseCasePaths, load_usecase_file, resolve_data_root
 
 #: Bounds on MLflow's HTTP client, used when the tracking store is a server.
 #: MLflow's own defaults retry a failed request 7 times with exponential backoff

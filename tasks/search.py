@@ -57,7 +57,7 @@ def runner_mapper(runner: Any) -> Mapper:
     """A mapper that submits one ``search trial`` task per trial to a started task runner.
 
     The flow passes it to :func:`run_search` inside ``with make_task_runner(...) as
-    runner``, as ``flows.cycle.fit_segments_on`` does for per-segment fits; with
+    runner``, as ``flows.challenger.fit_segments_on`` does for per-segment fits; with
     a thread pool of N workers, N trials run at once.
     """
 
@@ -116,7 +116,7 @@ def log_search(
     was chosen and, for a failed fit (run status FAILED), its error. The parent gets
     ``search_*`` metrics, the chosen estimator and the reasons as tags. ``tags``
     go on every trial run too (the cycle's batch: a rerun ends a trial run a
-    killed process left running, ``tracking.fail_runs_left_running``).
+    killed process left running, ``mlflow_store.fail_runs_left_running``).
 
     Returns:
         Run ids of the trial runs, in trial order. Trials the budget did not let

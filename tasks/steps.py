@@ -58,7 +58,7 @@ from mlops_core.training import (
     split_window,
     train_model,
 )
-from tasks import storage, tracking
+from tasks import decision_store, mlflow_store, model_registry, storage, training_runs
 from tasks.batch_file import read_batch_file
 from tasks.drift import compute_drift
 from tasks.estimator_store import load_estimator, log_estimator
@@ -86,7 +86,7 @@ class Champion:
     the contract it was trained under with the current one.
     """
 
-    info: tracking.ChampionInfo
+    info: training_runs.ChampionInfo
     model: Pipeline
     reference: pd.DataFrame
     reference_profile: ReferenceProfile
@@ -142,7 +142,7 @@ def quarantine(rt: Runtime, path: Path, gate: GateDecision) -> Path:
     return storage.quarantine_batch(path, rt.paths.quarantine, gate.batch_sha256, gate)
 
 
-def schema_decision(rt: Runtime, info: tracking.ChampionInfo) -> SchemaDecision:
+def schema_decision(rt: Runtime, info: training_runs.ChampionInfo) -> SchemaDecision:
     """The current contract against the one the version of ``info`` was trained under."""
     return compare_contract(
         rt.usecase.contract,
@@ -171,13 +171,13 @@ def check_contract(rt: Runtime) -> SchemaDecision | None:
 
 def _champion_under_contract(
     rt: Runtime,
-) -> tuple[tracking.ChampionInfo, SchemaDecision] | None:
+) -> tuple[training_runs.ChampionInfo, SchemaDecision] | None:
     """The champion's registry entry and its contract comparison; None before the first.
 
     Raises:
         SchemaChangeRefused: The contract dropped or retyped one of its inputs.
     """
-    info = tracking.get_model_version_info(
+    info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias=CHAMPION
     )
     if info is None:
@@ -201,9 +201,9 @@ def load_champion(rt: Runtime) -> Champion | None:
         return None
     info, schema = checked
     sees = usecase_for_inputs(rt.usecase, info.profile.feature_names)
-    model = tracking.load_model(rt.client, info)
-    reference = tracking.load_reference(rt.client, info.run_id)
-    profile = tracking.load_reference_profile(rt.client, info.run_id)
+    model = training_runs.load_model(rt.client, info)
+    reference = training_runs.load_reference(rt.client, info.run_id)
+    profile = training_runs.load_reference_profile(rt.client, info.run_id)
     if profile is None:
         # A champion trained before drift profiles existed: profile its sample.
         profile = profile_reference(
@@ -518,7 +518,7 @@ def train_segmented_challenger(
     Not a task itself: it runs in the flow, so that ``map_fits`` can submit
     :func:`fit_segments` tasks to the flow's task runner (threads, or Dask
     worker processes), one chunk of segments per worker
-    (``flows.cycle.fit_segments_on``).
+    (``flows.challenger.fit_segments_on``).
     """
     return train_model(labeled, rt.usecase, window, map_fits=map_fits)
 
@@ -551,7 +551,7 @@ def log_challenger(
     *,
     usecase: UseCase | None = None,
     search: SearchResult | None = None,
-) -> tracking.TrainedModel:
+) -> training_runs.TrainedModel:
     """Log the challenger's run and register it as a candidate version.
 
     ``usecase`` is the use case of the searched choice (its estimator and
@@ -560,7 +560,7 @@ def log_challenger(
     """
     uc = usecase or rt.usecase
     window = result.split.window
-    profile = tracking.ModelProfile(
+    profile = training_runs.ModelProfile(
         metric=uc.metric.primary,
         reference_metric=result.holdout_metrics[uc.metric.primary],
         trained_first_period=window.first_period,
@@ -594,7 +594,7 @@ def log_challenger(
     estimator_tag = (
         result.estimator.method if result.estimator else f"none: {result.estimator_error}"[:250]
     )
-    trained = tracking.log_training_run(
+    trained = training_runs.log_training_run(
         rt.client,
         experiment_id=rt.experiment_id,
         run_name=f"train-p{period}",
@@ -621,7 +621,7 @@ def log_challenger(
             # The version is registered but its estimator is missing or half written
             # (e.g. a full artifact store): tag it failed so nothing ever takes it for
             # a usable candidate; the flow fails and a rerun trains a new one.
-            tracking.fail_training_run(rt.client, uc.registered_model_name, trained)
+            training_runs.fail_training_run(rt.client, uc.registered_model_name, trained)
             raise
     if search is not None:
         log_search(
@@ -669,7 +669,7 @@ def evaluate(
 #: server's lease repossessor does not run everywhere (not on the ephemeral
 #: server): the slot decays instead, free again 15 s after a holder died. A live
 #: promotion holds it for a second or two; the compare-and-set in
-#: ``tracking.set_champion`` stays the guarantee against a racing move.
+#: ``model_registry.set_champion`` stays the guarantee against a racing move.
 PROMOTION_SLOT_DECAY = 1 / 15
 
 
@@ -691,7 +691,7 @@ def promote(rt: Runtime, version: str, expected_current: str | None, reason: str
             name, limit=1, slot_decay_per_second=PROMOTION_SLOT_DECAY
         )
     with concurrency(name, occupy=1, timeout_seconds=600, strict=True):
-        return tracking.set_champion(
+        return model_registry.set_champion(
             rt.client,
             rt.usecase.registered_model_name,
             version,
@@ -718,7 +718,7 @@ def fail_runs_left_running(rt: Runtime, batch_sha256: str) -> list[str]:
         The ids of the runs ended.
     """
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    ended = tracking.fail_runs_left_running(
+    ended = mlflow_store.fail_runs_left_running(
         rt.client,
         [rt.experiment_id, rt.decisions_experiment_id],
         batch_sha256,
@@ -753,7 +753,7 @@ def record_decision(
 ) -> str:
     """One MLflow run per decision in the decisions experiment."""
     clean = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
-    return tracking.log_decision_run(
+    return decision_store.log_decision_run(
         rt.client,
         experiment_id=rt.decisions_experiment_id,
         run_name=run_name,

@@ -41,7 +41,7 @@ from held_process import held
 
 from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import storage, tracking
+from tasks import decision_store, storage
 from tasks.runtime import open_runtime
 from tasks.tags import TAG_ABANDONED_REASON
 
@@ -62,7 +62,7 @@ HELD_MONITOR = textwrap.dedent(
     """
     import json, os, sys, threading
     from mlflow import MlflowClient
-    from tasks import tracking
+    from tasks import decision_store, model_registry
     from flows.cli import app
 
     point, marker = sys.argv[1], sys.argv[2]
@@ -77,7 +77,7 @@ HELD_MONITOR = textwrap.dedent(
         # Called inside log_training_run, after the run and its logged model exist.
         MlflowClient.log_inputs = lambda self, run_id, *a, **k: hold({"run_id": run_id})
     else:
-        tracking.set_champion = lambda client, name, version, **k: hold({"version": version})
+        model_registry.set_champion = lambda client, name, version, **k: hold({"version": version})
     sys.argv = ["mlops", "monitor", *sys.argv[3:]]
     app()
     """
@@ -264,13 +264,13 @@ def test_a_resumed_cycle_reports_the_figures_the_killed_one_recorded(
     killed = killed_at_alias
     rt = open_runtime(killed["usecase"], str(killed["root"]))
     sha = storage.file_sha256(killed["paths"].landing / killed["killed_batch"])
-    recorded = tracking.find_decision_runs(
+    recorded = decision_store.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
         filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "retrain"},
     )
     assert len(recorded) == 1, "the kill came after the decisions were recorded"
-    record = tracking.read_decision_record(rt.client, recorded[0].run_id, CycleRecord)
+    record = decision_store.read_decision_record(rt.client, recorded[0].run_id, CycleRecord)
     assert record.performance is not None and record.performance.realized is not None
     realized = record.performance.realized.value
 

@@ -226,9 +226,9 @@ def _decision_rows(s: Stack, usecase: str) -> list[tuple[str, str, str]]:
 
 def _decision_record(s: Stack, run_id: str) -> CycleRecord:
     from mlops_core.records import CycleRecord
-    from tasks import tracking
+    from tasks import decision_store
 
-    return tracking.read_decision_record(s.mlflow_client(), run_id, CycleRecord)
+    return decision_store.read_decision_record(s.mlflow_client(), run_id, CycleRecord)
 
 
 # --------------------------------------------------------------------- tests

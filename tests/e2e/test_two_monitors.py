@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import storage, tracking
+from tasks import decision_store, storage
 from tasks.runtime import open_runtime
 
 # A bootstrap (up to 600 s), then both monitor commands (up to 900 s).
@@ -67,7 +67,7 @@ def test_two_monitor_processes_on_one_batch_run_one_cycle(tmp_path: Path) -> Non
     entries = [e for e in storage.ledger_entries(paths.ledger) if e.sha256 == sha]
     assert len(entries) == 1, "one ledger entry for the batch"
     rt = open_runtime(SHIPPED, str(root))
-    decisions = tracking.find_decision_runs(
+    decisions = decision_store.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.batch_sha256": sha}
     )
     kinds = sorted(r.kind for r in decisions)

@@ -42,7 +42,7 @@ import pytest
 from flows.cycle import monitor
 from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import storage, tracking
+from tasks import decision_store, model_registry, storage, training_runs
 from tasks.runtime import open_runtime
 
 # Each crashed child process gets up to 600 s after its bootstrap.
@@ -60,11 +60,11 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent(
     """
     import json, os, signal, sys
-    from tasks import tracking
+    from tasks import decision_store, model_registry, training_runs
     from flows.cycle import monitor
 
     point, marker_path = sys.argv[3], sys.argv[4]
-    log_training_run = tracking.log_training_run
+    log_training_run = training_runs.log_training_run
 
     def registered(*args, **kwargs):
         trained = log_training_run(*args, **kwargs)
@@ -79,11 +79,11 @@ CHILD = textwrap.dedent(
             return original(*args, **kwargs)
         return call
 
-    tracking.log_training_run = registered
+    training_runs.log_training_run = registered
     if point == "record":
-        tracking.log_decision_run = dies_once_registered(tracking.log_decision_run)
+        decision_store.log_decision_run = dies_once_registered(decision_store.log_decision_run)
     else:
-        tracking.set_champion = dies_once_registered(tracking.set_champion)
+        model_registry.set_champion = dies_once_registered(model_registry.set_champion)
     for batch in sys.argv[5:]:
         out = monitor(sys.argv[1], batch, sys.argv[2])
         print(json.dumps({"batch": batch, "decision": out.decision}), flush=True)
@@ -93,7 +93,7 @@ CHILD = textwrap.dedent(
 
 def _champion(usecase: Path, root: Path) -> str | None:
     rt = open_runtime(usecase, str(root))
-    info = tracking.get_model_version_info(
+    info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     return info.version if info else None
@@ -197,7 +197,7 @@ def test_after_the_kill_nothing_moved_and_the_batch_waits(crashed: dict[str, Any
     sha = storage.file_sha256(batch)
     assert storage.ledger_entry(paths.ledger, sha) is None
     rt = open_runtime(usecase, str(root))
-    recorded = tracking.find_decision_runs(
+    recorded = decision_store.find_decision_runs(
         rt.client,
         rt.decisions_experiment_id,
         filter_tags={"mlops.batch_sha256": sha, "mlops.kind": "retrain"},
@@ -207,7 +207,7 @@ def test_after_the_kill_nothing_moved_and_the_batch_waits(crashed: dict[str, Any
         assert recorded == [], "killed before the decision was recorded"
     else:
         assert len(recorded) == 1, "the decision was recorded before the alias move"
-        record = tracking.read_decision_record(rt.client, recorded[0].run_id, CycleRecord)
+        record = decision_store.read_decision_record(rt.client, recorded[0].run_id, CycleRecord)
         assert record.promotion is not None and record.promotion.action == "promote"
         assert str(record.challenger_version) == version
     # The batch was scored, but its predictions wait for the commit.
@@ -231,7 +231,7 @@ def test_a_rerun_finishes_the_job_and_commits_the_batch_once(crashed: dict[str, 
         other = rt.client.create_model_version(
             model, source=champion.source, run_id=champion.run_id, tags=champion.tags
         )
-        tracking.set_champion(
+        model_registry.set_champion(
             rt.client, model, str(other.version), expected_current="1", reason="test"
         )
     before = _versions(usecase, root)
@@ -252,7 +252,7 @@ def test_a_rerun_finishes_the_job_and_commits_the_batch_once(crashed: dict[str, 
         assert after[version]["mlops.status"] == "champion"
         assert len(after) == len(before)
         # The resumed cycle reports the figures the killed run measured and recorded.
-        record = tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
+        record = decision_store.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
         assert record.performance is not None and record.performance.realized is not None
         assert out.realized == record.performance.realized.value
         assert out.reference == record.performance.reference
@@ -268,7 +268,7 @@ def test_a_rerun_finishes_the_job_and_commits_the_batch_once(crashed: dict[str, 
         # The output and the record say what happened, not what was decided.
         assert out.promotion == "superseded", out
         assert f"version {newest} became the model in production first" in out.summary
-        record = tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
+        record = decision_store.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
         assert record.superseded_by == newest and record.summary == out.summary
         assert record.promotion is not None
         assert record.promotion.action == "promote", "the decision itself stays recorded"
@@ -281,7 +281,7 @@ def test_a_rerun_finishes_the_job_and_commits_the_batch_once(crashed: dict[str, 
     entries = storage.ledger_entries(paths.ledger)
     assert [e.sha256 for e in entries].count(sha) == 1
     for kind in ("retrain", "promotion"):
-        runs = tracking.find_decision_runs(
+        runs = decision_store.find_decision_runs(
             rt.client,
             rt.decisions_experiment_id,
             filter_tags={"mlops.batch_sha256": sha, "mlops.kind": kind},

@@ -30,7 +30,7 @@ from mlops_core.records import CycleRecord
 from mlops_core.report import champion_change_sentence, cycle_summary
 from mlops_core.sentences import wording_for
 from mlops_core.simulator import RetailDemandSimulator, ScenarioEvent, SimulatorConfig
-from tasks import history, tracking
+from tasks import decision_store, history
 from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.flows
@@ -213,7 +213,7 @@ def test_cycle_report_opens_offline_with_summary_charts_and_decisions(scenario, 
     assert inked > 0.05 and colours > 50, (inked, colours)
 
     # The summary is the sentence computed from the recorded decisions.
-    record = tracking.read_decision_record(rt.client, cycle.decision_run_id, CycleRecord)
+    record = decision_store.read_decision_record(rt.client, cycle.decision_run_id, CycleRecord)
     expected = cycle_summary(record.outcome(), wording_for(rt.usecase))
     dom = _dom(capture.dom)
     assert " ".join(dom.summary.split()) == expected
@@ -307,7 +307,7 @@ def test_history_report_names_each_champion_and_why_it_changed(scenario, tmp_pat
     words = wording_for(rt.usecase)
     assert [r[4] for r in timeline] == [champion_change_sentence(s.change, words) for s in spans]
     promoted = scenario["promoted"]
-    record = tracking.read_decision_record(rt.client, promoted.decision_run_id, CycleRecord)
+    record = decision_store.read_decision_record(rt.client, promoted.decision_run_id, CycleRecord)
     assert record.promotion is not None
     challenger = record.promotion.inputs.challenger_metric
     assert timeline[1][4].startswith(f"Version 2 replaced version 1 in period {promoted.period}.")

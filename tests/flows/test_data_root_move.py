@@ -24,7 +24,7 @@ from flows.cycle import monitor, rollback, score_batch
 from flows.report_writer import history_report
 from mlops_core.records import CycleRecord, CycleResult
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import tracking
+from tasks import decision_store, model_registry, training_runs
 from tasks.relocation import artifact_root_uri
 from tasks.runtime import open_runtime
 from tasks.tags import TAG_MOVED_FROM
@@ -130,7 +130,7 @@ def test_a_cycle_runs_in_a_copy(roots: dict[str, Any], copied: dict[str, Any]) -
     assert cycle.status == "done" and cycle.validation == "pass", cycle
     assert cycle.decision in ("retrain", "train"), (cycle.reason, cycle.summary)
     rt = open_runtime(roots["copy"] / USECASE_FILE, str(roots["copy"]))
-    record = tracking.read_decision_record(rt.client, cycle.decision_run_id, CycleRecord)
+    record = decision_store.read_decision_record(rt.client, cycle.decision_run_id, CycleRecord)
     assert record.period == cycle.period, "the cycle's decision record reads back from the copy"
     _assert_all_under(rt.client, rt.usecase.registered_model_name, roots["copy"])
 
@@ -179,11 +179,11 @@ def test_a_cycle_runs_after_a_move(roots: dict[str, Any], moved: dict[str, Any])
     assert cycle.decision in ("retrain", "train"), (cycle.reason, cycle.summary)
     rt = open_runtime(moved["usecase"], str(roots["moved"]))
     # The version made before the move loads (its file and sha256 from the new folder).
-    first = tracking.get_model_version_info(
+    first = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, version="1"
     )
     assert first is not None
-    assert tracking.load_model(rt.client, first) is not None
+    assert training_runs.load_model(rt.client, first) is not None
     _assert_all_under(rt.client, rt.usecase.registered_model_name, roots["moved"])
 
 
@@ -211,15 +211,15 @@ def test_status_report_and_rollback_run_after_a_move(
     name = rt.usecase.registered_model_name
     latest = max(int(v.version) for v in rt.client.search_model_versions(f"name = '{name}'"))
     assert latest > 1, "the cycle after the move registered a challenger"
-    champion = tracking.get_model_version_info(rt.client, name, alias="champion")
+    champion = training_runs.get_model_version_info(rt.client, name, alias="champion")
     assert champion is not None
     if champion.version == "1":
-        tracking.set_champion(
+        model_registry.set_champion(
             rt.client, name, str(latest), expected_current="1", reason="data root move test"
         )
     back = rollback(moved["usecase"], reason="data root move test", data_root=str(target))
     assert (back.from_version, back.to_version) == (str(latest), "1"), back
-    first = tracking.get_model_version_info(rt.client, name, alias="champion")
+    first = training_runs.get_model_version_info(rt.client, name, alias="champion")
     assert first is not None and first.version == "1"
-    assert tracking.load_model(rt.client, first) is not None
+    assert training_runs.load_model(rt.client, first) is not None
     _assert_all_under(rt.client, name, target)

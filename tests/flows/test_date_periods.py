@@ -19,7 +19,7 @@ from flows.replay import replay
 from mlops_core.periods import period_index, period_label
 from mlops_core.profiling import profile_frame
 from mlops_core.records import CycleRecord
-from tasks import storage, tracking
+from tasks import decision_store, storage
 from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.flows
@@ -106,7 +106,7 @@ def test_a_batch_spanning_two_weeks_counts_as_the_later_one_and_says_so(live):
     assert out.period == tenth
     assert period_label(tenth, "week") == "week of 2024-03-04"
     rt = open_runtime(usecase, str(root))
-    record = tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
+    record = decision_store.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
     span = [r for r in record.gate.results if r.rule == "period_span"]
     assert span and span[0].success is False
     assert "spans 2 periods (week of 2024-02-26 to week of 2024-03-04)" in span[0].message

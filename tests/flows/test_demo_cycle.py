@@ -19,7 +19,7 @@ from flows.cycle import monitor, rollback
 from flows.demo import SHIPPED_USECASE, demo
 from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import storage, tracking
+from tasks import decision_store, storage, training_runs
 from tasks.runtime import open_runtime
 
 # The first test runs the whole demo (26 live weeks through the flows) as its set-up:
@@ -52,7 +52,7 @@ def _event_period(sim: RetailDemandSimulator, kind: str) -> int:
 
 
 def _decisions(rt, **tags):
-    return tracking.find_decision_runs(
+    return decision_store.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags=tags or None, max_results=500
     )
 
@@ -67,7 +67,7 @@ def test_every_period_has_a_row(demo_run):
 
 def test_champion_is_a_later_version_promoted_through_the_gate(demo_run):
     _, _, rt, _ = demo_run
-    champ = tracking.get_model_version_info(
+    champ = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     assert champ is not None and int(champ.version) > 1
@@ -141,12 +141,12 @@ def test_same_batch_under_a_new_name_is_processed_once(demo_run):
 def test_rollback_moves_champion_back_and_is_recorded(demo_run):
     root, _, rt, _ = demo_run
     name = rt.usecase.registered_model_name
-    champ = tracking.get_model_version_info(rt.client, name, alias="champion")
-    prev = tracking.get_model_version_info(rt.client, name, alias="previous")
+    champ = training_runs.get_model_version_info(rt.client, name, alias="champion")
+    prev = training_runs.get_model_version_info(rt.client, name, alias="previous")
     assert champ is not None and prev is not None
     out = rollback(str(SHIPPED_USECASE), reason="test rollback", data_root=str(root))
     assert (out.from_version, out.to_version) == (champ.version, prev.version)
-    now = tracking.get_model_version_info(rt.client, name, alias="champion")
+    now = training_runs.get_model_version_info(rt.client, name, alias="champion")
     assert now is not None and now.version == prev.version
     recorded = [r for r in _decisions(rt, **{"mlops.kind": "rollback"}) if r.action == "rollback"]
     assert recorded
@@ -222,7 +222,7 @@ def test_status_command_shows_champion_history_and_decisions(demo_run):
         app, ["status", str(SHIPPED_USECASE), "--home", str(root)], terminal_width=200
     )
     assert result.exit_code == 0, result.output
-    champ = tracking.get_model_version_info(
+    champ = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     assert f"champion is version {champ.version}" in result.output
@@ -267,7 +267,7 @@ def test_backtest_default_policy_decides_as_the_live_flow_did(demo_run):
     assert settings is not None
     compared = 0
     for run in _decisions(rt, **{"mlops.kind": "retrain"}):
-        live = tracking.read_decision_record(rt.client, run.run_id, CycleRecord).retrain
+        live = decision_store.read_decision_record(rt.client, run.run_id, CycleRecord).retrain
         assert live is not None
         replayed = decide_retrain(live.inputs, *settings, uc.metric.primary)
         assert replayed.action == live.action
@@ -298,7 +298,7 @@ def test_each_cycle_report_is_logged_with_its_decision_and_linked_from_prefect(d
 
 def test_the_champion_carries_its_model_card(demo_run):
     _, _, rt, _ = demo_run
-    champion = tracking.get_model_version_info(
+    champion = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     version = rt.client.get_model_version(rt.usecase.registered_model_name, champion.version)

@@ -45,7 +45,7 @@ from flows.cycle import bootstrap, monitor
 from flows.demo import SHIPPED_USECASE
 from mlops_core.records import LedgerEntry
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import steps, storage, tracking
+from tasks import decision_store, mlflow_store, model_registry, steps, storage, training_runs
 from tasks.runtime import Runtime, open_runtime
 
 # Without root the module runs again in a mount namespace (NAMESPACED_RUN_SECONDS).
@@ -201,7 +201,7 @@ def artifact_volume(base: Path) -> Iterator[Home]:
     """A fresh data root under ``base`` with MLflow's artifact folder on a tmpfs."""
     root = base / "home"
     usecase = _retrain_often_usecase(base)
-    volume = Path(str(tracking.settings_for_data_root(root).artifact_root))
+    volume = Path(str(mlflow_store.settings_for_data_root(root).artifact_root))
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)  # the embedded store under the root
         _mount_tmpfs(volume, VOLUME_SIZE)
@@ -283,7 +283,7 @@ CASES: dict[str, tuple[int, Callable[[Home, pytest.MonkeyPatch], None]]] = {
 
 
 def _champion(rt: Runtime) -> str | None:
-    info = tracking.get_model_version_info(
+    info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     return info.version if info else None
@@ -294,8 +294,8 @@ def _ledger_lines(rt: Runtime, sha: str | None = None) -> list[LedgerEntry]:
     return [e for e in entries if sha is None or e.sha256 == sha]
 
 
-def _decisions(rt: Runtime, sha: str) -> list[tracking.DecisionRunInfo]:
-    return tracking.find_decision_runs(
+def _decisions(rt: Runtime, sha: str) -> list[decision_store.DecisionRunInfo]:
+    return decision_store.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.batch_sha256": sha}
     )
 
@@ -308,11 +308,11 @@ def _assert_no_space_error(error: BaseException, volume: Path) -> None:
 
 def _assert_versions_unambiguous(rt: Runtime, before: set[str]) -> None:
     """No new version is left a candidate; one whose logging failed has no alias."""
-    for v in tracking.version_history(rt.client, rt.usecase.registered_model_name):
+    for v in model_registry.version_history(rt.client, rt.usecase.registered_model_name):
         if v.version in before:
             continue
-        assert v.status != tracking.STATUS_CANDIDATE, f"version {v.version} left a candidate"
-        if v.status == tracking.STATUS_FAILED:
+        assert v.status != model_registry.STATUS_CANDIDATE, f"version {v.version} left a candidate"
+        if v.status == model_registry.STATUS_FAILED:
             assert not v.aliases, v
 
 
@@ -329,7 +329,7 @@ def test_a_full_artifact_volume_fails_the_cycle_cleanly_and_a_rerun_finishes_it(
     sha = storage.file_sha256(rt.paths.landing / name)
     model = rt.usecase.registered_model_name
     champion_before = _champion(rt)
-    versions_before = {v.version for v in tracking.version_history(rt.client, model)}
+    versions_before = {v.version for v in model_registry.version_history(rt.client, model)}
     assert champion_before is not None
 
     with pytest.MonkeyPatch.context() as mp:

@@ -25,7 +25,7 @@ from flows.cycle import bootstrap, monitor
 from flows.demo import SHIPPED_USECASE
 from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import storage, tracking
+from tasks import decision_store, storage, training_runs
 from tasks.runtime import open_runtime
 from tasks.tags import Event
 
@@ -50,7 +50,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _champion_version(root: Path) -> str | None:
     rt = open_runtime(SHIPPED_USECASE, str(root))
-    info = tracking.get_model_version_info(
+    info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     return info.version if info else None
@@ -190,7 +190,7 @@ def test_the_same_batch_under_a_new_name_is_handled_once(root: Path) -> None:
     first = monitor(str(SHIPPED_USECASE), "live_week.csv", str(root))
     assert first.status == "done" and first.validation == "pass"
     predictions = sorted(rt.paths.predictions.iterdir())
-    decisions = tracking.find_decision_runs(
+    decisions = decision_store.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.batch_sha256": sha}
     )
 
@@ -199,7 +199,7 @@ def test_the_same_batch_under_a_new_name_is_handled_once(root: Path) -> None:
 
     assert again.status == "duplicate" and again.decision_run_id == first.decision_run_id
     assert sorted(rt.paths.predictions.iterdir()) == predictions, "no second set of predictions"
-    after = tracking.find_decision_runs(
+    after = decision_store.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.batch_sha256": sha}
     )
     assert len(after) == len(decisions) >= 1, "no second decision run"
@@ -365,7 +365,7 @@ def test_extreme_finite_outliers_pass_with_a_warning_and_their_forecasts_are_fla
 
     assert out.validation == "pass", out
     assert _champion_version(root) == champion_before
-    record = tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
+    record = decision_store.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
     warned = [
         r
         for r in record.gate.results
@@ -397,7 +397,7 @@ def test_a_week_hotter_than_any_in_training_is_one_finding_and_is_delivered(
     out = monitor(str(SHIPPED_USECASE), name, str(root))
 
     assert out.validation == "pass" and out.held_rows == 0, out
-    record = tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
+    record = decision_store.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
     guardrails = record.guardrails
     assert guardrails is not None and not guardrails.breaker_tripped
     (finding,) = [f for f in guardrails.findings if f.column == "temperature"]

@@ -23,7 +23,7 @@ from flows.demo import SHIPPED_USECASE
 from mlops_core.label_gate import LabelGateDecision
 from mlops_core.records import CycleRecord, CycleResult
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import storage, tracking
+from tasks import decision_store, storage
 from tasks.labels import label_ledger_decisions, read_accepted_labels
 from tasks.runtime import open_runtime
 
@@ -91,7 +91,7 @@ def _recorded_labels(root: Path, out: CycleResult) -> tuple[LabelGateDecision, .
     """The label gate's decisions as the cycle's decision record holds them."""
     rt = open_runtime(_usecase(root), str(root))
     assert out.decision_run_id is not None
-    return tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord).labels
+    return decision_store.read_decision_record(rt.client, out.decision_run_id, CycleRecord).labels
 
 
 def test_conflicting_duplicate_ids_are_left_out_not_last_row_wins(root: Path) -> None:

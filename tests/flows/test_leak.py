@@ -19,7 +19,7 @@ from flows.alerts import ALERT_EVENTS
 from flows.cycle import monitor
 from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import tracking
+from tasks import decision_store, training_runs
 from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.flows
@@ -66,12 +66,12 @@ def test_the_challenger_that_learnt_the_leak_is_rejected(leaked: dict[str, Any])
     assert judged.promotion == "reject", [c.decision for c in leaked["cycles"]]
     assert judged.champion_version == "1"
     rt = open_runtime(leaked["usecase"], str(leaked["root"]))
-    info = tracking.get_model_version_info(
+    info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     assert info is not None and info.version == "1", "the champion did not move"
 
-    record = tracking.read_decision_record(rt.client, judged.decision_run_id, CycleRecord)
+    record = decision_store.read_decision_record(rt.client, judged.decision_run_id, CycleRecord)
     assert record.promotion is not None
     failed = {r.code: r for r in record.promotion.reasons if r.passed is False}
     assert "target_leak_suspected" in failed, sorted(failed)

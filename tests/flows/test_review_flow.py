@@ -36,7 +36,7 @@ from flows.review import ReviewForm, requests_from_answer, review_held_predictio
 from mlops_core.records import ReviewFlowResult
 from mlops_core.review import ReviewRequest, RowDecision
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import review, tracking
+from tasks import decision_store, review
 from tasks.runtime import Runtime, open_runtime
 from tasks.tags import TAG_REVIEW_BATCH, TAG_REVIEWER
 
@@ -126,8 +126,8 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def review_runs(rt: Runtime, batch: str) -> list[tracking.DecisionRunInfo]:
-    runs = tracking.find_decision_runs(
+def review_runs(rt: Runtime, batch: str) -> list[decision_store.DecisionRunInfo]:
+    runs = decision_store.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.kind": "review"}
     )
     return [r for r in runs if r.tags.get(TAG_REVIEW_BATCH) == batch]

@@ -34,7 +34,7 @@ from mlops_core.report import cycle_summary
 from mlops_core.schema_change import SchemaChangeRefused
 from mlops_core.sentences import wording_for
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import storage, tracking
+from tasks import decision_store, storage, training_runs
 from tasks.model_card import model_card_inputs
 from tasks.runtime import open_runtime
 
@@ -75,12 +75,12 @@ def _land(paths: storage.UseCasePaths, period: int, batch: pd.DataFrame) -> str:
 def _record(usecase: Path, root: Path, out: CycleResult) -> CycleRecord:
     rt = open_runtime(usecase, str(root))
     assert out.decision_run_id is not None
-    return tracking.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
+    return decision_store.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
 
 
-def _version_info(usecase: Path, root: Path, version: str) -> tracking.ChampionInfo:
+def _version_info(usecase: Path, root: Path, version: str) -> training_runs.ChampionInfo:
     rt = open_runtime(usecase, str(root))
-    info = tracking.get_model_version_info(
+    info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, version=version
     )
     assert info is not None
@@ -89,7 +89,7 @@ def _version_info(usecase: Path, root: Path, version: str) -> tracking.ChampionI
 
 def _champion(usecase: Path, root: Path) -> str | None:
     rt = open_runtime(usecase, str(root))
-    info = tracking.get_model_version_info(
+    info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     return info.version if info else None

@@ -16,7 +16,7 @@ import pytest
 
 from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import tracking
+from tasks import decision_store, training_runs
 from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.flows
@@ -60,7 +60,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant) -> 
 
 def test_every_trial_is_a_run_nested_under_the_training_run(searched: dict[str, Any]) -> None:
     rt = searched["rt"]
-    info = tracking.get_model_version_info(
+    info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     assert info is not None
@@ -85,10 +85,12 @@ def test_every_trial_is_a_run_nested_under_the_training_run(searched: dict[str, 
 
 def test_the_choice_is_a_reason_in_the_decision_record(searched: dict[str, Any]) -> None:
     rt = searched["rt"]
-    runs = tracking.find_decision_runs(
+    runs = decision_store.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.kind": "retrain"}
     )
-    promotion = tracking.read_decision_record(rt.client, runs[0].run_id, CycleRecord).promotion
+    promotion = decision_store.read_decision_record(
+        rt.client, runs[0].run_id, CycleRecord
+    ).promotion
     assert promotion is not None
     reasons = [r for r in promotion.reasons if r.passed is None]
     assert reasons, promotion.reasons
@@ -98,7 +100,7 @@ def test_the_choice_is_a_reason_in_the_decision_record(searched: dict[str, Any])
 
 def test_the_bootstrap_search_kept_to_its_budget(searched: dict[str, Any]) -> None:
     rt = searched["rt"]
-    info = tracking.get_model_version_info(
+    info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     metrics = rt.client.get_run(info.run_id).data.metrics

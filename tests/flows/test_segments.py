@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from prefect import flow
 
-from flows.cycle import _map_segment_fits
+from flows.challenger import map_segment_fits
 from flows.runners import make_task_runner, parse_runner
 from mlops_core.features import build_pipeline, model_input
 from mlops_core.segmented import fit_segmented
@@ -61,7 +61,7 @@ def test_per_store_fits_on_a_local_dask_cluster_equal_those_on_threads(
     @flow(name="per-store fits")
     def fit_all() -> np.ndarray:
         model = fit_segmented(
-            build_pipeline(uc), features, y, "store", 100, map_fits=_map_segment_fits
+            build_pipeline(uc), features, y, "store", 100, map_fits=map_segment_fits
         )
         return model.predict(features)
 

@@ -32,7 +32,7 @@ from flows.cycle import bootstrap, monitor
 from flows.demo import SHIPPED_USECASE
 from flows.stack import _bin, _wait_http
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import steps, storage, tracking
+from tasks import decision_store, steps, storage, training_runs
 from tasks.runtime import MLFLOW_HTTP_DEFAULTS, Runtime, open_runtime
 
 pytestmark = pytest.mark.flows
@@ -139,7 +139,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tracking
 
 
 def _champion(rt: Runtime) -> str | None:
-    info = tracking.get_model_version_info(
+    info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
     return info.version if info else None
@@ -151,8 +151,8 @@ def _ledger(rt: Runtime, sha: str) -> list[str]:
     return [line for line in rt.paths.ledger.read_text().splitlines() if sha in line]
 
 
-def _decision_runs(rt: Runtime, sha: str) -> list[tracking.DecisionRunInfo]:
-    return tracking.find_decision_runs(
+def _decision_runs(rt: Runtime, sha: str) -> list[decision_store.DecisionRunInfo]:
+    return decision_store.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.batch_sha256": sha}
     )
 

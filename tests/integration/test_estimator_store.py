@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from mlops_core.estimation import PerformanceEstimator, estimate_performance, fit_estimator
 from tasks.estimator_store import ESTIMATOR_DIR, load_estimator, log_estimator
-from tasks.tracking import ModelIntegrityError
+from tasks.training_runs import ModelIntegrityError
 
 # slow (left out of `make test-fast`): each test opens a fresh MLflow store.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

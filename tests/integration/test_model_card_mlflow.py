@@ -21,7 +21,7 @@ from mlops_core.model_card import model_card_markdown
 from mlops_core.promotion import decide_promotion
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from mlops_core.training import predict, train_model
-from tasks import steps, tracking
+from tasks import model_registry, steps, training_runs
 from tasks.model_card import (
     DESCRIPTION_LIMIT,
     MODEL_CARD_FILE,
@@ -67,7 +67,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Runtime, Promote
     trained = steps.log_challenger.fn(rt, first, 7, "bootstrap", "-" * 64)
     decision = decide_promotion(steps.evaluate.fn(rt, first, None, seed=7), uc.promotion)
     assert decision.action == "promote", decision.reasons
-    tracking.set_champion(rt.client, name, trained.version, expected_current=None, reason="gate")
+    model_registry.set_champion(
+        rt.client, name, trained.version, expected_current=None, reason="gate"
+    )
     card = publish_card_for_promotion(
         rt.client, uc, trained.version, decision, previous_version=None, drift=None
     )
@@ -86,7 +88,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Runtime, Promote
     lenient = uc.promotion.model_copy(update={"min_improvement": 0.0, "significance": 0.4})
     decision = decide_promotion(steps.evaluate.fn(rt, second, champion, seed=11), lenient)
     assert decision.action == "promote", decision.reasons
-    tracking.set_champion(rt.client, name, trained.version, expected_current="1", reason="gate")
+    model_registry.set_champion(
+        rt.client, name, trained.version, expected_current="1", reason="gate"
+    )
     card = publish_card_for_promotion(
         rt.client, uc, trained.version, decision, previous_version="1", drift=drift
     )
@@ -114,7 +118,7 @@ def test_the_cards_hold_the_registry_facts(registry) -> None:
     rt, v1, v2 = registry
     name = rt.usecase.registered_model_name
     for p in (v1, v2):
-        info = tracking.get_model_version_info(rt.client, name, version=p.version)
+        info = training_runs.get_model_version_info(rt.client, name, version=p.version)
         assert f"# Model card: {name} version {p.version}" in p.card
         assert f"| training rows | {info.profile.train_rows:,} |" in p.card
         assert f"`{p.run_id}`" in p.card

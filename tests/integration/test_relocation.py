@@ -18,19 +18,14 @@ from mlflow import MlflowClient
 
 from flows.demo import SHIPPED_USECASE
 from mlops_core.records import RollbackRecord
+from tasks.decision_store import log_decision_run, read_decision_record
+from tasks.mlflow_store import ensure_experiment, make_client, settings_for_data_root
 from tasks.relocation import (
     artifact_root_uri,
     relocate_artifact_locations,
 )
 from tasks.runtime import open_runtime
 from tasks.tags import TAG_MOVED_AT, TAG_MOVED_FROM
-from tasks.tracking import (
-    ensure_experiment,
-    log_decision_run,
-    make_client,
-    read_decision_record,
-    settings_for_data_root,
-)
 
 # slow (left out of `make test-fast`): each test opens a fresh MLflow store.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -1,6 +1,6 @@
 """Report reading and rendering against a real MLflow store, real files and matplotlib.
 
-Decision runs are written with ``tasks.tracking.log_decision_run`` exactly as a
+Decision runs are written with ``tasks.decision_store.log_decision_run`` exactly as a
 cycle writes them (records from the real decision functions, the same tags and
 metrics), then read back by ``tasks.history`` and rendered by ``tasks.html_report``.
 """
@@ -34,7 +34,7 @@ from mlops_core.records import CycleRecord, RollbackRecord
 from mlops_core.report import CycleOutcome, cycle_summary
 from mlops_core.retrain import decide_retrain
 from mlops_core.sentences import wording_for
-from tasks import history, tracking
+from tasks import decision_store, history, mlflow_store
 from tasks.html_report import render_cycle_report, render_history_report
 from tasks.storage import load_usecase_file
 from tasks.tags import TAG_SUPERSEDED_BY
@@ -160,7 +160,7 @@ def _cycle(period: int, realized: float, *, champion: str, challenger: str | Non
 
 
 def _record(o: CycleOutcome) -> CycleRecord:
-    """The record ``flows.cycle._finish`` writes."""
+    """The record ``tasks.commit_protocol.finish`` writes."""
     return CycleRecord.from_outcome(
         o,
         usecase=USECASE.name,
@@ -188,7 +188,7 @@ def _log(client, exp: str, o: CycleOutcome, *, superseded_by: str | None = None)
         "estimated": perf.estimated or 0.0,
         "estimated_current": 7.3,
     }
-    run_id = tracking.log_decision_run(
+    run_id = decision_store.log_decision_run(
         client,
         experiment_id=exp,
         run_name=f"p{o.period}",
@@ -202,7 +202,7 @@ def _log(client, exp: str, o: CycleOutcome, *, superseded_by: str | None = None)
     )
     if o.promotion is not None:
         time.sleep(0.01)  # runs are ordered by their start time in milliseconds
-        tracking.log_decision_run(
+        decision_store.log_decision_run(
             client,
             experiment_id=exp,
             run_name=f"p{o.period}-{o.promotion.action}",
@@ -223,14 +223,14 @@ def _log(client, exp: str, o: CycleOutcome, *, superseded_by: str | None = None)
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("mlflow")
-    client = tracking.make_client(tracking.settings_for_data_root(root))
-    exp = tracking.ensure_experiment(client, "shop-decisions", str(root / "mlartifacts"))
+    client = mlflow_store.make_client(mlflow_store.settings_for_data_root(root))
+    exp = mlflow_store.ensure_experiment(client, "shop-decisions", str(root / "mlartifacts"))
     runs = {
         20: _log(client, exp, _cycle(20, 7.1, champion="3")),
         21: _log(client, exp, _cycle(21, 10.5, champion="3", challenger="4")),
         22: _log(client, exp, _cycle(22, 10.8, champion="4", challenger="5"), superseded_by="6"),
     }
-    tracking.log_decision_run(
+    decision_store.log_decision_run(
         client,
         experiment_id=exp,
         run_name="rollback",

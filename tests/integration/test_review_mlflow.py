@@ -24,7 +24,7 @@ from mlops_core.guardrails import apply_guardrails
 from mlops_core.records import LedgerEntry, ReviewRecord
 from mlops_core.review import ReviewRequest, RowDecision
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
-from tasks import review, steps, storage, tracking
+from tasks import decision_store, review, steps, storage
 from tasks.runtime import Runtime, open_runtime
 from tasks.tags import TAG_REVIEW_BATCH, TAG_REVIEW_ID, TAG_REVIEW_STATE, TAG_REVIEWER
 
@@ -86,8 +86,8 @@ def pending_ids(rt: Runtime, batch: str) -> list[str]:
     return [row.row_id for row in review.pending_rows(rt, batch)]
 
 
-def review_runs(rt: Runtime, batch: str) -> list[tracking.DecisionRunInfo]:
-    runs = tracking.find_decision_runs(
+def review_runs(rt: Runtime, batch: str) -> list[decision_store.DecisionRunInfo]:
+    runs = decision_store.find_decision_runs(
         rt.client, rt.decisions_experiment_id, filter_tags={"mlops.kind": "review"}
     )
     return [r for r in runs if r.tags.get(TAG_REVIEW_BATCH) == batch]
@@ -152,7 +152,7 @@ def test_a_review_is_recorded_as_a_decision_run(rt: Runtime) -> None:
     assert run.tags[TAG_REVIEWER] == "alice"
     assert run.tags[TAG_REVIEW_ID] == result.decision.review_id
     assert run.metrics["released_rows"] == 1 and run.metrics["rejected_rows"] == 1
-    record = tracking.read_decision_record(rt.client, run.run_id, ReviewRecord)
+    record = decision_store.read_decision_record(rt.client, run.run_id, ReviewRecord)
     assert record.batch == batch and record.released_file == f"{batch}.reviewed-1.parquet"
     assert record.decision.action == "apply"
     assert [r.row_id for r in record.decision.rows] == [a, b]
@@ -160,7 +160,7 @@ def test_a_review_is_recorded_as_a_decision_run(rt: Runtime) -> None:
         record.batch_sha256
         == pd.read_parquet(rt.paths.predictions / f"{batch}.parquet")["batch_sha256"].iloc[0]
     )
-    markdown = tracking.read_decision_markdown(rt.client, run.run_id)
+    markdown = decision_store.read_decision_markdown(rt.client, run.run_id)
     assert "checked the shelves" in markdown and f"| {b} | rejected |" in markdown
 
 

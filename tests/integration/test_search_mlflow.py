@@ -12,8 +12,8 @@ import pytest
 from mlflow import MlflowClient
 
 from mlops_core.config import UseCase, parse_usecase
+from tasks.mlflow_store import ensure_experiment, make_client, settings_for_data_root
 from tasks.search import PARENT_TAG, log_search, run_search, runner_mapper
-from tasks.tracking import ensure_experiment, make_client, settings_for_data_root
 
 # slow (left out of `make test-fast`): searches train many trials, one case in a Prefect harness.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -29,30 +29,32 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from mlops_core.records import RollbackRecord
-from tasks.tracking import (
-    ChampionChangedError,
+from tasks.commit_protocol import ChampionChangedError
+from tasks.decision_store import find_decision_runs, log_decision_run, read_decision_record
+from tasks.mlflow_store import (
     MlflowSettings,
-    ModelIntegrityError,
-    ModelProfile,
-    NoPreviousVersionError,
-    TrainedModel,
-    champion_at,
     ensure_experiment,
     fail_runs_left_running,
-    find_decision_runs,
+    make_client,
+    resolve_settings,
+    settings_for_data_root,
+)
+from tasks.model_registry import (
+    NoPreviousVersionError,
+    champion_at,
+    rollback_champion,
+    set_champion,
+    tag_version,
+    version_history,
+)
+from tasks.training_runs import (
+    ModelIntegrityError,
+    ModelProfile,
+    TrainedModel,
     get_model_version_info,
     load_model,
     load_reference,
-    log_decision_run,
     log_training_run,
-    make_client,
-    read_decision_record,
-    resolve_settings,
-    rollback_champion,
-    set_champion,
-    settings_for_data_root,
-    tag_version,
-    version_history,
 )
 
 # slow (left out of `make test-fast`): each test opens a fresh MLflow store.
