@@ -3,6 +3,7 @@
     uv run python bench/soak.py               # 200 cycles (about 15 minutes on 2 cores)
     uv run python bench/soak.py --cycles 50
     uv run python bench/soak.py --label-fault-every 0   # clean label files only
+    uv run python bench/soak.py --profile-cycles 16,17,189,190 --profile-dir prof
 
 Bootstraps the retail demand use case, then lands one simulated week at a time
 (labels arriving late, as in the demo) and runs a ``monitor`` cycle on it. After
@@ -14,7 +15,8 @@ At the end it prints, measured in this run:
   too);
 - cycle-time drift: median cycle time of the last 20 cycles against the 20
   after the warm-up (target under 20%; retraining cycles are slower, so both
-  medians mix them alike);
+  medians mix them alike), with the process's CPU time beside it (other work
+  on the cores inflates wall time, hardly CPU time);
 - reconciliation: every landed batch is in the ledger exactly once, scored or
   quarantined, and nothing is left in landing;
 - label faults: every ``--label-fault-every``-th live week's label file (5 by
@@ -32,8 +34,10 @@ gate all meet their targets.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -114,9 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         help="Every k-th live week's label file carries a fault (0: none).",
     )
     parser.add_argument("--json", type=Path, help="Also write the per-cycle figures here.")
+    parser.add_argument(
+        "--profile-cycles",
+        default="",
+        help="Comma-separated cycle numbers (1 = first after the bootstrap) to run under "
+        "cProfile; each writes cycle-<n>.prof into --profile-dir (read with pstats).",
+    )
+    parser.add_argument("--profile-dir", type=Path, default=Path("."))
     args = parser.parse_args(argv)
     if args.cycles < WARM_UP + 2 * WINDOW:
         parser.error(f"--cycles must be at least {WARM_UP + 2 * WINDOW}")
+    profiled = {int(n) for n in args.profile_cycles.split(",") if n.strip()}
 
     from flows.cycle import bootstrap, monitor
     from flows.demo import SHIPPED_USECASE
@@ -159,18 +171,28 @@ def main(argv: list[str] | None = None) -> int:
                     label_file = f"labels_{q:03d}.csv"
                     labels.to_csv(paths.labels / label_file, index=False)
                     expected[label_file] = (fault, action, rules)
-            started = time.perf_counter()
+            profiler = cProfile.Profile() if len(cycles) + 1 in profiled else None
+            started, cpu_started = time.perf_counter(), time.process_time()
             # As `mlops monitor` runs a cycle: without the heartbeat thread, whose
             # 1 s sleep steps would hold every run up to 1 s (flows/local.py) and
             # make cycle times move in whole seconds.
             with without_heartbeats():
+                if profiler is not None:
+                    profiler.enable()
                 row = monitor(str(SHIPPED_USECASE), name, str(root))
+                if profiler is not None:
+                    profiler.disable()
             seconds = time.perf_counter() - started
+            cpu_seconds = time.process_time() - cpu_started
+            if profiler is not None:
+                args.profile_dir.mkdir(parents=True, exist_ok=True)
+                profiler.dump_stats(args.profile_dir / f"cycle-{len(cycles) + 1}.prof")
             gc.collect()
             cycles.append(
                 {
                     "period": p,
                     "seconds": seconds,
+                    "cpu_seconds": cpu_seconds,
                     "rss_mib": rss_mib(),
                     "decision": row.decision,
                     "validation": row.validation,
@@ -231,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     early = statistics.median(c["seconds"] for c in cycles[WARM_UP : WARM_UP + WINDOW])
     late = statistics.median(c["seconds"] for c in cycles[-WINDOW:])
     drift = late / early - 1
+    # CPU time of this process (every thread): unlike wall time, other work on
+    # the machine's cores hardly moves it, so it tells growth from contention.
+    cpu_early = statistics.median(c["cpu_seconds"] for c in cycles[WARM_UP : WARM_UP + WINDOW])
+    cpu_late = statistics.median(c["cpu_seconds"] for c in cycles[-WINDOW:])
     memory_ok = growth < MEMORY_TARGET
     time_ok = drift < CYCLE_TIME_TARGET
     print(f"\n{len(cycles)} cycles after the bootstrap, seed {args.seed}")
@@ -245,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"cycle time: median {early:.2f} s (cycles {WARM_UP + 1}-{WARM_UP + WINDOW}), "
         f"{late:.2f} s (last {WINDOW}): {drift:+.1%} (target under +{CYCLE_TIME_TARGET:.0%}): "
-        f"{'OK' if time_ok else 'OVER TARGET'}"
+        f"{'OK' if time_ok else 'OVER TARGET'}; CPU time of the process: median "
+        f"{cpu_early:.2f} s, then {cpu_late:.2f} s ({cpu_late / cpu_early - 1:+.1%}); "
+        f"load average at the end {os.getloadavg()[0]:.1f}"
     )
     ok = len(shas) == len(set(shas)) == landed and scored + quarantined == landed and not left
     print(

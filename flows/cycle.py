@@ -21,7 +21,6 @@ from flows.local import without_heartbeats
 from flows.report_writer import write_cycle_report
 from mlops_core.cycle import (
     DecisionHistory,
-    PastDecision,
     bootstrap_inputs,
     build_retrain_inputs,
 )
@@ -45,15 +44,12 @@ from mlops_core.retrain import decide_retrain
 from mlops_core.sentences import input_range_finding_sentence
 from mlops_core.stats import attribute_decay
 from mlops_core.training import Predictions, labeled_rows
-from tasks import commit_protocol, decision_store, model_registry, steps, storage
+from tasks import commit_protocol, history, model_registry, steps, storage
 from tasks.commit_adapters import commit_ports
 from tasks.notify import emit, publish_markdown
 from tasks.runtime import Runtime, open_runtime
 from tasks.tags import (
     TAG_CHAMPION_VERSION,
-    TAG_KIND,
-    TAG_LABELS_THROUGH,
-    TAG_PERIOD,
     TAG_PREVIOUS_VERSION,
     Event,
 )
@@ -63,25 +59,10 @@ BOOTSTRAP_SHA = "-" * 64
 
 
 # ---------------------------------------------------------------- helpers
-def _tag_int(value: str | None) -> int | None:
-    return int(value) if value not in (None, "", "None") else None
-
-
 def _decision_history(rt: Runtime) -> DecisionHistory:
-    """Earlier retrain-kind decisions of this use case, from the decisions experiment."""
-    runs = decision_store.find_decision_runs(
-        rt.client,
-        rt.decisions_experiment_id,
-        filter_tags={TAG_KIND: "retrain"},
-        max_results=500,
-    )
-    return DecisionHistory.from_decisions(
-        PastDecision(
-            period=_tag_int(run.tags.get(TAG_PERIOD)),
-            action=run.action,
-            labels_through=_tag_int(run.tags.get(TAG_LABELS_THROUGH)),
-        )
-        for run in runs  # newest first
+    """What earlier retrain-kind decisions of this use case say about the next one."""
+    return history.read_decision_history(
+        rt.client, rt.decisions_experiment_id, rt.usecase.retrain.budget_window_periods
     )
 
 

@@ -47,6 +47,7 @@ from mlops_core.records import CycleRecord, CycleResult, LedgerEntry
 from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary
 from mlops_core.sentences import wording_for
 from tasks.tags import (
+    METRIC_PERIOD,
     PREFIX,
     TAG_BATCH,
     TAG_BATCH_NAME,
@@ -394,7 +395,10 @@ def finish(
 def cycle_metrics(outcome: CycleOutcome) -> dict[str, float]:
     """The numbers of a cycle worth charting across decisions (its decision run's metrics)."""
     perf, drift, g = outcome.performance, outcome.drift, outcome.guardrails
-    metrics: dict[str, float] = {"period": float(outcome.period), "rows": float(outcome.gate.rows)}
+    metrics: dict[str, float] = {
+        METRIC_PERIOD: float(outcome.period),
+        "rows": float(outcome.gate.rows),
+    }
     if perf is not None and perf.realized is not None:
         metrics.update(
             {

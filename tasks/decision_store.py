@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from mlflow import MlflowClient
 
@@ -159,6 +159,11 @@ def find_decision_runs(
     experiment_id: str,
     *,
     filter_tags: Mapping[str, str] | None = None,
+    like_tags: Mapping[str, str] | None = None,
+    min_metrics: Mapping[str, float] | None = None,
+    started_since: int | None = None,
+    order: Literal["newest", "oldest", "highest"] = "newest",
+    order_metric: str | None = None,
     max_results: int = 100,
 ) -> list[DecisionRunInfo]:
     """Finished decision runs, newest first, optionally only those with the given tag values.
@@ -171,21 +176,41 @@ def find_decision_runs(
         client: MLflow client.
         experiment_id: The decisions experiment.
         filter_tags: Exact tag values every returned run must have.
+        like_tags: SQL ``LIKE`` patterns (``%`` any text) every returned run's tags match.
+        min_metrics: Lower bounds every returned run's metrics meet (a run
+            without the metric is left out).
+        started_since: Only runs started at or after this time (ms since the epoch).
+        order: ``newest`` or ``oldest`` first by start time, or ``highest``
+            ``order_metric`` first (newest first among equals).
+        order_metric: The metric ``order="highest"`` sorts on.
         max_results: Most runs returned.
 
     Returns:
-        The matching runs, newest first.
+        The matching runs, in ``order``.
     """
     clauses = ["attributes.status = 'FINISHED'"]
-    for key, value in (filter_tags or {}).items():
-        if "`" in key or "'" in str(value):
-            raise ValueError(f"tag filter {key}={value!r} contains a quote character")
-        clauses.append(f"tags.`{key}` = '{value}'")
+    for op, tags in (("=", filter_tags), ("LIKE", like_tags)):
+        for key, value in (tags or {}).items():
+            if "`" in key or "'" in str(value):
+                raise ValueError(f"tag filter {key}={value!r} contains a quote character")
+            clauses.append(f"tags.`{key}` {op} '{value}'")
+    for key, bound in (min_metrics or {}).items():
+        if "`" in key:
+            raise ValueError(f"metric filter {key!r} contains a backquote")
+        clauses.append(f"metrics.`{key}` >= {float(bound)!r}")
+    if started_since is not None:
+        clauses.append(f"attributes.start_time >= {int(started_since)}")
+    if order == "highest":
+        if order_metric is None or "`" in order_metric:
+            raise ValueError(f"order 'highest' needs a metric name, not {order_metric!r}")
+        order_by = [f"metrics.`{order_metric}` DESC", "attributes.start_time DESC"]
+    else:
+        order_by = [f"attributes.start_time {'ASC' if order == 'oldest' else 'DESC'}"]
     runs = client.search_runs(
         [experiment_id],
         filter_string=" and ".join(clauses),
         max_results=max_results,
-        order_by=["attributes.start_time DESC"],
+        order_by=order_by,
     )
     found = []
     for run in runs:

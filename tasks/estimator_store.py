@@ -22,6 +22,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from mlops_core.estimation import PerformanceEstimator
+from tasks.skops_objects import load_skops
 from tasks.training_runs import _TRUSTABLE_MODULE_PREFIXES, ModelIntegrityError
 
 ESTIMATOR_DIR = "estimator"
@@ -78,7 +79,6 @@ def load_estimator(client: MlflowClient, run_id: str) -> PerformanceEstimator | 
         ModelIntegrityError: Files missing, or a trusted-types list naming types
             outside scikit-learn, numpy and scipy (nothing is deserialised then).
     """
-    import skops.io
 
     stored = {Path(info.path).name for info in client.list_artifacts(run_id, ESTIMATOR_DIR)}
     if not stored:
@@ -95,7 +95,7 @@ def load_estimator(client: MlflowClient, run_id: str) -> PerformanceEstimator | 
         untrustable = [t for t in trusted if not t.startswith(_TRUSTABLE_MODULE_PREFIXES)]
         if untrustable:
             raise ModelIntegrityError(f"{where} asks to trust unexpected types: {untrustable}")
-        objects = skops.io.load(folder / OBJECTS_FILE, trusted=trusted)
+        objects = load_skops(folder / OBJECTS_FILE, trusted)
         params = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))
     if not isinstance(objects, dict) or not isinstance(params, dict):
         raise ModelIntegrityError(f"{where} is not an estimator state")

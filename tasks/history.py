@@ -6,7 +6,9 @@ The decisions experiment in MLflow holds one run per decision: a cycle's
 The review folder holds the rows guardrails held back. This module is the only
 place the reports touch MLflow or those files: it maps them into frozen values
 (``CycleOutcome`` and the decision types of ``mlops_core.decisions``), so the
-renderers in ``tasks.html_report`` never index JSON or MLflow objects.
+renderers in ``tasks.html_report`` never index JSON or MLflow objects. It also
+reads the summary of earlier decisions a cycle's retrain decision starts from
+(:func:`read_decision_history`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from mlops_core.config import UseCase
+from mlops_core.cycle import DecisionHistory, PastDecision
 from mlops_core.records import CycleRecord, RecordError, RollbackRecord
 from mlops_core.report import ChampionChange, CycleOutcome
 from tasks import decision_store
 from tasks.tags import (
+    METRIC_PERIOD,
+    TAG_ACTION,
     TAG_BATCH,
     TAG_BATCH_NAME,
     TAG_CHALLENGER_VERSION,
@@ -198,6 +203,60 @@ def _in_window(
     return since_time is None or at >= since_time
 
 
+#: Newest decisions read for the labels already judged (see :func:`read_decision_history`).
+LATEST_DECISIONS = 8
+
+
+def read_decision_history(
+    client: MlflowClient, decisions_experiment_id: str, budget_window_periods: int
+) -> DecisionHistory:
+    """What earlier retrain-kind decisions say about the next one (cooldown, budget, lateness).
+
+    Three small searches instead of reading every decision, so a cycle does not
+    slow down as the history grows: the newest decisions (the labels already
+    judged; each decision carries the latest value forward), the one of the
+    highest period (a batch before it is late) and the trainings of the highest
+    periods, as many as the retrain budget's window has periods (the cooldown
+    and the budget count them). The result is the summary of every decision.
+
+    Args:
+        client: MLflow client.
+        decisions_experiment_id: The use case's decisions experiment.
+        budget_window_periods: The retrain budget's window.
+
+    Returns:
+        The summary the next retrain decision reads.
+    """
+
+    def search(max_results: int, **criteria: Any) -> list[decision_store.DecisionRunInfo]:
+        return decision_store.find_decision_runs(
+            client,
+            decisions_experiment_id,
+            filter_tags={TAG_KIND: "retrain"},
+            max_results=max_results,
+            **criteria,
+        )
+
+    newest = search(LATEST_DECISIONS)
+    highest = search(1, order="highest", order_metric=METRIC_PERIOD)
+    trainings = search(
+        budget_window_periods,
+        like_tags={TAG_ACTION: "%train"},  # "train" (the first model) and "retrain"
+        order="highest",
+        order_metric=METRIC_PERIOD,
+    )
+    # Newest first, so the labels judged come from the newest decision that has them.
+    runs = {run.run_id: run for run in (*newest, *highest, *trainings)}.values()
+    return DecisionHistory.from_decisions(
+        PastDecision(
+            period=_int(run.tags.get(TAG_PERIOD)),
+            action=run.action,
+            labels_through=_int(run.tags.get(TAG_LABELS_THROUGH)),
+        )
+        for run in runs
+    )
+
+
 def load_history(
     client: MlflowClient,
     decisions_experiment_id: str,
@@ -211,7 +270,9 @@ def load_history(
     """The decision history of a use case, as typed points.
 
     One search of the decisions experiment gives every cycle's tags and
-    metrics. With ``read_records`` the records of the cycles in the window and
+    metrics. With ``since_period`` and without ``read_records`` (the window of a
+    cycle's report) only the runs started since the window's first cycle are
+    read, so the cost does not grow with the history. With ``read_records`` the records of the cycles in the window and
     of every promotion and rollback are read as well (one artifact each): they
     give each point its typed decisions and the champion timeline its reasons.
 
@@ -227,7 +288,12 @@ def load_history(
     Returns:
         The history, oldest first.
     """
-    runs = decision_store.find_decision_runs(client, decisions_experiment_id, max_results=max_runs)
+    if since_period is not None and not read_records:
+        runs = _runs_since_period(client, decisions_experiment_id, since_period, max_runs)
+    else:
+        runs = decision_store.find_decision_runs(
+            client, decisions_experiment_id, max_results=max_runs
+        )
     truncated = len(runs) >= max_runs
     runs = sorted(runs, key=lambda r: r.start_time)  # oldest first
     promotions = {r.tags.get(TAG_BATCH): r for r in runs if r.kind == "promotion" and r.action}
@@ -284,6 +350,31 @@ def load_history(
         since_period=since_period,
         since_time=since_time,
         truncated=truncated,
+    )
+
+
+def _runs_since_period(
+    client: MlflowClient, decisions_experiment_id: str, since_period: int, max_runs: int
+) -> list[decision_store.DecisionRunInfo]:
+    """Decision runs started since the first cycle of ``since_period`` or later, newest first.
+
+    A window of periods without the champion timeline needs nothing older, and
+    reading only these keeps the cost of a cycle's report from growing with
+    the history. Late cycles of earlier periods among them are left out by the
+    caller, as in the full search.
+    """
+    first = decision_store.find_decision_runs(
+        client,
+        decisions_experiment_id,
+        filter_tags={TAG_KIND: "retrain"},
+        min_metrics={METRIC_PERIOD: since_period},
+        order="oldest",
+        max_results=1,
+    )
+    if not first:
+        return []
+    return decision_store.find_decision_runs(
+        client, decisions_experiment_id, started_since=first[0].start_time, max_results=max_runs
     )
 
 

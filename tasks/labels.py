@@ -38,6 +38,7 @@ from mlops_core.config import UseCase
 from mlops_core.label_gate import LabelGateDecision, check_label_file
 from mlops_core.records import FileStat, LabelDecisionLine, LabelLedgerLine, LabelSeenLine
 from tasks import storage
+from tasks.scored_ids import scored_ids
 from tasks.storage import UseCasePaths
 
 #: Ledger key of a line that only records a file whose content was gated before
@@ -139,17 +140,6 @@ def _compact(folder: Path, id_column: str, target_column: str) -> None:
             f.unlink(missing_ok=True)
 
 
-def _scored_ids(paths: UseCasePaths, id_column: str) -> pd.Index:
-    """Ids of every accepted batch, as text."""
-    parts = [
-        storage.ids_as_text(pd.read_parquet(f, columns=[id_column])[id_column])
-        for f in storage.parquet_files(paths.processed)
-    ]
-    if not parts:
-        return pd.Index([], dtype=object)
-    return pd.Index(pd.concat(parts, ignore_index=True).unique())
-
-
 def _file_stat(path: Path) -> FileStat:
     """What identifies an unchanged file without reading it: its size and mtime."""
     stat = path.stat()
@@ -228,7 +218,7 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
             accepted = None
         else:
             if scored is None:
-                scored = _scored_ids(paths, d.id_column)
+                scored = scored_ids(paths, d.id_column)
             if known is None:
                 known = _labels_by_id(
                     read_accepted_labels(paths, d.id_column, d.target_column),

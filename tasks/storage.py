@@ -165,7 +165,7 @@ def file_sha256(path: Path) -> str:
 
 
 @contextmanager
-def _replacing(path: Path) -> Iterator[str]:
+def replacing(path: Path) -> Iterator[str]:
     """A temporary file beside ``path`` that replaces it when the block ends without error."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -179,7 +179,7 @@ def _replacing(path: Path) -> Iterator[str]:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    with _replacing(path) as tmp, open(tmp, "wb") as fh:
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -199,14 +199,14 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     batch of 20 float columns writes in 0.10 s instead of 0.17 s, and is smaller).
     """
     dictionary = [str(c) for c in frame.columns if not pd.api.types.is_float_dtype(frame[c])]
-    with _replacing(path) as tmp:
+    with replacing(path) as tmp:
         frame.to_parquet(tmp, index=False, use_dictionary=dictionary)
     return path
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write a frame as CSV atomically (a reader never sees half a batch)."""
-    with _replacing(path) as tmp:
+    with replacing(path) as tmp:
         frame.to_csv(tmp, index=False)
     return path
 
@@ -220,7 +220,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
 
 def copy_atomic(source: Path, path: Path) -> Path:
     """Copy a file byte for byte; ``path`` holds the old content or the new, never part."""
-    with _replacing(path) as tmp:
+    with replacing(path) as tmp:
         shutil.copyfile(source, tmp)
     return path
 
@@ -240,7 +240,7 @@ def move_verified(source: Path, folder: Path, sha256: str) -> Path:
     target = folder / source.name
     if target.exists() and file_sha256(target) != sha256:
         target = folder / f"{source.stem}.{sha256[:12]}{source.suffix}"
-    with _replacing(target) as tmp:
+    with replacing(target) as tmp:
         shutil.copyfile(source, tmp)
         if file_sha256(Path(tmp)) != sha256:
             raise OSError(f"copy of {source.name} into {folder.name} does not match its hash")

@@ -88,3 +88,7 @@ class Event(StrEnum):
 RESOURCE_USECASE = "mlops.usecase."
 #: Resource id of a model version: this prefix, the use case's name, ``.v`` and the version.
 RESOURCE_MODEL = "mlops.model."
+
+#: The metric of a retrain-kind decision run that holds its period (searches filter and
+#: sort on it, so it is a name here like the tags).
+METRIC_PERIOD = "period"

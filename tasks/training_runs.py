@@ -11,7 +11,6 @@ sample and reference profile are what later cycles judge the model by.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import tempfile
@@ -43,6 +42,8 @@ from tasks.model_registry import (
     ensure_registered_model,
     lookup_version,
 )
+from tasks.skops_objects import load_skops
+from tasks.storage import file_sha256
 from tasks.tags import (
     TAG_BATCH,
     TAG_KIND,
@@ -326,7 +327,7 @@ def log_training_run(
                     input_example=example,
                     pip_requirements=list(_pinned_requirements()),
                 )
-            sha256 = _sha256_file(model_dir / SKOPS_FILE)
+            sha256 = file_sha256(model_dir / SKOPS_FILE)
             client.log_model_artifacts(model_id, str(model_dir))
         client.finalize_logged_model(model_id, "READY")
 
@@ -482,14 +483,6 @@ def _pinned_requirements() -> tuple[str, ...]:
     return tuple(f"{name}=={installed_version(name)}" for name in _PINNED_PACKAGES)
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def get_model_version_info(
     client: MlflowClient,
     name: str,
@@ -550,7 +543,6 @@ def load_model(client: MlflowClient, info: ChampionInfo) -> Any:
             list that names types outside the allowed packages.
     """
     import mlflow.artifacts
-    import skops.io
 
     location = client.get_model_version_download_uri(info.name, info.version)
     with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp:
@@ -575,13 +567,13 @@ def load_model(client: MlflowClient, info: ChampionInfo) -> Any:
             tracking_uri=client.tracking_uri,
             registry_uri=client.tracking_uri,
         )
-        actual = _sha256_file(Path(model_path))
+        actual = file_sha256(Path(model_path))
         if not info.model_sha256 or actual != info.model_sha256:
             raise ModelIntegrityError(
                 f"{where}: model file sha256 {actual} does not match the registered "
                 f"{info.model_sha256 or '(none)'}; refusing to load it"
             )
-        return skops.io.load(model_path, trusted=trusted)
+        return load_skops(Path(model_path), trusted, sha256=actual)
 
 
 def load_reference(client: MlflowClient, run_id: str) -> pd.DataFrame:

@@ -43,11 +43,11 @@ def counted(monkeypatch):
     counters = {
         "hashed": Counted(storage.file_sha256),
         "accepted_reads": Counted(intake.read_accepted_labels),
-        "scored_reads": Counted(intake._scored_ids),
+        "scored_reads": Counted(intake.scored_ids),
     }
     monkeypatch.setattr(storage, "file_sha256", counters["hashed"])
     monkeypatch.setattr(intake, "read_accepted_labels", counters["accepted_reads"])
-    monkeypatch.setattr(intake, "_scored_ids", counters["scored_reads"])
+    monkeypatch.setattr(intake, "scored_ids", counters["scored_reads"])
     return counters
 
 

@@ -37,7 +37,7 @@ from mlops_core.sentences import wording_for
 from tasks import decision_store, history, mlflow_store
 from tasks.html_report import render_cycle_report, render_history_report
 from tasks.storage import load_usecase_file
-from tasks.tags import TAG_SUPERSEDED_BY
+from tasks.tags import METRIC_PERIOD, TAG_SUPERSEDED_BY
 
 # slow (left out of `make test-fast`): each test opens a fresh MLflow store.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -181,6 +181,7 @@ def _log(client, exp: str, o: CycleOutcome, *, superseded_by: str | None = None)
     perf = o.performance
     assert perf is not None and perf.realized is not None and o.retrain is not None
     metrics = {
+        METRIC_PERIOD: float(o.period),  # as every cycle logs it (commit_protocol.cycle_metrics)
         "realized": perf.realized.value,
         "realized_low": perf.realized.low,
         "realized_high": perf.realized.high,

@@ -1,0 +1,96 @@
+"""The ids of every accepted batch, kept in one cached file that grows by the new batches only.
+
+The label gate needs the ids of every batch ever scored (a label for an id
+never scored is set aside). Reading them from every file in ``processed``
+costs one Parquet read per batch, so a cycle would slow down as the history
+grows. This module keeps them in one file, ``scored_ids.parquet`` beside the
+use case's ``processed`` folder, whose footer names the processed files it
+was built from (name, size, modification time). A call reads that one file,
+lists ``processed`` (no reads) and reads only the files it does not yet hold.
+
+The cache is derived data and never the record: it is rebuilt from
+``processed`` whenever a file it names is gone or has changed, and it is
+replaced atomically, so a crash leaves the old cache or the new one, each true
+of the files it names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks import storage
+from tasks.storage import UseCasePaths
+
+#: Key of the footer metadata that names the processed files the cache holds.
+SOURCES_KEY = b"mlops.scored_ids.sources"
+#: Column of the cached ids (text, the form labels are compared in).
+ID_COLUMN = "id"
+
+Source = tuple[str, int, int]
+
+
+def scored_ids_cache(paths: UseCasePaths) -> Path:
+    """Where the use case's scored ids are cached."""
+    return paths.processed.parent / "scored_ids.parquet"
+
+
+def _source(path: Path) -> Source:
+    stat = path.stat()
+    return (path.name, stat.st_size, stat.st_mtime_ns)
+
+
+def _read_cache(cache: Path) -> tuple[pd.Series, set[Source]] | None:
+    """The cached ids and the sources they came from, or None when there is no usable cache."""
+    try:
+        table = pq.read_table(cache)
+        raw = (table.schema.metadata or {})[SOURCES_KEY]
+        sources = {(str(n), int(s), int(m)) for n, s, m in json.loads(raw)}
+    except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+        return None
+    return table.column(ID_COLUMN).to_pandas(), sources
+
+
+def _write_cache(cache: Path, ids: pd.Series, sources: set[Source]) -> None:
+    table = pa.table({ID_COLUMN: pa.array(ids.to_numpy(dtype=object), type=pa.string())})
+    table = table.replace_schema_metadata({SOURCES_KEY: json.dumps(sorted(sources)).encode()})
+    with storage.replacing(cache) as tmp:
+        pq.write_table(table, tmp)
+
+
+def _ids_of(files: list[Path], id_column: str) -> pd.Series:
+    parts = [storage.ids_as_text(pd.read_parquet(f, columns=[id_column])[id_column]) for f in files]
+    if not parts:
+        return pd.Series([], dtype=object)
+    return pd.concat(parts, ignore_index=True)
+
+
+def scored_ids(paths: UseCasePaths, id_column: str) -> pd.Index:
+    """Ids of every accepted batch, as text, without rereading the batches read before.
+
+    Args:
+        paths: The use case's folders.
+        id_column: The id column of the batches.
+
+    Returns:
+        The distinct ids of every file in ``processed``.
+    """
+    files = {f.name: f for f in storage.parquet_files(paths.processed)}
+    current = {_source(f) for f in files.values()}
+    cache = scored_ids_cache(paths)
+    cached = _read_cache(cache) if cache.exists() else None
+    if cached is not None and cached[1] <= current:
+        ids, held = cached
+        new = sorted(current - held)
+    else:  # no cache, or a file it was built from is gone or changed: rebuild
+        ids, held = pd.Series([], dtype=object), set()
+        new = sorted(current)
+    if new:
+        added = _ids_of([files[name] for name, _, _ in new], id_column)
+        ids = pd.Series(pd.concat([ids, added], ignore_index=True).unique(), dtype=object)
+        _write_cache(cache, ids, held | set(new))
+    return pd.Index(ids.unique())
