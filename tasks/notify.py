@@ -13,6 +13,7 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
+from mlops_core.records import EventPayload
 from tasks.tags import RESOURCE_MODEL, RESOURCE_USECASE, Event
 
 #: Every event name, as Prefect receives it.
@@ -25,7 +26,7 @@ def artifact_key(*parts: str) -> str:
 
 
 def emit(
-    event: Event, usecase: str, payload: Mapping[str, Any], related_version: str | None = None
+    event: Event, usecase: str, payload: EventPayload, related_version: str | None = None
 ) -> None:
     """Emit a product event about a use case.
 
@@ -48,7 +49,7 @@ def emit(
             "prefect.resource.name": usecase,
         },
         related=related or None,
-        payload=dict(payload),
+        payload=payload.model_dump(mode="json"),
     )
 
 
