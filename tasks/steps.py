@@ -574,7 +574,9 @@ def log_challenger(
         decay_reference_basis=result.decay_reference.basis,
         contract_columns=contract_columns(uc.contract),
     )
-    params: dict[str, object] = {f"model.{k}": v for k, v in uc.model.params.items()}
+    params: dict[str, mlflow_store.ParamValue] = {
+        f"model.{k}": v for k, v in uc.model.params.items()
+    }
     params.update(
         {
             "estimator": uc.model.estimator,
