@@ -19,7 +19,7 @@ from mlops_core.reasons import ReasonCode
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("flows", "tasks", "mlops_core")
+PACKAGES = ("flows", "tasks", "mlops_core", "bench")
 TAGS_MODULE = Path("tasks/tags.py")
 REASONS_MODULE = Path("mlops_core/reasons.py")
 #: Words spelled like a reason code that name something else: an approval answer,
