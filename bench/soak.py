@@ -101,7 +101,7 @@ def faulty_labels(labels, fault: str, target: str):
     if fault == "too_many_bad_rows":
         rows = out.index[: int(len(out) * 0.3)]
         out.loc[rows, target] = -out.loc[rows, target] - 1.0
-        return out, "quarantine", {ReasonCode.TARGET_OUT_OF_RANGE: len(rows)}
+        return out, "quarantine", {str(ReasonCode.TARGET_OUT_OF_RANGE): len(rows)}
     raise ValueError(f"unknown label fault {fault!r}")
 
 
