@@ -43,7 +43,7 @@ CODE_NAMES = frozenset({"code", "codes", "rule", "trigger", "reason_codes"})
 
 
 def _modules() -> list[Path]:
-    return sorted(p.relative_to(REPO) for pkg in PACKAGES for p in (REPO / pkg).glob("*.py"))
+    return sorted(p.relative_to(REPO) for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py"))
 
 
 def _strings(node: ast.AST) -> list[ast.Constant]:
