@@ -16,7 +16,8 @@ each, one writer and one reader:
   ``tasks.labels.admit_label_files`` and read by ``tasks.labels.label_ledger_lines``.
 
 The flows return the result models at the end of this module, never dicts;
-:class:`AlertRecord` is also the line the ``alert`` flow appends to ``alerts.jsonl``.
+:class:`AlertRecord` is also the line the ``alert`` flow appends to ``alerts.jsonl``;
+:class:`EventPayload` is the payload of every product event (and of that line).
 
 Written strictly, read tolerantly: a model refuses unknown keys when the
 product builds it (a misspelt field fails at once), while :meth:`StoredRecord.read`

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlops_core.decisions import RuleResult
 from mlops_core.reasons import ReasonCode as C
-from mlops_core.renderers.registry import Numbers, _says
+from mlops_core.renderers.registry import Numbers, says
 
 
 def _where(result: RuleResult) -> str:
@@ -22,18 +22,18 @@ def _found(result: RuleResult) -> str:
     return "; ".join(parts)
 
 
-@_says(C.RULE_FAILED, C.RULE_WARNING)
+@says(C.RULE_FAILED, C.RULE_WARNING)
 def _rule_broken(code: C, n: Numbers, *, result: RuleResult) -> str:
     verb = "failed" if code == C.RULE_FAILED else "broke warning"
     return f"{_where(result)} {verb} rule {result.rule!r}: {_found(result)}."
 
 
-@_says(C.EMPTY_BATCH)
+@says(C.EMPTY_BATCH)
 def _empty_batch(code: C, n: Numbers, *, batch: str) -> str:
     return f"Batch {batch!r} has no rows; an empty batch is never scored or trained on."
 
 
-@_says(C.BATCH_VALID)
+@says(C.BATCH_VALID)
 def _batch_valid(code: C, n: Numbers, *, batch: str) -> str:
     return (
         f"Batch {batch!r} is valid: {n['rows']} rows, {n['rules']} rules checked, "

@@ -7,7 +7,7 @@ from __future__ import annotations
 from mlops_core.decisions import InputRangeFinding
 from mlops_core.formatting import count, number, percent
 from mlops_core.reasons import ReasonCode as C
-from mlops_core.renderers.registry import Numbers, _says
+from mlops_core.renderers.registry import Numbers, says
 
 #: What a model has not seen when a calendar column is outside its training range.
 _CALENDAR_UNSEEN = {
@@ -58,7 +58,7 @@ def input_range_finding_sentence(f: InputRangeFinding) -> str:
     return f"{name} is outside the training range for {where} ({ranges}): {meaning}."
 
 
-@_says(C.INPUTS_OUTSIDE_TRAINING_RANGE, C.CALENDAR_NOT_SEEN)
+@says(C.INPUTS_OUTSIDE_TRAINING_RANGE, C.CALENDAR_NOT_SEEN)
 def _range_finding(code: C, n: Numbers, *, finding: InputRangeFinding, action: str) -> str:
     if action in ("quarantine", "fallback"):
         then = f" Its rows were {ACTION_WORD[action]}, as rule {finding.rule!r} says."
@@ -70,12 +70,12 @@ def _range_finding(code: C, n: Numbers, *, finding: InputRangeFinding, action: s
     return input_range_finding_sentence(finding) + then
 
 
-@_says(C.INPUT_RANGE_UNAVAILABLE)
+@says(C.INPUT_RANGE_UNAVAILABLE)
 def _input_range_unavailable(code: C, n: Numbers, *, rule: str) -> str:
     return f"Rule {rule!r} was not applied: no training ranges are known for the champion."
 
 
-@_says(C.SEGMENT_CAPS_UNAVAILABLE)
+@says(C.SEGMENT_CAPS_UNAVAILABLE)
 def _segment_caps_unavailable(code: C, n: Numbers, *, rule: str, caps_known: bool) -> str:
     lacking = (
         "no segment labels were given for the batch"
@@ -85,7 +85,7 @@ def _segment_caps_unavailable(code: C, n: Numbers, *, rule: str, caps_known: boo
     return f"Rule {rule!r} was not applied: {lacking}."
 
 
-@_says(C.GUARDRAIL_RULE)
+@says(C.GUARDRAIL_RULE)
 def _guardrail_rule(
     code: C,
     n: Numbers,
@@ -111,7 +111,7 @@ def _guardrail_rule(
     return text
 
 
-@_says(C.NON_FINITE_HELD)
+@says(C.NON_FINITE_HELD)
 def _non_finite_held(code: C, n: Numbers) -> str:
     return (
         f"{n['rows']} predictions were not finite after the guardrails and were held for "
@@ -119,7 +119,7 @@ def _non_finite_held(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.CIRCUIT_BREAKER)
+@says(C.CIRCUIT_BREAKER)
 def _circuit_breaker(code: C, n: Numbers, *, counts_flags: bool) -> str:
     what = "clipped, replaced, held or flagged" if counts_flags else "clipped, replaced or held"
     return (

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from mlops_core.reasons import ReasonCode as C
-from mlops_core.renderers.registry import Numbers, _says
+from mlops_core.renderers.registry import Numbers, says
 
 
-@_says(C.ID_MISSING)
+@says(C.ID_MISSING)
 def _id_missing(code: C, n: Numbers, *, id_column: str) -> str:
     return f"{n['rows']} rows have no {id_column!r}: left out."
 
 
-@_says(C.TARGET_NOT_NUMERIC)
+@says(C.TARGET_NOT_NUMERIC)
 def _target_not_numeric(code: C, n: Numbers, *, target_column: str, example: str) -> str:
     return (
         f"{n['rows']} rows have a {target_column!r} that is not a number (for example "
@@ -19,7 +19,7 @@ def _target_not_numeric(code: C, n: Numbers, *, target_column: str, example: str
     )
 
 
-@_says(C.TARGET_MISSING)
+@says(C.TARGET_MISSING)
 def _target_missing(code: C, n: Numbers, *, target_column: str) -> str:
     return (
         f"{n['rows']} rows have no {target_column!r} (the label is unknown): left out; they "
@@ -27,7 +27,7 @@ def _target_missing(code: C, n: Numbers, *, target_column: str) -> str:
     )
 
 
-@_says(C.TARGET_OUT_OF_RANGE)
+@says(C.TARGET_OUT_OF_RANGE)
 def _target_out_of_range(
     code: C, n: Numbers, *, target_column: str, bounds: str, example: float
 ) -> str:
@@ -37,7 +37,7 @@ def _target_out_of_range(
     )
 
 
-@_says(C.TARGET_CLASS_MISSPELLED)
+@says(C.TARGET_CLASS_MISSPELLED)
 def _target_class_misspelled(code: C, n: Numbers, *, example: str, listed_as: str) -> str:
     return (
         f"{n['rows']} rows have a class that differs from a listed one only in case or spaces "
@@ -45,7 +45,7 @@ def _target_class_misspelled(code: C, n: Numbers, *, example: str, listed_as: st
     )
 
 
-@_says(C.TARGET_NEW_CLASS)
+@says(C.TARGET_NEW_CLASS)
 def _target_new_class(code: C, n: Numbers, *, classes: list[str]) -> str:
     found = ", ".join(repr(c) for c in classes)
     return (
@@ -55,7 +55,7 @@ def _target_new_class(code: C, n: Numbers, *, classes: list[str]) -> str:
     )
 
 
-@_says(C.CONFLICTING_DUPLICATES)
+@says(C.CONFLICTING_DUPLICATES)
 def _conflicting_duplicates(code: C, n: Numbers, *, ids: int) -> str:
     return (
         f"{ids} ids appear with different targets ({n['rows']} rows): every row of those ids "
@@ -63,12 +63,12 @@ def _conflicting_duplicates(code: C, n: Numbers, *, ids: int) -> str:
     )
 
 
-@_says(C.DUPLICATE_IDS)
+@says(C.DUPLICATE_IDS)
 def _duplicate_ids(code: C, n: Numbers) -> str:
     return f"{n['rows']} rows repeat an id with the same target: each id is kept once."
 
 
-@_says(C.UNKNOWN_IDS)
+@says(C.UNKNOWN_IDS)
 def _unknown_ids(code: C, n: Numbers) -> str:
     return (
         f"{n['rows']} rows label ids that no accepted batch holds yet (never scored, or of a "
@@ -77,7 +77,7 @@ def _unknown_ids(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.CORRECTIONS)
+@says(C.CORRECTIONS)
 def _corrections(code: C, n: Numbers, *, refused: bool) -> str:
     then = (
         "refused (labels.corrections: refuse), the earlier labels stay."

@@ -7,7 +7,7 @@ from __future__ import annotations
 from mlops_core.decisions import Reason
 from mlops_core.formatting import listed
 from mlops_core.reasons import ReasonCode as C
-from mlops_core.renderers.registry import Numbers, _n, _says
+from mlops_core.renderers.registry import Numbers, _n, says
 
 #: Names listed at most in one sentence of the model card.
 MAX_LISTED = 10
@@ -17,7 +17,7 @@ def _bounds(low: float | None, high: float | None) -> str:
     return f"{'-inf' if low is None else _n(low)} to {'+inf' if high is None else _n(high)}"
 
 
-@_says(C.METRIC_DIRECTION)
+@says(C.METRIC_DIRECTION)
 def _metric_direction(code: C, n: Numbers, *, description: str) -> str:
     direction = "higher is better" if n["greater_is_better"] == "True" else "lower is better"
     return (
@@ -26,14 +26,14 @@ def _metric_direction(code: C, n: Numbers, *, description: str) -> str:
     )
 
 
-@_says(C.LEAK_CHECK)
+@says(C.LEAK_CHECK)
 def _leak_check(code: C, n: Numbers, *, check: Reason | None) -> str:
     if check is None:
         return "Leak check: not recorded for this promotion."
     return f"Leak check: {check.message}"
 
 
-@_says(C.FIRST_CHAMPION)
+@says(C.FIRST_CHAMPION)
 def _first_champion(
     code: C, n: Numbers, *, metric: str, baseline: float | None, baseline_kind: str | None
 ) -> str:
@@ -49,7 +49,7 @@ def _first_champion(
     )
 
 
-@_says(C.SECONDARY_NOT_COMPARED)
+@says(C.SECONDARY_NOT_COMPARED)
 def _secondary_not_compared(code: C, n: Numbers, *, metric: str) -> str:
     return (
         f"The previous champion was measured on {metric} only: this version's {n['metrics']} "
@@ -57,7 +57,7 @@ def _secondary_not_compared(code: C, n: Numbers, *, metric: str) -> str:
     )
 
 
-@_says(C.FEW_ROWS_SEGMENTS)
+@says(C.FEW_ROWS_SEGMENTS)
 def _few_rows_segments(
     code: C, n: Numbers, *, segment_column: str, few: list[tuple[int, str]]
 ) -> str:
@@ -69,7 +69,7 @@ def _few_rows_segments(
     )
 
 
-@_says(C.SEGMENTS_NOT_COMPARED)
+@says(C.SEGMENTS_NOT_COMPARED)
 def _segments_not_compared(code: C, n: Numbers, *, segment_column: str, unjudged: list[str]) -> str:
     return (
         f"{n['segments']} {segment_column} value(s) were not compared with the previous "
@@ -78,7 +78,7 @@ def _segments_not_compared(code: C, n: Numbers, *, segment_column: str, unjudged
     )
 
 
-@_says(C.SEGMENT_ROWS_UNKNOWN)
+@says(C.SEGMENT_ROWS_UNKNOWN)
 def _segment_rows_unknown(code: C, n: Numbers, *, segment_column: str) -> str:
     return (
         f"Training rows per {segment_column} are not known (it is not a model input, so the "
@@ -86,7 +86,7 @@ def _segment_rows_unknown(code: C, n: Numbers, *, segment_column: str) -> str:
     )
 
 
-@_says(C.DRIFTED_AT_TRAINING)
+@says(C.DRIFTED_AT_TRAINING)
 def _drifted_at_training(code: C, n: Numbers, *, features: list[str]) -> str:
     return (
         f"When this version was trained, {listed(features, MAX_LISTED)} had drifted from the "
@@ -95,7 +95,7 @@ def _drifted_at_training(code: C, n: Numbers, *, features: list[str]) -> str:
     )
 
 
-@_says(C.EXTRAPOLATION)
+@says(C.EXTRAPOLATION)
 def _extrapolation(
     code: C,
     n: Numbers,
@@ -122,7 +122,7 @@ def _extrapolation(
     )
 
 
-@_says(C.NO_LABEL_FREE_ESTIMATE)
+@says(C.NO_LABEL_FREE_ESTIMATE)
 def _no_label_free_estimate(code: C, n: Numbers, *, note: str) -> str:
     return (
         "No label-free performance estimate is available for this version "

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from mlops_core.formatting import change
 from mlops_core.reasons import ReasonCode as C
-from mlops_core.renderers.registry import Numbers, _n, _says
+from mlops_core.renderers.registry import Numbers, _n, says
 
 
-@_says(C.BASELINE_UNAVAILABLE)
+@says(C.BASELINE_UNAVAILABLE)
 def _baseline_unavailable(code: C, n: Numbers, *, metric: str) -> str:
     return (
         f"The naive baseline's {metric} could not be computed on the holdout (baseline "
@@ -18,7 +18,7 @@ def _baseline_unavailable(code: C, n: Numbers, *, metric: str) -> str:
     )
 
 
-@_says(C.BASELINE_BEATEN, C.BASELINE_NOT_BEATEN)
+@says(C.BASELINE_BEATEN, C.BASELINE_NOT_BEATEN)
 def _baseline(code: C, n: Numbers, *, metric: str, holdout_rows: int) -> str:
     verb = "beats" if code == C.BASELINE_BEATEN else "does not beat"
     return (
@@ -28,7 +28,7 @@ def _baseline(code: C, n: Numbers, *, metric: str, holdout_rows: int) -> str:
     )
 
 
-@_says(C.NO_FLOOR_CONFIGURED)
+@says(C.NO_FLOOR_CONFIGURED)
 def _no_floor(code: C, n: Numbers, *, metric: str) -> str:
     return (
         f"No floor is configured for {metric}: nothing is promoted until the use case sets "
@@ -36,14 +36,14 @@ def _no_floor(code: C, n: Numbers, *, metric: str) -> str:
     )
 
 
-@_says(C.FLOOR_MET, C.FLOOR_NOT_MET)
+@says(C.FLOOR_MET, C.FLOOR_NOT_MET)
 def _floor(code: C, n: Numbers, *, metric: str, greater_is_better: bool) -> str:
     verb = "meets" if code == C.FLOOR_MET else "misses"
     side = "at least" if greater_is_better else "at most"
     return f"Challenger {metric} {_n(n['challenger'])} {verb} the floor ({side} {_n(n['floor'])})."
 
 
-@_says(C.IMPROVEMENT_MET, C.IMPROVEMENT_TOO_SMALL)
+@says(C.IMPROVEMENT_MET, C.IMPROVEMENT_TOO_SMALL)
 def _improvement(code: C, n: Numbers, *, metric: str) -> str:
     gain, need = float(n["gain"]), float(n["min_improvement"])  # type: ignore[arg-type]
     if n["mode"] == "absolute":
@@ -57,7 +57,7 @@ def _improvement(code: C, n: Numbers, *, metric: str) -> str:
     )
 
 
-@_says(C.GAIN_SIGNIFICANT, C.GAIN_NOT_SIGNIFICANT)
+@says(C.GAIN_SIGNIFICANT, C.GAIN_NOT_SIGNIFICANT)
 def _significance(code: C, n: Numbers, *, holdout_rows: int) -> str:
     p = n["p_value"]
     if p is None:
@@ -71,7 +71,7 @@ def _significance(code: C, n: Numbers, *, holdout_rows: int) -> str:
     )
 
 
-@_says(C.SEGMENT_REGRESSION)
+@says(C.SEGMENT_REGRESSION)
 def _segment_regression(
     code: C, n: Numbers, *, regressed: list[tuple[str, float, float, float]]
 ) -> str:
@@ -86,7 +86,7 @@ def _segment_regression(
     )
 
 
-@_says(C.SEGMENTS_OK)
+@says(C.SEGMENTS_OK)
 def _segments_ok(code: C, n: Numbers) -> str:
     return (
         f"No segment of {n['segments']} gets worse than the allowed "
@@ -95,12 +95,12 @@ def _segments_ok(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.SEGMENTS_NOT_JUDGED)
+@says(C.SEGMENTS_NOT_JUDGED)
 def _segments_not_judged(code: C, n: Numbers) -> str:
     return "No segment had enough holdout rows to be compared."
 
 
-@_says(C.GAIN_PLAUSIBLE, C.TOO_GOOD_TO_BE_TRUE)
+@says(C.GAIN_PLAUSIBLE, C.TOO_GOOD_TO_BE_TRUE)
 def _plausibility(code: C, n: Numbers, *, when: str) -> str:
     gain, limit = n["relative_gain"], n["max_plausible_gain"]
     if code == C.GAIN_PLAUSIBLE:
@@ -125,7 +125,7 @@ def _associations(n: Numbers) -> list[tuple[str, float]]:
     return sorted(found, key=lambda kv: -kv[1])
 
 
-@_says(C.NO_TARGET_LEAK)
+@says(C.NO_TARGET_LEAK)
 def _no_target_leak(code: C, n: Numbers) -> str:
     top = _associations(n)
     closest = f" (closest: {top[0][0]} at {top[0][1]:.3f})" if top else ""
@@ -135,7 +135,7 @@ def _no_target_leak(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.TARGET_LEAK_SUSPECTED)
+@says(C.TARGET_LEAK_SUSPECTED)
 def _target_leak(code: C, n: Numbers) -> str:
     leaking = _associations(n)
     shown = ", ".join(f"{k} ({v:.3f})" for k, v in leaking)
@@ -147,7 +147,7 @@ def _target_leak(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.GUARDRAIL_RATE_OK, C.GUARDRAIL_RATE_TOO_HIGH)
+@says(C.GUARDRAIL_RATE_OK, C.GUARDRAIL_RATE_TOO_HIGH)
 def _guardrail_rate(code: C, n: Numbers) -> str:
     return (
         f"{n['guardrail_rate']:.1%} of the challenger's holdout predictions break a guardrail "
@@ -160,26 +160,26 @@ def _approval_words(approver: str | None, comment: str | None) -> str:
     return f"{approver or 'an unnamed approver'}{said}"
 
 
-@_says(C.APPROVED)
+@says(C.APPROVED)
 def _approved(code: C, n: Numbers, *, comment: str | None) -> str:
     return f"Approved by {_approval_words(n.get('approver'), comment)}."  # type: ignore[arg-type]
 
 
-@_says(C.APPROVAL_REJECTED)
+@says(C.APPROVAL_REJECTED)
 def _approval_rejected(code: C, n: Numbers, *, comment: str | None) -> str:
     return f"Rejected by {_approval_words(n.get('approver'), comment)}."  # type: ignore[arg-type]
 
 
-@_says(C.APPROVAL_TIMEOUT)
+@says(C.APPROVAL_TIMEOUT)
 def _approval_timeout(code: C, n: Numbers) -> str:
     return "No one answered the approval request in time: a missing answer is a rejection."
 
 
-@_says(C.APPROVAL_PENDING)
+@says(C.APPROVAL_PENDING)
 def _approval_pending(code: C, n: Numbers) -> str:
     return "Every automatic check passed; the use case requires a human approval, which is pending."
 
 
-@_says(C.SUPERSEDED)
+@says(C.SUPERSEDED)
 def _superseded(code: C, n: Numbers, *, action: str) -> str:
     return f"Decided '{action}', not carried out: version {n['champion']} became champion first."

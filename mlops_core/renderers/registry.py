@@ -1,6 +1,6 @@
 """The registry of sentences: each reason code to the template that renders it.
 
-A template module registers its templates with :func:`_says`; :func:`sentence`
+A template module registers its templates with :func:`says`; :func:`sentence`
 renders a code's sentence and :func:`reason` builds a reason with it.
 """
 
@@ -20,7 +20,9 @@ Template = Callable[..., str]
 _SENTENCES: dict[C, Template] = {}
 
 
-def _says(*codes: C) -> Callable[[Template], Template]:
+def says(*codes: C) -> Callable[[Template], Template]:
+    """Register the decorated template as the sentence of ``codes`` (one sentence per code)."""
+
     def register(template: Template) -> Template:
         for code in codes:
             if code in _SENTENCES:  # pragma: no cover - a programming error
@@ -69,5 +71,6 @@ def _n(x: Any) -> str:
     return number(x, PRECISE)
 
 
-def _periods(n: Any) -> str:
+def periods_text(n: Any) -> str:
+    """A count of periods in a record sentence ("1 period", "3 periods")."""
     return count(int(n), "period")

@@ -9,7 +9,7 @@ import math
 from mlops_core.decisions import PerformanceSummary
 from mlops_core.formatting import change
 from mlops_core.reasons import ReasonCode as C
-from mlops_core.renderers.registry import Numbers, _n, _periods, _says
+from mlops_core.renderers.registry import Numbers, _n, periods_text, says
 
 _CAUSE_TEXT = {
     "concept_drift": "concept drift (the link between inputs and target changed: realized "
@@ -42,19 +42,19 @@ def unmeasured_why(perf: PerformanceSummary | None, metric: str) -> str:
     return f"{metric} is undefined on them (for example one class only)"
 
 
-@_says(C.BATCH_FAILED_GATE)
+@says(C.BATCH_FAILED_GATE)
 def _batch_failed_gate(code: C, n: Numbers) -> str:
     return (
         "The batch failed the validation gate: nothing is scored or trained and the champion stays."
     )
 
 
-@_says(C.BATCH_PASSED_GATE)
+@says(C.BATCH_PASSED_GATE)
 def _batch_passed_gate(code: C, n: Numbers) -> str:
     return "The batch passed the validation gate."
 
 
-@_says(C.LATE_BATCH)
+@says(C.LATE_BATCH)
 def _late_batch(code: C, n: Numbers) -> str:
     return (
         "The batch arrived late: its period is before the latest one already decided. Its "
@@ -63,7 +63,7 @@ def _late_batch(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.NO_LABELED_DATA)
+@says(C.NO_LABELED_DATA)
 def _no_labeled_data(code: C, n: Numbers) -> str:
     return (
         "No labeled period is available yet, so there is nothing to train on; training waits "
@@ -71,7 +71,7 @@ def _no_labeled_data(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.NO_CHAMPION)
+@says(C.NO_CHAMPION)
 def _no_champion(code: C, n: Numbers) -> str:
     # Shared by two decisions: the retrain decision records the training window,
     # the promotion gate records no numbers.
@@ -86,12 +86,12 @@ def _no_champion(code: C, n: Numbers) -> str:
     return f"There is no champion yet: a first model is trained on periods {window}."
 
 
-@_says(C.HAS_CHAMPION)
+@says(C.HAS_CHAMPION)
 def _has_champion(code: C, n: Numbers) -> str:
     return "A champion is in production."
 
 
-@_says(C.NOT_ENOUGH_LABELS)
+@says(C.NOT_ENOUGH_LABELS)
 def _not_enough_labels(code: C, n: Numbers) -> str:
     return (
         f"Only {n['new_labeled_rows']} newly labeled rows arrived (at least "
@@ -99,7 +99,7 @@ def _not_enough_labels(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.ENOUGH_LABELS)
+@says(C.ENOUGH_LABELS)
 def _enough_labels(code: C, n: Numbers) -> str:
     return (
         f"{n['new_labeled_rows']} newly labeled rows arrived (at least {n['min_new_labels']} "
@@ -107,19 +107,19 @@ def _enough_labels(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.CRITICAL_DECAY_OVERRIDES_COOLDOWN)
+@says(C.CRITICAL_DECAY_OVERRIDES_COOLDOWN)
 def _critical_overrides_cooldown(
     code: C, n: Numbers, *, decay_low: float | None, decay_high: float | None
 ) -> str:
     return (
-        f"The last retrain was {_periods(n['periods_since_retrain'])} ago (cooldown "
+        f"The last retrain was {periods_text(n['periods_since_retrain'])} ago (cooldown "
         f"{n['min_periods_between']}), but the decay {change(n['decay'])} (interval "  # type: ignore[arg-type]
         f"{change(decay_low)} to {change(decay_high)}) is over the critical "
         f"{n['critical_decay']:.0%}: the cooldown is overridden."
     )
 
 
-@_says(C.COOLDOWN)
+@says(C.COOLDOWN)
 def _cooldown(code: C, n: Numbers, *, critical_decay: float | None = None) -> str:
     if "periods_since_retrain" not in n:
         # The override let only a decay retrain through, and the decay fell short.
@@ -135,22 +135,22 @@ def _cooldown(code: C, n: Numbers, *, critical_decay: float | None = None) -> st
         f"the critical {critical_decay:.0%} with significance."
     )
     return (
-        f"The last retrain was {_periods(n['periods_since_retrain'])} ago, inside the cooldown "
+        f"The last retrain was {periods_text(n['periods_since_retrain'])} ago, inside the cooldown "
         f"of {n['min_periods_between']} periods.{decay_txt}"
     )
 
 
-@_says(C.OUTSIDE_COOLDOWN)
+@says(C.OUTSIDE_COOLDOWN)
 def _outside_cooldown(code: C, n: Numbers) -> str:
     if "periods_since_retrain" not in n:
         return "No retrain has happened yet: no cooldown."
     return (
-        f"The last retrain was {_periods(n['periods_since_retrain'])} ago (cooldown "
+        f"The last retrain was {periods_text(n['periods_since_retrain'])} ago (cooldown "
         f"{n['min_periods_between']})."
     )
 
 
-@_says(C.PERFORMANCE_UNAVAILABLE)
+@says(C.PERFORMANCE_UNAVAILABLE)
 def _performance_unavailable(code: C, n: Numbers) -> str:
     return (
         "Realized performance is not available (no joined labels or the metric is undefined "
@@ -158,7 +158,7 @@ def _performance_unavailable(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.REALIZED_DECAY)
+@says(C.REALIZED_DECAY)
 def _realized_decay(code: C, n: Numbers, *, metric: str) -> str:
     return (
         f"Significant decay: {_performance_text(n, metric)}, over the {n['max_decay']:.0%} "
@@ -166,17 +166,17 @@ def _realized_decay(code: C, n: Numbers, *, metric: str) -> str:
     )
 
 
-@_says(C.NO_SIGNIFICANT_DECAY)
+@says(C.NO_SIGNIFICANT_DECAY)
 def _no_significant_decay(code: C, n: Numbers, *, metric: str) -> str:
     return f"No significant decay over {n['max_decay']:.0%}: {_performance_text(n, metric)}."
 
 
-@_says(C.DRIFT_UNAVAILABLE)
+@says(C.DRIFT_UNAVAILABLE)
 def _drift_unavailable(code: C, n: Numbers) -> str:
     return "No drift summary for this batch: the drift rule does not apply."
 
 
-@_says(C.IMPORTANT_FEATURE_DRIFT)
+@says(C.IMPORTANT_FEATURE_DRIFT)
 def _important_feature_drift(code: C, n: Numbers) -> str:
     return (
         f"Drifted features carry {n['importance_weighted_share']:.0%} of the champion's "
@@ -185,7 +185,7 @@ def _important_feature_drift(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.UNIMPORTANT_FEATURE_DRIFT)
+@says(C.UNIMPORTANT_FEATURE_DRIFT)
 def _unimportant_feature_drift(code: C, n: Numbers) -> str:
     return (
         f"{n['drifted_features']} drifted feature(s) ({n['top_drifted']}) carry only "
@@ -194,17 +194,17 @@ def _unimportant_feature_drift(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.NO_FEATURE_DRIFT)
+@says(C.NO_FEATURE_DRIFT)
 def _no_feature_drift(code: C, n: Numbers) -> str:
     return "No feature drifted."
 
 
-@_says(C.MODEL_AGE_UNKNOWN)
+@says(C.MODEL_AGE_UNKNOWN)
 def _model_age_unknown(code: C, n: Numbers) -> str:
     return "The champion's training period is unknown: the age rule does not apply."
 
 
-@_says(C.MODEL_AGE)
+@says(C.MODEL_AGE)
 def _model_age(code: C, n: Numbers) -> str:
     return (
         f"The champion was trained on data up to {n['age_periods']} periods ago, over the "
@@ -212,12 +212,12 @@ def _model_age(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.MODEL_FRESH)
+@says(C.MODEL_FRESH)
 def _model_fresh(code: C, n: Numbers) -> str:
     return f"The champion is {n['age_periods']} periods old (limit {n['max_age_periods']})."
 
 
-@_says(C.DECAY_NOT_MEASURABLE)
+@says(C.DECAY_NOT_MEASURABLE)
 def _decay_not_measurable(code: C, n: Numbers) -> str:
     return (
         f"Realized performance could not be measured on the {n['new_labeled_rows']} newly "
@@ -226,7 +226,7 @@ def _decay_not_measurable(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.NO_DECAY)
+@says(C.NO_DECAY)
 def _no_decay(code: C, n: Numbers, *, metric: str) -> str:
     if "realized" in n:
         text = _performance_text(n, metric)
@@ -242,7 +242,7 @@ def _no_decay(code: C, n: Numbers, *, metric: str) -> str:
     return f"No decay: retraining postponed. {'; '.join(parts)}."
 
 
-@_says(C.CRITICAL_DECAY_OVERRIDES_BUDGET)
+@says(C.CRITICAL_DECAY_OVERRIDES_BUDGET)
 def _critical_overrides_budget(
     code: C, n: Numbers, *, decay_low: float | None, decay_high: float | None
 ) -> str:
@@ -254,7 +254,7 @@ def _critical_overrides_budget(
     )
 
 
-@_says(C.RETRAIN_BUDGET_EXHAUSTED)
+@says(C.RETRAIN_BUDGET_EXHAUSTED)
 def _budget_exhausted(code: C, n: Numbers, *, trigger: str) -> str:
     return (
         f"A retrain is warranted ({trigger}) but {n['retrains_in_window']} retrains were "
@@ -263,7 +263,7 @@ def _budget_exhausted(code: C, n: Numbers, *, trigger: str) -> str:
     )
 
 
-@_says(C.RETRAIN_BUDGET_AVAILABLE)
+@says(C.RETRAIN_BUDGET_AVAILABLE)
 def _budget_available(code: C, n: Numbers) -> str:
     return (
         f"{n['retrains_in_window']} of {n['max_retrains']} retrains used in the last "
@@ -278,7 +278,7 @@ def _saving_formula(n: Numbers, metric: str) -> str:
     )
 
 
-@_says(C.RETRAIN_NOT_WORTH_COST)
+@says(C.RETRAIN_NOT_WORTH_COST)
 def _not_worth_cost(code: C, n: Numbers, *, metric: str, trigger: str) -> str:
     return (
         f"A retrain is warranted ({trigger}) but its expected saving "
@@ -287,7 +287,7 @@ def _not_worth_cost(code: C, n: Numbers, *, metric: str, trigger: str) -> str:
     )
 
 
-@_says(C.RETRAIN_WORTH_COST)
+@says(C.RETRAIN_WORTH_COST)
 def _worth_cost(code: C, n: Numbers, *, metric: str) -> str:
     return (
         f"Expected saving {_n(n['expected_saving'])} ({_saving_formula(n, metric)}) exceeds the "
@@ -295,6 +295,6 @@ def _worth_cost(code: C, n: Numbers, *, metric: str) -> str:
     )
 
 
-@_says(C.RETRAIN_COST_FREE)
+@says(C.RETRAIN_COST_FREE)
 def _cost_free(code: C, n: Numbers) -> str:
     return "No retrain cost is configured: cost does not limit retraining."

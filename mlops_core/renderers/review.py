@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlops_core.reasons import ReasonCode as C
-from mlops_core.renderers.registry import Numbers, _says
+from mlops_core.renderers.registry import Numbers, says
 
 
 def shown_value(value: float | str | None) -> str:
@@ -13,7 +13,7 @@ def shown_value(value: float | str | None) -> str:
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
-@_says(C.LIMIT_NOT_CHECKED)
+@says(C.LIMIT_NOT_CHECKED)
 def _limit_not_checked(code: C, n: Numbers) -> str:
     return (
         f"Rule {n['rule']!r} was not checked on override values: it needs the champion's "
@@ -21,12 +21,12 @@ def _limit_not_checked(code: C, n: Numbers) -> str:
     )
 
 
-@_says(C.REVIEWER_MISSING)
+@says(C.REVIEWER_MISSING)
 def _reviewer_missing(code: C, n: Numbers) -> str:
     return "The review names no reviewer: say who you are, it is recorded."
 
 
-@_says(C.NO_ROWS)
+@says(C.NO_ROWS)
 def _no_rows(code: C, n: Numbers, *, batch: str) -> str:
     return f"The review of batch {batch!r} decides no row."
 
@@ -35,17 +35,17 @@ def _row(n: Numbers, batch: str) -> str:
     return f"row {n['row']!r} of batch {batch!r}"
 
 
-@_says(C.ROW_LISTED_TWICE)
+@says(C.ROW_LISTED_TWICE)
 def _row_listed_twice(code: C, n: Numbers, *, batch: str) -> str:
     return f"{_row(n, batch)} is decided more than once in the review."
 
 
-@_says(C.ROW_NOT_HELD)
+@says(C.ROW_NOT_HELD)
 def _row_not_held(code: C, n: Numbers, *, batch: str) -> str:
     return f"{_row(n, batch)} is not in the review queue."
 
 
-@_says(C.ROW_AMBIGUOUS)
+@says(C.ROW_AMBIGUOUS)
 def _row_ambiguous(code: C, n: Numbers, *, batch: str) -> str:
     return (
         f"{_row(n, batch)} is in the queue {n['rows']} times: the id does not tell which row is "
@@ -53,18 +53,18 @@ def _row_ambiguous(code: C, n: Numbers, *, batch: str) -> str:
     )
 
 
-@_says(C.ROW_NOT_PENDING)
+@says(C.ROW_NOT_PENDING)
 def _row_not_pending(code: C, n: Numbers, *, batch: str, reviewed_by: str | None) -> str:
     by = f" by {reviewed_by}" if reviewed_by else ""
     return f"{_row(n, batch)} was already reviewed ({n['status']}{by})."
 
 
-@_says(C.LIMITS_NOT_CHECKABLE)
+@says(C.LIMITS_NOT_CHECKABLE)
 def _limits_not_checkable(code: C, n: Numbers, *, error: str) -> str:
     return f"The override values could not be checked against the guardrail limits: {error}."
 
 
-@_says(C.OVERRIDE_OUTSIDE_LIMITS)
+@says(C.OVERRIDE_OUTSIDE_LIMITS)
 def _override_outside_limits(code: C, n: Numbers, *, broken: list[str], allowed: bool) -> str:
     said = f"Override {shown_value(n['value'])} of row {n['row']!r} breaks {', '.join(broken)}"  # type: ignore[arg-type]
     if allowed:
@@ -75,7 +75,7 @@ def _override_outside_limits(code: C, n: Numbers, *, broken: list[str], allowed:
     )
 
 
-@_says(C.REVIEW_APPLIED)
+@says(C.REVIEW_APPLIED)
 def _review_applied(code: C, n: Numbers, *, reviewer: str, batch: str, comment: str) -> str:
     said = f' ("{comment}")' if comment else ""
     return (
@@ -85,7 +85,7 @@ def _review_applied(code: C, n: Numbers, *, reviewer: str, batch: str, comment: 
     )
 
 
-@_says(C.OVERRIDE_UNSUPPORTED)
+@says(C.OVERRIDE_UNSUPPORTED)
 def _override_unsupported(code: C, n: Numbers, *, batch: str) -> str:
     return (
         f"{_row(n, batch)}: a classifier's predictions are labels; an override value cannot be "
@@ -93,17 +93,17 @@ def _override_unsupported(code: C, n: Numbers, *, batch: str) -> str:
     )
 
 
-@_says(C.OVERRIDE_MISSING_VALUE)
+@says(C.OVERRIDE_MISSING_VALUE)
 def _override_missing_value(code: C, n: Numbers, *, batch: str) -> str:
     return f"{_row(n, batch)}: an override needs the value to release."
 
 
-@_says(C.OVERRIDE_NOT_FINITE)
+@says(C.OVERRIDE_NOT_FINITE)
 def _override_not_finite(code: C, n: Numbers, *, batch: str) -> str:
     return f"{_row(n, batch)}: the override value {n['value']} is not a finite number."
 
 
-@_says(C.VALUE_WITHOUT_OVERRIDE)
+@says(C.VALUE_WITHOUT_OVERRIDE)
 def _value_without_override(code: C, n: Numbers, *, batch: str, action: str) -> str:
     return (
         f"{_row(n, batch)}: a value ({shown_value(n['value'])}) was given but the decision is "  # type: ignore[arg-type]
@@ -111,7 +111,7 @@ def _value_without_override(code: C, n: Numbers, *, batch: str, action: str) -> 
     )
 
 
-@_says(C.PROPOSED_NOT_USABLE)
+@says(C.PROPOSED_NOT_USABLE)
 def _proposed_not_usable(code: C, n: Numbers, *, batch: str, proposed: float | str | None) -> str:
     return (
         f"{_row(n, batch)}: the proposed value ({shown_value(proposed)}) cannot be released; "

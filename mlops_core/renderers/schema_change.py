@@ -5,10 +5,10 @@ current one.
 from __future__ import annotations
 
 from mlops_core.reasons import ReasonCode as C
-from mlops_core.renderers.registry import Numbers, _says
+from mlops_core.renderers.registry import Numbers, says
 
 
-@_says(C.INPUT_TYPE_CHANGED)
+@says(C.INPUT_TYPE_CHANGED)
 def _input_type_changed(
     code: C, n: Numbers, *, column: str, before: str, after: str, version: str
 ) -> str:
@@ -18,7 +18,7 @@ def _input_type_changed(
     )
 
 
-@_says(C.TYPE_CHANGED_SAME_ENCODING, C.TYPE_CHANGED)
+@says(C.TYPE_CHANGED_SAME_ENCODING, C.TYPE_CHANGED)
 def _type_changed(
     code: C, n: Numbers, *, column: str, before: str, after: str, version: str
 ) -> str:
@@ -31,7 +31,7 @@ def _type_changed(
     return f"'{column}' changed from {before} to {after}{note}"
 
 
-@_says(C.RANGE_WIDENED, C.RANGE_NARROWED)
+@says(C.RANGE_WIDENED, C.RANGE_NARROWED)
 def _range_changed(
     code: C, n: Numbers, *, column: str, before: str, after: str, version: str, reads: bool
 ) -> str:
@@ -48,7 +48,7 @@ def _range_changed(
     )
 
 
-@_says(C.CATEGORY_ADDED)
+@says(C.CATEGORY_ADDED)
 def _category_added(
     code: C, n: Numbers, *, column: str, added: tuple[str, ...] | None, version: str, reads: bool
 ) -> str:
@@ -62,7 +62,7 @@ def _category_added(
     return f"'{column}' now accepts {what}{note}"
 
 
-@_says(C.CATEGORY_REMOVED)
+@says(C.CATEGORY_REMOVED)
 def _category_removed(
     code: C, n: Numbers, *, column: str, removed: tuple[str, ...] | None, now: str
 ) -> str:
@@ -71,7 +71,7 @@ def _category_removed(
     return f"'{column}' no longer accepts {', '.join(removed)}"
 
 
-@_says(C.INPUT_DROPPED)
+@says(C.INPUT_DROPPED)
 def _input_dropped(code: C, n: Numbers, *, column: str, version: str) -> str:
     return (
         f"'{column}' was dropped from the contract but version {version} reads it: keep it in "
@@ -79,12 +79,12 @@ def _input_dropped(code: C, n: Numbers, *, column: str, version: str) -> str:
     )
 
 
-@_says(C.COLUMN_DROPPED)
+@says(C.COLUMN_DROPPED)
 def _column_dropped(code: C, n: Numbers, *, column: str, version: str) -> str:
     return f"'{column}' was dropped from the contract (version {version} does not read it)"
 
 
-@_says(C.FEATURE_REMOVED_NEXT_RETRAIN)
+@says(C.FEATURE_REMOVED_NEXT_RETRAIN)
 def _feature_removed(code: C, n: Numbers, *, column: str, version: str) -> str:
     return (
         f"'{column}' is no longer a feature (version {version} keeps reading it: the next "
@@ -92,7 +92,7 @@ def _feature_removed(code: C, n: Numbers, *, column: str, version: str) -> str:
     )
 
 
-@_says(C.NEW_FEATURE_NEXT_RETRAIN)
+@says(C.NEW_FEATURE_NEXT_RETRAIN)
 def _new_feature(code: C, n: Numbers, *, column: str, version: str, added: bool) -> str:
     if added:
         return (
@@ -106,7 +106,7 @@ def _new_feature(code: C, n: Numbers, *, column: str, version: str, added: bool)
     )
 
 
-@_says(C.COLUMN_ADDED)
+@says(C.COLUMN_ADDED)
 def _column_added(
     code: C, n: Numbers, *, column: str, version: str = "?", added: bool = True
 ) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from mlops_core.reasons import ReasonCode as C
-from mlops_core.renderers.registry import Numbers, _says
+from mlops_core.renderers.registry import Numbers, says
 
 
 def _search_share(share: float) -> str:
@@ -15,12 +15,12 @@ def _search_share(share: float) -> str:
     return f"{share:.1%}"
 
 
-@_says(C.SEARCH_NO_TRIAL)
+@says(C.SEARCH_NO_TRIAL)
 def _search_no_trial(code: C, n: Numbers, *, incumbent: str) -> str:
     return f"kept {incumbent}: no trial of the search could be scored"
 
 
-@_says(C.SEARCH_KEPT, C.SEARCH_SWITCHED)
+@says(C.SEARCH_KEPT, C.SEARCH_SWITCHED)
 def _search_choice(
     code: C,
     n: Numbers,
@@ -51,7 +51,7 @@ def _search_choice(
     )
 
 
-@_says(C.SEARCH_BUDGET)
+@says(C.SEARCH_BUDGET)
 def _search_budget(code: C, n: Numbers) -> str:
     started, total = int(n["trials_started"]), int(n["trials_sampled"])  # type: ignore[arg-type]
     return (

@@ -21,10 +21,10 @@ from mlops_core.periods import period_label
 from mlops_core.reasons import ReasonCode as C
 from mlops_core.renderers.wording import (
     Wording,
-    _float,
-    _int,
     as_sentence,
     default_wording,
+    float_of,
+    int_of,
     version_words,
 )
 
@@ -106,7 +106,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
     if code == C.BATCH_FAILED_GATE:
         return as_sentence("the data failed its checks, so nothing was scored or retrained")
     if code == C.LATE_BATCH:
-        late, latest = _int(n, "period"), _int(n, "latest_decided_period")
+        late, latest = int_of(n, "period"), int_of(n, "latest_decided_period")
         return as_sentence(
             f"this batch belongs to {w.when(late)}, which comes before {w.when(latest)}, already "
             f"decided: its {w.predictions} were delivered and its rows will train the next "
@@ -120,7 +120,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
     if code == C.NO_LABELED_DATA:
         return as_sentence(f"no {w.outcomes} have arrived yet, so there is nothing to learn from")
     if code == C.NOT_ENOUGH_LABELS:
-        got, need = _int(n, "new_labeled_rows"), _int(n, "min_new_labels")
+        got, need = int_of(n, "new_labeled_rows"), int_of(n, "min_new_labels")
         if not got:
             return as_sentence(
                 f"no {w.outcomes} arrived this {w.period}, so the model cannot be judged yet"
@@ -131,9 +131,9 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
             "retrain"
         )
     if code == C.COOLDOWN:
-        since, wait = _int(n, "periods_since_retrain"), _int(n, "min_periods_between")
+        since, wait = int_of(n, "periods_since_retrain"), int_of(n, "min_periods_between")
         if since is not None and wait is not None:
-            decay = _float(n, "decay")
+            decay = float_of(n, "decay")
             change = (
                 ""
                 if decay is None
@@ -145,7 +145,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
                 f"the model was retrained {w.periods(since)} ago and a retrain waits at least "
                 f"{w.periods(wait)} so that its effect can be measured{change}"
             )
-        limit = _float(n, "max_decay")
+        limit = float_of(n, "max_decay")
         return as_sentence(
             f"the model was retrained recently, and the {w.metric} is not "
             f"{percent(limit) + ' ' if limit is not None else ''}worse than normal, which it "
@@ -164,7 +164,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
             parts.append(f"the {w.metric} cannot be measured yet and no input changed noticeably")
         return as_sentence(f"{parts[0]}, so there was no reason to retrain")
     if code == C.DECAY_NOT_MEASURABLE:
-        rows, why = _int(n, "new_labeled_rows"), n.get("why")
+        rows, why = int_of(n, "new_labeled_rows"), n.get("why")
         got = f"{rows} newly labeled rows arrived" if rows is not None else "new labels arrived"
         because = f" ({why})" if why else ""
         return as_sentence(
@@ -173,12 +173,13 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
             "whether it is still good"
         )
     if code == C.REALIZED_DECAY and perf is not None and perf.realized is not None:
-        limit = _float(n, "max_decay")
+        limit = float_of(n, "max_decay")
         over = f" and over the {percent(limit)} limit" if limit is not None else ""
         cause = _cause_clause(str(n.get("cause", inputs.decay_cause)), w)
         return as_sentence(versus_normal(perf, w, over) + cause)
     if code == C.IMPORTANT_FEATURE_DRIFT:
-        share, limit = _float(n, "importance_weighted_share"), _float(n, "importance_drift_limit")
+        share = float_of(n, "importance_weighted_share")
+        limit = float_of(n, "importance_drift_limit")
         top = n.get("top_drifted") or "some inputs"
         return as_sentence(
             f"inputs the model relies on changed ({top}): they carry "
@@ -186,15 +187,15 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
             f"{percent(limit or 0.0)} limit"
         )
     if code == C.MODEL_AGE:
-        age, limit = _int(n, "age_periods"), _int(n, "max_age_periods")
+        age, limit = int_of(n, "age_periods"), int_of(n, "max_age_periods")
         if age is not None and limit is not None:
             return as_sentence(
                 f"the model learned from data up to {w.periods(age)} old, more than the "
                 f"{w.periods(limit)} allowed, so it is refreshed"
             )
     if code == C.CRITICAL_DECAY_OVERRIDES_BUDGET:
-        used, window = _int(n, "retrains_in_window"), _int(n, "budget_window_periods")
-        decay = _float(n, "decay")
+        used, window = int_of(n, "retrains_in_window"), int_of(n, "budget_window_periods")
+        decay = float_of(n, "decay")
         if used is not None and window is not None and decay is not None:
             return as_sentence(
                 f"{count(used, 'retrain')} were already made in the last {w.periods(window)}, "
@@ -202,16 +203,16 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
                 "too much to keep the model until the budget frees up"
             )
     if code == C.RETRAIN_BUDGET_EXHAUSTED:
-        used, cap = _int(n, "retrains_in_window"), _int(n, "max_retrains")
-        window = _int(n, "budget_window_periods")
+        used, cap = int_of(n, "retrains_in_window"), int_of(n, "max_retrains")
+        window = int_of(n, "budget_window_periods")
         if used is not None and cap is not None and window is not None:
             return as_sentence(
                 f"{count(used, 'retrain')} were already made in the last "
                 f"{w.periods(window)}, and at most {cap} are allowed, so this one waits"
             )
     if code in (C.RETRAIN_NOT_WORTH_COST, C.RETRAIN_WORTH_COST):
-        saving, cost = _float(n, "expected_saving"), _float(n, "retrain_cost")
-        horizon = _int(n, "horizon_periods")
+        saving, cost = float_of(n, "expected_saving"), float_of(n, "retrain_cost")
+        horizon = int_of(n, "horizon_periods")
         if saving is not None and cost is not None and horizon is not None:
             if code == C.RETRAIN_WORTH_COST:
                 return as_sentence(
@@ -226,7 +227,7 @@ def retrain_reason_sentence(reason: Reason, d: RetrainDecision, w: Wording | Non
 
 
 def _gain_words(numbers: Mapping[str, float | int | str | None], mode: object) -> str:
-    need = _float(numbers, "min_improvement")
+    need = float_of(numbers, "min_improvement")
     if need is None:
         return "the improvement required"
     return f"the {percent(need)} improvement required" if mode != "absolute" else f"{number(need)}"
@@ -257,7 +258,7 @@ def promotion_reason_sentence(
             "in production (a safety default)"
         )
     if code in (C.BASELINE_BEATEN, C.BASELINE_NOT_BEATEN):
-        base = _float(n, "baseline")
+        base = float_of(n, "baseline")
         naive = str(n.get("baseline_kind") or "a constant")
         if code == C.BASELINE_NOT_BEATEN:
             return as_sentence(
@@ -276,7 +277,7 @@ def promotion_reason_sentence(
             "(a safety default)"
         )
     if code in (C.FLOOR_MET, C.FLOOR_NOT_MET):
-        floor = _float(n, "floor")
+        floor = float_of(n, "floor")
         verb = "within" if code == C.FLOOR_MET else "missing"
         return as_sentence(
             f"its {w.metric} on recent held-back data was {number(i.challenger_metric)}, {verb} "
@@ -298,7 +299,7 @@ def promotion_reason_sentence(
             "checked before any new model goes live"
         )
     if code == C.TOO_GOOD_TO_BE_TRUE:
-        gain, limit = _float(n, "relative_gain"), _float(n, "max_plausible_gain")
+        gain, limit = float_of(n, "relative_gain"), float_of(n, "max_plausible_gain")
         return as_sentence(
             f"it looks too good to be true: it removes {percent(gain or 0.0)} of the error of "
             f"{champ} (at most {percent(limit or 0.0)} is plausible), which points to a data "
@@ -326,18 +327,18 @@ def promotion_reason_sentence(
         if code == C.GAIN_NOT_SIGNIFICANT:
             return as_sentence(
                 f"its advantage over {champ} is too small to tell from chance "
-                f"(p = {i.p_value:.2g}, {number(_float(n, 'significance'))} or less needed)"
+                f"(p = {i.p_value:.2g}, {number(float_of(n, 'significance'))} or less needed)"
             )
         return as_sentence(f"its advantage is not chance (p = {i.p_value:.2g})")
     if code == C.SEGMENT_REGRESSION:
-        bad, worst = _int(n, "regressed_segments"), n.get("worst_segment")
-        by, cap = _float(n, "worst_worsening"), _float(n, "max_segment_regression")
+        bad, worst = int_of(n, "regressed_segments"), n.get("worst_segment")
+        by, cap = float_of(n, "worst_worsening"), float_of(n, "max_segment_regression")
         return as_sentence(
             f"it would be worse for {count(bad or 1, w.segment)}, most for {worst} "
             f"({percent(by or 0.0)} worse; at most {percent(cap or 0.0)} is allowed)"
         )
     if code == C.GUARDRAIL_RATE_TOO_HIGH:
-        rate, cap = _float(n, "guardrail_rate"), _float(n, "max_guardrail_rate")
+        rate, cap = float_of(n, "guardrail_rate"), float_of(n, "max_guardrail_rate")
         return as_sentence(
             f"{percent(rate or 0.0)} of its {w.predictions} on recent data broke business limits "
             f"(at most {percent(cap or 0.0)} is allowed)"

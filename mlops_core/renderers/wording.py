@@ -13,15 +13,17 @@ from mlops_core.metrics import METRICS
 from mlops_core.periods import PeriodUnit, period_label
 
 
-def _float(numbers: Mapping[str, float | int | str | None], key: str) -> float | None:
+def float_of(numbers: Mapping[str, float | int | str | None], key: str) -> float | None:
+    """A reason's number as a float; None when it is missing or not a number."""
     value = numbers.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
 
 
-def _int(numbers: Mapping[str, float | int | str | None], key: str) -> int | None:
-    value = _float(numbers, key)
+def int_of(numbers: Mapping[str, float | int | str | None], key: str) -> int | None:
+    """A reason's number as an int; None when it is missing or not a number."""
+    value = float_of(numbers, key)
     return None if value is None else int(value)
 
 
