@@ -65,7 +65,7 @@ test-unit: setup
 	$(UV) run --frozen --no-sync pytest -m unit
 
 lint: setup
-	$(UV) run --frozen --no-sync ruff check mlops_core tasks flows tests
+	$(UV) run --frozen --no-sync ruff check mlops_core tasks flows tests bench
 
 clean:
 	rm -rf .mlops .mlops-demo .pytest_cache

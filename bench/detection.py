@@ -48,6 +48,7 @@ from mlops_core.cycle import DecisionHistory, build_retrain_inputs  # noqa: E402
 from mlops_core.decisions import TrainingWindow  # noqa: E402
 from mlops_core.features import model_input  # noqa: E402
 from mlops_core.monitoring import assess_performance  # noqa: E402
+from mlops_core.reasons import ReasonCode  # noqa: E402
 from mlops_core.retrain import decide_retrain  # noqa: E402
 from mlops_core.simulator import RetailDemandSimulator, evaluation_scenarios  # noqa: E402
 from mlops_core.stats import attribute_decay  # noqa: E402
@@ -171,7 +172,8 @@ def replay(cfg, usecase: UseCase, *, with_drift: bool) -> list[PeriodRecord]:
                 estimated_high=perf.estimated_high,
                 decay=perf.decay,
                 alarm=any(
-                    r.code == "realized_decay" and r.passed is False for r in decision.checked
+                    r.code == ReasonCode.REALIZED_DECAY and r.passed is False
+                    for r in decision.checked
                 ),
                 cause=cause,
                 decision=decision.action,

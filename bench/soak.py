@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from flows.cli import set_environment_defaults  # noqa: E402
+from mlops_core.reasons import ReasonCode  # noqa: E402
 
 # The same process defaults as the `mlops` command (set before the heavy imports).
 set_environment_defaults()
@@ -58,10 +59,10 @@ CYCLE_TIME_TARGET = 0.20
 #: The label faults mixed in, in turn: what each does to a week's label file
 #: (``faulty_labels``) and what the label gate must decide about it.
 LABEL_FAULTS = (
-    "conflicting_duplicates",
-    "target_missing",
-    "target_not_numeric",
-    "target_out_of_range",
+    ReasonCode.CONFLICTING_DUPLICATES,
+    ReasonCode.TARGET_MISSING,
+    ReasonCode.TARGET_NOT_NUMERIC,
+    ReasonCode.TARGET_OUT_OF_RANGE,
     "wrong_header",
     "too_many_bad_rows",
 )
@@ -83,18 +84,19 @@ def faulty_labels(labels, fault: str, target: str):
     """
     import pandas as pd
 
+    fault = str(fault)  # a rule's name, as the label gate's findings have it
     out = labels.copy()
-    if fault == "conflicting_duplicates":
+    if fault == ReasonCode.CONFLICTING_DUPLICATES:
         twins = out.iloc[:10].assign(**{target: out[target].iloc[:10] + 100.0})
         return pd.concat([out, twins], ignore_index=True), "accept", {fault: 20}
-    if fault == "target_missing":
+    if fault == ReasonCode.TARGET_MISSING:
         out.loc[out.index[:15], target] = None  # the sensor failed: labels not known
         return out, "accept", {fault: 15}
-    if fault == "target_not_numeric":
+    if fault == ReasonCode.TARGET_NOT_NUMERIC:
         out[target] = out[target].astype(object)
         out.loc[out.index[:3], target] = "12,5"  # a decimal comma
         return out, "accept", {fault: 3}
-    if fault == "target_out_of_range":
+    if fault == ReasonCode.TARGET_OUT_OF_RANGE:
         rows = out.index[:4]
         out.loc[rows, target] = -out.loc[rows, target] - 1.0  # a sign flipped
         return out, "accept", {fault: 4}
@@ -103,7 +105,7 @@ def faulty_labels(labels, fault: str, target: str):
     if fault == "too_many_bad_rows":
         rows = out.index[: int(len(out) * 0.3)]
         out.loc[rows, target] = -out.loc[rows, target] - 1.0
-        return out, "quarantine", {"target_out_of_range": len(rows)}
+        return out, "quarantine", {str(ReasonCode.TARGET_OUT_OF_RANGE): len(rows)}
     raise ValueError(f"unknown label fault {fault!r}")
 
 

@@ -17,11 +17,11 @@ import json
 import os
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
 
 from prefect import flow, get_run_logger, task
+from pydantic import JsonValue
 
-from mlops_core.records import AlertRecord
+from mlops_core.records import AlertRecord, EventPayload
 from tasks.storage import resolve_data_root
 from tasks.tags import RESOURCE_USECASE, Event
 
@@ -42,18 +42,20 @@ ALERT_DEPLOYMENT = "alert/alert"
 AUTOMATION_PREFIX = "mlops alert: "
 
 
-def alert_message(event: str, resource: str, payload: Mapping[str, Any]) -> str:
+def alert_message(event: str, resource: str, payload: EventPayload) -> str:
     """One readable line: what happened, to which use case, with the event's key numbers."""
     opening = ALERT_EVENTS.get(event, f"Event {event}.")
     usecase = resource.removeprefix(RESOURCE_USECASE)
     details = ", ".join(
-        f"{k}={v}" for k, v in payload.items() if isinstance(v, (str, int, float, bool))
+        f"{k}={v}"
+        for k, v in payload.model_dump(mode="json").items()
+        if isinstance(v, (str, int, float, bool))
     )
     return f"[{usecase}] {opening}" + (f" ({details})" if details else "")
 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 30])
-def post_webhook(url: str, body: Mapping[str, Any]) -> int:
+def post_webhook(url: str, body: Mapping[str, JsonValue]) -> int:
     """POST the alert as JSON; retried on network errors (I/O only)."""
     request = urllib.request.Request(
         url,
@@ -69,7 +71,7 @@ def post_webhook(url: str, body: Mapping[str, Any]) -> int:
 def alert(
     event: str,
     resource: str = "",
-    payload: dict[str, Any] | None = None,
+    payload: EventPayload | None = None,
     occurred: str | None = None,
 ) -> AlertRecord:
     """Tell people about a product event: a log line, ``alerts.jsonl``, an optional webhook.
@@ -77,10 +79,11 @@ def alert(
     Args:
         event: The product event, e.g. ``mlops.batch.quarantined``.
         resource: The event's resource id (``mlops.usecase.<name>``).
-        payload: The event's payload (batch, version, numbers).
+        payload: The event's payload (batch, version, numbers); the automation passes
+            the event's JSON payload, which Prefect validates into the model.
         occurred: When the event happened (ISO 8601); default now.
     """
-    payload = dict(payload or {})
+    payload = payload or EventPayload()
     message = alert_message(event, resource, payload)
     get_run_logger().warning(message)
     record = AlertRecord(
@@ -88,8 +91,7 @@ def alert(
         resource=resource,
         occurred=occurred or dt.datetime.now(dt.UTC).isoformat(),
         message=message,
-        # As the file line has it: a value JSON has no form for is kept as its text.
-        payload=json.loads(json.dumps(payload, default=str)),
+        payload=payload,
     )
     root = resolve_data_root()
     root.mkdir(parents=True, exist_ok=True)

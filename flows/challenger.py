@@ -26,6 +26,7 @@ from mlops_core.decisions import (
     RetrainDecision,
 )
 from mlops_core.promotion import LEAK_REASONS, decide_promotion
+from mlops_core.records import EventPayload
 from mlops_core.segmented import SegmentJob, chunk_jobs
 from tasks import model_registry, steps
 from tasks.notify import emit
@@ -187,13 +188,13 @@ def challenge(
     emit(
         Event.MODEL_RETRAINED,
         rt.name,
-        {
-            "period": period,
-            "version": trained.version,
-            "trigger": retrain.reasons[0].code,
-            "window": retrain.window.model_dump(),
-            "holdout_metrics": result.holdout_metrics,
-        },
+        EventPayload(
+            period=period,
+            version=trained.version,
+            trigger=retrain.reasons[0].code,
+            window=retrain.window,
+            holdout_metrics=result.holdout_metrics,
+        ),
         related_version=trained.version,
     )
     inputs = steps.evaluate(rt, result, champion, seed=period)
@@ -216,7 +217,9 @@ def challenge(
         emit(
             Event.MODEL_REJECTED,
             rt.name,
-            {"period": period, "version": trained.version, "reasons": [r.code for r in failed]},
+            EventPayload(
+                period=period, version=trained.version, reasons=tuple(r.code for r in failed)
+            ),
             related_version=trained.version,
         )
         leaks = [r for r in failed if r.code in LEAK_REASONS]
@@ -225,12 +228,12 @@ def challenge(
             emit(
                 Event.MODEL_LEAK_SUSPECTED,
                 rt.name,
-                {
-                    "period": period,
-                    "version": trained.version,
-                    "reasons": [r.code for r in leaks],
-                    "reason": leaks[0].message,
-                },
+                EventPayload(
+                    period=period,
+                    version=trained.version,
+                    reasons=tuple(r.code for r in leaks),
+                    reason=leaks[0].message,
+                ),
                 related_version=trained.version,
             )
     return decision, trained.version

@@ -33,6 +33,7 @@ from mlops_core.periods import period_label
 from mlops_core.records import (
     BootstrapResult,
     CycleResult,
+    EventPayload,
     LedgerEntry,
     MonitorLandedResult,
     RollbackRecord,
@@ -122,13 +123,13 @@ def _validate_and_score(
         emit(
             Event.BATCH_QUARANTINED,
             rt.name,
-            {
-                "batch": gate.batch,
-                "sha256": gate.batch_sha256,
-                "period": period,
-                "failed_rules": [f"{r.column or '-'}:{r.rule}" for r in gate.failed_rules],
-                "reason": gate.reasons[0].message if gate.reasons else "",
-            },
+            EventPayload(
+                batch=gate.batch,
+                sha256=gate.batch_sha256,
+                period=period,
+                failed_rules=tuple(f"{r.column or '-'}:{r.rule}" for r in gate.failed_rules),
+                reason=gate.reasons[0].message if gate.reasons else "",
+            ),
         )
         return Scored(path, frame, gate, period, champion, None)
     assert frame is not None
@@ -141,15 +142,15 @@ def _validate_and_score(
             emit(
                 Event.GUARDRAIL_BREACH,
                 rt.name,
-                {
-                    "batch": gate.batch,
-                    "period": period,
-                    "rows": g.rows,
-                    "violating_rows": g.violating_rows,
-                    "held_rows": g.held_rows,
-                    "breaker_tripped": g.breaker_tripped,
-                    "actions": g.actions,
-                },
+                EventPayload(
+                    batch=gate.batch,
+                    period=period,
+                    rows=g.rows,
+                    violating_rows=g.violating_rows,
+                    held_rows=g.held_rows,
+                    breaker_tripped=g.breaker_tripped,
+                    actions=g.actions,
+                ),
                 related_version=champion.version,
             )
         if g.findings:
@@ -158,13 +159,13 @@ def _validate_and_score(
             emit(
                 Event.GUARDRAIL_FINDING,
                 rt.name,
-                {
-                    "batch": gate.batch,
-                    "period": period,
-                    "rows": g.rows,
-                    "columns": ", ".join(f.column for f in g.findings),
-                    "findings": " ".join(input_range_finding_sentence(f) for f in g.findings),
-                },
+                EventPayload(
+                    batch=gate.batch,
+                    period=period,
+                    rows=g.rows,
+                    columns=", ".join(f.column for f in g.findings),
+                    findings=" ".join(input_range_finding_sentence(f) for f in g.findings),
+                ),
                 related_version=champion.version,
             )
     return Scored(path, frame, gate, period, champion, guarded, predicted)
@@ -360,12 +361,12 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
             emit(
                 Event.DRIFT_DETECTED,
                 uc.name,
-                {
-                    "period": period,
-                    "drift_share": drift.drift_share,
-                    "importance_weighted_share": drift.importance_weighted_share,
-                    "features": list(drift.drifted_features),
-                },
+                EventPayload(
+                    period=period,
+                    drift_share=drift.drift_share,
+                    importance_weighted_share=drift.importance_weighted_share,
+                    features=drift.drifted_features,
+                ),
                 related_version=champion.version,
             )
     cause = attribute_decay(perf, uc.metric.primary) if perf is not None else "unknown"
@@ -483,7 +484,7 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> BootstrapResul
             emit(
                 Event.BATCH_QUARANTINED,
                 uc.name,
-                {"batch": gate.batch, "sha256": gate.batch_sha256},
+                EventPayload(batch=gate.batch, sha256=gate.batch_sha256),
             )
             quarantined += 1
             continue
@@ -603,7 +604,7 @@ def rollback(
     emit(
         Event.MODEL_ROLLED_BACK,
         uc.name,
-        {"from": from_v, "to": to_v, "reason": reason},
+        EventPayload(from_version=from_v, to_version=to_v, reason=reason),
         related_version=to_v,
     )
     publish_markdown(uc.name, "rollback", md, f"Rollback to version {to_v}")

@@ -452,7 +452,7 @@ class PolicyResult:
         return counts
 
 
-def summary_table(results: Sequence[PolicyResult]) -> list[dict[str, Any]]:
+def summary_table(results: Sequence[PolicyResult]) -> list[dict[str, float | int | str]]:
     """One row per policy, ready to print or log.
 
     Keys: ``policy``, ``mean_error`` (error units per row), ``total_error``,

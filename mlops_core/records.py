@@ -16,7 +16,8 @@ each, one writer and one reader:
   ``tasks.labels.admit_label_files`` and read by ``tasks.labels.label_ledger_lines``.
 
 The flows return the result models at the end of this module, never dicts;
-:class:`AlertRecord` is also the line the ``alert`` flow appends to ``alerts.jsonl``.
+:class:`AlertRecord` is also the line the ``alert`` flow appends to ``alerts.jsonl``;
+:class:`EventPayload` is the payload of every product event (and of that line).
 
 Written strictly, read tolerantly: a model refuses unknown keys when the
 product builds it (a misspelt field fails at once), while :meth:`StoredRecord.read`
@@ -40,7 +41,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    JsonValue,
     SerializerFunctionWrapHandler,
     ValidationError,
     field_serializer,
@@ -54,6 +54,7 @@ from mlops_core.decisions import (
     PerformanceSummary,
     PromotionDecision,
     RetrainDecision,
+    TrainingWindow,
 )
 from mlops_core.label_gate import LabelGateDecision
 from mlops_core.report import CycleOutcome
@@ -443,6 +444,83 @@ class BacktestResult(Record):
     )
 
 
+class EventPayload(Record):
+    """The payload of a product event (``tasks.tags.Event``), as emitters build it.
+
+    One model for every event: each event sets the fields it carries and no
+    other, and the payload serializes to those keys only, under their event
+    names (``from``, ``to``), in this order. It is what Prefect receives, what
+    an automation hands to the ``alert`` flow (``{{ event.payload }}``) and
+    what ``alerts.jsonl`` keeps.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True
+    )
+
+    file: str | None = Field(None, description="The label file concerned.")
+    batch: str | None = Field(None, description="The batch file concerned.")
+    sha256: str | None = Field(None, description="Content hash of that batch or label file.")
+    from_version: str | None = Field(
+        None, alias="from", description="A rollback's former champion version."
+    )
+    to_version: str | None = Field(
+        None, alias="to", description="A rollback's version, champion again."
+    )
+    period: int | None = Field(None, description="The period concerned.")
+    version: str | None = Field(None, description="The model version concerned.")
+    previous: str | None = Field(
+        None, description="On a promotion, the champion it replaced; None when none."
+    )
+    metric: str | None = Field(None, description="The primary metric the promotion compared.")
+    challenger: float | None = Field(None, description="The challenger's primary metric.")
+    champion: float | None = Field(
+        None, description="The replaced champion's primary metric; None when none."
+    )
+    trigger: str | None = Field(None, description="The reason code that started a retrain.")
+    window: TrainingWindow | None = Field(None, description="The periods a retrain trained on.")
+    holdout_metrics: dict[str, float] | None = Field(
+        None, description="The retrained model's metrics on its holdout, by name."
+    )
+    rows: int | None = Field(None, description="Rows in the batch or label file.")
+    violating_rows: int | None = Field(None, description="Rows any guardrail acted on.")
+    held_rows: int | None = Field(None, description="Rows sent to the review queue.")
+    breaker_tripped: bool | None = Field(None, description="Whether the circuit breaker tripped.")
+    actions: dict[str, int] | None = Field(
+        None, description="Guardrail actions: rows per ``rule:action``."
+    )
+    accepted_rows: int | None = Field(None, description="Label rows that went on.")
+    columns: str | None = Field(
+        None, description="Input columns outside the champion's training range, comma-separated."
+    )
+    failed_rules: tuple[str, ...] | None = Field(
+        None, description="The data-contract rules a batch failed, as ``column:rule``."
+    )
+    reasons: tuple[str, ...] | None = Field(
+        None, description="Reason codes of a rejected challenger's failed checks."
+    )
+    reason: str | None = Field(None, description="Why, in one sentence.")
+    findings: str | None = Field(None, description="The findings, as sentences.")
+    drift_share: float | None = Field(None, description="Share of features flagged as drifted.")
+    importance_weighted_share: float | None = Field(
+        None, description="Drifted share weighted by feature importance."
+    )
+    features: tuple[str, ...] | None = Field(None, description="The drifted features.")
+
+    @model_serializer(mode="wrap")
+    def _only_what_the_event_carries(
+        self, handler: SerializerFunctionWrapHandler
+    ) -> dict[str, Any]:
+        # The keys its emitter set (a None among them kept), as the event had them.
+        data = handler(self)
+        carried = set(self.model_fields_set) | {
+            info.alias
+            for name, info in type(self).model_fields.items()
+            if name in self.model_fields_set and info.alias
+        }
+        return {k: v for k, v in data.items() if k in carried}
+
+
 class AlertRecord(Record):
     """One alert: a line of ``alerts.jsonl`` under the data root and the ``alert`` flow's result."""
 
@@ -450,9 +528,7 @@ class AlertRecord(Record):
     resource: str = Field(description="The event's resource id (``mlops.usecase.<name>``).")
     occurred: str = Field(description="When the event happened (ISO 8601).")
     message: str = Field(description="The plain-language line people read.")
-    payload: dict[str, JsonValue] = Field(
-        description="The event's payload as JSON (values JSON has no form for, as text)."
-    )
+    payload: EventPayload = Field(description="The event's payload.")
     webhook_status: int | None = Field(
         None, description="HTTP status of the webhook post; None when none is configured."
     )

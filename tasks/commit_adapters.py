@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from prefect import get_run_logger
 
-from mlops_core.records import CycleRecord, LedgerEntry
+from mlops_core.records import CycleRecord, EventPayload, LedgerEntry
 from tasks import decision_store, model_registry, steps, storage
 from tasks.commit_protocol import CommitPorts, RecordedDecision
 from tasks.model_card import publish_card_for_promotion
@@ -182,7 +181,7 @@ class PrefectNotices:
         self._usecase = usecase
 
     def event(
-        self, event: Event, payload: Mapping[str, Any], related_version: str | None = None
+        self, event: Event, payload: EventPayload, related_version: str | None = None
     ) -> None:
         """Emit a product event about the use case."""
         emit(event, self._usecase, payload, related_version=related_version)

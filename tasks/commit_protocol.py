@@ -39,11 +39,11 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from mlops_core.config import UseCase
 from mlops_core.periods import period_label
-from mlops_core.records import CycleRecord, CycleResult, LedgerEntry
+from mlops_core.records import CycleRecord, CycleResult, EventPayload, LedgerEntry
 from mlops_core.report import CycleOutcome, cycle_markdown, cycle_summary
 from mlops_core.sentences import wording_for
 from tasks.tags import (
@@ -203,7 +203,7 @@ class Notices(Protocol):
     """What a cycle tells people: events, the markdown artifact, log lines."""
 
     def event(
-        self, event: Event, payload: Mapping[str, Any], related_version: str | None = None
+        self, event: Event, payload: EventPayload, related_version: str | None = None
     ) -> None:
         """Emit a product event."""
         ...
@@ -542,14 +542,14 @@ def _carry_out_promotion(ports: CommitPorts, record: CycleRecord) -> None:
     )
     ports.notices.event(
         Event.MODEL_PROMOTED,
-        {
-            "period": record.period,
-            "version": version,
-            "previous": before,
-            "metric": inputs.metric,
-            "challenger": inputs.challenger_metric,
-            "champion": inputs.champion_metric,
-        },
+        EventPayload(
+            period=record.period,
+            version=version,
+            previous=before,
+            metric=inputs.metric,
+            challenger=inputs.challenger_metric,
+            champion=inputs.champion_metric,
+        ),
         related_version=version,
     )
     ports.notices.info("promoted version %s (was %s)", version, before)

@@ -23,7 +23,7 @@ import html
 import io
 import math
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from mlops_core.report import (
     estimate_sentence,
     guardrail_sentence,
 )
-from mlops_core.sentences import Wording, reason, wording_for
+from mlops_core.sentences import Numbers, Wording, reason, wording_for
 from tasks.history import ChampionSpan, History, HistoryPoint, RecordedCycle, ReviewQueue
 
 #: Nothing may be fetched: no script, style, font, image, frame or connection
@@ -210,6 +210,32 @@ def _legend(ax: Any) -> None:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
+def _empty_note(ax: Any, text: str) -> None:
+    """Say, in the middle of an empty chart, why nothing is drawn."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#5b6575")
+
+
+def _period_markers(
+    ax: Any, periods: Sequence[int], height: float, marker: str, size: float, color: str, label: str
+) -> None:
+    """One marker per period at a fixed height of the axes (a share of it), in the legend.
+
+    Markers sit on the axes' height, not on data, so they stay in view whatever
+    the metric's scale; nothing is drawn (or listed) when there is no period.
+    """
+    if periods:
+        ax.scatter(
+            periods,
+            [height] * len(periods),
+            transform=ax.get_xaxis_transform(),
+            marker=marker,
+            s=size,
+            color=color,
+            label=label,
+            zorder=3,
+        )
+
+
 # ------------------------------------------------------------------- charts
 _RETRAIN_COLOR = "#7a4fb3"
 _PROMOTE_COLOR = "#1b7f4b"
@@ -269,7 +295,6 @@ def metric_chart(
             lw=1.2,
             label="normal (champion at training)",
         )
-    top = ax.get_xaxis_transform()
     retrains = [
         p.period for p in points if p.action in ("train", "retrain") and p.period is not None
     ]
@@ -277,50 +302,10 @@ def metric_chart(
     blocked = [p.period for p in points if p.action == "block" and p.period is not None]
     for x in retrains:
         ax.axvline(x, color=_RETRAIN_COLOR, ls=":", lw=1)
-    if retrains:
-        ax.scatter(
-            retrains,
-            [0.97] * len(retrains),
-            transform=top,
-            marker="v",
-            s=60,
-            color=_RETRAIN_COLOR,
-            label="retrain (challenger trained)",
-            zorder=3,
-        )
-    if promoted:
-        ax.scatter(
-            promoted,
-            [0.90] * len(promoted),
-            transform=top,
-            marker="*",
-            s=140,
-            color=_PROMOTE_COLOR,
-            label="promotion (new champion)",
-            zorder=3,
-        )
-    if blocked:
-        ax.scatter(
-            blocked,
-            [0.04] * len(blocked),
-            transform=top,
-            marker="X",
-            s=60,
-            color=_BLOCK_COLOR,
-            label="batch rejected by the checks",
-            zorder=3,
-        )
-    if rollback_periods:
-        ax.scatter(
-            list(rollback_periods),
-            [0.83] * len(rollback_periods),
-            transform=top,
-            marker="D",
-            s=40,
-            color=_ROLLBACK_COLOR,
-            label="rollback",
-            zorder=3,
-        )
+    _period_markers(ax, retrains, 0.97, "v", 60, _RETRAIN_COLOR, "retrain (challenger trained)")
+    _period_markers(ax, promoted, 0.90, "*", 140, _PROMOTE_COLOR, "promotion (new champion)")
+    _period_markers(ax, blocked, 0.04, "X", 60, _BLOCK_COLOR, "batch rejected by the checks")
+    _period_markers(ax, list(rollback_periods), 0.83, "D", 40, _ROLLBACK_COLOR, "rollback")
     if current_period is not None:
         ax.axvspan(
             current_period - 0.5,
@@ -337,15 +322,7 @@ def metric_chart(
     if xs_all:
         ax.set_xlim(min(xs_all) - 0.6, max(xs_all) + 0.6)
     if not measured:
-        ax.text(
-            0.5,
-            0.5,
-            f"No {w.outcomes} have arrived yet: nothing measured",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            color="#5b6575",
-        )
+        _empty_note(ax, f"No {w.outcomes} have arrived yet: nothing measured")
     ax.set_xlabel(w.period)
     ax.set_ylabel(_metric_label(metric, w))
     _style_axes(ax, periods=True, unit=w.unit)
@@ -417,15 +394,7 @@ def estimate_chart(points: Sequence[HistoryPoint], metric: str, w: Wording) -> C
         highs = [p.estimated_high if p.estimated_high is not None else p.estimated for p in same]
         ax.fill_between(xs, lows, highs, color="#7a4fb3", alpha=0.12, lw=0)
     if not (early or real):
-        ax.text(
-            0.5,
-            0.5,
-            "No estimate or realized value yet",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            color="#5b6575",
-        )
+        _empty_note(ax, "No estimate or realized value yet")
     ax.set_xlabel(f"{w.period} the rows belong to")
     ax.set_ylabel(_metric_label(metric, w))
     _style_axes(ax, periods=True, unit=w.unit)
@@ -495,15 +464,7 @@ def guardrail_chart(g: GuardrailSummary, w: Wording) -> Chart:
             ax.text(v, y, f"  {v:,}", va="center", fontsize=8)
         ax.set_xlim(0, max(v for _, v in items) * 1.2)
     else:
-        ax.text(
-            0.5,
-            0.5,
-            f"No {w.prediction} broke a business limit",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            color="#5b6575",
-        )
+        _empty_note(ax, f"No {w.prediction} broke a business limit")
         ax.set_yticks([])
     ax.set_xlabel(f"{w.predictions} (of {g.rows:,}; a {w.prediction} can break several rules)")
     _style_axes(ax)
@@ -550,20 +511,12 @@ def timeline_chart(spans: Sequence[ChampionSpan], last_period: int | None, w: Wo
     _style_axes(ax, periods=True, unit=w.unit)
     _legend(ax)
     if not drawn:
-        ax.text(
-            0.5,
-            0.5,
-            "No model was put in production yet",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            color="#5b6575",
-        )
+        _empty_note(ax, "No model was put in production yet")
     return _svg(fig, "champion-timeline", title)
 
 
 # ------------------------------------------------------------------- tables
-def _numbers(numbers: Mapping[str, object]) -> str:
+def _numbers(numbers: Numbers) -> str:
     shown = [f"{k} = {_fmt(v)}" for k, v in numbers.items() if v is not None]
     return f'<span class="numbers">{_e("; ".join(shown))}</span>' if shown else ""
 
@@ -578,7 +531,7 @@ class _RuleCount:
 
     code: str
     message: str
-    numbers: Mapping[str, object] = field(default_factory=dict)
+    numbers: Numbers = field(default_factory=dict)
     passed: bool | None = None
 
 

@@ -42,6 +42,9 @@ from tasks.tags import (
 
 logger = logging.getLogger(__name__)
 # One log_batch call takes at most 100 params and 1000 entities in total.
+#: A run parameter as the product logs it (MLflow keeps its text).
+ParamValue = str | int | float | bool | None
+
 _MAX_BATCH_PARAMS = 100
 _MAX_BATCH_METRICS = 900
 
@@ -210,7 +213,7 @@ def log_batch(
     client: MlflowClient,
     run_id: str,
     *,
-    params: Mapping[str, object],
+    params: Mapping[str, ParamValue],
     metrics: Mapping[str, float],
     model_id: str | None = None,
 ) -> None:

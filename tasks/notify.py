@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
+from mlops_core.records import EventPayload
 from tasks.tags import RESOURCE_MODEL, RESOURCE_USECASE, Event
+
+#: A cell of a table artifact.
+TableCell = str | int | float | bool | None
 
 #: Every event name, as Prefect receives it.
 EVENTS: tuple[str, ...] = tuple(e.value for e in Event)
@@ -25,7 +28,7 @@ def artifact_key(*parts: str) -> str:
 
 
 def emit(
-    event: Event, usecase: str, payload: Mapping[str, Any], related_version: str | None = None
+    event: Event, usecase: str, payload: EventPayload, related_version: str | None = None
 ) -> None:
     """Emit a product event about a use case.
 
@@ -48,7 +51,7 @@ def emit(
             "prefect.resource.name": usecase,
         },
         related=related or None,
-        payload=dict(payload),
+        payload=payload.model_dump(mode="json"),
     )
 
 
@@ -60,7 +63,7 @@ def publish_markdown(usecase: str, kind: str, markdown: str, description: str) -
 
 
 def publish_table(
-    usecase: str, kind: str, rows: Sequence[Mapping[str, Any]], description: str
+    usecase: str, kind: str, rows: Sequence[Mapping[str, TableCell]], description: str
 ) -> None:
     """Table artifact keyed per use case and kind."""
     create_table_artifact(

@@ -40,7 +40,7 @@ from mlops_core.guardrails import GuardrailResult, apply_guardrails
 from mlops_core.label_gate import LabelGateDecision
 from mlops_core.monitoring import assess_performance, challenger_evidence
 from mlops_core.periods import batch_periods, period_index
-from mlops_core.records import DecisionRecord
+from mlops_core.records import DecisionRecord, EventPayload
 from mlops_core.reference_profile import ReferenceProfile, profile_reference
 from mlops_core.schema_change import (
     SchemaChangeRefused,
@@ -344,14 +344,14 @@ def gate_labels(rt: Runtime) -> list[LabelGateDecision]:
     logger = get_run_logger()
     for decision in decisions:
         findings = "; ".join(f.message for f in decision.findings)
-        payload = {
-            "file": decision.file,
-            "sha256": decision.sha256,
-            "rows": decision.rows,
-            "accepted_rows": decision.accepted_rows,
-            "reason": decision.reason,
-            "findings": findings,
-        }
+        payload = EventPayload(
+            file=decision.file,
+            sha256=decision.sha256,
+            rows=decision.rows,
+            accepted_rows=decision.accepted_rows,
+            reason=decision.reason,
+            findings=findings,
+        )
         if decision.action == "quarantine":
             logger.warning("label file %s quarantined: %s", decision.file, decision.reason)
             emit(Event.LABELS_QUARANTINED, rt.name, payload)
@@ -574,7 +574,9 @@ def log_challenger(
         decay_reference_basis=result.decay_reference.basis,
         contract_columns=contract_columns(uc.contract),
     )
-    params: dict[str, object] = {f"model.{k}": v for k, v in uc.model.params.items()}
+    params: dict[str, mlflow_store.ParamValue] = {
+        f"model.{k}": v for k, v in uc.model.params.items()
+    }
     params.update(
         {
             "estimator": uc.model.estimator,

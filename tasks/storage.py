@@ -20,12 +20,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, JsonValue
 
 from mlops_core.config import UseCase, UseCaseError, parse_usecase
 from mlops_core.records import LedgerEntry
@@ -185,7 +184,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def write_json(path: Path, payload: Any) -> Path:
+def write_json(path: Path, payload: JsonValue) -> Path:
     """Write JSON atomically."""
     _atomic_write_bytes(path, json.dumps(payload, indent=2, default=str).encode("utf-8"))
     return path

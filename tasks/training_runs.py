@@ -35,7 +35,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_MODEL_VERSIO
 
 from mlops_core.reference_profile import ReferenceProfile
 from mlops_core.schema_change import KnownColumn
-from tasks.mlflow_store import fail_run_quietly, log_batch, read_run_text
+from tasks.mlflow_store import ParamValue, fail_run_quietly, log_batch, read_run_text
 from tasks.model_registry import (
     STATUS_CANDIDATE,
     STATUS_FAILED,
@@ -206,7 +206,7 @@ def log_training_run(
     experiment_id: str,
     run_name: str,
     pipeline: Any,
-    params: Mapping[str, object],
+    params: Mapping[str, ParamValue],
     metrics: Mapping[str, float],
     profile: ModelProfile,
     train_frame: pd.DataFrame,
@@ -436,7 +436,7 @@ def log_params_and_metrics(
     client: MlflowClient,
     run_id: str,
     *,
-    params: Mapping[str, object],
+    params: Mapping[str, ParamValue],
     metrics: Mapping[str, float],
 ) -> None:
     """Log params and metrics of a run in as few batched calls as MLflow allows."""

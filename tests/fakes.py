@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_core.config import UseCase
-from mlops_core.records import CycleRecord, LedgerEntry
+from mlops_core.records import CycleRecord, EventPayload, LedgerEntry
 from tasks.commit_protocol import ChampionChangedError, CommitPorts, RecordedDecision
 from tasks.tags import TAG_ABANDONED_REASON, TAG_BATCH, TAG_SOURCE_BATCH, TAG_STATUS, Event
 
@@ -267,9 +267,9 @@ class FakeNotices:
     logged: list[str] = field(default_factory=list)
 
     def event(
-        self, event: Event, payload: Mapping[str, Any], related_version: str | None = None
+        self, event: Event, payload: EventPayload, related_version: str | None = None
     ) -> None:
-        self.events.append((event, dict(payload)))
+        self.events.append((event, payload.model_dump(mode="json")))
 
     def markdown(self, kind: str, markdown: str, description: str) -> None:
         self.artifacts.append((kind, description))

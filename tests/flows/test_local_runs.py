@@ -7,6 +7,7 @@ joined when the run ends. The tests read what a flow run sees.
 
 from __future__ import annotations
 
+import pytest
 import typer
 from prefect import flow
 from prefect.settings import get_current_settings, temporary_settings
@@ -14,6 +15,8 @@ from typer.testing import CliRunner
 
 from flows.cli import set_environment_defaults
 from flows.local import without_heartbeats
+
+pytestmark = pytest.mark.flows
 
 
 @flow

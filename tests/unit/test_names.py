@@ -19,7 +19,7 @@ from mlops_core.reasons import ReasonCode
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("flows", "tasks", "mlops_core")
+PACKAGES = ("flows", "tasks", "mlops_core", "bench")
 TAGS_MODULE = Path("tasks/tags.py")
 REASONS_MODULE = Path("mlops_core/reasons.py")
 #: Words spelled like a reason code that name something else: an approval answer,
@@ -43,7 +43,7 @@ CODE_NAMES = frozenset({"code", "codes", "rule", "trigger", "reason_codes"})
 
 
 def _modules() -> list[Path]:
-    return sorted(p.relative_to(REPO) for pkg in PACKAGES for p in (REPO / pkg).glob("*.py"))
+    return sorted(p.relative_to(REPO) for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py"))
 
 
 def _strings(node: ast.AST) -> list[ast.Constant]:

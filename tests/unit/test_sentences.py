@@ -316,7 +316,7 @@ EXAMPLES: dict[C, tuple[dict[str, Any], dict[str, Any]]] = {
 
 @pytest.mark.parametrize("code", list(C), ids=str)
 def test_every_reason_code_has_a_sentence(code: C) -> None:
-    assert has_sentence(code), f"mlops_core/sentences.py has no sentence for {code}"
+    assert has_sentence(code), f"mlops_core/renderers/ has no sentence for {code}"
     assert code in EXAMPLES, f"add representative numbers for {code} to EXAMPLES"
     numbers, words = EXAMPLES[code]
     said = sentence(code, numbers, **words)
