@@ -166,7 +166,7 @@ def find_decision_runs(
     order_metric: str | None = None,
     max_results: int = 100,
 ) -> list[DecisionRunInfo]:
-    """Finished decision runs, newest first, optionally only those with the given tag values.
+    """Finished decision runs that meet the given criteria, newest first unless ``order`` says.
 
     A decision run that did not finish (its record could not be written, or the
     process died while writing it) is not a decision: it never counts in the
