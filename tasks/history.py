@@ -272,9 +272,10 @@ def load_history(
     One search of the decisions experiment gives every cycle's tags and
     metrics. With ``since_period`` and without ``read_records`` (the window of a
     cycle's report) only the runs started since the window's first cycle are
-    read, so the cost does not grow with the history. With ``read_records`` the records of the cycles in the window and
-    of every promotion and rollback are read as well (one artifact each): they
-    give each point its typed decisions and the champion timeline its reasons.
+    read, so the cost does not grow with the history. With ``read_records`` the
+    records of the cycles in the window and of every promotion and rollback are
+    read as well (one artifact each): they give each point its typed decisions
+    and the champion timeline its reasons.
 
     Args:
         client: MLflow client.
