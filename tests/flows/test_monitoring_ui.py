@@ -139,3 +139,20 @@ def test_the_monitoring_run_has_one_point_per_cycle_also_after_a_rerun(
         tags = rt.client.get_run(r.decision_run_id).data.tags
         assert tags[TAG_MONITORING_RUN] == run_id
         assert realized.get(r.period) == r.realized
+
+
+def test_the_cli_links_open_the_decisions_and_the_monitoring_run_in_the_model_view(
+    cycles: dict[str, Any],
+) -> None:
+    from flows.cli import _monitoring_links
+
+    rt = open_runtime(cycles["usecase"], str(cycles["root"]))
+    run_id = monitoring_history.ensure_monitoring_run(rt.client, rt.usecase, None)
+    lines = _monitoring_links(rt.mlflow.tracking_uri, cycles["usecase"]).splitlines()
+    monitoring = rt.client.get_experiment_by_name(rt.usecase.monitoring_experiment_name)
+    assert lines == [
+        f"Decisions:  http://127.0.0.1:5000/#/experiments/{rt.decisions_experiment_id}/runs"
+        "?workflowType=machine_learning",
+        f"Monitoring: http://127.0.0.1:5000/#/experiments/{monitoring.experiment_id}/runs/"
+        f"{run_id}/model-metrics?workflowType=machine_learning",
+    ]
