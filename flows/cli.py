@@ -147,11 +147,47 @@ def demo(
     console = Console(width=max(Console().width, 150))
     console.print(results_table(rows))
     root = home.resolve()
+    tracking = f"sqlite:///{root}/mlflow.db"
     console.print(
         f"\nDone in {(dt.datetime.now() - started).total_seconds():.0f} s. Data: {root}\n"
-        f"MLflow UI:  uv run mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db\n"
-        f"Status:     uv run mlops status {_shown(SHIPPED_USECASE)} --home {home}"
+        f"MLflow UI:  uv run mlflow ui --backend-store-uri {tracking}\n"
+        + _monitoring_links(tracking, SHIPPED_USECASE)
+        + f"Status:     uv run mlops status {_shown(SHIPPED_USECASE)} --home {home}"
     )
+
+
+def _monitoring_links(tracking_uri: str, usecase: Path | str) -> str:
+    """Lines linking to a use case's decisions and monitoring history in the MLflow UI.
+
+    The links open MLflow's model-training view (runs table, metric charts); a
+    tracking server is linked where it is, a database at ``mlflow ui``'s address.
+    Empty when the use case has no monitoring run yet.
+    """
+    from tasks import monitoring_history, storage
+    from tasks.mlflow_store import (
+        MLFLOW_UI_DEFAULT_URL,
+        MlflowSettings,
+        make_client,
+        mlflow_ui_link,
+    )
+
+    uc = storage.load_usecase_file(usecase)
+    client = make_client(MlflowSettings(tracking_uri=tracking_uri, artifact_root=None))
+    served = tracking_uri.startswith(("http://", "https://"))
+    base = tracking_uri if served else MLFLOW_UI_DEFAULT_URL
+    lines = ""
+    decisions = client.get_experiment_by_name(uc.decisions_experiment_name)
+    if decisions is not None:
+        lines += f"Decisions:  {mlflow_ui_link(base, decisions.experiment_id)}\n"
+    monitoring = client.get_experiment_by_name(uc.monitoring_experiment_name)
+    run_id = (
+        monitoring_history.find_monitoring_run(client, monitoring.experiment_id)
+        if monitoring is not None
+        else None
+    )
+    if monitoring is not None and run_id is not None:
+        lines += f"Monitoring: {mlflow_ui_link(base, monitoring.experiment_id, run_id)}\n"
+    return lines
 
 
 @app.command()
@@ -364,7 +400,9 @@ def replay(
     console.print(
         f"\nDone in {(dt.datetime.now() - started).total_seconds():.0f} s. Data: {root}\n"
         f"MLflow UI:  uv run mlflow ui --backend-store-uri {tracking}\n"
-        f"Status:     uv run mlops status {usecase}" + (f" --home {home}" if home else "")
+        + _monitoring_links(tracking, usecase)
+        + f"Status:     uv run mlops status {usecase}"
+        + (f" --home {home}" if home else "")
     )
 
 

@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.challenger import challenge
+from flows.cycle_table import recent_period_rows
 from flows.local import without_heartbeats
 from flows.report_writer import write_cycle_report
 from mlops_core.cycle import (
@@ -45,15 +46,19 @@ from mlops_core.retrain import decide_retrain
 from mlops_core.sentences import input_range_finding_sentence
 from mlops_core.stats import attribute_decay
 from mlops_core.training import Predictions, labeled_rows
-from tasks import commit_protocol, history, model_registry, steps, storage
+from tasks import commit_protocol, decision_store, history, model_registry, steps, storage
 from tasks.commit_adapters import commit_ports
-from tasks.notify import emit, publish_markdown
+from tasks.notify import emit, publish_markdown, publish_table
 from tasks.runtime import Runtime, open_runtime
 from tasks.tags import (
     TAG_CHAMPION_VERSION,
+    TAG_KIND,
     TAG_PREVIOUS_VERSION,
     Event,
 )
+
+#: Periods in the per-use-case table artifact a cycle publishes (``periods``).
+RECENT_PERIODS = 20
 
 #: Stands for the batch of a bootstrap (it trains on every landed batch at once).
 BOOTSTRAP_SHA = "-" * 64
@@ -192,6 +197,37 @@ def publish_cycle_report(rt: Runtime, run_id: str, period: int) -> None:
     )
 
 
+def publish_recent_periods(rt: Runtime) -> None:
+    """Publish the table of the use case's last cycles (artifact ``<use case>-periods``).
+
+    One key per use case, so the Prefect UI keeps each cycle's table as a
+    version of the same artifact. After the commit and best effort: a table
+    that cannot be published only warns.
+    """
+    try:
+        cycles = decision_store.find_decision_runs(
+            rt.client,
+            rt.decisions_experiment_id,
+            filter_tags={TAG_KIND: "retrain"},
+            max_results=RECENT_PERIODS,
+        )
+        promotions = decision_store.find_decision_runs(
+            rt.client,
+            rt.decisions_experiment_id,
+            filter_tags={TAG_KIND: "promotion"},
+            max_results=RECENT_PERIODS,
+        )
+        rows = recent_period_rows(cycles, promotions, rt.usecase.data.period)
+        publish_table(
+            rt.name,
+            "periods",
+            rows,
+            f"{rt.name}: the last {len(rows)} cycles, one row per period",
+        )
+    except Exception:  # noqa: BLE001 - the table explains, it never decides
+        get_run_logger().warning("could not publish the table of recent periods", exc_info=True)
+
+
 def _finish(
     rt: Runtime,
     outcome: CycleOutcome,
@@ -288,9 +324,12 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> Cycl
 def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
     """``monitor`` for a batch whose claim this process holds (see ``handle_claimed``)."""
     landed = path if path.parent.resolve() == rt.paths.landing.resolve() else None
-    return commit_protocol.handle_claimed(
+    result = commit_protocol.handle_claimed(
         commit_ports(rt), batch, sha, landed, lambda: _cycle(rt, batch, path, sha)
     )
+    if result.status == "done":  # decided now, or finished after an interrupted run
+        publish_recent_periods(rt)
+    return result
 
 
 def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
@@ -467,6 +506,7 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> BootstrapResul
         done = commit_protocol.resume(
             ports, rt.paths.landing / "bootstrap", BOOTSTRAP_SHA, recorded
         )
+        publish_recent_periods(rt)
         committed = _commit_bootstrap_batches(rt)
         return BootstrapResult(
             **done.model_dump(exclude={"status"}), status="exists", committed_batches=committed
@@ -521,6 +561,7 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> BootstrapResul
     result = _finish(
         rt, outcome, labels_through=last, decay_cause="unknown", trigger="bootstrap", landed=None
     )
+    publish_recent_periods(rt)
     # The history batches are committed after the bootstrap's decision: a crash
     # before leaves them in landing for the rerun, a crash after is finished by it.
     committed = _commit_bootstrap_batches(rt)

@@ -14,7 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mlops_core.periods import PeriodUnit, short_label
+from mlops_core.reasons import ReasonCode
 from mlops_core.records import CycleResult
+from tasks.decision_store import DecisionRunInfo
+from tasks.tags import TAG_BATCH, TAG_CHAMPION_VERSION, TAG_PERIOD, TAG_SUPERSEDED_BY
 
 
 def cycle_progress() -> Progress:
@@ -106,3 +109,60 @@ def table_row(
         "champion": r.champion_version,
         "guardrails": ", ".join(f"{k}={v}" for k, v in sorted(r.guardrail_actions.items())),
     }
+
+
+def _tag_period(value: str | None) -> int | None:
+    return int(value) if value not in (None, "", "None") else None
+
+
+def _text(value: str | None) -> str | None:
+    return None if value in (None, "", "None") else value
+
+
+def _rounded(metrics: dict[str, float], key: str) -> float | None:
+    value = metrics.get(key)
+    return None if value is None or value != value else round(value, 4)  # NaN: not measured
+
+
+def recent_period_rows(
+    cycles: Sequence[DecisionRunInfo],
+    promotions: Sequence[DecisionRunInfo],
+    unit: PeriodUnit | None = None,
+) -> list[dict[str, str | int | float | None]]:
+    """The last cycles as rows of the per-use-case table artifact, oldest first.
+
+    Built from the decision runs' tags and metrics (one search each for the
+    ``retrain``-kind and ``promotion``-kind runs), the columns of the demo's
+    table with the realized interval, the estimate and the domain AUC beside them.
+
+    Args:
+        cycles: The cycles' ``retrain``-kind decision runs, newest first.
+        promotions: Promotion-kind decision runs (matched to a cycle by its batch).
+        unit: The use case's period unit, for the period labels.
+    """
+    promoted = {run.tags.get(TAG_BATCH): run for run in promotions}
+    rows: list[dict[str, str | int | float | None]] = []
+    for run in reversed(cycles):
+        promotion = promoted.get(run.tags.get(TAG_BATCH))
+        superseded = run.tags.get(TAG_SUPERSEDED_BY)
+        m = run.metrics
+        rows.append(
+            {
+                "period": period_text(_tag_period(run.tags.get(TAG_PERIOD)), unit),
+                "validation": "fail" if ReasonCode.BATCH_FAILED_GATE in run.reasons else "pass",
+                "decision": run.action,
+                "reason": run.reasons[0] if run.reasons else "-",
+                "promotion": "superseded"
+                if superseded
+                else (promotion.action if promotion is not None else None),
+                "champion": superseded or _text(run.tags.get(TAG_CHAMPION_VERSION)),
+                "realized": _rounded(m, "realized"),
+                "realized_low": _rounded(m, "realized_low"),
+                "realized_high": _rounded(m, "realized_high"),
+                "estimated": _rounded(m, "estimated"),
+                "drift_share": _rounded(m, "drift_share"),
+                "domain_auc": _rounded(m, "domain_auc"),
+                "guardrail_rate": _rounded(m, "guardrail_violation_rate"),
+            }
+        )
+    return rows

@@ -856,6 +856,11 @@ class UseCase(Strict):
         """MLflow experiment holding one run per decision."""
         return f"{self.name}-decisions"
 
+    @property
+    def monitoring_experiment_name(self) -> str:
+        """MLflow experiment holding the use case's monitoring run (one point per period)."""
+        return f"{self.name}-monitoring"
+
 
 # ----------------------------------------------------------------------- parsing
 class _KeyedValueError(ValueError):

@@ -14,7 +14,7 @@ from pathlib import Path
 from prefect import get_run_logger
 
 from mlops_core.records import CycleRecord, EventPayload, LedgerEntry
-from tasks import decision_store, model_registry, steps, storage
+from tasks import decision_store, model_registry, monitoring_history, steps, storage
 from tasks.commit_protocol import CommitPorts, RecordedDecision
 from tasks.model_card import publish_card_for_promotion
 from tasks.notify import emit, publish_markdown
@@ -174,6 +174,24 @@ class BatchFolders:
             storage.move_verified(landed, self._paths.archive, sha256)
 
 
+class MlflowMonitoringHistory:
+    """The use case's monitoring run (``tasks.monitoring_history``)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def log_cycle(self, record: CycleRecord, decision_run_ids: list[str]) -> str:
+        """Log the cycle at ``step = period``; tag its decision runs with the run's id."""
+        rt = self._rt
+        return monitoring_history.log_cycle(
+            rt.client, rt.usecase, record, decision_run_ids, rt.mlflow.artifact_root
+        )
+
+    def mark_missing(self, decision_run_id: str, reason: str) -> None:
+        """Tag the decision run with why its point is missing."""
+        monitoring_history.mark_missing(self._rt.client, decision_run_id, reason)
+
+
 class PrefectNotices:
     """Prefect events, markdown artifacts and the run logger, for one use case."""
 
@@ -208,6 +226,7 @@ def commit_ports(rt: Runtime) -> CommitPorts:
         ledger=LedgerFile(rt.paths.ledger),
         files=BatchFolders(rt.paths),
         notices=PrefectNotices(rt.name),
+        monitoring=MlflowMonitoringHistory(rt),
     )
 
 
@@ -215,6 +234,7 @@ __all__ = [
     "BatchFolders",
     "LedgerFile",
     "MlflowDecisionStore",
+    "MlflowMonitoringHistory",
     "MlflowRegistry",
     "PrefectNotices",
     "commit_ports",

@@ -28,6 +28,11 @@ Invariants (docs/design.md, sections 5.1 to 5.3):
 - **Staging is published before the commit.** Predictions and review rows wait
   in the batch's staging folder and reach their readers only after the
   decision record, just before the batch is archived and committed.
+- **The monitoring history follows the record.** The cycle's point in the
+  use case's monitoring run (``MonitoringHistory``) is logged after its
+  decisions are recorded and carried out, before the commit, so a rerun after
+  a kill logs it again (the same point). A failure there is logged as a
+  warning and marked on the decision run; it never stops the commit.
 - **Undecided runs are discarded.** A cycle that fails before its decision
   record leaves nothing behind: its staged outputs are removed, its candidate
   is abandoned and its open runs end FAILED; the rerun starts afresh.
@@ -199,6 +204,21 @@ class BatchFiles(Protocol):
         ...
 
 
+class MonitoringHistory(Protocol):
+    """The use case's monitoring run: one point per period, charted by MLflow."""
+
+    def log_cycle(self, record: CycleRecord, decision_run_ids: list[str]) -> str:
+        """Log the cycle's figures at ``step = period``; link its decision runs to the run.
+
+        Idempotent: the same record logs the same point. Returns the run's id.
+        """
+        ...
+
+    def mark_missing(self, decision_run_id: str, reason: str) -> None:
+        """Mark a decision run whose point could not be logged, with the reason."""
+        ...
+
+
 class Notices(Protocol):
     """What a cycle tells people: events, the markdown artifact, log lines."""
 
@@ -231,6 +251,7 @@ class CommitPorts:
     ledger: Ledger
     files: BatchFiles
     notices: Notices
+    monitoring: MonitoringHistory
 
 
 # ------------------------------------------------------------------- protocol
@@ -441,6 +462,38 @@ def cycle_metrics(outcome: CycleOutcome) -> dict[str, float]:
     return metrics
 
 
+def monitoring_metrics(record: CycleRecord) -> dict[str, float]:
+    """The figures of one cycle as the monitoring run charts them.
+
+    The decision run's numbers (``cycle_metrics``: realized and estimated
+    performance with their intervals, drift shares, domain AUC, guardrail
+    rate) and the decisions as numbers: ``gate_passed``, ``retrain`` and
+    ``promoted`` (1 or 0; a promotion superseded before it was carried out is
+    0), ``champion_version`` (the registry version serving after the cycle,
+    when it is a number) and ``guardrail_held_share`` (held rows over rows).
+
+    Args:
+        record: The cycle's record (as its decision run stores it).
+
+    Returns:
+        Metric name to value.
+    """
+    metrics = cycle_metrics(record.outcome(superseded_by=record.superseded_by))
+    retrain, promotion = record.retrain, record.promotion
+    metrics["gate_passed"] = 1.0 if record.gate.action == "pass" else 0.0
+    retrained = retrain is not None and retrain.action in ("train", "retrain")
+    metrics["retrain"] = 1.0 if retrained else 0.0
+    promoted = promotion is not None and promotion.action == "promote"
+    metrics["promoted"] = 1.0 if promoted and record.superseded_by is None else 0.0
+    champion = record.superseded_by if record.superseded_by is not None else record.champion_version
+    if champion is not None and champion.isdigit():
+        metrics["champion_version"] = float(champion)
+    g = record.guardrails
+    if g is not None and g.rows:
+        metrics["guardrail_held_share"] = g.held_rows / g.rows
+    return metrics
+
+
 def complete(
     ports: CommitPorts,
     run_id: str,
@@ -466,9 +519,13 @@ def complete(
     sha = base_tags[TAG_BATCH]
     period = record.period
     promotion = record.promotion
+    decision_runs = [run_id]
     if promotion is not None:
-        if recorded(ports, sha, "promotion") is None:
-            ports.decisions.record(
+        promotion_run = recorded(ports, sha, "promotion")
+        if promotion_run is not None:
+            decision_runs.append(promotion_run.run_id)
+        else:
+            promotion_run_id = ports.decisions.record(
                 run_name=f"p{period}-{promotion.action}",
                 kind="promotion",
                 action=promotion.action,
@@ -488,6 +545,7 @@ def complete(
                     TAG_CHALLENGER_VERSION: str(record.challenger_version),
                 },
             )
+            decision_runs.append(promotion_run_id)
         if promotion.action == "promote":
             try:
                 _carry_out_promotion(ports, record)
@@ -504,11 +562,20 @@ def complete(
     action = record.retrain.action if record.retrain is not None else "-"
     when = period_label(period, uc.data.period)
     ports.notices.markdown("cycle", markdown, f"Cycle of {when}: {action}")
+    _log_decision(ports, record, superseded, when)
     # The batch's predictions and review rows reach their readers only now,
     # with the decisions recorded: a cycle that failed before left them staged.
     ports.files.publish_staged(sha)
     if landed is not None:
         ports.files.archive(landed, sha)
+    charted = (
+        record
+        if superseded is None
+        else record.model_copy(
+            update={"summary": superseded.summary, "superseded_by": superseded.champion}
+        )
+    )
+    chart_cycle(ports, charted, decision_runs)
     if ports.ledger.entry(sha) is not None:
         return superseded  # committed already (a bootstrap's pseudo-batch is committed once)
     ports.ledger.append(
@@ -523,6 +590,49 @@ def complete(
         )
     )
     return superseded
+
+
+def _log_decision(
+    ports: CommitPorts, record: CycleRecord, superseded: Superseded | None, when: str
+) -> None:
+    """Say in the run's log what the cycle decided and why (summary, action, reason code)."""
+    retrain = record.retrain
+    action = retrain.action if retrain is not None else "-"
+    code = str(retrain.reasons[0].code) if retrain is not None and retrain.reasons else "-"
+    promotion = record.promotion
+    promoted = ""
+    if promotion is not None:
+        promoted = "; promotion: superseded" if superseded else f"; promotion: {promotion.action}"
+    summary = superseded.summary if superseded else record.summary
+    ports.notices.info(
+        "%s, %s: %s Decision: %s (reason code %s)%s.",
+        ports.usecase.name,
+        when,
+        summary,
+        action,
+        code,
+        promoted,
+    )
+
+
+def chart_cycle(ports: CommitPorts, record: CycleRecord, decision_runs: list[str]) -> None:
+    """Log the cycle to the monitoring history; a failure warns and marks, never raises.
+
+    The monitoring run explains decisions, it never makes one: the batch is
+    committed whether or not its point could be logged. A decision run whose
+    point is missing carries the reason (``MonitoringHistory.mark_missing``).
+    """
+    try:
+        ports.monitoring.log_cycle(record, decision_runs)
+    except Exception as exc:  # noqa: BLE001 - the commit must not depend on the chart
+        reason = f"{type(exc).__name__}: {exc}"
+        ports.notices.warning(
+            "period %s is missing from the monitoring history: %s", record.period, reason
+        )
+        try:
+            ports.monitoring.mark_missing(decision_runs[0], reason)
+        except Exception:  # noqa: BLE001 - as above
+            ports.notices.warning("could not mark the missing point", exc_info=True)
 
 
 def _carry_out_promotion(ports: CommitPorts, record: CycleRecord) -> None:
@@ -644,15 +754,18 @@ __all__ = [
     "CommitPorts",
     "DecisionStore",
     "Ledger",
+    "MonitoringHistory",
     "Notices",
     "RecordedDecision",
     "Registry",
     "Superseded",
     "abandon_undecided",
+    "chart_cycle",
     "complete",
     "cycle_metrics",
     "finish",
     "handle_claimed",
+    "monitoring_metrics",
     "recorded",
     "resume",
     "result",

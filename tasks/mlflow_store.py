@@ -35,9 +35,11 @@ from mlflow.protos.databricks_pb2 import (
 
 from tasks.relocation import experiment_location
 from tasks.tags import (
+    EXPERIMENT_KIND_MODEL_DEVELOPMENT,
     TAG_ABANDONED_REASON,
     TAG_BATCH,
     TAG_KIND,
+    TAG_MLFLOW_EXPERIMENT_KIND,
 )
 
 logger = logging.getLogger(__name__)
@@ -144,7 +146,10 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
     """Return the id of experiment ``name``, creating (or restoring) it when needed.
 
     Safe when several workers race to create the same experiment: the loser of the
-    race reads the winner's experiment.
+    race reads the winner's experiment. The experiment is marked a model-development
+    experiment (MLflow's ``mlflow.experimentKind`` tag, ``custom_model_development``)
+    when it is created, and when an existing one is first touched without a kind;
+    a kind someone chose in MLflow is left as it is.
 
     Args:
         client: MLflow client.
@@ -159,10 +164,16 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
     if existing is not None:
         if existing.lifecycle_stage == "deleted":
             client.restore_experiment(existing.experiment_id)
+        if TAG_MLFLOW_EXPERIMENT_KIND not in existing.tags:
+            mark_model_development(client, existing.experiment_id)
         return existing.experiment_id
     location = _join_location(artifact_root, name) if artifact_root else None
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(
+            name,
+            artifact_location=location,
+            tags={TAG_MLFLOW_EXPERIMENT_KIND: EXPERIMENT_KIND_MODEL_DEVELOPMENT},
+        )
     except MlflowException as exc:
         if exc.error_code not in EXISTS_CODES:
             raise
@@ -170,6 +181,40 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
         if raced is None:
             raise
         return raced.experiment_id
+
+
+def mark_model_development(client: MlflowClient, experiment_id: str) -> None:
+    """Tag an experiment as classic model development (MLflow's experiment kind).
+
+    The tag is MLflow's record of what the experiment is (its experiment-type
+    selector shows it). Which view MLflow 3.17's browser opens is decided by
+    its sidebar switch (GenAI / Model training) or a link's ``workflowType``
+    query parameter, not by the tag: the links the product prints carry
+    ``workflowType=machine_learning`` (``mlflow_ui_link``).
+    """
+    client.set_experiment_tag(
+        experiment_id, TAG_MLFLOW_EXPERIMENT_KIND, EXPERIMENT_KIND_MODEL_DEVELOPMENT
+    )
+
+
+#: The query parameter that opens a page of MLflow 3.17's browser in its model-training
+#: view (runs table, metric charts) rather than its GenAI view (traces, tokens): the
+#: view follows the sidebar switch, remembered per browser, unless the link says.
+MLFLOW_UI_MODEL_TRAINING = "workflowType=machine_learning"
+#: Where ``mlflow ui`` and ``mlflow server`` listen unless told otherwise.
+MLFLOW_UI_DEFAULT_URL = "http://127.0.0.1:5000"
+
+
+def mlflow_ui_link(base_url: str, experiment_id: str, run_id: str | None = None) -> str:
+    """A link to an experiment's runs table, or to a run's metric charts, in the model view.
+
+    Args:
+        base_url: Where the MLflow UI is served (e.g. ``http://127.0.0.1:5000``).
+        experiment_id: The experiment.
+        run_id: A run of it: the link opens its metric charts.
+    """
+    page = f"runs/{run_id}/model-metrics" if run_id else "runs"
+    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/{page}?{MLFLOW_UI_MODEL_TRAINING}"
 
 
 def _join_location(root: str, name: str) -> str:
@@ -296,12 +341,16 @@ __all__ = [
     "EMBEDDED_DATABASE_FILE",
     "EXISTS_CODES",
     "MISSING_CODE",
+    "MLFLOW_UI_DEFAULT_URL",
+    "MLFLOW_UI_MODEL_TRAINING",
     "MlflowSettings",
     "ensure_experiment",
     "fail_run_quietly",
     "fail_runs_left_running",
     "log_batch",
     "make_client",
+    "mlflow_ui_link",
+    "mark_model_development",
     "read_run_text",
     "resolve_settings",
     "settings_for_data_root",

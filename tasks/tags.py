@@ -37,6 +37,12 @@ TAG_ACTION = "mlops.action"
 TAG_REASONS = "mlops.reasons"
 #: A decided promotion was not carried out: the version that became champion first.
 TAG_SUPERSEDED_BY = "mlops.promotion_superseded_by"
+#: On a cycle's decision runs: the use case's monitoring run, where the cycle is one point.
+TAG_MONITORING_RUN = "mlops.monitoring_run_id"
+#: On a cycle's decision run: why its point is missing from the monitoring run.
+TAG_MONITORING_ERROR = "mlops.monitoring_error"
+#: ``mlops.kind`` of the use case's monitoring run (one per use case).
+KIND_MONITORING = "monitoring"
 
 # Model search runs.
 TAG_SEARCH_CHOSEN = "mlops.search.chosen"
@@ -65,6 +71,14 @@ TAG_ABANDONED_REASON = "mlops.abandoned_reason"
 # ------------------------------------------------------------ experiment tags
 TAG_MOVED_FROM = "mlops.artifact_root_moved_from"
 TAG_MOVED_AT = "mlops.artifact_root_moved_at"
+
+# ------------------------------------------------------------ MLflow's own tags
+#: MLflow's experiment kind (read by its UI's experiment-type selector). Every
+#: experiment the product creates is classic model development, not GenAI.
+TAG_MLFLOW_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_MODEL_DEVELOPMENT = "custom_model_development"
+#: MLflow's description of a run or experiment (shown on its page in the UI).
+TAG_MLFLOW_NOTE = "mlflow.note.content"
 
 
 # ------------------------------------------------------------- Prefect events

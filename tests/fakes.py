@@ -25,7 +25,12 @@ from typing import Any
 
 from mlops_core.config import UseCase
 from mlops_core.records import CycleRecord, EventPayload, LedgerEntry
-from tasks.commit_protocol import ChampionChangedError, CommitPorts, RecordedDecision
+from tasks.commit_protocol import (
+    ChampionChangedError,
+    CommitPorts,
+    RecordedDecision,
+    monitoring_metrics,
+)
 from tasks.tags import TAG_ABANDONED_REASON, TAG_BATCH, TAG_SOURCE_BATCH, TAG_STATUS, Event
 
 
@@ -281,6 +286,33 @@ class FakeNotices:
         self.logged.append(message % args)
 
 
+class FakeMonitoringHistory:
+    """The monitoring run in memory: one value per (metric, step), as MLflow keeps equal points.
+
+    ``failing`` makes the next ``log_cycle`` calls raise, like an unreachable server.
+    """
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self.points: dict[tuple[str, int], float] = {}
+        self.links: dict[str, str] = {}
+        self.missing: dict[str, str] = {}
+        self.failing = False
+
+    def log_cycle(self, record: CycleRecord, decision_run_ids: list[str]) -> str:
+        if self.failing:
+            raise ConnectionError("monitoring run unreachable")
+        self._world.step("chart period")
+        for key, value in monitoring_metrics(record).items():
+            self.points[(key, record.period)] = value
+        for run_id in decision_run_ids:
+            self.links[run_id] = "monitoring-run"
+        return "monitoring-run"
+
+    def mark_missing(self, decision_run_id: str, reason: str) -> None:
+        self.missing[decision_run_id] = reason
+
+
 def fake_ports(usecase: UseCase, world: World | None = None) -> CommitPorts:
     """The commit protocol's ports, every one a fake sharing one world."""
     world = world or World()
@@ -291,4 +323,5 @@ def fake_ports(usecase: UseCase, world: World | None = None) -> CommitPorts:
         ledger=FakeLedger(world),
         files=FakeBatchFiles(world),
         notices=FakeNotices(),
+        monitoring=FakeMonitoringHistory(world),
     )

@@ -560,6 +560,60 @@ def test_browser_shows_the_flow_run_and_the_champion_alias(
     assert alias_chip.search(page), page[-3000:]
 
 
+def _page_text(dom: str) -> str:
+    """The visible text of a dumped page (scripts and styles dropped)."""
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.DOTALL)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+
+
+def test_browser_opens_the_decisions_on_runs_and_the_monitoring_run_on_its_charts(
+    stack: Stack, retail_bootstrap: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """The links the product prints open MLflow's model-training view, not its GenAI one."""
+    from tasks import monitoring_history
+    from tasks.mlflow_store import mlflow_ui_link
+    from tasks.tags import (
+        EXPERIMENT_KIND_MODEL_DEVELOPMENT,
+        TAG_KIND,
+        TAG_MLFLOW_EXPERIMENT_KIND,
+        TAG_MONITORING_RUN,
+    )
+
+    client = stack.mlflow_client()
+    decisions = client.get_experiment_by_name("stack_retail-decisions")
+    monitoring = client.get_experiment_by_name("stack_retail-monitoring")
+    assert decisions is not None and monitoring is not None
+    for experiment in (decisions, monitoring):
+        assert experiment.tags[TAG_MLFLOW_EXPERIMENT_KIND] == EXPERIMENT_KIND_MODEL_DEVELOPMENT
+    cycles = client.search_runs(
+        [decisions.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'retrain'"
+    )
+    run_id = monitoring_history.find_monitoring_run(client, monitoring.experiment_id)
+    assert cycles and run_id is not None
+    assert {c.data.tags[TAG_MONITORING_RUN] for c in cycles} == {run_id}
+
+    # The decisions experiment opens on its runs table, listing the decision runs.
+    page = _page_text(
+        _rendered_dom(mlflow_ui_link(stack.mlflow, decisions.experiment_id), tmp_path / "runs")
+    )
+    assert "Run Name" in page and "Token Usage" not in page, page[:2000]
+    assert all(c.info.run_name in page for c in cycles), page[:2000]
+
+    # The monitoring run opens on its metric charts: one chart per metric it logged.
+    run = client.get_run(run_id)
+    page = _page_text(
+        _rendered_dom(
+            mlflow_ui_link(stack.mlflow, monitoring.experiment_id, run_id), tmp_path / "charts"
+        )
+    )
+    assert "monitoring" in page and f"Model metrics ({len(run.data.metrics)})" in page, page[:2000]
+    # What those charts draw: one point per cycle of the use case, from the same API.
+    points = client.get_metric_history(run_id, "gate_passed")
+    assert sorted(p.step for p in points) == sorted(
+        int(c.data.tags["mlops.period"]) for c in cycles
+    )
+
+
 def test_the_database_password_never_leaves_the_secrets_file(
     stack: Stack, retail_bootstrap: tuple[Path, Any]
 ) -> None:

@@ -305,3 +305,26 @@ def test_the_champion_carries_its_model_card(demo_run):
     assert version.description.startswith(f"# Model card: {rt.usecase.registered_model_name}")
     card = Path(rt.client.download_artifacts(champion.run_id, "model_card.md")).read_text()
     assert "## Known limits" in card and "## Promotion gate: `promote`" in card
+
+
+def test_the_monitoring_run_charts_every_week_of_the_demo(demo_run):
+    """One point per cycle (the bootstrap and each live week) in the monitoring run."""
+    from tasks import monitoring_history
+    from tasks.tags import TAG_MONITORING_RUN
+
+    _, rows, rt, _ = demo_run
+    monitoring = rt.client.get_experiment_by_name(rt.usecase.monitoring_experiment_name)
+    run_id = monitoring_history.find_monitoring_run(rt.client, monitoring.experiment_id)
+    assert run_id is not None
+    periods = [r.period for r in rows]
+    assert len(periods) >= 20
+    for key in ("gate_passed", "retrain", "promoted", "champion_version"):
+        steps = [m.step for m in rt.client.get_metric_history(run_id, key)]
+        assert sorted(steps) == sorted(periods), key
+    realized = {m.step: m.value for m in rt.client.get_metric_history(run_id, "realized")}
+    assert realized == {r.period: r.realized for r in rows if r.realized is not None}
+    promoted = {m.step for m in rt.client.get_metric_history(run_id, "promoted") if m.value}
+    assert promoted == {r.period for r in rows if r.promotion == "promote"}
+    assert all(
+        rt.client.get_run(r.decision_run_id).data.tags[TAG_MONITORING_RUN] == run_id for r in rows
+    )

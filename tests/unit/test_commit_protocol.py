@@ -1,8 +1,8 @@
 """The commit protocol's cases, run through in-memory fakes of its interfaces.
 
 ``tasks/commit_protocol.py`` is written against ``DecisionStore``, ``Registry``,
-``Ledger``, ``BatchFiles`` and ``Notices``; ``tests/fakes.py`` implements them
-in memory with the semantics of the real adapters, and can "kill" the process
+``Ledger``, ``BatchFiles``, ``Notices`` and ``MonitoringHistory``; ``tests/fakes.py``
+implements them in memory with the semantics of the real adapters, and can "kill" the process
 at a named write. The decisions are real values (``decide_retrain``,
 ``decide_promotion``). The same cases against real MLflow, Prefect and a
 ``kill -9`` are in ``tests/flows/test_crash.py``.
@@ -35,7 +35,7 @@ from mlops_core.report import CycleOutcome
 from mlops_core.retrain import decide_retrain
 from tasks import commit_adapters, commit_protocol
 from tasks.commit_protocol import CommitPorts
-from tasks.tags import TAG_ABANDONED_REASON, TAG_SUPERSEDED_BY, Event
+from tasks.tags import TAG_ABANDONED_REASON, TAG_SUPERSEDED_BY, TAG_TRIGGER, Event
 
 pytestmark = pytest.mark.unit
 
@@ -136,6 +136,11 @@ def _files(ports: CommitPorts) -> fakes.FakeBatchFiles:
     return ports.files
 
 
+def _history(ports: CommitPorts) -> fakes.FakeMonitoringHistory:
+    assert isinstance(ports.monitoring, fakes.FakeMonitoringHistory)
+    return ports.monitoring
+
+
 def _cycle(ports: CommitPorts, trained: list[str]) -> Callable[[], CycleResult]:
     """The decide part of ``monitor``: stage outputs, train a challenger, hand over the outcome."""
 
@@ -200,10 +205,55 @@ def test_a_decided_promotion_is_recorded_then_carried_out_then_committed(
         "publish card",
         "publish staged",
         "archive batch",
+        "chart period",
         "ledger append",
     ]
     assert isinstance(ports.notices, fakes.FakeNotices)
     assert [e for e, _ in ports.notices.events] == [Event.MODEL_PROMOTED]
+    # The cycle's point in the monitoring history, linked from both decision runs.
+    history = _history(ports)
+    assert history.points[("realized", 21)] == 10.5
+    assert (history.points[("retrain", 21)], history.points[("promoted", 21)]) == (1.0, 1.0)
+    assert history.points[("champion_version", 21)] == 2.0
+    [promotion_run] = store.finished("promotion")
+    assert set(history.links) == {retrain_run.run_id, promotion_run.run_id}
+    # The decision, with its reason code, in the run's log.
+    code = retrain_run.tags[TAG_TRIGGER]
+    assert any(
+        f"Decision: retrain (reason code {code}); promotion: promote." in line
+        for line in ports.notices.logged
+    ), ports.notices.logged
+
+
+def test_a_monitoring_history_that_fails_is_marked_and_the_batch_still_commits(
+    ports: CommitPorts, world: World
+) -> None:
+    history = _history(ports)
+    history.failing = True
+
+    result = _handle(ports, _cycle(ports, []))
+
+    [decided] = _store(ports).finished("retrain")
+    assert result.decision_run_id == decided.run_id
+    _assert_committed_once(ports, decided.run_id)
+    assert history.points == {}
+    assert "ConnectionError: monitoring run unreachable" in history.missing[decided.run_id]
+    assert isinstance(ports.notices, fakes.FakeNotices)
+    assert any("missing from the monitoring history" in line for line in ports.notices.logged)
+
+
+def test_a_rerun_after_a_kill_before_the_commit_charts_the_same_point(
+    ports: CommitPorts, world: World
+) -> None:
+    world.kill_at.add("ledger append")
+    with pytest.raises(Killed):
+        _handle(ports, _cycle(ports, []))
+    first = dict(_history(ports).points)
+
+    _handle(ports, _must_not_decide)
+
+    assert _history(ports).points == first
+    assert world.journal.count("chart period") == 2
 
 
 @pytest.mark.parametrize(
@@ -266,6 +316,9 @@ def test_a_promotion_superseded_by_another_champion_is_abandoned_and_its_record_
     assert record.summary != first_summary and result.summary == record.summary
     assert registry.cards == []  # no card for a version that was not promoted
     _assert_committed_once(ports, decided.run_id)
+    # The monitoring history charts what happened: no promotion, the other champion.
+    points = _history(ports).points
+    assert (points[("promoted", 21)], points[("champion_version", 21)]) == (0.0, 3.0)
 
 
 def test_a_committed_batch_is_not_redone(ports: CommitPorts, world: World) -> None:
@@ -341,6 +394,11 @@ def test_a_recorded_decision_survives_a_failure_after_it(ports: CommitPorts, wor
         (commit_protocol.Ledger, fakes.FakeLedger, commit_adapters.LedgerFile),
         (commit_protocol.BatchFiles, fakes.FakeBatchFiles, commit_adapters.BatchFolders),
         (commit_protocol.Notices, fakes.FakeNotices, commit_adapters.PrefectNotices),
+        (
+            commit_protocol.MonitoringHistory,
+            fakes.FakeMonitoringHistory,
+            commit_adapters.MlflowMonitoringHistory,
+        ),
     ],
 )
 def test_fakes_and_real_adapters_have_the_interfaces_methods(
