@@ -20,8 +20,9 @@ from typing import Any
 
 from tasks.storage import file_sha256
 
-#: Distinct files kept deserialised (a champion, its estimator, a challenger's, a rollback's).
-KEPT = 6
+#: Distinct files kept deserialised: the champion's model and its estimator. A new
+#: champion's evict the old ones, so a long-lived process never holds retired models.
+KEPT = 2
 
 _lock = threading.Lock()
 _loaded: OrderedDict[tuple[str, tuple[str, ...]], Any] = OrderedDict()
