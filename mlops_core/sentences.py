@@ -852,6 +852,122 @@ def _circuit_breaker(code: C, n: Numbers, *, counts_flags: bool) -> str:
     )
 
 
+# ----------------------------------------------------------------- alert policy
+#: What each kind of alert condition is about, in words.
+ALERT_KIND_WORDS = {
+    "guardrail_breach": "business limits",
+    "guardrail_finding": "inputs outside the training range",
+}
+
+
+def alert_kind_words(kind: str) -> str:
+    """The kind of an alert condition in words (its name when it has none)."""
+    return ALERT_KIND_WORDS.get(kind, kind.replace("_", " "))
+
+
+def _alert_fact(n: Numbers, kind: str, cause: str) -> str:
+    rows, hit = _int(n, "rows") or 0, _int(n, "count") or 0
+    share = f"{hit:,} of {count(rows, 'row')} ({percent(_float(n, 'rate') or 0.0)})"
+    if kind == "guardrail_breach":
+        return f"Guardrail {cause} acted on {share}"
+    if kind == "guardrail_finding":
+        return f"Input {cause} was outside the training range for {share}"
+    return f"{alert_kind_words(kind).capitalize()} ({cause}): {share}"
+
+
+def _alert_threshold(n: Numbers) -> str:
+    least = _int(n, "min_count")
+    rows = f" or {count(least, 'row')}" if least is not None else ""
+    return f"{percent(_float(n, 'min_rate') or 0.0)} of the rows{rows}"
+
+
+def _muted_so_far(n: Numbers) -> str:
+    muted = _int(n, "muted") or 0
+    return f"{count(muted, 'condition')} of this cause muted since its last alert"
+
+
+@_says(C.ALERT_UNCONFIGURED)
+def _alert_unconfigured(code: C, n: Numbers, *, kind: str, cause: str) -> str:
+    return (
+        f"{_alert_fact(n, kind, cause)}; no alert rule is configured for "
+        f"{alert_kind_words(kind)}, so it alerts (nothing is muted without a rule)."
+    )
+
+
+@_says(C.ALERT_BREAKER)
+def _alert_breaker(code: C, n: Numbers, *, kind: str, cause: str) -> str:
+    return (
+        f"{_alert_fact(n, kind, cause)} and the circuit breaker held the whole batch: "
+        "alerted whatever the rule."
+    )
+
+
+@_says(C.ALERT_IMMEDIATE)
+def _alert_immediate(code: C, n: Numbers, *, kind: str, cause: str) -> str:
+    return f"{_alert_fact(n, kind, cause)}: alerted at once, as the rule says."
+
+
+@_says(C.ALERT_NEW_CAUSE)
+def _alert_new_cause(code: C, n: Numbers, *, kind: str, cause: str) -> str:
+    return (
+        f"{_alert_fact(n, kind, cause)}: new (no open alert for it), so alerted although "
+        f"below the threshold of {_alert_threshold(n)}."
+    )
+
+
+@_says(C.ALERT_THRESHOLD_CROSSED)
+def _alert_threshold_crossed(code: C, n: Numbers, *, kind: str, cause: str) -> str:
+    last = _int(n, "last_raised")
+    before = f" (last alert in period {last})" if last is not None else ""
+    return (
+        f"{_alert_fact(n, kind, cause)}: at or over the threshold of {_alert_threshold(n)}, "
+        f"alerted{before}."
+    )
+
+
+@_says(C.ALERT_BELOW_THRESHOLD)
+def _alert_below_threshold(code: C, n: Numbers, *, kind: str, cause: str) -> str:
+    return (
+        f"{_alert_fact(n, kind, cause)}: below the threshold of {_alert_threshold(n)}, "
+        f"counted without an alert ({_muted_so_far(n)})."
+    )
+
+
+@_says(C.ALERT_THROTTLED)
+def _alert_throttled(code: C, n: Numbers, *, kind: str, cause: str) -> str:
+    return (
+        f"{_alert_fact(n, kind, cause)}: already alerted in period {_int(n, 'last_raised')}, "
+        f"less than {_periods(n['min_periods_between'])} ago, so counted without an alert "
+        f"({_muted_so_far(n)})."
+    )
+
+
+@_says(C.ALERT_DIGESTED)
+def _alert_digested(code: C, n: Numbers, *, kind: str, cause: str) -> str:
+    return (
+        f"{_alert_fact(n, kind, cause)}: collected for the digest sent every "
+        f"{_periods(n['every'])}."
+    )
+
+
+@_says(C.ALERT_DIGEST_DUE)
+def _alert_digest_due(code: C, n: Numbers, *, kind: str, causes: tuple[str, ...]) -> str:
+    return (
+        f"Digest of {alert_kind_words(kind)}: {count(_int(n, 'pending') or 0, 'condition')} "
+        f"since period {_int(n, 'since')} ({listed(list(causes), 8)})."
+    )
+
+
+@_says(C.ALERT_RESOLVED)
+def _alert_resolved(code: C, n: Numbers, *, kind: str, cause: str) -> str:
+    last = _int(n, "last_raised")
+    since = f" since its alert of period {last}" if last is not None else ""
+    return (
+        f"{alert_kind_words(kind).capitalize()} {cause}: absent from "
+        f"{count(_int(n, 'clear_cycles') or 0, 'measured cycle')} in a row{since}: resolved."
+    )
+
+
 # --------------------------------------------------------------------- review
 def shown_value(value: float | str | None) -> str:
     """A reviewed or proposed value as a reviewer typed or saw it."""
