@@ -191,6 +191,7 @@ def _alert_on_guardrails(
                 rt.name,
                 {
                     "batch": gate.batch,
+                    "sha256": gate.batch_sha256,
                     "period": period,
                     "rows": g.rows,
                     **numbers,
