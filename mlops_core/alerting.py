@@ -91,6 +91,11 @@ class CauseState(Value):
     cause: str
     open: bool = Field(description="Alerted and not resolved since.")
     last_raised: int | None = Field(description="Period of its last alert; None: never.")
+    last_crossed: int | None = Field(
+        None,
+        description="Period of its last alert over the threshold (or by the circuit "
+        "breaker); None: never.",
+    )
     last_seen: int = Field(description="Period it was last measured present.")
     clear_cycles: int = Field(0, description="Measured cycles in a row it was absent.")
     muted: int = Field(0, description="Conditions muted since its last alert.")
@@ -201,12 +206,18 @@ def _decide_condition(
     if rule.mode == "digest":
         n = _numbers(c, rule, every=rule.digest_every_periods)
         return "digest", reason(C.ALERT_DIGESTED, n, **words)
-    last = prior.last_raised if prior is not None else None
     muted = (prior.muted if prior is not None else 0) + 1
     crossed = c.rate >= rule.min_rate or (rule.min_count is not None and c.count >= rule.min_count)
     new = prior is None or not prior.open
     if not crossed and not (new and rule.new_cause):
         return "mute", reason(C.ALERT_BELOW_THRESHOLD, _numbers(c, rule, muted=muted), **words)
+    # Two levels, each at most once per min_periods_between periods: a cause that
+    # appears (new) and a cause over the threshold. An alert on a new cause of a
+    # few rows does not mute the crossing that follows it: that one matters more.
+    if crossed:
+        last = prior.last_crossed if prior is not None else None
+    else:
+        last = prior.last_raised if prior is not None else None
     if last is not None and period - last < rule.min_periods_between:
         n = _numbers(c, rule, last_raised=last, muted=muted)
         return "mute", reason(C.ALERT_THROTTLED, n, **words)
@@ -272,11 +283,13 @@ def decide_alerts(
             )
         )
         raised = action == "raise"
+        crossed = raised and why.code in (C.ALERT_THRESHOLD_CROSSED, C.ALERT_BREAKER)
         causes[key] = CauseState(
             kind=c.kind,
             cause=c.cause,
             open=raised or (prior is not None and prior.open),
             last_raised=period if raised else (prior.last_raised if prior else None),
+            last_crossed=period if crossed else (prior.last_crossed if prior else None),
             last_seen=period,
             clear_cycles=0,
             muted=muted,

@@ -657,8 +657,9 @@ class AlertRule(Strict):
     mode: Literal["immediate", "threshold", "digest"] = Field(
         "threshold",
         description="immediate: every condition raises an alert. threshold: a cause raises "
-        "when it is new (new_cause) or its rate or count reaches min_rate or min_count, at "
-        "most once per min_periods_between periods; otherwise it is muted and counted. "
+        "when it is new (new_cause) or when its rate or count reaches min_rate or min_count, "
+        "each of the two at most once per min_periods_between periods; otherwise it is "
+        "muted and counted. "
         "digest: conditions are collected and sent as one digest every "
         "digest_every_periods periods. A circuit-breaker trip (the whole batch held) "
         "raises in every mode.",
@@ -685,15 +686,19 @@ class AlertRule(Strict):
         4,
         ge=0,
         le=520,
-        description="At most one alert per cause within this many periods (threshold "
-        "mode; 0: no limit). A condition in between is muted and counted.",
+        description="threshold mode: per cause, at most one alert for being new and one for "
+        "crossing the threshold within this many periods (0: no limit); a condition in "
+        "between is muted and counted. A crossing after an alert on a new cause still "
+        "alerts: the small first one does not mute the one that matters.",
     )
     resolve_after: int = Field(
-        2,
+        4,
         ge=1,
         le=52,
         description="An alerted cause absent from this many measured cycles in a row is "
-        "resolved: a resolved message is sent and a later return is new again.",
+        "resolved: a resolved message is sent and a later return is new again. As long as "
+        "min_periods_between by default, so a cause that comes and goes every few periods "
+        "stays one open alert instead of a raise and a resolve each time.",
     )
     digest_every_periods: int = Field(
         4,

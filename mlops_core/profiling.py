@@ -943,8 +943,8 @@ _SECTION_NOTES: dict[str, str] = {
     "predictions was clipped, replaced or held; flags count only with\n"
     "breaker_counts_flags: true.",
     "alerts": "When a guardrail condition pages a person (project defaults). One cause\n"
-    "per rule:action (breach) or per column (finding). threshold: a new cause alerts;\n"
-    "an open one alerts again when min_rate of the rows (or min_count rows) have it,\n"
+    "per rule:action (breach) or per column (finding). threshold: a new cause alerts,\n"
+    "and a cause alerts when min_rate of the rows (or min_count rows) have it, each\n"
     "at most once per min_periods_between periods; the rest is muted and counted in\n"
     "the cycle's record. A cause absent from resolve_after measured cycles in a row is\n"
     "resolved (a message is sent). A circuit-breaker trip always alerts. Other modes:\n"

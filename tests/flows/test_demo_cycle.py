@@ -311,7 +311,8 @@ def _expected_breach_alerts(records: list[CycleRecord], rule) -> list[tuple[int,
     """Per measured week, the causes the configured threshold rule raises on the recorded
     conditions: written here from the rule's description, apart from the policy's code."""
     is_open: dict[str, bool] = {}
-    last: dict[str, int] = {}
+    last: dict[str, int] = {}  # last alert of any level
+    last_over: dict[str, int] = {}  # last alert over the threshold
     clear: dict[str, int] = {}
     expected = []
     for rec in records:
@@ -325,10 +326,13 @@ def _expected_breach_alerts(records: list[CycleRecord], rule) -> list[tuple[int,
                 rule.min_count is not None and n >= rule.min_count
             )
             new = not is_open.get(cause, False)
-            quiet = cause not in last or rec.period - last[cause] >= rule.min_periods_between
+            since = last_over if crossed else last
+            quiet = cause not in since or rec.period - since[cause] >= rule.min_periods_between
             if g.breaker_tripped or ((crossed or (new and rule.new_cause)) and quiet):
                 raised.append(cause)
                 is_open[cause], last[cause] = True, rec.period
+                if crossed or g.breaker_tripped:
+                    last_over[cause] = rec.period
             clear[cause] = 0
         for cause, opened in is_open.items():
             if cause not in present:

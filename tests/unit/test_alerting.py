@@ -72,6 +72,28 @@ def test_a_cause_over_the_threshold_raises_at_most_once_per_n_periods() -> None:
     assert rounds[3].decisions[0].muted_since_raised == 2, "the two muted in between"
 
 
+def test_a_crossing_after_a_small_new_cause_alert_is_not_muted() -> None:
+    # 1 row at first (new: alerted), then 10% of the rows: over the threshold.
+    rounds = run([[breach("cap:clip", n)] for n in (1, 100, 100, 1, 100, 100)])
+    assert actions(rounds) == [
+        [("cap:clip", "raise")],
+        [("cap:clip", "raise")],
+        [("cap:clip", "mute")],
+        [("cap:clip", "mute")],
+        [("cap:clip", "mute")],
+        [("cap:clip", "raise")],
+    ]
+    codes = [r.decisions[0].reason.code for r in rounds]
+    assert codes == [
+        C.ALERT_NEW_CAUSE,
+        C.ALERT_THRESHOLD_CROSSED,
+        C.ALERT_THROTTLED,
+        C.ALERT_BELOW_THRESHOLD,
+        C.ALERT_THROTTLED,
+        C.ALERT_THRESHOLD_CROSSED,
+    ]
+
+
 def test_min_count_raises_whatever_the_share() -> None:
     rule = AlertRule(min_rate=0.5, min_count=20, new_cause=False, min_periods_between=0)
     rounds = run(
