@@ -37,6 +37,8 @@ ALERT_EVENTS: Mapping[Event, str] = {
     "its inputs (check the feature pipeline).",
     Event.MODEL_PROMOTED: "A new model version became champion.",
     Event.MODEL_ROLLED_BACK: "The champion was rolled back to the previous version.",
+    Event.ALERT_RESOLVED: "A condition alerted on earlier has cleared.",
+    Event.ALERT_DIGEST: "A digest of conditions collected since the last one.",
 }
 ALERT_DEPLOYMENT = "alert/alert"
 AUTOMATION_PREFIX = "mlops alert: "

@@ -20,6 +20,7 @@ from flows.challenger import challenge
 from flows.cycle_table import recent_period_rows
 from flows.local import without_heartbeats
 from flows.report_writer import write_cycle_report
+from mlops_core.alerting import AlertDecision, AlertKind, guardrail_conditions
 from mlops_core.cycle import (
     DecisionHistory,
     bootstrap_inputs,
@@ -46,7 +47,15 @@ from mlops_core.retrain import decide_retrain
 from mlops_core.sentences import input_range_finding_sentence
 from mlops_core.stats import attribute_decay
 from mlops_core.training import Predictions, labeled_rows
-from tasks import commit_protocol, decision_store, history, model_registry, steps, storage
+from tasks import (
+    alert_state,
+    commit_protocol,
+    decision_store,
+    history,
+    model_registry,
+    steps,
+    storage,
+)
 from tasks.commit_adapters import commit_ports
 from tasks.notify import emit, publish_markdown, publish_table
 from tasks.runtime import Runtime, open_runtime
@@ -142,38 +151,86 @@ def _validate_and_score(
     if champion is not None:
         guarded, predicted = steps.score(rt, frame, champion)
         steps.write_scored(rt, frame, gate, guarded, champion.version, stage)
-        g = guarded.summary
-        if g.violating_rows:
-            emit(
-                Event.GUARDRAIL_BREACH,
-                rt.name,
-                EventPayload(
-                    batch=gate.batch,
-                    period=period,
-                    rows=g.rows,
-                    violating_rows=g.violating_rows,
-                    held_rows=g.held_rows,
-                    breaker_tripped=g.breaker_tripped,
-                    actions=g.actions,
-                ),
-                related_version=champion.version,
-            )
-        if g.findings:
-            # Once per batch, whatever the number of rows: the inputs of the batch as
-            # a whole lie outside what the champion was trained on.
-            emit(
-                Event.GUARDRAIL_FINDING,
-                rt.name,
-                EventPayload(
-                    batch=gate.batch,
-                    period=period,
-                    rows=g.rows,
-                    columns=", ".join(f.column for f in g.findings),
-                    findings=" ".join(input_range_finding_sentence(f) for f in g.findings),
-                ),
-                related_version=champion.version,
-            )
+    # The guardrail events are sent by the alert policy (_alert_on_guardrails).
     return Scored(path, frame, gate, period, champion, guarded, predicted)
+
+
+def _alert_on_guardrails(
+    rt: Runtime, scored: Scored, period: int | None
+) -> tuple[AlertDecision, ...]:
+    """Put the batch's guardrail conditions through the alert policy; send what it raises.
+
+    Every condition is decided (raised, muted and counted, collected for a
+    digest) and the decisions go into the cycle's record; only a raised kind
+    sends its event (``mlops.guardrail.breach`` or ``.finding``, which the
+    alert automations listen to), once per batch. A resolved cause and a due
+    digest send their own events. A batch decided before (a rerun) sends nothing.
+    """
+    if scored.guarded is None or scored.champion is None:
+        return ()
+    g, gate, version = scored.guarded.summary, scored.gate, scored.champion.version
+    decided = alert_state.decide_round(
+        rt.paths,
+        rt.usecase.alerts,
+        guardrail_conditions(g),
+        measured=tuple(AlertKind),
+        period=period,
+        batch_sha256=gate.batch_sha256,
+    )
+    if decided.replayed:
+        return decided.decisions
+    facts = {
+        AlertKind.GUARDRAIL_BREACH: (
+            Event.GUARDRAIL_BREACH,
+            EventPayload(
+                violating_rows=g.violating_rows,
+                held_rows=g.held_rows,
+                breaker_tripped=g.breaker_tripped,
+                actions=g.actions,
+            ),
+        ),
+        AlertKind.GUARDRAIL_FINDING: (
+            Event.GUARDRAIL_FINDING,
+            EventPayload(
+                columns=", ".join(f.column for f in g.findings),
+                findings=" ".join(input_range_finding_sentence(f) for f in g.findings),
+            ),
+        ),
+    }
+    for kind, (event, facts_of_kind) in facts.items():
+        raised = decided.of(kind, "raise")
+        if raised:
+            emit(
+                event,
+                rt.name,
+                EventPayload(
+                    batch=gate.batch,
+                    sha256=gate.batch_sha256,
+                    period=period,
+                    rows=g.rows,
+                    **{k: getattr(facts_of_kind, k) for k in facts_of_kind.model_fields_set},
+                    causes=", ".join(d.cause for d in raised),
+                    muted_since_last_alert=sum(d.muted_since_raised for d in raised),
+                    alert_reasons=tuple(d.reason.code for d in raised),
+                    reason=" ".join(d.reason.message for d in raised),
+                ),
+                related_version=version,
+            )
+    for d in decided.decisions:
+        if d.action in ("resolve", "send_digest"):
+            emit(
+                Event.ALERT_RESOLVED if d.action == "resolve" else Event.ALERT_DIGEST,
+                rt.name,
+                EventPayload(
+                    kind=d.kind,
+                    causes=d.cause,
+                    period=period,
+                    conditions=d.count,
+                    reason=d.reason.message,
+                ),
+                related_version=version,
+            )
+    return decided.decisions
 
 
 @task(name="cycle report", cache_policy=NO_CACHE)
@@ -273,6 +330,7 @@ def score_batch(usecase_path: str, batch: str, data_root: str | None = None) -> 
     rt = open_runtime(usecase_path, data_root)
     steps.check_contract(rt)  # a contract the champion cannot score under touches no batch
     scored = _validate_and_score(rt, _locate(rt, batch))
+    _alert_on_guardrails(rt, scored, scored.period)
     if scored.gate.action == "pass" and scored.champion is None:
         raise RuntimeError(f"{rt.name} has no champion yet: run the bootstrap flow first")
     return ScoreResult(
@@ -345,6 +403,7 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
     history = _decision_history(rt)
     if period is None:
         period = (history.labels_through or 0) + uc.data.label_delay
+    alerts = _alert_on_guardrails(rt, scored, period)
     champion_version = champion.version if champion else None
 
     if gate.action == "fail":
@@ -445,6 +504,7 @@ def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
         champion_before=champion_before,
         labels=label_decisions,
         schema=champion.schema if champion else None,
+        alerts=alerts,
     )
     return _finish(
         rt,

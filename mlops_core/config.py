@@ -646,6 +646,88 @@ class ReportPolicy(Strict):
     )
 
 
+class AlertRule(Strict):
+    """When a condition of one kind pages a person, and when it is only counted.
+
+    A cause is what the condition is about: one guardrail ``rule:action`` for a
+    breach, one input column for an input-range finding. Every condition is
+    counted in the cycle's record whether it raises an alert or not.
+    """
+
+    mode: Literal["immediate", "threshold", "digest"] = Field(
+        "threshold",
+        description="immediate: every condition raises an alert. threshold: a cause raises "
+        "when it is new (new_cause) or when its rate or count reaches min_rate or min_count, "
+        "each of the two at most once per min_periods_between periods; otherwise it is "
+        "muted and counted. "
+        "digest: conditions are collected and sent as one digest every "
+        "digest_every_periods periods. A circuit-breaker trip (the whole batch held) "
+        "raises in every mode.",
+    )
+    min_rate: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="threshold mode: a cause whose rows are at least this share of the "
+        "batch's rows raises (again). A share, so it holds for batches of any size.",
+    )
+    min_count: int | None = Field(
+        None,
+        ge=1,
+        description="threshold mode: a cause with at least this many rows raises (again) "
+        "whatever the share; None: the share alone decides.",
+    )
+    new_cause: bool = Field(
+        True,
+        description="threshold mode: a cause not already open (never alerted, or resolved "
+        "since) raises even below min_rate and min_count: something new happened.",
+    )
+    min_periods_between: int = Field(
+        4,
+        ge=0,
+        le=520,
+        description="threshold mode: per cause, at most one alert for being new and one for "
+        "crossing the threshold within this many periods (0: no limit); a condition in "
+        "between is muted and counted. A crossing after an alert on a new cause still "
+        "alerts: the small first one does not mute the one that matters.",
+    )
+    resolve_after: int = Field(
+        4,
+        ge=1,
+        le=52,
+        description="An alerted cause absent from this many measured cycles in a row is "
+        "resolved: a resolved message is sent and a later return is new again. As long as "
+        "min_periods_between by default, so a cause that comes and goes every few periods "
+        "stays one open alert instead of a raise and a resolve each time.",
+    )
+    digest_every_periods: int = Field(
+        4,
+        ge=1,
+        le=520,
+        description="digest mode: the conditions collected are sent as one digest once "
+        "this many periods have passed since the first of them.",
+    )
+
+
+class AlertPolicy(Strict):
+    """Which cycle conditions page a person (docs/design.md, section on alerts).
+
+    A quarantined batch, a quarantined label file, a suspected leak, a promotion
+    and a rollback always alert immediately; they are not configured here.
+    """
+
+    guardrail_breach: AlertRule = Field(
+        default_factory=AlertRule,
+        description="Predictions a guardrail rule clipped, replaced, flagged or held; one "
+        "cause per rule:action.",
+    )
+    guardrail_finding: AlertRule = Field(
+        default_factory=AlertRule,
+        description="A batch whose inputs lie outside the champion's training range as a "
+        "whole; one cause per column.",
+    )
+
+
 # ----------------------------------------------------------------------- use case
 class LabelPolicy(Strict):
     """How the label gate treats a label file (see ``mlops_core.label_gate``)."""
@@ -761,6 +843,7 @@ class UseCase(Strict):
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     guardrails: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
     report: ReportPolicy = Field(default_factory=ReportPolicy)
+    alerts: AlertPolicy = Field(default_factory=AlertPolicy)
 
     @model_validator(mode="after")
     def _columns_defined(self) -> UseCase:

@@ -121,6 +121,7 @@ import pandas as pd
 import yaml
 
 from mlops_core.config import (
+    AlertPolicy,
     CalendarField,
     DriftPolicy,
     InputRangeRule,
@@ -876,6 +877,7 @@ def profile_frame(
         "retrain": retrain,
         "promotion": promotion,
         "guardrails": guardrails,
+        "alerts": AlertPolicy().model_dump(),
     }
     profile_notes = ProfileNotes(
         columns=notes,
@@ -940,6 +942,14 @@ _SECTION_NOTES: dict[str, str] = {
     "delivered. max_violation_rate holds the whole batch when that share of\n"
     "predictions was clipped, replaced or held; flags count only with\n"
     "breaker_counts_flags: true.",
+    "alerts": "When a guardrail condition pages a person (project defaults). One cause\n"
+    "per rule:action (breach) or per column (finding). threshold: a new cause alerts,\n"
+    "and a cause alerts when min_rate of the rows (or min_count rows) have it, each\n"
+    "at most once per min_periods_between periods; the rest is muted and counted in\n"
+    "the cycle's record. A cause absent from resolve_after measured cycles in a row is\n"
+    "resolved (a message is sent). A circuit-breaker trip always alerts. Other modes:\n"
+    "immediate (every condition) and digest (one message every digest_every_periods).\n"
+    "Quarantines, leak suspicions, promotions and rollbacks always alert at once.",
 }
 
 

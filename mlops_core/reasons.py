@@ -90,6 +90,18 @@ class ReasonCode(StrEnum):
     NON_FINITE_HELD = "non_finite_held"
     CIRCUIT_BREAKER = "circuit_breaker"
 
+    # Alert policy (mlops_core.alerting).
+    ALERT_UNCONFIGURED = "alert_unconfigured"
+    ALERT_IMMEDIATE = "alert_immediate"
+    ALERT_BREAKER = "alert_breaker"
+    ALERT_NEW_CAUSE = "alert_new_cause"
+    ALERT_THRESHOLD_CROSSED = "alert_threshold_crossed"
+    ALERT_BELOW_THRESHOLD = "alert_below_threshold"
+    ALERT_THROTTLED = "alert_throttled"
+    ALERT_DIGESTED = "alert_digested"
+    ALERT_DIGEST_DUE = "alert_digest_due"
+    ALERT_RESOLVED = "alert_resolved"
+
     # Review of held predictions (mlops_core.review).
     LIMIT_NOT_CHECKED = "limit_not_checked"
     REVIEWER_MISSING = "reviewer_missing"

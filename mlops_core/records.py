@@ -24,7 +24,7 @@ product builds it (a misspelt field fails at once), while :meth:`StoredRecord.re
 loads what another version of the product wrote. Top-level keys a newer
 version added are dropped (the decisions inside keep their own strict
 models); keys not every version or writer wrote (``champion_before``,
-``labels``, ``schema_change`` and ``superseded_by`` in a cycle record;
+``labels``, ``schema_change``, ``alerts`` and ``superseded_by`` in a cycle record;
 ``decision_run_id`` and ``at``, absent from the lines of a bootstrap's batches;
 ``file_stat`` in a label decision line) take the default that says "not
 recorded"; a key every version wrote that is missing, or a value of the wrong
@@ -47,6 +47,7 @@ from pydantic import (
     model_serializer,
 )
 
+from mlops_core.alerting import AlertDecision
 from mlops_core.decisions import (
     DriftSummary,
     GateDecision,
@@ -140,6 +141,11 @@ class CycleRecord(StoredRecord):
     schema_change: SchemaDecision | None = Field(
         None, description="The champion's training contract compared with the current one."
     )
+    alerts: tuple[AlertDecision, ...] = Field(
+        (),
+        description="The alert policy's decisions on this cycle's conditions: raised, muted "
+        "(counted without an alert), resolved, digested; every condition has one.",
+    )
     superseded_by: str | None = Field(
         None,
         description="Set when the decided promotion was not carried out because this "
@@ -191,6 +197,7 @@ class CycleRecord(StoredRecord):
             champion_before=champion_before,
             labels=outcome.labels,
             schema_change=outcome.schema,
+            alerts=outcome.alerts,
         )
 
     def outcome(self, *, superseded_by: str | None = None) -> CycleOutcome:
@@ -215,6 +222,7 @@ class CycleRecord(StoredRecord):
             superseded_by=superseded_by,
             labels=self.labels,
             schema=self.schema_change,
+            alerts=self.alerts,
         )
 
 
@@ -506,6 +514,22 @@ class EventPayload(Record):
         None, description="Drifted share weighted by feature importance."
     )
     features: tuple[str, ...] | None = Field(None, description="The drifted features.")
+    kind: str | None = Field(
+        None, description="The alert policy's kind of condition (``guardrail_breach``, ...)."
+    )
+    causes: str | None = Field(
+        None,
+        description="The causes an alert is about (``rule:action`` or columns), comma-separated.",
+    )
+    muted_since_last_alert: int | None = Field(
+        None, description="Conditions of these causes muted (counted) since their last alert."
+    )
+    alert_reasons: tuple[str, ...] | None = Field(
+        None, description="The alert policy's reason codes for raising."
+    )
+    conditions: int | None = Field(
+        None, description="Conditions a resolved or digest alert covers (rows for a resolve)."
+    )
 
     @model_serializer(mode="wrap")
     def _only_what_the_event_carries(

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from mlops_core.alerting import AlertDecision
 from mlops_core.decisions import (
     DriftSummary,
     GateDecision,
@@ -37,6 +38,7 @@ from mlops_core.reasons import ReasonCode
 from mlops_core.schema_change import SchemaDecision
 from mlops_core.sentences import (
     Wording,
+    alert_kind_words,
     as_clause,
     as_sentence,
     default_wording,
@@ -61,7 +63,8 @@ class CycleOutcome:
     was not carried out because another version became champion first;
     ``labels`` are the label gate's decisions on the label files that arrived
     for this cycle; ``schema`` compares the contract that model was trained under with the
-    current one (None without a champion).
+    current one (None without a champion); ``alerts`` are the alert policy's decisions on
+    the cycle's conditions (raised, muted and counted, resolved).
     """
 
     period: int
@@ -78,6 +81,7 @@ class CycleOutcome:
     superseded_by: str | None = None
     labels: tuple[LabelGateDecision, ...] = ()
     schema: SchemaDecision | None = None
+    alerts: tuple[AlertDecision, ...] = ()
 
     @property
     def kept_version(self) -> str | None:
@@ -449,6 +453,32 @@ def headline_sentence(o: CycleOutcome, w: Wording | None = None) -> str:
     )
 
 
+_ALERT_DONE = {
+    "raise": "alerted",
+    "mute": "muted (counted, no alert)",
+    "digest": "collected for a digest",
+    "resolve": "resolved",
+    "send_digest": "sent as a digest",
+}
+
+
+def alerts_sentence(decisions: Sequence[AlertDecision]) -> str | None:
+    """What the alert policy did with the cycle's conditions, per action, naming the causes.
+
+    E.g. "Alerts: business limits range:clip alerted; business limits
+    capacity:clip muted (counted, no alert)."; None when there was nothing to decide.
+    """
+    if not decisions:
+        return None
+    said = []
+    for action, done in _ALERT_DONE.items():
+        these = [d for d in decisions if d.action == action]
+        if these:
+            causes = ", ".join(f"{alert_kind_words(d.kind)} {d.cause}" for d in these)
+            said.append(f"{causes} {done}")
+    return f"Alerts: {'; '.join(said)}."
+
+
 def _covers_performance(o: CycleOutcome) -> bool:
     r = o.retrain
     codes = {x.code for x in r.reasons[:2]} if r is not None else set()
@@ -499,6 +529,7 @@ def cycle_summary(o: CycleOutcome, w: Wording | None = None) -> str:
         parts.append(_estimate_warning(o.performance, w) or "")
         parts.append(label_gate_sentence(o.labels, w) or "")
         parts.append(schema_sentence(o.schema) or "")
+        parts.append(alerts_sentence(o.alerts) or "")
         if o.gate.warnings:
             warned = o.gate.warnings
             more = f" (and {len(warned) - 1} more)" if len(warned) > 1 else ""
@@ -679,6 +710,19 @@ def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None)
         if g.actions:
             lines += ["", "| rule:action | rows |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in sorted(g.actions.items())]
+    if o.alerts:
+        lines += [
+            "",
+            "## Alerts",
+            "",
+            "| kind | cause | decision | rows | share | why |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {alert_kind_words(d.kind)} | {d.cause} | {d.action} | {d.count:,} | "
+            f"{percent(d.rate)} | {d.reason.message} |"
+            for d in o.alerts
+        ]
     if o.labels:
         lines += [
             "",

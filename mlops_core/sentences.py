@@ -39,6 +39,7 @@ from mlops_core.renderers import (  # noqa: F401
     schema_change,
     search,
 )
+from mlops_core.renderers.alerts import ALERT_KIND_WORDS, alert_kind_words
 from mlops_core.renderers.guardrails import ACTION_WORD, input_range_finding_sentence
 from mlops_core.renderers.model_card import MAX_LISTED
 from mlops_core.renderers.registry import Numbers, Template, has_sentence, reason, sentence
@@ -61,10 +62,12 @@ from mlops_core.renderers.wording import (
 
 __all__ = [
     "ACTION_WORD",
+    "ALERT_KIND_WORDS",
     "MAX_LISTED",
     "Numbers",
     "Template",
     "Wording",
+    "alert_kind_words",
     "as_clause",
     "as_sentence",
     "default_wording",

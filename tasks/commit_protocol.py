@@ -459,6 +459,14 @@ def cycle_metrics(outcome: CycleOutcome) -> dict[str, float]:
                 "guardrail_held_rows": float(g.held_rows),
             }
         )
+    if outcome.alerts:
+        # Muted conditions are charted next to the raised ones: a muted breach still counts.
+        metrics.update(
+            {
+                "alerts_raised": float(sum(d.action == "raise" for d in outcome.alerts)),
+                "alerts_muted": float(sum(d.action == "mute" for d in outcome.alerts)),
+            }
+        )
     return metrics
 
 

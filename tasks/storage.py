@@ -91,6 +91,11 @@ class UseCasePaths:
         return self.staging / sha256
 
     @property
+    def alert_state(self) -> Path:
+        """The alert policy's state of the use case (``tasks.alert_state``)."""
+        return self.quarantine.parent / "alert_state.json"
+
+    @property
     def claims(self) -> Path:
         """One lock file per batch being handled (see :func:`claim_batch`)."""
         return self.quarantine.parent / "claims"

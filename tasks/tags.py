@@ -96,6 +96,10 @@ class Event(StrEnum):
     GUARDRAIL_FINDING = "mlops.guardrail.finding"
     LABELS_QUARANTINED = "mlops.labels.quarantined"
     LABELS_FINDINGS = "mlops.labels.findings"
+    #: An alerted condition cleared (the alert policy resolved its cause).
+    ALERT_RESOLVED = "mlops.alert.resolved"
+    #: The conditions a digest-mode alert rule collected, sent together.
+    ALERT_DIGEST = "mlops.alert.digest"
 
 
 #: Resource id of a use case's events: this prefix and the use case's name.

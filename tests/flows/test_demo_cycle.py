@@ -328,3 +328,87 @@ def test_the_monitoring_run_charts_every_week_of_the_demo(demo_run):
     assert all(
         rt.client.get_run(r.decision_run_id).data.tags[TAG_MONITORING_RUN] == run_id for r in rows
     )
+
+
+def _expected_breach_alerts(records: list[CycleRecord], rule) -> list[tuple[int, list[str]]]:
+    """Per measured week, the causes the configured threshold rule raises on the recorded
+    conditions: written here from the rule's description, apart from the policy's code."""
+    is_open: dict[str, bool] = {}
+    last: dict[str, int] = {}  # last alert of any level
+    last_over: dict[str, int] = {}  # last alert over the threshold
+    clear: dict[str, int] = {}
+    expected = []
+    for rec in records:
+        g = rec.guardrails
+        if g is None:  # not measured: no evidence either way
+            continue
+        present = {cause: n for cause, n in g.actions.items() if n > 0}
+        raised = []
+        for cause, n in sorted(present.items()):
+            crossed = n / g.rows >= rule.min_rate or (
+                rule.min_count is not None and n >= rule.min_count
+            )
+            new = not is_open.get(cause, False)
+            since = last_over if crossed else last
+            quiet = cause not in since or rec.period - since[cause] >= rule.min_periods_between
+            if g.breaker_tripped or ((crossed or (new and rule.new_cause)) and quiet):
+                raised.append(cause)
+                is_open[cause], last[cause] = True, rec.period
+                if crossed or g.breaker_tripped:
+                    last_over[cause] = rec.period
+            clear[cause] = 0
+        for cause, opened in is_open.items():
+            if cause not in present:
+                clear[cause] = clear.get(cause, 0) + 1
+                if opened and clear[cause] >= rule.resolve_after:
+                    is_open[cause] = False
+        expected.append((rec.period, raised))
+    return expected
+
+
+def test_guardrail_alerts_fire_where_the_policy_says_and_every_muted_breach_is_counted(
+    demo_run, prefect_events
+):
+    _, _, rt, _ = demo_run
+    rule = rt.usecase.alerts.guardrail_breach
+    assert rule.mode == "threshold", "the shipped use case keeps the default rule"
+    records = sorted(
+        (
+            decision_store.read_decision_record(rt.client, run.run_id, CycleRecord)
+            for run in _decisions(rt, **{"mlops.kind": "retrain"})
+        ),
+        key=lambda r: r.period,
+    )
+    measured = [r for r in records if r.guardrails is not None]
+    assert len(measured) >= 20
+
+    def breach(rec: CycleRecord, *actions: str):
+        return [d for d in rec.alerts if d.kind == "guardrail_breach" and d.action in actions]
+
+    actual = [(r.period, sorted(d.cause for d in breach(r, "raise"))) for r in measured]
+    assert actual == _expected_breach_alerts(records, rule)
+
+    breach_weeks = [r for r in measured if r.guardrails.violating_rows]
+    alert_weeks = [r for r in measured if breach(r, "raise")]
+    # The demo clips or flags rows on most weeks; the alert fires on far fewer of them.
+    assert len(breach_weeks) >= len(measured) // 2
+    assert 1 <= len(alert_weeks) < len(breach_weeks) // 2, (len(alert_weeks), len(breach_weeks))
+
+    conditions = raised = muted = 0
+    for r in measured:
+        # Every condition of the week has exactly one decision, with its numbers.
+        present = {c: n for c, n in r.guardrails.actions.items() if n > 0}
+        assert {d.cause: d.count for d in breach(r, "raise", "mute")} == present, r.period
+        conditions += len(present)
+        raised += len(breach(r, "raise"))
+        muted += len(breach(r, "mute"))
+        if breach(r, "mute"):
+            assert "muted (counted, no alert)" in r.summary, r.summary
+    assert muted == conditions - raised and muted > 0, (conditions, raised, muted)
+
+    # What was raised reached Prefect as the event the alert automation listens to.
+    for r in alert_weeks:
+        sha = r.gate.batch_sha256
+        sent = prefect_events("mlops.guardrail.breach", lambda p, sha=sha: p.get("sha256") == sha)
+        assert sent, f"no breach event for week {r.period}"
+        assert sent[0].payload["causes"] == ", ".join(sorted(d.cause for d in breach(r, "raise")))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlops_core.config import UseCaseError, parse_usecase
+from mlops_core.config import AlertPolicy, UseCaseError, parse_usecase
 from mlops_core.metrics import METRICS
 from mlops_core.profiling import (
     CATEGORY_MAX_DISTINCT,
@@ -442,6 +442,18 @@ def test_the_profile_parses_and_round_trips_through_yaml(kwargs: dict[str, Any])
     usecase = parse_usecase(loaded, "shop.yaml")
     assert usecase.name == "shop" and usecase.data.target_column == kwargs.get("target", "sales")
     assert usecase.contract.feature_names  # something to learn from
+
+
+def test_the_yaml_writes_the_alert_policy_with_its_defaults_and_a_comment() -> None:
+    result = profile_frame(
+        sample_frame(), name="shop", target="sales", time="day", source_name="shop.csv"
+    )
+    text = render_usecase_yaml(result.mapping, source_name="shop.csv", notes=result.notes)
+    usecase = parse_usecase(yaml.safe_load(text), "shop.yaml")
+    assert usecase.alerts == AlertPolicy(), "the defaults, written out for review"
+    section = text[text.index("\n# When a guardrail") : text.index("\nalerts:")]
+    assert "# Quarantines, leak suspicions, promotions and rollbacks always alert" in section
+    assert "alerts:\n  guardrail_breach:\n    mode: threshold" in text
 
 
 def test_the_yaml_says_where_it_came_from_and_asks_for_review() -> None:

@@ -60,6 +60,7 @@ CYCLE_KEYS = [
     "champion_before",
     "labels",
     "schema_change",
+    "alerts",
 ]
 
 
@@ -179,8 +180,8 @@ def test_a_cycle_record_keeps_the_file_layout_and_writes_superseded_by_only_when
 def test_a_cycle_record_of_an_older_version_loads_with_defaults() -> None:
     stored = _stored(_record(_outcome()))
     assert isinstance(stored, dict)
-    # Before champion_before, labels and schema_change were recorded.
-    for key in ("champion_before", "labels", "schema_change"):
+    # Before champion_before, labels, schema_change and alerts were recorded.
+    for key in ("champion_before", "labels", "schema_change", "alerts"):
         del stored[key]
     # A key only a newer version writes is dropped, not refused.
     stored["written_by_a_newer_version"] = {"x": 1}
@@ -190,6 +191,7 @@ def test_a_cycle_record_of_an_older_version_loads_with_defaults() -> None:
     assert old.champion_before is None
     assert old.labels == ()
     assert old.schema_change is None
+    assert old.alerts == ()
     assert old.retrain == _outcome().retrain
 
 

@@ -311,6 +311,98 @@ EXAMPLES: dict[C, tuple[dict[str, Any], dict[str, Any]]] = {
         {"wider": [("temp", 0.0, 30.0, None, 50.0)], "tolerance": 0.1},
     ),
     C.NO_LABEL_FREE_ESTIMATE: ({}, {"note": "none: too few rows"}),
+    C.ALERT_UNCONFIGURED: ({"count": 3, "rows": 90, "rate": 3 / 90}, {"kind": "x_y", "cause": "c"}),
+    C.ALERT_BREAKER: (
+        {
+            "count": 12,
+            "rows": 900,
+            "rate": 12 / 900,
+            "min_rate": 0.05,
+            "min_count": None,
+            "min_periods_between": 4,
+        },
+        {"kind": "guardrail_breach", "cause": "finite:fallback"},
+    ),
+    C.ALERT_IMMEDIATE: (
+        {
+            "count": 12,
+            "rows": 900,
+            "rate": 12 / 900,
+            "min_rate": 0.05,
+            "min_count": None,
+            "min_periods_between": 4,
+        },
+        {"kind": "guardrail_finding", "cause": "temp"},
+    ),
+    C.ALERT_NEW_CAUSE: (
+        {
+            "count": 12,
+            "rows": 900,
+            "rate": 12 / 900,
+            "min_rate": 0.05,
+            "min_count": None,
+            "min_periods_between": 4,
+            "last_raised": None,
+        },
+        {"kind": "guardrail_breach", "cause": "range:clip"},
+    ),
+    C.ALERT_THRESHOLD_CROSSED: (
+        {
+            "count": 12,
+            "rows": 900,
+            "rate": 12 / 900,
+            "min_rate": 0.05,
+            "min_count": None,
+            "min_periods_between": 4,
+            "last_raised": 3,
+        },
+        {"kind": "guardrail_breach", "cause": "range:clip"},
+    ),
+    C.ALERT_BELOW_THRESHOLD: (
+        {
+            "count": 12,
+            "rows": 900,
+            "rate": 12 / 900,
+            "min_rate": 0.05,
+            "min_count": None,
+            "min_periods_between": 4,
+            "muted": 2,
+        },
+        {"kind": "guardrail_breach", "cause": "range:clip"},
+    ),
+    C.ALERT_THROTTLED: (
+        {
+            "count": 12,
+            "rows": 900,
+            "rate": 12 / 900,
+            "min_rate": 0.05,
+            "min_count": None,
+            "min_periods_between": 4,
+            "last_raised": 3,
+            "muted": 1,
+        },
+        {"kind": "guardrail_breach", "cause": "range:clip"},
+    ),
+    C.ALERT_DIGESTED: (
+        {
+            "count": 12,
+            "rows": 900,
+            "rate": 12 / 900,
+            "min_rate": 0.05,
+            "min_count": None,
+            "min_periods_between": 4,
+            "every": 4,
+        },
+        {"kind": "guardrail_finding", "cause": "temp"},
+    ),
+    C.ALERT_DIGEST_DUE: (
+        {"pending": 3, "since": 5, "every": 4},
+        {"kind": "guardrail_finding", "causes": ("temp", "hum")},
+    ),
+    C.ALERT_RESOLVED: (
+        {"clear_cycles": 2, "last_raised": 7},
+        {"kind": "guardrail_breach", "cause": "range:clip"},
+    ),
 }
 
 
