@@ -20,19 +20,11 @@ from typing import Any
 import fakes
 import pytest
 from fakes import Killed, World
+from sample_cycles import promoting_outcome
 
-from mlops_core.config import DriftPolicy, PromotionPolicy, RetrainPolicy, UseCase
-from mlops_core.decisions import (
-    GateDecision,
-    MetricInterval,
-    PerformanceSummary,
-    PromotionInputs,
-    RetrainInputs,
-)
-from mlops_core.promotion import decide_promotion
+from mlops_core.config import UseCase
 from mlops_core.records import CycleResult
 from mlops_core.report import CycleOutcome
-from mlops_core.retrain import decide_retrain
 from tasks import commit_adapters, commit_protocol
 from tasks.commit_protocol import CommitPorts
 from tasks.tags import TAG_ABANDONED_REASON, TAG_SUPERSEDED_BY, TAG_TRIGGER, Event
@@ -46,57 +38,16 @@ LANDED = Path("landing") / BATCH
 
 def _promoting_outcome(champion: str | None, challenger: str) -> CycleOutcome:
     """A cycle that measured decay, retrained, and whose challenger passed the gate."""
-    perf = PerformanceSummary(
-        metric="mae",
-        reference=7.0,
-        realized=MetricInterval(metric="mae", value=10.5, low=10.1, high=10.9, rows=360),
-        decay=0.5,
-        decay_low=0.44,
-        decay_high=0.56,
-        new_labeled_rows=360,
-    )
-    retrain = decide_retrain(
-        RetrainInputs(
-            period=21,
-            gate_passed=True,
-            has_champion=champion is not None,
-            champion_trained_period=18,
-            new_labeled_rows=360,
-            last_labeled_period=19,
-            rows_per_period=360,
-            performance=perf,
-            decay_cause="concept_drift",
-        ),
-        RetrainPolicy(max_decay=0.15),
-        DriftPolicy(),
-        "mae",
-    )
-    promotion = decide_promotion(
-        PromotionInputs(
-            metric="mae",
-            holdout_rows=700,
-            challenger_metric=7.2,
-            champion_metric=10.5,
-            p_value=0.001,
-            baseline_metric=25.0,
-            baseline="median 40",
-        ),
-        PromotionPolicy(floor=20.0, min_improvement=0.02),
-    )
-    assert retrain.action == "retrain" and promotion.action == "promote"
-    return CycleOutcome(
-        period=21,
-        batch=BATCH,
-        gate=GateDecision(
-            action="pass", batch=BATCH, batch_sha256=SHA, rows=360, reasons=(), results=()
-        ),
-        retrain=retrain,
-        performance=perf,
-        promotion=promotion,
-        champion_version=challenger,
-        challenger_version=challenger,
+    outcome = promoting_outcome(
+        has_champion=champion is not None,
         champion_before=champion,
+        challenger=challenger,
+        batch=BATCH,
+        batch_sha256=SHA,
     )
+    assert outcome.retrain is not None and outcome.retrain.action == "retrain"
+    assert outcome.promotion is not None and outcome.promotion.action == "promote"
+    return outcome
 
 
 @pytest.fixture

@@ -8,23 +8,18 @@ versions of the product wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
 import pytest
 from pydantic import ValidationError
+from sample_cycles import promoting_outcome
 
-from mlops_core.config import DriftPolicy, PromotionPolicy, RetrainPolicy
 from mlops_core.decisions import (
-    GateDecision,
     GuardrailSummary,
-    MetricInterval,
-    PerformanceSummary,
-    PromotionInputs,
-    RetrainInputs,
 )
 from mlops_core.label_gate import LabelGateDecision
-from mlops_core.promotion import decide_promotion
 from mlops_core.records import (
     BootstrapResult,
     CycleRecord,
@@ -38,7 +33,6 @@ from mlops_core.records import (
     RollbackRecord,
 )
 from mlops_core.report import CycleOutcome
-from mlops_core.retrain import decide_retrain
 
 pytestmark = pytest.mark.unit
 
@@ -65,58 +59,8 @@ CYCLE_KEYS = [
 
 
 def _outcome(realized: float = 10.5) -> CycleOutcome:
-    perf = PerformanceSummary(
-        metric="mae",
-        reference=7.0,
-        realized=MetricInterval(
-            metric="mae", value=realized, low=realized - 0.4, high=realized + 0.4, rows=360
-        ),
-        decay=realized / 7 - 1,
-        decay_low=(realized - 0.4) / 7 - 1,
-        decay_high=(realized + 0.4) / 7 - 1,
-        new_labeled_rows=360,
-    )
-    retrain = decide_retrain(
-        RetrainInputs(
-            period=21,
-            gate_passed=True,
-            has_champion=True,
-            champion_trained_period=18,
-            new_labeled_rows=360,
-            last_labeled_period=19,
-            rows_per_period=360,
-            performance=perf,
-            decay_cause="concept_drift",
-        ),
-        RetrainPolicy(max_decay=0.15),
-        DriftPolicy(),
-        "mae",
-    )
-    promotion = decide_promotion(
-        PromotionInputs(
-            metric="mae",
-            holdout_rows=700,
-            challenger_metric=7.2,
-            champion_metric=realized,
-            p_value=0.001,
-            baseline_metric=25.0,
-            baseline="median 40",
-        ),
-        PromotionPolicy(floor=20.0, min_improvement=0.02),
-    )
-    return CycleOutcome(
-        period=21,
-        batch="period_021.csv",
-        gate=GateDecision(
-            action="pass",
-            batch="period_021.csv",
-            batch_sha256="a" * 64,
-            rows=360,
-            reasons=(),
-            results=(),
-        ),
-        retrain=retrain,
-        performance=perf,
+    return dataclasses.replace(
+        promoting_outcome(realized=realized),
         guardrails=GuardrailSummary(
             rows=360,
             violating_rows=12,
@@ -124,9 +68,6 @@ def _outcome(realized: float = 10.5) -> CycleOutcome:
             held_rows=5,
             actions={"store_capacity:quarantine": 5},
         ),
-        promotion=promotion,
-        champion_version="4",
-        challenger_version="4",
         labels=(
             LabelGateDecision(
                 file="labels_019.csv", sha256="b" * 64, action="accept", rows=360, accepted_rows=360
