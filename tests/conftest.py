@@ -72,22 +72,26 @@ STACK_MODULES = frozenset({"tests/e2e/test_stack.py", "tests/e2e/test_compose_au
 #: The name of their shared work unit.
 STACK_GROUP = "stack"
 
-#: The longest work units, longest first, from `pytest -n 2 --durations` on a
-#: busy 2-core machine (each of them takes minutes; the figures move with the
+#: The longest work units, longest first, from `make test` with `--junitxml` on a
+#: busy 2-core machine (load average 11 falling to 4; the seconds move with the
 #: load, the order much less). Under xdist they are handed out first, so the long
 #: ones start at once, the short ones fill in at the end and both workers finish
 #: together. Only the order matters; a unit not listed keeps its place after
 #: them (collection order: e2e, flows, integration, unit).
 LONGEST_FIRST: tuple[str, ...] = (
-    STACK_GROUP,
-    "tests/e2e/test_two_monitors.py",
-    "tests/e2e/test_killed_monitor.py",
-    "tests/flows/test_demo_cycle.py",
-    "tests/flows/test_disk_full.py",
-    "tests/flows/test_crash.py",
-    "tests/e2e/test_review_cli.py",
-    "tests/flows/test_schema_change.py",
-    "tests/e2e/test_local_dask.py",
+    STACK_GROUP,  # 1,520 s
+    "tests/e2e/test_two_monitors.py",  # 850 s
+    "tests/e2e/test_killed_monitor.py",  # 660 s
+    "tests/flows/test_demo_cycle.py",  # 630 s
+    "tests/flows/test_backtest_flow.py",  # 360 s (with the Walmart file)
+    "tests/flows/test_disk_full.py",  # 350 s
+    "tests/flows/test_crash.py",  # 230 s
+    "tests/flows/test_replay.py",  # 180 s
+    "tests/e2e/test_review_cli.py",  # 170 s
+    "tests/e2e/test_local_dask.py",  # 140 s
+    "tests/flows/test_tracking_server_lost.py",  # 140 s
+    "tests/flows/test_faults.py",  # 130 s
+    "tests/flows/test_schema_change.py",  # 120 s
 )
 
 
