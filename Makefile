@@ -40,12 +40,12 @@ system-deps:
 	    echo "chromium is missing (sudo apt-get install chromium): the browser test will fail"; \
 	  fi; }
 
-# Test processes. One for now: `--dist loadgroup` is meant to keep a module's
-# tests on one worker (tests/conftest.py marks them), but pytest-xdist 3.8 adds
-# the group to `item._nodeid`, which pytest 9 no longer reads (its node ids live
-# in `_id`), so the groups are ignored and tests that build on their module's
-# earlier tests fail on another worker. `make test TEST_WORKERS=2` runs two anyway.
-TEST_WORKERS ?= 0
+# Test processes: two, one per core of a small machine. A module's tests stay on
+# one worker (its module-scoped fixtures are built once, its later tests build on
+# its earlier ones), the two modules that start real servers share one, and the
+# longest modules start first (tests/conftest.py: pytest_xdist_make_scheduler).
+# `make test TEST_WORKERS=0` runs everything in one process.
+TEST_WORKERS ?= 2
 
 test: setup system-deps  ## Run every test tier (unit, integration, flows, end to end).
 	$(UV) run --frozen --no-sync pytest -n $(TEST_WORKERS)

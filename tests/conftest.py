@@ -61,34 +61,92 @@ def real_data_file(relative: str, source: str) -> Path:
     )
 
 
-#: The xdist group of every test against real servers (PostgreSQL, Prefect and
-#: MLflow started by the test): one worker runs them one after the other, so two
-#: stacks never start at once on a small machine or race for the ports they pick.
+# ------------------------------------------------ two test processes (make test)
+#: The modules whose tests start real servers (PostgreSQL, Prefect, MLflow): one
+#: work unit, so one worker runs them one after the other. Two stacks never start
+#: at once on a small machine, and `mlops up` never installs PostgreSQL twice at
+#: the same time. Every test marked ``stack`` must be in one of them (checked at
+#: collection).
+STACK_MODULES = frozenset({"tests/e2e/test_stack.py", "tests/e2e/test_compose_auth.py"})
+
+#: The name of their shared work unit.
 STACK_GROUP = "stack"
 
+#: The longest work units, longest first, from `make test` with `--junitxml` on a
+#: busy 2-core machine (load average 11 falling to 4; the seconds move with the
+#: load, the order much less). Under xdist they are handed out first, so the long
+#: ones start at once, the short ones fill in at the end and both workers finish
+#: together. Only the order matters; a unit not listed keeps its place after
+#: them (collection order: e2e, flows, integration, unit).
+LONGEST_FIRST: tuple[str, ...] = (
+    STACK_GROUP,  # 1,520 s
+    "tests/e2e/test_two_monitors.py",  # 850 s
+    "tests/e2e/test_killed_monitor.py",  # 660 s
+    "tests/flows/test_demo_cycle.py",  # 630 s
+    "tests/flows/test_backtest_flow.py",  # 360 s (with the Walmart file)
+    "tests/flows/test_disk_full.py",  # 350 s
+    "tests/flows/test_crash.py",  # 230 s
+    "tests/flows/test_replay.py",  # 180 s
+    "tests/e2e/test_review_cli.py",  # 170 s
+    "tests/e2e/test_local_dask.py",  # 140 s
+    "tests/flows/test_tracking_server_lost.py",  # 140 s
+    "tests/flows/test_faults.py",  # 130 s
+    "tests/flows/test_schema_change.py",  # 120 s
+)
 
-# First: xdist turns the marks into its groups in its own hook of this name.
-@pytest.hookimpl(tryfirst=True)
+
+def work_unit(nodeid: str) -> str:
+    """The xdist work unit of a test: its module, or ``stack`` for the stack modules.
+
+    A unit's tests all run on one worker, in collection order, so a module-scoped
+    fixture (a bootstrapped data root, a demo run, a started stack) is built once
+    and tests that build on their module's earlier tests find their work done.
+    """
+    module = nodeid.split("::", 1)[0]
+    return STACK_GROUP if module in STACK_MODULES else module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadfile`` (pyproject's addopts), schedule by :func:`work_unit`.
+
+    xdist's own ``loadfile`` keeps a module's tests together but would put the
+    two stack modules on both workers at once; its ``loadgroup`` is what the
+    stack needs, but pytest-xdist 3.8 writes the group into ``item._nodeid``,
+    which pytest 9 no longer reads (node ids live in ``Node._id``), so it groups
+    nothing. This is xdist's module scheduler with :func:`work_unit` as the
+    scope; units go out in collection order (``--no-loadscope-reorder``), which
+    :func:`pytest_collection_modifyitems` sets on the workers. Other ``--dist``
+    modes are left to xdist.
+    """
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnitScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group the tests for ``pytest -n N --dist loadgroup``.
+    """Check the stack modules; on an xdist worker, put the longest units first.
 
-    Meant to give each module's tests one worker, so a module-scoped fixture (a
-    bootstrapped data root, a demo run, a started stack) is built once, not once
-    per worker; the ``stack`` modules share one group. Groups go to the workers in
-    collection order (``--no-loadscope-reorder``): end to end first, unit last, so
-    the long groups start early and the short ones fill in at the end. Without
-    ``-n`` the marks change nothing. Not effective yet: pytest-xdist 3.8 writes the
-    group into ``item._nodeid``, which pytest 9 no longer reads, so a module's
-    tests still go to both workers and ``make test`` runs one process (Makefile).
+    Every worker collects the same tests and sorts them the same way (a stable
+    sort: within a unit, and among units not in :data:`LONGEST_FIRST`, the
+    collection order stays). A run without ``-n`` keeps pytest's order.
     """
     for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        if item.get_closest_marker("stack") is not None:
-            group = STACK_GROUP
-        else:
-            group = item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        module = item.nodeid.split("::", 1)[0]
+        if (item.get_closest_marker("stack") is not None) != (module in STACK_MODULES):
+            raise pytest.UsageError(
+                f"{item.nodeid}: a test is marked `stack` exactly when its module is in "
+                "STACK_MODULES (tests/conftest.py), so two stacks never start at once"
+            )
+    if not hasattr(config, "workerinput"):
+        return
+    rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
 
 
 @pytest.fixture(scope="session")
