@@ -51,12 +51,12 @@ from tasks import (
     alert_state,
     commit_protocol,
     decision_store,
-    history,
     model_registry,
     steps,
     storage,
 )
 from tasks.commit_adapters import commit_ports
+from tasks.history import read_decision_history
 from tasks.notify import emit, publish_markdown, publish_table
 from tasks.runtime import Runtime, open_runtime
 from tasks.tags import (
@@ -76,7 +76,7 @@ BOOTSTRAP_SHA = "-" * 64
 # ---------------------------------------------------------------- helpers
 def _decision_history(rt: Runtime) -> DecisionHistory:
     """What earlier retrain-kind decisions of this use case say about the next one."""
-    return history.read_decision_history(
+    return read_decision_history(
         rt.client, rt.decisions_experiment_id, rt.usecase.retrain.budget_window_periods
     )
 

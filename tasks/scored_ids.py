@@ -93,4 +93,4 @@ def scored_ids(paths: UseCasePaths, id_column: str) -> pd.Index:
         added = _ids_of([files[name] for name, _, _ in new], id_column)
         ids = pd.Series(pd.concat([ids, added], ignore_index=True).unique(), dtype=object)
         _write_cache(cache, ids, held | set(new))
-    return pd.Index(ids.unique())
+    return pd.Index(ids)  # distinct: the cache is written without repeats
