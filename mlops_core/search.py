@@ -456,10 +456,12 @@ def search_candidates(
     settings = settings or usecase.model.search_settings
     if settings is None:
         raise ValueError("model.candidates is empty: there is nothing to search")
+    # The budget covers the whole search, the folds and the sampled trials too,
+    # so the elapsed time the record states is the search's wall time.
+    start = clock()
     folds = time_folds(frame[usecase.data.time_column].unique(), settings.folds)
     weights = fold_weights(len(folds), settings.recent_fold_weight)
     trials = sample_trials(usecase.model.candidates, settings.trials, settings.seed)
-    start = clock()
 
     def guarded(trial: Trial) -> TrialResult:
         if not budget_allows(clock() - start, settings.budget_seconds):

@@ -129,7 +129,10 @@ def test_trials_are_nested_runs_with_params_and_fold_scores(client: MlflowClient
     assert {r.info.run_id for r in nested} == set(run_ids)
 
 
-def test_a_real_search_respects_its_budget_within_20_percent(client: MlflowClient) -> None:
+def test_a_real_search_stops_within_one_trial_of_its_budget(client: MlflowClient) -> None:
+    # The rule, not a wall-clock figure: a trial starts only while the budget is
+    # not spent, so the search overshoots by at most the last trial it started,
+    # however loaded the machine is.
     budget = 4.0
     uc = usecase(trials=1000, budget=budget)
     data = frame(periods=10, rows=150)
@@ -138,9 +141,13 @@ def test_a_real_search_respects_its_budget_within_20_percent(client: MlflowClien
     wall = time.perf_counter() - t0
 
     assert search.skipped > 0, "the budget should stop a 1000-trial search"
-    assert budget <= search.elapsed_seconds <= 1.2 * budget
-    assert wall <= 1.2 * budget
     started = [t for t in search.trials if t.started]
+    # A quarter of the budget is left for the scheduler of a loaded machine; a
+    # search that ignored its budget would run all 1000 trials (minutes).
+    slack = 0.25 * budget
+    assert budget <= search.elapsed_seconds <= budget + started[-1].seconds + slack
+    # The stated elapsed time is the search's own wall time, not a part of it.
+    assert search.elapsed_seconds <= wall <= search.elapsed_seconds + slack
     assert [t.started for t in search.trials] == [True] * len(started) + [False] * search.skipped
     assert search.reasons[1].numbers["elapsed_seconds"] == search.elapsed_seconds
 
