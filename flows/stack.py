@@ -14,6 +14,11 @@
 5. a process worker that runs the deployments' flow runs with the stack's
    MLflow and data root.
 
+The two servers start side by side, and step 4 runs while MLflow is still
+starting (it needs only Prefect); the worker starts once MLflow answers. The
+MLflow server runs without its job runner (MLflow's GenAI jobs, which a tabular
+use case never submits).
+
 ``mlops down`` stops them in the reverse order. Each server is a process group
 of its own, recorded in ``stack.json`` with its log file, so ``down`` works from
 any shell and a second ``up`` reuses what is already running. The generated
@@ -391,6 +396,10 @@ def _check_port_free(host: str, port: int, what: str) -> None:
             )
 
 
+#: How long a server of the stack gets to answer its health check.
+SERVER_START_SECONDS = 180.0
+
+
 def _wait_http(url: str, seconds: float, service: Service | None = None) -> None:
     deadline = time.monotonic() + seconds
     last = ""
@@ -473,12 +482,16 @@ def _start_prefect(settings: StackSettings) -> Service:
         "--port",
         str(settings.prefect_port),
     ]
-    return _launch(settings, "prefect-server", command, env, f"{settings.prefect_api_url}/health")
+    return _launch(settings, "prefect-server", command, env)
 
 
 def _start_mlflow(settings: StackSettings) -> Service:
     env = base_env(settings)
     env.pop("MLFLOW_TRACKING_URI")
+    # No job runner: its five huey consumer processes (each importing MLflow,
+    # about 150 MB apiece) serve MLflow's GenAI jobs (scorers, evaluations, trace
+    # rollups), which a tabular use case never submits.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     _check_port_free(settings.host, settings.mlflow_port, "The MLflow server")
     artifacts = settings.home / "mlflow-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -496,7 +509,7 @@ def _start_mlflow(settings: StackSettings) -> Service:
         "--workers",
         "1",
     ]
-    return _launch(settings, "mlflow-server", command, env, f"{settings.mlflow_url}/health")
+    return _launch(settings, "mlflow-server", command, env)
 
 
 def _start_worker(settings: StackSettings) -> Service:
@@ -511,22 +524,16 @@ def _start_worker(settings: StackSettings) -> Service:
         "--limit",
         "2",
     ]
-    return _launch(settings, "worker", command, base_env(settings), None)
+    return _launch(settings, "worker", command, base_env(settings))
 
 
 def _launch(
-    settings: StackSettings,
-    name: str,
-    command: list[str],
-    env: Mapping[str, str],
-    health_url: str | None,
+    settings: StackSettings, name: str, command: list[str], env: Mapping[str, str]
 ) -> Service:
-    """Start a service in its own process group, record it, wait until it answers."""
+    """Start a service in its own process group and record it (``up`` waits for it)."""
     service = _spawn(name, command, env, settings.home)
     state = load_state(settings)
     _save_state(settings, state.model_copy(update={"services": {**state.services, name: service}}))
-    if health_url is not None:
-        _wait_http(health_url, 180, service)
     return service
 
 
@@ -635,12 +642,18 @@ def up(settings: StackSettings, echo: Any = print) -> dict[str, str]:
 
     echo(f"PostgreSQL      {settings.host}:{settings.pg_port}")
     start_postgres(settings)
+    # The two servers start side by side (neither needs the other), and the
+    # deployments, which need only Prefect, are applied while MLflow starts:
+    # each start is seconds of imports and database migrations.
+    prefect = mlflow = None
     if _running(state, "prefect-server") is None:
         echo(f"Prefect server  {settings.prefect_ui_url} (starting)")
-        _start_prefect(settings)
+        prefect = _start_prefect(settings)
     if _running(state, "mlflow-server") is None:
         echo(f"MLflow server   {settings.mlflow_url} (starting)")
-        _start_mlflow(settings)
+        mlflow = _start_mlflow(settings)
+    if prefect is not None:
+        _wait_http(f"{settings.prefect_api_url}/health", SERVER_START_SECONDS, prefect)
     if settings.deploy:
         echo("Deployments     prefect deploy --all, alert automations")
         apply_deployments(settings)
@@ -650,6 +663,9 @@ def up(settings: StackSettings, echo: Any = print) -> dict[str, str]:
         for usecase in settings.usecases:
             deployed = deploy_usecase(usecase, settings.prefect_api_url)
             echo(f"Use case        {deployed}")
+    if mlflow is not None:
+        # The worker's flow runs log to MLflow from their first task.
+        _wait_http(f"{settings.mlflow_url}/health", SERVER_START_SECONDS, mlflow)
     if settings.worker and _running(state, "worker") is None:
         echo(f"Worker          pool {WORK_POOL}")
         _start_worker(settings)

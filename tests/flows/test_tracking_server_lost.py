@@ -75,6 +75,8 @@ class TrackingServer:
     def start(self, seconds: float = 120) -> None:
         assert not _port_open(self.port), f"port {self.port} is taken"
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        # As `mlops up` starts it: no job runner (five more processes importing MLflow).
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(  # noqa: S603 (the environment's own console script)
                 [
