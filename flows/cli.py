@@ -49,7 +49,11 @@ def set_environment_defaults(verbose: bool = False, command: typer.Context | Non
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # Quiet on the terminal, complete in Prefect: the console handler shows
+        # warnings only, while each run's INFO lines (the cycle's decision
+        # sentence, promotions) still reach the Prefect API, where the UI shows
+        # them. A WARNING logger level would drop them before either handler.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
         # A local Dask cluster (--task-runner dask) otherwise logs every worker's
         # start, connection and shutdown at INFO: dozens of lines around the result.

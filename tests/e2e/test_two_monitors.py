@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -24,14 +25,27 @@ MLOPS = Path(sys.executable).parent / "mlops"
 SIM = RetailDemandSimulator(SimulatorConfig(seed=5))
 
 
-def _env() -> dict[str, str]:
+def _env(prefect_home: Path) -> dict[str, str]:
+    """The embedded defaults, with the local Prefect server's database in ``prefect_home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
     env["OMP_NUM_THREADS"] = "1"
+    env["PREFECT_HOME"] = str(prefect_home)
     return env
+
+
+def _monitor_run_logs(prefect_home: Path) -> list[str]:
+    """What the ``monitor`` flow runs logged to Prefect (its local server's database)."""
+    query = (
+        "SELECT log.message FROM log JOIN flow_run ON log.flow_run_id = flow_run.id "
+        "JOIN flow ON flow_run.flow_id = flow.id WHERE flow.name = 'monitor'"
+    )
+    with sqlite3.connect(prefect_home / "prefect.db") as db:
+        return [message for (message,) in db.execute(query)]
 
 
 def test_two_monitor_processes_on_one_batch_run_one_cycle(tmp_path: Path) -> None:
     root = tmp_path / "home"
+    env = _env(tmp_path / "prefect")
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(SHIPPED), root)
     first_live = SIM.config.initial_periods
     for p in range(first_live):
@@ -39,7 +53,7 @@ def test_two_monitor_processes_on_one_batch_run_one_cycle(tmp_path: Path) -> Non
         SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
     boot = subprocess.run(
         [str(MLOPS), "bootstrap", str(SHIPPED), "--home", str(root)],
-        env=_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -53,7 +67,7 @@ def test_two_monitor_processes_on_one_batch_run_one_cycle(tmp_path: Path) -> Non
     both = [
         subprocess.Popen(
             [str(MLOPS), "monitor", str(SHIPPED), "live.csv", "--home", str(root)],
-            env=_env(),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -78,3 +92,10 @@ def test_two_monitor_processes_on_one_batch_run_one_cycle(tmp_path: Path) -> Non
     assert statuses == ["done", "duplicate"], statuses
     said = "\n".join(err for _, err in outputs)
     assert "is being handled by pid" in said, said[-3000:]
+    # The terminal stays quiet, yet the cycle's decision sentence (INFO) reached
+    # Prefect, where the UI shows it: once, from the process that ran the cycle.
+    assert "Decision: " not in said, said[-3000:]
+    decided = [m for m in _monitor_run_logs(tmp_path / "prefect") if "Decision: " in m]
+    assert len(decided) == 1, decided
+    retrain = next(r for r in decisions if r.kind == "retrain")
+    assert f"Decision: {retrain.action} (reason code " in decided[0], decided
