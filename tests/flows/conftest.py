@@ -83,3 +83,21 @@ def prefect_events():
         return found
 
     return find
+
+
+@pytest.fixture(scope="session")
+def screenshots():
+    """bench/screenshots.py, loaded from its file (a script, not a package): the browser
+    driver, the loopback servers and what it knows of the UIs' pages."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "screenshots" not in sys.modules:
+        path = Path(__file__).resolve().parents[2] / "bench" / "screenshots.py"
+        spec = importlib.util.spec_from_file_location("screenshots", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["screenshots"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["screenshots"]

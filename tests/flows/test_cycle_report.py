@@ -12,12 +12,9 @@ page might try to fetch can succeed, and every request it makes is recorded.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import re
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +32,6 @@ from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.flows
 
-REPO = Path(__file__).resolve().parents[2]
 
 EVENTS = (
     ScenarioEvent(
@@ -75,17 +71,6 @@ def _changes() -> dict[str, Any]:
         "promotion": {"significance": 0.45},
         "guardrails": {"rules": rules},
     }
-
-
-def _screenshots() -> Any:
-    """bench/screenshots.py: the offline browser (a script, loaded from its file)."""
-    if "screenshots" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("screenshots", REPO / "bench/screenshots.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["screenshots"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["screenshots"]
 
 
 @pytest.fixture(scope="module")
@@ -190,14 +175,16 @@ def _assert_self_contained(text: str) -> None:
 
 
 # ------------------------------------------------------------ cycle report
-def test_cycle_report_opens_offline_with_summary_charts_and_decisions(scenario, tmp_path):
+def test_cycle_report_opens_offline_with_summary_charts_and_decisions(
+    scenario, tmp_path, screenshots
+):
     rt, cycle = scenario["rt"], scenario["promoted"]
     path = write_cycle_report(rt, cycle.decision_run_id)
     assert path is not None and path.parent == rt.paths.reports
     text = path.read_text(encoding="utf-8")
     _assert_self_contained(text)
 
-    shots = _screenshots()
+    shots = screenshots
     frame_svgs = (
         "document.getElementById('evidently-report').contentDocument.querySelectorAll('svg').length"
     )
@@ -285,12 +272,12 @@ def test_a_report_that_cannot_be_written_never_fails_the_caller(scenario, caplog
 
 
 # ---------------------------------------------------------- history report
-def test_history_report_names_each_champion_and_why_it_changed(scenario, tmp_path):
+def test_history_report_names_each_champion_and_why_it_changed(scenario, tmp_path, screenshots):
     rt, root = scenario["rt"], scenario["root"]
     path = history_report(scenario["usecase"], None, str(root), tmp_path / "history.html")
     text = path.read_text(encoding="utf-8")
     _assert_self_contained(text)
-    shots = _screenshots()
+    shots = screenshots
     capture = shots.capture_offline(path)
     assert capture.requests == [path.resolve().as_uri()] and not capture.console
     width, height, inked, colours = _not_blank(capture.png)

@@ -330,6 +330,61 @@ def test_the_monitoring_run_charts_every_week_of_the_demo(demo_run):
     )
 
 
+def test_the_browser_draws_the_monitoring_charts_with_every_point_of_the_run(
+    demo_run, screenshots, tmp_path
+):
+    """MLflow's own UI, served on the demo's store, charts the monitoring run week by week.
+
+    The page is opened in headless Chromium (bench/screenshots.py's driver) and
+    read back from what it drew: the markers in each chart's SVG and the steps
+    and values Plotly was given, compared with the run's metric history.
+    """
+    from tasks import monitoring_history
+    from tasks.mlflow_store import mlflow_ui_link
+
+    if shutil.which(screenshots.CHROMIUM) is None:
+        pytest.fail("chromium is not installed: `make test` installs Debian's chromium package")
+    root, _, rt, _ = demo_run
+    monitoring = rt.client.get_experiment_by_name(rt.usecase.monitoring_experiment_name)
+    run_id = monitoring_history.find_monitoring_run(rt.client, monitoring.experiment_id)
+    keys = ("realized", "estimated", "drift_share")
+    stored = {
+        key: sorted((m.step, m.value) for m in rt.client.get_metric_history(run_id, key))
+        for key in keys
+    }
+    assert all(len(points) >= 20 for points in stored.values()), stored
+    with screenshots.mlflow_ui(root, tmp_path / "mlflow-server.log") as url:
+        capture = screenshots.capture_page(
+            mlflow_ui_link(url, monitoring.experiment_id, run_id),
+            network="loopback",
+            width=1440,
+            height=1000,
+            full_page=False,
+            ready=screenshots.MLFLOW_CHART_SEARCH,
+            # Drawn once every stored point is: a chart still loading its history fails.
+            steps=[
+                (
+                    screenshots.mlflow_show_only(keys),
+                    screenshots.mlflow_charts_drawn(keys, min(map(len, stored.values()))),
+                )
+            ],
+            evaluate={"charts": screenshots.MLFLOW_CHARTS},
+            timeout=240,
+        )
+    (tmp_path / "charts.png").write_bytes(capture.png)
+    assert capture.off_loopback_requests == []
+    charts = {chart["title"]: chart for chart in capture.values["charts"]}
+    assert set(charts) == set(keys), sorted(charts)
+    for key in keys:
+        [series] = charts[key]["series"]
+        drawn = sorted(zip(series["x"], series["y"], strict=True))
+        assert charts[key]["markers"] == len(drawn) >= 20, (key, charts[key]["markers"])
+        assert [step for step, _ in drawn] == [step for step, _ in stored[key]], key
+        assert [value for _, value in drawn] == pytest.approx(
+            [value for _, value in stored[key]]
+        ), key
+
+
 def _expected_breach_alerts(records: list[CycleRecord], rule) -> list[tuple[int, list[str]]]:
     """Per measured week, the causes the configured threshold rule raises on the recorded
     conditions: written here from the rule's description, apart from the policy's code."""
