@@ -629,6 +629,8 @@ def _server_env(**changes: str) -> dict[str, str]:
     # Neither server nor its browser page reports usage anywhere.
     env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
     env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    # As `mlops up` runs MLflow: without the job runner of its GenAI features.
+    env.update(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     env.update(changes)
     return env
 
@@ -749,12 +751,10 @@ def ui_screenshots(out: Path, seed: int, live_periods: int, width: int, work: Pa
     """
     home = work / "home"
     with prefect_ui(work / "prefect", work / "prefect-server.log") as api:
-        # Before Prefect is first imported: it reads its settings then. INFO, so
-        # each cycle's decision sentence reaches the run's logs (the CLI's quiet
-        # default keeps INFO out of them); the console stays at warnings.
+        # Before Prefect is first imported: it reads its settings then. The
+        # command's defaults (set_environment_defaults) keep the console at
+        # warnings while each cycle's INFO decision sentence reaches the run's logs.
         os.environ["PREFECT_API_URL"] = api
-        os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
-        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
         os.environ.pop("MLFLOW_TRACKING_URI", None)  # the demo's embedded store
         from flows.cli import set_environment_defaults
 

@@ -524,7 +524,11 @@ def _start_worker(settings: StackSettings) -> Service:
         "--limit",
         "2",
     ]
-    return _launch(settings, "worker", command, base_env(settings))
+    env = base_env(settings)
+    # A run started from the UI or by `mlops` starts within 2 s, not up to 10 s
+    # (Prefect's default poll); on a local PostgreSQL the queries cost nothing.
+    env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "2")
+    return _launch(settings, "worker", command, env)
 
 
 def _launch(
