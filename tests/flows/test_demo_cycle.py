@@ -330,6 +330,38 @@ def test_the_monitoring_run_charts_every_week_of_the_demo(demo_run):
     )
 
 
+def test_each_monitor_run_of_the_demo_logs_its_decision_sentence_to_prefect(demo_run):
+    """The Prefect UI's log of every weekly ``monitor`` run says what was decided and why."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    root, rows, _, _ = demo_run
+    weeks = {r.batch: r for r in rows[1:]}
+    with get_client(sync_client=True) as client:
+        runs = [
+            run
+            for run in client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["monitor"])), limit=200
+            )
+            if Path(run.parameters.get("data_root", "")).resolve() == root.resolve()
+        ]
+        assert sorted(run.parameters["batch"] for run in runs) == sorted(weeks)
+        for run in runs:
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]))
+            )
+            said = [log.message for log in logs if "Decision: " in log.message]
+            week = weeks[run.parameters["batch"]]
+            assert len(said) == 1, (week.batch, said)
+            assert week.summary in said[0], (week.summary, said[0])
+            assert f"Decision: {week.decision} (reason code {week.reason})" in said[0], said[0]
+
+
 def test_the_browser_draws_the_monitoring_charts_with_every_point_of_the_run(
     demo_run, screenshots, tmp_path
 ):
