@@ -65,6 +65,10 @@ def set_environment_defaults(verbose: bool = False, command: typer.Context | Non
         # start, connection and shutdown at INFO: dozens of lines around the result.
         # Read by Dask when first imported, here and in its worker processes.
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    # No usage reports from MLflow: its telemetry thread sets and unsets an
+    # environment variable, which breaks any other thread reading os.environ at
+    # that moment (requests looking for proxies raised KeyError mid-request).
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # No analytics from a closed network; its first write also races the ephemeral
     # server's migrations on SQLite ("database is locked" in the demo's output).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -453,6 +453,8 @@ def base_env(settings: StackSettings) -> dict[str, str]:
             "OPENBLAS_NUM_THREADS": "1",
             "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+            # No usage reports (and no telemetry thread editing os.environ).
+            "MLFLOW_DISABLE_TELEMETRY": "true",
         }
     )
     # A stray PREFECT_HOME or profile must not point the stack at another database.
