@@ -49,10 +49,10 @@ def set_environment_defaults(verbose: bool = False, command: typer.Context | Non
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # Arrow buffers (Parquet reads) from the C library's allocator, not Arrow's
-    # bundled mimalloc: Prefect runs tasks in short-lived threads, and mimalloc
-    # keeps the pages of each finished thread's heap, so a long-lived process
-    # (monitor_landed over many batches) grew by about 0.25 MiB per cycle.
-    # Read by Arrow when its default pool is first used.
+    # bundled mimalloc, whose arena's resident pages grew by about 0.25 MiB per
+    # cycle in a long-lived process (monitor_landed over many batches; likely
+    # the heaps of finished task threads, as Prefect runs tasks in short-lived
+    # threads). Read by Arrow when its default pool is first used.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     if not verbose:
         # Quiet on the terminal, complete in Prefect: the console handler shows
