@@ -343,13 +343,23 @@ def test_each_monitor_run_of_the_demo_logs_its_decision_sentence_to_prefect(demo
     root, rows, _, _ = demo_run
     weeks = {r.batch: r for r in rows[1:]}
     with get_client(sync_client=True) as client:
-        runs = [
-            run
-            for run in client.read_flow_runs(
-                flow_filter=FlowFilter(name=FlowFilterName(any_=["monitor"])), limit=200
+        # Page through every monitor run of the session's Prefect database (other
+        # modules' runs are there too) and keep this demo's.
+        runs, offset, page_size = [], 0, 200
+        while True:
+            page = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["monitor"])),
+                limit=page_size,
+                offset=offset,
             )
-            if Path(run.parameters.get("data_root", "")).resolve() == root.resolve()
-        ]
+            runs += [
+                run
+                for run in page
+                if Path(run.parameters.get("data_root", "")).resolve() == root.resolve()
+            ]
+            if len(page) < page_size:
+                break
+            offset += page_size
         assert sorted(run.parameters["batch"] for run in runs) == sorted(weeks)
         for run in runs:
             logs = client.read_logs(
