@@ -33,14 +33,14 @@ HomeOpt = Annotated[
 ]
 
 
-def set_environment_defaults(verbose: bool = False, command: typer.Context | None = None) -> None:
+def set_environment_defaults(verbose: bool = False) -> None:
     """Process defaults of every command (thread limits, trusted models, quiet logs).
+
+    Sets environment variables only (each unless already set); a command that
+    runs flows then calls :func:`run_flows_here`.
 
     Args:
         verbose: Show Prefect's logs.
-        command: The command that runs flows in this process: until it ends,
-            they run without heartbeats, and a local Prefect server it starts
-            ends with the process however the process ends (see ``flows/local.py``).
     """
     # Histogram models oversubscribe the 2 cores badly when runs share them.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -74,12 +74,25 @@ def set_environment_defaults(verbose: bool = False, command: typer.Context | Non
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral server's first start migrates a fresh database: slow on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    if command is not None:
-        # After the variables above: Prefect reads them when first imported.
-        from flows.local import local_server_ends_with_process, without_heartbeats
 
-        command.with_resource(without_heartbeats())
-        local_server_ends_with_process()
+
+def run_flows_here(command: typer.Context) -> None:
+    """Flows this command runs go without heartbeats, and a local server ends with it.
+
+    Called once a command's arguments are checked, just before its first flow:
+    it imports Prefect's server module (seconds), which a command that stops at
+    a bad argument never needs. Call :func:`set_environment_defaults` first:
+    Prefect reads those variables when first imported.
+
+    Args:
+        command: The command that runs flows in this process: until it ends,
+            they run without heartbeats, and a local Prefect server it starts
+            ends with the process however the process ends (see ``flows/local.py``).
+    """
+    from flows.local import local_server_ends_with_process, without_heartbeats
+
+    command.with_resource(without_heartbeats())
+    local_server_ends_with_process()
 
 
 def _check_usecase(path: Path) -> None:
@@ -148,7 +161,8 @@ def demo(
     verbose: Annotated[bool, typer.Option(help="Show Prefect logs.")] = False,
 ) -> None:
     """Simulate a retail business for PERIODS weeks through the real flows."""
-    set_environment_defaults(verbose, command)
+    set_environment_defaults(verbose)
+    run_flows_here(command)
     from rich.console import Console
 
     from flows.cycle_table import results_table
@@ -209,9 +223,10 @@ def bootstrap(
     command: typer.Context, usecase: UsecaseArg, home: HomeOpt = None, verbose: bool = False
 ) -> None:
     """Train the first champion on the labeled batches in landing."""
-    set_environment_defaults(verbose, command)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
     _check_contract(usecase, home)
+    run_flows_here(command)
     from flows.cycle import bootstrap as flow
 
     _print(flow(str(usecase), data_root=home))
@@ -226,9 +241,10 @@ def score(
     verbose: bool = False,
 ) -> None:
     """Validate a batch, predict with the champion, apply guardrails."""
-    set_environment_defaults(verbose, command)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
     _check_contract(usecase, home)
+    run_flows_here(command)
     from flows.cycle import score_batch
 
     _print(score_batch(str(usecase), batch, data_root=home))
@@ -245,9 +261,10 @@ def monitor(
     verbose: bool = False,
 ) -> None:
     """Run the monitoring cycle for one landed batch, or for every landed batch in order."""
-    set_environment_defaults(verbose, command)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
     _check_contract(usecase, home)
+    run_flows_here(command)
     from flows.cycle import monitor as flow
     from tasks import storage
 
@@ -279,8 +296,9 @@ def rollback(
     verbose: bool = False,
 ) -> None:
     """Move alias champion back to the previous version."""
-    set_environment_defaults(verbose, command)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
+    run_flows_here(command)
     from flows.cycle import rollback as flow
 
     _print(flow(str(usecase), reason=reason, data_root=home, from_version=from_version))
@@ -312,7 +330,7 @@ def backtest(
     verbose: bool = False,
 ) -> None:
     """Replay a labeled history under several retraining policies and compare them."""
-    set_environment_defaults(verbose, command)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
     _check_data_file(data)
     from rich.console import Console
@@ -335,6 +353,7 @@ def backtest(
     except ValueError as exc:
         typer.echo(f"error: --task-runner: {exc}", err=True)
         raise typer.Exit(2) from None
+    run_flows_here(command)
     out = flow(
         str(usecase),
         str(data),
@@ -382,9 +401,10 @@ def replay(
     verbose: Annotated[bool, typer.Option(help="Show Prefect logs.")] = False,
 ) -> None:
     """Feed a labeled history through the real bootstrap and monitor flows, period by period."""
-    set_environment_defaults(verbose, command)
+    set_environment_defaults(verbose)
     _check_usecase(usecase)
     _check_data_file(data)
+    run_flows_here(command)
     from rich.console import Console
 
     from flows.cycle_table import results_table

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,52 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
+
+
+# ------------------------------------------- MLflow's schema, made once per process
+@pytest.fixture(scope="session")
+def mlflow_schema_from_a_template(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Every new SQLite tracking store of this test process gets MLflow's schema copied.
+
+    The first client on a fresh ``mlflow.db`` runs MLflow's schema creation and
+    every Alembic migration: 0.7 to 1.3 s of CPU, and the suite makes some fifty
+    fresh data roots. Here MLflow creates the schema once, in a template file,
+    with its own function; each later SQLite store that needs it gets a copy of
+    that file through SQLite's backup API (milliseconds): the same tables, indexes
+    and Alembic revision, made by the same MLflow version. Other databases, and
+    processes the tests start (commands, servers), keep MLflow's own path.
+
+    Used (autouse) by the tiers that touch MLflow: integration, flows, end to end.
+    """
+    import sqlite3
+
+    import mlflow.store.db.utils as db_utils
+    import mlflow.store.model_registry.sqlalchemy_store as registry_store
+    from mlflow.store.db.utils import create_sqlalchemy_engine_with_retry
+
+    make_schema = db_utils._initialize_tables
+    template = tmp_path_factory.mktemp("mlflow-schema") / "mlflow.db"
+    engine = create_sqlalchemy_engine_with_retry(f"sqlite:///{template}")
+    make_schema(engine)
+    engine.dispose()
+
+    def copy_schema(engine: Any) -> None:
+        if engine.dialect.name != "sqlite":
+            make_schema(engine)
+            return
+        target = engine.raw_connection()
+        try:
+            with sqlite3.connect(template) as source:
+                source.backup(target.driver_connection)
+        finally:
+            target.close()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(db_utils, "_initialize_tables", copy_schema)
+        patch.setattr(registry_store, "_initialize_tables", copy_schema)
+        yield
 
 
 @pytest.fixture(scope="session")

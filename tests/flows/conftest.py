@@ -9,14 +9,21 @@ from flows.local import without_heartbeats
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness():
+def prefect_harness(mlflow_schema_from_a_template: None):
     """One temporary Prefect database for the whole flow tier (it costs seconds to start).
 
     Flows run in the test process as ``mlops`` commands run them: without
     heartbeats, which would hold each run up to 1 s after it ends (flows/local.py).
+    The harness server does not record task runs (its task-run recorder reads
+    every task's state events into the database: half of the server's work, and
+    no test reads task runs); flow runs, their states, logs, artifacts and
+    events are recorded as by any server. New SQLite tracking stores get
+    MLflow's schema copied (tests/conftest.py).
     """
-    with prefect_test_harness(server_startup_timeout=120), without_heartbeats():
-        yield
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
+        with prefect_test_harness(server_startup_timeout=120), without_heartbeats():
+            yield
 
 
 @pytest.fixture(scope="session")

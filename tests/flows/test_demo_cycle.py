@@ -1,7 +1,7 @@
 """The demo, run through the real flows, produces the outcomes the product promises.
 
-One demo run (session fixture) on the shipped simulator and use case; each test
-checks one outcome against the simulator's exported ground truth and against
+One demo run (module fixture) on the shipped simulator and use case (its cycle
+reports without Evidently's part); each test checks one outcome against the simulator's exported ground truth and against
 what MLflow and the data root actually hold.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 from flows.cycle import monitor, rollback
 from flows.demo import SHIPPED_USECASE, demo
@@ -33,9 +34,19 @@ LIVE_PERIODS = 26
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module):
-    root = tmp_path_factory.mktemp("demo") / "home"
+    base = tmp_path_factory.mktemp("demo")
+    root = base / "home"
     monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
-    rows = demo(data_root=str(root), seed=SEED, live_periods=LIVE_PERIODS)
+    # The shipped use case, with its cycle reports written without Evidently's part
+    # (1.5 s a week, no part of any decision; tests/flows/test_cycle_report.py
+    # checks that part): the same name, folders, model and decisions.
+    doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
+    doc["report"] = {"evidently": False}
+    usecase = base / SHIPPED_USECASE.name
+    usecase.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    rows = demo(
+        data_root=str(root), seed=SEED, live_periods=LIVE_PERIODS, usecase_path=str(usecase)
+    )
     rt = open_runtime(SHIPPED_USECASE, str(root))
     sim = RetailDemandSimulator(SimulatorConfig(seed=SEED, live_periods=LIVE_PERIODS))
     return root, rows, rt, sim

@@ -13,7 +13,7 @@ from prefect import flow
 from prefect.settings import get_current_settings, temporary_settings
 from typer.testing import CliRunner
 
-from flows.cli import set_environment_defaults
+from flows.cli import run_flows_here, set_environment_defaults
 from flows.local import without_heartbeats
 
 pytestmark = pytest.mark.flows
@@ -56,7 +56,8 @@ def test_a_command_runs_its_flows_without_heartbeats_until_it_ends() -> None:
 
     @app.command()
     def run(command: typer.Context) -> None:
-        set_environment_defaults(command=command)
+        set_environment_defaults()
+        run_flows_here(command)
         seen.append(seen_heartbeat_frequency())
 
     @app.command()
