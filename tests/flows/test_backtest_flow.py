@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from flows.backtest import backtest
+from mlops_core.records import BacktestResult
 from tasks.runtime import open_runtime
 
 pytestmark = pytest.mark.flows
@@ -30,22 +31,42 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_short_backtest_of_real_data(name, real_data_of, tmp_path):
+#: Backtests run with threads, by (use case, folder): the Dask test compares its
+#: table with the bike sharing one instead of replaying the same policies again.
+_THREADS_RUNS: dict[str, tuple[BacktestResult, Path]] = {}
+
+
+def _short_backtest(name: str, source: Path, folder: Path, task_runner: str | None = None):
+    """The ``backtest`` flow on the first days of a real file; returns (result, data root)."""
     usecase, time_column, days, initial = CASES[name]
-    source = real_data_of(name)
-    data = tmp_path / source.name
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / source.name
     frame = pd.read_csv(source)
     when = pd.to_datetime(frame[time_column])
     frame.loc[when < when.min() + pd.Timedelta(days=days)].to_csv(data, index=False)
-    policies = WALMART_POLICIES if name == "walmart_sales" else POLICIES
+    home = folder / (task_runner or "threads").replace(":", "-")
     out = backtest(
         str(REPO / "usecases" / usecase),
         str(data),
-        policies=policies,
+        policies=WALMART_POLICIES if name == "walmart_sales" else POLICIES,
         initial_periods=initial,
-        data_root=str(tmp_path / "home"),
+        data_root=str(home),
+        task_runner=task_runner,
     )
+    return out, home
+
+
+def _threads_run(name: str, source: Path, folder: Path) -> tuple[BacktestResult, Path]:
+    if name not in _THREADS_RUNS:
+        _THREADS_RUNS[name] = _short_backtest(name, source, folder)
+    return _THREADS_RUNS[name]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_short_backtest_of_real_data(name, real_data_of, tmp_path_factory):
+    usecase = CASES[name][0]
+    policies = WALMART_POLICIES if name == "walmart_sales" else POLICIES
+    out, home = _threads_run(name, real_data_of(name), tmp_path_factory.mktemp(name))
 
     table = {row["policy"]: row for row in out.table}
     assert list(table) == policies
@@ -61,31 +82,25 @@ def test_short_backtest_of_real_data(name, real_data_of, tmp_path):
     assert table[policies[1]]["retrains"] > 0
     assert table["default"]["total_error"] < table["never"]["total_error"]
 
-    rt = open_runtime(REPO / "usecases" / usecase, str(tmp_path / "home"))
+    rt = open_runtime(REPO / "usecases" / usecase, str(home))
     files = {a.path for a in rt.client.list_artifacts(out.run_id)}
     assert {"metric_over_time.png", "table.json", "table.md", "periods.csv"} <= files
     assert Path(out.plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_policies_on_a_local_dask_cluster_give_the_same_table_as_threads(bike_hours_csv, tmp_path):
+def test_policies_on_a_local_dask_cluster_give_the_same_table_as_threads(
+    bike_hours_csv, tmp_path_factory
+):
     """Scale-out is configuration: two Dask worker processes replay the policies and
     the outcome is the one the threads give (each worker keeps its own cache)."""
-    usecase, time_column, days, initial = CASES["bike_sharing"]
-    data = tmp_path / "hour.csv"
-    frame = pd.read_csv(bike_hours_csv)
-    when = pd.to_datetime(frame[time_column])
-    frame.loc[when < when.min() + pd.Timedelta(days=days)].to_csv(data, index=False)
-    tables = {}
-    for runner in ("threads", "dask:2"):
-        out = backtest(
-            str(REPO / "usecases" / usecase),
-            str(data),
-            policies=POLICIES,
-            initial_periods=initial,
-            data_root=str(tmp_path / runner.replace(":", "-")),
-            task_runner=runner,
-        )
-        tables[runner] = out.table
-        rt = open_runtime(REPO / "usecases" / usecase, str(tmp_path / runner.replace(":", "-")))
+    usecase = REPO / "usecases" / CASES["bike_sharing"][0]
+    threads, threads_home = _threads_run(
+        "bike_sharing", bike_hours_csv, tmp_path_factory.mktemp("bike_sharing")
+    )
+    dask, dask_home = _short_backtest(
+        "bike_sharing", bike_hours_csv, tmp_path_factory.mktemp("bike-dask"), task_runner="dask:2"
+    )
+    assert dask.table == threads.table
+    for out, home, runner in ((threads, threads_home, "threads"), (dask, dask_home, "dask:2")):
+        rt = open_runtime(usecase, str(home))
         assert rt.client.get_run(out.run_id).data.params["task_runner"] == runner
-    assert tables["dask:2"] == tables["threads"]

@@ -1,8 +1,9 @@
 """The demo, run through the real flows, produces the outcomes the product promises.
 
 One demo run (module fixture) on the shipped simulator and use case (its cycle
-reports without Evidently's part); each test checks one outcome against the simulator's exported ground truth and against
-what MLflow and the data root actually hold.
+reports without Evidently's part); each test checks one outcome against the
+simulator's exported ground truth and against what MLflow and the data root
+actually hold.
 """
 
 from __future__ import annotations
