@@ -160,7 +160,7 @@ def mlflow_schema_from_a_template(
     """Every new SQLite tracking store of this test process gets MLflow's schema copied.
 
     The first client on a fresh ``mlflow.db`` runs MLflow's schema creation and
-    every Alembic migration: 0.7 to 1.3 s of CPU, and the suite makes some fifty
+    every Alembic migration: 0.7 to 1.3 s of CPU, and the suite makes dozens of
     fresh data roots. Here MLflow creates the schema once, in a template file,
     with its own function; each later SQLite store that needs it gets a copy of
     that file through SQLite's backup API (milliseconds): the same tables, indexes
