@@ -170,6 +170,7 @@ def mlflow_schema_from_a_template(
     Used (autouse) by the tiers that touch MLflow: integration, flows, end to end.
     """
     import sqlite3
+    from contextlib import closing
 
     import mlflow.store.db.utils as db_utils
     import mlflow.store.model_registry.sqlalchemy_store as registry_store
@@ -187,7 +188,7 @@ def mlflow_schema_from_a_template(
             return
         target = engine.raw_connection()
         try:
-            with sqlite3.connect(template) as source:
+            with closing(sqlite3.connect(template)) as source:
                 source.backup(target.driver_connection)
         finally:
             target.close()

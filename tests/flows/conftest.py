@@ -37,22 +37,15 @@ def bootstrapped_variant():
     """
     from pathlib import Path
 
-    import yaml
+    from usecase_variant import write_shipped_variant
 
     from flows.cycle import bootstrap
-    from flows.demo import SHIPPED_USECASE
     from tasks import storage
 
     def make(root: Path, simulator, changes: dict) -> tuple[Path, storage.UseCasePaths]:
-        doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
         # These tests are not about the cycle report: it is still written, without
         # Evidently's part (seconds per cycle), unless a test changes "report".
-        doc["report"] = {"evidently": False}
-        for section, keys in changes.items():
-            doc.setdefault(section, {}).update(keys)
-        root.mkdir(parents=True, exist_ok=True)
-        usecase = root / "retail_demand.yaml"
-        usecase.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        usecase = write_shipped_variant(root, changes)
         paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
         for p in range(simulator.config.initial_periods):
             simulator.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)

@@ -56,9 +56,11 @@ def _short_backtest(name: str, source: Path, folder: Path, task_runner: str | No
     return out, home
 
 
-def _threads_run(name: str, source: Path, folder: Path) -> tuple[BacktestResult, Path]:
+def _threads_run(
+    name: str, source: Path, tmp: pytest.TempPathFactory
+) -> tuple[BacktestResult, Path]:
     if name not in _THREADS_RUNS:
-        _THREADS_RUNS[name] = _short_backtest(name, source, folder)
+        _THREADS_RUNS[name] = _short_backtest(name, source, tmp.mktemp(name))
     return _THREADS_RUNS[name]
 
 
@@ -66,7 +68,7 @@ def _threads_run(name: str, source: Path, folder: Path) -> tuple[BacktestResult,
 def test_short_backtest_of_real_data(name, real_data_of, tmp_path_factory):
     usecase = CASES[name][0]
     policies = WALMART_POLICIES if name == "walmart_sales" else POLICIES
-    out, home = _threads_run(name, real_data_of(name), tmp_path_factory.mktemp(name))
+    out, home = _threads_run(name, real_data_of(name), tmp_path_factory)
 
     table = {row["policy"]: row for row in out.table}
     assert list(table) == policies
@@ -94,9 +96,7 @@ def test_policies_on_a_local_dask_cluster_give_the_same_table_as_threads(
     """Scale-out is configuration: two Dask worker processes replay the policies and
     the outcome is the one the threads give (each worker keeps its own cache)."""
     usecase = REPO / "usecases" / CASES["bike_sharing"][0]
-    threads, threads_home = _threads_run(
-        "bike_sharing", bike_hours_csv, tmp_path_factory.mktemp("bike_sharing")
-    )
+    threads, threads_home = _threads_run("bike_sharing", bike_hours_csv, tmp_path_factory)
     dask, dask_home = _short_backtest(
         "bike_sharing", bike_hours_csv, tmp_path_factory.mktemp("bike-dask"), task_runner="dask:2"
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
+from usecase_variant import write_shipped_variant
 
 from flows.cycle import monitor, rollback
 from flows.demo import SHIPPED_USECASE, demo
@@ -39,12 +39,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module):
     root = base / "home"
     monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
     # The shipped use case, with its cycle reports written without Evidently's part
-    # (1.5 s a week, no part of any decision; tests/flows/test_cycle_report.py
-    # checks that part): the same name, folders, model and decisions.
-    doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
-    doc["report"] = {"evidently": False}
-    usecase = base / SHIPPED_USECASE.name
-    usecase.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    # (1.5 s a week, no part of any decision): the same name, folders, model and decisions.
+    usecase = write_shipped_variant(base)
     rows = demo(
         data_root=str(root), seed=SEED, live_periods=LIVE_PERIODS, usecase_path=str(usecase)
     )
