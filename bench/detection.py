@@ -52,7 +52,12 @@ from mlops_core.reasons import ReasonCode  # noqa: E402
 from mlops_core.retrain import decide_retrain  # noqa: E402
 from mlops_core.simulator import RetailDemandSimulator, evaluation_scenarios  # noqa: E402
 from mlops_core.stats import attribute_decay  # noqa: E402
-from mlops_core.training import TrainingResult, predict, train_model  # noqa: E402
+from mlops_core.training import (  # noqa: E402
+    TrainingResult,
+    decay_reference_of,
+    predict,
+    train_model,
+)
 from tasks.storage import load_usecase_file  # noqa: E402
 
 USECASES = {
@@ -100,7 +105,7 @@ def replay(cfg, usecase: UseCase, *, with_drift: bool) -> list[PeriodRecord]:
     champ = _champion(sim, usecase)
     metric = usecase.metric.primary
     # The reference the monitor flow measures decay against (out of time).
-    reference_metric = champ.decay_reference.metrics[metric]
+    reference_metric = decay_reference_of(champ).metrics[metric]
     reference = champ.reference.drop(columns=["prediction"])
     trained_through = cfg.initial_periods - 1
     labels_through: int | None = None
@@ -286,7 +291,7 @@ def run_elec2(path: Path, train_weeks: int = 8, refresh_every: int = 4) -> dict:
             perf = assess_performance(
                 usecase,
                 champ.model,
-                champ.decay_reference.metrics[usecase.metric.primary],
+                decay_reference_of(champ).metrics[usecase.metric.primary],
                 champ.estimator,
                 rows,
                 None,

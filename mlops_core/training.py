@@ -199,14 +199,16 @@ class TrainingResult:
 
     ``holdout_metrics`` judge the model at its best (the promotion gate and its
     plausibility check); ``decay_reference`` is what later cycles measure its
-    decay against. ``usecase`` is the use case as this model sees it: its
-    feature columns are the model's inputs (:func:`trained_inputs`).
+    decay against (None when :func:`train_model` was asked to leave it for
+    later: :func:`decay_reference_of` then measures it). ``usecase`` is the use
+    case as this model sees it: its feature columns are the model's inputs
+    (:func:`trained_inputs`).
     """
 
     model: Pipeline
     split: Split
     holdout_metrics: dict[str, float]
-    decay_reference: DecayReference
+    decay_reference: DecayReference | None
     importance: dict[str, float]
     training_ranges: dict[str, tuple[float, float]]
     reference: pd.DataFrame
@@ -244,6 +246,7 @@ def train_model(
     window: TrainingWindow,
     *,
     map_fits: Callable[[Any, Sequence[SegmentJob]], list[Any]] | None = None,
+    with_decay_reference: bool = True,
 ) -> TrainingResult:
     """Fit the use case's pipeline on a window and profile it.
 
@@ -254,6 +257,10 @@ def train_model(
         map_fits: With ``model.per_segment``, runs the independent per-segment
             fits (see ``mlops_core.segmented.fit_segmented``); default one after
             the other.
+        with_decay_reference: False leaves the out-of-time refit for later
+            (``decay_reference`` is None; :func:`decay_reference_of` measures the
+            same reference when it is needed). The backtester needs it only for
+            the models that become champion, a fraction of those it trains.
 
     Returns:
         The fitted model, its holdout metrics, normalised permutation importance
@@ -275,7 +282,11 @@ def train_model(
     pred, proba = predict(model, split.holdout, usecase)
     metric_names = (usecase.metric.primary, *usecase.metric.secondary)
     metrics = {name: compute_metric(name, y_hold, pred, proba) for name in metric_names}
-    decay_reference = out_of_time_reference(split, usecase, metrics, map_fits=map_fits)
+    decay_reference = (
+        out_of_time_reference(split, usecase, metrics, map_fits=map_fits)
+        if with_decay_reference
+        else None
+    )
 
     importance = _permutation_importance(model, split.holdout, usecase)
 
@@ -320,6 +331,23 @@ def train_model(
         estimator=estimator,
         estimator_error=estimator_error,
         usecase=usecase,
+    )
+
+
+def decay_reference_of(
+    result: TrainingResult,
+    *,
+    map_fits: Callable[[Any, Sequence[SegmentJob]], list[Any]] | None = None,
+) -> DecayReference:
+    """A trained model's decay reference: the one measured at training, else measured now.
+
+    Measured now, it is the reference :func:`train_model` would have measured
+    (the same split, use case and holdout metrics; the refit is seeded).
+    """
+    if result.decay_reference is not None:
+        return result.decay_reference
+    return out_of_time_reference(
+        result.split, result.usecase, result.holdout_metrics, map_fits=map_fits
     )
 
 

@@ -85,6 +85,7 @@ from mlops_core.search import SearchResult, choice_reason, search_candidates
 from mlops_core.stats import attribute_decay
 from mlops_core.training import (
     TrainingResult,
+    decay_reference_of,
     labeled_rows,
     predict,
     split_window,
@@ -114,7 +115,9 @@ class ReplayCache:
     - a trained model, by its window ``(first_period, last_period)``: the rows
       after ``last_period`` never reach ``train_model``;
     - performance, by model, period, the labeled periods judged and the seed;
-    - drift, by model, period and the seed.
+    - drift, by model, period and the seed;
+    - a model's decay reference (its out-of-time refit), by model, once it is
+      champion.
 
     Policies running in parallel threads wait for each other on the same key
     instead of computing it twice. Use one cache per prepared frame and use case.
@@ -360,9 +363,17 @@ class ReplayModel:
         """Its metric on its holdout at training time (the champion at its best)."""
         return self.result.holdout_metrics[metric]
 
-    def decay_reference(self, metric: str) -> float:
-        """The metric its decay is measured against (out of time where possible)."""
-        return self.result.decay_reference.metrics[metric]
+    def decay_reference(self, cache: ReplayCache, metric: str) -> float:
+        """The metric its decay is measured against (out of time where possible).
+
+        The replay trains its models without the out-of-time refit (most
+        challengers never serve); it is made here, once per model, when the
+        model is champion and its decay is measured.
+        """
+        reference = cache.get(
+            ("decay reference", *self.key), lambda: decay_reference_of(self.result)
+        )
+        return reference.metrics[metric]
 
 
 @dataclass(frozen=True)
@@ -509,7 +520,12 @@ def _train(
 ) -> TrainingResult:
     return cache.get(
         ("train", window.first_period, window.last_period),
-        lambda: train_model(prepared.labeled_through(window.last_period), usecase, window),
+        lambda: train_model(
+            prepared.labeled_through(window.last_period),
+            usecase,
+            window,
+            with_decay_reference=False,
+        ),
     )
 
 
@@ -545,7 +561,9 @@ def train_with_search(prepared: Prepared, usecase: UseCase, window: TrainingWind
     split = split_window(labeled, usecase, window)
     search = search_candidates(split.train, usecase, clock=time.perf_counter)
     chosen = search.usecase_for_choice(usecase)
-    return Searched(search, train_model(labeled, chosen, window), chosen)
+    return Searched(
+        search, train_model(labeled, chosen, window, with_decay_reference=False), chosen
+    )
 
 
 def search_reasons(search: SearchResult, incumbent: str) -> tuple[Reason, ...]:
@@ -595,7 +613,7 @@ def _decide_cycle(
         lambda: assess_performance(
             champion.result.usecase,
             champion.result.model,
-            champion.decay_reference(metric),
+            champion.decay_reference(cache, metric),
             champion.result.estimator,
             new_rows,
             batch,

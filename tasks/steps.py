@@ -54,6 +54,7 @@ from mlops_core.segmented import SegmentJob, fit_job
 from mlops_core.training import (
     Predictions,
     TrainingResult,
+    decay_reference_of,
     predict,
     split_window,
     train_model,
@@ -560,6 +561,7 @@ def log_challenger(
     """
     uc = usecase or rt.usecase
     window = result.split.window
+    decay = decay_reference_of(result)
     profile = training_runs.ModelProfile(
         metric=uc.metric.primary,
         reference_metric=result.holdout_metrics[uc.metric.primary],
@@ -570,8 +572,8 @@ def log_challenger(
         training_ranges=result.training_ranges,
         feature_names=result.inputs,
         estimator=uc.model.estimator,
-        decay_reference_metric=result.decay_reference.metrics[uc.metric.primary],
-        decay_reference_basis=result.decay_reference.basis,
+        decay_reference_metric=decay.metrics[uc.metric.primary],
+        decay_reference_basis=decay.basis,
         contract_columns=contract_columns(uc.contract),
     )
     params: dict[str, mlflow_store.ParamValue] = {
@@ -585,13 +587,13 @@ def log_challenger(
             "window.last_period": window.last_period,
             "train_rows": len(result.split.train),
             "holdout_rows": len(result.split.holdout),
-            "decay_reference.basis": result.decay_reference.basis,
-            "decay_reference.fit_rows": result.decay_reference.fit_rows,
+            "decay_reference.basis": decay.basis,
+            "decay_reference.fit_rows": decay.fit_rows,
         }
     )
     metrics = {f"holdout_{k}": v for k, v in result.holdout_metrics.items()}
-    if result.decay_reference.basis == "out_of_time":
-        metrics.update({f"out_of_time_{k}": v for k, v in result.decay_reference.metrics.items()})
+    if decay.basis == "out_of_time":
+        metrics.update({f"out_of_time_{k}": v for k, v in decay.metrics.items()})
     metrics.update({f"importance.{k}": v for k, v in result.importance.items()})
     estimator_tag = (
         result.estimator.method if result.estimator else f"none: {result.estimator_error}"[:250]

@@ -36,8 +36,8 @@ from typing import Any
 
 import psutil
 import pytest
-import yaml
 from held_process import held
+from usecase_variant import write_shipped_variant
 
 from mlops_core.records import CycleRecord
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
@@ -49,7 +49,6 @@ from tasks.tags import TAG_ABANDONED_REASON
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = REPO / "usecases" / "retail_demand.yaml"
 MLOPS = Path(sys.executable).parent / "mlops"
 SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
 FIRST_LIVE = SIM.config.initial_periods
@@ -98,13 +97,8 @@ def bootstrapped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A data root with champion version 1 and ten live weeks (with labels) landed."""
     base = tmp_path_factory.mktemp("killed-monitor")
     root, prefect_home = base / "home", base / "prefect"
-    root.mkdir()
-    doc = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
     # A champion older than 2 weeks is refreshed: a retrain comes within a few weeks.
-    doc.setdefault("retrain", {})["max_age_periods"] = 2
-    doc["report"] = {"evidently": False}
-    usecase = root / "retail_demand.yaml"
-    usecase.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    usecase = write_shipped_variant(root, {"retrain": {"max_age_periods": 2}})
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
     for p in range(FIRST_LIVE):
         SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)

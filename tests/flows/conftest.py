@@ -16,12 +16,14 @@ def prefect_harness(mlflow_schema_from_a_template: None):
     heartbeats, which would hold each run up to 1 s after it ends (flows/local.py).
     The harness server does not record task runs (its task-run recorder reads
     every task's state events into the database: half of the server's work, and
-    no test reads task runs); flow runs, their states, logs, artifacts and
-    events are recorded as by any server. New SQLite tracking stores get
+    no test reads task runs) and does not evaluate automation triggers (no
+    automation exists here: the stack test fires the real one); flow runs, their
+    states, logs, artifacts and events are recorded as by any server. New SQLite tracking stores get
     MLflow's schema copied (tests/conftest.py).
     """
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
+        patch.setenv("PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED", "false")
         with prefect_test_harness(server_startup_timeout=120), without_heartbeats():
             yield
 

@@ -13,7 +13,7 @@ from mlops_core import training
 from mlops_core.config import UseCase, parse_usecase
 from mlops_core.decisions import TrainingWindow
 from mlops_core.features import model_input
-from mlops_core.training import train_model
+from mlops_core.training import decay_reference_of, train_model
 
 pytestmark = pytest.mark.unit
 
@@ -209,6 +209,7 @@ def test_the_decay_reference_is_a_refit_on_the_earlier_weeks_scored_on_the_holdo
     frame = _trending()
     result = train_model(frame, uc, WINDOW)
     reference = result.decay_reference
+    assert reference is not None
     assert reference.basis == "out_of_time" and reference.note == ""
     holdout, train = result.split.holdout, result.split.train
     assert set(holdout["week"]) == {8, 9}
@@ -222,6 +223,23 @@ def test_the_decay_reference_is_a_refit_on_the_earlier_weeks_scored_on_the_holdo
     # Out of time, the model has seen none of the holdout weeks' higher level: the
     # reference is above the holdout error, where half of those weeks trained.
     assert reference.metrics["mae"] > 1.1 * result.holdout_metrics["mae"]
+
+
+@pytest.mark.parametrize("frame", ["trending", "one class early"])
+def test_a_reference_left_for_later_is_the_one_measured_at_training(frame: str) -> None:
+    """The backtester trains without the out-of-time refit and measures it once a
+    model is champion: the same reference, on either basis."""
+    if frame == "trending":
+        uc, rows = _usecase(*REGRESSION), _trending()
+    else:
+        uc, rows = _usecase(*CLASSIFICATION), _frame(1000, classify=True)
+        rows.loc[rows["week"] < 8, "y"] = "UP"
+    eager = train_model(rows, uc, WINDOW)
+    deferred = train_model(rows, uc, WINDOW, with_decay_reference=False)
+    assert deferred.decay_reference is None
+    assert decay_reference_of(eager) is eager.decay_reference
+    assert decay_reference_of(deferred) == eager.decay_reference
+    assert deferred.holdout_metrics == eager.holdout_metrics
 
 
 def test_a_window_mostly_inside_the_holdout_keeps_the_holdout_as_the_reference() -> None:
