@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from usecase_variant import write_shipped_variant
 
 from flows.cycle import bootstrap, monitor
 from flows.demo import SHIPPED_USECASE
@@ -35,21 +36,29 @@ SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
 FIRST_LIVE = SIM.config.initial_periods
 
 
+def _usecase(root: Path) -> Path:
+    """The use case file the ``root`` fixture keeps in its data root."""
+    return root / SHIPPED_USECASE.name
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root with a bootstrapped champion and the first live labels landed."""
     root = tmp_path_factory.mktemp("faults")
-    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(SHIPPED_USECASE), root)
+    # The shipped use case, its cycle reports without Evidently's part (seconds a
+    # cycle; no fault here concerns the report).
+    usecase = write_shipped_variant(root)
+    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
     for p in range(FIRST_LIVE):
         SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
         SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
-    out = bootstrap(str(SHIPPED_USECASE), str(root))
+    out = bootstrap(str(usecase), str(root))
     assert out.champion_version == "1"
     return root
 
 
 def _champion_version(root: Path) -> str | None:
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     info = training_runs.get_model_version_info(
         rt.client, rt.usecase.registered_model_name, alias="champion"
     )
@@ -140,14 +149,14 @@ def test_a_faulty_batch_is_quarantined_with_a_named_reason_and_changes_nothing(
     root: Path, tmp_path: Path, case: str
 ) -> None:
     suffix, make, words = CASES[case]
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     name = f"fault_{case.replace(' ', '_').replace('-', '_')}{suffix}"
     data = make(tmp_path)
     (rt.paths.landing / name).write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
     champion_before = _champion_version(root)
 
-    out = monitor(str(SHIPPED_USECASE), name, str(root))
+    out = monitor(str(_usecase(root)), name, str(root))
 
     assert out.validation == "fail" and out.decision == "block", out
     assert _champion_version(root) == champion_before
@@ -166,7 +175,7 @@ def test_a_faulty_batch_is_quarantined_with_a_named_reason_and_changes_nothing(
 
 def test_a_parquet_batch_with_a_broken_footer_is_quarantined(root: Path, tmp_path: Path) -> None:
     # The shipped use case takes CSV; a Parquet twin of it reads the broken file.
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     data = _broken_parquet(tmp_path)
     frame, problems = _read_as_parquet(tmp_path, data)
     assert frame is None and problems[0].rule == "readable" and not problems[0].success
@@ -183,11 +192,11 @@ def _read_as_parquet(tmp: Path, data: bytes) -> tuple[Any, Any]:
 
 
 def test_the_same_batch_under_a_new_name_is_handled_once(root: Path) -> None:
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     data = _csv_bytes(_live())
     sha = hashlib.sha256(data).hexdigest()
     (rt.paths.landing / "live_week.csv").write_bytes(data)
-    first = monitor(str(SHIPPED_USECASE), "live_week.csv", str(root))
+    first = monitor(str(_usecase(root)), "live_week.csv", str(root))
     assert first.status == "done" and first.validation == "pass"
     predictions = sorted(rt.paths.predictions.iterdir())
     decisions = decision_store.find_decision_runs(
@@ -195,7 +204,7 @@ def test_the_same_batch_under_a_new_name_is_handled_once(root: Path) -> None:
     )
 
     (rt.paths.landing / "live_week_copy.csv").write_bytes(data)
-    again = monitor(str(SHIPPED_USECASE), "live_week_copy.csv", str(root))
+    again = monitor(str(_usecase(root)), "live_week_copy.csv", str(root))
 
     assert again.status == "duplicate" and again.decision_run_id == first.decision_run_id
     assert sorted(rt.paths.predictions.iterdir()) == predictions, "no second set of predictions"
@@ -212,7 +221,7 @@ def test_a_cycle_that_fails_after_scoring_publishes_nothing_and_its_rerun_does(
     """Predictions wait for the commit: a failure leaves none for a reader."""
     from tasks import steps
 
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     data = _csv_bytes(SIM.batch(FIRST_LIVE + 3))
     sha = hashlib.sha256(data).hexdigest()
     (rt.paths.landing / "fails_after_scoring.csv").write_bytes(data)
@@ -226,7 +235,7 @@ def test_a_cycle_that_fails_after_scoring_publishes_nothing_and_its_rerun_does(
     with monkeypatch.context() as mp:
         mp.setattr(steps, "measure_drift", fails)
         with pytest.raises(OSError, match="drift store"):
-            monitor(str(SHIPPED_USECASE), "fails_after_scoring.csv", str(root))
+            monitor(str(_usecase(root)), "fails_after_scoring.csv", str(root))
 
     assert not predictions.exists()
     assert not rt.paths.stage_of(sha).exists(), "the undecided cycle's outputs are removed"
@@ -234,7 +243,7 @@ def test_a_cycle_that_fails_after_scoring_publishes_nothing_and_its_rerun_does(
     assert (rt.paths.landing / "fails_after_scoring.csv").read_bytes() == data
 
     assert steps.measure_drift is drift
-    out = monitor(str(SHIPPED_USECASE), "fails_after_scoring.csv", str(root))
+    out = monitor(str(_usecase(root)), "fails_after_scoring.csv", str(root))
 
     assert out.status == "done" and out.validation == "pass", out
     assert len(pd.read_parquet(predictions)) == len(SIM.batch(FIRST_LIVE + 3))
@@ -248,7 +257,7 @@ def test_a_rerun_publishes_none_of_what_a_killed_undecided_run_staged(root: Path
     time); the rerun holds none, so it writes no review file, and the stale one
     must not be published beside its predictions.
     """
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     frame = SIM.batch(FIRST_LIVE + 4)
     data = _csv_bytes(frame)
     sha = hashlib.sha256(data).hexdigest()
@@ -257,7 +266,7 @@ def test_a_rerun_publishes_none_of_what_a_killed_undecided_run_staged(root: Path
     stale.parent.mkdir(parents=True)
     frame.head(3).assign(review_status="pending").to_parquet(stale)
 
-    out = monitor(str(SHIPPED_USECASE), "killed_after_scoring.csv", str(root))
+    out = monitor(str(_usecase(root)), "killed_after_scoring.csv", str(root))
 
     assert out.status == "done" and out.validation == "pass", out
     published = rt.paths.review / "killed_after_scoring.parquet"
@@ -285,7 +294,7 @@ def _corrupting(
 def test_nan_inf_and_out_of_range_predictions_are_replaced_clipped_counted_and_alerted(
     root: Path, monkeypatch: pytest.MonkeyPatch, prefect_events
 ) -> None:
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     frame = SIM.batch(FIRST_LIVE + 1)
     name = "bad_predictions.csv"
     (rt.paths.landing / name).write_bytes(_csv_bytes(frame))
@@ -298,7 +307,7 @@ def test_nan_inf_and_out_of_range_predictions_are_replaced_clipped_counted_and_a
 
     _corrupting(monkeypatch, corrupt)
     champion_before = _champion_version(root)
-    out = monitor(str(SHIPPED_USECASE), name, str(root))
+    out = monitor(str(_usecase(root)), name, str(root))
 
     assert out.validation == "pass" and out.held_rows == 0, out
     assert _champion_version(root) == champion_before
@@ -324,13 +333,13 @@ def test_nan_inf_and_out_of_range_predictions_are_replaced_clipped_counted_and_a
 def test_a_model_that_only_returns_nan_trips_the_breaker_and_holds_the_batch(
     root: Path, monkeypatch: pytest.MonkeyPatch, prefect_events
 ) -> None:
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     frame = SIM.batch(FIRST_LIVE + 2)
     name = "all_nan_predictions.csv"
     (rt.paths.landing / name).write_bytes(_csv_bytes(frame))
     _corrupting(monkeypatch, lambda pred: np.full_like(pred, np.nan))
     champion_before = _champion_version(root)
-    out = monitor(str(SHIPPED_USECASE), name, str(root))
+    out = monitor(str(_usecase(root)), name, str(root))
 
     assert _champion_version(root) == champion_before
     # The finite rule proposes last week's units for every row, but every row broke a
@@ -354,14 +363,14 @@ def test_extreme_finite_outliers_pass_with_a_warning_and_their_forecasts_are_fla
     # Temperature glitches are warn-level in the contract: the week's forecast must
     # still go out, but a forecast made from a reading far outside the training
     # data is flagged for a planner, never silently trusted.
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     frame = SIM.batch(FIRST_LIVE + 3)
     frame.loc[frame.index[:4], "temperature"] = [1e6, -1e6, 9999.0, 1e300]
     name = "temperature_glitches.csv"
     (rt.paths.landing / name).write_bytes(_csv_bytes(frame))
     champion_before = _champion_version(root)
 
-    out = monitor(str(SHIPPED_USECASE), name, str(root))
+    out = monitor(str(_usecase(root)), name, str(root))
 
     assert out.validation == "pass", out
     assert _champion_version(root) == champion_before
@@ -388,13 +397,13 @@ def test_a_week_hotter_than_any_in_training_is_one_finding_and_is_delivered(
     # of range is a fact about the week, not about any one forecast. One finding with
     # its sentence reaches the record and Prefect; no row is flagged for it and the
     # circuit breaker (which counts flags in this use case) does not hold the week.
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     frame = SIM.batch(FIRST_LIVE + 4)
     frame["temperature"] = 1e4
     name = "heatwave.csv"
     (rt.paths.landing / name).write_bytes(_csv_bytes(frame))
 
-    out = monitor(str(SHIPPED_USECASE), name, str(root))
+    out = monitor(str(_usecase(root)), name, str(root))
 
     assert out.validation == "pass" and out.held_rows == 0, out
     record = decision_store.read_decision_record(rt.client, out.decision_run_id, CycleRecord)
@@ -417,7 +426,7 @@ def test_a_week_hotter_than_any_in_training_is_one_finding_and_is_delivered(
 
 def test_landed_batches_reconcile_with_scored_plus_quarantined(root: Path) -> None:
     """Run last in this module: every batch landed here was scored or quarantined."""
-    rt = open_runtime(SHIPPED_USECASE, str(root))
+    rt = open_runtime(_usecase(root), str(root))
     entries = storage.ledger_entries(rt.paths.ledger)
     passed = {e.sha256 for e in entries if e.gate == "pass"}
     failed = {e.sha256 for e in entries if e.gate == "fail"}
