@@ -42,7 +42,8 @@ system-deps:
 
 # Test processes: two, one per core of a small machine. A module's tests stay on
 # one worker (its module-scoped fixtures are built once, its later tests build on
-# its earlier ones), the two modules that start real servers share one, and the
+# its earlier ones), the two modules that start real servers share one, so do
+# the two that copy a data root `mlops bootstrap` trained, and the
 # longest modules start first (tests/conftest.py: pytest_xdist_make_scheduler).
 # `make test TEST_WORKERS=0` runs everything in one process.
 TEST_WORKERS ?= 2

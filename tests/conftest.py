@@ -75,38 +75,54 @@ STACK_MODULES = frozenset({"tests/e2e/test_stack.py", "tests/e2e/test_compose_au
 #: The name of their shared work unit.
 STACK_GROUP = "stack"
 
+#: The modules that copy the data root ``mlops bootstrap`` trained (the session
+#: fixture ``bootstrapped_by_the_command``, tests/e2e/conftest.py): one work unit,
+#: so the command runs once.
+CLI_BOOTSTRAP_MODULES = frozenset(
+    {"tests/e2e/test_killed_monitor.py", "tests/e2e/test_two_monitors.py"}
+)
+
+#: The name of their shared work unit.
+CLI_BOOTSTRAP_GROUP = "bootstrapped by the command"
+
 #: The longest work units, longest first, from `make test` with `--junitxml` on a
-#: busy 2-core machine (load average 11 falling to 4; the seconds move with the
+#: quiet 2-core machine (pytest 636 s; the seconds move with the host's speed and
 #: load, the order much less). Under xdist they are handed out first, so the long
 #: ones start at once, the short ones fill in at the end and both workers finish
 #: together. Only the order matters; a unit not listed keeps its place after
 #: them (collection order: e2e, flows, integration, unit).
 LONGEST_FIRST: tuple[str, ...] = (
-    STACK_GROUP,  # 1,520 s
-    "tests/e2e/test_two_monitors.py",  # 850 s
-    "tests/e2e/test_killed_monitor.py",  # 660 s
-    "tests/flows/test_demo_cycle.py",  # 630 s
-    "tests/flows/test_backtest_flow.py",  # 360 s (with the Walmart file)
-    "tests/flows/test_disk_full.py",  # 350 s
-    "tests/flows/test_crash.py",  # 230 s
-    "tests/flows/test_replay.py",  # 180 s
-    "tests/e2e/test_review_cli.py",  # 170 s
-    "tests/e2e/test_local_dask.py",  # 140 s
-    "tests/flows/test_tracking_server_lost.py",  # 140 s
-    "tests/flows/test_faults.py",  # 130 s
-    "tests/flows/test_schema_change.py",  # 120 s
+    STACK_GROUP,  # 220 s
+    CLI_BOOTSTRAP_GROUP,  # 150 s
+    "tests/flows/test_backtest_flow.py",  # 110 s (with the Walmart file)
+    "tests/flows/test_demo_cycle.py",  # 100 s
+    "tests/flows/test_replay.py",  # 85 s
+    "tests/flows/test_crash.py",  # 60 s
+    "tests/flows/test_tracking_server_lost.py",  # 50 s
+    "tests/flows/test_disk_full.py",  # 40 s
+    "tests/flows/test_schema_change.py",  # 40 s
+    "tests/flows/test_faults.py",  # 35 s
+    "tests/e2e/test_review_cli.py",  # 35 s
+    "tests/e2e/test_local_dask.py",  # 30 s
+    "tests/flows/test_review_flow.py",  # 30 s
 )
 
 
 def work_unit(nodeid: str) -> str:
-    """The xdist work unit of a test: its module, or ``stack`` for the stack modules.
+    """The xdist work unit of a test: its module, or the group its module shares.
 
     A unit's tests all run on one worker, in collection order, so a module-scoped
     fixture (a bootstrapped data root, a demo run, a started stack) is built once
     and tests that build on their module's earlier tests find their work done.
+    The stack modules are one unit (:data:`STACK_MODULES`), and so are the modules
+    that share a session fixture built by a command (:data:`CLI_BOOTSTRAP_MODULES`).
     """
     module = nodeid.split("::", 1)[0]
-    return STACK_GROUP if module in STACK_MODULES else module
+    if module in STACK_MODULES:
+        return STACK_GROUP
+    if module in CLI_BOOTSTRAP_MODULES:
+        return CLI_BOOTSTRAP_GROUP
+    return module
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

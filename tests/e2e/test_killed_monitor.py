@@ -23,7 +23,6 @@ the rerun is the installed ``mlops`` script.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -36,21 +35,19 @@ from typing import Any
 
 import psutil
 import pytest
+from embedded_commands import MLOPS, SIM, embedded_env
 from held_process import held
-from usecase_variant import write_shipped_variant
 
 from mlops_core.records import CycleRecord
-from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import decision_store, storage
 from tasks.runtime import open_runtime
 from tasks.tags import TAG_ABANDONED_REASON
 
-# The first test bootstraps and runs the held command (up to 900 s each).
+# The first test may bootstrap and runs the held command (up to 900 s each).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
-MLOPS = Path(sys.executable).parent / "mlops"
-SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
+USECASE_FILE = "retail_demand.yaml"
 FIRST_LIVE = SIM.config.initial_periods
 LIVE_WEEKS = 10
 #: How long the processes a killed command started get to notice and end.
@@ -83,34 +80,16 @@ HELD_MONITOR = textwrap.dedent(
 )
 
 
-def _env(prefect_home: Path) -> dict[str, str]:
-    """The embedded defaults: no Prefect API, no MLflow server, nothing of ours set."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "MLOPS_"))
-    }
-    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PREFECT_HOME=str(prefect_home))
-    return env
-
-
 @pytest.fixture(scope="module")
-def bootstrapped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A data root with champion version 1 and ten live weeks (with labels) landed."""
+def bootstrapped(
+    tmp_path_factory: pytest.TempPathFactory, bootstrapped_by_the_command: Path
+) -> dict[str, Path]:
+    """A copy of the data root ``mlops bootstrap`` trained (champion version 1, a
+    champion older than 2 weeks refreshed), with ten live weeks (and labels) landed."""
     base = tmp_path_factory.mktemp("killed-monitor")
     root, prefect_home = base / "home", base / "prefect"
-    # A champion older than 2 weeks is refreshed: a retrain comes within a few weeks.
-    usecase = write_shipped_variant(root, {"retrain": {"max_age_periods": 2}})
-    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
-    for p in range(FIRST_LIVE):
-        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
-    boot = subprocess.run(
-        [str(MLOPS), "bootstrap", str(usecase), "--home", str(root)],
-        env=_env(prefect_home),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert boot.returncode == 0, boot.stderr[-3000:]
+    shutil.copytree(bootstrapped_by_the_command, root)
+    paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(root / USECASE_FILE), root)
     for p in range(FIRST_LIVE, FIRST_LIVE + LIVE_WEEKS):
         SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
         SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
@@ -138,7 +117,7 @@ def _kill_during_retrain(bootstrapped: dict[str, Path], point: str) -> dict[str,
     """Copy the bootstrapped root, run the held command in it, kill it at ``point``."""
     root = bootstrapped["base"] / point
     shutil.copytree(bootstrapped["root"], root)
-    usecase = root / "retail_demand.yaml"
+    usecase = root / USECASE_FILE
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
     marker = root / "held.json"
     out, err = root / "killed.out", root / "killed.err"
@@ -147,7 +126,7 @@ def _kill_during_retrain(bootstrapped: dict[str, Path], point: str) -> dict[str,
             [sys.executable, "-c", HELD_MONITOR, point, str(marker), str(usecase)]
             + ["--home", str(root)],
             cwd=REPO,
-            env=_env(bootstrapped["prefect_home"]),
+            env=embedded_env(bootstrapped["prefect_home"]),
             stdout=stdout,
             stderr=stderr,
         )
@@ -168,7 +147,7 @@ def _kill_during_retrain(bootstrapped: dict[str, Path], point: str) -> dict[str,
         "root": root,
         "usecase": usecase,
         "paths": paths,
-        "env": _env(bootstrapped["prefect_home"]),
+        "env": embedded_env(bootstrapped["prefect_home"]),
         "returncode": command.returncode,
         "started": described,
         "ports": ports,

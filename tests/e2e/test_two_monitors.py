@@ -1,40 +1,26 @@
 """Two ``mlops monitor`` processes started together on one batch: one cycle, not two.
 
-The use case is the shipped one, its cycle report without Evidently's part
-(seconds of work that no assertion here reads).
+They run in a copy of the data root ``mlops bootstrap`` trained
+(tests/e2e/embedded_commands.py), with a Prefect database of their own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from usecase_variant import write_shipped_variant
+from embedded_commands import MLOPS, SIM, embedded_env
 
-from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import decision_store, storage
 from tasks.runtime import open_runtime
 
-# A bootstrap (up to 600 s), then both monitor commands (up to 900 s).
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
-
-REPO = Path(__file__).resolve().parents[2]
-MLOPS = Path(sys.executable).parent / "mlops"
-SIM = RetailDemandSimulator(SimulatorConfig(seed=5))
-
-
-def _env(prefect_home: Path) -> dict[str, str]:
-    """The embedded defaults, with the local Prefect server's database in ``prefect_home``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
-    env["OMP_NUM_THREADS"] = "1"
-    env["PREFECT_HOME"] = str(prefect_home)
-    return env
+# Maybe the shared bootstrap (up to 900 s), then both monitor commands (up to 900 s).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 
 def _monitor_run_logs(prefect_home: Path) -> list[str]:
@@ -47,23 +33,15 @@ def _monitor_run_logs(prefect_home: Path) -> list[str]:
         return [message for (message,) in db.execute(query)]
 
 
-def test_two_monitor_processes_on_one_batch_run_one_cycle(tmp_path: Path) -> None:
+def test_two_monitor_processes_on_one_batch_run_one_cycle(
+    tmp_path: Path, bootstrapped_by_the_command: Path
+) -> None:
     root = tmp_path / "home"
-    env = _env(tmp_path / "prefect")
-    usecase = write_shipped_variant(tmp_path / "usecase")
+    shutil.copytree(bootstrapped_by_the_command, root)
+    env = embedded_env(tmp_path / "prefect")
+    usecase = root / "retail_demand.yaml"
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
     first_live = SIM.config.initial_periods
-    for p in range(first_live):
-        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
-    boot = subprocess.run(
-        [str(MLOPS), "bootstrap", str(usecase), "--home", str(root)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert boot.returncode == 0, boot.stderr[-2000:]
     SIM.labels(first_live - 1).to_csv(paths.labels / "labels_late.csv", index=False)
     data = SIM.batch(first_live).to_csv(index=False).encode("utf-8")
     (paths.landing / "live.csv").write_bytes(data)
