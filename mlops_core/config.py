@@ -225,6 +225,15 @@ class ModelConfig(Strict):
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters.")
     random_state: int = Field(0, ge=0, description="Seed for training and importance.")
+    importance_sample_rows: int = Field(
+        20_000,
+        ge=100,
+        le=10_000_000,
+        description="Most holdout rows the permutation importance shuffles: a larger "
+        "holdout is sampled (seeded by random_state) to this many rows. Its cost is "
+        "features x 5 shuffles x these rows predicted: at a million rows, most of a "
+        "retrain. Recorded with each training run.",
+    )
     per_segment: bool = Field(
         False,
         description="Train one copy of the model per value of data.segment_column (e.g. per "

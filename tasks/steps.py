@@ -589,6 +589,9 @@ def log_challenger(
             "holdout_rows": len(result.split.holdout),
             "decay_reference.basis": decay.basis,
             "decay_reference.fit_rows": decay.fit_rows,
+            # The importance's row budget and the holdout rows it shuffled.
+            "importance.sample_rows": uc.model.importance_sample_rows,
+            "importance.rows": result.importance_rows,
         }
     )
     metrics = {f"holdout_{k}": v for k, v in result.holdout_metrics.items()}

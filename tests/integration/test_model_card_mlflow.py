@@ -194,3 +194,13 @@ def test_an_unknown_version_has_no_card(registry) -> None:
         model_card_inputs(
             rt.client, rt.usecase, "99", v1.decision, previous_version=None, drift=None
         )
+
+
+def test_the_training_run_records_the_importance_row_budget_and_the_rows_used(
+    registry: tuple[Runtime, Promoted, Promoted],
+) -> None:
+    rt, first, _ = registry
+    params = rt.client.get_run(first.run_id).data.params
+    budget = rt.usecase.model.importance_sample_rows
+    assert params["importance.sample_rows"] == str(budget)
+    assert params["importance.rows"] == str(min(int(params["holdout_rows"]), budget))

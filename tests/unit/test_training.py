@@ -117,6 +117,35 @@ def test_stacked_prediction_chunks_do_not_change_the_importance(
     assert chunked == pytest.approx(whole, rel=1e-12)
 
 
+def _with_importance_rows(usecase: UseCase, rows: int) -> UseCase:
+    model = usecase.model.model_copy(update={"importance_sample_rows": rows})
+    return usecase.model_copy(update={"model": model})
+
+
+def test_a_holdout_above_the_row_budget_is_sampled_for_the_importance() -> None:
+    usecase = _usecase(*REGRESSION)
+    frame = _frame(20_000, classify=False)
+    whole = train_model(frame, usecase, WINDOW)
+    holdout_rows = len(whole.split.holdout)
+    assert holdout_rows > 1000 and whole.importance_rows == holdout_rows
+
+    # A budget the holdout fits in changes nothing.
+    at_budget = train_model(frame, _with_importance_rows(usecase, holdout_rows), WINDOW)
+    assert at_budget.importance == whole.importance
+    assert at_budget.importance_rows == holdout_rows
+
+    capped = train_model(frame, _with_importance_rows(usecase, 500), WINDOW)
+    assert capped.importance_rows == 500
+    assert capped.holdout_metrics == whole.holdout_metrics, "the same model, judged on all rows"
+    assert sum(capped.importance.values()) == pytest.approx(1.0)
+    assert capped.importance["strong"] > capped.importance["weak"] > capped.importance["noise"]
+    # A sample of the same holdout: the same shares within a few points, and seeded.
+    for name, share in whole.importance.items():
+        assert capped.importance[name] == pytest.approx(share, abs=0.05), name
+    again = train_model(frame, _with_importance_rows(usecase, 500), WINDOW)
+    assert again.importance == capped.importance
+
+
 def test_a_model_no_shuffle_can_hurt_spreads_the_weight_evenly() -> None:
     usecase = _usecase(*REGRESSION)
     frame = _frame(1000, classify=False).assign(y=5.0)
