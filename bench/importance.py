@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     whole_model = result.usecase.model.model_copy(update={"importance_sample_rows": holdout})
     whole_usecase = result.usecase.model_copy(update={"model": whole_model})
     started = time.process_time()
-    whole = training._permutation_importance(result.model, result.split.holdout, whole_usecase)
+    whole, _ = training._permutation_importance(result.model, result.split.holdout, whole_usecase)
     on_whole = time.process_time() - started
     print(
         f"importance on the whole holdout alone: {on_whole:.1f} CPU-s "

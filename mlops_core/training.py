@@ -289,8 +289,7 @@ def train_model(
         else None
     )
 
-    importance_rows = min(len(split.holdout), usecase.model.importance_sample_rows)
-    importance = _permutation_importance(model, split.holdout, usecase)
+    importance, importance_rows = _permutation_importance(model, split.holdout, usecase)
 
     # The label-free estimator learns, on the same holdout, how right the model
     # is where: it later estimates performance before labels arrive.
@@ -442,8 +441,8 @@ _PERMUTATION_CHUNK_ROWS = 200_000
 
 def _permutation_importance(
     model: Pipeline, holdout: pd.DataFrame, usecase: UseCase
-) -> dict[str, float]:
-    """Permutation importance on the holdout, normalised to sum to 1.
+) -> tuple[dict[str, float], int]:
+    """Permutation importance on the holdout, normalised to sum to 1, and the rows it used.
 
     Per feature, the mean loss of the primary metric over ``PERMUTATION_REPEATS``
     shuffles of that feature's column (seeded by the model's random state), as
@@ -469,7 +468,7 @@ def _permutation_importance(
     metric = usecase.metric.primary
     names = list(x.columns)
     if not names or len(x) == 0:
-        return {n: 1.0 / len(names) for n in names} if names else {}
+        return ({n: 1.0 / len(names) for n in names} if names else {}), len(x)
     pred, proba = _predict_input(model, x, usecase)
     baseline = compute_metric(metric, y, pred, proba)
 
@@ -505,5 +504,5 @@ def _permutation_importance(
     if total <= 0:
         # A model whose holdout score no shuffle can hurt relies on nothing measurable:
         # spread the weight evenly rather than claim any feature is irrelevant.
-        return {n: 1.0 / len(names) for n in names}
-    return {n: float(v / total) for n, v in zip(names, raw, strict=True)}
+        return {n: 1.0 / len(names) for n in names}, len(x)
+    return {n: float(v / total) for n, v in zip(names, raw, strict=True)}, len(x)

@@ -1,4 +1,4 @@
-"""The shipped retail use case with some keys changed, written where a test wants it."""
+"""The shipped retail use case with some keys changed, and its simulator's weeks landed."""
 
 from __future__ import annotations
 
@@ -32,3 +32,16 @@ def write_shipped_variant(folder: Path, changes: dict[str, dict[str, Any]] | Non
     usecase = folder / SHIPPED_USECASE.name
     usecase.write_text(yaml.safe_dump(doc), encoding="utf-8")
     return usecase
+
+
+def land_weeks(simulator: Any, paths: Any, periods: range) -> None:
+    """Land the simulator's batches of ``periods`` and their labels, as the demo names them.
+
+    Args:
+        simulator: A ``RetailDemandSimulator``.
+        paths: The use case's ``storage.UseCasePaths`` in the data root.
+        periods: The weeks to land (e.g. ``range(initial_periods)``: the history).
+    """
+    for p in periods:
+        simulator.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
+        simulator.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)

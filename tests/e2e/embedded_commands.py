@@ -7,13 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from usecase_variant import write_shipped_variant
+from usecase_variant import land_weeks, write_shipped_variant
 
+from flows.demo import SHIPPED_USECASE
 from mlops_core.simulator import RetailDemandSimulator, SimulatorConfig
 from tasks import storage
 
 #: The installed command (the console script beside this interpreter).
 MLOPS = Path(sys.executable).parent / "mlops"
+
+#: The use-case file a bootstrapped data root holds.
+USECASE_FILE = SHIPPED_USECASE.name
 
 #: The simulator whose history the bootstrapped data root holds.
 SIM = RetailDemandSimulator(SimulatorConfig(seed=7))
@@ -46,9 +50,7 @@ def bootstrap_with_the_command(base: Path) -> Path:
     root = base / "home"
     usecase = write_shipped_variant(root, {"retrain": {"max_age_periods": 2}})
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
-    for p in range(SIM.config.initial_periods):
-        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    land_weeks(SIM, paths, range(SIM.config.initial_periods))
     boot = subprocess.run(
         [str(MLOPS), "bootstrap", str(usecase), "--home", str(root)],
         env=embedded_env(base / "prefect"),

@@ -35,8 +35,9 @@ from typing import Any
 
 import psutil
 import pytest
-from embedded_commands import MLOPS, SIM, embedded_env
+from embedded_commands import MLOPS, SIM, USECASE_FILE, embedded_env
 from held_process import held
+from usecase_variant import land_weeks
 
 from mlops_core.records import CycleRecord
 from tasks import decision_store, storage
@@ -47,7 +48,6 @@ from tasks.tags import TAG_ABANDONED_REASON
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
-USECASE_FILE = "retail_demand.yaml"
 FIRST_LIVE = SIM.config.initial_periods
 LIVE_WEEKS = 10
 #: How long the processes a killed command started get to notice and end.
@@ -90,9 +90,7 @@ def bootstrapped(
     root, prefect_home = base / "home", base / "prefect"
     shutil.copytree(bootstrapped_by_the_command, root)
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(root / USECASE_FILE), root)
-    for p in range(FIRST_LIVE, FIRST_LIVE + LIVE_WEEKS):
-        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    land_weeks(SIM, paths, range(FIRST_LIVE, FIRST_LIVE + LIVE_WEEKS))
     return {"base": base, "root": root, "prefect_home": prefect_home}
 
 

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from embedded_commands import MLOPS, SIM, embedded_env
+from embedded_commands import MLOPS, SIM, USECASE_FILE, embedded_env
 
 from tasks import decision_store, storage
 from tasks.runtime import open_runtime
@@ -39,7 +39,7 @@ def test_two_monitor_processes_on_one_batch_run_one_cycle(
     root = tmp_path / "home"
     shutil.copytree(bootstrapped_by_the_command, root)
     env = embedded_env(tmp_path / "prefect")
-    usecase = root / "retail_demand.yaml"
+    usecase = root / USECASE_FILE
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
     first_live = SIM.config.initial_periods
     SIM.labels(first_live - 1).to_csv(paths.labels / "labels_late.csv", index=False)

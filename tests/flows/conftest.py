@@ -18,8 +18,8 @@ def prefect_harness(mlflow_schema_from_a_template: None):
     every task's state events into the database: half of the server's work, and
     no test reads task runs) and does not evaluate automation triggers (no
     automation exists here: the stack test fires the real one); flow runs, their
-    states, logs, artifacts and events are recorded as by any server. New SQLite tracking stores get
-    MLflow's schema copied (tests/conftest.py).
+    states, logs, artifacts and events are recorded as by any server. New SQLite
+    tracking stores get MLflow's schema copied (tests/conftest.py).
     """
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
@@ -39,7 +39,7 @@ def bootstrapped_variant():
     """
     from pathlib import Path
 
-    from usecase_variant import write_shipped_variant
+    from usecase_variant import land_weeks, write_shipped_variant
 
     from flows.cycle import bootstrap
     from tasks import storage
@@ -49,9 +49,7 @@ def bootstrapped_variant():
         # Evidently's part (seconds per cycle), unless a test changes "report".
         usecase = write_shipped_variant(root, changes)
         paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
-        for p in range(simulator.config.initial_periods):
-            simulator.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-            simulator.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+        land_weeks(simulator, paths, range(simulator.config.initial_periods))
         out = bootstrap(str(usecase), str(root))
         assert out.champion_version == "1", out
         return usecase, paths

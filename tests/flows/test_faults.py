@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from usecase_variant import write_shipped_variant
+from usecase_variant import land_weeks, write_shipped_variant
 
 from flows.cycle import bootstrap, monitor
 from flows.demo import SHIPPED_USECASE
@@ -49,9 +49,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # cycle; no fault here concerns the report).
     usecase = write_shipped_variant(root)
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
-    for p in range(FIRST_LIVE):
-        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    land_weeks(SIM, paths, range(FIRST_LIVE))
     out = bootstrap(str(usecase), str(root))
     assert out.champion_version == "1"
     return root

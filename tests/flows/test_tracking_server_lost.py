@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.exceptions import MlflowException
-from usecase_variant import write_shipped_variant
+from usecase_variant import land_weeks, write_shipped_variant
 
 from flows.cycle import bootstrap, monitor
 from flows.stack import _bin, _wait_http
@@ -167,9 +167,7 @@ def test_a_cycle_whose_tracking_server_dies_fails_fast_and_a_rerun_finishes_it(
     # what a lost server does to a cycle).
     usecase = write_shipped_variant(tmp_path / "usecase")
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
-    for p in range(FIRST_LIVE):
-        SIM.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
-        SIM.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+    land_weeks(SIM, paths, range(FIRST_LIVE))
     assert bootstrap(str(usecase), str(root)).champion_version == "1"
     rt = open_runtime(usecase, str(root))
     assert rt.mlflow.tracking_uri == server.url and rt.mlflow.artifact_root is None
