@@ -16,6 +16,7 @@ Process-based runners cannot share in-memory caches across workers; flows ask
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -78,6 +79,43 @@ LOCAL_DASK_CONFIG: dict[str, Any] = {
 }
 
 
+#: What a Dask worker logs, with a traceback, when a heartbeat to its scheduler
+#: fails. ``Worker.close`` closes the worker's connections while a heartbeat may
+#: still be in flight; that heartbeat then fails and logs this ERROR, printed after
+#: a run that succeeded (a known race of Dask's shutdown, most often seen on a busy
+#: machine).
+CLOSING_HEARTBEAT_MESSAGE = "Failed to communicate with scheduler during heartbeat."
+#: The states of a worker that is shutting down (``distributed.core.Status`` names).
+_WORKER_CLOSING = frozenset({"closing", "closing_gracefully", "closed"})
+
+
+class ClosingHeartbeatFilter(logging.Filter):
+    """Drops the heartbeat failure a worker logs while it closes itself.
+
+    A heartbeat that fails while the worker runs is still logged: only the one the
+    worker's own shutdown breaks is dropped.
+    """
+
+    def __init__(self, worker: Any) -> None:
+        super().__init__()
+        self._worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but the heartbeat failure of a closing worker."""
+        if record.getMessage() != CLOSING_HEARTBEAT_MESSAGE:
+            return True
+        return getattr(self._worker.status, "name", None) not in _WORKER_CLOSING
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook, run in each worker process of the local clusters.
+
+    Args:
+        worker: The ``distributed.Worker`` starting in this process.
+    """
+    logging.getLogger("distributed.worker").addFilter(ClosingHeartbeatFilter(worker))
+
+
 def local_dask_cluster(**cluster_kwargs: Any) -> Any:
     """A local Dask cluster whose workers report to this process's Prefect API.
 
@@ -100,9 +138,10 @@ def local_dask_cluster(**cluster_kwargs: Any) -> Any:
     api_url = str(get_client(sync_client=True).api_url)
     env = {**cluster_kwargs.pop("env", {}), "PREFECT_API_URL": api_url}
     # The scheduler and the nannies run in this process and read the settings when
-    # they start; the workers get them through their nannies.
+    # they start; the workers get them through their nannies. Each worker process
+    # runs this module's ``dask_setup`` as it starts.
     with dask.config.set(LOCAL_DASK_CONFIG):
-        return LocalCluster(**cluster_kwargs, env=env, config=LOCAL_DASK_CONFIG)
+        return LocalCluster(**cluster_kwargs, env=env, config=LOCAL_DASK_CONFIG, preload=[__name__])
 
 
 def make_task_runner(setting: RunnerSetting) -> Any:

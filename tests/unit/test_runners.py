@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import logging
+from types import SimpleNamespace
 
-from flows.runners import RunnerSetting, parse_runner
+import pytest
+from distributed.core import Status
+
+from flows.runners import (
+    CLOSING_HEARTBEAT_MESSAGE,
+    ClosingHeartbeatFilter,
+    RunnerSetting,
+    parse_runner,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -35,3 +44,25 @@ def test_default_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("MLOPS_TASK_RUNNER", "dask:2")
     assert parse_runner(None).kind == "dask"
     assert not parse_runner(None).shares_memory
+
+
+def _record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1, message, None, None)
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"),
+    [
+        (Status.running, True),
+        (Status.paused, True),
+        (Status.closing, False),
+        (Status.closing_gracefully, False),
+        (Status.closed, False),
+    ],
+)
+def test_only_a_closing_workers_heartbeat_failure_is_dropped(status: Status, kept: bool) -> None:
+    worker = SimpleNamespace(status=status)
+    quiet = ClosingHeartbeatFilter(worker)
+    assert quiet.filter(_record(CLOSING_HEARTBEAT_MESSAGE)) is kept
+    # Anything else the worker logs is kept, whatever its state.
+    assert quiet.filter(_record("Compute Failed")) is True
