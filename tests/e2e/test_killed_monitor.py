@@ -8,7 +8,9 @@ held until this test kills it with a real ``kill -9`` (no cleanup, no
 
 - ``training``: inside the challenger's MLflow training run (the run is open,
   its logged model pending);
-- ``alias``: the cycle's decisions recorded, as ``champion`` is about to move.
+- ``alias``: the cycle's decisions recorded, as ``champion`` is about to move,
+  inside the model's promotion slot (so the rerun also waits for the slot the
+  killed holder left occupied to decay).
 
 Promised: within seconds no process the command started is alive (the local
 server's port is closed); a rerun of the batch completes; the killed training

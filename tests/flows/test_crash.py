@@ -9,7 +9,11 @@ registered, the first time a cycle gets there:
   with the reason) and decides afresh;
 - ``alias``: as ``champion`` is about to move, the decision recorded. A rerun
   carries out the recorded decision (the same version becomes champion) and
-  trains nothing;
+  trains nothing. The child dies as it asks for the model's promotion slot, not
+  inside it: a slot a killed holder leaves occupied decays in 15 s
+  (``steps.PROMOTION_SLOT_DECAY``), and this server is shared by every flow test
+  of the worker. A kill inside the slot, and the rerun that waits for it, is
+  ``tests/e2e/test_killed_monitor.py``'s ``alias`` case;
 - ``superseded``: the same kill, then another version becomes champion (as
   another batch's promotion would) before the rerun. The recorded promotion is
   stale: the rerun abandons that challenger with the reason, leaves the new
@@ -60,7 +64,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent(
     """
     import json, os, signal, sys
-    from tasks import decision_store, model_registry, training_runs
+    from tasks import decision_store, steps, training_runs
     from flows.cycle import monitor
 
     point, marker_path = sys.argv[3], sys.argv[4]
@@ -83,7 +87,7 @@ CHILD = textwrap.dedent(
     if point == "record":
         decision_store.log_decision_run = dies_once_registered(decision_store.log_decision_run)
     else:
-        model_registry.set_champion = dies_once_registered(model_registry.set_champion)
+        steps.promote = dies_once_registered(steps.promote)
     for batch in sys.argv[5:]:
         out = monitor(sys.argv[1], batch, sys.argv[2])
         print(json.dumps({"batch": batch, "decision": out.decision}), flush=True)
