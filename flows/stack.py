@@ -685,37 +685,52 @@ def up(settings: StackSettings, echo: Any = print) -> dict[str, str]:
 
 
 def down(settings: StackSettings, echo: Any = print) -> None:
-    """Stop the worker, the servers and PostgreSQL (whatever of them runs)."""
+    """Stop the worker, the servers and PostgreSQL (whatever of them runs).
+
+    The worker goes first, while the servers it reports to still answer; then
+    the two servers together (neither needs the other to stop); then PostgreSQL.
+    """
     state = load_state(settings)
-    for name in ("worker", "mlflow-server", "prefect-server"):
-        service = _running(state, name)
-        if service is None:
+    for names in (("worker",), ("mlflow-server", "prefect-server")):
+        running = {name: service for name in names if (service := _running(state, name))}
+        if not running:
             continue
-        echo(f"stopping {name}")
-        _stop_group(service.pid)
-        remaining = {k: v for k, v in state.services.items() if k != name}
+        for name in running:
+            echo(f"stopping {name}")
+        _stop_groups([service.pid for service in running.values()])
+        remaining = {k: v for k, v in state.services.items() if k not in running}
         state = state.model_copy(update={"services": remaining})
         _save_state(settings, state)
     echo("stopping PostgreSQL")
     stop_postgres(settings)
 
 
-def _stop_group(pid: int, grace: float = 20.0) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+def _stop_groups(pids: Sequence[int], grace: float = 20.0) -> None:
+    """SIGTERM each process group, then SIGKILL those still there after ``grace`` seconds.
+
+    The groups stop side by side: the wait is the slowest group's, not their sum.
+    """
+    waiting = set()
+    for pid in pids:
         try:
-            os.killpg(pid, 0)
+            os.killpg(pid, signal.SIGTERM)
+            waiting.add(pid)
         except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
+            pass
+    deadline = time.monotonic() + grace
+    while waiting and time.monotonic() < deadline:
+        for pid in list(waiting):
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                waiting.discard(pid)
+        if waiting:
+            time.sleep(0.2)
+    for pid in waiting:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def status(settings: StackSettings) -> dict[str, bool]:

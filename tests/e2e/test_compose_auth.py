@@ -116,7 +116,7 @@ class ComposeStack:
 @dataclass(frozen=True)
 class _Child(local_stack.Service):
     """A server this process started. Its exit is reaped at once: an unreaped
-    group leader is a zombie that ``Service.alive`` and ``_stop_group`` (signals
+    group leader is a zombie that ``Service.alive`` and ``_stop_groups`` (signals
     to the group) would count as running."""
 
     reaped: threading.Event = field(default_factory=threading.Event, compare=False)
@@ -322,14 +322,7 @@ def compose_stack() -> Iterator[ComposeStack]:
         yield s
     finally:
         # Both servers at once (SIGTERM, SIGKILL after the grace), then PostgreSQL.
-        stoppers = [
-            threading.Thread(target=local_stack._stop_group, args=(service.pid, 10))
-            for service in s.services.values()
-        ]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
+        local_stack._stop_groups([service.pid for service in s.services.values()], grace=10)
         local_stack.stop_postgres(settings)
         shutil.rmtree(home, ignore_errors=True)
 
