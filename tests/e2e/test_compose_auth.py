@@ -153,7 +153,9 @@ def _image_env(home: Path) -> dict[str, str]:
         "HOME": str(home / "home"),
         "TMPDIR": str(home / "tmp"),
         "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
+        # The image sets PYTHONDONTWRITEBYTECODE over bytecode compiled at build;
+        # this environment's bytecode is written as modules are first imported
+        # (Makefile), so the servers here may write it.
         "PYTHONUNBUFFERED": "1",
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
