@@ -19,8 +19,8 @@ $(UV):
 # Bytecode is written as modules are first imported, by whatever process imports
 # them first; every later server, worker and child process reads it. Compiling
 # the whole environment at install instead (uv sync --compile-bytecode) takes
-# 19 s on two cores for 32,000 files, of which the product's processes import
-# about 7,000. A machine that sets PYTHONDONTWRITEBYTECODE would have every
+# 19 s on two cores for 32,000 files, of which a whole `make test` imports
+# about 8,000. A machine that sets PYTHONDONTWRITEBYTECODE would have every
 # process compile every module it imports, so these targets let Python write it.
 export PYTHONDONTWRITEBYTECODE :=
 

@@ -234,6 +234,34 @@ class ModelConfig(Strict):
         "features x 5 shuffles x these rows predicted: at a million rows, most of a "
         "retrain. Recorded with each training run.",
     )
+    train_sample_rows: int = Field(
+        250_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Most rows a fit trains on: a larger training window is sampled "
+        "(seeded by random_state) to this many rows, period by period so every period "
+        "keeps its share (see train_sample_half_life_periods). The holdout, the drift "
+        "profile and the training ranges still use every row. A fit's cost grows with its "
+        "rows: at a million, most of a retrain. Recorded with each training run.",
+    )
+    train_sample_half_life_periods: float | None = Field(
+        None,
+        gt=0,
+        le=100_000,
+        description="With a sampled training window: none samples every period at the same "
+        "rate (a seasonal pattern a year back keeps its share); a number of periods makes a "
+        "period's rate halve every that many periods back from the newest, so recent rows "
+        "weigh more.",
+    )
+    estimator_sample_rows: int = Field(
+        50_000,
+        ge=1_000,
+        le=10_000_000,
+        description="Most holdout rows the label-free performance estimator learns from "
+        "(the classifier's calibration, the regressor's loss model, fitted once per fold "
+        "and once on all): a larger holdout is sampled (seeded by random_state), period by "
+        "period. The holdout metrics still use every row. Recorded with each training run.",
+    )
     per_segment: bool = Field(
         False,
         description="Train one copy of the model per value of data.segment_column (e.g. per "

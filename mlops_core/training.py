@@ -23,6 +23,7 @@ from mlops_core.estimation import PerformanceEstimator, fit_estimator
 from mlops_core.features import build_pipeline, model_input, row_chunks, training_ranges
 from mlops_core.metrics import compute_metric
 from mlops_core.reference_profile import ReferenceProfile, profile_reference
+from mlops_core.sampling import RowBudget, positions_within_budget, sample_within_budget
 from mlops_core.schema_change import usecase_for_inputs
 from mlops_core.segmented import SegmentJob, fit_segmented
 
@@ -202,7 +203,10 @@ class TrainingResult:
     decay against (None when :func:`train_model` was asked to leave it for
     later: :func:`decay_reference_of` then measures it). ``usecase`` is the use
     case as this model sees it: its feature columns are the model's inputs
-    (:func:`trained_inputs`).
+    (:func:`trained_inputs`). ``fit_rows`` is how many of the split's training
+    rows the model was fitted on (all, or ``model.train_sample_rows`` of them);
+    ``estimator_rows`` how many holdout rows the estimator learned from (all, or
+    ``model.estimator_sample_rows``).
     """
 
     model: Pipeline
@@ -211,6 +215,8 @@ class TrainingResult:
     decay_reference: DecayReference | None
     importance: dict[str, float]
     importance_rows: int
+    fit_rows: int
+    estimator_rows: int
     training_ranges: dict[str, tuple[float, float]]
     reference: pd.DataFrame
     reference_profile: ReferenceProfile
@@ -241,6 +247,16 @@ def trained_inputs(frame: pd.DataFrame, usecase: UseCase) -> tuple[str, ...]:
     return present or features
 
 
+def row_budget(usecase: UseCase) -> RowBudget:
+    """The use case's training row budget (``model.train_sample_rows`` and its half-life)."""
+    model = usecase.model
+    return RowBudget(
+        rows=model.train_sample_rows,
+        half_life_periods=model.train_sample_half_life_periods,
+        seed=model.random_state,
+    )
+
+
 def train_model(
     labeled: pd.DataFrame,
     usecase: UseCase,
@@ -250,6 +266,10 @@ def train_model(
     with_decay_reference: bool = True,
 ) -> TrainingResult:
     """Fit the use case's pipeline on a window and profile it.
+
+    A window with more training rows than ``model.train_sample_rows`` is fitted
+    on a sample of that many (:mod:`mlops_core.sampling`); the holdout, the
+    drift profile and the training ranges use every row.
 
     Args:
         labeled: Labeled rows (features, time column, id, target).
@@ -272,11 +292,12 @@ def train_model(
         reason, when the holdout cannot support one).
     """
     split = split_window(labeled, usecase, window)
+    fitted = sample_within_budget(split.train, usecase.data.time_column, row_budget(usecase))
     # From here on the use case as this model sees it: its features are the
-    # contract's features that hold values in the training rows.
-    usecase = usecase_for_inputs(usecase, trained_inputs(split.train, usecase))
+    # contract's features that hold values in the rows it is fitted on.
+    usecase = usecase_for_inputs(usecase, trained_inputs(fitted, usecase))
     target = usecase.data.target_column
-    features, y = model_input(split.train, usecase), split.train[target].to_numpy()
+    features, y = model_input(fitted, usecase), fitted[target].to_numpy()
     model = _fit(usecase, features, y, map_fits)
 
     y_hold = split.holdout[target].to_numpy()
@@ -291,17 +312,23 @@ def train_model(
 
     importance, importance_rows = _permutation_importance(model, split.holdout, usecase)
 
-    # The label-free estimator learns, on the same holdout, how right the model
-    # is where: it later estimates performance before labels arrive.
+    # The label-free estimator learns, on the same holdout (at most
+    # model.estimator_sample_rows of it), how right the model is where: it later
+    # estimates performance before labels arrive.
     estimator, estimator_error = None, None
+    learned = positions_within_budget(
+        split.holdout[usecase.data.time_column],
+        RowBudget(rows=usecase.model.estimator_sample_rows, seed=usecase.model.random_state),
+    )
+    learned_rows = split.holdout if learned is None else split.holdout.iloc[learned]
     try:
         estimator = fit_estimator(
             usecase.model.task,
             usecase.metric.primary,
-            model_input(split.holdout, usecase),
-            y_hold,
-            pred,
-            proba,
+            model_input(learned_rows, usecase),
+            y_hold if learned is None else y_hold[learned],
+            pred if learned is None else pred[learned],
+            proba if proba is None or learned is None else proba[learned],
             seed=usecase.model.random_state,
         )
     except ValueError as exc:
@@ -327,6 +354,8 @@ def train_model(
         decay_reference=decay_reference,
         importance=importance,
         importance_rows=importance_rows,
+        fit_rows=len(fitted),
+        estimator_rows=len(learned_rows),
         training_ranges=training_ranges(split.train, usecase),
         reference=reference.reset_index(drop=True),
         reference_profile=profile,
@@ -404,6 +433,8 @@ def out_of_time_reference(
             note=f"only {len(earlier)} training rows come before the holdout periods "
             f"(at least {needed:.0f} needed for an out-of-time fit)",
         )
+    # Fitted as the model is: within the training row budget.
+    earlier = sample_within_budget(earlier, time_col, row_budget(usecase))
     try:
         # A feature added to the contract recently may have no value before the
         # holdout periods: the out-of-time model then reads the others only.

@@ -586,6 +586,15 @@ def log_challenger(
             "window.first_period": window.first_period,
             "window.last_period": window.last_period,
             "train_rows": len(result.split.train),
+            # The fit's row budget and the training rows it was fitted on.
+            "training.sample_rows": uc.model.train_sample_rows,
+            "training.sample_half_life_periods": (
+                uc.model.train_sample_half_life_periods or "none: every period at the same rate"
+            ),
+            "training.rows": result.fit_rows,
+            # The label-free estimator's row budget and the holdout rows it learned from.
+            "estimator.sample_rows": uc.model.estimator_sample_rows,
+            "estimator.rows": result.estimator_rows,
             "holdout_rows": len(result.split.holdout),
             "decay_reference.basis": decay.basis,
             "decay_reference.fit_rows": decay.fit_rows,

@@ -425,26 +425,49 @@ def test_deployment_runs_train_register_and_record_through_the_servers(
     assert {r.info.run_id for r in runs} == {run_id for run_id, _, _ in decisions}
 
 
+#: Approval answers given through the API, by the approval they lead to (None: none
+#: comes before the deadline).
+APPROVAL_ANSWERS: dict[str, dict[str, Any] | None] = {
+    "approved": {"approve": True, "reviewer": "alice", "comment": "looks right"},
+    "rejected": {"approve": False, "reviewer": "bob", "comment": "wait for the audit"},
+    "timeout": None,
+}
+
+
+@pytest.fixture(scope="module")
+def approval_runs(stack: Stack) -> dict[str, Any]:
+    """A bootstrap run asking for approval per answer, all started at once.
+
+    The worker runs two at a time; each test answers its own run. A run waiting
+    for an answer holds a worker slot. The run no answer comes to is started
+    first: it ends at its 5 s deadline by itself, so the third run never waits
+    behind two that wait for their tests.
+    """
+    runs = {}
+    for approval in sorted(APPROVAL_ANSWERS, key=lambda a: APPROVAL_ANSWERS[a] is not None):
+        answer = APPROVAL_ANSWERS[approval]
+        name = f"stack_approval_{approval}"
+        timeout = 600 if answer is not None else 5
+        usecase = _usecase_variant(
+            stack, name, require_approval=True, approval_timeout_seconds=timeout
+        )
+        _land(stack, usecase, _history())
+        runs[approval] = stack.run_deployment(
+            "bootstrap/bootstrap-retail-demand",
+            {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
+        )
+    return runs
+
+
 @pytest.mark.parametrize(
-    ("answer", "approval"),
-    [
-        ({"approve": True, "reviewer": "alice", "comment": "looks right"}, "approved"),
-        ({"approve": False, "reviewer": "bob", "comment": "wait for the audit"}, "rejected"),
-        (None, "timeout"),
-    ],
-    ids=["approved", "refused", "no-answer"],
+    "approval", list(APPROVAL_ANSWERS), ids=["approved", "refused", "no-answer"]
 )
 def test_promotion_waits_for_a_human_answer_given_through_the_api(
-    stack: Stack, answer: dict[str, Any] | None, approval: str
+    stack: Stack, approval_runs: dict[str, Any], approval: str
 ) -> None:
     name = f"stack_approval_{approval}"
-    timeout = 600 if answer is not None else 5
-    usecase = _usecase_variant(stack, name, require_approval=True, approval_timeout_seconds=timeout)
-    _land(stack, usecase, _history())
-    flow_run = stack.run_deployment(
-        "bootstrap/bootstrap-retail-demand",
-        {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
-    )
+    answer = APPROVAL_ANSWERS[approval]
+    flow_run = approval_runs[approval]
     if answer is not None:
         paused = stack.wait(flow_run.id, {"PAUSED"})
         assert paused.state.type.value == "PAUSED", _logs(stack)

@@ -196,7 +196,7 @@ def test_an_unknown_version_has_no_card(registry) -> None:
         )
 
 
-def test_the_training_run_records_the_importance_row_budget_and_the_rows_used(
+def test_the_training_run_records_the_row_budgets_and_the_rows_used(
     registry: tuple[Runtime, Promoted, Promoted],
 ) -> None:
     rt, first, _ = registry
@@ -204,3 +204,11 @@ def test_the_training_run_records_the_importance_row_budget_and_the_rows_used(
     budget = rt.usecase.model.importance_sample_rows
     assert params["importance.sample_rows"] == str(budget)
     assert params["importance.rows"] == str(min(int(params["holdout_rows"]), budget))
+    budget = rt.usecase.model.train_sample_rows
+    assert params["training.sample_rows"] == str(budget)
+    assert params["training.rows"] == str(min(int(params["train_rows"]), budget))
+    budget = rt.usecase.model.estimator_sample_rows
+    assert params["estimator.sample_rows"] == str(budget)
+    assert params["estimator.rows"] == str(min(int(params["holdout_rows"]), budget))
+    assert rt.usecase.model.train_sample_half_life_periods is None
+    assert params["training.sample_half_life_periods"] == "none: every period at the same rate"

@@ -12,6 +12,7 @@ from sklearn.inspection import permutation_importance
 from mlops_core import training
 from mlops_core.config import UseCase, parse_usecase
 from mlops_core.decisions import TrainingWindow
+from mlops_core.estimation import estimate_performance
 from mlops_core.features import model_input
 from mlops_core.training import decay_reference_of, train_model
 
@@ -292,3 +293,52 @@ def test_one_class_before_the_holdout_falls_back_to_the_holdout_with_the_reason(
     assert reference.basis == "holdout"
     assert reference.note.startswith("the out-of-time fit failed")
     assert reference.metrics == result.holdout_metrics
+
+
+def _with_train_rows(usecase: UseCase, rows: int) -> UseCase:
+    model = usecase.model.model_copy(update={"train_sample_rows": rows})
+    return usecase.model_copy(update={"model": model})
+
+
+def test_a_training_window_above_the_row_budget_is_fitted_on_a_sample() -> None:
+    usecase = _usecase(*REGRESSION)
+    frame = _frame(20_000, classify=False)
+    whole = train_model(frame, usecase, WINDOW)
+    train_rows = len(whole.split.train)
+    assert whole.fit_rows == train_rows > 2_000
+
+    capped = train_model(frame, _with_train_rows(usecase, 2_000), WINDOW)
+    assert capped.fit_rows == 2_000
+    # The same split: judged on every holdout row, profiled on every training row.
+    assert capped.split.holdout.equals(whole.split.holdout)
+    profile = capped.reference_profile
+    assert profile.rows == train_rows and profile.features == whole.reference_profile.features
+    assert capped.training_ranges == whole.training_ranges
+    # A model of a tenth of the rows: close to the whole one, not the same.
+    assert capped.holdout_metrics != whole.holdout_metrics
+    assert capped.holdout_metrics["mae"] == pytest.approx(whole.holdout_metrics["mae"], rel=0.15)
+    # The out-of-time model is fitted within the same budget.
+    decay = decay_reference_of(capped)
+    assert decay.basis == "out_of_time" and decay.fit_rows == 2_000
+    assert decay_reference_of(whole).fit_rows > 2_000
+    again = train_model(frame, _with_train_rows(usecase, 2_000), WINDOW)
+    assert again.holdout_metrics == capped.holdout_metrics, "seeded"
+
+
+def test_the_estimator_learns_from_at_most_its_row_budget_of_the_holdout() -> None:
+    usecase = _usecase(*REGRESSION)
+    frame = _frame(20_000, classify=False)
+    whole = train_model(frame, usecase, WINDOW)
+    holdout_rows = len(whole.split.holdout)
+    assert whole.estimator is not None and whole.estimator_rows == holdout_rows > 1_000
+    model = usecase.model.model_copy(update={"estimator_sample_rows": 1_000})
+    capped = train_model(frame, usecase.model_copy(update={"model": model}), WINDOW)
+    assert capped.estimator is not None
+    assert capped.estimator_rows == capped.estimator.reference_rows == 1_000
+    # The same model, judged on every holdout row; an estimate from a tenth of it.
+    assert capped.holdout_metrics == whole.holdout_metrics
+    rows = model_input(whole.split.holdout, usecase)
+    pred, _ = training.predict(whole.model, whole.split.holdout, usecase)
+    ours = estimate_performance(capped.estimator, rows, pred, confidence=0.9, seed=0)
+    theirs = estimate_performance(whole.estimator, rows, pred, confidence=0.9, seed=0)
+    assert ours.value == pytest.approx(theirs.value, rel=0.1)
