@@ -33,25 +33,15 @@ set_environment_defaults()
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison; print it."""
-    import pandas as pd
     import scale
 
     from mlops_core import training
-    from mlops_core.decisions import TrainingWindow
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=list(scale.CASES), default="1M")
     args = parser.parse_args(argv)
     print(f"host speed: {scale.host_speed_seconds():.2f} s (fixed one-core workload)")
-    case = scale.CASES[args.case]
-    usecase = scale.build_usecase(case)
-    frames = []
-    for period in (2, 3):
-        frame = scale.make_frame(case, "current", seed=0, period=period)
-        frames.append(frame.merge(scale.make_labels(frame, seed=0), on="row_id"))
-    labeled = pd.concat(frames, ignore_index=True)
-
-    window = TrainingWindow(kind="sliding", first_period=3, last_period=3)
+    labeled, usecase, window = scale.retrain_inputs(scale.CASES[args.case])
     started = time.process_time()
     result = training.train_model(labeled, usecase, window)
     trained = time.process_time() - started

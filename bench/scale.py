@@ -219,6 +219,21 @@ def make_labels(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"row_id": frame["row_id"].to_numpy(), "y": y})
 
 
+def retrain_inputs(case: Case) -> tuple[pd.DataFrame, UseCase, Any]:
+    """What the retraining cycle trains on: the labeled rows of periods 2 and 3 (seed
+    0), the case's use case, and the window of period 3 (a fifth of it the holdout)."""
+    import pandas as pd
+
+    from mlops_core.decisions import TrainingWindow
+
+    frames = []
+    for period in (2, 3):
+        frame = make_frame(case, "current", seed=0, period=period)
+        frames.append(frame.merge(make_labels(frame, seed=0), on="row_id"))
+    window = TrainingWindow(kind="sliding", first_period=3, last_period=3)
+    return pd.concat(frames, ignore_index=True), build_usecase(case), window
+
+
 def usecase_mapping(case: Case) -> dict[str, Any]:
     """The use case of the synthetic data, as its YAML file would hold it.
 

@@ -35,11 +35,9 @@ set_environment_defaults()
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison; print it."""
-    import pandas as pd
     import scale
 
     from mlops_core import training
-    from mlops_core.decisions import TrainingWindow
     from mlops_core.estimation import estimate_performance
     from mlops_core.features import model_input
 
@@ -47,14 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", choices=list(scale.CASES), default="1M")
     args = parser.parse_args(argv)
     print(f"host speed: {scale.host_speed_seconds():.2f} s (fixed one-core workload)")
-    case = scale.CASES[args.case]
-    usecase = scale.build_usecase(case)
-    frames = []
-    for period in (2, 3):
-        frame = scale.make_frame(case, "current", seed=0, period=period)
-        frames.append(frame.merge(scale.make_labels(frame, seed=0), on="row_id"))
-    labeled = pd.concat(frames, ignore_index=True)
-    window = TrainingWindow(kind="sliding", first_period=3, last_period=3)
+    labeled, usecase, window = scale.retrain_inputs(scale.CASES[args.case])
 
     every_row = usecase.model.model_copy(
         update={"train_sample_rows": len(labeled), "estimator_sample_rows": len(labeled)}

@@ -118,9 +118,9 @@ def test_stacked_prediction_chunks_do_not_change_the_importance(
     assert chunked == pytest.approx(whole, rel=1e-12)
 
 
-def _with_importance_rows(usecase: UseCase, rows: int) -> UseCase:
-    model = usecase.model.model_copy(update={"importance_sample_rows": rows})
-    return usecase.model_copy(update={"model": model})
+def _with_model(usecase: UseCase, **changes: Any) -> UseCase:
+    """The use case with some ``model`` settings changed."""
+    return usecase.model_copy(update={"model": usecase.model.model_copy(update=changes)})
 
 
 def test_a_holdout_above_the_row_budget_is_sampled_for_the_importance() -> None:
@@ -131,11 +131,12 @@ def test_a_holdout_above_the_row_budget_is_sampled_for_the_importance() -> None:
     assert holdout_rows > 1000 and whole.importance_rows == holdout_rows
 
     # A budget the holdout fits in changes nothing.
-    at_budget = train_model(frame, _with_importance_rows(usecase, holdout_rows), WINDOW)
+    fits = _with_model(usecase, importance_sample_rows=holdout_rows)
+    at_budget = train_model(frame, fits, WINDOW)
     assert at_budget.importance == whole.importance
     assert at_budget.importance_rows == holdout_rows
 
-    capped = train_model(frame, _with_importance_rows(usecase, 500), WINDOW)
+    capped = train_model(frame, _with_model(usecase, importance_sample_rows=500), WINDOW)
     assert capped.importance_rows == 500
     assert capped.holdout_metrics == whole.holdout_metrics, "the same model, judged on all rows"
     assert sum(capped.importance.values()) == pytest.approx(1.0)
@@ -143,7 +144,7 @@ def test_a_holdout_above_the_row_budget_is_sampled_for_the_importance() -> None:
     # A sample of the same holdout: the same shares within a few points, and seeded.
     for name, share in whole.importance.items():
         assert capped.importance[name] == pytest.approx(share, abs=0.05), name
-    again = train_model(frame, _with_importance_rows(usecase, 500), WINDOW)
+    again = train_model(frame, _with_model(usecase, importance_sample_rows=500), WINDOW)
     assert again.importance == capped.importance
 
 
@@ -295,11 +296,6 @@ def test_one_class_before_the_holdout_falls_back_to_the_holdout_with_the_reason(
     assert reference.metrics == result.holdout_metrics
 
 
-def _with_train_rows(usecase: UseCase, rows: int) -> UseCase:
-    model = usecase.model.model_copy(update={"train_sample_rows": rows})
-    return usecase.model_copy(update={"model": model})
-
-
 def test_a_training_window_above_the_row_budget_is_fitted_on_a_sample() -> None:
     usecase = _usecase(*REGRESSION)
     frame = _frame(20_000, classify=False)
@@ -307,7 +303,7 @@ def test_a_training_window_above_the_row_budget_is_fitted_on_a_sample() -> None:
     train_rows = len(whole.split.train)
     assert whole.fit_rows == train_rows > 2_000
 
-    capped = train_model(frame, _with_train_rows(usecase, 2_000), WINDOW)
+    capped = train_model(frame, _with_model(usecase, train_sample_rows=2_000), WINDOW)
     assert capped.fit_rows == 2_000
     # The same split: judged on every holdout row, profiled on every training row.
     assert capped.split.holdout.equals(whole.split.holdout)
@@ -321,7 +317,7 @@ def test_a_training_window_above_the_row_budget_is_fitted_on_a_sample() -> None:
     decay = decay_reference_of(capped)
     assert decay.basis == "out_of_time" and decay.fit_rows == 2_000
     assert decay_reference_of(whole).fit_rows > 2_000
-    again = train_model(frame, _with_train_rows(usecase, 2_000), WINDOW)
+    again = train_model(frame, _with_model(usecase, train_sample_rows=2_000), WINDOW)
     assert again.holdout_metrics == capped.holdout_metrics, "seeded"
 
 
@@ -331,8 +327,7 @@ def test_the_estimator_learns_from_at_most_its_row_budget_of_the_holdout() -> No
     whole = train_model(frame, usecase, WINDOW)
     holdout_rows = len(whole.split.holdout)
     assert whole.estimator is not None and whole.estimator_rows == holdout_rows > 1_000
-    model = usecase.model.model_copy(update={"estimator_sample_rows": 1_000})
-    capped = train_model(frame, usecase.model_copy(update={"model": model}), WINDOW)
+    capped = train_model(frame, _with_model(usecase, estimator_sample_rows=1_000), WINDOW)
     assert capped.estimator is not None
     assert capped.estimator_rows == capped.estimator.reference_rows == 1_000
     # The same model, judged on every holdout row; an estimate from a tenth of it.
