@@ -25,6 +25,13 @@ leaves it running for good, with its memory and a listening port.
 :func:`local_server_ends_with_process` starts that server through this module
 instead, whose ``main`` runs the same uvicorn command beside a watchdog thread:
 when the process that started the server is gone, the server shuts down.
+
+Commands started together on one Prefect home (two monitors, two cron jobs)
+each start a local server on the same database. A server migrates the database
+as it starts, and two migrations at once collide (SQLite: "duplicate column
+name", then "Application startup failed"). The servers this module starts take
+turns for their start-up (:func:`create_app`, under a lock file in the Prefect
+home); once started they run side by side.
 """
 
 from __future__ import annotations
@@ -112,7 +119,7 @@ def _tethered_server_class() -> type:
                     "--app-dir",
                     str(prefect.__module_path__.parent),
                     "--factory",
-                    "prefect.server.api.server:create_app",
+                    f"{__name__}:create_app",
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -147,6 +154,41 @@ def _end_with_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(SHUTDOWN_GRACE_SECONDS)
     os._exit(1)
+
+
+#: The lock file, in the Prefect home, the local servers take turns on to start.
+STARTUP_LOCK_FILE = "local-server-startup.lock"
+
+
+def create_app() -> Any:
+    """Prefect's server app, whose start-up (database migrations) holds the Prefect
+    home's start-up lock: the uvicorn factory of :func:`main`'s servers."""
+    import fcntl
+    from contextlib import AsyncExitStack, asynccontextmanager
+    from pathlib import Path
+
+    from prefect.server.api.server import create_app as prefect_app
+    from prefect.settings import get_current_settings
+
+    app = prefect_app()
+    startup_and_shutdown = app.router.lifespan_context
+    lock_path = Path(get_current_settings().home) / STARTUP_LOCK_FILE
+
+    @asynccontextmanager
+    async def one_startup_at_a_time(app: Any) -> Any:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        async with AsyncExitStack() as running:
+            with lock_path.open("a") as lock:
+                # Blocks this server's event loop, which serves nothing yet.
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    state = await running.enter_async_context(startup_and_shutdown(app))
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+            yield state
+
+    app.router.lifespan_context = one_startup_at_a_time
+    return app
 
 
 def main(argv: list[str] | None = None) -> None:

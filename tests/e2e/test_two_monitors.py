@@ -1,7 +1,8 @@
 """Two ``mlops monitor`` processes started together on one batch: one cycle, not two.
 
 They run in a copy of the data root ``mlops bootstrap`` trained
-(tests/e2e/embedded_commands.py), with a Prefect database of their own.
+(tests/e2e/embedded_commands.py), with a new Prefect home of their own: both
+start a local server on its database at once.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def test_two_monitor_processes_on_one_batch_run_one_cycle(
     statuses = sorted(json.loads(out)["status"] for out, _ in outputs)
     assert statuses == ["done", "duplicate"], statuses
     said = "\n".join(err for _, err in outputs)
+    # Both commands started a local server on one new Prefect home: their
+    # start-ups (database migrations) took turns instead of colliding.
+    assert "Application startup failed" not in said, said[-3000:]
+    assert "Traceback" not in said, said[-3000:]
     assert "is being handled by pid" in said, said[-3000:]
     # The terminal stays quiet, yet the cycle's decision sentence (INFO) reached
     # Prefect, where the UI shows it: once, from the process that ran the cycle.
