@@ -16,7 +16,6 @@ one-core workload) comes first and last.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -37,11 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from mlops_core import training
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", choices=list(scale.CASES), default="1M")
-    args = parser.parse_args(argv)
-    print(f"host speed: {scale.host_speed_seconds():.2f} s (fixed one-core workload)")
-    labeled, usecase, window = scale.retrain_inputs(scale.CASES[args.case])
+    labeled, usecase, window = scale.retrain_bench_inputs(__doc__.splitlines()[0], argv)
     started = time.process_time()
     result = training.train_model(labeled, usecase, window)
     trained = time.process_time() - started

@@ -219,6 +219,16 @@ def make_labels(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"row_id": frame["row_id"].to_numpy(), "y": y})
 
 
+def retrain_bench_inputs(description: str, argv: list[str] | None) -> tuple[Any, UseCase, Any]:
+    """The command line of a retraining bench (``--case``, default 1M), its first
+    host-speed line printed, and :func:`retrain_inputs` of the chosen case."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--case", choices=list(CASES), default="1M")
+    args = parser.parse_args(argv)
+    print(f"host speed: {host_speed_seconds():.2f} s (fixed one-core workload)")
+    return retrain_inputs(CASES[args.case])
+
+
 def retrain_inputs(case: Case) -> tuple[pd.DataFrame, UseCase, Any]:
     """What the retraining cycle trains on: the labeled rows of periods 2 and 3 (seed
     0), the case's use case, and the window of period 3 (a fifth of it the holdout)."""

@@ -18,7 +18,6 @@ and last.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -41,11 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlops_core.estimation import estimate_performance
     from mlops_core.features import model_input
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", choices=list(scale.CASES), default="1M")
-    args = parser.parse_args(argv)
-    print(f"host speed: {scale.host_speed_seconds():.2f} s (fixed one-core workload)")
-    labeled, usecase, window = scale.retrain_inputs(scale.CASES[args.case])
+    labeled, usecase, window = scale.retrain_bench_inputs(__doc__.splitlines()[0], argv)
 
     every_row = usecase.model.model_copy(
         update={"train_sample_rows": len(labeled), "estimator_sample_rows": len(labeled)}

@@ -316,19 +316,19 @@ def train_model(
     # model.estimator_sample_rows of it), how right the model is where: it later
     # estimates performance before labels arrive.
     estimator, estimator_error = None, None
-    learned = positions_within_budget(
+    kept = positions_within_budget(
         split.holdout[usecase.data.time_column],
         RowBudget(rows=usecase.model.estimator_sample_rows, seed=usecase.model.random_state),
     )
-    learned_rows = split.holdout if learned is None else split.holdout.iloc[learned]
+    learned = np.arange(len(split.holdout)) if kept is None else kept
     try:
         estimator = fit_estimator(
             usecase.model.task,
             usecase.metric.primary,
-            model_input(learned_rows, usecase),
-            y_hold if learned is None else y_hold[learned],
-            pred if learned is None else pred[learned],
-            proba if proba is None or learned is None else proba[learned],
+            model_input(split.holdout.iloc[learned], usecase),
+            y_hold[learned],
+            pred[learned],
+            None if proba is None else proba[learned],
             seed=usecase.model.random_state,
         )
     except ValueError as exc:
@@ -355,7 +355,7 @@ def train_model(
         importance=importance,
         importance_rows=importance_rows,
         fit_rows=len(fitted),
-        estimator_rows=len(learned_rows),
+        estimator_rows=len(learned),
         training_ranges=training_ranges(split.train, usecase),
         reference=reference.reset_index(drop=True),
         reference_profile=profile,
