@@ -36,6 +36,11 @@ def embedded_env(prefect_home: Path) -> dict[str, str]:
     return env
 
 
+def prefect_home_of(root: Path) -> Path:
+    """The Prefect home the command that bootstrapped ``root`` used (its database migrated)."""
+    return root.parent / "prefect"
+
+
 def bootstrap_with_the_command(base: Path) -> Path:
     """A data root bootstrapped by ``mlops bootstrap`` on the simulator's history.
 
@@ -53,7 +58,7 @@ def bootstrap_with_the_command(base: Path) -> Path:
     land_weeks(SIM, paths, range(SIM.config.initial_periods))
     boot = subprocess.run(
         [str(MLOPS), "bootstrap", str(usecase), "--home", str(root)],
-        env=embedded_env(base / "prefect"),
+        env=embedded_env(prefect_home_of(root)),
         capture_output=True,
         text=True,
         timeout=900,

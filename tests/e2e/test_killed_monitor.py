@@ -37,7 +37,7 @@ from typing import Any
 
 import psutil
 import pytest
-from embedded_commands import MLOPS, SIM, USECASE_FILE, embedded_env
+from embedded_commands import MLOPS, SIM, USECASE_FILE, embedded_env, prefect_home_of
 from held_process import held
 from usecase_variant import land_weeks
 
@@ -87,10 +87,16 @@ def bootstrapped(
     tmp_path_factory: pytest.TempPathFactory, bootstrapped_by_the_command: Path
 ) -> dict[str, Path]:
     """A copy of the data root ``mlops bootstrap`` trained (champion version 1, a
-    champion older than 2 weeks refreshed), with ten live weeks (and labels) landed."""
+    champion older than 2 weeks refreshed), with ten live weeks (and labels) landed.
+
+    The commands here share a copy of the bootstrap's Prefect home: its database is
+    already migrated (about 8 CPU-s a new home costs; a new home's first start-up is
+    what tests/e2e/test_two_monitors.py runs).
+    """
     base = tmp_path_factory.mktemp("killed-monitor")
     root, prefect_home = base / "home", base / "prefect"
     shutil.copytree(bootstrapped_by_the_command, root)
+    shutil.copytree(prefect_home_of(bootstrapped_by_the_command), prefect_home)
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(root / USECASE_FILE), root)
     land_weeks(SIM, paths, range(FIRST_LIVE, FIRST_LIVE + LIVE_WEEKS))
     return {"base": base, "root": root, "prefect_home": prefect_home}
