@@ -138,6 +138,11 @@ class MetricInterval(Value):
     low: float
     high: float
     rows: int
+    sampled_rows: int | None = Field(
+        None,
+        description="When set, the value and interval were computed on a seeded uniform "
+        "sample of this many of the rows (retrain.estimate_sample_rows); None: on every row.",
+    )
 
 
 class PerformanceSummary(Value):
@@ -158,6 +163,11 @@ class PerformanceSummary(Value):
     )
     estimated_low: float | None = None
     estimated_high: float | None = None
+    estimated_sampled_rows: int | None = Field(
+        None,
+        description="When set, the estimate on the labeled rows was computed on a seeded "
+        "uniform sample of this many of them (retrain.estimate_sample_rows).",
+    )
     estimate_method: str | None = Field(
         None, description="'cbpe' (classifiers) or 'dle' (regressors); None when no estimator."
     )

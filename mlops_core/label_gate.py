@@ -43,7 +43,8 @@ Pure: frames in, a decision and the accepted rows out. The adapter in
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,25 @@ MALFORMED = frozenset(
 )
 #: Ids quoted per rule in a decision (the counts are always whole).
 SAMPLE_IDS = 5
+
+
+class IdSet(Protocol):
+    """A set of ids as text: the ids of every accepted batch, for the label gate."""
+
+    def contains(self, ids: pd.Series) -> np.ndarray:
+        """Per id (text), whether the set holds it."""
+        ...
+
+
+@dataclass(frozen=True)
+class IdIndex:
+    """An :class:`IdSet` held in a pandas index (tests, small sets)."""
+
+    ids: pd.Index
+
+    def contains(self, ids: pd.Series) -> np.ndarray:
+        """Per id (text), whether the index holds it."""
+        return ids.isin(self.ids).to_numpy()
 
 
 class LabelFinding(BaseModel):
@@ -159,7 +179,7 @@ def check_label_file(
     id_column: str,
     target_column: str,
     task: Literal["regression", "classification"],
-    scored_ids: pd.Index,
+    scored_ids: IdSet,
     known: pd.Series,
     policy: LabelPolicy,
 ) -> tuple[LabelGateDecision, pd.DataFrame]:
@@ -172,7 +192,8 @@ def check_label_file(
         id_column: The use case's id column.
         target_column: The use case's target column.
         task: The model's task (a regression target must be a number).
-        scored_ids: Ids of every accepted batch, as text.
+        scored_ids: Ids of every accepted batch, as text (``IdIndex`` holds them in
+            memory; ``tasks.scored_ids`` in Arrow).
         known: Targets of the ids already labeled by accepted files (index: id as text).
         policy: The use case's label policy.
 
@@ -313,7 +334,7 @@ def check_label_file(
             repeated,
             clean.loc[repeated, id_column],
         )
-    unknown = ~clean[id_column].isin(scored_ids).to_numpy() & keep
+    unknown = ~scored_ids.contains(clean[id_column]) & keep
     if unknown.any():
         # Kept: a label that arrives before its batch joins it when the batch does.
         findings.append(

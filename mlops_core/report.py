@@ -173,10 +173,11 @@ def estimate_sentence(perf: PerformanceSummary | None, w: Wording | None = None)
         return None
     w = w or default_wording(perf.metric)
     e = perf.current_estimate
+    sampled = "" if e.sampled_rows is None else f", estimated from {e.sampled_rows:,} of them"
     return (
         f"For the {e.rows:,} {w.predictions} just made, before the {w.outcomes} arrive, the "
         f"expected {w.metric} is {number(e.value)} (between {number(e.low)} and {number(e.high)}; "
-        f"{number(perf.reference)} normally)."
+        f"{number(perf.reference)} normally{sampled})."
     )
 
 
@@ -630,13 +631,14 @@ def _performance_table(o: CycleOutcome, w: Wording) -> list[str]:
     if p.estimated is not None:
         rows.append(
             f"| estimated on the same rows, relationship unchanged ({p.estimate_method}) "
-            f"| {p.new_labeled_rows} | {number(p.estimated)} | "
-            f"[{number(p.estimated_low)}, {number(p.estimated_high)}] |"
+            f"| {_rows_cell(p.new_labeled_rows, p.estimated_sampled_rows)} | "
+            f"{number(p.estimated)} | [{number(p.estimated_low)}, {number(p.estimated_high)}] |"
         )
     if p.current_estimate is not None:
         e = p.current_estimate
         rows.append(
-            f"| estimated on the batch just scored (no labels yet) | {e.rows} | "
+            f"| estimated on the batch just scored (no labels yet) "
+            f"| {_rows_cell(e.rows, e.sampled_rows)} | "
             f"{number(e.value)} | [{number(e.low)}, {number(e.high)}] |"
         )
     cause = o.retrain.inputs.decay_cause if o.retrain is not None else "unknown"
@@ -644,6 +646,11 @@ def _performance_table(o: CycleOutcome, w: Wording) -> list[str]:
     if attribution:
         rows += ["", f"**Attribution.** {attribution}"]
     return rows
+
+
+def _rows_cell(rows: int, sampled_rows: int | None) -> str:
+    """A row count, and the sample an estimate was computed on when it used one."""
+    return str(rows) if sampled_rows is None else f"{rows} (sample of {sampled_rows})"
 
 
 def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None) -> str:

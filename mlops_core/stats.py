@@ -197,6 +197,7 @@ def performance_summary(
     estimated: float | None = None,
     estimated_low: float | None = None,
     estimated_high: float | None = None,
+    estimated_sampled_rows: int | None = None,
 ) -> PerformanceSummary:
     """Realized performance of the champion on newly labeled rows, against its reference.
 
@@ -218,6 +219,8 @@ def performance_summary(
         estimated: Label-free estimate of the metric, if any.
         estimated_low: Lower end of the estimate's interval.
         estimated_high: Upper end of the estimate's interval.
+        estimated_sampled_rows: Rows of the sample the estimate was computed on, when
+            it was computed on a sample of the rows.
 
     Returns:
         The summary. With no rows, a metric undefined on these rows (ROC AUC
@@ -250,6 +253,7 @@ def performance_summary(
         estimated=estimated,
         estimated_low=estimated_low,
         estimated_high=estimated_high,
+        estimated_sampled_rows=estimated_sampled_rows,
         new_labeled_rows=rows,
     )
 

@@ -91,8 +91,12 @@ def split_window(labeled: pd.DataFrame, usecase: UseCase, window: TrainingWindow
         raise ValueError(f"no labeled rows in periods {window.first_period}..{window.last_period}")
     recent = _holdout_periods(frame[time_col], usecase)
     in_recent = frame[time_col].isin(recent).to_numpy()
-    in_holdout = in_recent & (
-        stable_fraction(frame[usecase.data.id_column]) < usecase.retrain.holdout_share
+    # Only the holdout periods' ids are hashed (one Python call per id: about 1.2 s a
+    # million); the other rows train whatever their hash.
+    in_holdout = in_recent.copy()
+    in_holdout[in_recent] = (
+        stable_fraction(frame[usecase.data.id_column].iloc[np.flatnonzero(in_recent)])
+        < usecase.retrain.holdout_share
     )
     train, holdout = frame.loc[~in_holdout], frame.loc[in_holdout]
     if train.empty or holdout.empty:
@@ -464,6 +468,59 @@ def out_of_time_reference(
     return DecayReference(metrics, "out_of_time", fit_rows=len(earlier))
 
 
+def _shuffled_copies_predictor(
+    model: Any, x: pd.DataFrame, usecase: UseCase
+) -> Callable[[Sequence[tuple[str, np.ndarray]]], tuple[np.ndarray, np.ndarray | None]]:
+    """A function predicting stacked copies of ``x``, each with one column's rows shuffled.
+
+    For a pipeline whose first step is a fitted ``ColumnTransformer`` with a
+    dense numeric output (what :func:`~mlops_core.features.build_pipeline`
+    makes), ``x`` is encoded once; a copy then re-encodes only the block of the
+    transformer that reads the shuffled column, and the last step predicts the
+    encoded matrices. A transformer's ``transform`` maps each row on its own, so
+    every copy's encoded rows are the ones the whole pipeline would make, and so
+    are the predictions. On 20,000 rows x 25 features, encoding the whole frame
+    was a third of every copy's cost. Any other model predicts the copies whole.
+    """
+    from sklearn.compose import ColumnTransformer
+
+    def predict_whole(chunk: Sequence[tuple[str, np.ndarray]]):
+        stacked = pd.concat(
+            [x.assign(**{column: x[column].to_numpy()[order]}) for column, order in chunk],
+            ignore_index=True,
+        )
+        return _predict_input(model, stacked, usecase)
+
+    prep = model[0] if isinstance(model, Pipeline) and len(model) == 2 else None
+    if not isinstance(prep, ColumnTransformer) or not hasattr(prep, "output_indices_"):
+        return predict_whole
+    blocks: dict[str, tuple[Any, list[str], slice]] = {}
+    for name, transformer, columns in prep.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        if not hasattr(transformer, "transform") or not all(isinstance(c, str) for c in columns):
+            return predict_whole
+        for column in columns:
+            blocks[column] = (transformer, list(columns), prep.output_indices_[name])
+    encoded = prep.transform(x)
+    if not isinstance(encoded, np.ndarray) or encoded.dtype.kind not in "fiu":
+        return predict_whole
+    last = model[-1]
+
+    def predict_encoded(chunk: Sequence[tuple[str, np.ndarray]]):
+        stacked = np.empty((len(chunk) * len(x), encoded.shape[1]), dtype=encoded.dtype)
+        for k, (column, order) in enumerate(chunk):
+            copy = stacked[k * len(x) : (k + 1) * len(x)]
+            copy[:] = encoded
+            if column in blocks:  # a column no transformer reads changes nothing
+                transformer, columns, out = blocks[column]
+                shuffled = x[columns].assign(**{column: x[column].to_numpy()[order]})
+                copy[:, out] = transformer.transform(shuffled)
+        return _predict_input(last, stacked, usecase)
+
+    return predict_encoded
+
+
 #: Shuffles per feature: the importance is their mean drop in score.
 PERMUTATION_REPEATS = 5
 #: Rows predicted in one call when scoring the shuffled copies; bounds memory.
@@ -508,14 +565,11 @@ def _permutation_importance(
         (column, rng.permutation(len(x))) for column in names for _ in range(PERMUTATION_REPEATS)
     ]
     per_chunk = max(1, _PERMUTATION_CHUNK_ROWS // len(x))
+    predict_copies = _shuffled_copies_predictor(model, x, usecase)
     scores: list[float] = []
     for start in range(0, len(copies), per_chunk):
         chunk = copies[start : start + per_chunk]
-        stacked = pd.concat(
-            [x.assign(**{column: x[column].to_numpy()[order]}) for column, order in chunk],
-            ignore_index=True,
-        )
-        chunk_pred, chunk_proba = _predict_input(model, stacked, usecase)
+        chunk_pred, chunk_proba = predict_copies(chunk)
         for k in range(len(chunk)):
             rows = slice(k * len(x), (k + 1) * len(x))
             scores.append(

@@ -605,9 +605,11 @@ def _performance_table(cycle: RecordedCycle, w: Wording) -> str:
         r = p.realized
         rows.append(("realized on the newly labeled rows", r.rows, r.value, r.low, r.high))
     if p.estimated is not None:
+        sampled = "" if p.estimated_sampled_rows is None else f", from {p.estimated_sampled_rows:,}"
         rows.append(
             (
-                f"estimated on the same rows, relationship unchanged ({p.estimate_method})",
+                f"estimated on the same rows, relationship unchanged ({p.estimate_method}"
+                f"{sampled})",
                 p.new_labeled_rows,
                 p.estimated,
                 p.estimated_low,
@@ -616,8 +618,15 @@ def _performance_table(cycle: RecordedCycle, w: Wording) -> str:
         )
     if p.current_estimate is not None:
         e = p.current_estimate
+        sampled = "" if e.sampled_rows is None else f", from {e.sampled_rows:,} of them"
         rows.append(
-            ("estimated on the batch just scored (no labels yet)", e.rows, e.value, e.low, e.high)
+            (
+                f"estimated on the batch just scored (no labels yet{sampled})",
+                e.rows,
+                e.value,
+                e.low,
+                e.high,
+            )
         )
     body = "".join(
         f"<tr><td>{_e(what)}</td><td class='num'>{_fmt(n)}</td><td class='num'>{_fmt(v)}</td>"

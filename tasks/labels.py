@@ -38,7 +38,7 @@ from mlops_core.config import UseCase
 from mlops_core.label_gate import LabelGateDecision, check_label_file
 from mlops_core.records import FileStat, LabelDecisionLine, LabelLedgerLine, LabelSeenLine
 from tasks import storage
-from tasks.scored_ids import scored_ids
+from tasks.scored_ids import ScoredIds, scored_ids
 from tasks.storage import UseCasePaths
 
 #: Ledger key of a line that only records a file whose content was gated before
@@ -185,7 +185,7 @@ def admit_label_files(paths: UseCasePaths, usecase: UseCase) -> list[LabelGateDe
     ledger = label_ledger(paths)
     handled, hashed = _known_files(paths)
     decisions: list[LabelGateDecision] = []
-    scored: pd.Index | None = None
+    scored: ScoredIds | None = None
     known: pd.Series | None = None
     sequence: int | None = None
     for path in storage.list_files(paths.labels, d.format):

@@ -17,10 +17,13 @@ of the files it names.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks import storage
@@ -44,32 +47,62 @@ def _source(path: Path) -> Source:
     return (path.name, stat.st_size, stat.st_mtime_ns)
 
 
-def _read_cache(cache: Path) -> tuple[pd.Series, set[Source]] | None:
+class ScoredIds:
+    """The distinct scored ids, as Arrow text: membership is tested in Arrow's C++.
+
+    A pandas index of a few million Python strings costs seconds to build from
+    the cache and again to hash for each membership test (at 4M ids and a
+    1M-row label file: about 4 CPU-s against 1).
+    """
+
+    def __init__(self, ids: pa.Array) -> None:
+        self._ids = ids
+
+    def contains(self, ids: pd.Series) -> np.ndarray:
+        """Per id (text), whether it was scored."""
+        text = pa.array(ids.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        return pc.is_in(text, value_set=self._ids).to_numpy(zero_copy_only=False)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids.to_pylist())
+
+
+def _read_cache(cache: Path) -> tuple[pa.Array, set[Source]] | None:
     """The cached ids and the sources they came from, or None when there is no usable cache."""
     try:
         table = pq.read_table(cache)
         raw = (table.schema.metadata or {})[SOURCES_KEY]
         sources = {(str(n), int(s), int(m)) for n, s, m in json.loads(raw)}
+        ids = table.column(ID_COLUMN).combine_chunks().cast(pa.string())
     except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
         return None
-    return table.column(ID_COLUMN).to_pandas(), sources
+    return ids, sources
 
 
-def _write_cache(cache: Path, ids: pd.Series, sources: set[Source]) -> None:
-    table = pa.table({ID_COLUMN: pa.array(ids.to_numpy(dtype=object), type=pa.string())})
+def _write_cache(cache: Path, ids: pa.Array, sources: set[Source]) -> None:
+    table = pa.table({ID_COLUMN: ids})
     table = table.replace_schema_metadata({SOURCES_KEY: json.dumps(sorted(sources)).encode()})
     with storage.replacing(cache) as tmp:
         pq.write_table(table, tmp)
 
 
-def _ids_of(files: list[Path], id_column: str) -> pd.Series:
-    parts = [storage.ids_as_text(pd.read_parquet(f, columns=[id_column])[id_column]) for f in files]
-    if not parts:
-        return pd.Series([], dtype=object)
-    return pd.concat(parts, ignore_index=True)
+def _ids_of(files: list[Path], id_column: str) -> pa.Array:
+    parts = [
+        pa.array(
+            storage.ids_as_text(pd.read_parquet(f, columns=[id_column])[id_column]).to_numpy(
+                dtype=object
+            ),
+            type=pa.string(),
+        )
+        for f in files
+    ]
+    return pa.concat_arrays(parts) if parts else pa.array([], type=pa.string())
 
 
-def scored_ids(paths: UseCasePaths, id_column: str) -> pd.Index:
+def scored_ids(paths: UseCasePaths, id_column: str) -> ScoredIds:
     """Ids of every accepted batch, as text, without rereading the batches read before.
 
     Args:
@@ -87,10 +120,12 @@ def scored_ids(paths: UseCasePaths, id_column: str) -> pd.Index:
         ids, held = cached
         new = sorted(current - held)
     else:  # no cache, or a file it was built from is gone or changed: rebuild
-        ids, held = pd.Series([], dtype=object), set()
+        ids, held = pa.array([], type=pa.string()), set()
         new = sorted(current)
     if new:
-        added = _ids_of([files[name] for name, _, _ in new], id_column)
-        ids = pd.Series(pd.concat([ids, added], ignore_index=True).unique(), dtype=object)
+        added = pc.unique(_ids_of([files[name] for name, _, _ in new], id_column))
+        # The cached ids are distinct: only the new ones not among them are added.
+        added = added.filter(pc.invert(pc.is_in(added, value_set=ids)))
+        ids = pa.concat_arrays([ids, added])
         _write_cache(cache, ids, held | set(new))
-    return pd.Index(ids)  # distinct: the cache is written without repeats
+    return ScoredIds(ids)  # distinct: the cache is written without repeats

@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 from mlflow import MlflowClient
 from mlflow.entities import (
+    Dataset,
     DatasetInput,
     InputTag,
     LoggedModelOutput,
@@ -58,6 +59,8 @@ PROFILE_FILE = "profile.json"
 REFERENCE_FILE = "reference.parquet"
 REFERENCE_PROFILE_FILE = "reference_profile.json"
 MODEL_NAME = "model"
+#: Rows, spread over the training window, from which its logged schema's types are inferred.
+WINDOW_SCHEMA_SAMPLE_ROWS = 10_000
 SKOPS_FILE = "model.skops"
 MLMODEL_FILE = "MLmodel"
 
@@ -249,7 +252,6 @@ def log_training_run(
     Returns:
         The run, model URI, registered version, model sha256 and profile.
     """
-    import mlflow.data
     import mlflow.sklearn
     from mlflow.models import Model, infer_signature
 
@@ -272,17 +274,11 @@ def log_training_run(
         client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)])
         log_batch(client, run_id, params=params, metrics=metrics, model_id=model_id)
 
-        with _quiet_mlflow():
-            # The schema is inferred lazily, when the entity is built: keep both inside.
-            dataset = mlflow.data.from_pandas(
-                train_frame, source=_dataset_source(run_id), name=_window_name(profile)
-            )
-            dataset_entity = dataset._to_mlflow_entity()
         client.log_inputs(
             run_id,
             datasets=[
                 DatasetInput(
-                    dataset_entity,
+                    window_dataset(train_frame, run_id=run_id, name=_window_name(profile)),
                     tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value="training")],
                 )
             ],
@@ -443,12 +439,71 @@ def log_params_and_metrics(
     log_batch(client, run_id, params=params, metrics=metrics)
 
 
-def _dataset_source(run_id: str) -> Any:
-    # Without a source MLflow resolves the calling code's context (script path, user,
-    # git) on every call; the training run is the meaningful origin of the window.
-    from mlflow.data.code_dataset_source import CodeDatasetSource
+def window_dataset(frame: pd.DataFrame, *, run_id: str, name: str) -> Dataset:
+    """The training window as an MLflow dataset (metadata, not data), at a bounded cost.
 
-    return CodeDatasetSource(tags={TAG_RUN_ID: run_id})
+    MLflow's ``PandasDataset`` fields (name, source, schema, profile, digest),
+    where MLflow visits every cell in Python for two of them (30 CPU-s on 2M
+    rows x 28 columns; with this function, about 1 s):
+
+    - the schema's column types are MLflow's, inferred from at most
+      ``WINDOW_SCHEMA_SAMPLE_ROWS`` rows spread evenly over the window; whether
+      a column is required (has no missing value) is read from every row. A
+      window whose types MLflow cannot infer has no schema, as in MLflow;
+    - the digest fingerprints every row (pandas' row hashes, the row count and
+      the column names; 8 hexadecimal characters like MLflow's). MLflow's
+      hashes only the first 10,000 rows, yet types every cell of the frame.
+
+    Args:
+        frame: The rows the model was trained on (features, target, time, id).
+        run_id: The training run: the dataset's source (without one MLflow
+            resolves the calling code's context, script path, user and git,
+            on every call; the run is the meaningful origin of the window).
+        name: The window's display name.
+
+    Returns:
+        The dataset entity to log as the run's ``training`` input.
+    """
+    import hashlib
+
+    import mlflow.data
+    import numpy as np
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.types.schema import ColSpec, Schema
+
+    rows = len(frame)
+    positions = np.unique(
+        np.linspace(0, rows - 1, num=min(rows, WINDOW_SCHEMA_SAMPLE_ROWS)).astype(np.int64)
+    )
+    sample = mlflow.data.from_pandas(
+        frame.iloc[positions], source=CodeDatasetSource(tags={TAG_RUN_ID: run_id}), name=name
+    )
+    with _quiet_mlflow():
+        fields = sample.to_dict()
+        sampled = sample.schema
+    schema = None
+    if sampled is not None:
+        missing = frame.isna().any()
+        required = Schema(
+            [
+                ColSpec(type=spec.type, name=spec.name, required=not bool(missing[spec.name]))
+                for spec in sampled.inputs
+            ]
+        )
+        schema = json.dumps({"mlflow_colspec": required.to_dict()})
+    digest = hashlib.md5(usedforsecurity=False)
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update(np.int64(rows).tobytes())
+    for column in frame.columns:
+        digest.update(str(column).encode())
+    return Dataset(
+        name=fields["name"],
+        digest=digest.hexdigest()[:8],
+        source_type=fields["source_type"],
+        source=fields["source"],
+        schema=schema,
+        profile=json.dumps({"num_rows": rows, "num_elements": int(frame.size)}),
+    )
 
 
 def _window_name(profile: ModelProfile) -> str:

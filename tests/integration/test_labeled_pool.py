@@ -177,3 +177,24 @@ def test_an_accepted_parquet_batch_is_stored_as_the_same_table(parquet_rt, extra
     assert (stored.read_bytes() == path.read_bytes()) is (not extra_column)
     _labels(rt, "all", ["a", "b", "c"], [1.0, 2.0, 3.0])
     assert steps.labeled_pool.fn(rt)[d.target_column].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_the_pool_order_is_pandas_stable_sort_by_period_then_id_text() -> None:
+    rng = np.random.default_rng(11)
+    rows = 5_000
+    # Ids as text: numbers (text order, not numeric), non-ASCII, repeated keys.
+    words = np.array(["10", "9", "100", "a", "B", "é", "ä", "z", "Z0", "ß", "0"])
+    frame = pd.DataFrame(
+        {
+            "week": rng.integers(0, 6, rows),
+            "id": rng.choice(words, rows).astype(object),
+            "row": np.arange(rows),
+        }
+    )
+    frame.index = rng.permutation(rows) + 100
+    expected = frame.sort_values(["week", "id"], kind="stable", ignore_index=True)
+    got = steps._in_pool_order(frame, "week", "id")
+    pd.testing.assert_frame_equal(got, expected)
+
+    ordered = steps._in_pool_order(expected, "week", "id")
+    pd.testing.assert_frame_equal(ordered, expected)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from mlops_core.config import UseCase, parse_usecase
-from mlops_core.label_gate import check_label_file
+from mlops_core.label_gate import IdIndex, check_label_file
 from tasks.storage import load_usecase_file
 from tasks.validation import validate_frame
 
@@ -101,7 +101,7 @@ def test_the_real_labels_pass_the_label_rules_of_their_use_case(name: str, real_
         id_column=d.id_column,
         target_column=d.target_column,
         task=usecase.model.task,
-        scored_ids=pd.Index(labels[d.id_column]),
+        scored_ids=IdIndex(pd.Index(labels[d.id_column])),
         known=pd.Series(dtype=object),
         policy=rules,
     )

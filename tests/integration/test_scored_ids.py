@@ -76,3 +76,11 @@ def test_an_unreadable_cache_is_rebuilt(paths, reads):
 def test_no_batches_no_ids_and_no_cache(paths):
     assert len(scored_ids(paths, "id")) == 0
     assert not scored_ids_cache(paths).exists()
+
+
+def test_membership_is_tested_on_the_ids_as_text(paths):
+    _archive(paths, "b1.parquet", [1, 2, 3])
+    _archive(paths, "b2.parquet", ["é", "a-5"])
+    ids = scored_ids(paths, "id")
+    asked = pd.Series(["1", "4", "é", "a-5", "3", "", "2.0", "e"], dtype=object)
+    assert ids.contains(asked).tolist() == [True, False, True, True, True, False, False, False]

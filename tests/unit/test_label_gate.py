@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from mlops_core.config import LabelPolicy
-from mlops_core.label_gate import check_label_file
+from mlops_core.label_gate import IdIndex, check_label_file
 
 pytestmark = pytest.mark.unit
 
-SCORED = pd.Index([str(i) for i in range(100)])
+SCORED = IdIndex(pd.Index([str(i) for i in range(100)]))
 NO_LABELS = pd.Series(dtype=object)
 
 

@@ -118,6 +118,42 @@ def test_stacked_prediction_chunks_do_not_change_the_importance(
     assert chunked == pytest.approx(whole, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    "setup",
+    [
+        REGRESSION,
+        CLASSIFICATION,
+        ("regression", "mae", "sklearn.ensemble.HistGradientBoostingRegressor", {"max_iter": 30}),
+    ],
+    ids=["ridge", "logistic", "hist_gradient_boosting"],
+)
+def test_copies_encoded_block_by_block_predict_as_the_whole_pipeline(setup: tuple) -> None:
+    usecase = _usecase(*setup)
+    frame = _frame(800, classify=setup[0] == "classification")
+    # Missing values, so that the imputers' blocks are exercised too.
+    frame.loc[::7, "weak"] = np.nan
+    frame.loc[::11, "colour"] = None
+    model = train_model(frame, usecase, WINDOW).model
+    x = model_input(frame.iloc[:300], usecase).reset_index(drop=True)
+    rng = np.random.default_rng(1)
+    chunk = [(column, rng.permutation(len(x))) for column in x.columns for _ in range(2)]
+
+    predict = training._shuffled_copies_predictor(model, x, usecase)
+    assert predict.__name__ == "predict_encoded"  # the pipeline's copies are not encoded whole
+    pred, proba = predict(chunk)
+
+    stacked = pd.concat(
+        [x.assign(**{column: x[column].to_numpy()[order]}) for column, order in chunk],
+        ignore_index=True,
+    )
+    whole_pred, whole_proba = training._predict_input(model, stacked, usecase)
+    np.testing.assert_array_equal(pred, whole_pred)
+    if whole_proba is None:
+        assert proba is None
+    else:
+        np.testing.assert_array_equal(proba, whole_proba)
+
+
 def _with_model(usecase: UseCase, **changes: Any) -> UseCase:
     """The use case with some ``model`` settings changed."""
     return usecase.model_copy(update={"model": usecase.model.model_copy(update=changes)})
@@ -204,6 +240,45 @@ def test_the_current_estimate_leaves_out_rows_without_a_usable_prediction(
     else:
         assert perf.current_estimate is not None
         assert perf.current_estimate.rows == len(current) - broken_rows
+
+
+@pytest.mark.parametrize("setup", [REGRESSION, CLASSIFICATION], ids=["dle", "cbpe"])
+def test_estimates_above_the_row_budget_are_computed_on_a_seeded_sample(setup: tuple) -> None:
+    from mlops_core.monitoring import assess_performance
+
+    classify = setup[0] == "classification"
+    usecase = _usecase(*setup)
+    result = train_model(_frame(3000, classify=classify), usecase, WINDOW)
+    labeled = _frame(4000, classify=classify, seed=1)
+    current = _frame(6000, classify=classify, seed=2).drop(columns="y")
+
+    def assess(budget: int):
+        retrain = usecase.retrain.model_copy(update={"estimate_sample_rows": budget})
+        return assess_performance(
+            usecase.model_copy(update={"retrain": retrain}),
+            result.model,
+            0.5,
+            result.estimator,
+            labeled,
+            current,
+            seed=3,
+        )
+
+    whole = assess(10_000)
+    assert whole.current_estimate is not None and whole.current_estimate.sampled_rows is None
+    assert whole.estimated_sampled_rows is None
+
+    sampled = assess(1_000)
+    e = sampled.current_estimate
+    assert e is not None and (e.rows, e.sampled_rows) == (6000, 1000)
+    assert sampled.estimated_sampled_rows == 1000
+    # The realized metric still uses every labeled row.
+    assert sampled.realized == whole.realized
+    # A sample's estimate lands near the whole's, with a wider interval.
+    assert e.low <= whole.current_estimate.value <= e.high
+    assert e.high - e.low > whole.current_estimate.high - whole.current_estimate.low
+    assert whole.estimated_low <= sampled.estimated <= whole.estimated_high
+    assert assess(1_000) == sampled  # seeded
 
 
 def test_a_small_last_period_pulls_earlier_periods_into_the_holdout() -> None:
