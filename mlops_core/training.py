@@ -479,8 +479,10 @@ def _shuffled_copies_predictor(
     transformer that reads the shuffled column, and the last step predicts the
     encoded matrices. A transformer's ``transform`` maps each row on its own, so
     every copy's encoded rows are the ones the whole pipeline would make, and so
-    are the predictions. On 20,000 rows x 25 features, encoding the whole frame
-    was a third of every copy's cost. Any other model predicts the copies whole.
+    are the predictions. Each block is encoded once per chunk, for all of its
+    copies together. On 20,000 rows x 25 features, encoding the whole frame was
+    about a fifth of every copy's cost (1.23x faster); on a few hundred rows
+    the two take the same time. Any other model predicts the copies whole.
     """
     from sklearn.compose import ColumnTransformer
 
@@ -495,27 +497,37 @@ def _shuffled_copies_predictor(
     if not isinstance(prep, ColumnTransformer) or not hasattr(prep, "output_indices_"):
         return predict_whole
     blocks: dict[str, tuple[Any, list[str], slice]] = {}
+    block_of: dict[str, str] = {}
     for name, transformer, columns in prep.transformers_:
         if isinstance(transformer, str) and transformer == "drop":
             continue
         if not hasattr(transformer, "transform") or not all(isinstance(c, str) for c in columns):
             return predict_whole
-        for column in columns:
-            blocks[column] = (transformer, list(columns), prep.output_indices_[name])
+        blocks[name] = (transformer, list(columns), prep.output_indices_[name])
+        block_of.update({column: name for column in columns})
     encoded = prep.transform(x)
     if not isinstance(encoded, np.ndarray) or encoded.dtype.kind not in "fiu":
         return predict_whole
     last = model[-1]
+    rows = len(x)
 
     def predict_encoded(chunk: Sequence[tuple[str, np.ndarray]]):
-        stacked = np.empty((len(chunk) * len(x), encoded.shape[1]), dtype=encoded.dtype)
+        stacked = np.tile(encoded, (len(chunk), 1))
+        # One transform call per block for all of its copies: per copy, the calls'
+        # overhead would dominate on holdouts of a few hundred rows.
+        copies_of: dict[str, list[tuple[int, str, np.ndarray]]] = {}
         for k, (column, order) in enumerate(chunk):
-            copy = stacked[k * len(x) : (k + 1) * len(x)]
-            copy[:] = encoded
-            if column in blocks:  # a column no transformer reads changes nothing
-                transformer, columns, out = blocks[column]
-                shuffled = x[columns].assign(**{column: x[column].to_numpy()[order]})
-                copy[:, out] = transformer.transform(shuffled)
+            if column in block_of:  # a column no transformer reads changes nothing
+                copies_of.setdefault(block_of[column], []).append((k, column, order))
+        for name, copies in copies_of.items():
+            transformer, columns, out = blocks[name]
+            shuffled = pd.concat(
+                [x[columns].assign(**{c: x[c].to_numpy()[order]}) for _, c, order in copies],
+                ignore_index=True,
+            )
+            block = transformer.transform(shuffled)
+            for i, (k, _, _) in enumerate(copies):
+                stacked[k * rows : (k + 1) * rows, out] = block[i * rows : (i + 1) * rows]
         return _predict_input(last, stacked, usecase)
 
     return predict_encoded
