@@ -631,14 +631,14 @@ def _performance_table(o: CycleOutcome, w: Wording) -> list[str]:
     if p.estimated is not None:
         rows.append(
             f"| estimated on the same rows, relationship unchanged ({p.estimate_method}) "
-            f"| {_rows_cell(p.new_labeled_rows, p.estimated_sampled_rows)} | "
+            f"| {p.new_labeled_rows}{sample_note(p.estimated_sampled_rows)} | "
             f"{number(p.estimated)} | [{number(p.estimated_low)}, {number(p.estimated_high)}] |"
         )
     if p.current_estimate is not None:
         e = p.current_estimate
         rows.append(
             f"| estimated on the batch just scored (no labels yet) "
-            f"| {_rows_cell(e.rows, e.sampled_rows)} | "
+            f"| {e.rows}{sample_note(e.sampled_rows)} | "
             f"{number(e.value)} | [{number(e.low)}, {number(e.high)}] |"
         )
     cause = o.retrain.inputs.decay_cause if o.retrain is not None else "unknown"
@@ -648,9 +648,9 @@ def _performance_table(o: CycleOutcome, w: Wording) -> list[str]:
     return rows
 
 
-def _rows_cell(rows: int, sampled_rows: int | None) -> str:
-    """A row count, and the sample an estimate was computed on when it used one."""
-    return str(rows) if sampled_rows is None else f"{rows} (sample of {sampled_rows})"
+def sample_note(sampled_rows: int | None) -> str:
+    """What follows an estimate's row count when it was computed on a sample of them."""
+    return "" if sampled_rows is None else f" (sample of {sampled_rows:,})"
 
 
 def cycle_markdown(o: CycleOutcome, usecase_name: str, w: Wording | None = None) -> str:

@@ -41,6 +41,7 @@ from mlops_core.report import (
     drift_sentence,
     estimate_sentence,
     guardrail_sentence,
+    sample_note,
 )
 from mlops_core.sentences import Numbers, Wording, reason, wording_for
 from tasks.history import ChampionSpan, History, HistoryPoint, RecordedCycle, ReviewQueue
@@ -605,12 +606,10 @@ def _performance_table(cycle: RecordedCycle, w: Wording) -> str:
         r = p.realized
         rows.append(("realized on the newly labeled rows", r.rows, r.value, r.low, r.high))
     if p.estimated is not None:
-        sampled = "" if p.estimated_sampled_rows is None else f", from {p.estimated_sampled_rows:,}"
         rows.append(
             (
-                f"estimated on the same rows, relationship unchanged ({p.estimate_method}"
-                f"{sampled})",
-                p.new_labeled_rows,
+                f"estimated on the same rows, relationship unchanged ({p.estimate_method})",
+                _fmt(p.new_labeled_rows) + sample_note(p.estimated_sampled_rows),
                 p.estimated,
                 p.estimated_low,
                 p.estimated_high,
@@ -618,11 +617,10 @@ def _performance_table(cycle: RecordedCycle, w: Wording) -> str:
         )
     if p.current_estimate is not None:
         e = p.current_estimate
-        sampled = "" if e.sampled_rows is None else f", from {e.sampled_rows:,} of them"
         rows.append(
             (
-                f"estimated on the batch just scored (no labels yet{sampled})",
-                e.rows,
+                "estimated on the batch just scored (no labels yet)",
+                _fmt(e.rows) + sample_note(e.sampled_rows),
                 e.value,
                 e.low,
                 e.high,

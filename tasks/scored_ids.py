@@ -60,7 +60,7 @@ class ScoredIds:
 
     def contains(self, ids: pd.Series) -> np.ndarray:
         """Per id (text), whether it was scored."""
-        text = pa.array(ids.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        text = storage.ids_as_arrow_text(ids)
         return pc.is_in(text, value_set=self._ids).to_numpy(zero_copy_only=False)
 
     def __len__(self) -> int:
@@ -91,13 +91,7 @@ def _write_cache(cache: Path, ids: pa.Array, sources: set[Source]) -> None:
 
 def _ids_of(files: list[Path], id_column: str) -> pa.Array:
     parts = [
-        pa.array(
-            storage.ids_as_text(pd.read_parquet(f, columns=[id_column])[id_column]).to_numpy(
-                dtype=object
-            ),
-            type=pa.string(),
-        )
-        for f in files
+        storage.ids_as_arrow_text(pd.read_parquet(f, columns=[id_column])[id_column]) for f in files
     ]
     return pa.concat_arrays(parts) if parts else pa.array([], type=pa.string())
 

@@ -444,7 +444,7 @@ def _in_pool_order(pool: pd.DataFrame, time_column: str, id_column: str) -> pd.D
     keys = pa.table(
         {
             "period": pool[time_column].to_numpy(),
-            "id": pa.array(pool[id_column].to_numpy(), type=pa.string()),
+            "id": storage.ids_as_arrow_text(pool[id_column]),
         }
     )
     order = pc.sort_indices(keys, sort_keys=[("period", "ascending"), ("id", "ascending")])

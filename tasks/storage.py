@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,9 @@ from pydantic import BaseModel, JsonValue
 
 from mlops_core.config import UseCase, UseCaseError, parse_usecase
 from mlops_core.records import LedgerEntry
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DATA_ROOT_ENV = "MLOPS_HOME"
 DEFAULT_DATA_ROOT = ".mlops"
@@ -496,3 +500,10 @@ def ids_as_text(ids: pd.Series) -> pd.Series:
     if pd.api.types.infer_dtype(ids, skipna=False) == "string":
         return ids
     return ids.astype(str)
+
+
+def ids_as_arrow_text(ids: pd.Series) -> pa.Array:
+    """Ids as an Arrow text array (the ids' text form, as :func:`ids_as_text` gives it)."""
+    import pyarrow as pa
+
+    return pa.array(ids_as_text(ids).to_numpy(dtype=object), type=pa.string(), from_pandas=True)
