@@ -150,7 +150,9 @@ def _validate_and_score(
     guarded = predicted = None
     if champion is not None:
         guarded, predicted = steps.score(rt, frame, champion)
-        steps.write_scored(rt, frame, gate, guarded, champion.version, stage)
+        steps.write_scored(
+            rt, frame, gate, guarded, champion.version, stage, probability=predicted[1]
+        )
     # The guardrail events are sent by the alert policy (_alert_on_guardrails).
     return Scored(path, frame, gate, period, champion, guarded, predicted)
 

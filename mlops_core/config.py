@@ -226,13 +226,14 @@ class ModelConfig(Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters.")
     random_state: int = Field(0, ge=0, description="Seed for training and importance.")
     importance_sample_rows: int = Field(
-        20_000,
+        10_000,
         ge=100,
         le=10_000_000,
         description="Most holdout rows the permutation importance shuffles: a larger "
         "holdout is sampled (seeded by random_state) to this many rows. Its cost is "
         "features x 5 shuffles x these rows predicted: at a million rows, most of a "
-        "retrain. Recorded with each training run.",
+        "retrain; each share is a mean loss over the rows, so its noise shrinks with "
+        "the square root of their number. Recorded with each training run.",
     )
     train_sample_rows: int = Field(
         250_000,

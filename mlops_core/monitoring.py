@@ -22,6 +22,75 @@ from mlops_core.promotion import compare_on_holdout
 from mlops_core.stats import performance_summary, target_association
 from mlops_core.training import Predictions, labeled_rows, predict
 
+#: Columns of a model's served output on labeled rows (``tasks.served_predictions``
+#: reads it back from the predictions and review files), indexed like the rows.
+SERVED_FOUND = "found"
+SERVED_PREDICTION = "prediction"
+SERVED_PROBABILITY = "probability"
+
+
+def predicted_or_served(
+    model: Pipeline, rows: pd.DataFrame, usecase: UseCase, served: pd.DataFrame | None
+) -> Predictions:
+    """The model's output on ``rows``: as served where ``served`` holds it, predicted elsewhere.
+
+    A model's output on a row depends on that row alone, so what the same
+    version served when the row was scored is what predicting it again gives
+    (at a million rows, predicting again was half of a cycle's ``performance``
+    step). ``served`` is the output of that version only; rows it does not hold
+    (scored by another version, or before an output was stored) are predicted.
+
+    Args:
+        model: The model.
+        rows: The rows (any index).
+        usecase: The model's use case (its task).
+        served: Columns :data:`SERVED_FOUND`, :data:`SERVED_PREDICTION` and
+            :data:`SERVED_PROBABILITY`, indexed like (a subset of) ``rows``;
+            None predicts every row.
+
+    Returns:
+        Predictions and, for a classifier, positive-class probabilities, as
+        :func:`mlops_core.training.predict` gives them.
+    """
+    if served is None or rows.empty:
+        return predict(model, rows, usecase)
+    served = served.reindex(rows.index)
+    found = served[SERVED_FOUND].fillna(False).to_numpy(dtype=bool)
+    classifier = usecase.model.task == "classification"
+    with_proba = classifier and hasattr(model, "predict_proba")
+    if with_proba:
+        found &= served[SERVED_PROBABILITY].notna().to_numpy()
+    # Class labels are not merged across two sources (their types may differ):
+    # a classifier's rows are taken as served only when all of them were.
+    if not found.any() or (classifier and not found.all()):
+        return predict(model, rows, usecase)
+    proba = served[SERVED_PROBABILITY].to_numpy(dtype=float) if with_proba else None
+    if classifier:
+        labels = _as_model_classes(model, served[SERVED_PREDICTION].to_numpy())
+        return predict(model, rows, usecase) if labels is None else (labels, proba)
+    pred = served[SERVED_PREDICTION].to_numpy(dtype=float, na_value=np.nan)
+    if not found.all():
+        pred[~found] = predict(model, rows.loc[~found], usecase)[0]
+    return pred, None
+
+
+def _as_model_classes(model: Pipeline, labels: np.ndarray) -> np.ndarray | None:
+    """Stored class labels in the type of the model's classes, None when they are not.
+
+    The files store integer classes as numbers (1.0 for 1): cast back, they
+    compare and count as the model's own output does.
+    """
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return None
+    classes = np.asarray(classes)
+    try:
+        cast = labels.astype(classes.dtype)
+    except (TypeError, ValueError):
+        return None
+    equal = cast == labels if classes.dtype.kind in "biuf" else np.ones(len(cast), dtype=bool)
+    return cast if bool(np.all(equal)) and bool(np.isin(cast, classes).all()) else None
+
 
 def _estimate(
     estimator: PerformanceEstimator,
@@ -97,6 +166,7 @@ def assess_performance(
     *,
     seed: int,
     current_predicted: Predictions | None = None,
+    new_served: pd.DataFrame | None = None,
 ) -> PerformanceSummary:
     """The champion's realized metric on newly labeled rows, and label-free estimates.
 
@@ -112,6 +182,9 @@ def assess_performance(
         seed: Seed of the bootstrap and the estimator's simulation.
         current_predicted: The model's output on ``current`` when it was
             already scored (the batch is then not scored again).
+        new_served: What this model served for ``new_rows`` when their batches
+            were scored (see :func:`predicted_or_served`); those rows are not
+            scored again.
 
     Returns:
         Realized metric with interval and decay; beside it, the estimate on the
@@ -123,7 +196,9 @@ def assess_performance(
     new_rows = labeled_rows(new_rows, usecase.data.target_column)
     on_labeled = None
     # The labeled rows are scored once, for both the realized metric and the estimate.
-    predicted = None if new_rows.empty else predict(model, new_rows, usecase)
+    predicted = (
+        None if new_rows.empty else predicted_or_served(model, new_rows, usecase, new_served)
+    )
     if estimator is not None and predicted is not None:
         on_labeled = _estimate(estimator, model, new_rows, usecase, seed, predicted)
     if predicted is None:

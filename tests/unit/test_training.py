@@ -212,6 +212,76 @@ def test_performance_from_the_scoring_output_equals_scoring_again(setup: tuple) 
     assert reused == rescored
 
 
+def _served(pred: np.ndarray, proba: np.ndarray | None, found: np.ndarray, index: pd.Index):
+    from mlops_core.monitoring import SERVED_FOUND, SERVED_PREDICTION, SERVED_PROBABILITY
+
+    return pd.DataFrame(
+        {
+            SERVED_FOUND: found,
+            SERVED_PREDICTION: pred,
+            SERVED_PROBABILITY: np.full(len(pred), np.nan) if proba is None else proba,
+        },
+        index=index,
+    )
+
+
+@pytest.mark.parametrize("served_share", [1.0, 0.5, 0.0], ids=["all", "half", "none"])
+@pytest.mark.parametrize("setup", [REGRESSION, CLASSIFICATION], ids=["mae", "roc_auc"])
+def test_performance_from_served_outputs_equals_scoring_again(
+    setup: tuple, served_share: float
+) -> None:
+    """The labeled rows' output as served (read back from the predictions files) gives
+    the same summary as scoring them again; rows not served are scored."""
+    from mlops_core.monitoring import assess_performance
+
+    classify = setup[0] == "classification"
+    usecase = _usecase(*setup)
+    result = train_model(_frame(3000, classify=classify), usecase, WINDOW)
+    # A shuffled index, as the labeled rows of a pool are a filtered slice of it.
+    labeled = _frame(600, classify=classify, seed=1).sample(frac=1.0, random_state=4)
+    pred, proba = training.predict(result.model, labeled, usecase)
+    found = np.arange(len(labeled)) < served_share * len(labeled)
+
+    def assess(served: pd.DataFrame | None):
+        return assess_performance(
+            usecase, result.model, 0.5, result.estimator, labeled, None, seed=3, new_served=served
+        )
+
+    rescored = assess(None)
+    assert assess(_served(pred, proba, found, labeled.index)) == rescored
+    # The served values are what is measured: where found, a changed one shows.
+    if not classify and found.any():
+        changed = assess(_served(pred + 1.0, proba, found, labeled.index))
+        assert changed.realized is not None and rescored.realized is not None
+        assert changed.realized.value != rescored.realized.value
+    # Values of rows not found are never read.
+    assert assess(_served(np.roll(pred, 1), proba, np.zeros(len(pred), bool), labeled.index)) == (
+        rescored
+    )
+
+
+def test_integer_classes_stored_as_numbers_are_read_back_as_the_model_gives_them() -> None:
+    from mlops_core.monitoring import predicted_or_served
+
+    usecase = _usecase(*CLASSIFICATION)
+    frame = _frame(3000, classify=True)
+    frame["y"] = (frame["y"] == "UP").astype(int)
+    result = train_model(frame, usecase, WINDOW)
+    labeled = _frame(300, classify=True, seed=1).drop(columns="y")
+    pred, proba = training.predict(result.model, labeled, usecase)
+    assert pred.dtype.kind == "i"
+    everywhere = np.ones(len(pred), dtype=bool)
+    # The guardrails store integer classes as floats (1.0 for 1).
+    served = _served(pred.astype(float), proba, everywhere, labeled.index)
+    got, got_proba = predicted_or_served(result.model, labeled, usecase, served)
+    assert got.dtype == pred.dtype and (got == pred).all()
+    assert np.array_equal(got_proba, proba)
+    # A stored value that is no class of the model's: the rows are scored again.
+    odd = _served(np.where(np.arange(len(pred)) == 0, 7.0, pred), proba, everywhere, labeled.index)
+    again, _ = predicted_or_served(result.model, labeled, usecase, odd)
+    assert (again == pred).all()
+
+
 @pytest.mark.parametrize("broken_rows", [0, 5, 800], ids=["none", "some", "all"])
 def test_the_current_estimate_leaves_out_rows_without_a_usable_prediction(
     broken_rows: int,
