@@ -6,6 +6,8 @@
     uv run python bench/scale.py --skip-evidently-above 100000 --cycle-sizes none
     uv run python bench/scale.py --profile                    # also cProfile the product's steps
     uv run python bench/scale.py --update-readme              # also rewrite the README table
+    uv run python bench/scale.py --sizes 1M --cycle-sizes 1M --retrain-reference \
+        --skip-evidently-above 100000 --no-segments --repeats 1   # the 1M retrain, both budgets
 
 Four cases: 10k, 100k and 1M rows x 25 columns (20 numeric, 5 categorical) and
 100k rows x 100 columns (80 numeric, 20 categorical). Reference and current
@@ -26,7 +28,9 @@ C. two whole ``monitor`` cycles through the real flows (Prefect test harness,
    MLflow on SQLite in a temporary data root): one that skips retraining and one
    that retrains; per-step times come from Prefect's task runs. The time outside
    the statistics is the decision path's; the cycle report, rendered after the
-   commit, is timed apart. At 1M rows this part needs about 5 GB of memory;
+   commit, is timed apart. At 1M rows this part needs about 5 GB of memory.
+   With --retrain-reference the same cycles run again, in their own process,
+   with row budgets that hold every row (the retrain as it was before budgets);
 D. (unless --no-segments) the per-store fits of Walmart store sales on 1 and
    2 Dask workers (``bench/segments.py``, needs ../shared/data).
 
@@ -244,7 +248,17 @@ def retrain_inputs(case: Case) -> tuple[pd.DataFrame, UseCase, Any]:
     return pd.concat(frames, ignore_index=True), build_usecase(case), window
 
 
-def usecase_mapping(case: Case) -> dict[str, Any]:
+#: Row budgets that hold every row of the largest case: a fit, the importance,
+#: the estimator and the label-free estimates see every row, as before budgets.
+EVERY_ROW_MODEL = {
+    "train_sample_rows": 100_000_000,
+    "importance_sample_rows": 10_000_000,
+    "estimator_sample_rows": 10_000_000,
+}
+EVERY_ROW_RETRAIN = {"estimate_sample_rows": 10_000_000}
+
+
+def usecase_mapping(case: Case, *, every_row: bool = False) -> dict[str, Any]:
     """The use case of the synthetic data, as its YAML file would hold it.
 
     Drift as the shipped use cases set it (normed Wasserstein and Jensen-Shannon
@@ -254,6 +268,8 @@ def usecase_mapping(case: Case) -> dict[str, Any]:
     cycle 1 (period 2) is 2 periods old (not over ``max_age_periods``), cycle 2
     (period 3) is 3; drift alone never triggers (limit 1.0), no cooldown or cost.
     A retrain trains on the newest labeled period alone (sliding window of 1).
+    With ``every_row`` the row budgets hold every row (:data:`EVERY_ROW_MODEL`),
+    the reference a retrain with the default budgets is compared with.
     """
     columns: list[dict[str, Any]] = [
         {"name": "row_id", "type": "categorical", "feature": False},
@@ -275,7 +291,7 @@ def usecase_mapping(case: Case) -> dict[str, Any]:
         columns.append(
             {"name": categorical_name(k), "type": "categorical", "categories": list(categories(k))}
         )
-    return {
+    mapping: dict[str, Any] = {
         "name": "scale_bench",
         "description": "Synthetic data of bench/scale.py.",
         "data": {
@@ -327,6 +343,10 @@ def usecase_mapping(case: Case) -> dict[str, Any]:
         },
         "promotion": {"floor": 100.0, "bootstrap_samples": 200},
     }
+    if every_row:
+        mapping["model"].update(EVERY_ROW_MODEL)
+        mapping["retrain"].update(EVERY_ROW_RETRAIN)
+    return mapping
 
 
 def build_usecase(case: Case) -> UseCase:
@@ -793,8 +813,11 @@ def _task_seconds(flow_run_id: Any) -> dict[str, float]:
     return seconds
 
 
-def run_cycles(case: Case, seed: int) -> dict[str, Any]:
-    """Bootstrap on synthetic history, then measure a skipping and a retraining monitor cycle."""
+def run_cycles(case: Case, seed: int, *, every_row: bool = False) -> dict[str, Any]:
+    """Bootstrap on synthetic history, then measure a skipping and a retraining monitor cycle.
+
+    With ``every_row`` the use case's row budgets hold every row (see
+    :func:`usecase_mapping`)."""
     import pandas as pd
     import yaml
     from prefect.testing.utilities import prefect_test_harness
@@ -813,7 +836,9 @@ def run_cycles(case: Case, seed: int) -> dict[str, Any]:
     ):
         root = Path(tmp)
         usecase_path = root / "scale_bench.yaml"
-        usecase_path.write_text(yaml.safe_dump(usecase_mapping(case), sort_keys=False))
+        usecase_path.write_text(
+            yaml.safe_dump(usecase_mapping(case, every_row=every_row), sort_keys=False)
+        )
         paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase_path), root)
 
         def land(period: int, role: str, labels_of: int | None) -> str:
@@ -882,14 +907,17 @@ PREPARE: dict[str, Callable[[Case, int], Callable[[], dict[str, Any]] | str]] = 
     "validation_gx": prepare_validation_gx,
     "validation_floor": prepare_validation_floor,
 }
+#: The whole-cycle steps: with the default row budgets, and with budgets that hold
+#: every row (--retrain-reference).
+CYCLE_STEPS = ("cycle", "cycle_every_row")
 # Steps profiled with --profile: the product's own.
 PROFILED = ("drift_product", "validation_product")
 
 
 def worker(step: str, case: Case, seed: int, repeats: int, budget_s: float, profile: bool) -> dict:
     """Run one step in this (fresh) process and return its figures."""
-    if step == "cycle":
-        return {"output": run_cycles(case, seed)}
+    if step in CYCLE_STEPS:
+        return {"output": run_cycles(case, seed, every_row=step == "cycle_every_row")}
     run = PREPARE[step](case, seed)
     if isinstance(run, str):
         return {"skipped": run}
@@ -976,7 +1004,11 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b <= 0 else a / b
 
 
-def summarise(cases: Mapping[str, dict[str, Any]], cycles: Mapping[str, Any]) -> dict[str, Any]:
+def summarise(
+    cases: Mapping[str, dict[str, Any]],
+    cycles: Mapping[str, Any],
+    cycles_every_row: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Ratios and the issue's targets from the raw step results."""
     per_case: dict[str, Any] = {}
     agree_total = compared_total = 0
@@ -1030,9 +1062,12 @@ def summarise(cases: Mapping[str, dict[str, Any]], cycles: Mapping[str, Any]) ->
     def at(key: str, field: str) -> float | None:
         return per_case.get(key, {}).get(field)
 
-    def cycle(key: str, kind: str, field: str) -> float | None:
-        value = (cycles.get(key) or {}).get("output", {}).get(kind, {}).get(field)
+    def cycle(key: str, kind: str, field: str, runs: Mapping[str, Any] = cycles) -> float | None:
+        value = (runs.get(key) or {}).get("output", {}).get(kind, {}).get(field)
         return None if value is None else float(value)
+
+    retrain_wall = cycle("1M", "retrain", "wall_s")
+    every_row_wall = cycle("1M", "retrain", "wall_s", cycles_every_row or {})
 
     peak, batch = cycle("1M", "no retrain", "peak_mib"), cycle("1M", "no retrain", "batch_mib")
     peak_retrain = cycle("1M", "retrain", "peak_mib")
@@ -1056,6 +1091,9 @@ def summarise(cases: Mapping[str, dict[str, Any]], cycles: Mapping[str, Any]) ->
                 _ratio(peak, batch), "< 3x", lambda v: v < 3, "x"),
         _target("cycle with retrain: peak memory / batch size, 1M",
                 _ratio(peak_retrain, batch), "(no target)", None, "x"),
+        _target("cycle with retrain: wall, 1M", retrain_wall, "< 60 s", lambda v: v < 60, "s"),
+        _target("cycle with retrain: every-row budgets / default budgets, 1M",
+                _ratio(every_row_wall, retrain_wall), "(no target)", None, "x"),
     ]  # fmt: skip
     return {"per_case": per_case, "verdict_agreement": overall, "targets": targets}
 
@@ -1182,16 +1220,21 @@ def report(results: Mapping[str, Any]) -> str:
         )
     )
     rows = []
-    for key, result in cycles.items():
+    every_row = results.get("cycles_every_row") or {}
+    runs = [(key, result, "") for key, result in cycles.items()]
+    runs += [(key, result, ", every row") for key, result in every_row.items()]
+    for key, result, budgets in runs:
         if "error" in result:
-            rows.append([CASES[key].label, "failed", *["-"] * 7, _clean(result["error"])[:80]])
+            rows.append(
+                [CASES[key].label, f"failed{budgets}", *["-"] * 7, _clean(result["error"])[:80]]
+            )
             continue
         for kind in ("no retrain", "retrain"):
             c = result["output"].get(kind, {})
             rows.append(
                 [
                     CASES[key].label,
-                    kind,
+                    kind + budgets,
                     f"{c['wall_s']:.2f} s",
                     f"{c['statistics_s']:.2f} s",
                     f"{c['outside_statistics_s']:.2f} s",
@@ -1208,7 +1251,8 @@ def report(results: Mapping[str, Any]) -> str:
             "return; statistics: the `data drift` and `performance` tasks; outside "
             "statistics: the rest of the decision path, validation, scoring, guardrails, the "
             "label join, recording and Prefect's own overhead; report: the `cycle report` "
-            "task, after the commit):\n\n"
+            'task, after the commit; "every row": the same cycles, bootstrap included, with '
+            "row budgets that hold every row, as before the budgets):\n\n"
             + _markdown(
                 [
                     "rows x cols",
@@ -1399,8 +1443,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="skip the per-store fits on 1 and 2 Dask workers (bench/segments.py)",
     )
+    parser.add_argument(
+        "--retrain-reference",
+        action="store_true",
+        help="also run the cycles with row budgets that hold every row (the retrain's "
+        "reference; about 4 more minutes at 1M rows)",
+    )
     # Internal: the step subprocess.
-    parser.add_argument("--worker", choices=[*PREPARE, "cycle"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=[*PREPARE, *CYCLE_STEPS], help=argparse.SUPPRESS)
     parser.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1450,10 +1500,18 @@ def main(argv: list[str] | None = None) -> int:
         results["cycles"][key] = run_step("cycle", CASES[key], args, repeats=1)
         status = results["cycles"][key].get("error") or "done"
         print(f"{CASES[key].label:>10} cycle{'':<15} {status}", flush=True)
+        if args.retrain_reference:
+            results.setdefault("cycles_every_row", {})[key] = run_step(
+                "cycle_every_row", CASES[key], args, repeats=1
+            )
+            status = results["cycles_every_row"][key].get("error") or "done"
+            print(f"{CASES[key].label:>10} cycle, every row{'':<4} {status}", flush=True)
 
     if args.segments:
         results["segments"] = run_segments(args.timeout)
-    results["summary"] = summarise(results["cases"], results["cycles"])
+    results["summary"] = summarise(
+        results["cases"], results["cycles"], results.get("cycles_every_row")
+    )
     results["total_s"] = time.perf_counter() - started
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["machine"]["host_speed_s_at_end"] = host_speed_seconds()

@@ -44,9 +44,11 @@ def served_predictions(
         ``mlops_core.monitoring.predicted_or_served``: whether the row was found,
         its raw prediction and probability (NaN for a regression or where the
         files hold none; the values of a row not found mean nothing). A row is
-        found only when every stored output of its id by ``version`` agrees (an
-        id scored twice with two outputs, for example in two batches, is left to
-        the model) and the prediction is not missing.
+        found only when its id was stored by ``version`` and by nothing else in
+        the files that may hold the rows' periods: an id scored twice with two
+        outputs, or by two versions (an id reused by a later batch, whose row
+        the pool then holds), is left to the model, as is a missing prediction.
+        Files whose periods all precede the rows' are not read (integer periods).
     """
     missed = pd.DataFrame(
         {
@@ -65,20 +67,21 @@ def served_predictions(
     stored = [
         part
         for file in _scored_files(paths, after)
-        if (part := _read_served(file, data.id_column, version)) is not None
+        if (part := _read_served(file, data.id_column)) is not None
     ]
     if not stored:
         return missed
     served = pd.concat(stored, ignore_index=True) if len(stored) > 1 else stored[0]
     repeated = served["id"].duplicated(keep=False).to_numpy()
     if repeated.any():
-        # The same output stored twice (a batch scored again) is one; an id with two
-        # different outputs (scored in two batches) is ambiguous: the model scores it.
+        # The same output by the same version stored twice (a batch scored again) is
+        # one; an id with two outputs or two versions is ambiguous: the model scores it.
         once = served.loc[repeated].drop_duplicates()
         once = once.loc[~once["id"].duplicated(keep=False).to_numpy()]
         served = pd.concat([served.loc[~repeated], once], ignore_index=True)
-        if served.empty:
-            return missed
+    served = served.loc[(served["model_version"] == version).to_numpy()]
+    if served.empty:
+        return missed
     position = pd.Index(served["id"]).get_indexer(storage.ids_as_text(rows[data.id_column]))
     hit = position >= 0
     taken = np.where(hit, position, 0)
@@ -103,8 +106,8 @@ def _scored_files(paths: UseCasePaths, after: tuple[str, int] | None) -> list[Pa
     return files + storage.parquet_files(paths.review, after=after)
 
 
-def _read_served(file: Path, id_column: str, version: str) -> pd.DataFrame | None:
-    """The rows of one file scored by ``version``: id as text, raw output."""
+def _read_served(file: Path, id_column: str) -> pd.DataFrame | None:
+    """The scored rows of one file: id as text, raw output, model version."""
     import pyarrow.parquet as pq
 
     names = set(pq.ParquetFile(file).schema_arrow.names)
@@ -114,13 +117,13 @@ def _read_served(file: Path, id_column: str, version: str) -> pd.DataFrame | Non
     if "raw_probability" in names:
         wanted.append("raw_probability")
     frame = pd.read_parquet(file, columns=wanted)
-    frame = frame.loc[(frame["model_version"] == version).to_numpy()]
     if frame.empty:
         return None
     out = pd.DataFrame(
         {
             "id": storage.ids_as_text(frame[id_column]).to_numpy(),
             "raw_prediction": frame["raw_prediction"].to_numpy(),
+            "model_version": frame["model_version"].astype(str).to_numpy(),
         }
     )
     if "raw_probability" in frame.columns:

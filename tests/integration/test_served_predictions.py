@@ -119,6 +119,40 @@ def test_an_id_stored_with_two_outputs_is_left_to_the_model(rt: Runtime) -> None
     assert np.array_equal(served[SERVED_PREDICTION].to_numpy(float)[:4], raw[:4])
 
 
+def test_an_id_a_later_batch_reused_under_another_version_is_left_to_the_model(
+    rt: Runtime,
+) -> None:
+    """The pool holds the later batch's row for a reused id: the output version "1"
+    served for the earlier row is not that row's."""
+    d = rt.usecase.data
+    first, first_raw = _score(rt, 20, "1")
+    later = SIM.batch(21)
+    later[d.id_column] = first[d.id_column].to_numpy()
+    later.loc[later.index[-1], d.id_column] = "new-id"  # the earlier batch's last id is not reused
+    later_raw = later["units_last_week"].to_numpy(dtype=float)
+    guarded = apply_guardrails(later_raw, later, rt.usecase.guardrails)
+    gate = GateDecision(
+        action="pass", batch="period_021.csv", batch_sha256="b" * 64, rows=len(later),
+        reasons=(), results=(),
+    )  # fmt: skip
+    steps.write_scored.fn(rt, later, gate, guarded, "2")
+
+    # Rows of both periods: both batches' files are read, and a reused id, stored by
+    # two versions, is found for neither.
+    rows = _labeled(rt, later.iloc[:-1], first.iloc[[-1]])
+    assert not served_predictions(rt.paths, d, rows, "2")[SERVED_FOUND].any()
+    by_first = served_predictions(rt.paths, d, rows, "1")
+    assert by_first[SERVED_FOUND].tolist() == [False] * (len(rows) - 1) + [True]
+    assert by_first[SERVED_PREDICTION].iloc[-1] == first_raw[-1]
+    # Rows of the later period only: the earlier batch's files are pruned by period,
+    # and what version "2" served for those rows is theirs.
+    only_later = _labeled(rt, later)
+    assert not served_predictions(rt.paths, d, only_later, "1")[SERVED_FOUND].any()
+    by_later = served_predictions(rt.paths, d, only_later, "2")
+    assert by_later[SERVED_FOUND].all()
+    assert np.array_equal(by_later[SERVED_PREDICTION].to_numpy(float), later_raw)
+
+
 def test_a_review_release_is_not_a_second_output(rt: Runtime) -> None:
     frame, raw = _score(rt, 20, "1")
     d = rt.usecase.data
