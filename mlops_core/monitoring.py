@@ -88,8 +88,12 @@ def _as_model_classes(model: Pipeline, labels: np.ndarray) -> np.ndarray | None:
         cast = labels.astype(classes.dtype)
     except (TypeError, ValueError):
         return None
-    equal = cast == labels if classes.dtype.kind in "biuf" else np.ones(len(cast), dtype=bool)
-    return cast if bool(np.all(equal)) and bool(np.isin(cast, classes).all()) else None
+    # Compared back to what was stored: a cast that changed a value (1.5 to 1, or
+    # text cut to a fixed width) is no class the model gave.
+    equal = np.asarray(cast == labels)
+    if equal.shape != cast.shape or not bool(equal.all()):
+        return None
+    return cast if bool(np.isin(cast, classes).all()) else None
 
 
 def _estimate(

@@ -282,6 +282,32 @@ def test_integer_classes_stored_as_numbers_are_read_back_as_the_model_gives_them
     assert (again == pred).all()
 
 
+def test_stored_text_classes_that_a_cast_would_change_are_scored_again() -> None:
+    """Classes of fixed-width text (numpy's '<U4'): a stored 'DOWNWARD' cast to '<U4'
+    would read 'DOWN'; compared back with what was stored, it is no class given."""
+    from mlops_core.features import build_pipeline
+    from mlops_core.monitoring import predicted_or_served
+
+    usecase = _usecase(*CLASSIFICATION)
+    frame = _frame(3000, classify=True)
+    model = build_pipeline(usecase).fit(model_input(frame, usecase), frame["y"].to_numpy(str))
+    assert model.classes_.dtype.kind == "U"
+    labeled = _frame(300, classify=True, seed=1).drop(columns="y")
+    pred, proba = training.predict(model, labeled, usecase)
+    everywhere = np.ones(len(pred), dtype=bool)
+    stored = pred.astype(object)
+    got, _ = predicted_or_served(
+        model, labeled, usecase, _served(stored, proba, everywhere, labeled.index)
+    )
+    assert (got == pred).all()
+    # On a row the model calls UP: cut to four characters, DOWNWARD would read DOWN.
+    stored[int(np.flatnonzero(pred == "UP")[0])] = "DOWNWARD"
+    again, _ = predicted_or_served(
+        model, labeled, usecase, _served(stored, proba, everywhere, labeled.index)
+    )
+    assert (again == pred).all()
+
+
 @pytest.mark.parametrize("broken_rows", [0, 5, 800], ids=["none", "some", "all"])
 def test_the_current_estimate_leaves_out_rows_without_a_usable_prediction(
     broken_rows: int,
