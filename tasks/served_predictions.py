@@ -60,10 +60,8 @@ def served_predictions(
     )
     if rows.empty:
         return missed
-    # Footer statistics prune whole files only where the time column is the period
-    # (integer periods), as the labeled pool's reader does.
-    first = int(rows[data.time_column].min())
-    after = None if data.period is not None else (data.time_column, first - 1)
+    # The files that may hold the rows' periods, as the labeled pool reads them.
+    after = storage.later_periods_than(data, int(rows[data.time_column].min()) - 1)
     stored = [
         part
         for file in _scored_files(paths, after)

@@ -393,9 +393,7 @@ def labeled_pool(rt: Runtime, after_period: int | None = None) -> pd.DataFrame:
     if labels.empty:
         return empty
     labeled = pd.Index(labels[d.id_column])
-    # Footer statistics prune whole files only for integer periods: a date column's
-    # statistics are dates (or text), not periods.
-    after = None if after_period is None or d.period is not None else (d.time_column, after_period)
+    after = storage.later_periods_than(d, after_period)
     # Read first: a batch whose labels have not arrived is not read whole.
     keys = [d.id_column] if after_period is None else [d.id_column, d.time_column]
     parts = []

@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, JsonValue
 
-from mlops_core.config import UseCase, UseCaseError, parse_usecase
+from mlops_core.config import DataConfig, UseCase, UseCaseError, parse_usecase
 from mlops_core.records import LedgerEntry
 
 if TYPE_CHECKING:
@@ -464,6 +464,18 @@ def parquet_files(
     if after is None:
         return files
     return [f for f in files if not _all_at_or_below(f, *after)]
+
+
+def later_periods_than(data: DataConfig, after_period: int | None) -> tuple[str, int] | None:
+    """The ``after`` of :func:`parquet_files` that keeps the files of periods after one.
+
+    Footer statistics prune whole files only for integer periods (the time column
+    is the period); a date column's statistics are dates as they arrived, whose
+    order need not be time order, so with ``data.period`` set nothing is pruned.
+    """
+    if after_period is None or data.period is not None:
+        return None
+    return (data.time_column, after_period)
 
 
 def _all_at_or_below(file: Path, column: str, value: int) -> bool:
