@@ -522,51 +522,54 @@ def prepare_drift_product(case: Case, seed: int) -> Callable[[], dict[str, Any]]
     return lambda: _verdicts(compute_drift(reference, current, usecase, importance, seed=0))
 
 
-def prepare_drift_evidently(case: Case, seed: int) -> Callable[[], dict[str, Any]]:
-    """Evidently's DataDriftPreset with the product's methods and thresholds."""
+def evidently_preset_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str]
+) -> dict[str, Any]:
+    """Evidently's DataDriftPreset with the product's methods and thresholds, and its verdicts."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     from tasks.drift import _scores_from_snapshot
 
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+    preset = DataDriftPreset(
+        num_method="wasserstein",
+        cat_method="jensenshannon",
+        num_threshold=0.1,
+        cat_threshold=0.1,
+    )
+    snapshot = Report([preset]).run(
+        current_data=Dataset.from_pandas(current, data_definition=definition),
+        reference_data=Dataset.from_pandas(reference, data_definition=definition),
+    )
+    raw = snapshot.dict()
+    scores = _scores_from_snapshot(raw)
+    # Both methods are effect sizes: Evidently's verdict is score >= threshold
+    # (evidently.legacy.calculations.stattests); its own drifted-column count
+    # is kept to check the verdicts read here against it.
+    count = next(
+        (
+            m["value"]["count"]
+            for m in raw.get("metrics", [])
+            if str(m.get("config", {}).get("type", "")).endswith("DriftedColumnsCount")
+        ),
+        None,
+    )
+    return {
+        "verdicts": {f: scores[f] >= 0.1 for f in scores},
+        "scores": scores,
+        "evidently_drifted_count": count,
+    }
+
+
+def prepare_drift_evidently(case: Case, seed: int) -> Callable[[], dict[str, Any]]:
+    """Evidently's DataDriftPreset with the product's methods and thresholds."""
     numeric, categorical = feature_names(case)
     features = numeric + categorical
     reference = make_frame(case, "reference", seed)[features]
     current = make_frame(case, "current", seed)[features]
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-
-    def run(ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, Any]:
-        preset = DataDriftPreset(
-            num_method="wasserstein",
-            cat_method="jensenshannon",
-            num_threshold=0.1,
-            cat_threshold=0.1,
-        )
-        snapshot = Report([preset]).run(
-            current_data=Dataset.from_pandas(cur, data_definition=definition),
-            reference_data=Dataset.from_pandas(ref, data_definition=definition),
-        )
-        raw = snapshot.dict()
-        scores = _scores_from_snapshot(raw)
-        # Both methods are effect sizes: Evidently's verdict is score >= threshold
-        # (evidently.legacy.calculations.stattests); its own drifted-column count
-        # is kept to check the verdicts read here against it.
-        count = next(
-            (
-                m["value"]["count"]
-                for m in raw.get("metrics", [])
-                if str(m.get("config", {}).get("type", "")).endswith("DriftedColumnsCount")
-            ),
-            None,
-        )
-        return {
-            "verdicts": {f: scores[f] >= 0.1 for f in scores},
-            "scores": scores,
-            "evidently_drifted_count": count,
-        }
-
-    run(reference.iloc[:1000], current.iloc[:1000])
-    return lambda: run(reference, current)
+    evidently_preset_drift(reference.iloc[:1000], current.iloc[:1000], numeric, categorical)
+    return lambda: evidently_preset_drift(reference, current, numeric, categorical)
 
 
 def floor_wasserstein(reference: np.ndarray, current: np.ndarray) -> float:

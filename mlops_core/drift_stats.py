@@ -358,6 +358,41 @@ def _encode(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[np.ndarray,
     return np.column_stack(columns), categorical
 
 
+def domain_sample_positions(
+    reference_rows: int, current_rows: int, seed: int, max_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows :func:`domain_classifier_auc` samples from each side, as sorted positions.
+
+    Both sides get the same number of rows, at most ``max_rows``, drawn without
+    replacement by one seeded generator (reference first). A reader that holds
+    the batch one group of columns at a time takes these current rows from each
+    group, and gives the classifier the rows it would have drawn from the whole
+    batch: it then draws every one of them again.
+
+    Args:
+        reference_rows: Rows of the reference side.
+        current_rows: Rows of the current side.
+        seed: Seed of the draw.
+        max_rows: Most rows from each side.
+
+    Returns:
+        (reference positions, current positions), each sorted.
+
+    Raises:
+        ValueError: Fewer than ``MIN_DOMAIN_ROWS`` rows on a side.
+    """
+    rows = min(reference_rows, current_rows, max_rows)
+    if rows < MIN_DOMAIN_ROWS:
+        raise ValueError(
+            f"domain_classifier_auc needs at least {MIN_DOMAIN_ROWS} rows on each side, "
+            f"got {reference_rows} reference and {current_rows} current"
+        )
+    rng = np.random.default_rng(seed)
+    reference_at = np.sort(rng.choice(reference_rows, rows, False))
+    current_at = np.sort(rng.choice(current_rows, rows, False))
+    return reference_at, current_at
+
+
 def domain_classifier_auc(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -404,15 +439,10 @@ def domain_classifier_auc(
     missing = [c for c in current.columns if c not in reference.columns]
     if missing:
         raise ValueError(f"reference lacks columns: {', '.join(map(str, missing))}")
-    rows = min(len(reference), len(current), max_rows)
-    if rows < MIN_DOMAIN_ROWS:
-        raise ValueError(
-            f"domain_classifier_auc needs at least {MIN_DOMAIN_ROWS} rows on each side, "
-            f"got {len(reference)} reference and {len(current)} current"
-        )
-    rng = np.random.default_rng(seed)
-    ref = reference[list(current.columns)].iloc[np.sort(rng.choice(len(reference), rows, False))]
-    cur = current.iloc[np.sort(rng.choice(len(current), rows, False))]
+    ref_at, cur_at = domain_sample_positions(len(reference), len(current), seed, max_rows)
+    ref = reference[list(current.columns)].iloc[ref_at]
+    cur = current.iloc[cur_at]
+    rows = len(ref_at)
     features, categorical = _encode(ref, cur)
     labels = np.repeat([0, 1], rows)
 

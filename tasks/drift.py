@@ -137,29 +137,64 @@ def compute_drift(
     if sample_rows is not None and len(current) > sample_rows:
         current = current.sample(n=sample_rows, random_state=seed)
 
-    drifts = []
-    for feature in features:
-        values = drift_column(current[feature.name], feature)
-        drifts.append(_feature_drift(feature, profile.features[feature.name], values))
+    drifts = [
+        feature_drift(
+            feature, profile.features[feature.name], drift_column(current[feature.name], feature)
+        )
+        for feature in features
+    ]
+    domain_auc = None
+    if usecase.drift.domain_classifier and reference_sample is not None:
+        ref_rows = drift_frame(reference_sample, features, "reference")
+        cur_rows = drift_frame(current, features, "current")
+        if min(len(ref_rows), len(cur_rows)) >= MIN_DOMAIN_ROWS:
+            domain_auc = domain_classifier_auc(
+                ref_rows, cur_rows, seed=seed, max_rows=usecase.drift.domain_max_rows
+            )
+    return drift_summary(
+        drifts,
+        usecase.drift,
+        importance,
+        profile,
+        current_rows=len(current),
+        current_predictions=current_predictions,
+        domain_auc=domain_auc,
+    )
 
-    policy = usecase.drift
+
+def drift_summary(
+    drifts: Sequence[FeatureDrift],
+    policy: DriftPolicy,
+    importance: Mapping[str, float],
+    profile: ReferenceProfile,
+    *,
+    current_rows: int,
+    current_predictions: np.ndarray | None,
+    domain_auc: float | None,
+) -> DriftSummary:
+    """The summary of per-feature drifts: test verdicts, importance weights, prediction drift.
+
+    Args:
+        drifts: Each model feature's drift (:func:`feature_drift`), in the
+            features' order; tested features' verdicts are decided here, across them.
+        policy: The use case's drift policy (FDR level, domain AUC limit).
+        importance: The champion's permutation importance per feature.
+        profile: The reference profile the features were compared with.
+        current_rows: Rows of the batch compared.
+        current_predictions: The champion's predictions on the batch, if any.
+        domain_auc: The domain classifier's AUC, when it ran.
+
+    Returns:
+        The drift summary.
+    """
     ordered = _apply_test_verdicts(drifts, policy.fdr_alpha)
-    weights = normalised_importance(importance, [f.name for f in features])
+    weights = normalised_importance(importance, [f.feature for f in ordered])
     ordered = [f.model_copy(update={"importance": weights[f.feature]}) for f in ordered]
 
     prediction_drift = None
     if profile.prediction is not None and current_predictions is not None:
         compared = normed_wasserstein(profile.prediction, current_predictions)
         prediction_drift = compared.score if compared is not None else None
-
-    domain_auc = None
-    if policy.domain_classifier and reference_sample is not None:
-        ref_rows = drift_frame(reference_sample, features, "reference")
-        cur_rows = drift_frame(current, features, "current")
-        if min(len(ref_rows), len(cur_rows)) >= MIN_DOMAIN_ROWS:
-            domain_auc = domain_classifier_auc(
-                ref_rows, cur_rows, seed=seed, max_rows=policy.domain_max_rows
-            )
 
     drifted = [f for f in ordered if f.drifted]
     return DriftSummary(
@@ -170,14 +205,24 @@ def compute_drift(
         domain_auc=domain_auc,
         multivariate_drift=None if domain_auc is None else domain_auc > policy.domain_auc_limit,
         reference_rows=profile.rows,
-        current_rows=len(current),
+        current_rows=current_rows,
     )
 
 
-def _feature_drift(
+def feature_drift(
     feature: DriftFeature, profile: FeatureProfile, values: pd.Series
 ) -> FeatureDrift:
-    """One feature's drift against its profile; tested features get their verdict later."""
+    """One feature's drift against its profile; tested features get their verdict later.
+
+    Args:
+        feature: The feature, with the policy's method and threshold.
+        profile: Its reference profile.
+        values: The batch's values, typed for drift (:func:`drift_column`).
+
+    Returns:
+        The feature's drift; a tested feature's ``drifted`` is decided by
+        :func:`drift_summary`, across the tested features.
+    """
     present = _present_count(values)
     if profile.rows == 0 or present == 0:
         # Nothing to compare on one side: losing every value on one side is the

@@ -1,0 +1,388 @@
+"""Drift of a wide batch (1M rows x 1,000 columns): the product beside Evidently, in one run.
+
+    uv run python bench/wide_drift.py            # 1M x 1,000 (about 15 minutes, 16 GB of disk)
+    uv run python bench/wide_drift.py --rows 100k --columns 200  # a quick check
+
+Two Parquet files are written first, a reference and a current batch of the
+case's size (float columns, every 50th a text category; drift planted in every
+10th number and every 4th category), in a temporary folder (``--workdir``), and
+removed at the end. Each step then runs in a fresh process, whose peak memory
+is the kernel's high-water mark of the whole process (imports included):
+
+- ``profile``: the reference profile, read 64 columns at a time
+  (``tasks.columnwise_drift.profile_parquet``; once per model, at training),
+  and the domain classifier's reference sample;
+- ``drift``: the product's drift of the current batch against that profile,
+  64 columns at a time (``compute_parquet_drift``), with the use case's default
+  policy (domain classifier on);
+- ``evidently``: Evidently's DataDriftPreset on a sample it can finish
+  (``--evidently-rows`` rows of the first ``--evidently-columns`` features of
+  both files), timed; its time for the whole case is extrapolated linearly in
+  rows x columns and printed as such. The product's in-memory drift on the same
+  sample gives the verdict agreement;
+- ``same``: the in-memory path (``compute_drift`` on the rows read whole) and
+  the column-group path on the first ``--evidently-columns`` features of every
+  row: the summaries must be equal.
+
+A host-speed line (a fixed one-core workload) comes first and last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from flows.cli import set_environment_defaults  # noqa: E402
+
+# The same process defaults as the `mlops` command (set before the heavy imports).
+set_environment_defaults()
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+GIB = 1024**3
+CATEGORY_EVERY = 50  # every 50th column is a text category
+NUMBER_DRIFT_EVERY = 10  # every 10th number: mean + 0.3 std (normed Wasserstein about 0.3)
+CATEGORY_DRIFT_EVERY = 4  # every 4th category: shares reversed
+ROWS_PER_GROUP = 50_000  # rows generated and written at once
+TARGETS = {"drift_seconds": 120.0, "drift_peak_gib": 4.0}
+
+
+def column_name(j: int) -> str:
+    """Name of the j-th feature column."""
+    return f"c{j:04d}_cat" if j % CATEGORY_EVERY == CATEGORY_EVERY - 1 else f"c{j:04d}"
+
+
+def is_category(j: int) -> bool:
+    """Whether the j-th column is a text category."""
+    return j % CATEGORY_EVERY == CATEGORY_EVERY - 1
+
+
+def build_usecase(columns: int) -> Any:
+    """A regression use case whose features are the first ``columns`` columns."""
+    from mlops_core.config import parse_usecase
+
+    contract = [
+        {"name": "id", "type": "integer", "feature": False},
+        {"name": "period", "type": "integer", "feature": False},
+    ] + [
+        {"name": column_name(j), "type": "categorical" if is_category(j) else "numeric"}
+        for j in range(columns)
+    ]
+    raw = {
+        "name": "wide-drift",
+        "data": {
+            "landing": "landing",
+            "labels": "labels",
+            "id_column": "id",
+            "time_column": "period",
+            "target_column": "y",
+        },
+        "contract": {"columns": contract},
+        "model": {"task": "regression", "estimator": "sklearn.linear_model.Ridge"},
+        "metric": {"primary": "mae"},
+    }
+    return parse_usecase(raw, "wide-drift.yaml")
+
+
+def write_batch(path: Path, rows: int, columns: int, *, drifted: bool, seed: int) -> None:
+    """Write one batch, ``ROWS_PER_GROUP`` rows at a time (one row group each)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    levels = np.array([f"v{i}" for i in range(5)], dtype=object)
+    writer = None
+    try:
+        for start in range(0, rows, ROWS_PER_GROUP):
+            n = min(ROWS_PER_GROUP, rows - start)
+            arrays = {}
+            for j in range(columns):
+                if is_category(j):
+                    shares = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
+                    if drifted and (j // CATEGORY_EVERY) % CATEGORY_DRIFT_EVERY == 0:
+                        shares = shares[::-1]
+                    arrays[column_name(j)] = pa.array(levels[rng.choice(5, n, p=shares)])
+                else:
+                    values = rng.normal(float(j % 7), 1.0 + j % 3, n)
+                    if drifted and j % NUMBER_DRIFT_EVERY == 0:
+                        values += 0.3 * (1.0 + j % 3)
+                    arrays[column_name(j)] = pa.array(values)
+            table = pa.table(arrays)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="none")
+            writer.write_table(table)
+            del table, arrays
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def planted(columns: int) -> set[str]:
+    """The features whose drift was planted."""
+    return {
+        column_name(j)
+        for j in range(columns)
+        if (is_category(j) and (j // CATEGORY_EVERY) % CATEGORY_DRIFT_EVERY == 0)
+        or (not is_category(j) and j % NUMBER_DRIFT_EVERY == 0)
+    }
+
+
+def _peak_gib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / GIB
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+# ------------------------------------------------------------------ steps
+def step_profile(args: argparse.Namespace) -> dict[str, Any]:
+    """The reference profile and the domain classifier's reference sample."""
+    import numpy as np
+    import pandas as pd
+
+    from tasks.columnwise_drift import profile_parquet
+
+    usecase = build_usecase(args.columns)
+    work = Path(args.workdir)
+    started = time.perf_counter()
+    profile = profile_parquet(work / "reference.parquet", usecase)
+    seconds = time.perf_counter() - started
+    (work / "profile.json").write_text(profile.to_json())
+    # What a training run stores for the classifier: a seeded sample of reference rows.
+    rows = usecase.drift.domain_max_rows
+    at = np.sort(np.random.default_rng(0).choice(args.rows, min(rows, args.rows), False))
+    parts = [
+        pd.read_parquet(work / "reference.parquet", columns=names).iloc[at].reset_index(drop=True)
+        for names in _groups(list(usecase.contract.feature_names), 64)
+    ]
+    pd.concat(parts, axis=1).to_parquet(work / "reference_sample.parquet", index=False)
+    return {"seconds": seconds, "peak_gib": _peak_gib()}
+
+
+def _groups(names: list[str], size: int) -> list[list[str]]:
+    return [names[i : i + size] for i in range(0, len(names), size)]
+
+
+def step_drift(args: argparse.Namespace) -> dict[str, Any]:
+    """The product's drift of the current batch, 64 columns at a time."""
+    import pandas as pd
+
+    from mlops_core.reference_profile import ReferenceProfile
+    from tasks.columnwise_drift import compute_parquet_drift
+
+    usecase = build_usecase(args.columns)
+    work = Path(args.workdir)
+    profile = ReferenceProfile.from_json((work / "profile.json").read_text())
+    sample = pd.read_parquet(work / "reference_sample.parquet")
+    importance = dict.fromkeys(usecase.contract.feature_names, 1.0)
+    started = time.perf_counter()
+    summary = compute_parquet_drift(
+        profile, work / "current.parquet", usecase, importance, reference_sample=sample
+    )
+    seconds = time.perf_counter() - started
+    drifted = {f.feature for f in summary.features if f.drifted}
+    want = planted(args.columns)
+    return {
+        "seconds": seconds,
+        "peak_gib": _peak_gib(),
+        "features": len(summary.features),
+        "drifted": len(drifted),
+        "planted_found": len(drifted & want),
+        "planted": len(want),
+        "false_alarms": len(drifted - want),
+        "domain_auc": summary.domain_auc,
+    }
+
+
+def _sample(args: argparse.Namespace, name: str) -> Any:
+    import pandas as pd
+
+    names = list(build_usecase(args.evidently_columns).contract.feature_names)
+    frame = pd.read_parquet(Path(args.workdir) / name, columns=names)
+    return frame.iloc[: args.evidently_rows].reset_index(drop=True)
+
+
+def step_evidently(args: argparse.Namespace) -> dict[str, Any]:
+    """Evidently's DataDriftPreset on a sample, and the product's verdicts on the same rows."""
+    import scale
+
+    from mlops_core.reference_profile import profile_reference
+    from tasks.drift import compute_drift
+
+    usecase = build_usecase(args.evidently_columns)
+    reference, current = _sample(args, "reference.parquet"), _sample(args, "current.parquet")
+    names = list(reference.columns)
+    numeric = [n for n in names if not n.endswith("_cat")]
+    categorical = [n for n in names if n.endswith("_cat")]
+    scale.evidently_preset_drift(reference.iloc[:1000], current.iloc[:1000], numeric, categorical)
+    started = time.perf_counter()
+    vendor = scale.evidently_preset_drift(reference, current, numeric, categorical)
+    seconds = time.perf_counter() - started
+    ours = compute_drift(
+        profile_reference(reference, usecase), current, usecase, dict.fromkeys(names, 1.0)
+    )
+    product = {f.feature: f.drifted for f in ours.features}
+    agree = sum(product[n] == vendor["verdicts"][n] for n in names)
+    return {
+        "seconds": seconds,
+        "peak_gib": _peak_gib(),
+        "agree": agree,
+        "compared": len(names),
+        "largest_score_gap": max(abs(f.score - vendor["scores"][f.feature]) for f in ours.features),
+    }
+
+
+def step_same(args: argparse.Namespace) -> dict[str, Any]:
+    """The in-memory and the column-group paths on every row of the first features."""
+    import pandas as pd
+
+    from mlops_core.reference_profile import profile_reference
+    from tasks.columnwise_drift import compute_parquet_drift
+    from tasks.drift import compute_drift
+
+    usecase = build_usecase(args.evidently_columns)
+    names = list(usecase.contract.feature_names)
+    work = Path(args.workdir)
+    reference = pd.read_parquet(work / "reference.parquet", columns=names)
+    current = pd.read_parquet(work / "current.parquet", columns=names)
+    profile = profile_reference(reference, usecase)
+    sample = reference.sample(n=usecase.drift.domain_max_rows, random_state=0)
+    importance = dict.fromkeys(names, 1.0)
+    whole = compute_drift(profile, current, usecase, importance, reference_sample=sample)
+    del current
+    by_groups = compute_parquet_drift(
+        profile, work / "current.parquet", usecase, importance, reference_sample=sample
+    )
+    return {"equal": whole == by_groups, "features": len(names)}
+
+
+STEPS = {
+    "profile": step_profile,
+    "drift": step_drift,
+    "evidently": step_evidently,
+    "same": step_same,
+}
+
+
+def run_step(step: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one step in a fresh process; return what it printed (one JSON line)."""
+    command = [sys.executable, __file__, "--step", step, "--workdir", args.workdir]
+    command += ["--rows", str(args.rows), "--columns", str(args.columns)]
+    command += ["--evidently-rows", str(args.evidently_rows)]
+    command += ["--evidently-columns", str(args.evidently_columns)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"step {step} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _rows(text: str) -> int:
+    text = text.strip().lower()
+    factor = {"k": 1000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(text.rstrip("km")) * factor
+
+
+def _count(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the batches, run the steps, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=_rows, default=1_000_000)
+    parser.add_argument("--columns", type=int, default=1000)
+    parser.add_argument("--evidently-rows", type=_rows, default=100_000)
+    parser.add_argument("--evidently-columns", type=int, default=100)
+    parser.add_argument("--workdir", help="where the batches go (default: a temporary folder)")
+    parser.add_argument("--step", choices=list(STEPS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.step:
+        print(json.dumps(STEPS[args.step](args)))
+        return 0
+
+    import scale
+
+    print(f"host speed: {scale.host_speed_seconds():.2f} s (fixed one-core workload)")
+    own_folder = args.workdir is None
+    args.workdir = args.workdir or tempfile.mkdtemp(prefix="wide-drift-")
+    work = Path(args.workdir)
+    try:
+        started = time.perf_counter()
+        for name, drifted, seed in (("reference", False, 1), ("current", True, 2)):
+            write_batch(
+                work / f"{name}.parquet", args.rows, args.columns, drifted=drifted, seed=seed
+            )
+        size = (work / "current.parquet").stat().st_size / GIB
+        print(
+            f"wrote two batches of {args.rows:,} rows x {args.columns:,} columns "
+            f"({size:.1f} GiB each on disk) in {time.perf_counter() - started:.0f} s"
+        )
+        results = {step: run_step(step, args) for step in STEPS}
+    finally:
+        if own_folder:
+            shutil.rmtree(work, ignore_errors=True)
+
+    case = f"{_count(args.rows)} x {args.columns:,}"
+    sample = f"{_count(args.evidently_rows)} x {args.evidently_columns:,}"
+    profile, drift, vendor, same = (results[s] for s in STEPS)
+    scale_up = (args.rows / args.evidently_rows) * (args.columns / args.evidently_columns)
+    extrapolated = vendor["seconds"] * scale_up
+    print()
+    print("| step | rows x cols | time | peak memory (process) |")
+    print("|---|---|---|---|")
+    print(
+        f"| reference profile, 64 columns at a time (once per model) | {case} "
+        f"| {profile['seconds']:.1f} s | {profile['peak_gib']:.2f} GiB |"
+    )
+    print(
+        f"| product drift, 64 columns at a time | {case} | {drift['seconds']:.1f} s "
+        f"| {drift['peak_gib']:.2f} GiB |"
+    )
+    print(
+        f"| Evidently DataDriftPreset, measured on a sample | {sample} "
+        f"| {vendor['seconds']:.1f} s | {vendor['peak_gib']:.2f} GiB |"
+    )
+    print(
+        f"| Evidently DataDriftPreset, extrapolated (x{scale_up:.0f}, linear in rows x "
+        f"columns), not measured | {case} | {extrapolated:,.0f} s | - |"
+    )
+    print()
+    print(
+        f"- Extrapolated Evidently / product: {extrapolated / drift['seconds']:.0f}x. "
+        f"Verdicts on the sample, product (in memory) vs Evidently: "
+        f"{vendor['agree']} of {vendor['compared']} agree; largest score gap "
+        f"{vendor['largest_score_gap']:.1e}."
+    )
+    print(
+        f"- Product verdicts on {case}: {drift['drifted']} drifted features, "
+        f"{drift['planted_found']} of the {drift['planted']} planted found, "
+        f"{drift['false_alarms']} false alarms; domain classifier AUC "
+        f"{drift['domain_auc']:.3f}."
+    )
+    print(
+        f"- Same summary, in memory vs 64 columns at a time, on every row of the first "
+        f"{same['features']} features: {'yes' if same['equal'] else 'NO'}."
+    )
+    for key, goal in TARGETS.items():
+        value = drift[key.removeprefix("drift_")]
+        unit = "s" if key.endswith("seconds") else "GiB"
+        status = "met" if value < goal else "not met"
+        print(f"- target {key}: {value:.2f} {unit} < {goal:g} {unit}: {status}")
+    print(f"host speed: {scale.host_speed_seconds():.2f} s (fixed one-core workload)")
+    return 0 if same["equal"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
