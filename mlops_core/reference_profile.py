@@ -349,8 +349,67 @@ def _bin_index(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
     The last edge itself falls in the last bin (closed on the right).
     """
-    idx = np.searchsorted(edges, x, side="right")
+    idx = searchsorted_right(edges, x)
     return np.where(x == edges[-1], edges.size - 1, idx)
+
+
+#: Cells of the lookup grid per edge (:func:`searchsorted_right`).
+_GRID_CELLS_PER_EDGE = 32
+
+#: Values checked first: above this share of misses the grid is not used.
+_GRID_PROBE_VALUES, _GRID_MAX_MISS_SHARE = 2048, 0.25
+
+
+def searchsorted_right(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(edges, x, side="right")``, exactly, faster for many values.
+
+    A batch column of a million values placed among a thousand edges costs
+    numpy's binary search about 60 ms (a branch it mispredicts at every
+    level); it is most of a drift measure's time. Here each value first looks
+    up a guess in a uniform grid over the edges (32 cells per edge: one
+    multiplication and one gather), and the guess ``g`` is kept only where
+    ``edges[g-1] <= x < edges[g]`` holds, which is exactly the condition that
+    makes ``g`` numpy's answer; every other value (in a cell an edge splits,
+    missing, out of range) is searched by numpy. On edges at the quantiles of
+    a bell-shaped feature about 3 values in 100 are searched again. When a
+    probe of the first values finds more misses than a quarter (a feature so
+    skewed that the grid is coarse where the values are), numpy searches all.
+
+    Args:
+        edges: Sorted, unique edges.
+        x: The values (NaN allowed: placed after every edge, as numpy does).
+
+    Returns:
+        For each value, the number of edges at or below it.
+    """
+    x = np.asarray(x, dtype=float)
+    edges = np.asarray(edges, dtype=float)
+    if edges.size < 2 or x.size < 4 * _GRID_PROBE_VALUES:
+        return np.searchsorted(edges, x, side="right")
+    low, high = float(edges[0]), float(edges[-1])
+    cells = _GRID_CELLS_PER_EDGE * edges.size
+    scale = cells / (high - low)
+    if not (np.isfinite(scale) and scale > 0):
+        return np.searchsorted(edges, x, side="right")
+    guess_of_cell = np.searchsorted(edges, low + np.arange(cells) / scale, side="right")
+    # -inf and +inf around the edges: g = 0 and g = len(edges) check one side only.
+    bounds = np.concatenate([[-np.inf], edges, [np.inf]])
+
+    def guesses(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cell = (values - low) * scale
+        np.clip(cell, 0.0, cells - 1.0, out=cell)
+        cell[np.isnan(cell)] = 0.0
+        guess = guess_of_cell[cell.astype(np.intp)]
+        return guess, (bounds[guess] <= values) & (values < bounds[guess + 1])
+
+    _, probe_hits = guesses(x[:_GRID_PROBE_VALUES])
+    if 1.0 - probe_hits.mean() > _GRID_MAX_MISS_SHARE:
+        return np.searchsorted(edges, x, side="right")
+    guess, hit = guesses(x)
+    missed = np.flatnonzero(~hit)
+    if missed.size:
+        guess[missed] = np.searchsorted(edges, x[missed], side="right")
+    return guess
 
 
 def compare(method: str, profile: FeatureProfile, current: Any) -> Comparison:

@@ -1,4 +1,5 @@
-"""The shipped retail use case with some keys changed, and its simulator's weeks landed."""
+"""Use cases for tests: the shipped retail one with some keys changed (its simulator's
+weeks landed), and a small regression one on given feature columns."""
 
 from __future__ import annotations
 
@@ -10,22 +11,28 @@ import yaml
 from flows.demo import SHIPPED_USECASE
 
 
-def write_shipped_variant(folder: Path, changes: dict[str, dict[str, Any]] | None = None) -> Path:
+def write_shipped_variant(
+    folder: Path, changes: dict[str, dict[str, Any]] | None = None, *, cycle_report: bool = False
+) -> Path:
     """Write ``retail_demand.yaml`` into ``folder``: the shipped file, ``changes`` applied.
 
-    The variant keeps the shipped name, folders and model. Its cycle reports are
-    written without Evidently's part (seconds per cycle, no part of a decision;
-    ``tests/flows/test_cycle_report.py`` checks it) unless ``changes`` sets "report".
+    The variant keeps the shipped name, folders and model. It writes no cycle
+    report unless ``cycle_report`` is set (a report is no part of a decision;
+    rendering its charts took a quarter of a demo cycle's time), and a report
+    it writes has no Evidently part (seconds per cycle). The tests that read
+    reports, and those whose point is every file a cycle writes, ask for them;
+    ``tests/flows/test_cycle_report.py`` checks the report itself.
 
     Args:
         folder: Where the file goes (created when missing).
         changes: Section -> keys to set, e.g. ``{"retrain": {"max_age_periods": 4}}``.
+        cycle_report: Write the cycle report after each cycle.
 
     Returns:
         The file written.
     """
     doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
-    doc["report"] = {"evidently": False}
+    doc["report"] = {"evidently": False, "cycle_report": cycle_report}
     for section, keys in (changes or {}).items():
         doc.setdefault(section, {}).update(keys)
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,3 +52,43 @@ def land_weeks(simulator: Any, paths: Any, periods: range) -> None:
     for p in periods:
         simulator.batch(p).to_csv(paths.landing / f"period_{p:03d}.csv", index=False)
         simulator.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
+
+
+def regression_usecase(
+    name: str, features: list[dict[str, Any]], drift: dict[str, Any] | None = None
+) -> Any:
+    """A regression use case (Ridge, mae) on integer ``id`` and ``week`` and ``features``.
+
+    Args:
+        name: The use case's name.
+        features: Contract columns after ``id`` and ``week`` (features unless
+            they say ``"feature": False``).
+        drift: The ``drift`` section, when not the default.
+
+    Returns:
+        The parsed ``UseCase``.
+    """
+    from mlops_core.config import parse_usecase
+
+    raw: dict[str, Any] = {
+        "name": name,
+        "data": {
+            "landing": "landing",
+            "labels": "labels",
+            "id_column": "id",
+            "time_column": "week",
+            "target_column": "y",
+        },
+        "contract": {
+            "columns": [
+                {"name": "id", "type": "integer", "feature": False},
+                {"name": "week", "type": "integer", "feature": False},
+                *features,
+            ]
+        },
+        "model": {"task": "regression", "estimator": "sklearn.linear_model.Ridge"},
+        "metric": {"primary": "mae"},
+    }
+    if drift is not None:
+        raw["drift"] = drift
+    return parse_usecase(raw, f"{name}.yaml")

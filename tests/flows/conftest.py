@@ -32,7 +32,8 @@ def prefect_harness(mlflow_schema_from_a_template: None):
 def bootstrapped_variant():
     """Make a use case from the shipped one with some keys changed, bootstrapped in a root.
 
-    Returns a function ``(root, simulator, changes) -> (usecase path, paths)``:
+    Returns a function ``(root, simulator, changes, *, cycle_report=False) ->
+    (usecase path, paths)``:
     ``changes`` maps a section to the keys to set (e.g. ``{"retrain":
     {"max_age_periods": 4}}``); the simulator's history weeks and their labels
     are landed and the bootstrap flow trains champion version 1.
@@ -44,10 +45,11 @@ def bootstrapped_variant():
     from flows.cycle import bootstrap
     from tasks import storage
 
-    def make(root: Path, simulator, changes: dict) -> tuple[Path, storage.UseCasePaths]:
-        # These tests are not about the cycle report: it is still written, without
-        # Evidently's part (seconds per cycle), unless a test changes "report".
-        usecase = write_shipped_variant(root, changes)
+    def make(
+        root: Path, simulator, changes: dict, *, cycle_report: bool = False
+    ) -> tuple[Path, storage.UseCasePaths]:
+        # No cycle report unless the test reads one (tests/usecase_variant.py).
+        usecase = write_shipped_variant(root, changes, cycle_report=cycle_report)
         paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
         land_weeks(simulator, paths, range(simulator.config.initial_periods))
         out = bootstrap(str(usecase), str(root))

@@ -76,7 +76,7 @@ def _changes() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("reports")
-    usecase, paths = bootstrapped_variant(root, SIM, _changes())
+    usecase, paths = bootstrapped_variant(root, SIM, _changes(), cycle_report=True)
     cycles = {}
     for period in range(FIRST_LIVE, SIM.total_periods):
         SIM.batch(period).to_csv(paths.landing / f"period_{period:03d}.csv", index=False)

@@ -38,9 +38,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module):
     base = tmp_path_factory.mktemp("demo")
     root = base / "home"
     monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
-    # The shipped use case, with its cycle reports written without Evidently's part
-    # (1.5 s a week, no part of any decision): the same name, folders, model and decisions.
-    usecase = write_shipped_variant(base)
+    # The shipped use case, with its cycle reports written (tests below read them)
+    # without Evidently's part (1.5 s a week, no part of any decision): the same
+    # name, folders, model and decisions.
+    usecase = write_shipped_variant(base, cycle_report=True)
     rows = demo(
         data_root=str(root), seed=SEED, live_periods=LIVE_PERIODS, usecase_path=str(usecase)
     )

@@ -45,8 +45,7 @@ def _usecase(root: Path) -> Path:
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root with a bootstrapped champion and the first live labels landed."""
     root = tmp_path_factory.mktemp("faults")
-    # The shipped use case, its cycle reports without Evidently's part (seconds a
-    # cycle; no fault here concerns the report).
+    # The shipped use case without cycle reports (no fault here concerns the report).
     usecase = write_shipped_variant(root)
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
     land_weeks(SIM, paths, range(FIRST_LIVE))

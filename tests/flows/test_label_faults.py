@@ -1,6 +1,6 @@
 """Label faults through the ``monitor`` flow: labels are gated like batches.
 
-One use case (the shipped one, without the report's Evidently part) is
+One use case (the shipped one, without cycle reports) is
 bootstrapped on the simulator's history and its first live week scored, once
 per module; each case works in its own copy of that data root (a copied root is
 a supported move: tests/flows/test_data_root_move.py). Each case lands a faulty

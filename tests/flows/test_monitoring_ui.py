@@ -34,7 +34,9 @@ FIRST_LIVE = SIM.config.initial_periods
 def cycles(tmp_path_factory: pytest.TempPathFactory, bootstrapped_variant) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("ui") / "home"
     # Retrain as soon as the model is two periods old, so the weeks hold a retrain.
-    usecase, paths = bootstrapped_variant(root, SIM, {"retrain": {"max_age_periods": 2}})
+    usecase, paths = bootstrapped_variant(
+        root, SIM, {"retrain": {"max_age_periods": 2}}, cycle_report=True
+    )
     states = []
     for p in range(FIRST_LIVE, SIM.total_periods):
         name = f"period_{p:03d}.csv"

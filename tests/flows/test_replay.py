@@ -41,8 +41,8 @@ CASES = {
 
 
 def _generated_usecase(frame: pd.DataFrame, name: str, folder: Path, case: tuple) -> Path:
-    """The file ``mlops init-usecase`` writes, unedited but for the report's Evidently part
-    (seconds per cycle, no part of a decision)."""
+    """The file ``mlops init-usecase`` writes, unedited but for the cycle report, left
+    out (no part of a decision; tests/flows/test_cycle_report.py checks it)."""
     _, _, target, time, period, id_column, _ = case
     profile = profile_frame(
         frame,
@@ -56,7 +56,7 @@ def _generated_usecase(frame: pd.DataFrame, name: str, folder: Path, case: tuple
     doc = yaml.safe_load(
         render_usecase_yaml(profile.mapping, source_name=f"{name}.csv", notes=profile.notes)
     )
-    doc["report"] = {"evidently": False}
+    doc["report"] = {"cycle_report": False}
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     return path

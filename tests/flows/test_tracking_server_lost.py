@@ -163,8 +163,8 @@ def test_a_cycle_whose_tracking_server_dies_fails_fast_and_a_rerun_finishes_it(
     server: TrackingServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "home"
-    # The shipped use case, its cycle reports without Evidently's part (no part of
-    # what a lost server does to a cycle).
+    # The shipped use case without cycle reports (no part of what a lost server does
+    # to a cycle).
     usecase = write_shipped_variant(tmp_path / "usecase")
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
     land_weeks(SIM, paths, range(FIRST_LIVE))

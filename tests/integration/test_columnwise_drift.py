@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from usecase_variant import regression_usecase
 
-from mlops_core.config import UseCase, parse_usecase
+from mlops_core.config import UseCase
 from mlops_core.reference_profile import profile_reference
 from tasks.columnwise_drift import compute_parquet_drift, parquet_rows, profile_parquet
 from tasks.drift import compute_drift
@@ -22,31 +23,15 @@ COLOURS = ("red", "green", "blue", "grey")
 
 
 def _usecase(*, ks: bool = False) -> UseCase:
-    columns: list[dict[str, Any]] = [
-        {"name": "id", "type": "integer", "feature": False},
-        {"name": "week", "type": "integer", "feature": False},
+    features: list[dict[str, Any]] = [
         *({"name": f"x{j}", "type": "numeric"} for j in range(NUMERIC)),
         {"name": "units", "type": "integer"},
         {"name": "colour", "type": "categorical"},
         {"name": "store", "type": "categorical"},
         {"name": "promo", "type": "boolean"},
     ]
-    raw: dict[str, Any] = {
-        "name": "wide",
-        "data": {
-            "landing": "landing",
-            "labels": "labels",
-            "id_column": "id",
-            "time_column": "week",
-            "target_column": "y",
-        },
-        "contract": {"columns": columns},
-        "model": {"task": "regression", "estimator": "sklearn.linear_model.Ridge"},
-        "metric": {"primary": "mae"},
-    }
-    if ks:
-        raw["drift"] = {"numeric_method": "ks", "numeric_threshold": 0.05}
-    return parse_usecase(raw, "wide.yaml")
+    drift = {"numeric_method": "ks", "numeric_threshold": 0.05} if ks else None
+    return regression_usecase("wide", features, drift)
 
 
 def _frame(seed: int, *, drifted: bool) -> pd.DataFrame:

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import ks_2samp, wasserstein_distance
+from usecase_variant import regression_usecase
 
-from mlops_core.config import UseCase, parse_usecase
+from mlops_core.config import UseCase
 from mlops_core.drift_stats import benjamini_hochberg, category_effect, ks_effect
 from mlops_core.reference_profile import DISCRETE_VALUES
 from tasks.drift import compute_drift, evidently_feature_scores, render_drift_report
@@ -25,28 +26,7 @@ NUMERIC = ("x1", "x2", "x3", "units")
 
 
 def _usecase(columns: list[dict[str, Any]], drift: dict[str, Any] | None = None) -> UseCase:
-    raw: dict[str, Any] = {
-        "name": "drift-demo",
-        "data": {
-            "landing": "landing",
-            "labels": "labels",
-            "id_column": "id",
-            "time_column": "week",
-            "target_column": "y",
-        },
-        "contract": {
-            "columns": [
-                {"name": "id", "type": "integer", "feature": False},
-                {"name": "week", "type": "integer", "feature": False},
-                *columns,
-            ]
-        },
-        "model": {"task": "regression", "estimator": "sklearn.linear_model.Ridge"},
-        "metric": {"primary": "mae"},
-    }
-    if drift is not None:
-        raw["drift"] = drift
-    return parse_usecase(raw, "drift-demo.yaml")
+    return regression_usecase("drift-demo", columns, drift)
 
 
 @pytest.fixture(scope="module")

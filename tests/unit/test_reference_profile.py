@@ -17,6 +17,7 @@ from mlops_core.reference_profile import (
     profile_categorical,
     profile_frame,
     profile_numeric,
+    searchsorted_right,
 )
 
 pytestmark = pytest.mark.unit
@@ -179,3 +180,50 @@ def test_methods_that_do_not_fit_the_feature_or_empty_sides_raise() -> None:
         compare("wasserstein", numbers, [np.nan])
     with pytest.raises(ValueError, match="at least one value"):
         compare("psi", FeatureProfile(kind="continuous", rows=0, missing=3), [1.0])
+
+
+def _quantile_edges(reference: np.ndarray, bins: int = 1000) -> np.ndarray:
+    x = np.sort(reference[np.isfinite(reference)])
+    return np.unique(x[(np.linspace(0.0, 1.0, bins + 1) * (x.size - 1)).round().astype(int)])
+
+
+@pytest.mark.parametrize(
+    "shape", ["normal", "shifted", "lognormal", "uniform wider", "rounded", "edges and specials"]
+)
+def test_the_grid_search_places_every_value_where_numpy_does(shape):
+    rng = np.random.default_rng(11)
+    rows = 50_000
+    reference = rng.normal(0.0, 1.0, rows)
+    current = {
+        "normal": rng.normal(0.0, 1.0, rows),
+        "shifted": rng.normal(0.4, 1.3, rows),
+        "lognormal": rng.lognormal(0.0, 1.5, rows),
+        "uniform wider": rng.uniform(-6.0, 6.0, rows),
+        "rounded": np.round(rng.normal(0.0, 1.0, rows), 2),
+        "edges and specials": rng.normal(0.0, 1.0, rows),
+    }[shape]
+    if shape == "lognormal":
+        reference = rng.lognormal(0.0, 1.5, rows)
+    edges = _quantile_edges(reference)
+    if shape == "edges and specials":
+        # Values exactly on edges, next to them, and missing or infinite ones.
+        at = rng.choice(edges.size, 5000)
+        current[:5000] = edges[at]
+        current[5000:10000] = np.nextafter(edges[at], -np.inf)
+        current[10000:10300] = np.nan
+        current[10300:10400] = np.inf
+        current[10400:10500] = -np.inf
+        rng.shuffle(current)
+
+    got = searchsorted_right(edges, current)
+
+    np.testing.assert_array_equal(got, np.searchsorted(edges, current, side="right"))
+
+
+def test_the_grid_search_is_exact_on_few_edges_and_few_values():
+    rng = np.random.default_rng(3)
+    for edges in (np.array([1.0]), np.array([0.0, 1e-300]), np.array([-1.0, 0.0, 2.0])):
+        for values in (rng.normal(size=10), rng.normal(size=40_000)):
+            np.testing.assert_array_equal(
+                searchsorted_right(edges, values), np.searchsorted(edges, values, side="right")
+            )
