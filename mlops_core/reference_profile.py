@@ -427,22 +427,179 @@ def compare(method: str, profile: FeatureProfile, current: Any) -> Comparison:
         ValueError: An unknown method, a method that does not fit the feature, or
             a side without any value.
     """
-    if method in ("wasserstein", "ks") and not profile.numeric:
-        raise ValueError(f"{method} compares numbers, not categories")
-    if method == "chisquare" and profile.numeric:
-        raise ValueError("chisquare compares categories, not numbers")
-    if method not in ("wasserstein", "ks", "psi", "jensenshannon", "chisquare"):
-        raise ValueError(f"unknown drift method {method!r}")
-    if profile.rows == 0:
-        raise ValueError(f"drift needs at least one value on each side ({method})")
-    if profile.kind == "categorical":
-        return _compare_categories(method, profile, current)
+    return tally_column(method, profile, current).comparison()
+
+
+def tally_column(method: str, profile: FeatureProfile, current: Any) -> BatchTally:
+    """The :class:`BatchTally` of a whole batch column: both passes, in one chunk.
+
+    Raises:
+        ValueError: An unknown method, or a method that does not fit the feature.
+    """
+    tally = BatchTally(method, profile)
+    if profile.kind != "continuous":
+        tally.add(current)
+        return tally
     cur = _finite(current)
-    if cur.size == 0:
-        raise ValueError(f"drift needs at least one value on each side ({method})")
-    if profile.kind == "discrete":
-        return _compare_discrete(method, profile, cur)
-    return _compare_continuous(method, profile, cur)
+    idx = tally._first_pass(cur)
+    if tally.second_pass and profile.rows > 0 and tally.rows > 0:
+        tally._second_pass(cur, idx)
+    return tally
+
+
+class BatchTally:
+    """A batch column's side of one comparison with a profile, summed chunk by chunk.
+
+    What a drift method needs of the batch adds up over chunks of rows: counts
+    per reference bin, value or category, sums per bin, the range. A batch too
+    large to hold is read in chunks: :meth:`add` each, then, when
+    :attr:`second_pass` is set (a continuous feature under ``wasserstein``,
+    ``psi`` or ``jensenshannon``: the spread around the batch's own bin means,
+    or Evidently's histogram over the common range, both known only after the
+    first pass), :meth:`add_again` each, then :meth:`comparison`. One chunk
+    gives exactly :func:`compare`; several give the same counts and sums added
+    in another order (a difference in the last bits of a float).
+
+    Attributes:
+        rows: Values of the batch counted so far (present, finite).
+    """
+
+    def __init__(self, method: str, profile: FeatureProfile) -> None:
+        """Start a tally of ``method`` against ``profile``.
+
+        Raises:
+            ValueError: An unknown method, or a method that does not fit the feature.
+        """
+        if method not in ("wasserstein", "ks", "psi", "jensenshannon", "chisquare"):
+            raise ValueError(f"unknown drift method {method!r}")
+        if method in ("wasserstein", "ks") and not profile.numeric:
+            raise ValueError(f"{method} compares numbers, not categories")
+        if method == "chisquare" and profile.numeric:
+            raise ValueError("chisquare compares categories, not numbers")
+        self.method, self.profile = method, profile
+        self.rows = 0
+        self._value_counts: pd.Series | None = None  # discrete and categorical
+        continuous = profile.kind == "continuous"
+        edges = np.asarray(profile.values if continuous else (), dtype=float)
+        self._edges = edges
+        self._counts = np.zeros(edges.size + 1 if edges.size else 0, dtype=np.int64)
+        self._sums = np.zeros(self._counts.size)
+        self._low, self._high = math.inf, -math.inf
+        self._spread = 0.0
+        self._histogram: np.ndarray | None = None
+        self._passes_seen = 0
+
+    @property
+    def second_pass(self) -> bool:
+        """Whether the chunks must be added again (:meth:`add_again`) before comparing."""
+        return self.profile.kind == "continuous" and self.method != "ks"
+
+    def add(self, values: Any) -> None:
+        """Count one chunk of the batch column (first pass)."""
+        if self.profile.kind == "categorical":
+            chunk = pd.Series(np.asarray(values, dtype=object).ravel(), dtype=object).dropna()
+            self._add_value_counts(chunk.value_counts(dropna=True))
+        elif self.profile.kind == "discrete":
+            cur = _finite(values)
+            self._add_value_counts(pd.Series(cur, dtype=float).value_counts(dropna=True))
+        else:
+            self._first_pass(_finite(values))
+
+    def add_again(self, values: Any) -> None:
+        """Add one chunk again, after every chunk went through :meth:`add` (second pass)."""
+        if not self.second_pass:
+            raise ValueError(f"{self.method} on a {self.profile.kind} feature needs one pass")
+        if self.profile.rows > 0 and self.rows > 0:  # else nothing is compared
+            self._second_pass(_finite(values), None)
+
+    def _add_value_counts(self, counts: pd.Series) -> None:
+        self.rows += int(counts.sum())
+        if self._value_counts is None:
+            self._value_counts = counts.astype(float)
+        else:
+            self._value_counts = self._value_counts.add(counts.astype(float), fill_value=0.0)
+
+    def _first_pass(self, cur: np.ndarray) -> np.ndarray:
+        """Counts and sums per reference bin, and the range, of finite values."""
+        if self._edges.size == 0:  # a reference without values: nothing to bin against
+            self.rows += cur.size
+            return np.zeros(cur.size, dtype=np.intp)
+        idx = _bin_index(cur, self._edges)
+        self.rows += cur.size
+        self._counts += np.bincount(idx, minlength=self._counts.size)
+        if self.method == "wasserstein":
+            self._sums += np.bincount(idx, weights=cur, minlength=self._counts.size)
+        if cur.size:
+            self._low = min(self._low, float(cur.min()))
+            self._high = max(self._high, float(cur.max()))
+        return idx
+
+    def _second_pass(self, cur: np.ndarray, idx: np.ndarray | None) -> None:
+        if self.method == "wasserstein":
+            if idx is None:
+                idx = _bin_index(cur, self._edges)
+            self._spread += float(np.abs(cur - self._bin_means()[idx]).sum())
+            return
+        # PSI and Jensen-Shannon on Evidently's bins: one Sturges histogram over both sides.
+        counts = np.histogram(cur, self._histogram_edges())[0]
+        self._histogram = counts if self._histogram is None else self._histogram + counts
+
+    def _bin_means(self) -> np.ndarray:
+        counts = self._counts.astype(float)
+        return np.divide(self._sums, counts, out=np.zeros_like(self._sums), where=counts > 0)
+
+    def _histogram_edges(self) -> np.ndarray:
+        low = min(self.profile.minimum, self._low)
+        high = max(self.profile.maximum, self._high)
+        return _sturges_edges(low, high, self.profile.rows + self.rows)
+
+    def comparison(self) -> Comparison:
+        """The comparison of every value added with the profile.
+
+        Raises:
+            ValueError: A side without any value.
+        """
+        if self.profile.rows == 0 or self.rows == 0:
+            raise ValueError(f"drift needs at least one value on each side ({self.method})")
+        if self.profile.kind == "categorical":
+            return _compare_categories(self.method, self.profile, self._value_counts)
+        if self.profile.kind == "discrete":
+            return _compare_discrete(self.method, self.profile, self._value_counts)
+        return self._compare_continuous()
+
+    def _compare_continuous(self) -> Comparison:
+        method, profile = self.method, self.profile
+        ref_counts = np.asarray(profile.counts, dtype=float)
+        n, m = profile.rows, self.rows
+        # Bins of the batch: 0 below the reference, 1..k the reference's bins, k+1 above.
+        cur_counts = self._counts.astype(float)
+        nan = math.nan
+        if method == "wasserstein":
+            present = cur_counts > 0
+            cur_means = self._bin_means()
+            ref_spread = float(np.dot(ref_counts, profile.bin_spreads)) / n
+            distance = _weighted_w1(
+                np.asarray(profile.bin_means, dtype=float),
+                ref_counts / n,
+                cur_means[present],
+                cur_counts[present] / m,
+            )
+            norm = _norm(profile)
+            return Comparison(distance / norm, (ref_spread + self._spread / m) / norm, nan, m)
+        if method == "ks":
+            # CDFs at every edge: exact there; between edges off by one bin's share.
+            ref_cdf = np.concatenate([[0.0], np.cumsum(ref_counts) / n])
+            cur_cdf = np.cumsum(cur_counts)[:-1] / m
+            d = float(np.max(np.abs(ref_cdf - cur_cdf)))
+            error = float(max(ref_counts.max() / n, cur_counts[1:-1].max() / m))
+            return Comparison(_ks_p_value(d, n, m), error, d, m)
+        if self._histogram is None:
+            raise ValueError(f"{method} needs the second pass over the batch (add_again)")
+        cur_shares = self._histogram / m
+        ref_cdf = _interpolated_cdf(profile, self._histogram_edges())
+        ref_cdf[-1] = 1.0  # the last edge is the common maximum, and the last bin is closed
+        ref_shares = np.diff(ref_cdf)
+        return Comparison(_binned_score(method, ref_shares, cur_shares), nan, nan, m)
 
 
 def normed_wasserstein(profile: FeatureProfile, current: Any) -> Comparison | None:
@@ -473,46 +630,6 @@ def _weighted_w1(u: np.ndarray, uw: np.ndarray, v: np.ndarray, vw: np.ndarray) -
     signed = np.concatenate([uw, -vw])[order]
     gap = np.cumsum(signed)[:-1]
     return float(np.sum(np.abs(gap) * np.diff(points)))
-
-
-def _compare_continuous(method: str, profile: FeatureProfile, cur: np.ndarray) -> Comparison:
-    edges = np.asarray(profile.values, dtype=float)
-    ref_counts = np.asarray(profile.counts, dtype=float)
-    n, m = profile.rows, cur.size
-    idx = _bin_index(cur, edges)
-    # Bins of the batch: 0 below the reference, 1..k the reference's bins, k+1 above.
-    cur_counts = np.bincount(idx, minlength=edges.size + 1).astype(float)
-    nan = math.nan
-    if method == "wasserstein":
-        cur_sums = np.bincount(idx, weights=cur, minlength=edges.size + 1)
-        present = cur_counts > 0
-        cur_means = np.divide(cur_sums, cur_counts, out=np.zeros_like(cur_sums), where=present)
-        cur_spread = float(np.abs(cur - cur_means[idx]).sum()) / m
-        ref_spread = float(np.dot(ref_counts, profile.bin_spreads)) / n
-        distance = _weighted_w1(
-            np.asarray(profile.bin_means, dtype=float),
-            ref_counts / n,
-            cur_means[present],
-            cur_counts[present] / m,
-        )
-        norm = _norm(profile)
-        return Comparison(distance / norm, (ref_spread + cur_spread) / norm, nan, m)
-    if method == "ks":
-        # CDFs at every edge: exact there; between edges off by one bin's share.
-        ref_cdf = np.concatenate([[0.0], np.cumsum(ref_counts) / n])
-        cur_cdf = np.cumsum(cur_counts)[:-1] / m
-        d = float(np.max(np.abs(ref_cdf - cur_cdf)))
-        error = float(max(ref_counts.max() / n, cur_counts[1:-1].max() / m))
-        return Comparison(_ks_p_value(d, n, m), error, d, m)
-    # PSI and Jensen-Shannon on Evidently's bins: one Sturges histogram over both sides.
-    low = min(profile.minimum, float(cur.min()))
-    high = max(profile.maximum, float(cur.max()))
-    hist_edges = _sturges_edges(low, high, n + m)
-    cur_shares = np.histogram(cur, hist_edges)[0] / m
-    ref_cdf = _interpolated_cdf(profile, hist_edges)
-    ref_cdf[-1] = 1.0  # the last edge is the common maximum, and the last bin is closed
-    ref_shares = np.diff(ref_cdf)
-    return Comparison(_binned_score(method, ref_shares, cur_shares), nan, nan, m)
 
 
 def _sturges_edges(low: float, high: float, size: int) -> np.ndarray:
@@ -553,19 +670,18 @@ def _binned_score(method: str, ref_shares: np.ndarray, cur_shares: np.ndarray) -
 
 
 def _value_counts(
-    ref_values: np.ndarray, ref_counts: np.ndarray, cur: pd.Series
+    ref_values: np.ndarray, ref_counts: np.ndarray, cur_counts: pd.Series
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reference and batch counts over every value seen on either side (reference first)."""
     ref = pd.Series(ref_counts, index=pd.Index(ref_values, dtype=object), dtype=float)
-    both = pd.concat([ref, cur.value_counts(dropna=True).astype(float)], axis=1).fillna(0.0)
+    both = pd.concat([ref, cur_counts.astype(float)], axis=1).fillna(0.0)
     return both.iloc[:, 0].to_numpy(), both.iloc[:, 1].to_numpy(), both.index.to_numpy()
 
 
-def _compare_discrete(method: str, profile: FeatureProfile, cur: np.ndarray) -> Comparison:
-    n, m = profile.rows, cur.size
-    ref_counts, cur_counts, support = _value_counts(
-        profile.values, profile.counts, pd.Series(cur, dtype=float)
-    )
+def _compare_discrete(method: str, profile: FeatureProfile, counts: pd.Series) -> Comparison:
+    """A discrete profile against the batch's count of each finite value."""
+    n, m = profile.rows, int(counts.sum())
+    ref_counts, cur_counts, support = _value_counts(profile.values, profile.counts, counts)
     order = np.argsort(support.astype(float))
     ref_counts, cur_counts = ref_counts[order], cur_counts[order]
     support = support.astype(float)[order]
@@ -580,12 +696,10 @@ def _compare_discrete(method: str, profile: FeatureProfile, cur: np.ndarray) -> 
     return Comparison(_binned_score(method, ref_counts / n, cur_counts / m), 0.0, nan, m)
 
 
-def _compare_categories(method: str, profile: FeatureProfile, current: Any) -> Comparison:
-    cur = pd.Series(np.asarray(current, dtype=object).ravel(), dtype=object).dropna()
-    if cur.empty:
-        raise ValueError(f"drift needs at least one value on each side ({method})")
-    n, m = profile.rows, len(cur)
-    ref_counts, cur_counts, _ = _value_counts(profile.values, profile.counts, cur)
+def _compare_categories(method: str, profile: FeatureProfile, counts: pd.Series) -> Comparison:
+    """A categorical profile against the batch's count of each present category."""
+    n, m = profile.rows, int(counts.sum())
+    ref_counts, cur_counts, _ = _value_counts(profile.values, profile.counts, counts)
     effect = float(0.5 * np.abs(ref_counts / n - cur_counts / m).sum())
     if method == "chisquare":
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -670,8 +784,17 @@ def drift_frame(
     return pd.DataFrame(typed).reset_index(drop=True)
 
 
-def drift_column(series: pd.Series, feature: DriftFeature) -> pd.Series:
-    """One column typed as drift compares it (see :func:`drift_frame`); floats are not copied."""
+def drift_column(
+    series: pd.Series, feature: DriftFeature, *, integral: bool | None = None
+) -> pd.Series:
+    """One column typed as drift compares it (see :func:`drift_frame`); floats are not copied.
+
+    Args:
+        series: The column, or a chunk of its rows.
+        feature: The feature it holds.
+        integral: For a chunk of a float category column, whether every value of
+            the whole column is integral (:func:`category_text`); None: this chunk decides.
+    """
     if feature.kind == "numeric":
         if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             return pd.to_numeric(series, errors="coerce").astype(float)
@@ -679,16 +802,27 @@ def drift_column(series: pd.Series, feature: DriftFeature) -> pd.Series:
     if feature.boolean:
         # 1 == True in a dict lookup: bool, 0/1 and 0.0/1.0 codes all map.
         return series.map({True: "true", False: "false"})
-    return category_text(series)
+    return category_text(series, integral=integral)
 
 
-def category_text(series: pd.Series) -> pd.Series:
-    """Categories as text; integral floats (ints with missing values) as '3', not '3.0'."""
+def all_integral(series: pd.Series) -> bool:
+    """Whether every present value of a float column is integral (ints with missing values)."""
+    finite = series.dropna()
+    return bool((finite == np.floor(finite)).all())
+
+
+def category_text(series: pd.Series, *, integral: bool | None = None) -> pd.Series:
+    """Categories as text; integral floats (ints with missing values) as '3', not '3.0'.
+
+    Args:
+        series: The categories.
+        integral: For floats, whether the whole column is integral (a chunk of
+            rows is typed as its column is); None: decided on ``series``.
+    """
     if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
         return series
     if pd.api.types.is_float_dtype(series):
-        finite = series.dropna()
-        if (finite == np.floor(finite)).all():
+        if all_integral(series) if integral is None else integral:
             series = series.astype("Int64")
     return series.astype(str).where(series.notna(), None)
 

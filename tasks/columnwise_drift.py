@@ -1,4 +1,4 @@
-"""Drift of a wide Parquet batch, read one group of columns at a time.
+"""Drift of a large Parquet batch, read a group of columns, and a chunk of rows, at a time.
 
 A batch of a million rows and a thousand float columns is 8 GB in memory: more
 than a worker should hold to compare it with a reference. Drift is a
@@ -6,15 +6,25 @@ per-feature comparison with the champion's reference profile (histograms and
 counts, ``mlops_core.reference_profile``), so a feature needs only its own
 column: this module reads the batch ``columns_per_read`` columns at a time,
 compares each with its profile and lets the group go, so memory is bounded by
-one group of columns, not by the batch. The summary is built by the same
-functions as the in-memory path (:func:`tasks.drift.feature_drift`,
-:func:`tasks.drift.drift_summary`) and equals :func:`tasks.drift.compute_drift`
-on the same rows, including the domain classifier's AUC: the rows it draws are
-taken from each group as it passes (:func:`mlops_core.drift_stats.domain_sample_positions`).
+one group of columns, not by the batch. With ``rows_per_read`` it also reads
+each group a chunk of rows at a time (a batch too tall to hold a column of),
+adding each chunk to the column's :class:`mlops_core.reference_profile.BatchTally`
+(counts and sums per reference bin, category counts) and, for the methods that
+need it, reading the group a second time. The summary is built by the same
+functions as the in-memory path (:func:`tasks.drift.feature_drift` or
+:func:`tasks.drift.tally_drift`, :func:`tasks.drift.drift_summary`). Read in
+whole columns it equals :func:`tasks.drift.compute_drift` on the same rows,
+including the domain classifier's AUC: the rows it draws are taken from each
+group as it passes (:func:`mlops_core.drift_stats.domain_sample_positions`).
+Read in chunks of rows, the counts are the same and the float sums are added in
+another order: the scores may differ in their last bits, the verdicts do not
+(tested on both kinds of batch).
 
 A batch is one Parquet file or a folder of them (a Parquet dataset, its files in
 the order pyarrow lists them); columns are typed as ``pandas.read_parquet``
-gives them, as the batch reader does.
+gives them, as the batch reader does. A float column of categories is written
+as text the same way in every chunk: whether all its values are integral
+("3", not "3.0") is decided over the whole column first.
 """
 
 from __future__ import annotations
@@ -26,18 +36,20 @@ import numpy as np
 import pandas as pd
 
 from mlops_core.config import UseCase
-from mlops_core.decisions import DriftSummary
+from mlops_core.decisions import DriftSummary, FeatureDrift
 from mlops_core.drift_stats import MIN_DOMAIN_ROWS, domain_classifier_auc, domain_sample_positions
 from mlops_core.reference_profile import (
+    BatchTally,
     DriftFeature,
     ReferenceProfile,
+    all_integral,
     drift_column,
     drift_features,
     drift_frame,
     profile_categorical,
     profile_numeric,
 )
-from tasks.drift import drift_summary, feature_drift
+from tasks.drift import drift_summary, feature_drift, tally_drift
 
 #: Columns read at once by default: 64 float columns of a million rows are 512 MiB.
 COLUMNS_PER_READ = 64
@@ -50,10 +62,10 @@ def parquet_rows(source: str | os.PathLike[str]) -> int:
     return int(ds.dataset(os.fspath(source), format="parquet").count_rows())
 
 
-def _column_groups(
+def _feature_groups(
     source: str | os.PathLike[str], features: Sequence[DriftFeature], columns_per_read: int
-) -> Iterator[tuple[list[DriftFeature], pd.DataFrame]]:
-    """Each group of features with its columns read from ``source`` (and nothing else)."""
+) -> list[list[DriftFeature]]:
+    """The features in groups of ``columns_per_read``, once each is known to be in ``source``."""
     if columns_per_read < 1:
         raise ValueError(f"columns_per_read must be at least 1, got {columns_per_read}")
     import pyarrow.dataset as ds
@@ -62,9 +74,96 @@ def _column_groups(
     missing = [f.name for f in features if f.name not in present]
     if missing:
         raise ValueError(f"current data lacks feature columns: {', '.join(missing)}")
-    for start in range(0, len(features), columns_per_read):
-        group = list(features[start : start + columns_per_read])
+    return [
+        list(features[start : start + columns_per_read])
+        for start in range(0, len(features), columns_per_read)
+    ]
+
+
+def _column_groups(
+    source: str | os.PathLike[str], features: Sequence[DriftFeature], columns_per_read: int
+) -> Iterator[tuple[list[DriftFeature], pd.DataFrame]]:
+    """Each group of features with its columns read from ``source`` (and nothing else)."""
+    for group in _feature_groups(source, features, columns_per_read):
         yield group, pd.read_parquet(source, columns=[f.name for f in group])
+
+
+def _tallied_group(
+    source: str | os.PathLike[str],
+    group: list[DriftFeature],
+    profile: ReferenceProfile,
+    rows_per_read: int,
+    current_at: np.ndarray | None,
+    sampled: dict[str, pd.Series],
+) -> list[FeatureDrift]:
+    """The drift of a group of features read a chunk of rows at a time (one or two passes).
+
+    The domain classifier's rows (``current_at``, positions in the whole batch)
+    are collected into ``sampled`` as the chunks pass.
+    """
+    names = [f.name for f in group]
+    integral = _integral_float_categories(source, group, rows_per_read)
+    tallies = {f.name: BatchTally(f.method, profile.features[f.name]) for f in group}
+    picked: dict[str, list[pd.Series]] = {name: [] for name in names}
+    start = 0
+    for chunk in _row_chunks(source, names, rows_per_read):
+        end = start + len(chunk)
+        inside = None
+        if current_at is not None:
+            lo, hi = np.searchsorted(current_at, [start, end])
+            inside = current_at[lo:hi] - start
+        for feature in group:
+            values = drift_column(chunk[feature.name], feature, integral=integral.get(feature.name))
+            tallies[feature.name].add(values.to_numpy())
+            if inside is not None:
+                picked[feature.name].append(values.iloc[inside])
+        start = end
+    again = [f for f in group if tallies[f.name].second_pass]
+    if again:
+        for chunk in _row_chunks(source, [f.name for f in again], rows_per_read):
+            for feature in again:
+                values = drift_column(chunk[feature.name], feature)
+                tallies[feature.name].add_again(values.to_numpy())
+    if current_at is not None:
+        for name in names:
+            sampled[name] = pd.concat(picked[name], ignore_index=True)
+    return [tally_drift(f, profile.features[f.name], tallies[f.name]) for f in group]
+
+
+def _row_chunks(
+    source: str | os.PathLike[str], names: list[str], rows_per_read: int
+) -> Iterator[pd.DataFrame]:
+    """The columns ``names`` of every row, ``rows_per_read`` rows at a time, in file order."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    for path in ds.dataset(os.fspath(source), format="parquet").files:
+        with pq.ParquetFile(path) as file:
+            for batch in file.iter_batches(batch_size=rows_per_read, columns=names):
+                yield batch.to_pandas()
+
+
+def _integral_float_categories(
+    source: str | os.PathLike[str], group: Sequence[DriftFeature], rows_per_read: int
+) -> dict[str, bool]:
+    """For each float column of categories in ``group``: are all its values integral?"""
+    import pyarrow.dataset as ds
+    import pyarrow.types as pa_types
+
+    schema = ds.dataset(os.fspath(source), format="parquet").schema
+    floats = [
+        f.name
+        for f in group
+        if f.kind == "categorical"
+        and not f.boolean
+        and pa_types.is_floating(schema.field(f.name).type)
+    ]
+    integral = dict.fromkeys(floats, True)
+    if floats:
+        for chunk in _row_chunks(source, floats, rows_per_read):
+            for name in floats:
+                integral[name] = integral[name] and all_integral(chunk[name])
+    return integral
 
 
 def profile_parquet(
@@ -115,13 +214,16 @@ def compute_parquet_drift(
     current_predictions: np.ndarray | None = None,
     seed: int = 0,
     columns_per_read: int = COLUMNS_PER_READ,
+    rows_per_read: int | None = None,
 ) -> DriftSummary:
     """Drift of a Parquet batch against a reference profile, a group of columns at a time.
 
     The same summary as :func:`tasks.drift.compute_drift` on the batch read
     whole (without its ``sample_rows`` option), holding at most
-    ``columns_per_read`` of the batch's columns, plus the domain classifier's
-    sample of rows (at most ``drift.domain_max_rows``), at once.
+    ``columns_per_read`` of the batch's columns (and, with ``rows_per_read``,
+    at most that many of their rows), plus the domain classifier's sample of
+    rows (at most ``drift.domain_max_rows``), at once. In chunks of rows the
+    scores may differ from it in their last bits (float sums in another order).
 
     Args:
         profile: The champion's reference profile.
@@ -133,13 +235,14 @@ def compute_parquet_drift(
         current_predictions: The champion's predictions on the batch.
         seed: Seed of the domain classifier and of its sample.
         columns_per_read: Columns held in memory at once.
+        rows_per_read: Rows of those columns held at once; None: every row.
 
     Returns:
         The drift summary.
 
     Raises:
         ValueError: A feature is missing from the profile or the batch, or
-            ``columns_per_read`` < 1.
+            ``columns_per_read`` or ``rows_per_read`` < 1.
     """
     features = drift_features(usecase)
     absent = [f.name for f in features if f.name not in profile.features]
@@ -154,15 +257,21 @@ def compute_parquet_drift(
             _, current_at = domain_sample_positions(
                 len(reference_rows), rows, seed, policy.domain_max_rows
             )
+    if rows_per_read is not None and rows_per_read < 1:
+        raise ValueError(f"rows_per_read must be at least 1, got {rows_per_read}")
     drifts = []
     sampled: dict[str, pd.Series] = {}
-    for group, frame in _column_groups(source, features, columns_per_read):
-        for feature in group:
-            values = drift_column(frame[feature.name], feature)
-            drifts.append(feature_drift(feature, profile.features[feature.name], values))
-            if current_at is not None:
-                sampled[feature.name] = values.iloc[current_at].reset_index(drop=True)
-        del frame
+    if rows_per_read is None:
+        for group, frame in _column_groups(source, features, columns_per_read):
+            for feature in group:
+                values = drift_column(frame[feature.name], feature)
+                drifts.append(feature_drift(feature, profile.features[feature.name], values))
+                if current_at is not None:
+                    sampled[feature.name] = values.iloc[current_at].reset_index(drop=True)
+            del frame
+    else:
+        for group in _feature_groups(source, features, columns_per_read):
+            drifts += _tallied_group(source, group, profile, rows_per_read, current_at, sampled)
     domain_auc = None
     if current_at is not None and reference_rows is not None:
         # The classifier draws the same positions again from these rows: all of them.

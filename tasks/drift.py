@@ -55,6 +55,7 @@ from mlops_core.drift_stats import (
     normalised_importance,
 )
 from mlops_core.reference_profile import (
+    BatchTally,
     Comparison,
     DriftFeature,
     FeatureProfile,
@@ -225,19 +226,45 @@ def feature_drift(
     """
     present = _present_count(values)
     if profile.rows == 0 or present == 0:
-        # Nothing to compare on one side: losing every value on one side is the
-        # largest possible change, on both sides none.
-        changed = (profile.rows == 0) != (present == 0)
-        return FeatureDrift(
-            feature=feature.name,
-            kind=feature.kind,
-            method=_ALL_MISSING,
-            score=1.0 if changed else 0.0,
-            threshold=feature.threshold,
-            p_value=None,
-            drifted=changed,
-        )
-    result: Comparison = compare(feature.method, profile, values.to_numpy())
+        return _nothing_to_compare(feature, profile, present)
+    return _drift_of(feature, compare(feature.method, profile, values.to_numpy()))
+
+
+def tally_drift(feature: DriftFeature, profile: FeatureProfile, tally: BatchTally) -> FeatureDrift:
+    """One feature's drift from the tally of its batch column (read in chunks of rows).
+
+    Args:
+        feature: The feature, with the policy's method and threshold.
+        profile: Its reference profile (the one ``tally`` compares with).
+        tally: Every chunk of the column added (and added again when the
+            method needs a second pass).
+
+    Returns:
+        As :func:`feature_drift` on the whole column.
+    """
+    if profile.rows == 0 or tally.rows == 0:
+        return _nothing_to_compare(feature, profile, tally.rows)
+    return _drift_of(feature, tally.comparison())
+
+
+def _nothing_to_compare(
+    feature: DriftFeature, profile: FeatureProfile, present: int
+) -> FeatureDrift:
+    # Nothing to compare on one side: losing every value on one side is the
+    # largest possible change, on both sides none.
+    changed = (profile.rows == 0) != (present == 0)
+    return FeatureDrift(
+        feature=feature.name,
+        kind=feature.kind,
+        method=_ALL_MISSING,
+        score=1.0 if changed else 0.0,
+        threshold=feature.threshold,
+        p_value=None,
+        drifted=changed,
+    )
+
+
+def _drift_of(feature: DriftFeature, result: Comparison) -> FeatureDrift:
     error = result.error if np.isfinite(result.error) else None
     if feature.is_test:
         return FeatureDrift(
