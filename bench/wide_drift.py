@@ -345,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="where the batches go (default: a temporary folder)")
     parser.add_argument("--step", choices=list(STEPS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # The sample and the in-memory check take at most the case's columns.
+    args.evidently_columns = min(args.evidently_columns, args.columns)
+    args.same_columns = min(args.same_columns, args.columns)
     if args.step:
         print(json.dumps(STEPS[args.step](args)))
         return 0
