@@ -182,12 +182,28 @@ def _groups(names: list[str], size: int) -> list[list[str]]:
     return [names[i : i + size] for i in range(0, len(names), size)]
 
 
+def chunked_drift(
+    args: argparse.Namespace, profile: Any, usecase: Any, importance: Any, sample: Any
+) -> Any:
+    """The product's drift of the current batch, read as the command line says."""
+    from tasks.columnwise_drift import compute_parquet_drift
+
+    return compute_parquet_drift(
+        profile,
+        Path(args.workdir) / "current.parquet",
+        usecase,
+        importance,
+        reference_sample=sample,
+        columns_per_read=args.columns_per_read,
+        rows_per_read=args.rows_per_read,
+    )
+
+
 def step_drift(args: argparse.Namespace) -> dict[str, Any]:
     """The product's drift of the current batch, a group of columns (and rows) at a time."""
     import pandas as pd
 
     from mlops_core.reference_profile import ReferenceProfile
-    from tasks.columnwise_drift import compute_parquet_drift
 
     usecase = build_usecase(args.columns)
     work = Path(args.workdir)
@@ -195,15 +211,7 @@ def step_drift(args: argparse.Namespace) -> dict[str, Any]:
     sample = pd.read_parquet(work / "reference_sample.parquet")
     importance = dict.fromkeys(usecase.contract.feature_names, 1.0)
     started = time.perf_counter()
-    summary = compute_parquet_drift(
-        profile,
-        work / "current.parquet",
-        usecase,
-        importance,
-        reference_sample=sample,
-        columns_per_read=args.columns_per_read,
-        rows_per_read=args.rows_per_read,
-    )
+    summary = chunked_drift(args, profile, usecase, importance, sample)
     seconds = time.perf_counter() - started
     drifted = {f.feature for f in summary.features if f.drifted}
     want = planted(args.columns)
@@ -264,7 +272,6 @@ def step_same(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
     from mlops_core.reference_profile import profile_reference
-    from tasks.columnwise_drift import compute_parquet_drift
     from tasks.drift import compute_drift
 
     usecase = build_usecase(args.same_columns)
@@ -278,15 +285,7 @@ def step_same(args: argparse.Namespace) -> dict[str, Any]:
     importance = dict.fromkeys(names, 1.0)
     whole = compute_drift(profile, current, usecase, importance, reference_sample=sample)
     del current
-    chunked = compute_parquet_drift(
-        profile,
-        work / "current.parquet",
-        usecase,
-        importance,
-        reference_sample=sample,
-        columns_per_read=args.columns_per_read,
-        rows_per_read=args.rows_per_read,
-    )
+    chunked = chunked_drift(args, profile, usecase, importance, sample)
     pairs = list(zip(whole.features, chunked.features, strict=True))
     return {
         "equal": whole == chunked,

@@ -1,5 +1,5 @@
 """Use cases for tests: the shipped retail one with some keys changed (its simulator's
-weeks landed), and a small regression one on given feature columns."""
+weeks landed), and a small one on given feature columns."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from flows.demo import SHIPPED_USECASE
 
 
 def write_shipped_variant(
@@ -31,6 +29,9 @@ def write_shipped_variant(
     Returns:
         The file written.
     """
+    # Imported here: the unit tests that build a small use case import no flow.
+    from flows.demo import SHIPPED_USECASE
+
     doc = yaml.safe_load(SHIPPED_USECASE.read_text(encoding="utf-8"))
     doc["report"] = {"evidently": False, "cycle_report": cycle_report}
     for section, keys in (changes or {}).items():
@@ -54,22 +55,23 @@ def land_weeks(simulator: Any, paths: Any, periods: range) -> None:
         simulator.labels(p).to_csv(paths.labels / f"labels_{p:03d}.csv", index=False)
 
 
-def regression_usecase(
-    name: str, features: list[dict[str, Any]], drift: dict[str, Any] | None = None
-) -> Any:
-    """A regression use case (Ridge, mae) on integer ``id`` and ``week`` and ``features``.
+def small_usecase_mapping(
+    name: str, features: list[dict[str, Any]], **sections: Any
+) -> dict[str, Any]:
+    """A use-case mapping on integer ``id`` and ``week`` columns and ``features``.
+
+    A regression (Ridge, mae) unless ``sections`` says otherwise.
 
     Args:
         name: The use case's name.
         features: Contract columns after ``id`` and ``week`` (features unless
             they say ``"feature": False``).
-        drift: The ``drift`` section, when not the default.
+        **sections: Top-level sections set in place of the defaults (``model``,
+            ``metric``) or added (``drift``, ``retrain``, ...).
 
     Returns:
-        The parsed ``UseCase``.
+        The mapping, as a use-case file holds it.
     """
-    from mlops_core.config import parse_usecase
-
     raw: dict[str, Any] = {
         "name": name,
         "data": {
@@ -89,6 +91,12 @@ def regression_usecase(
         "model": {"task": "regression", "estimator": "sklearn.linear_model.Ridge"},
         "metric": {"primary": "mae"},
     }
-    if drift is not None:
-        raw["drift"] = drift
-    return parse_usecase(raw, f"{name}.yaml")
+    raw.update(sections)
+    return raw
+
+
+def small_usecase(name: str, features: list[dict[str, Any]], **sections: Any) -> Any:
+    """:func:`small_usecase_mapping`, parsed into a ``UseCase``."""
+    from mlops_core.config import parse_usecase
+
+    return parse_usecase(small_usecase_mapping(name, features, **sections), f"{name}.yaml")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from usecase_variant import regression_usecase
+from usecase_variant import small_usecase
 
 from mlops_core.config import UseCase
 from mlops_core.decisions import DriftSummary
@@ -32,8 +32,11 @@ def _usecase(*, ks: bool = False) -> UseCase:
         {"name": "grade", "type": "categorical"},
         {"name": "promo", "type": "boolean"},
     ]
-    drift = {"numeric_method": "ks", "numeric_threshold": 0.05} if ks else None
-    return regression_usecase("wide", features, drift)
+    if ks:
+        return small_usecase(
+            "wide", features, drift={"numeric_method": "ks", "numeric_threshold": 0.05}
+        )
+    return small_usecase("wide", features)
 
 
 def _frame(seed: int, *, drifted: bool) -> pd.DataFrame:

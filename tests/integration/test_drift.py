@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import ks_2samp, wasserstein_distance
-from usecase_variant import regression_usecase
+from usecase_variant import small_usecase
 
 from mlops_core.config import UseCase
 from mlops_core.drift_stats import benjamini_hochberg, category_effect, ks_effect
@@ -26,7 +26,7 @@ NUMERIC = ("x1", "x2", "x3", "units")
 
 
 def _usecase(columns: list[dict[str, Any]], drift: dict[str, Any] | None = None) -> UseCase:
-    return regression_usecase("drift-demo", columns, drift)
+    return small_usecase("drift-demo", columns, **({"drift": drift} if drift else {}))
 
 
 @pytest.fixture(scope="module")

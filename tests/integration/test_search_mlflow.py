@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from usecase_variant import small_usecase
 
-from mlops_core.config import UseCase, parse_usecase
+from mlops_core.config import UseCase
 from tasks.mlflow_store import ensure_experiment, make_client, settings_for_data_root
 from tasks.search import PARENT_TAG, log_search, run_search, runner_mapper
 
@@ -23,47 +24,32 @@ HGB = "sklearn.ensemble.HistGradientBoostingRegressor"
 
 
 def usecase(trials: int, budget: float) -> UseCase:
-    return parse_usecase(
-        {
-            "name": "search-mlflow",
-            "data": {
-                "landing": "landing",
-                "labels": "labels",
-                "id_column": "id",
-                "time_column": "week",
-                "target_column": "y",
-            },
-            "contract": {
-                "columns": [
-                    {"name": "id", "type": "integer", "feature": False},
-                    {"name": "week", "type": "integer", "feature": False},
-                    {"name": "x", "type": "numeric"},
-                    {"name": "z", "type": "numeric"},
-                    {"name": "colour", "type": "categorical"},
-                ]
-            },
-            "model": {
-                "task": "regression",
-                "estimator": RIDGE,
-                "candidates": [
-                    {
-                        "estimator": RIDGE,
-                        "space": {"alpha": {"low": 0.01, "high": 10, "log": True}},
+    return small_usecase(
+        "search-mlflow",
+        [
+            {"name": "x", "type": "numeric"},
+            {"name": "z", "type": "numeric"},
+            {"name": "colour", "type": "categorical"},
+        ],
+        model={
+            "task": "regression",
+            "estimator": RIDGE,
+            "candidates": [
+                {
+                    "estimator": RIDGE,
+                    "space": {"alpha": {"low": 0.01, "high": 10, "log": True}},
+                },
+                {
+                    "estimator": HGB,
+                    "params": {"early_stopping": False},
+                    "space": {
+                        "max_iter": {"low": 10, "high": 40, "integer": True},
+                        "learning_rate": [0.1, 0.2],
                     },
-                    {
-                        "estimator": HGB,
-                        "params": {"early_stopping": False},
-                        "space": {
-                            "max_iter": {"low": 10, "high": 40, "integer": True},
-                            "learning_rate": [0.1, 0.2],
-                        },
-                    },
-                ],
-                "search": {"budget_seconds": budget, "trials": trials, "folds": 3, "seed": 11},
-            },
-            "metric": {"primary": "mae"},
+                },
+            ],
+            "search": {"budget_seconds": budget, "trials": trials, "folds": 3, "seed": 11},
         },
-        "search-mlflow.yaml",
     )
 
 

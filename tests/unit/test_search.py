@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from usecase_variant import small_usecase
 
-from mlops_core.config import CandidateConfig, SearchRange, UseCase, parse_usecase
+from mlops_core.config import CandidateConfig, SearchRange, UseCase
 from mlops_core.features import build_pipeline, model_input
 from mlops_core.metrics import compute_metric
 from mlops_core.search import (
@@ -34,56 +35,42 @@ RIDGE = "sklearn.linear_model.Ridge"
 TREE = "sklearn.tree.DecisionTreeRegressor"
 HGB = "sklearn.ensemble.HistGradientBoostingRegressor"
 PERIODS = 8
+FEATURES = [
+    {"name": "x", "type": "numeric"},
+    {"name": "z", "type": "numeric"},
+    {"name": "colour", "type": "categorical"},
+]
 
 
 def usecase(trials: int = 6, budget: float = 600.0, seed: int = 0, folds: int = 3) -> UseCase:
-    return parse_usecase(
-        {
-            "name": "search-demo",
-            "data": {
-                "landing": "landing",
-                "labels": "labels",
-                "id_column": "id",
-                "time_column": "week",
-                "target_column": "y",
-            },
-            "contract": {
-                "columns": [
-                    {"name": "id", "type": "integer", "feature": False},
-                    {"name": "week", "type": "integer", "feature": False},
-                    {"name": "x", "type": "numeric"},
-                    {"name": "z", "type": "numeric"},
-                    {"name": "colour", "type": "categorical"},
-                ]
-            },
-            "model": {
-                "task": "regression",
-                "estimator": RIDGE,
-                "candidates": [
-                    {
-                        "estimator": RIDGE,
-                        "space": {"alpha": {"low": 0.01, "high": 10, "log": True}},
-                    },
-                    {
-                        "estimator": TREE,
-                        "params": {"min_samples_leaf": 5},
-                        "space": {
-                            "max_depth": {"low": 2, "high": 8, "integer": True},
-                            "splitter": ["best", "random"],
-                        },
-                    },
-                ],
-                "search": {
-                    "budget_seconds": budget,
-                    "trials": trials,
-                    "folds": folds,
-                    "recent_fold_weight": 2.0,
-                    "seed": seed,
+    return small_usecase(
+        "search-demo",
+        FEATURES,
+        model={
+            "task": "regression",
+            "estimator": RIDGE,
+            "candidates": [
+                {
+                    "estimator": RIDGE,
+                    "space": {"alpha": {"low": 0.01, "high": 10, "log": True}},
                 },
+                {
+                    "estimator": TREE,
+                    "params": {"min_samples_leaf": 5},
+                    "space": {
+                        "max_depth": {"low": 2, "high": 8, "integer": True},
+                        "splitter": ["best", "random"],
+                    },
+                },
+            ],
+            "search": {
+                "budget_seconds": budget,
+                "trials": trials,
+                "folds": folds,
+                "recent_fold_weight": 2.0,
+                "seed": seed,
             },
-            "metric": {"primary": "mae"},
         },
-        "search-demo.yaml",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from usecase_variant import small_usecase_mapping
 
 from mlops_core.config import SearchConfig, SearchRange, UseCaseError, parse_usecase
 
@@ -16,25 +17,11 @@ HGB = "sklearn.ensemble.HistGradientBoostingRegressor"
 
 
 def raw(**model: Any) -> dict[str, Any]:
-    return {
-        "name": "search-demo",
-        "data": {
-            "landing": "landing",
-            "labels": "labels",
-            "id_column": "id",
-            "time_column": "week",
-            "target_column": "y",
-        },
-        "contract": {
-            "columns": [
-                {"name": "id", "type": "integer", "feature": False},
-                {"name": "week", "type": "integer", "feature": False},
-                {"name": "x", "type": "numeric"},
-            ]
-        },
-        "model": {"task": "regression", "estimator": RIDGE, **model},
-        "metric": {"primary": "mae"},
-    }
+    return small_usecase_mapping(
+        "search-demo",
+        [{"name": "x", "type": "numeric"}],
+        model={"task": "regression", "estimator": RIDGE, **model},
+    )
 
 
 CANDIDATES = [

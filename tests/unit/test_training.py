@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.inspection import permutation_importance
+from usecase_variant import small_usecase
 
 from mlops_core import training
-from mlops_core.config import UseCase, parse_usecase
+from mlops_core.config import UseCase
 from mlops_core.decisions import TrainingWindow
 from mlops_core.estimation import estimate_performance
 from mlops_core.features import model_input
@@ -22,31 +23,17 @@ WINDOW = TrainingWindow(kind="expanding", first_period=None, last_period=9)
 
 
 def _usecase(task: str, metric: str, estimator: str, params: dict[str, Any]) -> UseCase:
-    return parse_usecase(
-        {
-            "name": "training-demo",
-            "data": {
-                "landing": "landing",
-                "labels": "labels",
-                "id_column": "id",
-                "time_column": "week",
-                "target_column": "y",
-            },
-            "contract": {
-                "columns": [
-                    {"name": "id", "type": "integer", "feature": False},
-                    {"name": "week", "type": "integer", "feature": False},
-                    {"name": "strong", "type": "numeric"},
-                    {"name": "weak", "type": "numeric"},
-                    {"name": "noise", "type": "numeric"},
-                    {"name": "colour", "type": "categorical"},
-                ]
-            },
-            "model": {"task": task, "estimator": estimator, "params": params},
-            "metric": {"primary": metric},
-            "retrain": {"holdout_periods": 2, "holdout_share": 0.5},
-        },
-        "training-demo.yaml",
+    return small_usecase(
+        "training-demo",
+        [
+            {"name": "strong", "type": "numeric"},
+            {"name": "weak", "type": "numeric"},
+            {"name": "noise", "type": "numeric"},
+            {"name": "colour", "type": "categorical"},
+        ],
+        model={"task": task, "estimator": estimator, "params": params},
+        metric={"primary": metric},
+        retrain={"holdout_periods": 2, "holdout_share": 0.5},
     )
 
 
