@@ -314,6 +314,11 @@ def profile_categorical(values: Any) -> FeatureProfile:
     )
 
 
+def profile_column(values: Any, *, numeric: bool, bins: int = BINS) -> FeatureProfile:
+    """The profile of one reference column typed for drift: numbers or categories."""
+    return profile_numeric(values, bins=bins) if numeric else profile_categorical(values)
+
+
 def profile_frame(
     frame: pd.DataFrame,
     numeric: Mapping[str, bool],
@@ -334,9 +339,7 @@ def profile_frame(
         The profile.
     """
     features = {
-        name: profile_numeric(frame[name], bins=bins)
-        if is_numeric
-        else profile_categorical(frame[name])
+        name: profile_column(frame[name], numeric=is_numeric, bins=bins)
         for name, is_numeric in numeric.items()
     }
     prediction = None if predictions is None else profile_numeric(predictions, bins=bins)
@@ -427,24 +430,7 @@ def compare(method: str, profile: FeatureProfile, current: Any) -> Comparison:
         ValueError: An unknown method, a method that does not fit the feature, or
             a side without any value.
     """
-    return tally_column(method, profile, current).comparison()
-
-
-def tally_column(method: str, profile: FeatureProfile, current: Any) -> BatchTally:
-    """The :class:`BatchTally` of a whole batch column: both passes, in one chunk.
-
-    Raises:
-        ValueError: An unknown method, or a method that does not fit the feature.
-    """
-    tally = BatchTally(method, profile)
-    if profile.kind != "continuous":
-        tally.add(current)
-        return tally
-    cur = _finite(current)
-    idx = tally._first_pass(cur)
-    if tally.second_pass and profile.rows > 0 and tally.rows > 0:
-        tally._second_pass(cur, idx)
-    return tally
+    return BatchTally.of_column(method, profile, current).comparison()
 
 
 class BatchTally:
@@ -489,6 +475,25 @@ class BatchTally:
         self._histogram: np.ndarray | None = None
         self._passes_seen = 0
 
+    @classmethod
+    def of_column(cls, method: str, profile: FeatureProfile, current: Any) -> BatchTally:
+        """The tally of a whole batch column: both passes, in one chunk.
+
+        A continuous feature's values are placed in their bins once, for both passes.
+
+        Raises:
+            ValueError: An unknown method, or a method that does not fit the feature.
+        """
+        tally = cls(method, profile)
+        if profile.kind != "continuous":
+            tally.add(current)
+            return tally
+        cur = _finite(current)
+        idx = tally._first_pass(cur)
+        if tally._compares_again():
+            tally._second_pass(cur, idx)
+        return tally
+
     @property
     def second_pass(self) -> bool:
         """Whether the chunks must be added again (:meth:`add_again`) before comparing."""
@@ -509,8 +514,12 @@ class BatchTally:
         """Add one chunk again, after every chunk went through :meth:`add` (second pass)."""
         if not self.second_pass:
             raise ValueError(f"{self.method} on a {self.profile.kind} feature needs one pass")
-        if self.profile.rows > 0 and self.rows > 0:  # else nothing is compared
+        if self._compares_again():
             self._second_pass(_finite(values), None)
+
+    def _compares_again(self) -> bool:
+        # Without a value on either side nothing is compared (comparison() says so).
+        return self.second_pass and self.profile.rows > 0 and self.rows > 0
 
     def _add_value_counts(self, counts: pd.Series) -> None:
         self.rows += int(counts.sum())

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,7 +48,7 @@ from mlops_core.reference_profile import (
     drift_column,
     drift_features,
     drift_frame,
-    profile_categorical,
+    profile_column,
     profile_numeric,
 )
 from tasks.drift import drift_summary, feature_drift, tally_drift
@@ -55,22 +57,37 @@ from tasks.drift import drift_summary, feature_drift, tally_drift
 COLUMNS_PER_READ = 64
 
 
-def parquet_rows(source: str | os.PathLike[str]) -> int:
-    """Rows of a Parquet file or folder, from the files' footers (no column is read)."""
+@dataclass(frozen=True)
+class _ParquetBatch:
+    """A Parquet file or folder, listed once: its path, files in order, schema and rows."""
+
+    path: str
+    files: tuple[str, ...]
+    schema: Any
+    rows: int
+
+
+def _open(source: str | os.PathLike[str]) -> _ParquetBatch:
     import pyarrow.dataset as ds
 
-    return int(ds.dataset(os.fspath(source), format="parquet").count_rows())
+    dataset = ds.dataset(os.fspath(source), format="parquet")
+    return _ParquetBatch(
+        os.fspath(source), tuple(dataset.files), dataset.schema, int(dataset.count_rows())
+    )
+
+
+def parquet_rows(source: str | os.PathLike[str]) -> int:
+    """Rows of a Parquet file or folder, from the files' footers (no column is read)."""
+    return _open(source).rows
 
 
 def _feature_groups(
-    source: str | os.PathLike[str], features: Sequence[DriftFeature], columns_per_read: int
+    batch: _ParquetBatch, features: Sequence[DriftFeature], columns_per_read: int
 ) -> list[list[DriftFeature]]:
-    """The features in groups of ``columns_per_read``, once each is known to be in ``source``."""
+    """The features in groups of ``columns_per_read``, once each is known to be in ``batch``."""
     if columns_per_read < 1:
         raise ValueError(f"columns_per_read must be at least 1, got {columns_per_read}")
-    import pyarrow.dataset as ds
-
-    present = set(ds.dataset(os.fspath(source), format="parquet").schema.names)
+    present = set(batch.schema.names)
     missing = [f.name for f in features if f.name not in present]
     if missing:
         raise ValueError(f"current data lacks feature columns: {', '.join(missing)}")
@@ -81,15 +98,15 @@ def _feature_groups(
 
 
 def _column_groups(
-    source: str | os.PathLike[str], features: Sequence[DriftFeature], columns_per_read: int
+    batch: _ParquetBatch, features: Sequence[DriftFeature], columns_per_read: int
 ) -> Iterator[tuple[list[DriftFeature], pd.DataFrame]]:
-    """Each group of features with its columns read from ``source`` (and nothing else)."""
-    for group in _feature_groups(source, features, columns_per_read):
-        yield group, pd.read_parquet(source, columns=[f.name for f in group])
+    """Each group of features with its columns read from ``batch`` (and nothing else)."""
+    for group in _feature_groups(batch, features, columns_per_read):
+        yield group, pd.read_parquet(batch.path, columns=[f.name for f in group])
 
 
 def _tallied_group(
-    source: str | os.PathLike[str],
+    batch: _ParquetBatch,
     group: list[DriftFeature],
     profile: ReferenceProfile,
     rows_per_read: int,
@@ -102,11 +119,11 @@ def _tallied_group(
     are collected into ``sampled`` as the chunks pass.
     """
     names = [f.name for f in group]
-    integral = _integral_float_categories(source, group, rows_per_read)
+    integral = _integral_float_categories(batch, group, rows_per_read)
     tallies = {f.name: BatchTally(f.method, profile.features[f.name]) for f in group}
     picked: dict[str, list[pd.Series]] = {name: [] for name in names}
     start = 0
-    for chunk in _row_chunks(source, names, rows_per_read):
+    for chunk in _row_chunks(batch, names, rows_per_read):
         end = start + len(chunk)
         inside = None
         if current_at is not None:
@@ -120,7 +137,7 @@ def _tallied_group(
         start = end
     again = [f for f in group if tallies[f.name].second_pass]
     if again:
-        for chunk in _row_chunks(source, [f.name for f in again], rows_per_read):
+        for chunk in _row_chunks(batch, [f.name for f in again], rows_per_read):
             for feature in again:
                 values = drift_column(chunk[feature.name], feature)
                 tallies[feature.name].add_again(values.to_numpy())
@@ -131,36 +148,33 @@ def _tallied_group(
 
 
 def _row_chunks(
-    source: str | os.PathLike[str], names: list[str], rows_per_read: int
+    batch: _ParquetBatch, names: list[str], rows_per_read: int
 ) -> Iterator[pd.DataFrame]:
     """The columns ``names`` of every row, ``rows_per_read`` rows at a time, in file order."""
-    import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
-    for path in ds.dataset(os.fspath(source), format="parquet").files:
+    for path in batch.files:
         with pq.ParquetFile(path) as file:
             for batch in file.iter_batches(batch_size=rows_per_read, columns=names):
                 yield batch.to_pandas()
 
 
 def _integral_float_categories(
-    source: str | os.PathLike[str], group: Sequence[DriftFeature], rows_per_read: int
+    batch: _ParquetBatch, group: Sequence[DriftFeature], rows_per_read: int
 ) -> dict[str, bool]:
     """For each float column of categories in ``group``: are all its values integral?"""
-    import pyarrow.dataset as ds
     import pyarrow.types as pa_types
 
-    schema = ds.dataset(os.fspath(source), format="parquet").schema
     floats = [
         f.name
         for f in group
         if f.kind == "categorical"
         and not f.boolean
-        and pa_types.is_floating(schema.field(f.name).type)
+        and pa_types.is_floating(batch.schema.field(f.name).type)
     ]
     integral = dict.fromkeys(floats, True)
     if floats:
-        for chunk in _row_chunks(source, floats, rows_per_read):
+        for chunk in _row_chunks(batch, floats, rows_per_read):
             for name in floats:
                 integral[name] = integral[name] and all_integral(chunk[name])
     return integral
@@ -190,18 +204,15 @@ def profile_parquet(
     Raises:
         ValueError: A feature is missing from ``source``, or ``columns_per_read`` < 1.
     """
+    batch = _open(source)
     profiles = {}
-    for group, frame in _column_groups(source, drift_features(usecase), columns_per_read):
+    for group, frame in _column_groups(batch, drift_features(usecase), columns_per_read):
         for feature in group:
             values = drift_column(frame[feature.name], feature)
-            profiles[feature.name] = (
-                profile_numeric(values)
-                if feature.kind == "numeric"
-                else profile_categorical(values)
-            )
+            profiles[feature.name] = profile_column(values, numeric=feature.kind == "numeric")
         del frame
     prediction = None if predictions is None else profile_numeric(predictions)
-    return ReferenceProfile(rows=parquet_rows(source), features=profiles, prediction=prediction)
+    return ReferenceProfile(rows=batch.rows, features=profiles, prediction=prediction)
 
 
 def compute_parquet_drift(
@@ -248,7 +259,8 @@ def compute_parquet_drift(
     absent = [f.name for f in features if f.name not in profile.features]
     if absent:
         raise ValueError(f"reference data lacks feature columns: {', '.join(absent)}")
-    rows = parquet_rows(source)
+    batch = _open(source)
+    rows = batch.rows
     policy = usecase.drift
     reference_rows = current_at = None
     if policy.domain_classifier and reference_sample is not None and rows > 0:
@@ -262,7 +274,7 @@ def compute_parquet_drift(
     drifts = []
     sampled: dict[str, pd.Series] = {}
     if rows_per_read is None:
-        for group, frame in _column_groups(source, features, columns_per_read):
+        for group, frame in _column_groups(batch, features, columns_per_read):
             for feature in group:
                 values = drift_column(frame[feature.name], feature)
                 drifts.append(feature_drift(feature, profile.features[feature.name], values))
@@ -270,8 +282,8 @@ def compute_parquet_drift(
                     sampled[feature.name] = values.iloc[current_at].reset_index(drop=True)
             del frame
     else:
-        for group in _feature_groups(source, features, columns_per_read):
-            drifts += _tallied_group(source, group, profile, rows_per_read, current_at, sampled)
+        for group in _feature_groups(batch, features, columns_per_read):
+            drifts += _tallied_group(batch, group, profile, rows_per_read, current_at, sampled)
     domain_auc = None
     if current_at is not None and reference_rows is not None:
         # The classifier draws the same positions again from these rows: all of them.
