@@ -10,7 +10,7 @@ template = json.load(open("docker/work-pool.json"))
 env = template["variables"]["properties"]["env"]["default"]
 # Secrets go to the server's database from the environment, never to a file.
 for key in ("PREFECT_API_AUTH_STRING", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
-            "MLOPS_ALERT_WEBHOOK_URL"):
+            "MLOPS_ALERT_WEBHOOK_URL", "MLOPS_COORDINATION_URL"):
     env[key] = os.environ.get(key, "")
 fd = os.open("/tmp/work-pool.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 with os.fdopen(fd, "w") as handle:

@@ -2,3 +2,5 @@
 -- stack besides `prefect` (POSTGRES_DB).
 CREATE DATABASE mlflow;
 CREATE DATABASE mlflow_auth;
+-- The product's batch ledger and locks (MLOPS_COORDINATION_URL).
+CREATE DATABASE mlops;

@@ -955,7 +955,7 @@ def up(
     ] = None,
 ) -> None:
     """Start the local stack: PostgreSQL, Prefect and MLflow servers, deployments, a worker."""
-    from flows.stack import StackError
+    from flows.stack import StackError, coordination_export
     from flows.stack import up as stack_up
 
     for usecase in usecases or []:
@@ -978,7 +978,8 @@ def up(
         f"\nPrefect UI:  {where['prefect_ui']}\nMLflow UI:   {where['mlflow']}\n"
         f"Logs:        {where['logs']}\n\nPoint the CLI at the stack:\n"
         f"  export PREFECT_API_URL={where['prefect_api']} MLFLOW_TRACKING_URI={where['mlflow']}"
-        f" MLOPS_HOME={settings.data_root}\nStop it with: mlops down"
+        f" MLOPS_HOME={settings.data_root}\n  {coordination_export(settings)}\n"
+        "Stop it with: mlops down"
     )
 
 

@@ -173,6 +173,7 @@ def _alert_on_guardrails(
     g, gate, version = scored.guarded.summary, scored.gate, scored.champion.version
     decided = alert_state.decide_round(
         rt.paths,
+        rt.coordination.claims,
         rt.usecase.alerts,
         guardrail_conditions(g),
         measured=tuple(AlertKind),
@@ -356,7 +357,7 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> Cycl
     performance and drift; decide whether to retrain; if so train a challenger
     and take it through the promotion gate; record every decision. A second
     process monitoring the same batch (same content, any name) waits for the
-    first and then returns it as a duplicate (``storage.claim_batch``).
+    first and then returns it as a duplicate (the batch's claim, ``tasks.coordination``).
 
     Args:
         usecase_path: The use-case file, relative to the project folder or absolute.
@@ -370,8 +371,7 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> Cycl
     logger = get_run_logger()
     # One cycle per batch across processes: a second monitor of the same batch
     # waits here for the first, then finds its ledger entry.
-    with storage.claim_batch(
-        rt.paths.claims,
+    with rt.coordination.claims.claim(
         sha,
         timeout_seconds=CLAIM_WAIT_SECONDS,
         on_wait=lambda holder: logger.warning(
@@ -560,6 +560,13 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> BootstrapResul
         data_root: Data root (default ``$MLOPS_HOME``).
     """
     rt = open_runtime(usecase_path, data_root)
+    # One bootstrap at a time: a second one waits, then finds the first's champion.
+    with rt.coordination.claims.claim(BOOTSTRAP_SHA, timeout_seconds=CLAIM_WAIT_SECONDS):
+        return _bootstrap(rt)
+
+
+def _bootstrap(rt: Runtime) -> BootstrapResult:
+    """``bootstrap`` under the use case's bootstrap lock."""
     uc = rt.usecase
     ports = commit_ports(rt)
     recorded = commit_protocol.recorded(ports, BOOTSTRAP_SHA, "retrain")
@@ -645,13 +652,12 @@ def _commit_bootstrap_batches(rt: Runtime) -> int:
     committed = 0
     for path in storage.list_files(rt.paths.landing, rt.usecase.data.format):
         sha = storage.file_sha256(path)
-        if sha[:12] not in stored or storage.ledger_entry(rt.paths.ledger, sha) is not None:
+        if sha[:12] not in stored or rt.coordination.ledger.entry(sha) is not None:
             continue
         frame = storage.read_table(path)
         period = steps.batch_period(frame, path, rt.usecase.data)
         storage.move_verified(path, rt.paths.archive, sha)
-        storage.ledger_append(
-            rt.paths.ledger,
+        rt.coordination.ledger.append(
             LedgerEntry(
                 sha256=sha, batch=path.name, period=period, gate="pass", decision="bootstrap"
             ),

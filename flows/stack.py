@@ -4,7 +4,9 @@
 
 1. PostgreSQL (found on the machine, or installed from Debian's ``postgresql``
    package when missing and allowed), initialised once with a generated
-   password, with one database for Prefect and one for MLflow;
+   password, with one database for Prefect, one for MLflow and one for the
+   product's batch ledger and locks (``tasks.coordination``; every process of
+   the stack gets ``MLOPS_COORDINATION_URL``);
 2. the Prefect server on PostgreSQL (http://127.0.0.1:4200 by default);
 3. the MLflow tracking server on PostgreSQL, artifacts in the state folder
    (http://127.0.0.1:5000 by default);
@@ -49,10 +51,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from flows.deploy import WORK_POOL, DeployError
 from flows.deploy import deploy_usecase as deploy_to_pool
 from mlops_core.records import RecordError, StoredRecord
+from tasks.coordination import COORDINATION_URL_ENV
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DB_USER = "mlops"
-DATABASES = ("prefect", "mlflow")
+#: The stack's databases: Prefect's, MLflow's, and the product's ledger and locks
+#: (``tasks.coordination``).
+DATABASES = ("prefect", "mlflow", "mlops")
+#: The database of the ledger and the locks of every use case on the stack.
+COORDINATION_DATABASE = "mlops"
 # PostgreSQL refuses to run as root; a root user runs it as this system user.
 PG_SYSTEM_USER = "postgres"
 
@@ -457,9 +464,24 @@ def base_env(settings: StackSettings) -> dict[str, str]:
             "MLFLOW_DISABLE_TELEMETRY": "true",
         }
     )
+    if "POSTGRES_PASSWORD" in read_secrets(settings.home):
+        # Every worker and flow run of the stack keeps its ledger and locks in
+        # the stack's PostgreSQL, so workers on other machines agree with it.
+        env[COORDINATION_URL_ENV] = database_url(settings, COORDINATION_DATABASE, "psycopg2")
     # A stray PREFECT_HOME or profile must not point the stack at another database.
     env.pop("PREFECT_API_KEY", None)
     return env
+
+
+def coordination_export(settings: StackSettings) -> str:
+    """A shell line that sets ``MLOPS_COORDINATION_URL`` for the stack without showing
+    its password (read from ``secrets.env`` when the line runs)."""
+    secrets_file = settings.home / "secrets.env"
+    return (
+        f'export {COORDINATION_URL_ENV}="postgresql://{DB_USER}:'
+        f"$(sed -n 's/^POSTGRES_PASSWORD=//p' {secrets_file})"
+        f'@{settings.host}:{settings.pg_port}/{COORDINATION_DATABASE}"'
+    )
 
 
 def _start_prefect(settings: StackSettings) -> Service:

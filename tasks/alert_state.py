@@ -21,10 +21,11 @@ from pydantic import ValidationError
 from mlops_core.alerting import AlertCondition, AlertRound, AlertState, decide_alerts
 from mlops_core.config import AlertPolicy
 from tasks import storage
+from tasks.coordination import Claims
 
 log = logging.getLogger(__name__)
 
-#: The name of the lock (in the use case's claims folder) that guards the state file.
+#: The name of the use case's lock that guards the state file.
 STATE_LOCK = "alert_state"
 #: Longest wait for another cycle of the use case deciding its alerts.
 LOCK_WAIT_SECONDS = 600.0
@@ -53,6 +54,7 @@ def write_alert_state(path: Path, state: AlertState) -> None:
 
 def decide_round(
     paths: storage.UseCasePaths,
+    claims: Claims,
     policy: AlertPolicy,
     conditions: Iterable[AlertCondition],
     *,
@@ -63,7 +65,9 @@ def decide_round(
     """Decide one cycle's alerts against the stored state and store the state after them.
 
     Args:
-        paths: The use case's folders (the state file and the claims folder).
+        paths: The use case's folders (the state file).
+        claims: The use case's locks (``Runtime.coordination``): the state is
+            read and written under lock ``STATE_LOCK``.
         policy: The use case's ``alerts:`` rules.
         conditions: The cycle's conditions.
         measured: The kinds the cycle measured.
@@ -74,7 +78,7 @@ def decide_round(
     Returns:
         The decisions and the state; ``replayed`` when the batch was decided before.
     """
-    with storage.claim_batch(paths.claims, STATE_LOCK, timeout_seconds=LOCK_WAIT_SECONDS):
+    with claims.claim(STATE_LOCK, timeout_seconds=LOCK_WAIT_SECONDS):
         state = read_alert_state(paths.alert_state)
         if period is None:
             period = max((b.period for b in state.recent), default=0)

@@ -1,4 +1,4 @@
-"""The real adapters of the commit protocol: MLflow, the ledger file, the batch's files, Prefect.
+"""The real adapters of the commit protocol: MLflow, the batch's files, Prefect.
 
 Each class implements one interface of ``tasks/commit_protocol.py`` for one use
 case's ``Runtime``. Calls that take Prefect's task machinery (the decision
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
-from mlops_core.records import CycleRecord, EventPayload, LedgerEntry
+from mlops_core.records import CycleRecord, EventPayload
 from tasks import decision_store, model_registry, monitoring_history, steps, storage
 from tasks.commit_protocol import CommitPorts, RecordedDecision
 from tasks.model_card import publish_card_for_promotion
@@ -136,21 +136,6 @@ class MlflowRegistry:
         )
 
 
-class LedgerFile:
-    """The use case's ``ledger.jsonl`` (``tasks.storage``)."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-
-    def entry(self, sha256: str) -> LedgerEntry | None:
-        """The batch's ledger line, None when it is not committed."""
-        return storage.ledger_entry(self._path, sha256)
-
-    def append(self, entry: LedgerEntry) -> None:
-        """Append the line, fsynced."""
-        storage.ledger_append(self._path, entry)
-
-
 class BatchFolders:
     """A batch's staging folder, the output folders and the archive of a use case."""
 
@@ -223,7 +208,7 @@ def commit_ports(rt: Runtime) -> CommitPorts:
         usecase=rt.usecase,
         decisions=MlflowDecisionStore(rt),
         registry=MlflowRegistry(rt),
-        ledger=LedgerFile(rt.paths.ledger),
+        ledger=rt.coordination.ledger,
         files=BatchFolders(rt.paths),
         notices=PrefectNotices(rt.name),
         monitoring=MlflowMonitoringHistory(rt),
@@ -232,7 +217,6 @@ def commit_ports(rt: Runtime) -> CommitPorts:
 
 __all__ = [
     "BatchFolders",
-    "LedgerFile",
     "MlflowDecisionStore",
     "MlflowMonitoringHistory",
     "MlflowRegistry",

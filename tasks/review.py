@@ -26,7 +26,6 @@ the review flow wraps them in tasks.
 
 from __future__ import annotations
 
-import fcntl
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,6 +61,8 @@ from tasks.tags import (
 KIND = "review"
 STATE_RECORDED = "recorded"
 STATE_APPLIED = "applied"
+#: Longest wait for another review of the same batch's queue.
+REVIEW_LOCK_SECONDS = 600.0
 
 _RELEASED = re.compile(r"^(?P<batch>.+)\.reviewed-(?P<n>\d+)\.parquet$")
 
@@ -234,7 +235,7 @@ def apply_review(rt: Runtime, request: ReviewRequest) -> ReviewResult:
     """
     batch = request.batch
     read_queue(rt.paths, batch)  # fails early, naming the known queues
-    with _locked(rt.paths, batch):
+    with _locked(rt, batch):
         finished = _finish_recorded(rt, batch)
         earlier = decision_store.find_decision_runs(
             rt.client,
@@ -262,7 +263,7 @@ def apply_review(rt: Runtime, request: ReviewRequest) -> ReviewResult:
             review_id=decision.review_id,
             sequence=sequence,
             released_file=f"{batch}.reviewed-{sequence}.parquet" if sequence else None,
-            batch_sha256=_batch_sha256(rt.paths, batch),
+            batch_sha256=_batch_sha256(rt, batch),
             decision=decision,
         )
         run_id = _record(rt, decision, record)
@@ -287,7 +288,7 @@ def finish_recorded_reviews(rt: Runtime, batch: str | None = None) -> list[str]:
         batches = [b for b in batches if b == batch]
     finished: list[str] = []
     for name in batches:
-        with _locked(rt.paths, name):
+        with _locked(rt, name):
             finished += _finish_recorded(rt, name)
     return finished
 
@@ -378,9 +379,9 @@ def _next_sequence(paths: storage.UseCasePaths, batch: str) -> int:
     return max((n for n, _ in _numbered_releases(paths, batch)), default=0) + 1
 
 
-def _batch_sha256(paths: storage.UseCasePaths, batch: str) -> str | None:
+def _batch_sha256(rt: Runtime, batch: str) -> str | None:
     """Content hash of the batch: from its predictions file, else from the ledger."""
-    predictions = paths.predictions / f"{batch}.parquet"
+    predictions = rt.paths.predictions / f"{batch}.parquet"
     if predictions.exists():
         try:
             column = pd.read_parquet(predictions, columns=["batch_sha256"])["batch_sha256"]
@@ -390,20 +391,19 @@ def _batch_sha256(paths: storage.UseCasePaths, batch: str) -> str | None:
         if not column.empty:
             return str(column.iloc[0])
     found = None
-    for entry in storage.ledger_entries(paths.ledger):
+    for entry in rt.coordination.ledger.entries():
         if Path(entry.batch).stem == batch and entry.sha256:
             found = entry.sha256
     return found
 
 
 @contextmanager
-def _locked(paths: storage.UseCasePaths, batch: str) -> Iterator[None]:
-    """Exclusive lock on a batch's queue, across threads and processes of this machine."""
-    queue_path(paths, batch)  # refuses a name that would put the lock elsewhere
-    lock = paths.review / f".{batch}.lock"
-    with lock.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _locked(rt: Runtime, batch: str) -> Iterator[None]:
+    """Exclusive lock on a batch's queue, across threads, processes and workers.
+
+    The use case's lock ``review-<batch>`` (``Runtime.coordination``): a file
+    lock on one machine, the stack's PostgreSQL across machines.
+    """
+    queue_path(rt.paths, batch)  # refuses a name that would put the lock elsewhere
+    with rt.coordination.claims.claim(f"review-{batch}", timeout_seconds=REVIEW_LOCK_SECONDS):
+        yield

@@ -15,6 +15,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from mlops_core.config import UseCase
+from tasks.coordination import Coordination, open_coordination
 from tasks.mlflow_store import (
     EMBEDDED_DATABASE_FILE,
     MlflowSettings,
@@ -63,6 +64,7 @@ class Runtime:
     client: MlflowClient
     experiment_id: str
     decisions_experiment_id: str
+    coordination: Coordination
 
     @property
     def name(self) -> str:
@@ -90,7 +92,8 @@ def open_runtime(
     Args:
         usecase_path: Path of the use-case YAML file.
         data_root: Data root; ``$MLOPS_HOME`` or ``./.mlops`` when None.
-        env: Environment to read ``MLOPS_HOME``, ``MLFLOW_TRACKING_URI`` and the
+        env: Environment to read ``MLOPS_HOME``, ``MLFLOW_TRACKING_URI``,
+            ``MLOPS_COORDINATION_URL`` (``tasks.coordination``) and the
             ``MLFLOW_HTTP_REQUEST_*`` bounds from (the process environment by
             default); a tracking server gets ``MLFLOW_HTTP_DEFAULTS`` where unset.
 
@@ -109,14 +112,16 @@ def open_runtime(
     if settings == embedded and embedded.artifact_root is not None:
         relocate_artifact_locations(root / EMBEDDED_DATABASE_FILE, embedded.artifact_root)
         forget_artifact_repositories_outside(embedded.artifact_root)
+    paths = UseCasePaths.for_usecase(usecase, root)
     return Runtime(
         usecase=usecase,
         usecase_path=Path(usecase_path).resolve(),
-        paths=UseCasePaths.for_usecase(usecase, root),
+        paths=paths,
         mlflow=settings,
         client=client,
         experiment_id=ensure_experiment(client, usecase.experiment_name, settings.artifact_root),
         decisions_experiment_id=ensure_experiment(
             client, usecase.decisions_experiment_name, settings.artifact_root
         ),
+        coordination=open_coordination(paths, usecase.name, env),
     )

@@ -342,15 +342,22 @@ def store_accepted(
     return storage.write_parquet(frame[cols], target)
 
 
+#: Longest wait for another cycle of the use case gating label files.
+LABEL_GATE_WAIT_SECONDS = 600.0
+
+
 @step(name="label gate")
 def gate_labels(rt: Runtime) -> list[LabelGateDecision]:
     """Gate the label files that arrived since the last call (see ``tasks.labels``).
 
     A quarantined file raises the event ``mlops.labels.quarantined``; an accepted
     file whose rows were left out or corrected raises ``mlops.labels.findings``.
-    Each is logged with its reason; neither stops the cycle.
+    Each is logged with its reason; neither stops the cycle. One gate at a time
+    per use case (its lock ``labels``, ``Runtime.coordination``): two cycles
+    running at once never gate the same file twice.
     """
-    decisions = admit_label_files(rt.paths, rt.usecase)
+    with rt.coordination.claims.claim("labels", timeout_seconds=LABEL_GATE_WAIT_SECONDS):
+        decisions = admit_label_files(rt.paths, rt.usecase)
     logger = get_run_logger()
     for decision in decisions:
         findings = "; ".join(f.message for f in decision.findings)
@@ -764,7 +771,7 @@ CYCLE_RUN_KINDS = frozenset({"training", "search_trial", "retrain", "promotion"}
 def fail_runs_left_running(rt: Runtime, batch_sha256: str) -> list[str]:
     """End FAILED, with the reason, the runs of the batch's cycle a killed process left open.
 
-    Call only while holding the batch's claim (``storage.claim_batch``): no
+    Call only while holding the batch's claim (``tasks.coordination``): no
     other live process is then in a cycle of this batch, so a run of it still
     ``RUNNING`` belongs to a holder that died (SIGKILL, out of memory) or to
     this process's own cycle that failed. Runs other processes make for the

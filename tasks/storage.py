@@ -104,6 +104,11 @@ class UseCasePaths:
         """One lock file per batch being handled (see :func:`claim_batch`)."""
         return self.quarantine.parent / "claims"
 
+    @property
+    def coordination_marker(self) -> Path:
+        """Written when the ledger and locks moved to a database (``tasks.coordination``)."""
+        return self.quarantine.parent / "coordination.json"
+
     @classmethod
     def for_usecase(cls, usecase: UseCase, data_root: Path) -> UseCasePaths:
         """Resolve (and create) the folders of ``usecase`` under ``data_root``."""

@@ -24,6 +24,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # As the commands set it: MLflow's telemetry thread edits os.environ while other
 # threads read it (a KeyError inside requests failed a compose test once).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# A shell pointed at a stack (`mlops up` prints the line) would put every test's
+# ledger and locks in that stack's database: the tests that use one name it.
+os.environ.pop("MLOPS_COORDINATION_URL", None)
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_USECASES = REPO / "usecases"

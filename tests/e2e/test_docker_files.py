@@ -88,6 +88,19 @@ def test_auth_is_on_for_both_servers_and_every_client_carries_credentials(compos
         assert env["MLFLOW_TRACKING_USERNAME"] and env["MLFLOW_TRACKING_PASSWORD"]
 
 
+def test_flow_runs_get_the_stacks_ledger_and_locks_database(compose) -> None:
+    """Every flow-run container keeps its ledger and locks in the stack's PostgreSQL."""
+    example = _env_example()
+    url = compose["services"]["deploy"]["environment"]["MLOPS_COORDINATION_URL"]
+    user, password = example["POSTGRES_USER"], example["POSTGRES_PASSWORD"]
+    assert url == f"postgresql://{user}:{password}@postgres:5432/mlops"
+    # Created with the stack's other databases, on the first start of its volume.
+    assert "CREATE DATABASE mlops;" in (DOCKER / "postgres-init.sql").read_text()
+    # The deploy job copies it into the work pool's env, as the other secrets,
+    # from its environment (never from a file).
+    assert '"MLOPS_COORDINATION_URL"' in (DOCKER / "deploy.sh").read_text()
+
+
 def test_no_secret_is_written_in_a_committed_file() -> None:
     secret_key = re.compile(r"(PASSWORD|AUTH_STRING|SECRET)", re.IGNORECASE)
     raw = yaml.safe_load(COMPOSE.read_text())

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -58,12 +59,23 @@ class Stack:
         self.up_output = ""
 
     def env(self) -> dict[str, str]:
+        """What ``mlops up`` tells a shell to set to use the stack."""
         return {
             **os.environ,
             "PREFECT_API_URL": self.prefect_api,
             "MLFLOW_TRACKING_URI": self.mlflow,
             "MLOPS_HOME": str(self.data_root),
+            "MLOPS_COORDINATION_URL": self.coordination_url(),
         }
+
+    def coordination_url(self) -> str:
+        """The stack's database of ledgers and locks (``tasks.coordination``)."""
+        from flows import stack
+
+        settings = stack.StackSettings(
+            home=self.stack_home, data_root=self.data_root, pg_port=self.ports["pg"]
+        )
+        return stack.database_url(settings, stack.COORDINATION_DATABASE, "psycopg2")
 
     def prefect(self):
         """A synchronous Prefect client on the stack's API."""
@@ -425,6 +437,162 @@ def test_deployment_runs_train_register_and_record_through_the_servers(
     assert {r.info.run_id for r in runs} == {run_id for run_id, _, _ in decisions}
 
 
+#: The work pool of the two-worker test, and the queue each of its workers serves.
+PAIR_POOL = "mlops-pair"
+PAIR_QUEUES = ("machine-a", "machine-b")
+
+
+def _project_copy(folder: Path) -> Path:
+    """The product's code as another machine has it: a copy, no shared folder."""
+    for part in ("flows", "tasks", "mlops_core", "usecases"):
+        shutil.copytree(REPO / part, folder / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("prefect.yaml", "prefect.toml", "pyproject.toml"):
+        shutil.copy2(REPO / name, folder / name)
+    return folder
+
+
+def _start_pair_worker(s: Stack, queue: str, machine: Path, project: Path) -> subprocess.Popen:
+    """A process worker of ``queue`` whose flow runs run in ``project``, from ``machine``."""
+    work = machine / "work"
+    work.mkdir(parents=True)
+    env = {
+        **s.env(),
+        "MLOPS_PROJECT_DIR": str(project),
+        "PREFECT_HOME": str(machine / "prefect"),
+        "TMPDIR": str(machine),
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+    }
+    log = (machine / "worker.log").open("w")
+    return subprocess.Popen(
+        [
+            str(MLOPS.parent / "prefect"),
+            "worker",
+            "start",
+            "--pool",
+            PAIR_POOL,
+            "--work-queue",
+            queue,
+            "--limit",
+            "1",
+            "--name",
+            queue,
+        ],
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _ledger_rows(s: Stack, usecase: str) -> list[tuple[str, str]]:
+    """(sha256, batch) of every ledger entry of a use case, from the stack's PostgreSQL."""
+    import psycopg2
+
+    with psycopg2.connect(s.coordination_url().replace("+psycopg2", "")) as conn:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT sha256, entry->>'batch' FROM mlops_ledger WHERE usecase LIKE %s "
+                "ORDER BY position",
+                (f"%#{usecase}",),
+            )
+            return [(sha, batch) for sha, batch in cur.fetchall()]
+
+
+def test_two_workers_without_a_shared_folder_handle_each_batch_once(
+    stack: Stack, retail_bootstrap: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """Two workers, as on two machines, share only the stack and the data root.
+
+    Each has its own copy of the code, its own working folder and Prefect home,
+    and serves a queue of its own, so each takes one of the runs started at
+    once. Their ledger and locks are the stack's PostgreSQL.
+    """
+    import hashlib
+
+    from tasks import storage
+    from tasks.tags import TAG_BATCH, TAG_KIND
+
+    usecase_file, _ = retail_bootstrap
+    usecase = storage.load_usecase_file(usecase_file)
+    paths = storage.UseCasePaths.for_usecase(usecase, stack.data_root)
+    done = subprocess.run(
+        [str(MLOPS.parent / "prefect"), "work-pool", "create", PAIR_POOL, "--type", "process"],
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    deployed = _mlops_deploy(stack, str(usecase_file), "--pool", PAIR_POOL)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    workers = [
+        _start_pair_worker(
+            stack,
+            queue,
+            tmp_path / queue,
+            _project_copy(tmp_path / queue / "project") if queue == "machine-b" else REPO,
+        )
+        for queue in PAIR_QUEUES
+    ]
+    try:
+        # Many batches waiting; the scheduled flow started on both machines at once.
+        before = len(_ledger_rows(stack, usecase.name))
+        first = _history().stop + 1
+        _land(stack, usecase_file, range(first, first + 3))
+        runs = []
+        with stack.prefect() as client:
+            deployment = client.read_deployment_by_name(f"monitor_landed/monitor-{usecase.name}")
+            for queue in PAIR_QUEUES:
+                runs.append(
+                    client.create_flow_run_from_deployment(deployment.id, work_queue_name=queue)
+                )
+        for run in runs:
+            ended = stack.wait(run.id, {"COMPLETED"})
+            assert ended.state.type.value == "COMPLETED", _logs(stack)
+        rows = _ledger_rows(stack, usecase.name)[before:]
+        assert sorted(batch for _, batch in rows) == [
+            f"period_{p:03d}.csv" for p in range(first, first + 3)
+        ]
+        assert len({sha for sha, _ in rows}) == 3  # each batch once
+        assert list(paths.landing.iterdir()) == []
+
+        # One batch delivered twice, under two names, each name to another machine.
+        _land(stack, usecase_file, range(first + 3, first + 4))
+        again = paths.landing / f"period_{first + 3:03d}.csv"
+        (paths.landing / "resent.csv").write_bytes(again.read_bytes())
+        rows.append((hashlib.sha256(again.read_bytes()).hexdigest(), again.name))
+        with stack.prefect() as client:
+            deployment = client.read_deployment_by_name(f"monitor/monitor-batch-{usecase.name}")
+            runs = [
+                client.create_flow_run_from_deployment(
+                    deployment.id, parameters={"batch": name}, work_queue_name=queue
+                )
+                for name, queue in zip((again.name, "resent.csv"), PAIR_QUEUES, strict=True)
+            ]
+        for run in runs:
+            ended = stack.wait(run.id, {"COMPLETED"})
+            assert ended.state.type.value == "COMPLETED", _logs(stack)
+        assert list(paths.landing.iterdir()) == []
+        # One commit, and one decided cycle, per batch content, whichever name and machine.
+        assert [sha for sha, _ in _ledger_rows(stack, usecase.name)[before:]] == [
+            sha for sha, _ in rows
+        ]
+        client = stack.mlflow_client()
+        experiment = client.get_experiment_by_name(f"{usecase.name}-decisions")
+        for sha, batch in rows:
+            cycles = client.search_runs(
+                [experiment.experiment_id],
+                filter_string=f"tags.`{TAG_BATCH}` = '{sha}' and tags.`{TAG_KIND}` = 'retrain'",
+            )
+            assert len(cycles) == 1, (batch, [c.info.run_id for c in cycles])
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=60)
+
+
 #: Approval answers given through the API, by the approval they lead to (None: none
 #: comes before the deadline).
 APPROVAL_ANSWERS: dict[str, dict[str, Any] | None] = {
@@ -648,6 +816,18 @@ def test_the_database_password_never_leaves_the_secrets_file(
     password = read_secrets(stack.stack_home)["POSTGRES_PASSWORD"].encode()
     assert len(password) >= 24
     assert password not in stack.up_output.encode()
+    # The line `mlops up` prints for a shell sets the stack's ledger and locks
+    # database, reading the password from the secrets file when it runs.
+    [line] = [
+        x.strip() for x in stack.up_output.splitlines() if "export MLOPS_COORDINATION_URL" in x
+    ]
+    shown = subprocess.run(
+        ["sh", "-c", f'{line}; printf %s "$MLOPS_COORDINATION_URL"'],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert shown.stdout == stack.coordination_url().replace("+psycopg2", "")
     skipped = {secrets_file, stack.stack_home / "postgres"}
     leaks = []
     for folder in (stack.stack_home, stack.data_root):

@@ -9,6 +9,7 @@ import pytest
 from mlops_core.alerting import AlertCondition, AlertKind, AlertState
 from mlops_core.config import AlertPolicy
 from tasks import alert_state, storage
+from tasks.coordination import ClaimFiles
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,7 @@ def _clip(rows: int) -> AlertCondition:
 def _round(paths: storage.UseCasePaths, sha: str, period: int | None):
     return alert_state.decide_round(
         paths,
+        ClaimFiles(paths.claims),
         AlertPolicy(),
         [_clip(900)],
         measured=tuple(AlertKind),

@@ -25,7 +25,7 @@ from sample_cycles import promoting_outcome
 from mlops_core.config import UseCase
 from mlops_core.records import CycleResult
 from mlops_core.report import CycleOutcome
-from tasks import commit_adapters, commit_protocol
+from tasks import commit_adapters, commit_protocol, coordination
 from tasks.commit_protocol import CommitPorts
 from tasks.tags import TAG_ABANDONED_REASON, TAG_SUPERSEDED_BY, TAG_TRIGGER, Event
 
@@ -342,7 +342,8 @@ def test_a_recorded_decision_survives_a_failure_after_it(ports: CommitPorts, wor
             commit_adapters.MlflowDecisionStore,
         ),
         (commit_protocol.Registry, fakes.FakeRegistry, commit_adapters.MlflowRegistry),
-        (commit_protocol.Ledger, fakes.FakeLedger, commit_adapters.LedgerFile),
+        (commit_protocol.Ledger, fakes.FakeLedger, coordination.LedgerFile),
+        (commit_protocol.Ledger, fakes.FakeLedger, coordination.PostgresCoordination),
         (commit_protocol.BatchFiles, fakes.FakeBatchFiles, commit_adapters.BatchFolders),
         (commit_protocol.Notices, fakes.FakeNotices, commit_adapters.PrefectNotices),
         (
