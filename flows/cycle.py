@@ -345,8 +345,14 @@ def score_batch(usecase_path: str, batch: str, data_root: str | None = None) -> 
     )
 
 
-#: Longest a monitor waits for another process handling the same batch.
+#: Longest a monitor or bootstrap waits for another cycle of its use case.
 CLAIM_WAIT_SECONDS = 3600.0
+
+#: The use case's lock held by every cycle (``monitor`` and ``bootstrap``):
+#: cycles of one model decide on each other's outcomes (the decision history,
+#: the champion, the labeled pool), so they run one at a time, whichever
+#: process or machine runs them.
+CYCLE_LOCK = "cycle"
 
 
 @flow(name="monitor", flow_run_name="monitor {batch}")
@@ -355,9 +361,10 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> Cycl
 
     Validate, score and guard; join newly arrived labels; measure realized
     performance and drift; decide whether to retrain; if so train a challenger
-    and take it through the promotion gate; record every decision. A second
-    process monitoring the same batch (same content, any name) waits for the
-    first and then returns it as a duplicate (the batch's claim, ``tasks.coordination``).
+    and take it through the promotion gate; record every decision. Cycles of
+    a use case run one at a time (lock ``CYCLE_LOCK``, ``tasks.coordination``):
+    a second process monitoring the same batch (same content, any name) waits
+    for the first and then returns it as a duplicate.
 
     Args:
         usecase_path: The use-case file, relative to the project folder or absolute.
@@ -369,20 +376,20 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> Cycl
     path = _locate(rt, batch)
     sha = storage.file_sha256(path)
     logger = get_run_logger()
-    # One cycle per batch across processes: a second monitor of the same batch
+    # One cycle at a time across processes: a second monitor of the same batch
     # waits here for the first, then finds its ledger entry.
     with rt.coordination.claims.claim(
-        sha,
+        CYCLE_LOCK,
         timeout_seconds=CLAIM_WAIT_SECONDS,
         on_wait=lambda holder: logger.warning(
-            "batch %s is being handled by %s: waiting for it to finish", batch, holder
+            "batch %s waits: a cycle of %s is being run by %s", batch, rt.name, holder
         ),
     ):
         return _claimed_cycle(rt, batch, path, sha)
 
 
 def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
-    """``monitor`` for a batch whose claim this process holds (see ``handle_claimed``)."""
+    """``monitor`` under the use case's cycle lock (see ``handle_claimed``)."""
     landed = path if path.parent.resolve() == rt.paths.landing.resolve() else None
     result = commit_protocol.handle_claimed(
         commit_ports(rt), batch, sha, landed, lambda: _cycle(rt, batch, path, sha)
@@ -560,13 +567,13 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> BootstrapResul
         data_root: Data root (default ``$MLOPS_HOME``).
     """
     rt = open_runtime(usecase_path, data_root)
-    # One bootstrap at a time: a second one waits, then finds the first's champion.
-    with rt.coordination.claims.claim(BOOTSTRAP_SHA, timeout_seconds=CLAIM_WAIT_SECONDS):
+    # A cycle like any other: a second bootstrap waits, then finds the first's champion.
+    with rt.coordination.claims.claim(CYCLE_LOCK, timeout_seconds=CLAIM_WAIT_SECONDS):
         return _bootstrap(rt)
 
 
 def _bootstrap(rt: Runtime) -> BootstrapResult:
-    """``bootstrap`` under the use case's bootstrap lock."""
+    """``bootstrap`` under the use case's cycle lock."""
     uc = rt.usecase
     ports = commit_ports(rt)
     recorded = commit_protocol.recorded(ports, BOOTSTRAP_SHA, "retrain")

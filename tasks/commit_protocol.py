@@ -127,7 +127,7 @@ class DecisionStore(Protocol):
         ...
 
     def end_open_runs(self, batch_sha256: str) -> None:
-        """End FAILED the runs of the batch's cycle left open (only under its claim)."""
+        """End FAILED the runs of the batch's cycle left open (only under the cycle lock)."""
         ...
 
 
@@ -293,7 +293,7 @@ def handle_claimed(
     landed: Path | None,
     run_cycle: Callable[[], CycleResult],
 ) -> CycleResult:
-    """Handle a batch whose claim this process holds: duplicate, resume, or a new cycle.
+    """Handle a batch under the use case's cycle lock: duplicate, resume, or a new cycle.
 
     Args:
         ports: The outside world.
@@ -307,7 +307,7 @@ def handle_claimed(
     Returns:
         What the cycle did, or the committed batch as a duplicate.
     """
-    # Under the claim, a run of this batch still open is an interrupted cycle's.
+    # Under the cycle lock, a run of this batch still open is an interrupted cycle's.
     ports.decisions.end_open_runs(sha)
     done = ports.ledger.entry(sha)
     if done is not None:

@@ -295,9 +295,9 @@ def fail_runs_left_running(
 
     A process killed while a run is open (SIGKILL, the out-of-memory killer, a
     lost machine) never ends it: MLflow shows it ``RUNNING`` for good. Call this
-    only where no live process can own such a run, e.g. under the batch's claim
-    (the batch's claim, ``tasks.coordination``): a run of the batch still running then belongs to
-    a holder that died. Each run found ends FAILED, gets the reason as tag
+    only where no live process can own such a run, e.g. under the use case's
+    cycle lock (``tasks.coordination``): a run of the batch still running then
+    belongs to a holder that died. Each run found ends FAILED, gets the reason as tag
     ``mlops.abandoned_reason``, and its logged model, if still pending, is
     finalized FAILED (never loaded).
 

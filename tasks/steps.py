@@ -771,7 +771,7 @@ CYCLE_RUN_KINDS = frozenset({"training", "search_trial", "retrain", "promotion"}
 def fail_runs_left_running(rt: Runtime, batch_sha256: str) -> list[str]:
     """End FAILED, with the reason, the runs of the batch's cycle a killed process left open.
 
-    Call only while holding the batch's claim (``tasks.coordination``): no
+    Call only while holding the use case's cycle lock (``tasks.coordination``): no
     other live process is then in a cycle of this batch, so a run of it still
     ``RUNNING`` belongs to a holder that died (SIGKILL, out of memory) or to
     this process's own cycle that failed. Runs other processes make for the

@@ -205,7 +205,7 @@ def _start_postgres(s: ComposeStack) -> None:
     local_stack._run([*psql, "-f", str(POSTGRES_INIT)], "docker/postgres-init.sql", env)
     listed = local_stack._run([*psql, "-Atc", "SELECT datname FROM pg_database"], "psql", env)
     created = re.findall(r"CREATE DATABASE (\w+)", POSTGRES_INIT.read_text(), re.IGNORECASE)
-    assert set(created) == {"mlflow", "mlflow_auth"}, created
+    assert set(created) == {"mlflow", "mlflow_auth", "mlops"}, created
     assert {POSTGRES_DB, *created} <= set(listed.split()), listed
 
 

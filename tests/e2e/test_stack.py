@@ -516,16 +516,20 @@ def test_two_workers_without_a_shared_folder_handle_each_batch_once(
     usecase_file, _ = retail_bootstrap
     usecase = storage.load_usecase_file(usecase_file)
     paths = storage.UseCasePaths.for_usecase(usecase, stack.data_root)
-    done = subprocess.run(
-        [str(MLOPS.parent / "prefect"), "work-pool", "create", PAIR_POOL, "--type", "process"],
-        env=stack.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    deployed = _mlops_deploy(stack, str(usecase_file), "--pool", PAIR_POOL)
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.workers.process import ProcessWorker
+
+    from flows.deploy import deploy_usecase
+
+    with stack.prefect() as client:
+        client.create_work_pool(
+            WorkPoolCreate(
+                name=PAIR_POOL,
+                type="process",
+                base_job_template=ProcessWorker.get_default_base_job_template(),
+            )
+        )
+    deploy_usecase(usecase_file, work_pool=PAIR_POOL, api_url=stack.prefect_api)
     workers = [
         _start_pair_worker(
             stack,

@@ -79,7 +79,7 @@ def test_two_monitor_processes_on_one_batch_run_one_cycle(
     # start-ups (database migrations) took turns instead of colliding.
     assert "Application startup failed" not in said, said[-3000:]
     assert "Traceback" not in said, said[-3000:]
-    assert "is being handled by pid" in said, said[-3000:]
+    assert "is being run by pid" in said, said[-3000:]
     # The terminal stays quiet, yet the cycle's decision sentence (INFO) reached
     # Prefect, where the UI shows it: once, from the process that ran the cycle.
     assert "Decision: " not in said, said[-3000:]
