@@ -4,6 +4,8 @@
     uv run python bench/wide_drift.py --rows 50M --columns 25 --rows-per-read 1M \
         --columns-per-read 1 --same-columns 4    # 50M x 25, a million rows at a time
     uv run python bench/wide_drift.py --rows 100k --columns 200  # a quick check
+    uv run python bench/wide_drift.py --rows 50M --columns 25 --columns-per-read 1 \
+        --same-columns 4 --dask 2    # and partition by partition on 2 Dask workers
 
 Two Parquet files are written first, a reference and a current batch of the
 case's size (float columns, every 50th a text category; drift planted in every
@@ -23,6 +25,12 @@ is the kernel's high-water mark of the whole process (imports included):
   features of both files), timed; its time for the whole case is extrapolated
   linearly in rows x columns and printed as such. The product's in-memory
   drift on the same sample gives the verdict agreement;
+- ``dask`` (with ``--dask N``): the same drift partition by partition on a
+  local Dask cluster of N worker processes (``compute_partitioned_drift``, the
+  Parquet files read as a ``dask.dataframe``); its peak memory is the sum of
+  the high-water marks of this process and of each worker (an upper bound of
+  the processes' peak together), and its verdicts are compared with the
+  ``drift`` step's;
 - ``same``: the in-memory path (``compute_drift`` on the rows read whole) and
   the chunked path, as the ``drift`` step reads, on every row of the first
   ``--same-columns`` features: the same verdicts, and the largest difference
@@ -224,6 +232,53 @@ def step_drift(args: argparse.Namespace) -> dict[str, Any]:
         "planted": len(want),
         "false_alarms": len(drifted - want),
         "domain_auc": summary.domain_auc,
+        "drifted_names": sorted(drifted),
+        "scores": {f.feature: f.score for f in summary.features},
+    }
+
+
+def step_dask(args: argparse.Namespace) -> dict[str, Any]:
+    """The drift partition by partition on a local Dask cluster of ``--dask`` processes."""
+    import dask.dataframe as dd
+    import pandas as pd
+    from distributed import Client, LocalCluster
+
+    from mlops_core.reference_profile import ReferenceProfile
+    from tasks.columnwise_drift import compute_partitioned_drift
+
+    usecase = build_usecase(args.columns)
+    work = Path(args.workdir)
+    profile = ReferenceProfile.from_json((work / "profile.json").read_text())
+    sample = pd.read_parquet(work / "reference_sample.parquet")
+    importance = dict.fromkeys(usecase.contract.feature_names, 1.0)
+    with (
+        LocalCluster(
+            n_workers=args.dask, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        started = time.perf_counter()
+        summary = compute_partitioned_drift(
+            profile,
+            work / "current.parquet",
+            usecase,
+            importance,
+            scheduler=client,
+            reference_sample=sample,
+            columns_per_read=args.columns_per_read,
+        )
+        seconds = time.perf_counter() - started
+        workers = client.run(_peak_gib)
+    partitions = dd.read_parquet(work / "current.parquet").npartitions
+    return {
+        "seconds": seconds,
+        "peak_gib": _peak_gib() + sum(workers.values()),
+        "worker_peak_gib": max(workers.values()),
+        "workers": len(workers),
+        "partitions": partitions,
+        "drifted_names": sorted(f.feature for f in summary.features if f.drifted),
+        "scores": {f.feature: f.score for f in summary.features},
+        "domain_auc": summary.domain_auc,
     }
 
 
@@ -302,6 +357,7 @@ STEPS = {
     "drift": step_drift,
     "evidently": step_evidently,
     "same": step_same,
+    "dask": step_dask,
 }
 
 
@@ -315,6 +371,8 @@ def run_step(step: str, args: argparse.Namespace) -> dict[str, Any]:
     command += ["--columns-per-read", str(args.columns_per_read)]
     if args.rows_per_read is not None:
         command += ["--rows-per-read", str(args.rows_per_read)]
+    if args.dask is not None:
+        command += ["--dask", str(args.dask)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"step {step} failed:\n{done.stderr[-3000:]}")
@@ -341,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--same-columns", type=int, default=100)
     parser.add_argument("--columns-per-read", type=int, default=64)
     parser.add_argument("--rows-per-read", type=_rows, default=None)
+    parser.add_argument(
+        "--dask", type=int, default=None, help="also run the drift on a local Dask cluster of N"
+    )
     parser.add_argument("--workdir", help="where the batches go (default: a temporary folder)")
     parser.add_argument("--step", choices=list(STEPS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -368,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
             f"wrote two batches of {args.rows:,} rows x {args.columns:,} columns "
             f"({size:.1f} GiB each on disk) in {time.perf_counter() - started:.0f} s"
         )
-        results = {step: run_step(step, args) for step in STEPS}
+        steps = [s for s in STEPS if s != "dask" or args.dask is not None]
+        results = {step: run_step(step, args) for step in steps}
     finally:
         if own_folder:
             shutil.rmtree(work, ignore_errors=True)
@@ -378,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     reads = f"{args.columns_per_read} column{'s' if args.columns_per_read > 1 else ''}"
     if args.rows_per_read is not None:
         reads += f" x {_count(args.rows_per_read)} rows"
-    profile, drift, vendor, same = (results[s] for s in STEPS)
+    profile, drift, vendor, same = (results[s] for s in ("profile", "drift", "evidently", "same"))
+    on_dask = results.get("dask")
     scale_up = (args.rows / args.evidently_rows) * (args.columns / args.evidently_columns)
     extrapolated = vendor["seconds"] * scale_up
     print()
@@ -392,6 +455,14 @@ def main(argv: list[str] | None = None) -> int:
         f"| product drift, {reads} at a time | {case} | {drift['seconds']:.1f} s "
         f"| {drift['peak_gib']:.2f} GiB |"
     )
+    if on_dask is not None:
+        print(
+            f"| product drift, {reads.split(' x ')[0]} of a partition at a time on "
+            f"{on_dask['workers']} Dask workers ({on_dask['partitions']} partitions) | {case} "
+            f"| {on_dask['seconds']:.1f} s | {on_dask['peak_gib']:.2f} GiB (sum of "
+            f"{on_dask['workers'] + 1} processes; largest worker "
+            f"{on_dask['worker_peak_gib']:.2f} GiB) |"
+        )
     print(
         f"| Evidently DataDriftPreset, measured on a sample | {sample} "
         f"| {vendor['seconds']:.1f} s | {vendor['peak_gib']:.2f} GiB |"
@@ -419,6 +490,17 @@ def main(argv: list[str] | None = None) -> int:
         f"summaries: {'yes' if same['equal'] else 'no'}; largest score difference "
         f"{same['largest_score_difference']:.1e}."
     )
+    same_on_dask = True
+    if on_dask is not None:
+        same_on_dask = (
+            on_dask["drifted_names"] == drift["drifted_names"]
+            and on_dask["domain_auc"] == drift["domain_auc"]
+        )
+        gap = max(abs(on_dask["scores"][k] - v) for k, v in drift["scores"].items())
+        print(
+            f"- On Dask vs {reads} at a time, every feature: same verdicts: "
+            f"{'yes' if same_on_dask else 'NO'}; largest score difference {gap:.1e}."
+        )
     if (args.rows, args.columns) == (1_000_000, 1000):
         for key, goal in TARGETS.items():
             value = drift[key.removeprefix("drift_")]
@@ -426,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
             status = "met" if value < goal else "not met"
             print(f"- target {key}, 1M x 1,000: {value:.2f} {unit} < {goal:g} {unit}: {status}")
     print(f"host speed: {scale.host_speed_seconds():.2f} s (fixed one-core workload)")
-    return 0 if same["same_verdicts"] else 1
+    return 0 if same["same_verdicts"] and same_on_dask else 1
 
 
 if __name__ == "__main__":

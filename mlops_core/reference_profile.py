@@ -494,6 +494,50 @@ class BatchTally:
             tally._second_pass(cur, idx)
         return tally
 
+    def merge(self, other: BatchTally) -> None:
+        """Add the first pass of ``other``, a tally of other rows against the same profile.
+
+        Tallies of the partitions of a batch, made side by side (on Dask
+        workers), merge into the tally of the whole batch. The second pass then
+        runs on each partition from a copy of the merged tally
+        (:meth:`for_second_pass`), and :meth:`merge_again` adds those up.
+
+        Raises:
+            ValueError: ``other`` compares another method or profile.
+        """
+        self._check_same(other)
+        self.rows += other.rows
+        if other._value_counts is not None:
+            self._add_value_counts_only(other._value_counts)
+        self._counts += other._counts
+        self._sums += other._sums
+        self._low, self._high = min(self._low, other._low), max(self._high, other._high)
+
+    def for_second_pass(self) -> BatchTally:
+        """A copy holding this first pass and an empty second pass, to add a partition again."""
+        copy = BatchTally(self.method, self.profile)
+        copy.merge(self)
+        return copy
+
+    def merge_again(self, other: BatchTally) -> None:
+        """Add the second pass of ``other`` (a :meth:`for_second_pass` copy of this tally).
+
+        Raises:
+            ValueError: ``other`` compares another method or profile.
+        """
+        self._check_same(other)
+        self._spread += other._spread
+        if other._histogram is not None:
+            self._histogram = (
+                other._histogram.copy()
+                if self._histogram is None
+                else self._histogram + other._histogram
+            )
+
+    def _check_same(self, other: BatchTally) -> None:
+        if other.method != self.method or other.profile != self.profile:
+            raise ValueError("tallies of different methods or profiles do not add up")
+
     @property
     def second_pass(self) -> bool:
         """Whether the chunks must be added again (:meth:`add_again`) before comparing."""
@@ -523,6 +567,9 @@ class BatchTally:
 
     def _add_value_counts(self, counts: pd.Series) -> None:
         self.rows += int(counts.sum())
+        self._add_value_counts_only(counts)
+
+    def _add_value_counts_only(self, counts: pd.Series) -> None:
         if self._value_counts is None:
             self._value_counts = counts.astype(float)
         else:

@@ -159,19 +159,26 @@ def _row_chunks(
                 yield batch.to_pandas()
 
 
-def _integral_float_categories(
-    batch: _ParquetBatch, group: Sequence[DriftFeature], rows_per_read: int
-) -> dict[str, bool]:
-    """For each float column of categories in ``group``: are all its values integral?"""
+def _integral_float_categories_of(
+    batch: _ParquetBatch, group: Sequence[DriftFeature]
+) -> list[str]:
+    """The float columns of categories in ``group`` (written as text; see ``category_text``)."""
     import pyarrow.types as pa_types
 
-    floats = [
+    return [
         f.name
         for f in group
         if f.kind == "categorical"
         and not f.boolean
         and pa_types.is_floating(batch.schema.field(f.name).type)
     ]
+
+
+def _integral_float_categories(
+    batch: _ParquetBatch, group: Sequence[DriftFeature], rows_per_read: int
+) -> dict[str, bool]:
+    """For each float column of categories in ``group``: are all its values integral?"""
+    floats = _integral_float_categories_of(batch, group)
     integral = dict.fromkeys(floats, True)
     if floats:
         for chunk in _row_chunks(batch, floats, rows_per_read):
@@ -287,6 +294,176 @@ def compute_parquet_drift(
     domain_auc = None
     if current_at is not None and reference_rows is not None:
         # The classifier draws the same positions again from these rows: all of them.
+        domain_auc = domain_classifier_auc(
+            reference_rows, pd.DataFrame(sampled), seed=seed, max_rows=policy.domain_max_rows
+        )
+    return drift_summary(
+        drifts,
+        policy,
+        importance,
+        profile,
+        current_rows=rows,
+        current_predictions=current_predictions,
+        domain_auc=domain_auc,
+    )
+
+
+# ------------------------------------------------------------ Dask partitions
+def _partition_integral(part: pd.DataFrame, names: list[str]) -> dict[str, bool]:
+    """Whether each float column of categories of one partition holds integral values only."""
+    return {name: all_integral(part[name]) for name in names}
+
+
+def _partition_first_pass(
+    part: pd.DataFrame,
+    group: list[DriftFeature],
+    profiles: Mapping[str, Any],
+    integral: Mapping[str, bool],
+) -> tuple[int, dict[str, BatchTally]]:
+    """One partition's rows and first-pass tallies of the group's features."""
+    tallies = {}
+    for feature in group:
+        tally = BatchTally(feature.method, profiles[feature.name])
+        values = drift_column(part[feature.name], feature, integral=integral.get(feature.name))
+        tally.add(values.to_numpy())
+        tallies[feature.name] = tally
+    return len(part), tallies
+
+
+def _partition_second_pass(
+    part: pd.DataFrame,
+    group: list[DriftFeature],
+    merged: Mapping[str, BatchTally],
+    integral: Mapping[str, bool],
+    inside: np.ndarray,
+) -> tuple[dict[str, BatchTally], dict[str, pd.Series]]:
+    """One partition's second-pass tallies, and its rows of the domain classifier's sample."""
+    again = {}
+    picked = {}
+    for feature in group:
+        values = drift_column(part[feature.name], feature, integral=integral.get(feature.name))
+        if merged[feature.name].second_pass:
+            tally = merged[feature.name].for_second_pass()
+            tally.add_again(values.to_numpy())
+            again[feature.name] = tally
+        if inside.size:
+            picked[feature.name] = values.iloc[inside].reset_index(drop=True)
+    return again, picked
+
+
+def compute_partitioned_drift(
+    profile: ReferenceProfile,
+    source: str | os.PathLike[str],
+    usecase: UseCase,
+    importance: Mapping[str, float],
+    *,
+    scheduler: Any,
+    reference_sample: pd.DataFrame | None = None,
+    current_predictions: np.ndarray | None = None,
+    seed: int = 0,
+    columns_per_read: int = COLUMNS_PER_READ,
+) -> DriftSummary:
+    """:func:`compute_parquet_drift` partition by partition on Dask (``dask.dataframe``).
+
+    The batch's files are read as a Dask dataframe, a group of columns at a
+    time; each partition is tallied on a worker (:class:`BatchTally`: counts
+    and sums per reference bin, category counts), the tallies are merged here
+    in partition order, and the methods that need a second pass (and the
+    domain classifier's sample) go over the partitions again from the merged
+    first pass. A worker holds one partition of one group of columns; this
+    process holds the tallies and the sample. The verdicts equal the in-memory
+    path's; the scores may differ in their last bits (float sums in another order).
+
+    Args:
+        profile: The champion's reference profile.
+        source: The batch: a Parquet file or a folder of them, with every model feature.
+        usecase: Supplies the features and the drift policy.
+        importance: The champion's permutation importance per feature.
+        scheduler: Where the partitions are tallied: a ``distributed.Client``
+            (a cluster), or a name of Dask's local schedulers (``"sync"``,
+            ``"threads"``, ``"processes"``).
+        reference_sample: Reference rows for the domain classifier.
+        current_predictions: The champion's predictions on the batch.
+        seed: Seed of the domain classifier and of its sample.
+        columns_per_read: Columns of a partition a worker holds at once.
+
+    Returns:
+        The drift summary.
+
+    Raises:
+        ValueError: A feature is missing from the profile or the batch, or
+            ``columns_per_read`` < 1.
+    """
+    import dask
+    import dask.dataframe as dd
+
+    features = drift_features(usecase)
+    absent = [f.name for f in features if f.name not in profile.features]
+    if absent:
+        raise ValueError(f"reference data lacks feature columns: {', '.join(absent)}")
+    batch = _open(source)
+    rows = batch.rows
+    policy = usecase.drift
+    reference_rows = current_at = None
+    if policy.domain_classifier and reference_sample is not None and rows > 0:
+        reference_rows = drift_frame(reference_sample, features, "reference")
+        if min(len(reference_rows), rows) >= MIN_DOMAIN_ROWS:
+            _, current_at = domain_sample_positions(
+                len(reference_rows), rows, seed, policy.domain_max_rows
+            )
+
+    def compute(tasks: list[Any]) -> list[Any]:
+        return list(dask.compute(*tasks, scheduler=scheduler))
+
+    drifts: list[FeatureDrift] = []
+    sampled: dict[str, pd.Series] = {}
+    for group in _feature_groups(batch, features, columns_per_read):
+        names = [f.name for f in group]
+        # In the order pyarrow lists them, as the other readers: the sample's
+        # positions count rows in that order.
+        parts = dd.read_parquet(list(batch.files), columns=names).to_delayed()
+        integral: dict[str, bool] = {}
+        floats = list(_integral_float_categories_of(batch, group))
+        if floats:
+            partial = compute([dask.delayed(_partition_integral)(p, floats) for p in parts])
+            integral = {name: all(found[name] for found in partial) for name in floats}
+        profiles = dask.delayed({name: profile.features[name] for name in names}, pure=True)
+        firsts = compute(
+            [dask.delayed(_partition_first_pass)(p, group, profiles, integral) for p in parts]
+        )
+        merged = {f.name: BatchTally(f.method, profile.features[f.name]) for f in group}
+        offsets = np.cumsum([0] + [length for length, _ in firsts])
+        for _, tallies in firsts:
+            for name, tally in tallies.items():
+                merged[name].merge(tally)
+        again_needed = any(t.second_pass for t in merged.values())
+        if again_needed or current_at is not None:
+            shared = dask.delayed(merged, pure=True)
+            insides = []
+            for start, end in zip(offsets[:-1], offsets[1:], strict=True):
+                inside = np.empty(0, dtype=np.int64)
+                if current_at is not None:
+                    lo, hi = np.searchsorted(current_at, [start, end])
+                    inside = current_at[lo:hi] - start
+                insides.append(inside)
+            seconds = compute(
+                [
+                    dask.delayed(_partition_second_pass)(p, group, shared, integral, inside)
+                    for p, inside in zip(parts, insides, strict=True)
+                ]
+            )
+            picked: dict[str, list[pd.Series]] = {name: [] for name in names}
+            for again, rows_of_sample in seconds:
+                for name, tally in again.items():
+                    merged[name].merge_again(tally)
+                for name, values in rows_of_sample.items():
+                    picked[name].append(values)
+            if current_at is not None:
+                for name in names:
+                    sampled[name] = pd.concat(picked[name], ignore_index=True)
+        drifts += [tally_drift(f, profile.features[f.name], merged[f.name]) for f in group]
+    domain_auc = None
+    if current_at is not None and reference_rows is not None:
         domain_auc = domain_classifier_auc(
             reference_rows, pd.DataFrame(sampled), seed=seed, max_rows=policy.domain_max_rows
         )

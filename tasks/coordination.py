@@ -31,9 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -42,14 +40,10 @@ from typing import Any, Protocol
 
 from mlops_core.records import LedgerEntry
 from tasks import storage
-from tasks.storage import BatchClaimedError
 
 #: A PostgreSQL URL (``postgresql://user:password@host:port/database``): the
 #: ledger and the locks live there instead of in the data root's files.
 COORDINATION_URL_ENV = "MLOPS_COORDINATION_URL"
-
-#: Seconds between two tries of a lock held by someone else.
-CLAIM_POLL_SECONDS = 0.2
 
 
 class CoordinationError(RuntimeError):
@@ -218,10 +212,6 @@ def lock_number(namespace: str, key: str) -> int:
     """
     digest = hashlib.sha256(f"{namespace}\n{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _holder_text() -> str:
-    return f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
 
 
 def _dsn(url: str) -> str:
@@ -409,33 +399,28 @@ class PostgresCoordination:
         number = lock_number(self._namespace, key)
         conn = self._connect()
         try:
-            deadline = time.monotonic() + timeout_seconds
-            told = False
             with conn.cursor() as cur:
-                while True:
+
+                def take() -> bool:
                     cur.execute("SELECT pg_try_advisory_lock(%s)", (number,))
-                    if cur.fetchone()[0]:
-                        break
+                    return bool(cur.fetchone()[0])
+
+                def holder() -> str:
                     cur.execute(
                         "SELECT holder FROM mlops_claims WHERE usecase = %s AND key = %s",
                         (self._namespace, key),
                     )
                     row = cur.fetchone()
-                    holder = row[0] if row else "another process"
-                    if not told and on_wait is not None:
-                        on_wait(holder)
-                        told = True
-                    if time.monotonic() >= deadline:
-                        raise BatchClaimedError(
-                            f"{key[:12]} is being handled by {holder} (waited "
-                            f"{timeout_seconds:.0f} s)"
-                        )
-                    time.sleep(CLAIM_POLL_SECONDS)
+                    return str(row[0]) if row else "another process"
+
+                storage.wait_for_lock(
+                    take, holder, key, timeout_seconds=timeout_seconds, on_wait=on_wait
+                )
                 cur.execute(
                     "INSERT INTO mlops_claims (usecase, key, holder) VALUES (%s, %s, %s) "
                     "ON CONFLICT (usecase, key) DO UPDATE SET holder = EXCLUDED.holder, "
                     "since = now()",
-                    (self._namespace, key, _holder_text()),
+                    (self._namespace, key, storage.holder_text()),
                 )
             self._held[key] = conn
             try:

@@ -314,6 +314,49 @@ class BatchClaimedError(RuntimeError):
     """Another process held a batch's claim for longer than the wait allowed."""
 
 
+#: Seconds between two tries of a lock held by someone else.
+LOCK_POLL_SECONDS = 0.2
+
+
+def holder_text() -> str:
+    """This process, as a waiting process's message names the holder of a lock."""
+    return f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
+
+
+def wait_for_lock(
+    take: Callable[[], bool],
+    holder: Callable[[], str],
+    what: str,
+    *,
+    timeout_seconds: float,
+    on_wait: Callable[[str], None] | None = None,
+) -> None:
+    """Try ``take`` until it takes the lock; tell ``on_wait`` once who holds it meanwhile.
+
+    Args:
+        take: Takes the lock without waiting; False when another holds it.
+        holder: The current holder's description (see :func:`holder_text`).
+        what: The lock, for the message.
+        timeout_seconds: Longest wait for another holder before giving up.
+        on_wait: Called once with the holder's description when the lock is taken.
+
+    Raises:
+        BatchClaimedError: The lock stayed held for ``timeout_seconds``.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    told = False
+    while not take():
+        held_by = holder()
+        if not told and on_wait is not None:
+            on_wait(held_by)
+            told = True
+        if time.monotonic() >= deadline:
+            raise BatchClaimedError(
+                f"{what} is being handled by {held_by} (waited {timeout_seconds:.0f} s)"
+            )
+        time.sleep(LOCK_POLL_SECONDS)
+
+
 def _holder(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8").strip()
@@ -354,26 +397,23 @@ def claim_batch(
     path = folder / f"{sha256}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + timeout_seconds
-        told = False
-        while True:
+
+        def take() -> bool:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
-                holder = _holder(path)
-                if not told and on_wait is not None:
-                    on_wait(holder)
-                    told = True
-                if time.monotonic() >= deadline:
-                    raise BatchClaimedError(
-                        f"batch {sha256[:12]} is being handled by {holder} (waited "
-                        f"{timeout_seconds:.0f} s)"
-                    ) from None
-                time.sleep(0.2)
-        me = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
+                return False
+            return True
+
+        wait_for_lock(
+            take,
+            lambda: _holder(path),
+            f"batch {sha256[:12]}",
+            timeout_seconds=timeout_seconds,
+            on_wait=on_wait,
+        )
         os.ftruncate(fd, 0)
-        os.pwrite(fd, me.encode("utf-8"), 0)
+        os.pwrite(fd, holder_text().encode("utf-8"), 0)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

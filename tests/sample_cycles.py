@@ -1,6 +1,9 @@
-"""A recorded cycle for tests of what stores and reads it: decay, a retrain, a promotion."""
+"""Recorded cycles for tests of what stores and reads them: decay, a retrain, a
+promotion, and the ledger entry that commits a batch."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from mlops_core.config import DriftPolicy, PromotionPolicy, RetrainPolicy
 from mlops_core.decisions import (
@@ -11,6 +14,7 @@ from mlops_core.decisions import (
     RetrainInputs,
 )
 from mlops_core.promotion import decide_promotion
+from mlops_core.records import LedgerEntry
 from mlops_core.report import CycleOutcome
 from mlops_core.retrain import decide_retrain
 
@@ -81,3 +85,17 @@ def promoting_outcome(
         challenger_version=challenger,
         champion_before=champion_before,
     )
+
+
+def sample_ledger_entry(n: int, **changes: object) -> LedgerEntry:
+    """The ledger entry of batch ``period_<n>.csv`` (hash ``n`` zero-padded), decided ``skip``."""
+    base = LedgerEntry(
+        sha256=f"{n:064d}",
+        batch=f"period_{n:03d}.csv",
+        period=n,
+        gate="pass",
+        decision="skip",
+        decision_run_id=f"run-{n}",
+        at=dt.datetime(2026, 3, 2, 9, n, tzinfo=dt.UTC),
+    )
+    return base.model_copy(update=changes)

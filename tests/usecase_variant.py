@@ -4,9 +4,12 @@ weeks landed), and a small one on given feature columns."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from tasks.storage import UseCasePaths
 
 
 def write_shipped_variant(
@@ -100,3 +103,24 @@ def small_usecase(name: str, features: list[dict[str, Any]], **sections: Any) ->
     from mlops_core.config import parse_usecase
 
     return parse_usecase(small_usecase_mapping(name, features, **sections), f"{name}.yaml")
+
+
+def usecase_paths(root: Path, usecase: str = "demo") -> UseCasePaths:
+    """A use case's folders under ``root``, without a use-case file (only the
+    use case's own folder is created: its ledger, locks and state go there)."""
+    from tasks.storage import UseCasePaths
+
+    base = root / usecase
+    paths = UseCasePaths(
+        root=root,
+        landing=root / "landing",
+        labels=root / "labels",
+        quarantine=base / "quarantine",
+        processed=base / "processed",
+        predictions=base / "predictions",
+        review=base / "review",
+        reports=base / "reports",
+        archive=base / "archive",
+    )
+    paths.quarantine.mkdir(parents=True, exist_ok=True)
+    return paths

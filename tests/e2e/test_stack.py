@@ -591,10 +591,13 @@ def test_two_workers_without_a_shared_folder_handle_each_batch_once(
             )
             assert len(cycles) == 1, (batch, [c.info.run_id for c in cycles])
     finally:
+        # Every run they took has ended. A Prefect worker asked to stop can take
+        # a minute to (it forwards SIGINT and finishes its poll loop); neither
+        # may outlive the test, and with it the stack it polls.
         for worker in workers:
-            os.killpg(worker.pid, signal.SIGTERM)
+            os.killpg(worker.pid, signal.SIGKILL)
         for worker in workers:
-            worker.wait(timeout=60)
+            worker.wait(timeout=30)
 
 
 #: Approval answers given through the API, by the approval they lead to (None: none

@@ -13,7 +13,12 @@ from usecase_variant import small_usecase
 from mlops_core.config import UseCase
 from mlops_core.decisions import DriftSummary
 from mlops_core.reference_profile import profile_reference
-from tasks.columnwise_drift import compute_parquet_drift, parquet_rows, profile_parquet
+from tasks.columnwise_drift import (
+    compute_parquet_drift,
+    compute_partitioned_drift,
+    parquet_rows,
+    profile_parquet,
+)
 from tasks.drift import compute_drift
 
 pytestmark = pytest.mark.integration
@@ -160,6 +165,51 @@ def test_drift_read_by_column_groups_equals_drift_read_whole(
     assert {"x0", "x2", "colour", "promo"} <= {f.feature for f in got.features if f.drifted}
     assert got.domain_auc is not None and got.domain_auc > 0.6
     assert got.current_rows == ROWS == parquet_rows(source)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A local Dask cluster of 2 worker processes (a partition is tallied in another process)."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ks", [False, True], ids=["effect sizes", "tests"])
+def test_drift_partition_by_partition_on_dask_decides_as_in_memory_and_in_chunks(
+    frames, tmp_path, ks, dask_cluster
+):
+    reference, current = frames
+    usecase = _usecase(ks=ks)
+    source = _write_folder(current, tmp_path / "batch", parts=5)
+    importance = {name: float(i + 1) for i, name in enumerate(usecase.contract.feature_names)}
+    profile = profile_reference(reference, usecase)
+    predictions = current["x4"].to_numpy() * 2.0
+    common = {
+        "reference_sample": reference,
+        "current_predictions": predictions,
+        "seed": 3,
+    }
+
+    in_memory = compute_drift(profile, pd.read_parquet(source), usecase, importance, **common)
+    in_chunks = compute_parquet_drift(
+        profile, source, usecase, importance, columns_per_read=3, rows_per_read=700, **common
+    )
+    on_dask = compute_partitioned_drift(
+        profile, source, usecase, importance, scheduler=dask_cluster, columns_per_read=4, **common
+    )
+
+    _assert_same_decisions(on_dask, in_memory)
+    _assert_same_decisions(on_dask, in_chunks)
+    assert {"x0", "x2", "colour", "promo"} <= {f.feature for f in on_dask.features if f.drifted}
+    assert on_dask.domain_auc is not None and on_dask.domain_auc > 0.6
 
 
 def test_profile_read_by_column_groups_equals_profile_read_whole(frames, tmp_path):

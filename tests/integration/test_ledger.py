@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
+from sample_cycles import sample_ledger_entry
 
-from mlops_core.records import LedgerEntry, RecordError
+from mlops_core.records import RecordError
 from tasks import storage
 
 pytestmark = pytest.mark.integration
 
 
-def _entry(n: int, **changes: object) -> LedgerEntry:
-    base = LedgerEntry(
-        sha256=f"{n:064d}",
-        batch=f"period_{n:03d}.csv",
-        period=n,
-        gate="pass",
-        decision="skip",
-        decision_run_id=f"run-{n}",
-        at=dt.datetime(2026, 3, 2, 9, n, tzinfo=dt.UTC),
-    )
-    return base.model_copy(update=changes)
-
-
 def test_entries_read_back_in_order_and_by_hash(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     assert storage.ledger_entries(ledger) == []
-    boot = _entry(1, decision="bootstrap", decision_run_id=None, at=None)
-    cycle = _entry(2)
+    boot = sample_ledger_entry(1, decision="bootstrap", decision_run_id=None, at=None)
+    cycle = sample_ledger_entry(2)
     storage.ledger_append(ledger, boot)
     storage.ledger_append(ledger, cycle)
 
@@ -44,10 +31,10 @@ def test_entries_read_back_in_order_and_by_hash(tmp_path: Path) -> None:
 
 def test_a_torn_line_is_no_entry_and_the_next_append_lands_whole(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
-    storage.ledger_append(ledger, _entry(1))
+    storage.ledger_append(ledger, sample_ledger_entry(1))
     with ledger.open("a", encoding="utf-8") as fh:
         fh.write('{"sha256": "' + "2" * 64 + '", "batch": "per')  # a failed append
-    storage.ledger_append(ledger, _entry(3))
+    storage.ledger_append(ledger, sample_ledger_entry(3))
 
     assert [e.period for e in storage.ledger_entries(ledger)] == [1, 3]
     assert storage.ledger_entry(ledger, "2" * 64) is None
@@ -55,7 +42,7 @@ def test_a_torn_line_is_no_entry_and_the_next_append_lands_whole(tmp_path: Path)
 
 def test_a_malformed_line_fails_naming_the_file_and_line(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
-    storage.ledger_append(ledger, _entry(1))
+    storage.ledger_append(ledger, sample_ledger_entry(1))
     with ledger.open("a", encoding="utf-8") as fh:
         fh.write('{"sha256": "' + "2" * 64 + '", "batch": "b.csv", "period": "two"}\n')
 

@@ -11,6 +11,7 @@ from mlops_core.drift_stats import category_effect, drift_statistic, ks_effect
 from mlops_core.reference_profile import (
     BINS,
     DISCRETE_VALUES,
+    BatchTally,
     FeatureProfile,
     ReferenceProfile,
     compare,
@@ -227,3 +228,66 @@ def test_the_grid_search_is_exact_on_few_edges_and_few_values():
             np.testing.assert_array_equal(
                 searchsorted_right(edges, values), np.searchsorted(edges, values, side="right")
             )
+
+
+@pytest.mark.parametrize(
+    ("kind", "method"),
+    [
+        ("continuous", "wasserstein"),
+        ("continuous", "ks"),
+        ("continuous", "psi"),
+        ("continuous", "jensenshannon"),
+        ("discrete", "wasserstein"),
+        ("discrete", "psi"),
+        ("categorical", "chisquare"),
+        ("categorical", "jensenshannon"),
+    ],
+)
+def test_tallies_of_partitions_merge_into_the_tally_of_the_whole_column(
+    kind: str, method: str
+) -> None:
+    rng = np.random.default_rng(11)
+    if kind == "categorical":
+        reference = rng.choice(["a", "b", "c"], 4000, p=[0.5, 0.3, 0.2]).astype(object)
+        current = rng.choice(["a", "b", "c", "d"], 3000, p=[0.3, 0.3, 0.3, 0.1]).astype(object)
+        profile = profile_categorical(reference)
+    else:
+        reference = rng.normal(0.0, 1.0, 4000)
+        current = rng.normal(0.3, 1.2, 3000)
+        if kind == "discrete":
+            reference, current = np.round(reference), np.round(current)
+        current[::97] = np.nan
+        profile = profile_numeric(reference)
+    assert profile.kind == kind
+    parts = np.array_split(current, [500, 1700])  # unequal partitions, tallied apart
+
+    firsts = []
+    for part in parts:
+        tally = BatchTally(method, profile)
+        tally.add(part)
+        firsts.append(tally)
+    merged = BatchTally(method, profile)
+    for tally in firsts:
+        merged.merge(tally)
+    if merged.second_pass:
+        for part in parts:
+            again = merged.for_second_pass()
+            again.add_again(part)
+            merged.merge_again(again)
+
+    whole = compare(method, profile, current)
+    got = merged.comparison()
+    assert got.rows == whole.rows
+    for field in ("score", "error", "effect"):
+        a, b = getattr(got, field), getattr(whole, field)
+        assert (np.isnan(a) and np.isnan(b)) or a == pytest.approx(b, rel=1e-12, abs=1e-15), field
+
+
+def test_tallies_of_another_method_or_profile_do_not_merge() -> None:
+    rng = np.random.default_rng(5)
+    profile, other = profile_numeric(rng.normal(0, 1, 500)), profile_numeric(rng.normal(1, 1, 500))
+    tally = BatchTally("wasserstein", profile)
+    with pytest.raises(ValueError, match="do not add up"):
+        tally.merge(BatchTally("ks", profile))
+    with pytest.raises(ValueError, match="do not add up"):
+        tally.merge_again(BatchTally("wasserstein", other))
