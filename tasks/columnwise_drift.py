@@ -159,9 +159,7 @@ def _row_chunks(
                 yield batch.to_pandas()
 
 
-def _integral_float_categories_of(
-    batch: _ParquetBatch, group: Sequence[DriftFeature]
-) -> list[str]:
+def _integral_float_categories_of(batch: _ParquetBatch, group: Sequence[DriftFeature]) -> list[str]:
     """The float columns of categories in ``group`` (written as text; see ``category_text``)."""
     import pyarrow.types as pa_types
 
