@@ -207,8 +207,8 @@ def chunked_drift(
     )
 
 
-def step_drift(args: argparse.Namespace) -> dict[str, Any]:
-    """The product's drift of the current batch, a group of columns (and rows) at a time."""
+def _drift_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, float]]:
+    """The use case, the stored profile, the reference sample and a flat importance."""
     import pandas as pd
 
     from mlops_core.reference_profile import ReferenceProfile
@@ -217,7 +217,12 @@ def step_drift(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.workdir)
     profile = ReferenceProfile.from_json((work / "profile.json").read_text())
     sample = pd.read_parquet(work / "reference_sample.parquet")
-    importance = dict.fromkeys(usecase.contract.feature_names, 1.0)
+    return usecase, profile, sample, dict.fromkeys(usecase.contract.feature_names, 1.0)
+
+
+def step_drift(args: argparse.Namespace) -> dict[str, Any]:
+    """The product's drift of the current batch, a group of columns (and rows) at a time."""
+    usecase, profile, sample, importance = _drift_inputs(args)
     started = time.perf_counter()
     summary = chunked_drift(args, profile, usecase, importance, sample)
     seconds = time.perf_counter() - started
@@ -240,17 +245,12 @@ def step_drift(args: argparse.Namespace) -> dict[str, Any]:
 def step_dask(args: argparse.Namespace) -> dict[str, Any]:
     """The drift partition by partition on a local Dask cluster of ``--dask`` processes."""
     import dask.dataframe as dd
-    import pandas as pd
     from distributed import Client, LocalCluster
 
-    from mlops_core.reference_profile import ReferenceProfile
     from tasks.columnwise_drift import compute_partitioned_drift
 
-    usecase = build_usecase(args.columns)
+    usecase, profile, sample, importance = _drift_inputs(args)
     work = Path(args.workdir)
-    profile = ReferenceProfile.from_json((work / "profile.json").read_text())
-    sample = pd.read_parquet(work / "reference_sample.parquet")
-    importance = dict.fromkeys(usecase.contract.feature_names, 1.0)
     with (
         LocalCluster(
             n_workers=args.dask, threads_per_worker=1, processes=True, dashboard_address=None
@@ -458,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     if on_dask is not None:
         print(
             f"| product drift, {reads.split(' x ')[0]} of a partition at a time on "
-            f"{on_dask['workers']} Dask workers ({on_dask['partitions']} partitions) | {case} "
+            f"{on_dask['workers']} Dask workers ({on_dask['partitions']} partition"
+            f"{'s' if on_dask['partitions'] != 1 else ''}) | {case} "
             f"| {on_dask['seconds']:.1f} s | {on_dask['peak_gib']:.2f} GiB (sum of "
             f"{on_dask['workers'] + 1} processes; largest worker "
             f"{on_dask['worker_peak_gib']:.2f} GiB) |"

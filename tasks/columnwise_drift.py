@@ -185,6 +185,73 @@ def _integral_float_categories(
     return integral
 
 
+@dataclass(frozen=True)
+class _DriftPlan:
+    """What both batch readers settle before the first column: the batch, the
+    features, and the domain classifier's rows (``current_at``: positions in
+    the whole batch, drawn as the in-memory path draws them)."""
+
+    profile: ReferenceProfile
+    usecase: UseCase
+    batch: _ParquetBatch
+    features: list[DriftFeature]
+    reference_rows: pd.DataFrame | None
+    current_at: np.ndarray | None
+    seed: int
+
+    @classmethod
+    def of(
+        cls,
+        profile: ReferenceProfile,
+        source: str | os.PathLike[str],
+        usecase: UseCase,
+        reference_sample: pd.DataFrame | None,
+        seed: int,
+    ) -> _DriftPlan:
+        features = drift_features(usecase)
+        absent = [f.name for f in features if f.name not in profile.features]
+        if absent:
+            raise ValueError(f"reference data lacks feature columns: {', '.join(absent)}")
+        batch = _open(source)
+        policy = usecase.drift
+        reference_rows = current_at = None
+        if policy.domain_classifier and reference_sample is not None and batch.rows > 0:
+            reference_rows = drift_frame(reference_sample, features, "reference")
+            if min(len(reference_rows), batch.rows) >= MIN_DOMAIN_ROWS:
+                _, current_at = domain_sample_positions(
+                    len(reference_rows), batch.rows, seed, policy.domain_max_rows
+                )
+        return cls(profile, usecase, batch, features, reference_rows, current_at, seed)
+
+    def summary(
+        self,
+        drifts: list[FeatureDrift],
+        sampled: Mapping[str, pd.Series],
+        importance: Mapping[str, float],
+        current_predictions: np.ndarray | None,
+    ) -> DriftSummary:
+        """The summary of the features' drifts, with the domain classifier's AUC on ``sampled``."""
+        policy = self.usecase.drift
+        domain_auc = None
+        if self.current_at is not None and self.reference_rows is not None:
+            # The classifier draws the same positions again from these rows: all of them.
+            domain_auc = domain_classifier_auc(
+                self.reference_rows,
+                pd.DataFrame(sampled),
+                seed=self.seed,
+                max_rows=policy.domain_max_rows,
+            )
+        return drift_summary(
+            drifts,
+            policy,
+            importance,
+            self.profile,
+            current_rows=self.batch.rows,
+            current_predictions=current_predictions,
+            domain_auc=domain_auc,
+        )
+
+
 def profile_parquet(
     source: str | os.PathLike[str],
     usecase: UseCase,
@@ -260,20 +327,8 @@ def compute_parquet_drift(
         ValueError: A feature is missing from the profile or the batch, or
             ``columns_per_read`` or ``rows_per_read`` < 1.
     """
-    features = drift_features(usecase)
-    absent = [f.name for f in features if f.name not in profile.features]
-    if absent:
-        raise ValueError(f"reference data lacks feature columns: {', '.join(absent)}")
-    batch = _open(source)
-    rows = batch.rows
-    policy = usecase.drift
-    reference_rows = current_at = None
-    if policy.domain_classifier and reference_sample is not None and rows > 0:
-        reference_rows = drift_frame(reference_sample, features, "reference")
-        if min(len(reference_rows), rows) >= MIN_DOMAIN_ROWS:
-            _, current_at = domain_sample_positions(
-                len(reference_rows), rows, seed, policy.domain_max_rows
-            )
+    plan = _DriftPlan.of(profile, source, usecase, reference_sample, seed)
+    batch, features, current_at = plan.batch, plan.features, plan.current_at
     if rows_per_read is not None and rows_per_read < 1:
         raise ValueError(f"rows_per_read must be at least 1, got {rows_per_read}")
     drifts = []
@@ -289,21 +344,7 @@ def compute_parquet_drift(
     else:
         for group in _feature_groups(batch, features, columns_per_read):
             drifts += _tallied_group(batch, group, profile, rows_per_read, current_at, sampled)
-    domain_auc = None
-    if current_at is not None and reference_rows is not None:
-        # The classifier draws the same positions again from these rows: all of them.
-        domain_auc = domain_classifier_auc(
-            reference_rows, pd.DataFrame(sampled), seed=seed, max_rows=policy.domain_max_rows
-        )
-    return drift_summary(
-        drifts,
-        policy,
-        importance,
-        profile,
-        current_rows=rows,
-        current_predictions=current_predictions,
-        domain_auc=domain_auc,
-    )
+    return plan.summary(drifts, sampled, importance, current_predictions)
 
 
 # ------------------------------------------------------------ Dask partitions
@@ -395,20 +436,8 @@ def compute_partitioned_drift(
     import dask
     import dask.dataframe as dd
 
-    features = drift_features(usecase)
-    absent = [f.name for f in features if f.name not in profile.features]
-    if absent:
-        raise ValueError(f"reference data lacks feature columns: {', '.join(absent)}")
-    batch = _open(source)
-    rows = batch.rows
-    policy = usecase.drift
-    reference_rows = current_at = None
-    if policy.domain_classifier and reference_sample is not None and rows > 0:
-        reference_rows = drift_frame(reference_sample, features, "reference")
-        if min(len(reference_rows), rows) >= MIN_DOMAIN_ROWS:
-            _, current_at = domain_sample_positions(
-                len(reference_rows), rows, seed, policy.domain_max_rows
-            )
+    plan = _DriftPlan.of(profile, source, usecase, reference_sample, seed)
+    batch, features, current_at = plan.batch, plan.features, plan.current_at
 
     def compute(tasks: list[Any]) -> list[Any]:
         return list(dask.compute(*tasks, scheduler=scheduler))
@@ -460,17 +489,4 @@ def compute_partitioned_drift(
                 for name in names:
                     sampled[name] = pd.concat(picked[name], ignore_index=True)
         drifts += [tally_drift(f, profile.features[f.name], merged[f.name]) for f in group]
-    domain_auc = None
-    if current_at is not None and reference_rows is not None:
-        domain_auc = domain_classifier_auc(
-            reference_rows, pd.DataFrame(sampled), seed=seed, max_rows=policy.domain_max_rows
-        )
-    return drift_summary(
-        drifts,
-        policy,
-        importance,
-        profile,
-        current_rows=rows,
-        current_predictions=current_predictions,
-        domain_auc=domain_auc,
-    )
+    return plan.summary(drifts, sampled, importance, current_predictions)

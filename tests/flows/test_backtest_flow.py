@@ -15,8 +15,10 @@ pytestmark = pytest.mark.flows
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = ["never", "every:2", "default"]
-# Walmart replays 143 weeks: a quarterly refresh keeps the test to about a minute.
-WALMART_POLICIES = ["never", "every:13", "default"]
+# Walmart replays 143 weeks, so only the two policies its claim is about: the
+# default policy beats never retraining over the holiday seasons (a scheduled
+# policy's retrains are checked on the two shorter files).
+WALMART_POLICIES = ["never", "default"]
 
 # (use case, time column, days kept from the start, first champion's periods); the
 # real file is found (or the case skipped) by tests/conftest.py.
@@ -81,7 +83,9 @@ def test_short_backtest_of_real_data(name, real_data_of, tmp_path_factory):
             "guardrail_period_share",
         } <= set(row)
     assert table["never"]["retrains"] == 0
-    assert table[policies[1]]["retrains"] > 0
+    if "every:2" in table:
+        assert table["every:2"]["retrains"] > 0
+    assert table["default"]["retrains"] > 0
     assert table["default"]["total_error"] < table["never"]["total_error"]
 
     rt = open_runtime(REPO / "usecases" / usecase, str(home))
