@@ -300,9 +300,9 @@ def _finish(
 ) -> CycleResult:
     """Record the decisions, carry them out, commit the batch (``commit_protocol.finish``).
 
-    Then, after the commit, the cycle report (best effort).
+    The cycle report comes after, once the cycle lock is released (``_report``).
     """
-    result = commit_protocol.finish(
+    return commit_protocol.finish(
         commit_ports(rt),
         outcome,
         labels_through=labels_through,
@@ -311,10 +311,16 @@ def _finish(
         landed=landed,
         champion_before=champion_before,
     )
-    if rt.usecase.report.cycle_report:
-        assert result.decision_run_id is not None
-        publish_cycle_report(rt, result.decision_run_id, outcome.period)
-    return result
+
+
+def _report(rt: Runtime, result: CycleResult) -> None:
+    """The cycle report of a cycle this run decided, once the cycle lock is released.
+
+    It explains, it never decides, and it is best effort: a later cycle of the
+    use case (another worker's) does not wait for it.
+    """
+    if rt.usecase.report.cycle_report and result.decision_run_id and result.period is not None:
+        publish_cycle_report(rt, result.decision_run_id, result.period)
 
 
 # ------------------------------------------------------------------ flows
@@ -385,18 +391,30 @@ def monitor(usecase_path: str, batch: str, data_root: str | None = None) -> Cycl
             "batch %s waits: a cycle of %s is being run by %s", batch, rt.name, holder
         ),
     ):
-        return _claimed_cycle(rt, batch, path, sha)
-
-
-def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
-    """``monitor`` under the use case's cycle lock (see ``handle_claimed``)."""
-    landed = path if path.parent.resolve() == rt.paths.landing.resolve() else None
-    result = commit_protocol.handle_claimed(
-        commit_ports(rt), batch, sha, landed, lambda: _cycle(rt, batch, path, sha)
-    )
+        result, decided_now = _claimed_cycle(rt, batch, path, sha)
+    if decided_now:
+        _report(rt, result)
     if result.status == "done":  # decided now, or finished after an interrupted run
         publish_recent_periods(rt)
     return result
+
+
+def _claimed_cycle(rt: Runtime, batch: str, path: Path, sha: str) -> tuple[CycleResult, bool]:
+    """``monitor`` under the use case's cycle lock (see ``handle_claimed``).
+
+    Returns:
+        The result, and whether this run decided the cycle (not a duplicate,
+        nor an interrupted run's decision carried out).
+    """
+    landed = path if path.parent.resolve() == rt.paths.landing.resolve() else None
+    decided: list[CycleResult] = []
+
+    def run_cycle() -> CycleResult:
+        decided.append(_cycle(rt, batch, path, sha))
+        return decided[-1]
+
+    result = commit_protocol.handle_claimed(commit_ports(rt), batch, sha, landed, run_cycle)
+    return result, bool(decided)
 
 
 def _cycle(rt: Runtime, batch: str, path: Path, sha: str) -> CycleResult:
@@ -569,11 +587,14 @@ def bootstrap(usecase_path: str, data_root: str | None = None) -> BootstrapResul
     rt = open_runtime(usecase_path, data_root)
     # A cycle like any other: a second bootstrap waits, then finds the first's champion.
     with rt.coordination.claims.claim(CYCLE_LOCK, timeout_seconds=CLAIM_WAIT_SECONDS):
-        return _bootstrap(rt)
+        result, decided_now = _bootstrap(rt)
+    if decided_now:
+        _report(rt, result)
+    return result
 
 
-def _bootstrap(rt: Runtime) -> BootstrapResult:
-    """``bootstrap`` under the use case's cycle lock."""
+def _bootstrap(rt: Runtime) -> tuple[BootstrapResult, bool]:
+    """``bootstrap`` under the use case's cycle lock; True when this run decided it."""
     uc = rt.usecase
     ports = commit_ports(rt)
     recorded = commit_protocol.recorded(ports, BOOTSTRAP_SHA, "retrain")
@@ -584,14 +605,16 @@ def _bootstrap(rt: Runtime) -> BootstrapResult:
         )
         publish_recent_periods(rt)
         committed = _commit_bootstrap_batches(rt)
-        return BootstrapResult(
+        resumed = BootstrapResult(
             **done.model_dump(exclude={"status"}), status="exists", committed_batches=committed
         )
+        return resumed, False
     existing = steps.load_champion(rt)
     if existing is not None:
-        return BootstrapResult(
+        there = BootstrapResult(
             batch="bootstrap", period=None, status="exists", champion_version=existing.version
         )
+        return there, False
     accepted = quarantined = 0
     for path in storage.list_files(rt.paths.landing, uc.data.format):
         frame, gate = steps.validate_batch(rt, path)
@@ -641,12 +664,13 @@ def _bootstrap(rt: Runtime) -> BootstrapResult:
     # The history batches are committed after the bootstrap's decision: a crash
     # before leaves them in landing for the rerun, a crash after is finished by it.
     committed = _commit_bootstrap_batches(rt)
-    return BootstrapResult(
+    decided = BootstrapResult(
         **result.model_dump(),
         accepted_batches=accepted,
         quarantined_batches=quarantined,
         committed_batches=committed,
     )
+    return decided, True
 
 
 def _commit_bootstrap_batches(rt: Runtime) -> int:
