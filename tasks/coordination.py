@@ -246,6 +246,7 @@ class PostgresCoordination:
         self._namespace = namespace
         self._ledger_file = ledger_file
         self._marker = marker
+        self._imported = False  # the file ledger is known to be in the table
         # Locks held by this process, with their connections: an append checks
         # they are still held (a connection lost while holding one lost the lock).
         self._held: dict[str, Any] = {}
@@ -305,8 +306,11 @@ class PostgresCoordination:
 
         Then the data root's marker says where the ledger is, so a process
         left on files refuses to run (``_refuse_if_moved``) instead of
-        handling the workers' batches again.
+        handling the workers' batches again. Checked once per instance: an
+        import, once made, stays.
         """
+        if self._imported:
+            return
         cur.execute("BEGIN")
         try:
             cur.execute(
@@ -330,6 +334,7 @@ class PostgresCoordination:
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+        self._imported = True
 
     def _insert(self, cur: Any, entry: LedgerEntry) -> None:
         cur.execute(

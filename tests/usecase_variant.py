@@ -106,21 +106,10 @@ def small_usecase(name: str, features: list[dict[str, Any]], **sections: Any) ->
 
 
 def usecase_paths(root: Path, usecase: str = "demo") -> UseCasePaths:
-    """A use case's folders under ``root``, without a use-case file (only the
-    use case's own folder is created: its ledger, locks and state go there)."""
+    """The folders of a small use case named ``usecase`` under ``root``, created
+    as a flow run opens them (``UseCasePaths.for_usecase``)."""
     from tasks.storage import UseCasePaths
 
-    base = root / usecase
-    paths = UseCasePaths(
-        root=root,
-        landing=root / "landing",
-        labels=root / "labels",
-        quarantine=base / "quarantine",
-        processed=base / "processed",
-        predictions=base / "predictions",
-        review=base / "review",
-        reports=base / "reports",
-        archive=base / "archive",
+    return UseCasePaths.for_usecase(
+        small_usecase(usecase, [{"name": "x", "type": "numeric"}]), root
     )
-    paths.quarantine.mkdir(parents=True, exist_ok=True)
-    return paths
