@@ -356,61 +356,71 @@ def test_up_deploys_the_usecase_files_it_is_given(stack: Stack) -> None:
     assert f"monitor_landed/monitor-{UP_USECASE} cron 0 6 * * *" in stack.up_output
 
 
-def test_mlops_deploy_registers_a_usecase_once_and_its_deployments_run(stack: Stack) -> None:
-    name = "stack_deployed"
-    usecase = _usecase_variant(stack, name)
+#: The use case ``mlops deploy`` registers; its own bootstrap deployment trains it,
+#: and the later tests (two workers, the browser, the secrets) build on it.
+DEPLOYED = "stack_retail"
+
+
+@pytest.fixture(scope="module")
+def deployed(stack: Stack) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """A use case of one's own after its first ``mlops deploy``: (use-case file, the command)."""
+    usecase = _usecase_variant(stack, DEPLOYED)
     first = _mlops_deploy(stack, str(usecase))
     assert first.returncode == 0, first.stdout + first.stderr
+    return usecase, first
+
+
+@pytest.fixture(scope="module")
+def retail_bootstrap(
+    stack: Stack, deployed: tuple[Path, subprocess.CompletedProcess[str]]
+) -> tuple[Path, Any]:
+    """The deployed use case bootstrapped by the worker, through its deployment run with
+    nothing but its own parameters: (use-case file, the flow run)."""
+    usecase, _ = deployed
+    _land(stack, usecase, _history())
+    run = stack.run_deployment(f"bootstrap/bootstrap-{DEPLOYED}", {})
+    done = stack.wait(run.id, {"COMPLETED"})
+    assert done.state.type.value == "COMPLETED", _logs(stack)
+    return usecase, done
+
+
+def test_mlops_deploy_registers_a_usecase_once_and_its_deployments_run(
+    stack: Stack,
+    deployed: tuple[Path, subprocess.CompletedProcess[str]],
+    retail_bootstrap: tuple[Path, Any],
+) -> None:
+    name = DEPLOYED
+    usecase, first = deployed
     assert f"monitor_landed/monitor-{name}" in first.stdout and "cron 0 6 * * *" in first.stdout
-    deployed = _usecase_deployments(stack, name)
-    _assert_usecase_deployed(deployed, name, usecase, "0 6 * * *", "UTC")
-    rollback = deployed[f"rollback/rollback-{name}"]["parameters"]
+    deployed_now = _usecase_deployments(stack, name)
+    _assert_usecase_deployed(deployed_now, name, usecase, "0 6 * * *", "UTC")
+    rollback = deployed_now[f"rollback/rollback-{name}"]["parameters"]
     assert rollback["reason"] == "manual rollback from the Prefect UI"
 
     # Again: nothing changes (same deployments, the same single schedule).
     second = _mlops_deploy(stack, str(usecase))
     assert second.returncode == 0, second.stdout + second.stderr
-    assert _usecase_deployments(stack, name) == deployed
+    assert _usecase_deployments(stack, name) == deployed_now
 
     # Another schedule replaces the one there, in place.
     third = _mlops_deploy(stack, str(usecase), "--cron", "15 7 * * 2", "--timezone", "Europe/Paris")
     assert third.returncode == 0, third.stdout + third.stderr
     moved = _usecase_deployments(stack, name)
     _assert_usecase_deployed(moved, name, usecase, "15 7 * * 2", "Europe/Paris")
-    assert {k: d["id"] for k, d in moved.items()} == {k: d["id"] for k, d in deployed.items()}
+    assert {k: d["id"] for k, d in moved.items()} == {k: d["id"] for k, d in deployed_now.items()}
     monitor = f"monitor_landed/monitor-{name}"
-    assert moved[monitor]["schedules"][0][0] == deployed[monitor]["schedules"][0][0]
+    assert moved[monitor]["schedules"][0][0] == deployed_now[monitor]["schedules"][0][0]
 
-    # The worker runs the deployment with nothing but its own parameters.
-    _land(stack, usecase, _history())
-    run = stack.run_deployment(f"bootstrap/bootstrap-{name}", {})
-    done = stack.wait(run.id, {"COMPLETED"})
-    assert done.state.type.value == "COMPLETED", _logs(stack)
-    assert done.parameters["usecase_path"] == str(usecase.resolve())
-    champion = _champion(stack, name)
-    assert champion is not None and champion.version == "1"
-
-
-@pytest.fixture(scope="module")
-def retail_bootstrap(stack: Stack) -> tuple[Path, Any]:
-    """A use case bootstrapped through its deployment: (use-case file, the flow run)."""
-    usecase = _usecase_variant(stack, "stack_retail")
-    _land(stack, usecase, _history())
-    boot = stack.run_deployment(
-        "bootstrap/bootstrap-retail-demand",
-        {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
-    )
-    run = stack.wait(boot.id, {"COMPLETED"})
-    assert run.state.type.value == "COMPLETED", _logs(stack)
-    return usecase, run
+    # The worker ran the bootstrap deployment with nothing but its own parameters.
+    _, boot = retail_bootstrap
+    assert boot.parameters["usecase_path"] == str(usecase.resolve())
 
 
 def test_deployment_runs_train_register_and_record_through_the_servers(
     stack: Stack, retail_bootstrap: tuple[Path, Any]
 ) -> None:
-    usecase, boot = retail_bootstrap
-    history = _history()
-    champion = _champion(stack, "stack_retail")
+    _, boot = retail_bootstrap
+    champion = _champion(stack, DEPLOYED)
     assert champion is not None and champion.version == "1"
     with stack.prefect() as client:
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -419,27 +429,53 @@ def test_deployment_runs_train_register_and_record_through_the_servers(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[boot.id]))
         )
     assert any(a.type == "markdown" for a in artifacts)
+    # The bootstrap's decisions are recorded in MLflow's PostgreSQL (the live weeks'
+    # are checked by the two-worker test below).
+    decisions = _decision_rows(stack, DEPLOYED)
+    assert [action for _, kind, action in decisions if kind == "retrain"] == ["train"], decisions
+    assert [action for _, kind, action in decisions if kind == "promotion"] == ["promote"]
 
-    # The next week lands; the scheduled deployment's flow handles what waits in landing.
-    _land(stack, usecase, range(history.stop, history.stop + 1))
-    monitor = stack.run_deployment(
-        "monitor_landed/monitor-retail-demand",
-        {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
-    )
-    run = stack.wait(monitor.id, {"COMPLETED"})
-    assert run.state.type.value == "COMPLETED", _logs(stack)
 
-    decisions = _decision_rows(stack, "stack_retail")
-    retrains = [action for _, kind, action in decisions if kind == "retrain"]
-    promotions = [action for _, kind, action in decisions if kind == "promotion"]
-    # The bootstrap trained and promoted; the live week was decided too.
-    assert len(retrains) == 2 and "train" in retrains, decisions
-    assert promotions[:1] == ["promote"], decisions
-    client = stack.mlflow_client()
-    runs = client.search_runs(
-        [client.get_experiment_by_name("stack_retail-decisions").experiment_id]
+def test_a_product_event_fires_its_alert_automation(
+    stack: Stack, retail_bootstrap: tuple[Path, Any]
+) -> None:
+    """A corrupt week of the deployed use case, run by the worker through its deployment."""
+    usecase, _ = retail_bootstrap
+    corrupt = _history().stop
+    _land(stack, usecase, range(corrupt, corrupt + 1), corrupt=corrupt)
+    flow_run = stack.run_deployment(
+        f"monitor/monitor-batch-{DEPLOYED}", {"batch": f"period_{corrupt:03d}.csv"}
     )
-    assert {r.info.run_id for r in runs} == {run_id for run_id, _, _ in decisions}
+    assert stack.wait(flow_run.id, {"COMPLETED"}).state.type.value == "COMPLETED", _logs(stack)
+
+    # The corrupt batch emitted mlops.batch.quarantined; its automation runs the alert deployment.
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    deadline = time.monotonic() + 180
+    alerts: list[Any] = []
+    while time.monotonic() < deadline:
+        with stack.prefect() as client:
+            alerts = [
+                r
+                for r in client.read_flow_runs(
+                    flow_filter=FlowFilter(name=FlowFilterName(any_=["alert"]))
+                )
+                if r.parameters.get("event") == "mlops.batch.quarantined"
+                and r.parameters.get("resource") == f"mlops.usecase.{DEPLOYED}"
+            ]
+        if alerts and alerts[0].state and alerts[0].state.is_final():
+            break
+        time.sleep(2)
+    assert alerts, "no alert flow run for the quarantined batch" + _logs(stack)
+    assert alerts[0].state.type.value == "COMPLETED"
+    lines = (stack.data_root / "alerts.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert any(
+        r["event"] == "mlops.batch.quarantined"
+        and DEPLOYED in r["message"]
+        and r["payload"].get("batch") == f"period_{corrupt:03d}.csv"
+        for r in records
+    ), records
 
 
 #: The work pool of the two-worker test, and the queue each of its workers serves.
@@ -547,6 +583,8 @@ def test_two_workers_without_a_shared_folder_handle_each_batch_once(
     try:
         # Many batches waiting; the scheduled flow started on both machines at once.
         before = len(_ledger_rows(stack, usecase.name))
+        decided_before = {run_id for run_id, _, _ in _decision_rows(stack, usecase.name)}
+        # After the corrupt week of the alert test.
         first = _history().stop + 1
         _land(stack, usecase_file, range(first, first + 3))
         runs = []
@@ -595,6 +633,13 @@ def test_two_workers_without_a_shared_folder_handle_each_batch_once(
                 filter_string=f"tags.`{TAG_BATCH}` = '{sha}' and tags.`{TAG_KIND}` = 'retrain'",
             )
             assert len(cycles) == 1, (batch, [c.info.run_id for c in cycles])
+        # The workers' decisions are in MLflow's PostgreSQL, one retrain decision per
+        # batch, and every decision of the use case is a run of its decisions experiment.
+        decisions = _decision_rows(stack, usecase.name)
+        new = [kind for run_id, kind, _ in decisions if run_id not in decided_before]
+        assert new.count("retrain") == len(rows), decisions
+        runs_there = client.search_runs([experiment.experiment_id], max_results=1000)
+        assert {r.info.run_id for r in runs_there} == {run_id for run_id, _, _ in decisions}
     finally:
         # Every run they took has ended. A Prefect worker asked to stop can take
         # a minute to (it forwards SIGINT and finishes its poll loop); neither
@@ -673,47 +718,6 @@ def test_promotion_waits_for_a_human_answer_given_through_the_api(
     assert promotion.inputs.approval_comment == (answer["comment"] if answer else None)
 
 
-def test_a_product_event_fires_its_alert_automation(stack: Stack) -> None:
-    usecase = _usecase_variant(stack, "stack_alerts")
-    history = _history()
-    corrupt = history.stop - 1
-    _land(stack, usecase, history, corrupt=corrupt)
-    flow_run = stack.run_deployment(
-        "bootstrap/bootstrap-retail-demand",
-        {"usecase_path": str(usecase), "data_root": str(stack.data_root)},
-    )
-    assert stack.wait(flow_run.id, {"COMPLETED"}).state.type.value == "COMPLETED"
-
-    # The corrupt batch emitted mlops.batch.quarantined; its automation runs the alert deployment.
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
-
-    deadline = time.monotonic() + 180
-    alerts: list[Any] = []
-    while time.monotonic() < deadline:
-        with stack.prefect() as client:
-            alerts = [
-                r
-                for r in client.read_flow_runs(
-                    flow_filter=FlowFilter(name=FlowFilterName(any_=["alert"]))
-                )
-                if r.parameters.get("event") == "mlops.batch.quarantined"
-                and r.parameters.get("resource") == "mlops.usecase.stack_alerts"
-            ]
-        if alerts and alerts[0].state and alerts[0].state.is_final():
-            break
-        time.sleep(2)
-    assert alerts, "no alert flow run for the quarantined batch" + _logs(stack)
-    assert alerts[0].state.type.value == "COMPLETED"
-    lines = (stack.data_root / "alerts.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines]
-    assert any(
-        r["event"] == "mlops.batch.quarantined"
-        and "stack_alerts" in r["message"]
-        and r["payload"].get("batch") == f"period_{corrupt:03d}.csv"
-        for r in records
-    ), records
-
-
 def _chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if path := shutil.which(name):
@@ -756,8 +760,8 @@ def test_browser_shows_the_flow_run_and_the_champion_alias(
     assert boot.name in page, page[-2000:]
     assert "bootstrap" in page
 
-    page = _rendered_dom(f"{stack.mlflow}/#/models/stack_retail", tmp_path / "mlflow")
-    assert "stack_retail" in page, page[-2000:]
+    page = _rendered_dom(f"{stack.mlflow}/#/models/{DEPLOYED}", tmp_path / "mlflow")
+    assert DEPLOYED in page, page[-2000:]
     # The alias chip of version 1 (the "mlops.status: champion" tag does not count).
     alias_chip = re.compile(r'title="champion"[^>]*data-component-id="[^"]*alias', re.IGNORECASE)
     assert alias_chip.search(page), page[-3000:]
@@ -783,8 +787,8 @@ def test_browser_opens_the_decisions_on_runs_and_the_monitoring_run_on_its_chart
     )
 
     client = stack.mlflow_client()
-    decisions = client.get_experiment_by_name("stack_retail-decisions")
-    monitoring = client.get_experiment_by_name("stack_retail-monitoring")
+    decisions = client.get_experiment_by_name(f"{DEPLOYED}-decisions")
+    monitoring = client.get_experiment_by_name(f"{DEPLOYED}-monitoring")
     assert decisions is not None and monitoring is not None
     for experiment in (decisions, monitoring):
         assert experiment.tags[TAG_MLFLOW_EXPERIMENT_KIND] == EXPERIMENT_KIND_MODEL_DEVELOPMENT
