@@ -13,9 +13,10 @@ case's size (float columns, every 50th a text category; drift planted in every
 removed at the end. Each step then runs in a fresh process, whose peak memory
 is the kernel's high-water mark of the whole process (imports included):
 
-- ``profile``: the reference profile, ``--columns-per-read`` columns at a time
-  (``tasks.columnwise_drift.profile_parquet``; once per model, at training),
-  and the domain classifier's reference sample;
+- ``profile``: the reference profile, ``--columns-per-read`` columns at a time,
+  or with ``--rows-per-read`` that many rows of one column at a time (exact
+  quantile edges picked in passes) (``tasks.columnwise_drift.profile_parquet``;
+  once per model, at training), and the domain classifier's reference sample;
 - ``drift``: the product's drift of the current batch against that profile,
   ``--columns-per-read`` columns (and ``--rows-per-read`` rows, when given) at
   a time (``compute_parquet_drift``), with the use case's default policy
@@ -171,7 +172,10 @@ def step_profile(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.workdir)
     started = time.perf_counter()
     profile = profile_parquet(
-        work / "reference.parquet", usecase, columns_per_read=args.columns_per_read
+        work / "reference.parquet",
+        usecase,
+        columns_per_read=args.columns_per_read,
+        rows_per_read=args.rows_per_read,
     )
     seconds = time.perf_counter() - started
     (work / "profile.json").write_text(profile.to_json())
@@ -440,6 +444,11 @@ def main(argv: list[str] | None = None) -> int:
     reads = f"{args.columns_per_read} column{'s' if args.columns_per_read > 1 else ''}"
     if args.rows_per_read is not None:
         reads += f" x {_count(args.rows_per_read)} rows"
+    profile_reads = (
+        reads.split(" x ")[0]
+        if args.rows_per_read is None
+        else f"1 column x {_count(args.rows_per_read)} rows"
+    )
     profile, drift, vendor, same = (results[s] for s in ("profile", "drift", "evidently", "same"))
     on_dask = results.get("dask")
     scale_up = (args.rows / args.evidently_rows) * (args.columns / args.evidently_columns)
@@ -448,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| step | rows x cols | time | peak memory (process) |")
     print("|---|---|---|---|")
     print(
-        f"| reference profile, {reads.split(' x ')[0]} at a time (once per model) "
+        f"| reference profile, {profile_reads} at a time (once per model) "
         f"| {case} | {profile['seconds']:.1f} s | {profile['peak_gib']:.2f} GiB |"
     )
     print(

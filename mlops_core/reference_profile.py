@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -311,6 +311,197 @@ def profile_categorical(values: Any) -> FeatureProfile:
         missing=int(series.isna().sum()),
         values=[str(v) for v in counts.index],
         counts=counts.to_numpy(),
+    )
+
+
+#: Order statistics each chunk contributes to the pivots of
+#: :func:`profile_numeric_chunks`: a cell between two pivots then holds at most
+#: 1/this of the rows, so the exact bin edges are picked among few values.
+_PIVOTS_PER_CHUNK = 16384
+
+
+def profile_numeric_chunks(
+    read: Callable[[], Iterable[Any]], *, bins: int = BINS
+) -> FeatureProfile:
+    """:func:`profile_numeric` of a column given in chunks, never holding it whole.
+
+    The same profile as :func:`profile_numeric` on the chunks put together: the
+    same kind, counts and exact quantile edges; the moments and bin means are
+    sums taken in another order (equal to about 1e-15, relative). ``read`` is
+    called once per pass, four times at most for a continuous feature:
+
+    1. counts, extremes, sum, the distinct values (while at most ``bins``) and
+       each chunk's own order statistics, the pivots;
+    2. the rows between consecutive pivots;
+    3. the rows of the cells holding an edge's rank, from which the exact
+       order statistic is picked (at most ``bins`` + 31 cells of a small share
+       of the rows each);
+    4. the bins' counts and sums, and the squares for the deviation; then the
+       bins' mean absolute deviations in a fifth pass.
+
+    Args:
+        read: Returns the chunks of the column (anything ``np.asarray`` reads
+            as numbers), in any order but the same rows each call.
+        bins: Equal-mass bins of a continuous feature.
+
+    Returns:
+        The profile :func:`profile_numeric` gives for the whole column.
+    """
+    rows = missing = 0
+    total = 0.0
+    low, high = np.inf, -np.inf
+    distinct: np.ndarray | None = np.empty(0)
+    distinct_counts = np.empty(0, dtype=np.int64)
+    pivots_of: list[np.ndarray] = []
+    for x in _finite_chunks(read):
+        missing += x.missing
+        if x.values.size == 0:
+            continue
+        v = np.sort(x.values)
+        rows += v.size
+        total += float(v.sum())
+        low, high = min(low, float(v[0])), max(high, float(v[-1]))
+        if distinct is not None:
+            values, counts = np.unique(v, return_counts=True)
+            merged = np.concatenate([distinct, values])
+            distinct, where = np.unique(merged, return_inverse=True)
+            if distinct.size > bins:
+                distinct = None
+            else:
+                distinct_counts = np.bincount(
+                    where,
+                    weights=np.concatenate([distinct_counts, counts]),
+                    minlength=distinct.size,
+                ).astype(np.int64)
+        step = max(1, v.size // _PIVOTS_PER_CHUNK)
+        pivots_of.append(np.append(v[::step], v[-1]))
+    if rows == 0:
+        return FeatureProfile(kind="continuous", rows=0, missing=missing)
+    mean = total / rows
+    if distinct is not None and distinct.size <= DISCRETE_VALUES:
+        return FeatureProfile(
+            kind="discrete",
+            rows=rows,
+            missing=missing,
+            values=distinct,
+            counts=distinct_counts,
+            mean=mean,
+            std=_chunked_std(read, mean, rows),
+            minimum=low,
+            maximum=high,
+        )
+    if distinct is not None:
+        edges = np.append(distinct, np.nextafter(distinct[-1], np.inf))
+    else:
+        positions = (_quantile_levels(bins) * (rows - 1)).round().astype(np.int64)
+        edges = np.unique(_order_statistics(read, np.unique(np.concatenate(pivots_of)), positions))
+    counts = np.zeros(edges.size - 1, dtype=np.int64)
+    sums = np.zeros(edges.size - 1)
+    squares = 0.0
+    for x in _finite_chunks(read):
+        idx = _bin_index(x.values, edges)
+        counts += np.bincount(idx, minlength=edges.size + 1)[1:-1]
+        sums += np.bincount(idx, weights=x.values, minlength=edges.size + 1)[1:-1]
+        squares += float(np.square(x.values - mean).sum())
+    means = np.divide(sums, counts, out=edges[:-1].copy(), where=counts > 0)
+    spread = np.zeros(edges.size - 1)
+    for x in _finite_chunks(read):
+        idx = _bin_index(x.values, edges)
+        deviations = np.abs(x.values - means[np.clip(idx - 1, 0, means.size - 1)])
+        spread += np.bincount(idx, weights=deviations, minlength=edges.size + 1)[1:-1]
+    spreads = np.divide(spread, counts, out=np.zeros_like(spread), where=counts > 0)
+    return FeatureProfile(
+        kind="continuous",
+        rows=rows,
+        missing=missing,
+        values=edges,
+        counts=counts,
+        bin_means=means,
+        bin_spreads=spreads,
+        mean=mean,
+        std=float(np.sqrt(squares / rows)),
+        minimum=low,
+        maximum=high,
+    )
+
+
+@dataclass(frozen=True)
+class _FiniteChunk:
+    values: np.ndarray  # the finite values of the chunk
+    missing: int  # its missing and infinite values
+
+
+def _finite_chunks(read: Callable[[], Iterable[Any]]) -> Iterator[_FiniteChunk]:
+    """The finite values of each chunk ``read`` gives, and how many were not."""
+    for chunk in read():
+        raw = np.asarray(chunk, dtype=float).ravel()
+        finite = raw[np.isfinite(raw)]
+        yield _FiniteChunk(finite, int(raw.size - finite.size))
+
+
+def _chunked_std(read: Callable[[], Iterable[Any]], mean: float, rows: int) -> float:
+    squares = sum(float(np.square(x.values - mean).sum()) for x in _finite_chunks(read))
+    return float(np.sqrt(squares / rows))
+
+
+def _order_statistics(
+    read: Callable[[], Iterable[Any]], pivots: np.ndarray, positions: np.ndarray
+) -> np.ndarray:
+    """The values at ``positions`` of the sorted column, exactly, in two passes.
+
+    Cell ``i`` holds the values in ``(pivots[i-1], pivots[i]]`` (cell 0: the
+    minimum, a pivot). Every pivot is a value of the column and each chunk's own
+    order statistics are pivots, so a cell holds few rows of any chunk.
+    """
+    cells = np.zeros(pivots.size, dtype=np.int64)
+    for x in _finite_chunks(read):
+        cells += np.bincount(np.searchsorted(pivots, x.values, side="left"), minlength=pivots.size)
+    through = np.cumsum(cells)  # rows up to and including each cell
+    cell_of = np.searchsorted(through, positions, side="right")
+    rank_in_cell = positions - np.where(cell_of > 0, through[cell_of - 1], 0)
+    wanted = np.unique(cell_of)
+    held: dict[int, list[np.ndarray]] = {int(c): [] for c in wanted}
+    for x in _finite_chunks(read):
+        cell = np.searchsorted(pivots, x.values, side="left")
+        keep = np.isin(cell, wanted)
+        kept_values, kept_cells = x.values[keep], cell[keep]
+        order = np.argsort(kept_cells, kind="stable")
+        kept_values, kept_cells = kept_values[order], kept_cells[order]
+        bounds = (
+            np.searchsorted(kept_cells, wanted, side="left"),
+            np.searchsorted(kept_cells, wanted, side="right"),
+        )
+        for c, lo, hi in zip(wanted, *bounds, strict=True):
+            if hi > lo:
+                held[int(c)].append(kept_values[lo:hi])
+    sorted_cells = {c: np.sort(np.concatenate(parts)) for c, parts in held.items() if parts}
+    return np.array(
+        [sorted_cells[int(c)][r] for c, r in zip(cell_of, rank_in_cell, strict=True)], dtype=float
+    )
+
+
+def profile_categorical_chunks(chunks: Iterable[Any]) -> FeatureProfile:
+    """:func:`profile_categorical` of a column given in chunks (one pass, counts merged).
+
+    Categories are listed by count, most frequent first, as ``value_counts``
+    lists them; categories of equal counts in the order first seen (the order of
+    such ties is not part of a profile: comparisons look categories up by name).
+    """
+    counts: dict[str, int] = {}
+    missing = 0
+    for chunk in chunks:
+        series = pd.Series(np.asarray(chunk, dtype=object).ravel(), dtype=object)
+        missing += int(series.isna().sum())
+        for value, count in series.value_counts(dropna=True).items():
+            key = str(value)
+            counts[key] = counts.get(key, 0) + int(count)
+    ordered = sorted(counts.items(), key=lambda item: -item[1])
+    return FeatureProfile(
+        kind="categorical",
+        rows=sum(counts.values()),
+        missing=missing,
+        values=[value for value, _ in ordered],
+        counts=np.array([count for _, count in ordered], dtype=np.int64),
     )
 
 

@@ -224,6 +224,34 @@ def test_profile_read_by_column_groups_equals_profile_read_whole(frames, tmp_pat
     assert set(got.features) == set(usecase.contract.feature_names)
 
 
+@pytest.mark.parametrize("ks", [False, True], ids=["effect sizes", "tests"])
+def test_a_reference_profiled_chunk_by_chunk_decides_as_one_profiled_whole(frames, tmp_path, ks):
+    reference, current = frames
+    usecase = _usecase(ks=ks)
+    source = _write_folder(reference, tmp_path / "reference", parts=3)
+    importance = {name: float(i + 1) for i, name in enumerate(usecase.contract.feature_names)}
+    whole = profile_reference(pd.read_parquet(source), usecase)
+
+    chunked = profile_parquet(source, usecase, rows_per_read=700)
+
+    assert chunked.rows == whole.rows and list(chunked.features) == list(whole.features)
+    for name, ours in chunked.features.items():
+        theirs = whole.features[name]
+        assert (ours.kind, ours.rows, ours.missing) == (theirs.kind, theirs.rows, theirs.missing)
+        if ours.kind == "categorical":  # the same counts (ties may be listed in another order)
+            assert dict(zip(ours.values, ours.counts, strict=True)) == dict(
+                zip(theirs.values, theirs.counts, strict=True)
+            ), name
+        else:  # the exact quantile edges, or values, and their counts
+            assert list(ours.values) == list(theirs.values), name
+            assert list(ours.counts) == list(theirs.counts), name
+    common = {"reference_sample": reference, "seed": 3}
+    _assert_same_decisions(
+        compute_drift(chunked, current, usecase, importance, **common),
+        compute_drift(whole, current, usecase, importance, **common),
+    )
+
+
 def test_a_feature_missing_from_the_batch_is_named(frames, tmp_path):
     reference, current = frames
     usecase = _usecase()

@@ -16,8 +16,10 @@ from mlops_core.reference_profile import (
     ReferenceProfile,
     compare,
     profile_categorical,
+    profile_categorical_chunks,
     profile_frame,
     profile_numeric,
+    profile_numeric_chunks,
     searchsorted_right,
 )
 
@@ -291,3 +293,73 @@ def test_tallies_of_another_method_or_profile_do_not_merge() -> None:
         tally.merge(BatchTally("ks", profile))
     with pytest.raises(ValueError, match="do not add up"):
         tally.merge_again(BatchTally("wasserstein", other))
+
+
+def _tall_column(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Columns whose profile takes each path of profile_numeric, with missing and infinities."""
+    if kind == "skewed":
+        x = rng.lognormal(0, 2, 90_000)
+    elif kind == "ties":  # more distinct values than bins, a few of them very frequent
+        x = np.where(rng.random(90_000) < 0.4, rng.integers(0, 5, 90_000), rng.normal(0, 1, 90_000))
+    elif kind == "few distinct":  # DISCRETE_VALUES < distinct <= BINS: point masses
+        x = rng.integers(0, BINS // 2, 90_000).astype(float)
+    elif kind == "discrete":
+        x = rng.integers(0, DISCRETE_VALUES, 90_000).astype(float)
+    else:  # sorted: each chunk its own range, the pivots of one chunk far from another's
+        x = np.sort(rng.normal(0, 1, 90_000))
+    x[rng.random(x.size) < 0.01] = np.nan
+    x[:3] = [np.inf, -np.inf, np.nan]
+    return x
+
+
+@pytest.mark.parametrize("kind", ["skewed", "ties", "few distinct", "discrete", "sorted"])
+@pytest.mark.parametrize("cuts", [[], [0, 1, 250, 40_000, 40_001, 89_999]], ids=["one", "uneven"])
+def test_a_numeric_profile_built_chunk_by_chunk_is_the_one_of_the_whole_column(
+    kind: str, cuts: list[int]
+) -> None:
+    x = _tall_column(kind, np.random.default_rng(3))
+    chunks = np.split(x, cuts)  # empty chunks and chunks of one row included
+    passes = []
+
+    def read():
+        passes.append(1)
+        return iter(chunks)
+
+    whole, chunked = profile_numeric(x), profile_numeric_chunks(read)
+    assert len(passes) <= 5
+    assert (chunked.kind, chunked.rows, chunked.missing) == (whole.kind, whole.rows, whole.missing)
+    # The edges are the exact order statistics, the counts the exact counts.
+    np.testing.assert_array_equal(chunked.values, whole.values)
+    np.testing.assert_array_equal(chunked.counts, whole.counts)
+    # Sums taken in another order: equal but for the last bits (of the column's scale).
+    scale = 1e-12 * max(whole.std or 0.0, 1.0)
+    for name in ("bin_means", "bin_spreads"):
+        np.testing.assert_allclose(
+            getattr(chunked, name), getattr(whole, name), rtol=1e-12, atol=scale
+        )
+    for name in ("mean", "std", "minimum", "maximum"):
+        assert getattr(chunked, name) == pytest.approx(getattr(whole, name), rel=1e-12), name
+    rng = np.random.default_rng(4)
+    current = np.nan_to_num(rng.choice(x, 5_000), nan=0.0, posinf=0.0, neginf=0.0) * 1.1
+    for method in ("ks", "wasserstein", "psi", "jensenshannon"):
+        a, b = compare(method, chunked, current), compare(method, whole, current)
+        assert a.score == pytest.approx(b.score, rel=1e-9, abs=1e-12), method
+
+
+def test_a_column_with_no_finite_value_profiles_as_empty_chunk_by_chunk() -> None:
+    chunks = [np.array([np.nan, np.inf]), np.array([]), np.array([np.nan])]
+    profile = profile_numeric_chunks(lambda: iter(chunks))
+    assert (profile.rows, profile.missing) == (0, 3)
+    assert profile == profile_numeric(np.concatenate(chunks))
+
+
+def test_a_categorical_profile_built_chunk_by_chunk_counts_as_the_whole_column() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.choice(["a", "b", "c", "d", None], 10_000, p=[0.4, 0.3, 0.2, 0.05, 0.05])
+    whole = profile_categorical(x)
+    chunked = profile_categorical_chunks(np.array_split(x, [3, 3, 5_000]))
+    assert (chunked.rows, chunked.missing) == (whole.rows, whole.missing)
+    assert list(chunked.values) == list(whole.values)  # most frequent first
+    assert dict(zip(chunked.values, chunked.counts, strict=True)) == dict(
+        zip(whole.values, whole.counts, strict=True)
+    )
