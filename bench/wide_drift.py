@@ -17,6 +17,8 @@ is the kernel's high-water mark of the whole process (imports included):
   or with ``--rows-per-read`` that many rows of one column at a time (exact
   quantile edges picked in passes) (``tasks.columnwise_drift.profile_parquet``;
   once per model, at training), and the domain classifier's reference sample;
+- ``profile_whole`` (with ``--rows-per-read``): the same profile read by whole
+  columns, timed beside it;
 - ``drift``: the product's drift of the current batch against that profile,
   ``--columns-per-read`` columns (and ``--rows-per-read`` rows, when given) at
   a time (``compute_parquet_drift``), with the use case's default policy
@@ -36,7 +38,8 @@ is the kernel's high-water mark of the whole process (imports included):
   the chunked path, as the ``drift`` step reads, on every row of the first
   ``--same-columns`` features: the same verdicts, and the largest difference
   between two scores (read in chunks of rows, float sums are added in another
-  order).
+  order); and the ``profile`` step's profile against the in-memory one on those
+  features (the same edges and counts, the largest relative gap of a moment).
 
 A host-speed line (a fixed one-core workload) comes first and last.
 """
@@ -182,12 +185,48 @@ def step_profile(args: argparse.Namespace) -> dict[str, Any]:
     # What a training run stores for the classifier: a seeded sample of reference rows.
     rows = usecase.drift.domain_max_rows
     at = np.sort(np.random.default_rng(0).choice(args.rows, min(rows, args.rows), False))
-    parts = [
-        pd.read_parquet(work / "reference.parquet", columns=names).iloc[at].reset_index(drop=True)
-        for names in _groups(list(usecase.contract.feature_names), args.columns_per_read)
-    ]
-    pd.concat(parts, axis=1).to_parquet(work / "reference_sample.parquet", index=False)
+    names = list(usecase.contract.feature_names)
+    if args.rows_per_read is None:
+        parts = [
+            pd.read_parquet(work / "reference.parquet", columns=group)
+            .iloc[at]
+            .reset_index(drop=True)
+            for group in _groups(names, args.columns_per_read)
+        ]
+        sample = pd.concat(parts, axis=1)
+    else:
+        sample = _rows_at(work / "reference.parquet", names, at, args.rows_per_read)
+    sample.to_parquet(work / "reference_sample.parquet", index=False)
     return {"seconds": seconds, "peak_gib": _peak_gib()}
+
+
+def _rows_at(path: Path, names: list[str], at: Any, rows_per_read: int) -> Any:
+    """The rows at positions ``at`` (sorted) of a Parquet file, read a chunk of rows at a time."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    picked, start = [], 0
+    with pq.ParquetFile(path) as file:
+        for chunk in file.iter_batches(batch_size=rows_per_read, columns=names):
+            lo, hi = np.searchsorted(at, [start, start + chunk.num_rows])
+            if hi > lo:
+                picked.append(chunk.take(at[lo:hi] - start).to_pandas())
+            start += chunk.num_rows
+    return pd.concat(picked, ignore_index=True)
+
+
+def step_profile_whole(args: argparse.Namespace) -> dict[str, Any]:
+    """The reference profile read by whole columns, to set beside the chunked one."""
+    from tasks.columnwise_drift import profile_parquet
+
+    started = time.perf_counter()
+    profile_parquet(
+        Path(args.workdir) / "reference.parquet",
+        build_usecase(args.columns),
+        columns_per_read=args.columns_per_read,
+    )
+    return {"seconds": time.perf_counter() - started, "peak_gib": _peak_gib()}
 
 
 def _groups(names: list[str], size: int) -> list[list[str]]:
@@ -328,9 +367,10 @@ def step_evidently(args: argparse.Namespace) -> dict[str, Any]:
 
 def step_same(args: argparse.Namespace) -> dict[str, Any]:
     """The in-memory and the chunked paths on every row of the first features."""
+    import numpy as np
     import pandas as pd
 
-    from mlops_core.reference_profile import profile_reference
+    from mlops_core.reference_profile import ReferenceProfile, profile_reference
     from tasks.drift import compute_drift
 
     usecase = build_usecase(args.same_columns)
@@ -346,7 +386,19 @@ def step_same(args: argparse.Namespace) -> dict[str, Any]:
     del current
     chunked = chunked_drift(args, profile, usecase, importance, sample)
     pairs = list(zip(whole.features, chunked.features, strict=True))
+    # The profile step's profile (chunk by chunk with --rows-per-read) beside this one.
+    stored = ReferenceProfile.from_json((work / "profile.json").read_text())
+    kept = [(stored.features[n], profile.features[n]) for n in names]
     return {
+        "profile_same_edges_and_counts": all(
+            np.array_equal(a.values, b.values) and np.array_equal(a.counts, b.counts)
+            for a, b in kept
+        ),
+        "profile_largest_difference": max(
+            abs(getattr(a, m) - getattr(b, m)) / max(abs(getattr(b, m)), 1.0)
+            for a, b in kept
+            for m in ("mean", "std")
+        ),
         "equal": whole == chunked,
         "same_verdicts": all(a.drifted == b.drifted for a, b in pairs)
         and whole.drift_share == chunked.drift_share
@@ -358,6 +410,7 @@ def step_same(args: argparse.Namespace) -> dict[str, Any]:
 
 STEPS = {
     "profile": step_profile,
+    "profile_whole": step_profile_whole,
     "drift": step_drift,
     "evidently": step_evidently,
     "same": step_same,
@@ -433,7 +486,12 @@ def main(argv: list[str] | None = None) -> int:
             f"wrote two batches of {args.rows:,} rows x {args.columns:,} columns "
             f"({size:.1f} GiB each on disk) in {time.perf_counter() - started:.0f} s"
         )
-        steps = [s for s in STEPS if s != "dask" or args.dask is not None]
+        steps = [
+            s
+            for s in STEPS
+            if (s != "dask" or args.dask is not None)
+            and (s != "profile_whole" or args.rows_per_read is not None)
+        ]
         results = {step: run_step(step, args) for step in steps}
     finally:
         if own_folder:
@@ -460,6 +518,12 @@ def main(argv: list[str] | None = None) -> int:
         f"| reference profile, {profile_reads} at a time (once per model) "
         f"| {case} | {profile['seconds']:.1f} s | {profile['peak_gib']:.2f} GiB |"
     )
+    whole_profile = results.get("profile_whole")
+    if whole_profile is not None:
+        print(
+            f"| reference profile, {reads.split(' x ')[0]} at a time, whole columns "
+            f"| {case} | {whole_profile['seconds']:.1f} s | {whole_profile['peak_gib']:.2f} GiB |"
+        )
     print(
         f"| product drift, {reads} at a time | {case} | {drift['seconds']:.1f} s "
         f"| {drift['peak_gib']:.2f} GiB |"
@@ -500,6 +564,12 @@ def main(argv: list[str] | None = None) -> int:
         f"summaries: {'yes' if same['equal'] else 'no'}; largest score difference "
         f"{same['largest_score_difference']:.1e}."
     )
+    print(
+        f"- Reference profile ({profile_reads} at a time) vs in memory, first "
+        f"{same['features']} features: same edges and counts: "
+        f"{'yes' if same['profile_same_edges_and_counts'] else 'NO'}; largest relative "
+        f"difference of a mean or deviation {same['profile_largest_difference']:.1e}."
+    )
     same_on_dask = True
     if on_dask is not None:
         same_on_dask = (
@@ -518,7 +588,8 @@ def main(argv: list[str] | None = None) -> int:
             status = "met" if value < goal else "not met"
             print(f"- target {key}, 1M x 1,000: {value:.2f} {unit} < {goal:g} {unit}: {status}")
     print(f"host speed: {scale.host_speed_seconds():.2f} s (fixed one-core workload)")
-    return 0 if same["same_verdicts"] and same_on_dask else 1
+    same_profile = same["profile_same_edges_and_counts"]
+    return 0 if same["same_verdicts"] and same_on_dask and same_profile else 1
 
 
 if __name__ == "__main__":
