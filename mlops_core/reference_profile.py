@@ -449,35 +449,48 @@ def _order_statistics(
 ) -> np.ndarray:
     """The values at ``positions`` of the sorted column, exactly, in two passes.
 
-    Cell ``i`` holds the values in ``(pivots[i-1], pivots[i]]`` (cell 0: the
-    minimum, a pivot). Every pivot is a value of the column and each chunk's own
-    order statistics are pivots, so a cell holds few rows of any chunk.
+    The pivots cut the values into cells: ``2i`` holds the values strictly
+    between ``pivots[i-1]`` and ``pivots[i]``, ``2i + 1`` the copies of
+    ``pivots[i]``, in sorted order. A rank in a pivot's cell is that pivot;
+    only the values of the other cells holding a rank are kept, and every
+    pivot is a value of the column, each chunk's own order statistics among
+    them, so such a cell holds few rows of any chunk (however many copies of
+    one value the column has).
     """
-    cells = np.zeros(pivots.size, dtype=np.int64)
+    cells = np.zeros(2 * pivots.size, dtype=np.int64)
     for x in _finite_chunks(read):
-        cells += np.bincount(np.searchsorted(pivots, x.values, side="left"), minlength=pivots.size)
+        cells += np.bincount(_pivot_cells(pivots, np.sort(x.values)), minlength=cells.size)
     through = np.cumsum(cells)  # rows up to and including each cell
     cell_of = np.searchsorted(through, positions, side="right")
-    rank_in_cell = positions - np.where(cell_of > 0, through[cell_of - 1], 0)
-    wanted = np.unique(cell_of)
-    held: dict[int, list[np.ndarray]] = {int(c): [] for c in wanted}
-    for x in _finite_chunks(read):
-        cell = np.searchsorted(pivots, x.values, side="left")
-        keep = np.isin(cell, wanted)
-        kept_values, kept_cells = x.values[keep], cell[keep]
-        order = np.argsort(kept_cells, kind="stable")
-        kept_values, kept_cells = kept_values[order], kept_cells[order]
-        bounds = (
-            np.searchsorted(kept_cells, wanted, side="left"),
-            np.searchsorted(kept_cells, wanted, side="right"),
-        )
-        for c, lo, hi in zip(wanted, *bounds, strict=True):
-            if hi > lo:
-                held[int(c)].append(kept_values[lo:hi])
-    sorted_cells = {c: np.sort(np.concatenate(parts)) for c, parts in held.items() if parts}
+    rank_in_cell = positions - np.where(cell_of > 0, through[np.maximum(cell_of - 1, 0)], 0)
+    between = np.unique(cell_of[cell_of % 2 == 0])
+    held: dict[int, list[np.ndarray]] = {int(c): [] for c in between}
+    if between.size:
+        for x in _finite_chunks(read):
+            v = np.sort(x.values)
+            cell = _pivot_cells(pivots, v)
+            lo, hi = (
+                np.searchsorted(cell, between, side="left"),
+                np.searchsorted(cell, between, side="right"),
+            )
+            for c, start, end in zip(between, lo, hi, strict=True):
+                if end > start:
+                    held[int(c)].append(v[start:end])
+    kept = {c: np.sort(np.concatenate(parts)) for c, parts in held.items() if parts}
     return np.array(
-        [sorted_cells[int(c)][r] for c, r in zip(cell_of, rank_in_cell, strict=True)], dtype=float
+        [
+            pivots[c // 2] if c % 2 else kept[int(c)][r]
+            for c, r in zip(cell_of, rank_in_cell, strict=True)
+        ],
+        dtype=float,
     )
+
+
+def _pivot_cells(pivots: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The cell (see :func:`_order_statistics`) of each value of ``v``, sorted values."""
+    at = np.searchsorted(pivots, v, side="left")
+    on_pivot = pivots[np.minimum(at, pivots.size - 1)] == v
+    return 2 * at + on_pivot
 
 
 def profile_categorical_chunks(chunks: Iterable[Any]) -> FeatureProfile:
