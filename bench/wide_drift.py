@@ -195,25 +195,34 @@ def step_profile(args: argparse.Namespace) -> dict[str, Any]:
         ]
         sample = pd.concat(parts, axis=1)
     else:
-        sample = _rows_at(work / "reference.parquet", names, at, args.rows_per_read)
+        sample = _rows_at(
+            work / "reference.parquet",
+            _groups(names, args.columns_per_read),
+            at,
+            args.rows_per_read,
+        )
     sample.to_parquet(work / "reference_sample.parquet", index=False)
     return {"seconds": seconds, "peak_gib": _peak_gib()}
 
 
-def _rows_at(path: Path, names: list[str], at: Any, rows_per_read: int) -> Any:
-    """The rows at positions ``at`` (sorted) of a Parquet file, read a chunk of rows at a time."""
+def _rows_at(path: Path, groups: list[list[str]], at: Any, rows_per_read: int) -> Any:
+    """The rows at positions ``at`` (sorted) of a Parquet file: a group of columns and a
+    chunk of rows at a time (Arrow reads ahead over many columns at once)."""
     import numpy as np
     import pandas as pd
     import pyarrow.parquet as pq
 
-    picked, start = [], 0
-    with pq.ParquetFile(path) as file:
-        for chunk in file.iter_batches(batch_size=rows_per_read, columns=names):
-            lo, hi = np.searchsorted(at, [start, start + chunk.num_rows])
-            if hi > lo:
-                picked.append(chunk.take(at[lo:hi] - start).to_pandas())
-            start += chunk.num_rows
-    return pd.concat(picked, ignore_index=True)
+    columns = []
+    for names in groups:
+        picked, start = [], 0
+        with pq.ParquetFile(path) as file:
+            for chunk in file.iter_batches(batch_size=rows_per_read, columns=names):
+                lo, hi = np.searchsorted(at, [start, start + chunk.num_rows])
+                if hi > lo:
+                    picked.append(chunk.take(at[lo:hi] - start).to_pandas())
+                start += chunk.num_rows
+        columns.append(pd.concat(picked, ignore_index=True))
+    return pd.concat(columns, axis=1)
 
 
 def step_profile_whole(args: argparse.Namespace) -> dict[str, Any]:

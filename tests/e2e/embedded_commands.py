@@ -46,14 +46,16 @@ def bootstrap_with_the_command(base: Path) -> Path:
 
     The root holds its use case, ``retail_demand.yaml``: the shipped one with a
     champion refreshed when older than 2 weeks (a retrain comes within a few
-    live weeks) and cycle reports without Evidently's part. Tests work in copies of
-    the root (a copied data root keeps working: tests/flows/test_data_root_move.py).
+    live weeks) and no cycle report (no test of these commands reads one; the
+    report is checked by tests/flows/test_cycle_report.py and the demo test).
+    Tests work in copies of the root (a copied data root keeps working:
+    tests/flows/test_data_root_move.py).
 
     Returns:
         The data root.
     """
     root = base / "home"
-    usecase = write_shipped_variant(root, {"retrain": {"max_age_periods": 2}}, cycle_report=True)
+    usecase = write_shipped_variant(root, {"retrain": {"max_age_periods": 2}})
     paths = storage.UseCasePaths.for_usecase(storage.load_usecase_file(usecase), root)
     land_weeks(SIM, paths, range(SIM.config.initial_periods))
     boot = subprocess.run(
