@@ -328,16 +328,18 @@ def profile_numeric_chunks(
     The same profile as :func:`profile_numeric` on the chunks put together: the
     same kind, counts and exact quantile edges; the moments and bin means are
     sums taken in another order (equal to about 1e-15, relative). ``read`` is
-    called once per pass, four times at most for a continuous feature:
+    called once per pass, five times at most (for a continuous feature with
+    more distinct values than ``bins``; twice for a discrete one):
 
     1. counts, extremes, sum, the distinct values (while at most ``bins``) and
        each chunk's own order statistics, the pivots;
-    2. the rows between consecutive pivots;
-    3. the rows of the cells holding an edge's rank, from which the exact
-       order statistic is picked (at most ``bins`` + 31 cells of a small share
-       of the rows each);
-    4. the bins' counts and sums, and the squares for the deviation; then the
-       bins' mean absolute deviations in a fifth pass.
+    2. the rows in each cell: strictly between two consecutive pivots, or the
+       copies of one pivot;
+    3. the rows of the cells between pivots that hold an edge's rank, from
+       which the exact order statistic is picked (one cell per edge at most,
+       each a small share of the rows);
+    4. the bins' counts and sums, and the squares for the deviation;
+    5. the bins' mean absolute deviations.
 
     Args:
         read: Returns the chunks of the column (anything ``np.asarray`` reads
