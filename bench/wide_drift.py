@@ -207,20 +207,20 @@ def step_profile(args: argparse.Namespace) -> dict[str, Any]:
 
 def _rows_at(path: Path, groups: list[list[str]], at: Any, rows_per_read: int) -> Any:
     """The rows at positions ``at`` (sorted) of a Parquet file: a group of columns and a
-    chunk of rows at a time (Arrow reads ahead over many columns at once)."""
+    chunk of rows at a time, read as the product's chunked drift reads them (Arrow
+    reads ahead over many columns at once)."""
     import numpy as np
     import pandas as pd
-    import pyarrow.parquet as pq
 
-    columns = []
+    from tasks.columnwise_drift import _open, _row_chunks
+
+    batch, columns = _open(path), []
     for names in groups:
         picked, start = [], 0
-        with pq.ParquetFile(path) as file:
-            for chunk in file.iter_batches(batch_size=rows_per_read, columns=names):
-                lo, hi = np.searchsorted(at, [start, start + chunk.num_rows])
-                if hi > lo:
-                    picked.append(chunk.take(at[lo:hi] - start).to_pandas())
-                start += chunk.num_rows
+        for chunk in _row_chunks(batch, names, rows_per_read):
+            lo, hi = np.searchsorted(at, [start, start + len(chunk)])
+            picked.append(chunk.iloc[at[lo:hi] - start])
+            start += len(chunk)
         columns.append(pd.concat(picked, ignore_index=True))
     return pd.concat(columns, axis=1)
 
