@@ -267,6 +267,7 @@ def monitor(
     run_flows_here(command)
     from flows.cycle import monitor as flow
     from tasks import storage
+    from tasks.remote_folders import fetch_remote
 
     if batch is not None:
         _print(flow(str(usecase), batch, data_root=home))
@@ -274,9 +275,10 @@ def monitor(
     uc = storage.load_usecase_file(usecase)
     root = Path(home).resolve() if home else storage.resolve_data_root()
     paths = storage.UseCasePaths.for_usecase(uc, root)
+    fetch_remote(paths, uc.data.format, "landing")
     landed = storage.list_files(paths.landing, uc.data.format)
     if not landed:
-        typer.echo(f"no batch in {paths.landing}")
+        typer.echo(f"no batch in {paths.landing_source or paths.landing}")
     for path in landed:
         _print(flow(str(usecase), path.name, data_root=home))
 

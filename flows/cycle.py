@@ -93,10 +93,17 @@ def _latest(*periods: int | None) -> int | None:
 
 
 def _locate(rt: Runtime, batch: str) -> Path:
-    """A batch by name: in landing, or in quarantine or the archive after an interrupted run."""
+    """A batch by name: in landing, or in quarantine or the archive after an interrupted run.
+
+    With a remote landing folder, a batch not fetched yet is fetched first.
+    """
     path = storage.landed_batch(rt.paths.landing, batch)
     if path.exists():
         return path
+    if rt.paths.landing_source is not None:
+        steps.fetch_arrivals(rt, "landing")
+        if path.exists():
+            return path
     quarantined = storage.landed_batch(rt.paths.quarantine, batch)
     if quarantined.exists():
         return quarantined
@@ -561,6 +568,7 @@ def monitor_landed(
         max_batches: Most batches handled in one run; the rest wait for the next.
     """
     rt = open_runtime(usecase_path, data_root)
+    steps.fetch_arrivals(rt, "landing")
     waiting = storage.list_files(rt.paths.landing, rt.usecase.data.format)
     with without_heartbeats():  # subflows: this run's own heartbeat covers the process
         cycles = [
@@ -616,6 +624,7 @@ def _bootstrap(rt: Runtime) -> tuple[BootstrapResult, bool]:
         )
         return there, False
     accepted = quarantined = 0
+    steps.fetch_arrivals(rt, "landing")
     for path in storage.list_files(rt.paths.landing, uc.data.format):
         frame, gate = steps.validate_batch(rt, path)
         if gate.action == "fail":

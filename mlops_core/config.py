@@ -34,18 +34,30 @@ class Strict(BaseModel):
 
 _NAME_PATTERN = r"^[a-z][a-z0-9_\-]{1,62}$"
 
+#: A folder given as a URL: a scheme (``s3``, ``gs``, ``az``, ``file``...), ``://``, a path.
+_URL_PATTERN = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.\-]*)://(?P<rest>.*)$")
+
+
+def is_url(location: str) -> bool:
+    """Whether a landing or labels location is a URL (``s3://bucket/prefix``), not a folder."""
+    return _URL_PATTERN.match(location) is not None
+
 
 # --------------------------------------------------------------------------- data
 class DataConfig(Strict):
     """Where batches and labels land and which columns play which role."""
 
     landing: str = Field(
-        description="Local folder where feature batches land: an absolute path, or a path "
-        "relative to the data root."
+        min_length=1,
+        description="Where feature batches land: a folder (absolute, or relative to the data "
+        "root), or an object-store URL (s3://bucket/prefix, gs://, az://, file://) whose files "
+        "each cycle moves into <data root>/<name>/landing first (tasks.remote_folders).",
     )
     labels: str = Field(
-        description="Local folder where label files (id + target) land, label_delay "
-        "periods after their batch: an absolute path, or a path relative to the data root."
+        min_length=1,
+        description="Where label files (id + target) land, label_delay periods after their "
+        "batch: a folder (absolute, or relative to the data root), or an object-store URL "
+        "whose files each cycle moves into <data root>/<name>/labels first.",
     )
     format: Literal["csv", "parquet"] = Field("csv", description="File format of batches.")
     id_column: str = Field(description="Unique row id; labels are joined on it.")
@@ -66,6 +78,14 @@ class DataConfig(Strict):
         "Monday-to-Sunday weeks, calendar months; see mlops_core.periods); None when the time "
         "column already holds integer periods.",
     )
+
+    @field_validator("landing", "labels")
+    @classmethod
+    def _url_has_a_folder(cls, value: str) -> str:
+        match = _URL_PATTERN.match(value)
+        if match is not None and not match.group("rest").strip("/"):
+            raise ValueError(f"URL {value!r} names no bucket or folder")
+        return value
 
 
 # ----------------------------------------------------------------------- contract

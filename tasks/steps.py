@@ -65,6 +65,7 @@ from tasks.drift import compute_drift
 from tasks.estimator_store import load_estimator, log_estimator
 from tasks.labels import admit_label_files, read_accepted_labels
 from tasks.notify import emit
+from tasks.remote_folders import FetchedFile, fetch_remote
 from tasks.runtime import Runtime
 from tasks.search import log_search, run_search
 from tasks.served_predictions import served_predictions
@@ -342,6 +343,30 @@ def store_accepted(
     return storage.write_parquet(frame[cols], target)
 
 
+@io_step(name="fetch arrivals")
+def fetch_arrivals(rt: Runtime, kind: str) -> list[FetchedFile]:
+    """Move the files waiting in a remote landing or labels folder into the data root.
+
+    Nothing to do when the use case's folder of that kind is local. See
+    ``tasks.remote_folders`` for the copy-then-delete steps and a crash between them.
+
+    Args:
+        rt: The runtime.
+        kind: ``"landing"`` or ``"labels"``.
+    """
+    fetched = fetch_remote(rt.paths, rt.usecase.data.format, kind)
+    for f in fetched:
+        get_run_logger().info(
+            "fetched %s (%s bytes, sha256 %s) from %s into %s",
+            f.name,
+            f"{f.size:,}",
+            f.sha256[:12],
+            rt.paths.landing_source if kind == "landing" else rt.paths.labels_source,
+            f.local,
+        )
+    return fetched
+
+
 #: Longest wait for another cycle of the use case gating label files.
 LABEL_GATE_WAIT_SECONDS = 600.0
 
@@ -356,6 +381,7 @@ def gate_labels(rt: Runtime) -> list[LabelGateDecision]:
     per use case (its lock ``labels``, ``Runtime.coordination``): two cycles
     running at once never gate the same file twice.
     """
+    fetch_arrivals(rt, "labels")
     with rt.coordination.claims.claim("labels", timeout_seconds=LABEL_GATE_WAIT_SECONDS):
         decisions = admit_label_files(rt.paths, rt.usecase)
     logger = get_run_logger()

@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, JsonValue
 
-from mlops_core.config import DataConfig, UseCase, UseCaseError, parse_usecase
+from mlops_core.config import DataConfig, UseCase, UseCaseError, is_url, parse_usecase
 from mlops_core.records import LedgerEntry
 
 if TYPE_CHECKING:
@@ -79,6 +79,11 @@ class UseCasePaths:
     review: Path
     reports: Path
     archive: Path
+    #: ``data.landing`` when it is a URL: its files are fetched into ``landing``
+    #: first (``tasks.remote_folders``); None when ``landing`` is the folder itself.
+    landing_source: str | None = None
+    #: ``data.labels`` when it is a URL, fetched into ``labels`` the same way.
+    labels_source: str | None = None
 
     @property
     def ledger(self) -> Path:
@@ -111,23 +116,32 @@ class UseCasePaths:
 
     @classmethod
     def for_usecase(cls, usecase: UseCase, data_root: Path) -> UseCasePaths:
-        """Resolve (and create) the folders of ``usecase`` under ``data_root``."""
+        """Resolve (and create) the folders of ``usecase`` under ``data_root``.
+
+        A landing or labels location given as a URL is fetched into the use
+        case's own ``landing`` or ``labels`` folder under ``data_root``.
+        """
         base = data_root / usecase.name
 
-        def resolve(p: str) -> Path:
+        def resolve(p: str, kind: str) -> Path:
+            if is_url(p):
+                return base / kind
             q = Path(p).expanduser()
             return q if q.is_absolute() else (data_root / q)
 
+        data = usecase.data
         paths = cls(
             root=data_root,
-            landing=resolve(usecase.data.landing),
-            labels=resolve(usecase.data.labels),
+            landing=resolve(data.landing, "landing"),
+            labels=resolve(data.labels, "labels"),
             quarantine=base / "quarantine",
             processed=base / "processed",
             predictions=base / "predictions",
             review=base / "review",
             reports=base / "reports",
             archive=base / "archive",
+            landing_source=data.landing if is_url(data.landing) else None,
+            labels_source=data.labels if is_url(data.labels) else None,
         )
         for folder in (
             paths.landing,
@@ -155,9 +169,14 @@ def landed_batch(landing: Path, name: str) -> Path:
     return candidate
 
 
+def file_suffix(fmt: str) -> str:
+    """The suffix of batch and label files of ``data.format`` (``.csv`` or ``.parquet``)."""
+    return ".csv" if fmt == "csv" else ".parquet"
+
+
 def list_files(folder: Path, fmt: str) -> list[Path]:
     """Data files of a format in a folder, sorted by name (batches are named by period)."""
-    suffix = ".csv" if fmt == "csv" else ".parquet"
+    suffix = file_suffix(fmt)
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == suffix)
 
 

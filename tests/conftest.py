@@ -340,3 +340,17 @@ def shop_usecase() -> Callable[..., UseCase]:
 def shop_batch() -> Callable[..., pd.DataFrame]:
     """Function ``(rows, seed=0) -> DataFrame``: a batch that meets the shop's contract."""
     return _shop_batch
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """An S3-compatible server (moto's) on loopback for the session, its environment set.
+
+    Yields:
+        The environment that reaches it (``AWS_ENDPOINT_URL``, credentials), also set in
+        this process's environment while the session lasts, as a worker's would be.
+    """
+    from s3_server import s3_environment, s3_server
+
+    with s3_server(tmp_path_factory.mktemp("s3") / "moto.log") as env, s3_environment(env):
+        yield env

@@ -10,7 +10,7 @@ import pydantic
 import pytest
 import yaml
 
-from mlops_core.config import UseCase, UseCaseError, parse_usecase
+from mlops_core.config import UseCase, UseCaseError, is_url, parse_usecase
 
 pytestmark = pytest.mark.unit
 
@@ -183,6 +183,10 @@ def _add_rule(rule: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
         pytest.param(_drop("model"), "model", "required key is missing", id="missing-section"),
         pytest.param(_set("name", "Store Sales"), "name", "pattern", id="bad-name"),
         pytest.param(
+            _set("data.landing", "s3://"), "data.landing", "names no bucket", id="url-no-bucket"
+        ),
+        pytest.param(_set("data.labels", ""), "data.labels", "at least 1", id="empty-labels"),
+        pytest.param(
             _set("retrain.window", "rolling"), "retrain.window", "'rolling'", id="bad-literal"
         ),
     ],
@@ -200,6 +204,14 @@ def test_parse_errors_name_file_and_key(
     assert words in err.message
     assert str(err) == f"{SOURCE}: {key}: {err.message}"
     assert "\n" not in str(err)
+
+
+def test_landing_and_labels_may_be_object_store_urls() -> None:
+    raw = valid()
+    raw["data"].update(landing="s3://acme/retail/landing", labels="gs://acme/labels/")
+    data = parse_usecase(raw, SOURCE).data
+    assert (is_url(data.landing), is_url(data.labels)) == (True, True)
+    assert not is_url(valid()["data"]["landing"]) and not is_url("/srv/landing")
 
 
 def test_non_mapping_is_an_error() -> None:
