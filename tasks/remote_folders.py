@@ -164,15 +164,24 @@ def fetch_remote(paths: UseCasePaths, fmt: str, kind: str) -> list[FetchedFile]:
     Returns:
         What was fetched; empty when that folder of the use case is local.
     """
-    if kind == "landing":
-        source, folder = paths.landing_source, paths.landing
-    elif kind == "labels":
-        source, folder = paths.labels_source, paths.labels
-    else:
-        raise ValueError(f"kind {kind!r} is neither landing nor labels")
+    source = remote_source(paths, kind)
     if source is None:
         return []
+    folder = paths.landing if kind == "landing" else paths.labels
     return fetch_arrivals(open_remote_folder(source), folder, (file_suffix(fmt),))
+
+
+def remote_source(paths: UseCasePaths, kind: str) -> str | None:
+    """The URL a use case's landing or labels folder is fetched from; None when it is local.
+
+    Raises:
+        ValueError: ``kind`` is neither ``"landing"`` nor ``"labels"``.
+    """
+    if kind == "landing":
+        return paths.landing_source
+    if kind == "labels":
+        return paths.labels_source
+    raise ValueError(f"kind {kind!r} is neither landing nor labels")
 
 
 def fetch_arrivals(

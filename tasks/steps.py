@@ -65,7 +65,7 @@ from tasks.drift import compute_drift
 from tasks.estimator_store import load_estimator, log_estimator
 from tasks.labels import admit_label_files, read_accepted_labels
 from tasks.notify import emit
-from tasks.remote_folders import FetchedFile, fetch_remote
+from tasks.remote_folders import FetchedFile, fetch_remote, remote_source
 from tasks.runtime import Runtime
 from tasks.search import log_search, run_search
 from tasks.served_predictions import served_predictions
@@ -343,17 +343,25 @@ def store_accepted(
     return storage.write_parquet(frame[cols], target)
 
 
-@io_step(name="fetch arrivals")
 def fetch_arrivals(rt: Runtime, kind: str) -> list[FetchedFile]:
     """Move the files waiting in a remote landing or labels folder into the data root.
 
-    Nothing to do when the use case's folder of that kind is local. See
-    ``tasks.remote_folders`` for the copy-then-delete steps and a crash between them.
+    Nothing to do, and no task run, when the use case's folder of that kind is
+    local. See ``tasks.remote_folders`` for the copy-then-delete steps and a
+    crash between them.
 
     Args:
         rt: The runtime.
         kind: ``"landing"`` or ``"labels"``.
     """
+    if remote_source(rt.paths, kind) is None:
+        return []
+    return _fetch_remote_files(rt, kind)
+
+
+@io_step(name="fetch arrivals")
+def _fetch_remote_files(rt: Runtime, kind: str) -> list[FetchedFile]:
+    """:func:`fetch_arrivals` as a task run: retried as I/O, each file logged."""
     fetched = fetch_remote(rt.paths, rt.usecase.data.format, kind)
     for f in fetched:
         get_run_logger().info(
@@ -361,7 +369,7 @@ def fetch_arrivals(rt: Runtime, kind: str) -> list[FetchedFile]:
             f.name,
             f"{f.size:,}",
             f.sha256[:12],
-            rt.paths.landing_source if kind == "landing" else rt.paths.labels_source,
+            remote_source(rt.paths, kind),
             f.local,
         )
     return fetched

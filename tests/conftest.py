@@ -101,6 +101,7 @@ LONGEST_FIRST: tuple[str, ...] = (
     "tests/flows/test_demo_cycle.py",  # 100 s
     "tests/flows/test_replay.py",  # 85 s
     "tests/flows/test_crash.py",  # 60 s
+    "tests/flows/test_object_store_landing.py",  # 55 s (127 s on a machine half as fast)
     "tests/flows/test_tracking_server_lost.py",  # 50 s
     "tests/flows/test_disk_full.py",  # 40 s
     "tests/flows/test_schema_change.py",  # 40 s

@@ -17,7 +17,13 @@ import pytest
 from usecase_variant import small_usecase
 
 from tasks import remote_folders
-from tasks.remote_folders import FsspecFolder, RemoteFile, fetch_arrivals, fetch_remote
+from tasks.remote_folders import (
+    FsspecFolder,
+    RemoteFile,
+    fetch_arrivals,
+    fetch_remote,
+    remote_source,
+)
 from tasks.storage import UseCasePaths
 
 pytestmark = pytest.mark.integration
@@ -191,5 +197,7 @@ def test_a_local_folder_is_never_fetched(tmp_path: Path) -> None:
     paths = UseCasePaths.for_usecase(
         small_usecase("shop", [{"name": "x", "type": "numeric"}]), tmp_path
     )
-    assert paths.landing_source is None and paths.labels_source is None
+    assert remote_source(paths, "landing") is None and remote_source(paths, "labels") is None
     assert fetch_remote(paths, "csv", "landing") == []
+    with pytest.raises(ValueError, match="neither landing nor labels"):
+        fetch_remote(paths, "csv", "archive")
