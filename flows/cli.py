@@ -275,7 +275,11 @@ def monitor(
     uc = storage.load_usecase_file(usecase)
     root = Path(home).resolve() if home else storage.resolve_data_root()
     paths = storage.UseCasePaths.for_usecase(uc, root)
-    fetch_remote(paths, uc.data.format, "landing")
+    try:
+        fetch_remote(paths, uc.data.format, "landing")
+    except OSError as exc:
+        typer.echo(f"error: cannot move the batches waiting into {paths.landing}: {exc}", err=True)
+        raise typer.Exit(1) from None
     landed = storage.list_files(paths.landing, uc.data.format)
     if not landed:
         typer.echo(f"no batch in {paths.landing_source or paths.landing}")

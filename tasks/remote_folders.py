@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 STREAM_BLOCK_BYTES = 8 << 20
 
 
+class RemoteFolderError(OSError):
+    """The object store could not be listed, read or written (its client's error, in one type)."""
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """One object waiting in a remote folder."""
@@ -96,12 +100,13 @@ class RemoteFolder(Protocol):
 class FsspecFolder:
     """A :class:`RemoteFolder` on any file system fsspec opens from a URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, **storage_options: object) -> None:
+        """Open the folder ``url``; ``storage_options`` go to the file system (fsspec's)."""
         from fsspec.core import url_to_fs
 
         self._url = url.rstrip("/")
         self._fs: AbstractFileSystem
-        self._fs, self._path = url_to_fs(self._url)
+        self._fs, self._path = url_to_fs(self._url, **storage_options)
         self._path = self._path.rstrip("/")
 
     @property
@@ -195,24 +200,33 @@ def fetch_arrivals(
     Args:
         source: The remote folder.
         folder: The local folder it is fetched into (created if missing).
-        suffixes: The file suffixes fetched, lower case with their dot (``(".csv",)``).
+        suffixes: The file suffixes fetched, with their dot (``(".csv",)``), compared
+            exactly as the local listing (``storage.list_files``) compares them: a
+            file fetched is a file a cycle then finds.
 
     Returns:
         What was fetched, in name order.
 
     Raises:
-        OSError: A read from the store failed or returned fewer bytes than listed;
-            the object stays where it was, and nothing partial is left locally.
+        OSError: A read from the store failed or returned fewer bytes than listed
+            (:class:`RemoteFolderError` for the store client's own errors: an
+            unreachable endpoint, refused credentials); the object stays where
+            it was, and nothing partial is left locally.
     """
     folder.mkdir(parents=True, exist_ok=True)
     fetched: list[FetchedFile] = []
-    for remote in source.files():
-        if remote.name.startswith((".", "_")):
-            continue
-        if PurePosixPath(remote.name).suffix.lower() not in suffixes:
-            continue
-        fetched.append(_fetch_one(source, remote, folder))
-        source.remove(remote.name)
+    try:
+        for remote in source.files():
+            if remote.name.startswith((".", "_")):
+                continue
+            if PurePosixPath(remote.name).suffix not in suffixes:
+                continue
+            fetched.append(_fetch_one(source, remote, folder))
+            source.remove(remote.name)
+    except OSError:
+        raise
+    except Exception as exc:  # botocore's, gcsfs's...: not OSErrors, and each its own
+        raise RemoteFolderError(f"{source.location}: {exc}") from exc
     return fetched
 
 

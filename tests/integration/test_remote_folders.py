@@ -20,6 +20,7 @@ from tasks import remote_folders
 from tasks.remote_folders import (
     FsspecFolder,
     RemoteFile,
+    RemoteFolderError,
     fetch_arrivals,
     fetch_remote,
     remote_source,
@@ -58,7 +59,9 @@ def test_files_move_byte_for_byte_and_leave_the_store(bucket: str, tmp_path: Pat
     for name, data in batches.items():
         _put(f"s3://{bucket}/in/{name}", data)
     # Neither the upload tool's temporary object, nor Spark's marker, nor another format.
-    for other in (".period_009.csv.part", "_SUCCESS", "notes.txt", "period_010.parquet"):
+    # Nor a name the local listing would not find (it compares suffixes exactly).
+    others = (".period_009.csv.part", "_SUCCESS", "notes.txt", "period_010.parquet", "P_011.CSV")
+    for other in others:
         _put(f"s3://{bucket}/in/{other}", b"not a batch")
 
     fetched = fetch_arrivals(FsspecFolder(f"s3://{bucket}/in"), tmp_path / "landing", (".csv",))
@@ -70,9 +73,7 @@ def test_files_move_byte_for_byte_and_leave_the_store(bucket: str, tmp_path: Pat
         assert f.sha256 == hashlib.sha256(batches[f.name]).hexdigest()
         assert f.size == len(batches[f.name])
     assert sorted(p.name for p in (tmp_path / "landing").iterdir()) == sorted(batches)
-    assert _names(bucket, "in") == sorted(
-        [".period_009.csv.part", "_SUCCESS", "notes.txt", "period_010.parquet"]
-    )
+    assert _names(bucket, "in") == sorted(others)
     assert fetch_arrivals(FsspecFolder(f"s3://{bucket}/in"), tmp_path / "landing", (".csv",)) == []
 
 
@@ -201,3 +202,27 @@ def test_a_local_folder_is_never_fetched(tmp_path: Path) -> None:
     assert fetch_remote(paths, "csv", "landing") == []
     with pytest.raises(ValueError, match="neither landing nor labels"):
         fetch_remote(paths, "csv", "archive")
+
+
+def test_an_unreachable_store_is_one_error_naming_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: dict[str, str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # A client of its own (fsspec reuses one per set of options), which tries once.
+    folder = FsspecFolder(
+        "s3://nowhere/landing",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        config_kwargs={"retries": {"max_attempts": 1}},
+        skip_instance_cache=True,
+    )
+
+    with pytest.raises(RemoteFolderError, match="s3://nowhere/landing: Could not connect"):
+        fetch_arrivals(folder, tmp_path, (".csv",))
+
+    assert list(tmp_path.iterdir()) == []
