@@ -277,7 +277,7 @@ def monitor(
     paths = storage.UseCasePaths.for_usecase(uc, root)
     try:
         fetch_remote(paths, uc.data.format, "landing")
-    except OSError as exc:
+    except (OSError, ImportError) as exc:  # ImportError: the store's fsspec package is missing
         typer.echo(f"error: cannot move the batches waiting into {paths.landing}: {exc}", err=True)
         raise typer.Exit(1) from None
     landed = storage.list_files(paths.landing, uc.data.format)
