@@ -22,9 +22,9 @@ fetch finds the same name with the same hash locally and only deletes the
 object; if the copy was handled meanwhile, the object arrives again and the
 ledger (keyed by content hash) records it as a duplicate. A different object
 under a name already waiting locally is kept beside it, with its hash in its
-name, as :func:`tasks.storage.move_verified` does. Names that start with ``.``
-or ``_`` (upload tools' temporary objects, Spark's ``_SUCCESS``) and objects of
-another format are left alone.
+name (:func:`tasks.storage.place_for`, as archive and quarantine moves do).
+Names that start with ``.`` or ``_`` (upload tools' temporary objects, Spark's
+``_SUCCESS``) and objects of another format are left alone.
 
 Credentials and endpoints come from the object store's own environment (for
 S3: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL`` for
@@ -44,7 +44,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Protocol
 
 from mlops_core.config import is_url
-from tasks.storage import UseCasePaths, file_sha256, file_suffix
+from tasks.storage import UseCasePaths, file_sha256, file_suffix, place_for
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -233,11 +233,10 @@ def fetch_arrivals(
 def _fetch_one(source: RemoteFolder, remote: RemoteFile, folder: Path) -> FetchedFile:
     """Copy one file into ``folder`` (never over another file's bytes) and return where."""
     with _downloaded(source, remote, folder) as (tmp, sha256, size):
-        target = folder / remote.name
-        if target.exists() and file_sha256(target) != sha256:
-            name = PurePosixPath(remote.name)
-            target = folder / f"{name.stem}.{sha256[:12]}{name.suffix}"
-        if target.exists() and file_sha256(target) == sha256:
+        target = place_for(folder, remote.name, sha256)
+        # Under its own name it holds these bytes (place_for checked); under the
+        # hashed name, an earlier fetch of them put it there.
+        if target.exists() and (target.name == remote.name or file_sha256(target) == sha256):
             return FetchedFile(remote.name, target, sha256, size, new=False)
         os.replace(tmp, target)
         return FetchedFile(remote.name, target, sha256, size, new=True)

@@ -257,6 +257,19 @@ def copy_atomic(source: Path, path: Path) -> Path:
     return path
 
 
+def place_for(folder: Path, name: str, sha256: str) -> Path:
+    """Where a file of hash ``sha256`` named ``name`` goes in ``folder``.
+
+    Its own name, unless a different file already holds it: then the name with
+    the hash in it (``period_001.<12 hex>.csv``), so neither file is overwritten.
+    """
+    target = folder / name
+    if target.exists() and file_sha256(target) != sha256:
+        plain = Path(name)
+        target = folder / f"{plain.stem}.{sha256[:12]}{plain.suffix}"
+    return target
+
+
 def move_verified(source: Path, folder: Path, sha256: str) -> Path:
     """Move a file into ``folder`` byte for byte, verified by hash before the source goes.
 
@@ -269,9 +282,7 @@ def move_verified(source: Path, folder: Path, sha256: str) -> Path:
     """
     if source.parent.resolve() == folder.resolve():
         return source
-    target = folder / source.name
-    if target.exists() and file_sha256(target) != sha256:
-        target = folder / f"{source.stem}.{sha256[:12]}{source.suffix}"
+    target = place_for(folder, source.name, sha256)
     with replacing(target) as tmp:
         shutil.copyfile(source, tmp)
         if file_sha256(Path(tmp)) != sha256:
