@@ -23,8 +23,15 @@ uvicorn child process (``SubprocessASGIServer``), and stops it only from an
 ``atexit`` hook: a command killed with SIGKILL (or by the out-of-memory killer)
 leaves it running for good, with its memory and a listening port.
 :func:`local_server_ends_with_process` starts that server through this module
-instead, whose ``main`` runs the same uvicorn command beside a watchdog thread:
-when the process that started the server is gone, the server shuts down.
+instead, whose ``main`` serves the same app with uvicorn beside a watchdog
+thread: when the process that started the server is gone, the server shuts down.
+
+Prefect picks a random free port, which its server binds seconds later. Two
+commands started together may pick the same one: one server then fails to
+bind (a traceback on the terminal), and its command talks to the other
+command's server, which ends with that command. The port is picked here by
+binding a socket (the system assigns a free port) that the server inherits
+and serves, so no other process can take it in between.
 
 Commands started together on one Prefect home (two monitors, two cron jobs)
 each start a local server on the same database. A server migrates the database
@@ -71,10 +78,11 @@ def local_server_ends_with_process() -> bool:
     Call before the first flow run. When no Prefect API is configured
     (``PREFECT_API_URL`` unset, in the environment and the profile), Prefect
     starts its local server as a child process on first use. It is made here
-    instead: the same uvicorn command, started as ``python -m flows.local
-    <this pid> ...`` (:func:`main`), whose watchdog ends it once its parent
-    process is gone, even one killed with SIGKILL. Stopping it at a normal exit
-    stays Prefect's (its ``atexit`` hook). A configured API is left alone.
+    instead: the same app on uvicorn, started as ``python -m flows.local
+    <this pid> ...`` (:func:`main`) on a port this process holds, whose
+    watchdog ends it once its parent process is gone, even one killed with
+    SIGKILL. Stopping it at a normal exit stays Prefect's (its ``atexit``
+    hook). A configured API is left alone.
 
     Linux's ``PR_SET_PDEATHSIG`` is not used: it fires when the *thread* that
     started the child ends, and Prefect may start its server from a
@@ -98,37 +106,51 @@ def local_server_ends_with_process() -> bool:
 @functools.cache
 def _tethered_server_class() -> type:
     """``SubprocessASGIServer`` started through :func:`main` (imported when first needed)."""
+    import socket
     import subprocess
 
-    import prefect
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
 
     class TetheredServer(SubprocessASGIServer):
-        """Prefect's local server, started so that it ends with the process that started it."""
+        """Prefect's local server, started so that it ends with the process that started it,
+        on a port this process holds from the moment it picks it."""
+
+        _held_socket: socket.socket | None = None
+
+        def find_available_port(self) -> int:
+            # Prefect picks a random free port and the server binds it seconds later,
+            # once started: two commands started together may pick the same one. The
+            # loser's server then fails to bind, while its command's health check is
+            # answered by the winner's server, which ends with the *other* command.
+            # A socket bound here, on a port the system assigns, is handed to the
+            # server (main), so the port is this command's alone from the start. It
+            # does not listen until the server serves: a health check before then is
+            # refused, as Prefect's start-up loop expects.
+            held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.bind(("127.0.0.1", 0))
+            if self._held_socket is not None:
+                self._held_socket.close()
+            self._held_socket = held
+            return int(held.getsockname()[1])
 
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
-            # Prefect's own command and environment (SubprocessASGIServer), run
-            # by main() below with this process's pid in front.
-            return subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
+            # Prefect's own server and environment (SubprocessASGIServer), run by
+            # main() below with this process's pid and the held socket in front.
+            held = self._held_socket
+            if held is None or held.getsockname()[1] != self.port:
+                # A port given to the constructor: bound by the server itself.
+                held = None
+            process = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
                 args=[
                     sys.executable,
                     "-m",
                     __name__,
                     str(os.getpid()),
-                    "--app-dir",
-                    str(prefect.__module_path__.parent),
-                    "--factory",
-                    f"{__name__}:create_app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
                     str(self.port),
-                    "--log-level",
-                    "error",
-                    "--lifespan",
-                    "on",
+                    str(held.fileno() if held is not None else NO_SOCKET),
                 ],
+                pass_fds=(held.fileno(),) if held is not None else (),
                 env={
                     **os.environ,
                     "PREFECT_UI_ENABLED": "0",
@@ -137,6 +159,12 @@ def _tethered_server_class() -> type:
                     **get_current_settings().to_environment_variables(exclude_unset=True),
                 },
             )
+            if held is not None:
+                # The server holds the port now; a copy left open here would keep
+                # it accepting connections after the server ended.
+                held.close()
+                self._held_socket = None
+            return process
 
     return TetheredServer
 
@@ -191,21 +219,44 @@ def create_app() -> Any:
     return app
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The local server process: ``python -m flows.local <parent pid> <uvicorn options>``.
+#: The socket argument of :func:`main` when the server binds its port itself.
+NO_SOCKET = -1
+#: uvicorn's exit code for a server that did not start (Prefect retries on another port).
+STARTUP_FAILURE = 3
 
-    Runs uvicorn as ``python -m uvicorn <uvicorn options>`` would, beside the
-    watchdog thread of :func:`_end_with_parent`. Exit codes are uvicorn's
-    (3 when the port is taken: Prefect then tries another).
+
+def main(argv: list[str] | None = None) -> None:
+    """The local server process: ``python -m flows.local <parent pid> <port> <socket fd>``.
+
+    Serves Prefect's server app (:func:`create_app`) with uvicorn, as Prefect's
+    own ``python -m uvicorn`` command does (127.0.0.1, errors only, lifespan on),
+    beside the watchdog thread of :func:`_end_with_parent`. The socket, bound
+    to the port by the parent and inherited, is served as it is, so the port
+    is never lost between being picked and being served; with ``-1`` uvicorn
+    binds the port. A server that did not start exits with uvicorn's code 3,
+    on which Prefect starts another on a new port.
     """
+    import socket
+
     args = sys.argv[1:] if argv is None else argv
-    parent = int(args[0])
+    parent, port, fd = (int(a) for a in args)
     threading.Thread(
         target=_end_with_parent, args=(parent,), name="end with parent", daemon=True
     ).start()
     import uvicorn
 
-    uvicorn.main(args=args[1:], prog_name="uvicorn")
+    config = uvicorn.Config(
+        f"{__name__}:create_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[socket.socket(fileno=fd)] if fd != NO_SOCKET else None)
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 if __name__ == "__main__":
