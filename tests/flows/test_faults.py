@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from faulty_files import latin1_csv, truncated_csv
 from usecase_variant import land_weeks, write_shipped_variant
 
 from flows.cycle import bootstrap, monitor
@@ -97,14 +98,11 @@ def _header_only(_: Path) -> bytes:
 
 
 def _truncated(_: Path) -> bytes:
-    text = _csv_bytes(_live())
-    return text[: int(len(text) * 0.6)]
+    return truncated_csv(_live())
 
 
 def _latin1(_: Path) -> bytes:
-    frame = _live()
-    frame.loc[frame.index[0], "store"] = "Düsseldorf"
-    return frame.to_csv(index=False).encode("latin-1")
+    return latin1_csv(_live(), "store")
 
 
 def _target_leak(_: Path) -> bytes:

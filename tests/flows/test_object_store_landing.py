@@ -21,6 +21,7 @@ from pathlib import Path
 import fsspec
 import pandas as pd
 import pytest
+from faulty_files import latin1_csv, truncated_csv
 from usecase_variant import write_shipped_variant
 
 from flows.cycle import bootstrap, monitor, monitor_landed
@@ -114,14 +115,11 @@ def test_live_weeks_in_the_bucket_are_each_handled_once(root: Path) -> None:
 
 
 def _truncated() -> bytes:
-    data = _csv(SIM.batch(FIRST_LIVE + 3))
-    return data[: int(len(data) * 0.6)]
+    return truncated_csv(SIM.batch(FIRST_LIVE + 3))
 
 
 def _latin1() -> bytes:
-    frame = SIM.batch(FIRST_LIVE + 3)
-    frame.loc[frame.index[0], "store"] = "Düsseldorf"
-    return frame.to_csv(index=False).encode("latin-1")
+    return latin1_csv(SIM.batch(FIRST_LIVE + 3), "store")
 
 
 @pytest.mark.parametrize(
