@@ -95,6 +95,31 @@ def run_flows_here(command: typer.Context) -> None:
     local_server_ends_with_process()
 
 
+def start_local_server_early() -> None:
+    """Start the local Prefect server this command's flows will use, in the background.
+
+    Its start-up then overlaps the command's own imports and checks
+    (``flows.local.start_local_server_early``). Call once the use-case file is
+    known to be valid, after :func:`set_environment_defaults`.
+    """
+    from flows.local import start_local_server_early as start
+
+    start()
+
+
+def _batches_may_wait(usecase: Path, home: str | None) -> bool:
+    """Whether ``mlops monitor`` without a batch may find one: the landing folder is
+    remote (only a fetch tells), or a local one holds a file of the use case's format."""
+    from tasks import storage
+
+    uc = storage.load_usecase_file(usecase)
+    root = Path(home).resolve() if home else storage.resolve_data_root()
+    paths = storage.UseCasePaths.for_usecase(uc, root)
+    if paths.landing_source is not None:
+        return True
+    return paths.landing.is_dir() and bool(storage.list_files(paths.landing, uc.data.format))
+
+
 def _check_usecase(path: Path) -> None:
     """Exit 2 with one line naming the file, key and problem when the use case is invalid."""
     from mlops_core.config import UseCaseError
@@ -162,6 +187,7 @@ def demo(
 ) -> None:
     """Simulate a retail business for PERIODS weeks through the real flows."""
     set_environment_defaults(verbose)
+    start_local_server_early()
     run_flows_here(command)
     from rich.console import Console
 
@@ -225,6 +251,7 @@ def bootstrap(
     """Train the first champion on the labeled batches in landing."""
     set_environment_defaults(verbose)
     _check_usecase(usecase)
+    start_local_server_early()
     _check_contract(usecase, home)
     run_flows_here(command)
     from flows.cycle import bootstrap as flow
@@ -263,6 +290,8 @@ def monitor(
     """Run the monitoring cycle for one landed batch, or for every landed batch in order."""
     set_environment_defaults(verbose)
     _check_usecase(usecase)
+    if batch is not None or _batches_may_wait(usecase, home):
+        start_local_server_early()
     _check_contract(usecase, home)
     run_flows_here(command)
     from flows.cycle import monitor as flow
@@ -304,6 +333,7 @@ def rollback(
     """Move alias champion back to the previous version."""
     set_environment_defaults(verbose)
     _check_usecase(usecase)
+    start_local_server_early()
     run_flows_here(command)
     from flows.cycle import rollback as flow
 
@@ -339,6 +369,7 @@ def backtest(
     set_environment_defaults(verbose)
     _check_usecase(usecase)
     _check_data_file(data)
+    start_local_server_early()
     from rich.console import Console
     from rich.table import Table
 
@@ -410,6 +441,7 @@ def replay(
     set_environment_defaults(verbose)
     _check_usecase(usecase)
     _check_data_file(data)
+    start_local_server_early()
     run_flows_here(command)
     from rich.console import Console
 

@@ -33,6 +33,11 @@ command's server, which ends with that command. The port is picked here by
 binding a socket (the system assigns a free port) that the server inherits
 and serves, so no other process can take it in between.
 
+Prefect starts its local server when the first flow needs it, after the
+command's own imports, and waits for it. A command starts it first instead
+(:func:`start_local_server_early`), so the server's start-up and the
+command's imports overlap: about a quarter of a one-batch ``mlops monitor``.
+
 Commands started together on one Prefect home (two monitors, two cron jobs)
 each start a local server on the same database. A server migrates the database
 as it starts, and two migrations at once collide (SQLite: "duplicate column
@@ -46,11 +51,14 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 #: How often the local server checks that the process that started it is alive.
@@ -103,68 +111,151 @@ def local_server_ends_with_process() -> bool:
     return isinstance(server_class(), server_class)
 
 
+def start_local_server_early() -> bool:
+    """Start the local Prefect server now, in the background, for this command's flows.
+
+    A command's own imports (MLflow, pandas, the tasks) take seconds, and so
+    does its local server's start-up, in another process: started here, before
+    those imports, the two overlap instead of following each other. Prefect
+    adopts the server when the first flow needs one (:func:`main`'s server, on
+    a port held from the start, ending with this process); one that is never
+    adopted (the command stopped first) is stopped at exit. Call after
+    :func:`flows.cli.set_environment_defaults`; nothing is started when a
+    Prefect API is configured or a local server of Prefect's own was made.
+
+    Returns:
+        True when a server was started.
+    """
+    import atexit
+
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value() or _early_servers:
+        return False
+    prefect_server = sys.modules.get("prefect.server.api.server")
+    if prefect_server is not None and None in prefect_server.SubprocessASGIServer._instances:
+        return False
+    held = _held_port()
+    _early_servers.append(_EarlyServer(held.getsockname()[1], _spawn_server(held)))
+    atexit.register(_stop_unadopted_servers)
+    return True
+
+
+@dataclass
+class _EarlyServer:
+    """A local server started before Prefect asked for one."""
+
+    port: int
+    process: subprocess.Popen[Any]
+
+
+#: The server :func:`start_local_server_early` started, until Prefect adopts it.
+_early_servers: list[_EarlyServer] = []
+
+
+def _adopt_early_server() -> _EarlyServer | None:
+    """The early server, still running, for Prefect to use; None when there is none."""
+    while _early_servers:
+        early = _early_servers.pop()
+        if early.process.poll() is None:
+            return early
+    return None
+
+
+def _stop_unadopted_servers() -> None:
+    """At exit: stop an early server Prefect never asked for."""
+    for early in _early_servers:
+        early.process.terminate()
+        try:
+            early.process.wait(SHUTDOWN_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            early.process.kill()
+    _early_servers.clear()
+
+
+def _held_port() -> socket.socket:
+    """A socket bound to a free port of 127.0.0.1, which the system picks.
+
+    Prefect picks a random free port, which its server binds seconds later, once
+    started: two commands started together may pick the same one. The loser's
+    server then fails to bind, while its command's health check is answered by
+    the winner's server, which ends with the *other* command. The socket bound
+    here is handed to the server (:func:`main`), so the port is this command's
+    alone from the start. It does not listen until the server serves: a health
+    check before then is refused, as Prefect's start-up loop expects.
+    """
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.bind(("127.0.0.1", 0))
+    return held
+
+
+def _spawn_server(held: socket.socket | None, port: int | None = None) -> subprocess.Popen[Any]:
+    """Start :func:`main`'s server on ``held`` (closed here: the server holds it now).
+
+    Prefect's own environment for its local server (``SubprocessASGIServer``),
+    with this process's pid, for the server to end with it. Without a held
+    socket, the server binds ``port`` itself.
+    """
+    from prefect.settings import get_current_settings
+
+    fd = held.fileno() if held is not None else NO_SOCKET
+    process = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
+        args=[
+            sys.executable,
+            "-m",
+            __name__,
+            str(os.getpid()),
+            str(held.getsockname()[1] if held is not None else port),
+            str(fd),
+        ],
+        pass_fds=(fd,) if held is not None else (),
+        env={
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+            **get_current_settings().to_environment_variables(exclude_unset=True),
+        },
+    )
+    if held is not None:
+        # A copy left open here would keep the port accepting connections after
+        # the server ended.
+        held.close()
+    return process
+
+
 @functools.cache
 def _tethered_server_class() -> type:
     """``SubprocessASGIServer`` started through :func:`main` (imported when first needed)."""
-    import socket
-    import subprocess
-
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import get_current_settings
 
     class TetheredServer(SubprocessASGIServer):
         """Prefect's local server, started so that it ends with the process that started it,
-        on a port this process holds from the moment it picks it."""
+        on a port this process holds from the moment it picks it (:func:`_held_port`)."""
 
         _held_socket: socket.socket | None = None
+        _adopted: subprocess.Popen[Any] | None = None
 
         def find_available_port(self) -> int:
-            # Prefect picks a random free port and the server binds it seconds later,
-            # once started: two commands started together may pick the same one. The
-            # loser's server then fails to bind, while its command's health check is
-            # answered by the winner's server, which ends with the *other* command.
-            # A socket bound here, on a port the system assigns, is handed to the
-            # server (main), so the port is this command's alone from the start. It
-            # does not listen until the server serves: a health check before then is
-            # refused, as Prefect's start-up loop expects.
-            held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            held.bind(("127.0.0.1", 0))
+            early = _adopt_early_server()
+            if early is not None:
+                self._adopted = early.process
+                return early.port
             if self._held_socket is not None:
                 self._held_socket.close()
-            self._held_socket = held
-            return int(held.getsockname()[1])
+            self._held_socket = _held_port()
+            return int(self._held_socket.getsockname()[1])
 
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
-            # Prefect's own server and environment (SubprocessASGIServer), run by
-            # main() below with this process's pid and the held socket in front.
-            held = self._held_socket
-            if held is None or held.getsockname()[1] != self.port:
+            if self._adopted is not None:
+                adopted, self._adopted = self._adopted, None
+                return adopted
+            held, self._held_socket = self._held_socket, None
+            if held is not None and held.getsockname()[1] != self.port:
                 # A port given to the constructor: bound by the server itself.
-                held = None
-            process = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
-                args=[
-                    sys.executable,
-                    "-m",
-                    __name__,
-                    str(os.getpid()),
-                    str(self.port),
-                    str(held.fileno() if held is not None else NO_SOCKET),
-                ],
-                pass_fds=(held.fileno(),) if held is not None else (),
-                env={
-                    **os.environ,
-                    "PREFECT_UI_ENABLED": "0",
-                    "PREFECT__SERVER_EPHEMERAL": "1",
-                    "PREFECT__SERVER_FINAL": "1",
-                    **get_current_settings().to_environment_variables(exclude_unset=True),
-                },
-            )
-            if held is not None:
-                # The server holds the port now; a copy left open here would keep
-                # it accepting connections after the server ended.
                 held.close()
-                self._held_socket = None
-            return process
+                held = None
+            return _spawn_server(held, self.port)
 
     return TetheredServer
 
