@@ -281,8 +281,15 @@ STARTUP_LOCK_FILE = "local-server-startup.lock"
 
 def create_app() -> Any:
     """Prefect's server app, whose start-up (database migrations) holds the Prefect
-    home's start-up lock: the uvicorn factory of :func:`main`'s servers."""
+    home's start-up lock: the uvicorn factory of :func:`main`'s servers.
+
+    A failed shutdown is logged as a warning, not raised: a server stopped just
+    after it started (its command ended first) may stop Prefect's services
+    before they ran ("Reactive triggers not started"), and uvicorn would print
+    that traceback on the command's terminal for a server that is going away.
+    """
     import fcntl
+    import logging
     from contextlib import AsyncExitStack, asynccontextmanager
     from pathlib import Path
 
@@ -296,15 +303,23 @@ def create_app() -> Any:
     @asynccontextmanager
     async def one_startup_at_a_time(app: Any) -> Any:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        async with AsyncExitStack() as running:
-            with lock_path.open("a") as lock:
-                # Blocks this server's event loop, which serves nothing yet.
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    state = await running.enter_async_context(startup_and_shutdown(app))
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+        running = AsyncExitStack()
+        with lock_path.open("a") as lock:
+            # Blocks this server's event loop, which serves nothing yet.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state = await running.enter_async_context(startup_and_shutdown(app))
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        try:
             yield state
+        finally:
+            try:
+                await running.aclose()
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                logging.getLogger("uvicorn.error").warning(
+                    "the local server did not shut down cleanly: %s", exc
+                )
 
     app.router.lifespan_context = one_startup_at_a_time
     return app
