@@ -14,10 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+# Standard library only at import: starts nothing until called.
+from flows.local import start_local_server_early
 from tasks.tags import TAG_PERIOD
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+
+    from tasks.storage import UseCasePaths
 
 app = typer.Typer(
     name="mlops",
@@ -95,29 +99,14 @@ def run_flows_here(command: typer.Context) -> None:
     local_server_ends_with_process()
 
 
-def start_local_server_early() -> None:
-    """Start the local Prefect server this command's flows will use, in the background.
-
-    Its start-up then overlaps the command's own imports and checks
-    (``flows.local.start_local_server_early``). Call once the use-case file is
-    known to be valid, after :func:`set_environment_defaults`.
-    """
-    from flows.local import start_local_server_early as start
-
-    start()
-
-
-def _batches_may_wait(usecase: Path, home: str | None) -> bool:
+def _batches_may_wait(paths: UseCasePaths, fmt: str) -> bool:
     """Whether ``mlops monitor`` without a batch may find one: the landing folder is
-    remote (only a fetch tells), or a local one holds a file of the use case's format."""
+    remote (only a fetch tells), or a local one holds a file of format ``fmt``."""
     from tasks import storage
 
-    uc = storage.load_usecase_file(usecase)
-    root = Path(home).resolve() if home else storage.resolve_data_root()
-    paths = storage.UseCasePaths.for_usecase(uc, root)
     if paths.landing_source is not None:
         return True
-    return paths.landing.is_dir() and bool(storage.list_files(paths.landing, uc.data.format))
+    return paths.landing.is_dir() and bool(storage.list_files(paths.landing, fmt))
 
 
 def _check_usecase(path: Path) -> None:
@@ -290,20 +279,21 @@ def monitor(
     """Run the monitoring cycle for one landed batch, or for every landed batch in order."""
     set_environment_defaults(verbose)
     _check_usecase(usecase)
-    if batch is not None or _batches_may_wait(usecase, home):
+    from tasks import storage
+
+    uc = storage.load_usecase_file(usecase)
+    root = Path(home).resolve() if home else storage.resolve_data_root()
+    paths = storage.UseCasePaths.for_usecase(uc, root)
+    if batch is not None or _batches_may_wait(paths, uc.data.format):
         start_local_server_early()
     _check_contract(usecase, home)
     run_flows_here(command)
     from flows.cycle import monitor as flow
-    from tasks import storage
     from tasks.remote_folders import fetch_remote
 
     if batch is not None:
         _print(flow(str(usecase), batch, data_root=home))
         return
-    uc = storage.load_usecase_file(usecase)
-    root = Path(home).resolve() if home else storage.resolve_data_root()
-    paths = storage.UseCasePaths.for_usecase(uc, root)
     try:
         fetch_remote(paths, uc.data.format, "landing")
     except (OSError, ImportError) as exc:  # ImportError: the store's fsspec package is missing
