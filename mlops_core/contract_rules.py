@@ -27,7 +27,7 @@ feature.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +36,7 @@ import pandas as pd
 
 from mlops_core.config import ColumnContract, ContractConfig, UseCase
 from mlops_core.decisions import RuleResult
-from mlops_core.periods import cut, period_label, period_problem
+from mlops_core.periods import HINT_VALUES, bad_period_problem, cut, period_label
 
 Severity = Literal["error", "warn"]
 
@@ -65,6 +65,162 @@ class StructureCheck:
     unparsable: frozenset[str]
 
 
+@dataclass(frozen=True)
+class NumericTally:
+    """What the ``dtype`` rule found in a numeric column, over some rows.
+
+    Each problem is counted only in rows whose earlier problems are absent
+    (a chunk with a value that is not a number is not checked for infinite
+    values, as the whole batch would not be); :meth:`StructureTally.results`
+    reports the first problem found anywhere, so the order is the same.
+
+    Attributes:
+        unparsed: Values that are not numbers.
+        infinite: Infinite values.
+        fractional: Values with a fraction (integer columns).
+        unparsed_head, infinite_head, fractional_head: The first
+            :data:`DTYPE_EXAMPLE_ROWS` such values, in row order.
+    """
+
+    unparsed: int = 0
+    infinite: int = 0
+    fractional: int = 0
+    unparsed_head: tuple[Any, ...] = ()
+    infinite_head: tuple[Any, ...] = ()
+    fractional_head: tuple[Any, ...] = ()
+
+    def merged(self, later: NumericTally) -> NumericTally:
+        """This tally and the one of the rows after it."""
+        return NumericTally(
+            unparsed=self.unparsed + later.unparsed,
+            infinite=self.infinite + later.infinite,
+            fractional=self.fractional + later.fractional,
+            unparsed_head=_head(self.unparsed_head + later.unparsed_head, DTYPE_EXAMPLE_ROWS),
+            infinite_head=_head(self.infinite_head + later.infinite_head, DTYPE_EXAMPLE_ROWS),
+            fractional_head=_head(self.fractional_head + later.fractional_head, DTYPE_EXAMPLE_ROWS),
+        )
+
+
+@dataclass(frozen=True)
+class PeriodTally:
+    """The time column over some rows: the values that cannot be cut, the periods of the rest.
+
+    Attributes:
+        bad: Values that cannot be cut into a period.
+        bad_head: The first :data:`~mlops_core.periods.HINT_VALUES` of them.
+        numeric: Whether the column's dtype was numeric in every chunk.
+        counts: Rows per period (of the values that can be cut).
+    """
+
+    bad: int
+    bad_head: tuple[Any, ...]
+    numeric: bool
+    counts: Mapping[int, int]
+
+    def merged(self, later: PeriodTally) -> PeriodTally:
+        """This tally and the one of the rows after it."""
+        counts = dict(self.counts)
+        for period, rows in later.counts.items():
+            counts[period] = counts.get(period, 0) + rows
+        return PeriodTally(
+            bad=self.bad + later.bad,
+            bad_head=_head(self.bad_head + later.bad_head, HINT_VALUES),
+            numeric=self.numeric and later.numeric,
+            counts=counts,
+        )
+
+
+@dataclass(frozen=True)
+class StructureTally:
+    """What the structural rules need to know of a batch, mergeable chunk by chunk.
+
+    A batch read whole is one tally; a batch read in chunks is the merge of
+    its chunks' tallies, in row order, and gives the same rule results.
+
+    Attributes:
+        columns: The column names as read, duplicates included.
+        rows: Rows in the batch.
+        period: The time column's tally (None when it is missing or no row was read).
+        numeric: The dtype tally of each numeric contract column present.
+    """
+
+    columns: tuple[str, ...]
+    rows: int
+    period: PeriodTally | None
+    numeric: Mapping[str, NumericTally]
+
+    def merged(self, later: StructureTally) -> StructureTally:
+        """This tally and the one of the rows after it (the same columns)."""
+        if later.columns != self.columns:
+            raise ValueError(
+                f"chunks of one batch have different columns: {self.columns} and {later.columns}"
+            )
+        numeric = dict(self.numeric)
+        for name, tally in later.numeric.items():
+            numeric[name] = numeric[name].merged(tally) if name in numeric else tally
+        period = self.period
+        if later.period is not None:
+            period = later.period if period is None else period.merged(later.period)
+        return StructureTally(self.columns, self.rows + later.rows, period, numeric)
+
+    @property
+    def unparsable(self) -> frozenset[str]:
+        """Numeric columns with a value that is not a number (their range is not checked)."""
+        return frozenset(name for name, tally in self.numeric.items() if tally.unparsed)
+
+    def results(self, usecase: UseCase) -> tuple[RuleResult, ...]:
+        """The structural rules' results, in the order the batch record lists them."""
+        contract = usecase.contract
+        results: list[RuleResult] = []
+        duplicated = sorted({c for i, c in enumerate(self.columns) if c in self.columns[:i]})
+        results.append(_duplicate_columns_result(duplicated))
+        present = set(self.columns)
+        results.extend(_column_presence(contract, present))
+        results.extend(_extra_columns(usecase, present))
+        results.append(_target_leak(usecase, present))
+        if self.rows == 0:
+            # Nothing to check values on; missing columns are still named.
+            results.append(
+                rule_result(
+                    "empty_batch",
+                    None,
+                    "error",
+                    False,
+                    "the batch has no rows (empty or header-only file)",
+                )
+            )
+            results.extend(_missing_column_rules(usecase, present))
+            return tuple(results)
+        results.append(
+            rule_result("empty_batch", None, "error", True, f"the batch has {self.rows} rows")
+        )
+        if self.period is not None:
+            results.extend(_period_rules(self.period, self.rows, usecase))
+        results.extend(
+            _dtype_result(c, self.numeric[c.name], self.rows)
+            for c in contract.columns
+            if c.name in self.numeric
+        )
+        results.extend(_missing_column_rules(usecase, present))
+        unparsable = self.unparsable
+        results.extend(
+            rule_result(
+                "range",
+                c.name,
+                c.severity,
+                False,
+                f"column '{c.name}': range not checked because its values are not all numbers",
+            )
+            for c in contract.columns
+            if c.name in unparsable and has_range(c)
+        )
+        return tuple(results)
+
+
+#: Offending values of a failed ``dtype`` rule kept for its examples.
+DTYPE_EXAMPLE_ROWS = 50
+
+
 def check_structure(frame: pd.DataFrame, usecase: UseCase) -> StructureCheck:
     """Check a batch's structure against the use case's data contract.
 
@@ -76,72 +232,54 @@ def check_structure(frame: pd.DataFrame, usecase: UseCase) -> StructureCheck:
         The structural rules' results, and the contract columns' values for
         the value rules (None when the batch is empty).
     """
-    contract = usecase.contract
-    rows = len(frame)
-    results: list[RuleResult] = []
+    tally, values = observe_structure(frame, usecase)
+    return StructureCheck(tally.results(usecase), values, tally.unparsable)
 
-    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-    results.append(_duplicate_columns_result(duplicated))
-    if duplicated:
+
+def observe_structure(
+    frame: pd.DataFrame, usecase: UseCase
+) -> tuple[StructureTally, pd.DataFrame | None]:
+    """Tally a batch, or one chunk of it, for the structural rules.
+
+    Args:
+        frame: The rows as read (not modified, not copied whole).
+        usecase: The use case whose ``contract`` and ``data`` roles apply.
+
+    Returns:
+        The tally, and the contract columns present with their values ready for
+        the value rules (numbers parsed where they all parse, categories as text
+        categoricals; None when ``frame`` has no rows).
+    """
+    columns = tuple(str(c) for c in frame.columns)
+    if frame.columns.duplicated().any():
         # Keep the first occurrence so frame[col] is a Series below.
         frame = frame.loc[:, ~frame.columns.duplicated()]
-
-    present = {str(c) for c in frame.columns}
-    results.extend(_column_presence(contract, present))
-    results.extend(_extra_columns(usecase, present))
-    results.append(_target_leak(usecase, present))
-
-    if rows == 0:
-        # Nothing to check values on; missing columns are still named.
-        results.append(
-            rule_result(
-                "empty_batch",
-                None,
-                "error",
-                False,
-                "the batch has no rows (empty or header-only file)",
-            )
-        )
-        results.extend(_missing_column_rules(usecase, present))
-        return StructureCheck(tuple(results), None, frozenset())
-    results.append(rule_result("empty_batch", None, "error", True, f"the batch has {rows} rows"))
-    if usecase.data.time_column in present:
-        results.extend(_period_rules(frame[usecase.data.time_column], usecase))
-
+    present = set(columns)
+    if len(frame) == 0:
+        return StructureTally(columns, 0, None, {}), None
+    time_column = usecase.data.time_column
+    period = _period_tally(frame[time_column], usecase) if time_column in present else None
     narrow: dict[str, pd.Series] = {}
-    unparsable: list[ColumnContract] = []
-    for column in contract.columns:
+    numeric: dict[str, NumericTally] = {}
+    for column in usecase.contract.columns:
         if column.name not in present:
             continue
         series = frame[column.name]
         if column.type in NUMERIC_TYPES:
-            numbers, dtype_result = _numeric_values(series, column, rows)
-            results.append(dtype_result)
-            if numbers is None:
-                unparsable.append(column)
-                narrow[column.name] = series  # nulls are still checked on the raw values
-            else:
-                narrow[column.name] = numbers
+            numbers, numeric[column.name] = _numeric_values(series, column)
+            # Nulls are still checked on the raw values of a column that does not parse.
+            narrow[column.name] = series if numbers is None else numbers
         elif column.type == "categorical" and column.categories is not None:
             narrow[column.name] = _as_categories(series)
         else:
             narrow[column.name] = series
-
-    results.extend(_missing_column_rules(usecase, present))
-    results.extend(
-        rule_result(
-            "range",
-            c.name,
-            c.severity,
-            False,
-            f"column '{c.name}': range not checked because its values are not all numbers",
-        )
-        for c in unparsable
-        if has_range(c)
-    )
     # copy=False: the columns are views of the batch's, not one consolidated copy of them.
     values = pd.DataFrame(narrow, index=frame.index, copy=False)
-    return StructureCheck(tuple(results), values, frozenset(c.name for c in unparsable))
+    return StructureTally(columns, len(frame), period, numeric), values
+
+
+def _head(values: tuple[Any, ...], size: int) -> tuple[Any, ...]:
+    return values[:size]
 
 
 # ------------------------------------------------------------- rule results
@@ -214,13 +352,25 @@ def _duplicate_columns_result(duplicated: list[str]) -> RuleResult:
     return rule_result("duplicate_columns", None, "error", True, "every column name is unique")
 
 
-def _period_rules(times: pd.Series, usecase: UseCase) -> list[RuleResult]:
+def _period_tally(times: pd.Series, usecase: UseCase) -> PeriodTally:
+    periods, bad = cut(times, usecase.data.period)
+    found, counts = np.unique(periods[~bad], return_counts=True)
+    return PeriodTally(
+        bad=int(bad.sum()),
+        bad_head=tuple(times[bad].head(HINT_VALUES).tolist()),
+        numeric=pd.api.types.is_numeric_dtype(times),
+        counts=dict(zip(found.tolist(), counts.tolist(), strict=True)),
+    )
+
+
+def _period_rules(tally: PeriodTally, rows: int, usecase: UseCase) -> list[RuleResult]:
     """Every row can be cut into a period; a batch spanning several periods is said."""
     data = usecase.data
-    column, rows = data.time_column, len(times)
-    periods, bad = cut(times, data.period)
-    problem = period_problem(times, data.period, column, bad)
-    if problem is not None:
+    column, unit = data.time_column, data.period
+    if tally.bad:
+        problem = bad_period_problem(
+            tally.bad_head, tally.bad, rows, numeric=tally.numeric, unit=unit, column=column
+        )
         return [
             rule_result(
                 "period",
@@ -228,13 +378,12 @@ def _period_rules(times: pd.Series, usecase: UseCase) -> list[RuleResult]:
                 "error",
                 False,
                 problem,
-                unexpected_count=int(bad.sum()),
+                unexpected_count=tally.bad,
                 rows=rows,
-                examples=times[bad].head(MAX_EXAMPLES).tolist(),
+                examples=tally.bad_head[:MAX_EXAMPLES],
             )
         ]
-    unit = data.period
-    first, last = int(periods.min()), int(periods.max())
+    first, last = min(tally.counts), max(tally.counts)
     ok = rule_result(
         "period",
         column,
@@ -245,7 +394,7 @@ def _period_rules(times: pd.Series, usecase: UseCase) -> list[RuleResult]:
         else f"every row falls in a period ({period_label(first, unit)} to "
         f"{period_label(last, unit)})",
     )
-    spanned = int(np.unique(periods).size)
+    spanned = len(tally.counts)
     span = rule_result(
         "period_span",
         column,
@@ -256,7 +405,7 @@ def _period_rules(times: pd.Series, usecase: UseCase) -> list[RuleResult]:
         else f"the batch spans {spanned} periods ({period_label(first, unit)} to "
         f"{period_label(last, unit)}): it counts as {period_label(last, unit)}, and each "
         "row keeps its own period for labels and training",
-        unexpected_count=int((periods != last).sum()),
+        unexpected_count=rows - tally.counts[last],
         rows=rows,
     )
     return [ok, span]
@@ -365,50 +514,74 @@ def has_range(column: ColumnContract | None) -> bool:
 
 
 def _numeric_values(
-    series: pd.Series, column: ColumnContract, rows: int
-) -> tuple[pd.Series | None, RuleResult]:
+    series: pd.Series, column: ColumnContract
+) -> tuple[pd.Series | None, NumericTally]:
     """Check that a numeric column holds numbers (whole numbers for integers).
 
     Returns the values to give GX (the series itself when its dtype is numeric,
     the parsed numbers when text parses cleanly, None when some values are not
-    numbers, so no range can be checked) and the dtype rule's result.
+    numbers, so no range can be checked) and the dtype rule's tally.
     """
-    name = column.name
     numbers = series
     if not pd.api.types.is_numeric_dtype(series):
         numbers = pd.to_numeric(series, errors="coerce")
         unparsed = (numbers.isna() & series.notna()).to_numpy()
         if unparsed.any():
-            return None, _dtype_failure(
-                series,
-                unparsed,
-                rows,
-                "numbers",
-                "do not parse as numbers (a decimal comma or text?)",
+            return None, NumericTally(
+                unparsed=int(unparsed.sum()),
+                unparsed_head=tuple(series[unparsed].head(DTYPE_EXAMPLE_ROWS).tolist()),
             )
     values = numbers.to_numpy(dtype=float, na_value=np.nan)
     # A model cannot take an infinite input (scikit-learn refuses the whole
     # batch), whatever severity the column's range has.
     infinite = np.isinf(values)
     if infinite.any():
-        return numbers, _dtype_failure(numbers, infinite, rows, "finite numbers", "are infinite")
+        return numbers, NumericTally(
+            infinite=int(infinite.sum()),
+            infinite_head=tuple(numbers[infinite].head(DTYPE_EXAMPLE_ROWS).tolist()),
+        )
     if column.type == "integer":
         fractional = np.isfinite(values) & (values != np.floor(values))
         if fractional.any():
-            return numbers, _dtype_failure(
-                numbers, fractional, rows, "whole numbers", "have a fraction"
+            return numbers, NumericTally(
+                fractional=int(fractional.sum()),
+                fractional_head=tuple(numbers[fractional].head(DTYPE_EXAMPLE_ROWS).tolist()),
             )
+    return numbers, NumericTally()
+
+
+def _dtype_result(column: ColumnContract, tally: NumericTally, rows: int) -> RuleResult:
+    """The dtype rule: the first problem of the three found in the column, or a pass."""
+    if tally.unparsed:
+        return _dtype_failure(
+            column.name,
+            tally.unparsed,
+            tally.unparsed_head,
+            rows,
+            "numbers",
+            "do not parse as numbers (a decimal comma or text?)",
+        )
+    if tally.infinite:
+        return _dtype_failure(
+            column.name, tally.infinite, tally.infinite_head, rows, "finite numbers", "are infinite"
+        )
+    if tally.fractional:
+        return _dtype_failure(
+            column.name,
+            tally.fractional,
+            tally.fractional_head,
+            rows,
+            "whole numbers",
+            "have a fraction",
+        )
     kind = "whole numbers" if column.type == "integer" else "numbers"
-    return numbers, rule_result("dtype", name, "error", True, f"column '{name}' holds {kind}")
+    return rule_result("dtype", column.name, "error", True, f"column '{column.name}' holds {kind}")
 
 
 def _dtype_failure(
-    values: pd.Series, bad: np.ndarray, rows: int, expected: str, problem: str
+    name: str, count: int, found: Sequence[Any], rows: int, expected: str, problem: str
 ) -> RuleResult:
-    """The failed dtype rule: how many values are ``bad``, what is wrong, examples."""
-    name = str(values.name)
-    count = int(bad.sum())
-    found = values[bad].head(50)
+    """The failed dtype rule: how many values are bad, what is wrong, examples."""
     return rule_result(
         "dtype",
         name,

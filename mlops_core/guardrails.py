@@ -31,7 +31,7 @@ without tolerance: a month the model never saw is unseen however close it is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -142,22 +142,59 @@ def _observed(values: np.ndarray) -> tuple[float | None, float | None]:
     return float(finite.min()), float(finite.max())
 
 
+@dataclass(frozen=True)
+class FeatureTally:
+    """One input column against its training range, over some rows (mergeable).
+
+    Attributes:
+        column: The feature.
+        calendar: The calendar field it is, or None.
+        rows_out: Judged rows whose value lies outside the allowed range.
+        batch_min, batch_max: The column's lowest and highest finite values.
+        train_min, train_max: The champion's training range.
+        tolerance: Allowed excess, as a share of the training range.
+    """
+
+    column: str
+    calendar: str | None
+    rows_out: int
+    batch_min: float | None
+    batch_max: float | None
+    train_min: float
+    train_max: float
+    tolerance: float
+
+    def merged(self, later: FeatureTally) -> FeatureTally:
+        """This column's tally and the one of the rows after it."""
+        lows = [v for v in (self.batch_min, later.batch_min) if v is not None]
+        highs = [v for v in (self.batch_max, later.batch_max) if v is not None]
+        return replace(
+            self,
+            rows_out=self.rows_out + later.rows_out,
+            batch_min=min(lows) if lows else None,
+            batch_max=max(highs) if highs else None,
+        )
+
+
 def _input_range(
     rule: InputRangeRule,
     action: str,
     frame: pd.DataFrame,
     judged: np.ndarray,
     training_ranges: Mapping[str, tuple[float, float]],
-) -> tuple[_Outcome, list[str], list[InputRangeFinding]]:
-    """Rows to act on, features the batch lacks, and the batch-level findings.
+    findings: frozenset[str] | None,
+) -> tuple[_Outcome, list[str], list[FeatureTally]]:
+    """Rows to act on, features the batch lacks, and each present feature's tally.
 
     A column whose out-of-range rows reach ``rule.batch_share`` of the judged rows
-    (any row, for a calendar column) becomes a finding; its rows are acted on only
-    when the action holds or replaces them (see the module docstring).
+    (any row, for a calendar column) is a finding about the batch: its rows are
+    acted on only when the action holds or replaces them (see the module
+    docstring). ``findings`` names those columns when the whole batch decided
+    them (a batch read in chunks); None decides them on these rows.
     """
     mask = np.zeros(len(frame), dtype=bool)
     missing: list[str] = []
-    findings: list[InputRangeFinding] = []
+    tallies: list[FeatureTally] = []
     judged_rows = int(judged.sum())
     keeps_rows = action in ("quarantine", "fallback")
     for feature, (lo, hi) in training_ranges.items():
@@ -171,34 +208,33 @@ def _input_range(
         with np.errstate(invalid="ignore"):
             out = judged & ((x < lo - slack) | (x > hi + slack))
         rows_out = int(out.sum())
-        if not rows_out:
-            continue
-        share = rows_out / judged_rows
-        if calendar is None and share < rule.batch_share:
-            mask |= out
-            continue
         batch_min, batch_max = _observed(x)
-        findings.append(
-            InputRangeFinding(
-                code=ReasonCode.INPUTS_OUTSIDE_TRAINING_RANGE
-                if calendar is None
-                else ReasonCode.CALENDAR_NOT_SEEN,
-                rule=rule.label,
-                column=feature,
-                calendar=calendar,
-                rows_out=rows_out,
-                rows=judged_rows,
-                share=share,
-                train_min=float(lo),
-                train_max=float(hi),
-                batch_min=batch_min,
-                batch_max=batch_max,
-                tolerance=tolerance,
+        tallies.append(
+            FeatureTally(
+                feature,
+                calendar,
+                rows_out,
+                batch_min,
+                batch_max,
+                float(lo),
+                float(hi),
+                tolerance,
             )
         )
-        if keeps_rows:
+        if not rows_out:
+            continue
+        if findings is None:
+            finding = _is_finding(rule, calendar, rows_out, judged_rows)
+        else:
+            finding = feature in findings
+        if keeps_rows or not finding:
             mask |= out
-    return _Outcome(mask & judged), missing, findings
+    return _Outcome(mask & judged), missing, tallies
+
+
+def _is_finding(rule: InputRangeRule, calendar: str | None, rows_out: int, judged: int) -> bool:
+    """Whether a column out of range on ``rows_out`` of ``judged`` rows is a batch finding."""
+    return rows_out > 0 and (calendar is not None or rows_out / judged >= rule.batch_share)
 
 
 def _finding_reason(finding: InputRangeFinding, action: str) -> Reason:
@@ -227,12 +263,15 @@ def _guard_class_labels(
     frame: pd.DataFrame,
     policy: GuardrailPolicy,
     training_ranges: Mapping[str, tuple[float, float]] | None,
-) -> GuardrailResult:
+    findings: Mapping[int, frozenset[str]] | None,
+) -> tuple[GuardedRows, GuardrailTally]:
     """Guard predicted class labels: only a missing label and inputs outside the
     training range can be judged; limits on values do not apply to a class.
 
     A missing label is held (there is no class to fall back to or clip to); the
     other rules run on a numeric stand-in whose only content is "present or not".
+    An input-range rule whose action is ``fallback`` holds its rows instead: a
+    fallback value is a number, not a class.
     """
     present = ~pd.isna(pd.Series(labels, dtype=object)).to_numpy()
     stand_in = np.where(present, 0.0, np.nan)
@@ -241,17 +280,138 @@ def _guard_class_labels(
         if isinstance(rule, FiniteRule):
             rules.append(rule.model_copy(update={"action": "quarantine"}))
         elif isinstance(rule, InputRangeRule):
+            if rule.action == "fallback":
+                rule = rule.model_copy(update={"action": "quarantine"})
             rules.append(rule)
     label_policy = policy.model_copy(update={"rules": tuple(rules), "fallback": None})
-    judged = apply_guardrails(stand_in, frame, label_policy, training_ranges)
-    return GuardrailResult(
+    judged, tally = guard_rows(stand_in, frame, label_policy, training_ranges, findings=findings)
+    guarded = GuardedRows(
         values=labels.copy(),
         raw=labels.copy(),
         held=judged.held,
         flagged=judged.flagged,
         violations=judged.violations,
-        summary=judged.summary,
     )
+    return guarded, tally
+
+
+@dataclass(frozen=True)
+class GuardedRows:
+    """Predictions after guardrails, row by row, before the circuit breaker.
+
+    Attributes:
+        values: Final predictions after clip and fallback.
+        raw: Predictions as the model made them.
+        held: Rows a rule (or the non-finite fail-safe) holds for review; a
+            tripped circuit breaker holds every row besides.
+        flagged: Rows passed on with a flag.
+        violations: Per row, the ``'rule:action'`` pairs that applied, joined by
+            ``'; '``; empty when the row broke no rule.
+    """
+
+    values: np.ndarray
+    raw: np.ndarray
+    held: np.ndarray
+    flagged: np.ndarray
+    violations: np.ndarray
+
+
+@dataclass(frozen=True)
+class RuleTally:
+    """What one rule did to some rows (mergeable).
+
+    Attributes:
+        label: The rule's label.
+        action: The action it took (``clip`` becomes ``quarantine`` for the
+            finite rule and ``flag`` for input ranges: nothing to clip to).
+        rows: Rows it acted on.
+        judged: Rows it judged (a finite value when it ran).
+        unavailable: Why the rule could not run (no training ranges, no segment
+            caps), or None when it ran.
+        caps_known: Whether segment caps existed (for ``unavailable``).
+        missing: Features the batch lacks (input ranges).
+        uncapped: Rows whose segment has no cap.
+        features: Each present feature against its training range.
+        rule: The input-range rule itself, which decides the batch findings.
+    """
+
+    label: str
+    action: str
+    rows: int = 0
+    judged: int = 0
+    unavailable: ReasonCode | None = None
+    caps_known: bool = False
+    missing: tuple[str, ...] = ()
+    uncapped: int = 0
+    features: tuple[FeatureTally, ...] = ()
+    rule: InputRangeRule | None = None
+
+    def merged(self, later: RuleTally) -> RuleTally:
+        """This rule's tally and the one of the rows after it."""
+        return replace(
+            self,
+            rows=self.rows + later.rows,
+            judged=self.judged + later.judged,
+            uncapped=self.uncapped + later.uncapped,
+            features=tuple(a.merged(b) for a, b in zip(self.features, later.features, strict=True)),
+        )
+
+    @property
+    def tag(self) -> str:
+        """``'rule:action'``, as the rows' violations name it."""
+        return f"{self.label}:{self.action}"
+
+    @property
+    def findings(self) -> tuple[FeatureTally, ...]:
+        """The features out of range as a fact about the batch (input ranges)."""
+        if self.rule is None:
+            return ()
+        return tuple(
+            f for f in self.features if _is_finding(self.rule, f.calendar, f.rows_out, self.judged)
+        )
+
+
+@dataclass(frozen=True)
+class GuardrailTally:
+    """What the guardrails did to some rows of a batch, mergeable chunk by chunk.
+
+    A batch guarded whole is one tally; a batch guarded in chunks is the merge
+    of its chunks' tallies, and :func:`summarize` gives the same summary.
+
+    Attributes:
+        rows: Predictions.
+        rules: Each configured rule's tally, in the policy's order.
+        non_finite: Rows the non-finite fail-safe held that no rule had held.
+        violating: Rows any rule acted on.
+        counted: Rows the circuit breaker counts.
+        held: Rows held before the circuit breaker.
+    """
+
+    rows: int
+    rules: tuple[RuleTally, ...]
+    non_finite: int
+    violating: int
+    counted: int
+    held: int
+
+    def merged(self, later: GuardrailTally) -> GuardrailTally:
+        """This tally and the one of the rows after it (the same policy)."""
+        return GuardrailTally(
+            rows=self.rows + later.rows,
+            rules=tuple(a.merged(b) for a, b in zip(self.rules, later.rules, strict=True)),
+            non_finite=self.non_finite + later.non_finite,
+            violating=self.violating + later.violating,
+            counted=self.counted + later.counted,
+            held=self.held + later.held,
+        )
+
+    def findings(self) -> dict[int, frozenset[str]]:
+        """Each input-range rule's batch findings, by the rule's position in the policy."""
+        return {
+            position: frozenset(f.column for f in rule.findings)
+            for position, rule in enumerate(self.rules)
+            if rule.rule is not None
+        }
 
 
 def apply_guardrails(
@@ -295,10 +455,50 @@ def apply_guardrails(
         a reason), not a flag on each row; see the module docstring. Rules other than
         ``finite`` only judge rows whose current value is finite, so a non-finite
         value reaches the ``finite`` rule wherever it sits in the order.
+        A batch too large to hold is guarded chunk by chunk with
+        :func:`guard_rows` (twice: once to tally the findings, once with them)
+        and :func:`summarize`.
+    """
+    guarded, tally = guard_rows(predictions, frame, policy, training_ranges, segment_caps, segments)
+    summary = summarize(tally, policy)
+    held = guarded.held
+    if summary.breaker_tripped:
+        held = np.ones_like(held)
+    return GuardrailResult(
+        values=guarded.values,
+        raw=guarded.raw,
+        held=held,
+        flagged=guarded.flagged,
+        violations=guarded.violations,
+        summary=summary,
+    )
+
+
+def guard_rows(
+    predictions: object,
+    frame: pd.DataFrame,
+    policy: GuardrailPolicy,
+    training_ranges: Mapping[str, tuple[float, float]] | None = None,
+    segment_caps: Mapping[str, float] | None = None,
+    segments: object | None = None,
+    *,
+    findings: Mapping[int, frozenset[str]] | None = None,
+) -> tuple[GuardedRows, GuardrailTally]:
+    """The rules of :func:`apply_guardrails` on a batch or one chunk of it, row by row.
+
+    Args:
+        predictions, frame, policy, training_ranges, segment_caps, segments: As
+            :func:`apply_guardrails` takes them, for these rows.
+        findings: The batch findings of each input-range rule (by position in the
+            policy), as :meth:`GuardrailTally.findings` gives them for the whole
+            batch; None decides them on these rows (the whole batch).
+
+    Returns:
+        The rows as guarded before the circuit breaker, and their tally.
     """
     given = np.asarray(predictions).ravel()
     if given.dtype.kind not in "biuf":
-        return _guard_class_labels(given, frame, policy, training_ranges)
+        return _guard_class_labels(given, frame, policy, training_ranges, findings)
     raw = given.astype(float)
     rows = raw.size
     if len(frame) != rows:
@@ -311,8 +511,7 @@ def apply_guardrails(
     violating = np.zeros(rows, dtype=bool)
     counted = np.zeros(rows, dtype=bool)  # rows the circuit breaker counts
     labels: list[tuple[str, np.ndarray]] = []
-    reasons: list[Reason] = []
-    findings: list[InputRangeFinding] = []
+    tallies: list[RuleTally] = []
     fallback_values: np.ndarray | None = None
     if policy.fallback is not None:
         fallback_values = (
@@ -321,12 +520,10 @@ def apply_guardrails(
             else np.full(rows, float(policy.fallback.value))
         )
 
-    for rule in policy.rules:
+    for position, rule in enumerate(policy.rules):
         judged = np.isfinite(values)
         action = rule.action
-        missing: list[str] = []
-        found: list[InputRangeFinding] = []
-        uncapped = 0
+        tally = RuleTally(rule.label, action)
         if isinstance(rule, FiniteRule):
             outcome = _Outcome(~judged)
             if action == "clip":
@@ -340,26 +537,28 @@ def apply_guardrails(
             outcome = _upper_limit(limit, values, judged)
         elif isinstance(rule, InputRangeRule):
             if not training_ranges:
-                reasons.append(
-                    reason(ReasonCode.INPUT_RANGE_UNAVAILABLE, passed=None, rule=rule.label)
-                )
+                tallies.append(replace(tally, unavailable=ReasonCode.INPUT_RANGE_UNAVAILABLE))
                 continue
             if action == "clip":
                 action = "flag"
-            outcome, missing, found = _input_range(rule, action, frame, judged, training_ranges)
+            decided = None if findings is None else findings.get(position, frozenset())
+            outcome, missing, features = _input_range(
+                rule, action, frame, judged, training_ranges, decided
+            )
+            tally = replace(tally, missing=tuple(missing), features=tuple(features), rule=rule)
         elif isinstance(rule, SegmentHistoryCapRule):
             if not segment_caps or segments is None:
-                reasons.append(
-                    reason(
-                        ReasonCode.SEGMENT_CAPS_UNAVAILABLE,
-                        passed=None,
-                        rule=rule.label,
+                tallies.append(
+                    replace(
+                        tally,
+                        unavailable=ReasonCode.SEGMENT_CAPS_UNAVAILABLE,
                         caps_known=bool(segment_caps),
                     )
                 )
                 continue
             limit, uncapped = _segment_limit(rule, segments, segment_caps)
             outcome = _upper_limit(limit, values, judged)
+            tally = replace(tally, uncapped=uncapped)
         else:  # pragma: no cover - the config union is closed
             raise TypeError(f"unknown guardrail rule {rule!r}")
 
@@ -376,55 +575,104 @@ def apply_guardrails(
         violating |= mask
         if action != "flag" or policy.breaker_counts_flags:
             counted |= mask
-        tag = f"{rule.label}:{action}"
-        labels.append((tag, mask))
-        count = int(mask.sum())
-        reasons.append(
-            reason(
-                ReasonCode.GUARDRAIL_RULE,
-                {"rule": rule.label, "action": action, "rows": count},
-                passed=count == 0,
-                predictions=rows,
-                missing=missing,
-                found=[f.column for f in found],
-                uncapped=uncapped,
-            )
+        labels.append((f"{rule.label}:{action}", mask))
+        tallies.append(
+            replace(tally, action=action, rows=int(mask.sum()), judged=int(judged.sum()))
         )
-        findings.extend(found)
-        reasons.extend(_finding_reason(f, action) for f in found)
 
     # Fail-safe: whatever the rules did, a non-finite value never leaves.
     bad = ~np.isfinite(values)
+    newly = bad & ~held
     if bad.any():
-        newly = bad & ~held
         held |= bad
         violating |= bad
         counted |= bad
         if newly.any():
-            labels.append(("finite:quarantine", newly))
-            count = int(newly.sum())
-            reasons.append(
-                reason(
-                    ReasonCode.NON_FINITE_HELD,
-                    {"rule": "finite", "action": "quarantine", "rows": count},
-                    passed=False,
-                )
-            )
+            labels.append((_NON_FINITE_TAG, newly))
 
-    violating_rows = int(violating.sum())
-    rate = violating_rows / rows if rows else 0.0
-    breaker_rows = int(counted.sum())
-    breaker_rate = breaker_rows / rows if rows else 0.0
+    # Only the strings need a Python loop, and only over violating rows.
+    per_row: dict[int, list[str]] = {}
+    for tag, mask in labels:
+        for i in np.flatnonzero(mask).tolist():
+            per_row.setdefault(i, []).append(tag)
+    violations = np.full(rows, "", dtype=object)
+    for i, tags in per_row.items():
+        violations[i] = "; ".join(tags)
+
+    tally_of_rows = GuardrailTally(
+        rows=rows,
+        rules=tuple(tallies),
+        non_finite=int(newly.sum()),
+        violating=int(violating.sum()),
+        counted=int(counted.sum()),
+        held=int(held.sum()),
+    )
+    return GuardedRows(values, raw, held, flagged, violations), tally_of_rows
+
+
+#: The violation of a prediction the non-finite fail-safe held.
+_NON_FINITE_TAG = "finite:quarantine"
+
+
+def summarize(tally: GuardrailTally, policy: GuardrailPolicy) -> GuardrailSummary:
+    """The batch's guardrail summary from its (merged) tally: counts, findings, the breaker.
+
+    Args:
+        tally: The batch's tally: one chunk's, or the merge of its chunks'.
+        policy: The guardrail policy the tally was made under.
+
+    Returns:
+        The summary, with ``breaker_tripped`` set when the share of counted rows
+        exceeds ``policy.max_violation_rate`` (then every row is held).
+    """
+    rows = tally.rows
+    reasons: list[Reason] = []
+    findings: list[InputRangeFinding] = []
+    actions: dict[str, int] = {}
+    for rule in tally.rules:
+        if rule.unavailable == ReasonCode.INPUT_RANGE_UNAVAILABLE:
+            reasons.append(reason(rule.unavailable, passed=None, rule=rule.label))
+            continue
+        if rule.unavailable == ReasonCode.SEGMENT_CAPS_UNAVAILABLE:
+            reasons.append(
+                reason(rule.unavailable, passed=None, rule=rule.label, caps_known=rule.caps_known)
+            )
+            continue
+        if rule.rows:
+            actions[rule.tag] = actions.get(rule.tag, 0) + rule.rows
+        found = [_finding(rule, f) for f in rule.findings]
+        reasons.append(
+            reason(
+                ReasonCode.GUARDRAIL_RULE,
+                {"rule": rule.label, "action": rule.action, "rows": rule.rows},
+                passed=rule.rows == 0,
+                predictions=rows,
+                missing=list(rule.missing),
+                found=[f.column for f in found],
+                uncapped=rule.uncapped,
+            )
+        )
+        findings.extend(found)
+        reasons.extend(_finding_reason(f, rule.action) for f in found)
+    if tally.non_finite:
+        actions[_NON_FINITE_TAG] = actions.get(_NON_FINITE_TAG, 0) + tally.non_finite
+        reasons.append(
+            reason(
+                ReasonCode.NON_FINITE_HELD,
+                {"rule": "finite", "action": "quarantine", "rows": tally.non_finite},
+                passed=False,
+            )
+        )
+    breaker_rate = tally.counted / rows if rows else 0.0
     tripped = breaker_rate > policy.max_violation_rate
     if tripped:
-        held[:] = True
         reasons.insert(
             0,
             reason(
                 ReasonCode.CIRCUIT_BREAKER,
                 {
-                    "breaker_rows": breaker_rows,
-                    "violating_rows": violating_rows,
+                    "breaker_rows": tally.counted,
+                    "violating_rows": tally.violating,
                     "rows": rows,
                     "breaker_rate": breaker_rate,
                     "max_violation_rate": policy.max_violation_rate,
@@ -433,36 +681,33 @@ def apply_guardrails(
                 counts_flags=policy.breaker_counts_flags,
             ),
         )
-
-    # Only the strings need a Python loop, and only over violating rows.
-    per_row: dict[int, list[str]] = {}
-    actions: dict[str, int] = {}
-    for tag, mask in labels:
-        idx = np.flatnonzero(mask)
-        if idx.size:
-            actions[tag] = actions.get(tag, 0) + int(idx.size)
-        for i in idx.tolist():
-            per_row.setdefault(i, []).append(tag)
-    violations = np.full(rows, "", dtype=object)
-    for i, tags in per_row.items():
-        violations[i] = "; ".join(tags)
-
-    summary = GuardrailSummary(
+    return GuardrailSummary(
         rows=rows,
-        violating_rows=violating_rows,
-        violation_rate=rate,
+        violating_rows=tally.violating,
+        violation_rate=tally.violating / rows if rows else 0.0,
         actions=actions,
-        held_rows=int(held.sum()),
-        breaker_rows=breaker_rows,
+        held_rows=rows if tripped else tally.held,
+        breaker_rows=tally.counted,
         breaker_tripped=tripped,
         findings=tuple(findings),
         reasons=tuple(reasons),
     )
-    return GuardrailResult(
-        values=values,
-        raw=raw,
-        held=held,
-        flagged=flagged,
-        violations=violations,
-        summary=summary,
+
+
+def _finding(rule: RuleTally, feature: FeatureTally) -> InputRangeFinding:
+    return InputRangeFinding(
+        code=ReasonCode.INPUTS_OUTSIDE_TRAINING_RANGE
+        if feature.calendar is None
+        else ReasonCode.CALENDAR_NOT_SEEN,
+        rule=rule.label,
+        column=feature.column,
+        calendar=feature.calendar,
+        rows_out=feature.rows_out,
+        rows=rule.judged,
+        share=feature.rows_out / rule.judged,
+        train_min=feature.train_min,
+        train_max=feature.train_max,
+        batch_min=feature.batch_min,
+        batch_max=feature.batch_max,
+        tolerance=feature.tolerance,
     )

@@ -32,8 +32,9 @@ Rules:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -146,24 +147,60 @@ def period_problem(
     """The one-line problem of the rows ``bad`` (from :func:`cut`), or None when none is bad."""
     if not bad.any():
         return None
-    example = raw[bad].iloc[0]
+    return bad_period_problem(
+        raw[bad].head(HINT_VALUES).tolist(),
+        int(bad.sum()),
+        len(raw),
+        numeric=pd.api.types.is_numeric_dtype(raw),
+        unit=unit,
+        column=column,
+    )
+
+
+#: Values that cannot be cut that :func:`bad_period_problem` reads (the first one
+#: is named, all are tried as dates for the hint).
+HINT_VALUES = 20
+
+
+def bad_period_problem(
+    first_bad: Sequence[Any],
+    count: int,
+    rows: int,
+    *,
+    numeric: bool,
+    unit: PeriodUnit | None,
+    column: str,
+) -> str:
+    """The one-line problem of ``count`` of ``rows`` values that cannot be cut.
+
+    Args:
+        first_bad: The first (up to :data:`HINT_VALUES`) values that cannot be
+            cut, in row order; at least one.
+        count: How many values cannot be cut.
+        rows: Values in the column.
+        numeric: Whether the column's dtype is numeric.
+        unit: ``data.period``.
+        column: The time column's name.
+    """
+    example = first_bad[0]
     if isinstance(example, np.generic):
         example = example.item()
-    count = int(bad.sum())
-    rows = f"{count} of {len(raw)} rows" if count > 1 else "1 row"
+    counted = f"{count} of {rows} rows" if count > 1 else "1 row"
     if unit is None:
         hint = (
             "set data.period (day, week or month) when it holds dates"
-            if parse_times(raw[bad].head(20)).notna().any()
+            if parse_times(pd.Series(list(first_bad[:HINT_VALUES]))).notna().any()
             else "it must hold whole-number periods"
         )
-        return f"time column {column!r} holds {example!r} ({rows}), not an integer period: {hint}"
-    if pd.api.types.is_numeric_dtype(raw):
+        return (
+            f"time column {column!r} holds {example!r} ({counted}), not an integer period: {hint}"
+        )
+    if numeric:
         return (
             f"time column {column!r} holds numbers ({example!r}), but data.period {unit!r} cuts "
             "dates: leave data.period out when the column already holds integer periods"
         )
-    return f"time column {column!r} holds {example!r} ({rows}), which is not a date"
+    return f"time column {column!r} holds {example!r} ({counted}), which is not a date"
 
 
 def period_index(raw: pd.Series, unit: PeriodUnit | None, column: str) -> pd.Series:

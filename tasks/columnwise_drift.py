@@ -157,7 +157,9 @@ def _row_chunks(
     import pyarrow.parquet as pq
 
     for path in batch.files:
-        with pq.ParquetFile(path) as file:
+        # Without pre-buffering: Arrow would keep the bytes of every row group read
+        # until the file is closed, so memory would grow with the file, not the chunk.
+        with pq.ParquetFile(path, pre_buffer=False) as file:
             for batch in file.iter_batches(batch_size=rows_per_read, columns=names):
                 yield batch.to_pandas()
 

@@ -10,12 +10,19 @@ here and nowhere else. The structural rules run before, in
 The suite runs in two passes, so a million-row batch costs a few column scans:
 
 1. Batch-level expectations on every rule (column minimum and maximum, distinct
-   values, share of values present, share of unique ids, row count). Each is one
-   aggregate over a column; GX's row-level expectations instead copy the whole
-   frame once per expectation to collect the failing rows.
-2. Only if a row-level rule failed (range, categories, boolean, unique ids): GX's
-   row-level expectations for those rules, on the failed columns alone, to count
-   the offending rows and list examples.
+   values, share of values present). Each is one aggregate over a column; GX's
+   row-level expectations instead copy the whole frame once per expectation to
+   collect the failing rows.
+2. Only if a row-level rule failed (range, categories, boolean): GX's row-level
+   expectations for those rules, on the failed columns alone, to count the
+   offending rows and list examples.
+
+Each pass's results are mapped into a :class:`ValueTally`, which merges: a batch
+read in chunks is validated chunk by chunk and the merged tally gives the same
+results as the batch read whole (a minimum of minimums, a sum of values present,
+a rule fails where any chunk fails it and its offending rows add up). Two rules
+are not GX's, because no chunk can decide them alone: the row count
+(``min_rows``) and unique ids (``unique_id``, :mod:`mlops_core.unique_ids`).
 
 GX sees a narrow frame with the contract columns that exist, because GX 1.x
 copies the whole frame many times per run and raises on missing columns. An
@@ -25,8 +32,8 @@ expectation GX cannot evaluate fails its rule, it never raises.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -42,6 +49,7 @@ from mlops_core.contract_rules import (
     rule_result,
 )
 from mlops_core.decisions import RuleResult
+from mlops_core.unique_ids import DuplicateIds, duplicate_ids
 
 # GX collects this many unexpected values; duplicates (e.g. repeated ids) are
 # removed before keeping MAX_EXAMPLES, so ask for more than we keep.
@@ -49,7 +57,7 @@ _PARTIAL_UNEXPECTED = 20
 _BOOLEAN_VALUES = [0, 1, True, False]
 # Rules GX checks row by row in the drill-down pass: only their failures need
 # counts and examples that a batch-level metric does not give.
-_ROW_RULES = frozenset({"range", "categories", "boolean", "unique_id"})
+_ROW_RULES = frozenset({"range", "categories", "boolean"})
 
 
 @dataclass
@@ -104,8 +112,8 @@ def _build_batch_suite(
 ) -> Any:
     """The contract as batch-level expectations: one aggregate metric per rule and column.
 
-    Column minimum and maximum, distinct values, the share of values present and
-    of unique ids are computed on whole columns, without materialising the rows
+    Column minimum and maximum, distinct values and the share of values present
+    are computed on whole columns, without materialising the rows
     that fail: GX's row-level (map) expectations copy the whole frame once per
     expectation, which at a million rows costs more than the checks themselves.
     """
@@ -113,17 +121,7 @@ def _build_batch_suite(
     import great_expectations.expectations as gxe
 
     contract = usecase.contract
-    expectations: list[Any] = [
-        gxe.ExpectTableRowCountToBeBetween(
-            min_value=contract.min_rows,
-            meta=_meta(
-                "min_rows",
-                None,
-                "error",
-                f"at least {contract.min_rows} row{'s' if contract.min_rows != 1 else ''}",
-            ),
-        )
-    ]
+    expectations: list[Any] = []
     for column in contract.columns:
         name = column.name
         if name not in columns:
@@ -175,14 +173,6 @@ def _build_batch_suite(
                 ),
             )
         )
-        if contract.unique_id and name == usecase.data.id_column:
-            expectations.append(
-                gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(
-                    column=name,
-                    min_value=1.0,
-                    meta=_meta("unique_id", name, "error", "unique ids"),
-                )
-            )
     return gx.ExpectationSuite(name=f"{usecase.name}-contract", expectations=expectations)
 
 
@@ -225,12 +215,6 @@ def _build_row_suite(usecase: UseCase, failed: frozenset[tuple[str, str]]) -> An
                     meta=_meta("boolean", name, "error", "values in {0, 1, True, False}"),
                 )
             )
-        elif rule == "unique_id":
-            expectations.append(
-                gxe.ExpectColumnValuesToBeUnique(
-                    column=name, meta=_meta("unique_id", name, "error", "unique ids")
-                )
-            )
     return gx.ExpectationSuite(name=f"{usecase.name}-failed-rows", expectations=expectations)
 
 
@@ -242,15 +226,94 @@ def _range_text(column: ColumnContract) -> str:
     return f"values at most {column.max:g}"
 
 
+@dataclass(frozen=True)
+class RuleTally:
+    """One value rule over some rows, as GX found it (mergeable, chunk by chunk).
+
+    Attributes:
+        rule, column, severity, expected: The rule, from its expectation's meta.
+        success: Whether the batch-level expectations held.
+        error: GX's message when an expectation could not be evaluated.
+        bounds: A range's ``(side, observed, success)`` per expectation
+            (``"minimum"`` or ``"maximum"``); ``observed`` is None without values.
+        present: Values present (``null_share``).
+        drilled: Whether the row-level pass ran (the rule failed somewhere).
+        drill_success, drill_error: The row-level pass's outcome.
+        unexpected: Offending rows the row-level pass counted.
+        unexpected_head: The first offending values, in row order.
+    """
+
+    rule: str
+    column: str | None
+    severity: Severity
+    expected: str
+    success: bool = True
+    error: str | None = None
+    bounds: tuple[tuple[str, float | None, bool], ...] = ()
+    present: int = 0
+    drilled: bool = False
+    drill_success: bool = True
+    drill_error: str | None = None
+    unexpected: int = 0
+    unexpected_head: tuple[Any, ...] = ()
+
+    def merged(self, later: RuleTally) -> RuleTally:
+        """This rule's tally and the one of the rows after it."""
+        bounds = self.bounds
+        if later.bounds:
+            bounds = later.bounds if not bounds else _merged_bounds(bounds, later.bounds)
+        return replace(
+            self,
+            success=self.success and later.success,
+            error=self.error or later.error,
+            bounds=bounds,
+            present=self.present + later.present,
+            drilled=self.drilled or later.drilled,
+            drill_success=self.drill_success and later.drill_success,
+            drill_error=self.drill_error or later.drill_error,
+            unexpected=self.unexpected + later.unexpected,
+            unexpected_head=(self.unexpected_head + later.unexpected_head)[:_PARTIAL_UNEXPECTED],
+        )
+
+
+def _merged_bounds(
+    first: tuple[tuple[str, float | None, bool], ...],
+    later: tuple[tuple[str, float | None, bool], ...],
+) -> tuple[tuple[str, float | None, bool], ...]:
+    merged = []
+    for (side, seen, held), (_, seen_later, held_later) in zip(first, later, strict=True):
+        values = [v for v in (seen, seen_later) if v is not None]
+        pick = min if side == "minimum" else max
+        merged.append((side, pick(values) if values else None, held and held_later))
+    return tuple(merged)
+
+
+@dataclass(frozen=True)
+class ValueTally:
+    """The value rules over some rows of a batch, mergeable chunk by chunk.
+
+    Attributes:
+        rows: Rows tallied.
+        rules: Each rule's tally, by ``(rule, column)``.
+        crash: GX's message when the batch-level pass itself raised.
+    """
+
+    rows: int
+    rules: Mapping[tuple[str, str | None], RuleTally]
+    crash: str | None = None
+
+    def merged(self, later: ValueTally) -> ValueTally:
+        """This tally and the one of the rows after it."""
+        rules = dict(self.rules)
+        for key, tally in later.rules.items():
+            rules[key] = rules[key].merged(tally) if key in rules else tally
+        return ValueTally(self.rows + later.rows, rules, self.crash or later.crash)
+
+
 def run_contract_suite(
     narrow: pd.DataFrame, usecase: UseCase, *, skip_range: frozenset[str]
 ) -> list[RuleResult]:
-    """Check the contract's value rules on ``narrow`` in two GX passes.
-
-    The first pass checks every rule with batch-level expectations over the
-    whole batch. Only when a row-level rule (range, categories, boolean, unique
-    ids) fails does a second pass run GX's row-level expectations, on the
-    failed columns alone, to count the offending rows and list examples.
+    """Check the contract's value rules on ``narrow``, a whole batch.
 
     Args:
         narrow: The contract columns present in the batch, as
@@ -263,23 +326,59 @@ def run_contract_suite(
         One RuleResult per value rule and column (and ``min_rows``); a rule GX
         could not evaluate is a failed one.
     """
+    tally = observe_values(narrow, usecase, skip_range=skip_range)
+    ids = usecase.data.id_column
+    duplicates = None
+    if usecase.contract.unique_id and ids in narrow.columns:
+        duplicates = duplicate_ids([narrow[ids]])
+    return value_results(
+        tally,
+        usecase,
+        columns=frozenset(narrow.columns),
+        skip_range=skip_range,
+        duplicates=duplicates,
+    )
+
+
+def observe_values(
+    narrow: pd.DataFrame, usecase: UseCase, *, skip_range: frozenset[str]
+) -> ValueTally:
+    """Run the contract's GX suites on a batch, or one chunk of it, and tally the results.
+
+    The first pass checks every rule with batch-level expectations. Only when a
+    row-level rule (range, categories, boolean) fails does a second pass run
+    GX's row-level expectations, on the failed columns alone, to count the
+    offending rows and list examples. A chunk that holds none of a rule's
+    offending rows passes it in the first pass, so its rows are never drilled.
+
+    Args:
+        narrow: The contract columns present, as
+            :func:`mlops_core.contract_rules.observe_structure` prepares them.
+        usecase: The use case whose contract applies.
+        skip_range: Columns whose range is not checked in these rows.
+
+    Returns:
+        The tally of these rows.
+    """
     # The suite depends on the contract and on which column holds the ids.
     runner = _runner(f"{usecase.contract.model_dump_json()}|{usecase.data.id_column}")
     rows = len(narrow)
     with runner.lock:
         suite = _batch_suite(runner, usecase, frozenset(narrow.columns), skip_range)
+        if not suite.expectations:
+            return ValueTally(rows, {})
         try:
             outcome = _validate(runner, narrow, suite, "BASIC")
         except Exception as exc:  # noqa: BLE001 - a GX failure fails the batch, never the flow
-            return [_gx_crash(e.meta, exc) for e in _unique_rules(suite.expectations)]
-        results = _from_batch_results(outcome.results, rows, usecase)
+            return ValueTally(rows, {}, crash=_first_line(exc))
+        rules = _tally_batch_results(outcome.results, rows)
         failed = frozenset(
-            (r.rule, r.column)
-            for r in results
-            if not r.success and r.rule in _ROW_RULES and r.column is not None
+            (t.rule, t.column)
+            for t in rules.values()
+            if not t.success and t.error is None and t.rule in _ROW_RULES and t.column is not None
         )
         if not failed:
-            return results
+            return ValueTally(rows, rules)
         row_suite = _build_row_suite(usecase, failed)
         try:
             drill = _validate(
@@ -289,13 +388,80 @@ def run_contract_suite(
                 {"result_format": "BASIC", "partial_unexpected_count": _PARTIAL_UNEXPECTED},
             )
         except Exception as exc:  # noqa: BLE001 - the failure stands; only its detail is lost
-            detail = {
-                (e.meta["rule"], e.meta["column"]): _gx_crash(e.meta, exc)
-                for e in row_suite.expectations
-            }
+            for key in failed:
+                rules[key] = replace(
+                    rules[key], drilled=True, drill_success=False, drill_error=_first_line(exc)
+                )
         else:
-            detail = {(r.rule, r.column): r for r in (_from_gx(x, rows) for x in drill.results)}
-    return [detail.get((r.rule, r.column), r) if not r.success else r for r in results]
+            for result in drill.results:
+                meta = result.expectation_config.meta
+                key = (meta["rule"], meta.get("column"))
+                rules[key] = _tally_drill(rules[key], result)
+    return ValueTally(rows, rules)
+
+
+def value_results(
+    tally: ValueTally,
+    usecase: UseCase,
+    *,
+    columns: frozenset[str],
+    skip_range: frozenset[str],
+    duplicates: DuplicateIds | None,
+) -> list[RuleResult]:
+    """The value rules' results of a batch from its (merged) tally.
+
+    Args:
+        tally: The batch's tally: one chunk's, or the merge of its chunks'.
+        usecase: The use case whose contract applies.
+        columns: The contract columns present in the batch.
+        skip_range: Columns whose range is not checked anywhere in the batch.
+        duplicates: The id column's duplicates (None when ids need not be unique
+            or the id column is missing).
+
+    Returns:
+        ``min_rows`` first, then each present column's rules in contract order.
+    """
+    contract, rows = usecase.contract, tally.rows
+    min_rows = f"at least {contract.min_rows} row{'s' if contract.min_rows != 1 else ''}"
+    results: list[RuleResult] = []
+    if tally.crash is not None:
+        results.append(_crashed("min_rows", None, "error", tally.crash))
+    else:
+        results.append(
+            rule_result(
+                "min_rows",
+                None,
+                "error",
+                rows >= contract.min_rows,
+                f"the batch has {rows} rows; the contract requires {min_rows}",
+            )
+        )
+    for column in contract.columns:
+        name = column.name
+        if name not in columns:
+            continue
+        for rule in ("range", "categories", "boolean", "null_share"):
+            if rule == "range" and name in skip_range:
+                continue
+            ruled = tally.rules.get((rule, name))
+            if tally.crash is not None and _checks(column, rule, skip_range):
+                results.append(_crashed(rule, name, column.severity, tally.crash))
+            elif ruled is not None:
+                results.extend(_rule_results(ruled, rows, column))
+        if contract.unique_id and name == usecase.data.id_column and duplicates is not None:
+            results.append(_unique_ids(name, duplicates, rows))
+    return results
+
+
+def _checks(column: ColumnContract, rule: str, skip_range: frozenset[str]) -> bool:
+    """Whether the batch-level suite has an expectation for ``rule`` on ``column``."""
+    if rule == "range":
+        return column.type in NUMERIC_TYPES and has_range(column) and column.name not in skip_range
+    if rule == "categories":
+        return column.type == "categorical" and column.categories is not None
+    if rule == "boolean":
+        return column.type == "boolean"
+    return rule == "null_share"
 
 
 def _validate(runner: _GxRunner, frame: pd.DataFrame, suite: Any, result_format: Any) -> Any:
@@ -317,14 +483,6 @@ def _validate(runner: _GxRunner, frame: pd.DataFrame, suite: Any, result_format:
         _release_batch_data(runner)
 
 
-def _unique_rules(expectations: Sequence[Any]) -> list[Any]:
-    """One expectation per (rule, column): a range may take two (minimum and maximum)."""
-    seen: dict[tuple[str, str | None], Any] = {}
-    for e in expectations:
-        seen.setdefault((e.meta["rule"], e.meta.get("column")), e)
-    return list(seen.values())
-
-
 def _raised(result: Any) -> str | None:
     """GX's exception message for a result that could not be evaluated, else None."""
     info = result.exception_info or {}
@@ -336,77 +494,91 @@ def _raised(result: Any) -> str | None:
     return None
 
 
-def _from_batch_results(results: Sequence[Any], rows: int, usecase: UseCase) -> list[RuleResult]:
-    """Map the batch-level pass's GX results into RuleResults (one per rule and column).
+def _tally_batch_results(
+    results: Sequence[Any], rows: int
+) -> dict[tuple[str, str | None], RuleTally]:
+    """Tally the batch-level pass's GX results (one tally per rule and column).
 
-    A range's minimum and maximum results become one rule; the share of values
-    present becomes two (``null_share`` and ``some_values``).
+    This and :func:`_tally_drill` are the only readers of GX's results. A range's
+    minimum and maximum results become one tally; the share of values present
+    becomes a count.
     """
-    by_name = {c.name: c for c in usecase.contract.columns}
-    grouped: dict[tuple[str, str | None], list[Any]] = {}
+    tallies: dict[tuple[str, str | None], RuleTally] = {}
     for result in results:
         meta = result.expectation_config.meta
-        grouped.setdefault((meta["rule"], meta.get("column")), []).append(result)
-    mapped: list[RuleResult] = []
-    for (rule, column), parts in grouped.items():
-        meta = parts[0].expectation_config.meta
-        severity, expected = meta["severity"], meta["expected"]
-        where = f"column '{column}': " if column else ""
-        errors = [m for m in (_raised(p) for p in parts) if m]
-        if errors:
-            mapped.append(
-                rule_result(
-                    rule,
-                    column,
-                    severity,
-                    False,
-                    f"{where}rule '{rule}' could not be evaluated: {errors[0]}",
-                )
-            )
-            if rule == "null_share" and column is not None and by_name[column].max_null_share < 1.0:
-                mapped.append(_some_values(column, None, rows))
-            continue
-        observed = [(p.result or {}).get("observed_value") for p in parts]
-        if rule == "min_rows":
-            text = f"the batch has {observed[0]} rows; the contract requires {expected}"
-            mapped.append(rule_result(rule, None, severity, bool(parts[0].success), text))
-        elif rule == "null_share":
-            present = float(observed[0]) if observed[0] is not None else 0.0
-            missing = rows - round(present * rows)
-            mapped.append(
-                _null_share(column, severity, expected, bool(parts[0].success), missing, rows)
-            )
-            if by_name[column].max_null_share < 1.0:
-                mapped.append(_some_values(column, missing, rows))
-        elif rule == "range":
-            if all(value is None for value in observed):
-                # No value at all: nothing is out of range (emptiness is null_share's and
-                # some_values' finding, not the range's).
-                mapped.append(
-                    rule_result(
-                        rule, column, severity, True, f"{where}{expected}: passed (no values)"
-                    )
-                )
-                continue
-            success = all(bool(p.success) for p in parts)
-            seen = ", ".join(
-                f"{'maximum' if '_max_' in p.expectation_config.type else 'minimum'} {value:g}"
-                for p, value in zip(parts, observed, strict=True)
-                if value is not None
-            )
-            text = (
-                f"{where}{expected}: passed"
-                if success
-                else f"{where}expected {expected}; found {seen}"
-            )
-            mapped.append(rule_result(rule, column, severity, success, text))
-        else:  # categories, boolean, unique_id: the row counts come from the drill-down pass
-            success = bool(parts[0].success)
-            text = (
-                f"{where}{expected}: passed" if success else f"{where}expected {expected}; not met"
-            )
-            mapped.append(rule_result(rule, column, severity, success, text))
-    return mapped
+        key = (meta["rule"], meta.get("column"))
+        tally = tallies.get(key) or RuleTally(
+            rule=meta["rule"],
+            column=meta.get("column"),
+            severity=meta["severity"],
+            expected=meta["expected"],
+        )
+        error = _raised(result)
+        observed = None if error else (result.result or {}).get("observed_value")
+        held = bool(result.success) and error is None
+        if key[0] == "range":
+            side = "maximum" if "_max_" in result.expectation_config.type else "minimum"
+            seen = None if observed is None else float(observed)
+            tally = replace(tally, bounds=(*tally.bounds, (side, seen, held)))
+        elif key[0] == "null_share" and observed is not None:
+            tally = replace(tally, present=round(float(observed) * rows))
+        tallies[key] = replace(tally, success=tally.success and held, error=tally.error or error)
+    return tallies
+
+
+def _tally_drill(tally: RuleTally, result: Any) -> RuleTally:
+    """Add one row-level GX result (offending rows and examples) to a rule's tally."""
+    error = _raised(result)
+    detail = {} if error else (result.result or {})
+    return replace(
+        tally,
+        drilled=True,
+        drill_success=bool(result.success) and error is None,
+        drill_error=error,
+        unexpected=int(detail.get("unexpected_count") or 0),
+        unexpected_head=tuple(detail.get("partial_unexpected_list") or ())[:_PARTIAL_UNEXPECTED],
+    )
+
+
+def _rule_results(tally: RuleTally, rows: int, column: ColumnContract) -> list[RuleResult]:
+    """One rule's results from its merged tally (``null_share`` gives ``some_values`` too)."""
+    rule, name, severity, expected = tally.rule, tally.column, tally.severity, tally.expected
+    where = f"column '{name}': "
+    if tally.error is not None:
+        results = [_crashed(rule, name, severity, tally.error)]
+        if rule == "null_share" and column.max_null_share < 1.0:
+            results.append(_some_values(name or "", None, rows))
+        return results
+    if rule == "null_share":
+        missing = rows - tally.present
+        # GX's test: the share of values present at least 1 - the allowed missing share.
+        held = rows > 0 and tally.present / rows >= 1.0 - column.max_null_share
+        results = [_null_share(name or "", severity, expected, held, missing, rows)]
+        if column.max_null_share < 1.0:
+            results.append(_some_values(name or "", missing, rows))
+        return results
+    if rule == "range" and all(seen is None for _, seen, _ in tally.bounds):
+        # No value at all: nothing is out of range (emptiness is null_share's and
+        # some_values' finding, not the range's).
+        return [rule_result(rule, name, severity, True, f"{where}{expected}: passed (no values)")]
+    if tally.success:
+        return [rule_result(rule, name, severity, True, f"{where}{expected}: passed")]
+    if not tally.drilled:
+        return [rule_result(rule, name, severity, False, f"{where}expected {expected}; not met")]
+    if tally.drill_error is not None:
+        return [_crashed(rule, name, severity, tally.drill_error)]
+    return [
+        _offending_rows(
+            rule,
+            name,
+            severity,
+            expected,
+            tally.drill_success,
+            tally.unexpected,
+            tally.unexpected_head,
+            rows,
+        )
+    ]
 
 
 def _null_share(
@@ -474,70 +646,66 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def _gx_crash(meta: dict[str, Any], exc: Exception) -> RuleResult:
-    column = meta.get("column")
+def _crashed(rule: str, column: str | None, severity: Severity, error: str) -> RuleResult:
     where = f"column '{column}': " if column else ""
     return rule_result(
-        meta["rule"],
-        column,
-        meta["severity"],
-        False,
-        f"{where}rule '{meta['rule']}' could not be evaluated: {_first_line(exc)}",
+        rule, column, severity, False, f"{where}rule '{rule}' could not be evaluated: {error}"
     )
 
 
-def _from_gx(result: Any, rows: int) -> RuleResult:
-    """Map one GX ExpectationValidationResult into a RuleResult (the only GX reader)."""
-    meta = result.expectation_config.meta
-    rule, column, severity, expected = (
-        meta["rule"],
-        meta.get("column"),
-        meta["severity"],
-        meta["expected"],
-    )
+#: How each row rule names the rows it found.
+_FOUND = {
+    "range": "outside the range",
+    "categories": "not an allowed category",
+    "boolean": "not a boolean",
+    "unique_id": "with a duplicated id",
+}
+
+
+def _offending_rows(
+    rule: str,
+    column: str | None,
+    severity: Severity,
+    expected: str,
+    success: bool,
+    count: int,
+    examples: Sequence[Any],
+    rows: int,
+) -> RuleResult:
+    """A row rule's result: how many rows offend it, with examples."""
     where = f"column '{column}': " if column else ""
-    info = result.exception_info or {}
-    if info.get("raised_exception") is None and info:
-        # Per-metric form: {metric id: {"raised_exception": ..., "exception_message": ...}}.
-        info = next((v for v in info.values() if v.get("raised_exception")), {})
-    if info.get("raised_exception"):
-        message = str(info.get("exception_message") or "unknown error").splitlines()[0]
-        return rule_result(
-            rule, column, severity, False, f"{where}rule '{rule}' could not be evaluated: {message}"
-        )
-
-    detail = result.result or {}
-    if rule == "min_rows":
-        observed = detail.get("observed_value", rows)
-        text = f"the batch has {observed} rows; the contract requires {expected}"
-        return rule_result(rule, None, severity, bool(result.success), text)
-
-    count = int(detail.get("unexpected_count") or 0)
-    examples = detail.get("partial_unexpected_list") or []
     share = count / rows if rows else 0.0
-    if result.success:
+    if success:
         text = f"{where}{expected}: passed"
         if count:
             text += f" ({count} of {rows} rows, {share:.2%}, within the allowed share)"
     else:
-        found = {
-            "range": "outside the range",
-            "categories": "not an allowed category",
-            "boolean": "not a boolean",
-            "null_share": "missing",
-            "some_values": "missing",
-            "unique_id": "with a duplicated id",
-        }.get(rule, "unexpected")
-        text = f"{where}expected {expected}; found {count} of {rows} rows ({share:.2%}) {found}"
-        if rule not in ("null_share", "some_values") and examples:
+        text = (
+            f"{where}expected {expected}; found {count} of {rows} rows ({share:.2%}) "
+            f"{_FOUND.get(rule, 'unexpected')}"
+        )
+        if examples:
             text += f", e.g. {quoted(example_texts(examples))}"
     return rule_result(
         rule,
         column,
         severity,
-        bool(result.success),
+        success,
         text,
         unexpected_count=count,
         rows=rows,
-        examples=() if rule in ("null_share", "some_values") else examples,
+        examples=examples,
+    )
+
+
+def _unique_ids(column: str, duplicates: DuplicateIds, rows: int) -> RuleResult:
+    return _offending_rows(
+        "unique_id",
+        column,
+        "error",
+        "unique ids",
+        duplicates.rows == 0,
+        duplicates.rows,
+        duplicates.first,
+        rows,
     )

@@ -67,6 +67,7 @@ from tasks.labels import admit_label_files, read_accepted_labels
 from tasks.notify import emit
 from tasks.remote_folders import FetchedFile, fetch_remote, remote_source
 from tasks.runtime import Runtime
+from tasks.scored_rows import reviewed_already, scored_rows
 from tasks.search import log_search, run_search
 from tasks.served_predictions import served_predictions
 from tasks.tags import TAG_BATCH, TAG_ESTIMATOR, TAG_PERIOD, TAG_TRIGGER, Event
@@ -273,41 +274,27 @@ def write_scored(
     Returns:
         The predictions file and the review file (None when no row is held).
     """
-    d = rt.usecase.data
     predictions_folder = rt.paths.predictions if stage is None else stage / "predictions"
     review_folder = rt.paths.review if stage is None else stage / "review"
-    keep = [c for c in (d.id_column, d.time_column, d.segment_column) if c]
-    out = frame[keep].copy()
-    out["prediction"] = guarded.values
-    out["raw_prediction"] = guarded.raw
-    if probability is not None:
-        out["raw_probability"] = probability
-    out["flagged"] = guarded.flagged
-    out["violations"] = list(guarded.violations)
-    out["model_version"] = champion_version
-    out["batch_sha256"] = gate.batch_sha256
-    stem = Path(gate.batch).stem
     held = np.asarray(guarded.held, dtype=bool)
-    pred_path = storage.write_parquet(out.loc[~held], predictions_folder / f"{stem}.parquet")
+    out, review = scored_rows(
+        frame,
+        rt.usecase,
+        values=guarded.values,
+        raw=guarded.raw,
+        probability=probability,
+        flagged=guarded.flagged,
+        violations=guarded.violations,
+        held=held,
+        champion_version=champion_version,
+        batch_sha256=gate.batch_sha256,
+    )
+    stem = Path(gate.batch).stem
+    pred_path = storage.write_parquet(out, predictions_folder / f"{stem}.parquet")
     review_path = None
     if held.any():
-        review = frame.loc[held].copy()
-        review["raw_prediction"] = guarded.raw[held]
-        if probability is not None:
-            review["raw_probability"] = probability[held]
-        review["proposed_prediction"] = guarded.values[held]
-        review["violations"] = [v for v, h in zip(guarded.violations, held, strict=True) if h]
-        review["review_status"] = "pending"
-        review["model_version"] = champion_version
         published = rt.paths.review / f"{stem}.parquet"
-        if (
-            published.exists()
-            and (
-                pd.read_parquet(published, columns=["review_status"])["review_status"] != "pending"
-            ).any()
-        ):
-            # Scored again (score_batch, then monitor of the same batch): rewriting
-            # would reopen rows a reviewer already approved, overrode or rejected.
+        if reviewed_already(published):
             review_path = published
         else:
             review_path = storage.write_parquet(review, review_folder / f"{stem}.parquet")

@@ -458,6 +458,21 @@ def test_class_labels_pass_through_and_only_inputs_and_missing_are_judged():
     assert out.summary.violating_rows == 2
 
 
+def test_class_labels_hold_the_rows_an_input_range_fallback_would_replace():
+    # A fallback value is a number, not a class: the rows are held instead (this
+    # used to fail an assertion inside the guardrails).
+    frame = pd.DataFrame({"x": [0.5, 5.0, 0.2, 0.4]})
+    labels = np.array(["UP", "DOWN", "DOWN", "UP"], dtype=object)
+    p = policy(
+        {"kind": "input_out_of_range", "action": "fallback"},
+        fallback={"value": 0.0},
+    )
+    out = apply_guardrails(labels, frame, p, training_ranges={"x": (0.0, 1.0)})
+    assert list(out.values) == ["UP", "DOWN", "DOWN", "UP"]
+    assert list(out.held) == [False, True, False, False]
+    assert out.summary.actions == {"input_out_of_range:quarantine": 1}
+
+
 def test_a_classifier_use_case_refuses_value_limits():
     from pathlib import Path
 
