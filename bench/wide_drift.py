@@ -61,13 +61,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from measure import GIB, parse_rows, peak_gib, rows_label  # noqa: E402
+
 from flows.cli import set_environment_defaults  # noqa: E402
 
 # The same process defaults as the `mlops` command (set before the heavy imports).
 set_environment_defaults()
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-GIB = 1024**3
 CATEGORY_EVERY = 50  # every 50th column is a text category
 NUMBER_DRIFT_EVERY = 10  # every 10th number: mean + 0.3 std (normed Wasserstein about 0.3)
 CATEGORY_DRIFT_EVERY = 4  # every 4th category: shares reversed
@@ -156,13 +157,6 @@ def planted(columns: int) -> set[str]:
     }
 
 
-def _peak_gib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024 / GIB
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 # ------------------------------------------------------------------ steps
 def step_profile(args: argparse.Namespace) -> dict[str, Any]:
     """The reference profile and the domain classifier's reference sample."""
@@ -202,7 +196,7 @@ def step_profile(args: argparse.Namespace) -> dict[str, Any]:
             args.rows_per_read,
         )
     sample.to_parquet(work / "reference_sample.parquet", index=False)
-    return {"seconds": seconds, "peak_gib": _peak_gib()}
+    return {"seconds": seconds, "peak_gib": peak_gib()}
 
 
 def _rows_at(path: Path, groups: list[list[str]], at: Any, rows_per_read: int) -> Any:
@@ -235,7 +229,7 @@ def step_profile_whole(args: argparse.Namespace) -> dict[str, Any]:
         build_usecase(args.columns),
         columns_per_read=args.columns_per_read,
     )
-    return {"seconds": time.perf_counter() - started, "peak_gib": _peak_gib()}
+    return {"seconds": time.perf_counter() - started, "peak_gib": peak_gib()}
 
 
 def _groups(names: list[str], size: int) -> list[list[str]]:
@@ -282,7 +276,7 @@ def step_drift(args: argparse.Namespace) -> dict[str, Any]:
     want = planted(args.columns)
     return {
         "seconds": seconds,
-        "peak_gib": _peak_gib(),
+        "peak_gib": peak_gib(),
         "features": len(summary.features),
         "drifted": len(drifted),
         "planted_found": len(drifted & want),
@@ -320,11 +314,11 @@ def step_dask(args: argparse.Namespace) -> dict[str, Any]:
             columns_per_read=args.columns_per_read,
         )
         seconds = time.perf_counter() - started
-        workers = client.run(_peak_gib)
+        workers = client.run(peak_gib)
     partitions = dd.read_parquet(work / "current.parquet").npartitions
     return {
         "seconds": seconds,
-        "peak_gib": _peak_gib() + sum(workers.values()),
+        "peak_gib": peak_gib() + sum(workers.values()),
         "worker_peak_gib": max(workers.values()),
         "workers": len(workers),
         "partitions": partitions,
@@ -367,7 +361,7 @@ def step_evidently(args: argparse.Namespace) -> dict[str, Any]:
     agree = sum(product[n] == vendor["verdicts"][n] for n in names)
     return {
         "seconds": seconds,
-        "peak_gib": _peak_gib(),
+        "peak_gib": peak_gib(),
         "agree": agree,
         "compared": len(names),
         "largest_score_gap": max(abs(f.score - vendor["scores"][f.feature]) for f in ours.features),
@@ -445,26 +439,16 @@ def run_step(step: str, args: argparse.Namespace) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _rows(text: str) -> int:
-    text = text.strip().lower()
-    factor = {"k": 1000, "m": 1_000_000}.get(text[-1:], 1)
-    return int(text.rstrip("km")) * factor
-
-
-def _count(n: int) -> str:
-    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Write the batches, run the steps, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=_rows, default=1_000_000)
+    parser.add_argument("--rows", type=parse_rows, default=1_000_000)
     parser.add_argument("--columns", type=int, default=1000)
-    parser.add_argument("--evidently-rows", type=_rows, default=100_000)
+    parser.add_argument("--evidently-rows", type=parse_rows, default=100_000)
     parser.add_argument("--evidently-columns", type=int, default=100)
     parser.add_argument("--same-columns", type=int, default=100)
     parser.add_argument("--columns-per-read", type=int, default=64)
-    parser.add_argument("--rows-per-read", type=_rows, default=None)
+    parser.add_argument("--rows-per-read", type=parse_rows, default=None)
     parser.add_argument(
         "--dask", type=int, default=None, help="also run the drift on a local Dask cluster of N"
     )
@@ -506,15 +490,15 @@ def main(argv: list[str] | None = None) -> int:
         if own_folder:
             shutil.rmtree(work, ignore_errors=True)
 
-    case = f"{_count(args.rows)} x {args.columns:,}"
-    sample = f"{_count(args.evidently_rows)} x {args.evidently_columns:,}"
+    case = f"{rows_label(args.rows)} x {args.columns:,}"
+    sample = f"{rows_label(args.evidently_rows)} x {args.evidently_columns:,}"
     reads = f"{args.columns_per_read} column{'s' if args.columns_per_read > 1 else ''}"
     if args.rows_per_read is not None:
-        reads += f" x {_count(args.rows_per_read)} rows"
+        reads += f" x {rows_label(args.rows_per_read)} rows"
     profile_reads = (
         reads.split(" x ")[0]
         if args.rows_per_read is None
-        else f"1 column x {_count(args.rows_per_read)} rows"
+        else f"1 column x {rows_label(args.rows_per_read)} rows"
     )
     profile, drift, vendor, same = (results[s] for s in ("profile", "drift", "evidently", "same"))
     on_dask = results.get("dask")

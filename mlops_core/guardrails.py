@@ -317,7 +317,7 @@ class GuardedRows:
 
 
 @dataclass(frozen=True)
-class RuleTally:
+class GuardrailRuleTally:
     """What one rule did to some rows (mergeable).
 
     Attributes:
@@ -346,7 +346,7 @@ class RuleTally:
     features: tuple[FeatureTally, ...] = ()
     rule: InputRangeRule | None = None
 
-    def merged(self, later: RuleTally) -> RuleTally:
+    def merged(self, later: GuardrailRuleTally) -> GuardrailRuleTally:
         """This rule's tally and the one of the rows after it."""
         return replace(
             self,
@@ -388,7 +388,7 @@ class GuardrailTally:
     """
 
     rows: int
-    rules: tuple[RuleTally, ...]
+    rules: tuple[GuardrailRuleTally, ...]
     non_finite: int
     violating: int
     counted: int
@@ -511,7 +511,7 @@ def guard_rows(
     violating = np.zeros(rows, dtype=bool)
     counted = np.zeros(rows, dtype=bool)  # rows the circuit breaker counts
     labels: list[tuple[str, np.ndarray]] = []
-    tallies: list[RuleTally] = []
+    tallies: list[GuardrailRuleTally] = []
     fallback_values: np.ndarray | None = None
     if policy.fallback is not None:
         fallback_values = (
@@ -523,7 +523,7 @@ def guard_rows(
     for position, rule in enumerate(policy.rules):
         judged = np.isfinite(values)
         action = rule.action
-        tally = RuleTally(rule.label, action)
+        tally = GuardrailRuleTally(rule.label, action)
         if isinstance(rule, FiniteRule):
             outcome = _Outcome(~judged)
             if action == "clip":
@@ -694,7 +694,7 @@ def summarize(tally: GuardrailTally, policy: GuardrailPolicy) -> GuardrailSummar
     )
 
 
-def _finding(rule: RuleTally, feature: FeatureTally) -> InputRangeFinding:
+def _finding(rule: GuardrailRuleTally, feature: FeatureTally) -> InputRangeFinding:
     return InputRangeFinding(
         code=ReasonCode.INPUTS_OUTSIDE_TRAINING_RANGE
         if feature.calendar is None

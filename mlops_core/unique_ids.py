@@ -3,9 +3,9 @@
 No chunk can tell alone whether its ids repeat another chunk's, so ids are
 checked in two passes over the id column that keep 8 bytes per row, not the ids:
 
-1. Every present id, as text (``5``, ``5.0`` and ``"5"`` are one id, however a
-   chunk's dtype came out), is hashed to 64 bits (:func:`id_hashes`); the
-   hashes seen more than once are the candidates (:func:`repeated_hashes`).
+1. Every present id is hashed to 64 bits (:func:`id_hashes`; ``5``, ``5.0``
+   and ``"5"`` are one id, however a chunk's dtype came out); the hashes seen
+   more than once are the candidates (:func:`repeated_hashes`).
 2. Only when there are candidates: the id column is read again, and the rows
    whose hash is a candidate get a second, independent 64-bit hash. Rows whose
    two hashes both repeat are the duplicates (:func:`confirm_duplicates`), so a
@@ -48,28 +48,66 @@ class DuplicateIds:
     first: tuple[Any, ...]
 
 
-def id_texts(ids: pd.Series) -> pd.Series:
-    """The present ids as text: whole floats without their ``.0``, on the rows' index."""
-    present = ids.dropna()
-    if pd.api.types.is_float_dtype(present):
-        whole = present == np.floor(present)
-        if whole.all():
-            return present.astype("int64").astype(str)
-    return present.astype(str)
-
-
 def id_hashes(ids: pd.Series) -> np.ndarray:
-    """The first pass's 64-bit hashes of the present ids of one chunk."""
-    return _hashes(id_texts(ids), _FIRST_KEY)
+    """The first pass's 64-bit hashes of the present ids of one chunk, in row order."""
+    return _id_hashes(ids.dropna(), second=False)
 
 
-def repeated_hashes(hashes: Iterable[np.ndarray]) -> np.ndarray:
-    """The hashes (sorted) seen more than once across the chunks' hashes."""
-    arrays = [h for h in hashes if h.size]
-    if not arrays:
-        return np.empty(0, dtype=np.uint64)
-    seen, counts = np.unique(np.concatenate(arrays), return_counts=True)
-    return seen[counts > 1]
+def _id_hashes(present: pd.Series, *, second: bool) -> np.ndarray:
+    """Hashes of ids (none missing), one id one hash however a chunk typed it.
+
+    A whole number is hashed as a 64-bit integer, whether it was read as an
+    integer, a float (``5.0``) or text written the way an integer prints
+    (``"5"``, not ``"05"``); anything else is hashed as text. pandas hashes
+    integers with a bijection (no two collide) and text with SipHash under a
+    key, so the second hash uses another key for text and another bijection
+    for integers.
+    """
+    if pd.api.types.is_integer_dtype(present):
+        return _integer_hashes(present.to_numpy(np.int64), second)
+    if pd.api.types.is_float_dtype(present):
+        values = present.to_numpy(float)
+        whole = np.isfinite(values) & (values == np.floor(values)) & (np.abs(values) < 2.0**63)
+        numbers = np.where(whole, values, 0).astype(np.int64)
+        texts = present.astype(str).to_numpy(object)
+    else:
+        texts = present.astype(str).to_numpy(object)
+        parsed = pd.to_numeric(pd.Series(texts), errors="coerce").to_numpy(float)
+        whole = np.isfinite(parsed) & (parsed == np.floor(parsed)) & (np.abs(parsed) < 2.0**63)
+        numbers = np.where(whole, parsed, 0).astype(np.int64)
+        # Only an integer written as an integer prints back the same: "05" and
+        # "5.0" stay text, as they are different ids from 5 in a column of text.
+        whole &= numbers.astype(str).astype(object) == texts
+    hashes = np.empty(len(present), dtype=np.uint64)
+    hashes[whole] = _integer_hashes(numbers[whole], second)
+    key = _SECOND_KEY if second else _FIRST_KEY
+    hashes[~whole] = pd.util.hash_array(texts[~whole], hash_key=key, categorize=False)
+    return hashes
+
+
+#: Added (xor) to integers before the second hash: another bijection of 64 bits.
+_SECOND_INTEGERS = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _integer_hashes(numbers: np.ndarray, second: bool) -> np.ndarray:
+    values = numbers.view(np.uint64)
+    if second:
+        values = values ^ _SECOND_INTEGERS
+    return pd.util.hash_array(values)
+
+
+def repeated_hashes(hashes: list[np.ndarray]) -> np.ndarray:
+    """The hashes (sorted) seen more than once across the chunks' hashes.
+
+    The list is emptied: its arrays are joined into one, which is sorted in
+    place, so the memory held is 8 bytes a row once the join is done (16 while
+    it is made), not the several copies ``np.unique`` would make.
+    """
+    joined = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
+    hashes.clear()
+    joined.sort()
+    again = joined[1:][joined[1:] == joined[:-1]]
+    return np.unique(again)
 
 
 def confirm_duplicates(chunks: Iterable[pd.Series], candidates: np.ndarray) -> DuplicateIds:
@@ -87,12 +125,12 @@ def confirm_duplicates(chunks: Iterable[pd.Series], candidates: np.ndarray) -> D
     pairs: list[np.ndarray] = []
     kept: list[tuple[tuple[int, int], Any]] = []
     for ids in chunks:
-        texts = id_texts(ids)
-        first = _hashes(texts, _FIRST_KEY)
+        present = ids.dropna()
+        first = _id_hashes(present, second=False)
         hit = np.isin(first, candidates)
         if not hit.any():
             continue
-        second = _hashes(texts[hit], _SECOND_KEY)
+        second = _id_hashes(present[hit], second=True)
         pairs.append(np.stack([first[hit], second], axis=1))
         if len(kept) < _CANDIDATES_KEPT:
             # Positions, not labels: the ids as the rows hold them, for the examples.
@@ -111,8 +149,4 @@ def confirm_duplicates(chunks: Iterable[pd.Series], candidates: np.ndarray) -> D
 
 def duplicate_ids(chunks: list[pd.Series]) -> DuplicateIds:
     """Both passes over an id column held in memory (whole, or as a list of chunks)."""
-    return confirm_duplicates(chunks, repeated_hashes(id_hashes(ids) for ids in chunks))
-
-
-def _hashes(texts: pd.Series, key: str) -> np.ndarray:
-    return pd.util.hash_pandas_object(texts, index=False, hash_key=key).to_numpy(np.uint64)
+    return confirm_duplicates(chunks, repeated_hashes([id_hashes(ids) for ids in chunks]))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -79,6 +79,10 @@ def read_batch_file(
         # broken Parquet footer can also surface as OSError from pyarrow.
         return None, (_unreadable(file, fmt, _first_line(exc)),)
     return frame, ()
+
+
+#: A batch's rows, chunk by chunk in row order; each call reads them again.
+ChunkSource = Callable[[], Iterable[pd.DataFrame]]
 
 
 class UnreadableBatch(Exception):

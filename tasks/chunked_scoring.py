@@ -41,8 +41,8 @@ from mlops_core.decisions import GuardrailSummary
 from mlops_core.guardrails import GuardedRows, GuardrailTally, guard_rows, summarize
 from mlops_core.training import predict
 from tasks import storage
+from tasks.batch_file import ChunkSource
 from tasks.scored_rows import reviewed_already, scored_rows
-from tasks.validation import ChunkSource
 
 
 @dataclass(frozen=True)

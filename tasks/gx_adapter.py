@@ -227,7 +227,7 @@ def _range_text(column: ColumnContract) -> str:
 
 
 @dataclass(frozen=True)
-class RuleTally:
+class ValueRuleTally:
     """One value rule over some rows, as GX found it (mergeable, chunk by chunk).
 
     Attributes:
@@ -257,7 +257,7 @@ class RuleTally:
     unexpected: int = 0
     unexpected_head: tuple[Any, ...] = ()
 
-    def merged(self, later: RuleTally) -> RuleTally:
+    def merged(self, later: ValueRuleTally) -> ValueRuleTally:
         """This rule's tally and the one of the rows after it."""
         bounds = self.bounds
         if later.bounds:
@@ -299,7 +299,7 @@ class ValueTally:
     """
 
     rows: int
-    rules: Mapping[tuple[str, str | None], RuleTally]
+    rules: Mapping[tuple[str, str | None], ValueRuleTally]
     crash: str | None = None
 
     def merged(self, later: ValueTally) -> ValueTally:
@@ -496,18 +496,18 @@ def _raised(result: Any) -> str | None:
 
 def _tally_batch_results(
     results: Sequence[Any], rows: int
-) -> dict[tuple[str, str | None], RuleTally]:
+) -> dict[tuple[str, str | None], ValueRuleTally]:
     """Tally the batch-level pass's GX results (one tally per rule and column).
 
     This and :func:`_tally_drill` are the only readers of GX's results. A range's
     minimum and maximum results become one tally; the share of values present
     becomes a count.
     """
-    tallies: dict[tuple[str, str | None], RuleTally] = {}
+    tallies: dict[tuple[str, str | None], ValueRuleTally] = {}
     for result in results:
         meta = result.expectation_config.meta
         key = (meta["rule"], meta.get("column"))
-        tally = tallies.get(key) or RuleTally(
+        tally = tallies.get(key) or ValueRuleTally(
             rule=meta["rule"],
             column=meta.get("column"),
             severity=meta["severity"],
@@ -526,7 +526,7 @@ def _tally_batch_results(
     return tallies
 
 
-def _tally_drill(tally: RuleTally, result: Any) -> RuleTally:
+def _tally_drill(tally: ValueRuleTally, result: Any) -> ValueRuleTally:
     """Add one row-level GX result (offending rows and examples) to a rule's tally."""
     error = _raised(result)
     detail = {} if error else (result.result or {})
@@ -540,7 +540,7 @@ def _tally_drill(tally: RuleTally, result: Any) -> RuleTally:
     )
 
 
-def _rule_results(tally: RuleTally, rows: int, column: ColumnContract) -> list[RuleResult]:
+def _rule_results(tally: ValueRuleTally, rows: int, column: ColumnContract) -> list[RuleResult]:
     """One rule's results from its merged tally (``null_share`` gives ``some_values`` too)."""
     rule, name, severity, expected = tally.rule, tally.column, tally.severity, tally.expected
     where = f"column '{name}': "

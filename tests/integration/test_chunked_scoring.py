@@ -23,7 +23,7 @@ from mlops_core.config import UseCase
 from mlops_core.features import build_pipeline, model_input, training_ranges
 from mlops_core.guardrails import apply_guardrails
 from mlops_core.training import predict
-from tasks.chunked_scoring import score_in_chunks
+from tasks.chunked_scoring import ScoredInChunks, score_in_chunks
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +78,24 @@ def _scored_whole(
     return out.loc[~held].reset_index(drop=True), review, guarded.summary
 
 
+def _score(
+    pieces: list[pd.DataFrame], model: Any, usecase: UseCase, ranges: dict, folder: Path
+) -> ScoredInChunks:
+    """``score_in_chunks`` of the chunks ``pieces``, its files and work folder in ``folder``."""
+    return score_in_chunks(
+        lambda: iter(pieces),
+        model,
+        usecase,
+        usecase,
+        ranges,
+        batch="week-7.parquet",
+        batch_sha256="abc",
+        champion_version="3",
+        folders=(folder / "predictions", folder / "review"),
+        work=folder / "work",
+    )
+
+
 def _batch(case: str, shop_batch: Callable[..., pd.DataFrame]) -> pd.DataFrame:
     batch = shop_batch(ROWS, seed=2)
     batch.loc[[5, 2_900], "price"] = 400.0  # two predictions above the range: held
@@ -104,18 +122,7 @@ def test_chunks_write_what_the_whole_batch_writes(
     pieces = [batch.iloc[a:b] for a, b in zip(CUTS, CUTS[1:], strict=False)]
     out, review, summary = _scored_whole(batch, model, usecase, ranges)
 
-    scored = score_in_chunks(
-        lambda: iter(pieces),
-        model,
-        usecase,
-        usecase,
-        ranges,
-        batch="week-7.parquet",
-        batch_sha256="abc",
-        champion_version="3",
-        folders=(tmp_path / "predictions", tmp_path / "review"),
-        work=tmp_path / "work",
-    )
+    scored = _score(pieces, model, usecase, ranges, tmp_path)
 
     assert scored.rows == ROWS and scored.summary == summary
     pd.testing.assert_frame_equal(pd.read_parquet(scored.predictions), out)
@@ -160,18 +167,7 @@ def test_a_classifier_in_chunks_writes_its_labels_and_probabilities_as_whole(
     predicted, probability = predict(model, batch, usecase)
     whole = apply_guardrails(predicted, batch, policy, ranges)
 
-    scored = score_in_chunks(
-        lambda: iter([batch.iloc[:1_000], batch.iloc[1_000:]]),
-        model,
-        usecase,
-        usecase,
-        ranges,
-        batch="week-7.parquet",
-        batch_sha256="abc",
-        champion_version="3",
-        folders=(tmp_path / "predictions", tmp_path / "review"),
-        work=tmp_path / "work",
-    )
+    scored = _score([batch.iloc[:1_000], batch.iloc[1_000:]], model, usecase, ranges, tmp_path)
 
     assert scored.summary == whole.summary
     written = pd.read_parquet(scored.predictions)
@@ -196,18 +192,7 @@ def test_a_column_typed_differently_by_chunks_takes_its_widest_type(
     batch = shop_batch(ROWS, seed=2)
     first = batch.iloc[:1_000]
     second = batch.iloc[1_000:].astype({"id": "float64"})
-    scored = score_in_chunks(
-        lambda: iter([first, second]),
-        model,
-        usecase,
-        usecase,
-        ranges,
-        batch="week-7.csv",
-        batch_sha256="abc",
-        champion_version="3",
-        folders=(tmp_path / "predictions", tmp_path / "review"),
-        work=tmp_path / "work",
-    )
+    scored = _score([first, second], model, usecase, ranges, tmp_path)
     written = pd.read_parquet(scored.predictions)
     assert written["id"].dtype == np.float64
     assert written["id"].tolist() == [float(i) for i in range(ROWS)]

@@ -207,6 +207,22 @@ def test_a_chunk_that_cannot_be_read_fails_the_batch_as_unreadable(
     assert [(r.rule, r.success) for r in whole] == [("readable", False)]
 
 
+def test_a_row_with_more_fields_than_the_header_fails_the_batch_in_chunks_too(
+    tmp_path: Path, shop_batch: Callable[..., pd.DataFrame], usecase: UseCase
+) -> None:
+    lines = shop_batch(50_000).to_csv(index=False).splitlines()
+    lines[45_000] += ",extra"
+    path = tmp_path / "batch.csv"
+    path.write_text("\n".join(lines) + "\n")
+    chunks, problems = batch_chunks(path, "csv", rows=10_000)
+    assert chunks is not None and problems == ()
+
+    rows, results = validate_chunks(chunks, usecase)
+    _, whole = read_batch_file(path, "csv")
+    assert rows == 0 and [(r.rule, r.success) for r in results] == [("readable", False)]
+    assert [(r.rule, r.success) for r in whole] == [("readable", False)]
+
+
 def test_a_truncated_or_empty_file_is_refused_before_any_chunk(
     tmp_path: Path, shop_batch: Callable[..., pd.DataFrame]
 ) -> None:

@@ -13,7 +13,6 @@ from mlops_core.unique_ids import (
     confirm_duplicates,
     duplicate_ids,
     id_hashes,
-    id_texts,
 )
 
 pytestmark = pytest.mark.unit
@@ -45,8 +44,24 @@ def test_an_id_read_as_a_number_in_one_chunk_and_as_text_in_another_is_one_id() 
         [pd.Series([1, 2, 3]), pd.Series([4.0, np.nan, 2.0]), pd.Series(["5", "3", "x"])]
     )
     assert found.rows == 4  # 2 twice, 3 twice
-    assert id_texts(pd.Series([4.0, np.nan, 2.0])).tolist() == ["4", "2"]
-    assert id_texts(pd.Series([4.5, 2.0])).tolist() == ["4.5", "2.0"]
+    assert found.first == (2, 3, 2.0, "3")
+
+
+@pytest.mark.parametrize(
+    ("chunks", "repeated"),
+    [
+        ([[4.5, 2.0], [2]], 2),  # a float column with a fraction: 2.0 is still 2
+        ([[4.5], ["4.5"]], 2),  # a fraction read as a number and as text
+        ([["05"], [5]], 0),  # text that is not how 5 prints is another id
+        ([["2.0"], [2]], 0),  # (in a column of text, "2.0" and "2" differ)
+        ([["a", "b"], ["b", None, "a"]], 4),
+        ([[2**62, -(2**62)], [2**62]], 2),
+    ],
+)
+def test_ids_are_one_id_when_the_whole_batch_would_read_them_alike(
+    chunks: list[list[object]], repeated: int
+) -> None:
+    assert duplicate_ids([pd.Series(chunk) for chunk in chunks]).rows == repeated
 
 
 def test_a_collision_of_the_first_hash_alone_is_no_duplicate() -> None:
