@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 GIB = 1024**3
 
@@ -25,3 +28,11 @@ def parse_rows(text: str) -> int:
 def rows_label(n: int) -> str:
     """A row count as a table shows it: ``20M``, ``250k``."""
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def run_step(command: list[str], step: str) -> dict[str, Any]:
+    """Run a bench step in a fresh process; return the JSON line it printed last."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"step {step} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -50,7 +50,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +60,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+import measure  # noqa: E402
 from measure import GIB, parse_rows, peak_gib, rows_label  # noqa: E402
 
 from flows.cli import set_environment_defaults  # noqa: E402
@@ -433,10 +433,7 @@ def run_step(step: str, args: argparse.Namespace) -> dict[str, Any]:
         command += ["--rows-per-read", str(args.rows_per_read)]
     if args.dask is not None:
         command += ["--dask", str(args.dask)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"step {step} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return measure.run_step(command, step)
 
 
 def main(argv: list[str] | None = None) -> int:
