@@ -58,6 +58,7 @@ def _faulty(name: str, batch: pd.DataFrame) -> pd.DataFrame:
         batch["id"] = batch["id"].astype(float)
         batch.loc[130, "id"] = 4.5
     elif name == "boolean":
+        batch["promo"] = batch["promo"].astype(object)
         batch.loc[199, "promo"] = 3
     elif name == "warned range":
         batch.loc[[2, 180], "temp"] = 60.0
