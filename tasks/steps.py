@@ -240,8 +240,15 @@ def score(
         instead of scoring the batch again.
     """
     predicted = predict(champion.model, frame, champion.usecase)
+    segment = rt.usecase.data.segment_column
+    caps = champion.info.profile.segment_caps
     guarded = apply_guardrails(
-        predicted[0], frame, rt.usecase.guardrails, champion.info.profile.training_ranges
+        predicted[0],
+        frame,
+        rt.usecase.guardrails,
+        champion.info.profile.training_ranges,
+        segment_caps=caps,
+        segments=frame[segment] if caps and segment and segment in frame.columns else None,
     )
     return guarded, predicted
 
@@ -643,6 +650,7 @@ def log_challenger(
         decay_reference_metric=decay.metrics[uc.metric.primary],
         decay_reference_basis=decay.basis,
         contract_columns=contract_columns(uc.contract),
+        segment_caps=segment_caps(uc, result.split.train),
     )
     params: dict[str, mlflow_store.ParamValue] = {
         f"model.{k}": v for k, v in uc.model.params.items()
@@ -719,15 +727,20 @@ def log_challenger(
 
 
 @step(name="evaluate challenger vs champion")
+def segment_caps(usecase: UseCase, train: pd.DataFrame) -> dict[str, float] | None:
+    """The ``segment_history_cap`` caps of a model trained on ``train`` (None: no such rule)."""
+    segment = usecase.data.segment_column
+    if segment and any(r.kind == "segment_history_cap" for r in usecase.guardrails.rules):
+        return segment_maxima(train, segment, usecase.data.target_column)
+    return None
+
+
 def evaluate(
     rt: Runtime, result: TrainingResult, champion: Champion | None, seed: int
 ) -> PromotionInputs:
     """Score both models on the same recent holdout the challenger did not train on."""
     uc = rt.usecase
-    segment = uc.data.segment_column
-    caps = None
-    if segment and any(r.kind == "segment_history_cap" for r in uc.guardrails.rules):
-        caps = segment_maxima(result.split.train, segment, uc.data.target_column)
+    caps = segment_caps(uc, result.split.train)
     return challenger_evidence(
         # Each model reads its own inputs: the challenger a feature the contract
         # gained, the champion only what it was trained on.

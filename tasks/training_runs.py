@@ -105,6 +105,11 @@ class ModelProfile:
             change is judged against what the model knows
             (``mlops_core.schema_change``); None for a model logged before
             profiles kept it.
+        segment_caps: The highest target per segment in the training rows, the
+            caps of the ``segment_history_cap`` guardrail when the model scores
+            live; None when the use case has no such rule or a segment column,
+            or for a model logged before profiles kept them (the rule then says
+            it could not run).
     """
 
     metric: str
@@ -119,6 +124,7 @@ class ModelProfile:
     decay_reference_metric: float
     decay_reference_basis: str
     contract_columns: tuple[KnownColumn, ...] | None = None
+    segment_caps: dict[str, float] | None = None
 
     def to_json(self) -> str:
         """Serialise to JSON (tuples become lists; numpy scalars become Python numbers)."""
@@ -140,6 +146,8 @@ class ModelProfile:
         }
         if self.contract_columns is not None:
             raw["contract_columns"] = [c.model_dump(mode="json") for c in self.contract_columns]
+        if self.segment_caps is not None:
+            raw["segment_caps"] = {str(k): float(v) for k, v in self.segment_caps.items()}
         return json.dumps(raw, indent=2, sort_keys=True)
 
     @classmethod
@@ -175,6 +183,11 @@ class ModelProfile:
             contract_columns=(
                 tuple(KnownColumn.model_validate(c) for c in raw["contract_columns"])
                 if raw.get("contract_columns") is not None
+                else None
+            ),
+            segment_caps=(
+                {str(k): float(v) for k, v in raw["segment_caps"].items()}
+                if raw.get("segment_caps") is not None
                 else None
             ),
         )
