@@ -726,7 +726,6 @@ def log_challenger(
     return trained
 
 
-@step(name="evaluate challenger vs champion")
 def segment_caps(usecase: UseCase, train: pd.DataFrame) -> dict[str, float] | None:
     """The ``segment_history_cap`` caps of a model trained on ``train`` (None: no such rule)."""
     segment = usecase.data.segment_column
@@ -735,6 +734,7 @@ def segment_caps(usecase: UseCase, train: pd.DataFrame) -> dict[str, float] | No
     return None
 
 
+@step(name="evaluate challenger vs champion")
 def evaluate(
     rt: Runtime, result: TrainingResult, champion: Champion | None, seed: int
 ) -> PromotionInputs:
