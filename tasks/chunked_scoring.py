@@ -162,8 +162,9 @@ def _part(work: Path, number: int) -> Path:
     return work / f"part-{number:06d}.parquet"
 
 
-def _stage(work: Path, number: int, guarded: GuardedRows, probability: Any) -> None:
-    pd.DataFrame(
+def _stage(work: Path, number: int, guarded: GuardedRows, probability: Any) -> pd.DataFrame:
+    """Write a chunk's outputs as its part; return them as written."""
+    staged = pd.DataFrame(
         {
             "raw_prediction": guarded.raw,
             "raw_probability": probability if probability is not None else np.nan,
@@ -172,7 +173,9 @@ def _stage(work: Path, number: int, guarded: GuardedRows, probability: Any) -> N
             "violations": guarded.violations.astype(str),
             "held": guarded.held,
         }
-    ).to_parquet(_part(work, number), index=False)
+    )
+    staged.to_parquet(_part(work, number), index=False)
+    return staged
 
 
 def _first_pass(
@@ -197,8 +200,7 @@ def _first_pass(
             predict(model, chunk, model_usecase) if len(chunk) else (np.empty(0), None)
         )
         guarded, seen = guard_rows(predicted, chunk, policy, training_ranges, findings={})
-        _stage(work, number, guarded, probability)
-        columns.add(chunk, pd.read_parquet(_part(work, number)), usecase)
+        columns.add(chunk, _stage(work, number, guarded, probability), usecase)
         tally = seen if tally is None else tally.merged(seen)
     if tally is None:
         raise ValueError("a batch's chunks must include at least one")
